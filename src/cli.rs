@@ -1,0 +1,374 @@
+//! The `offersync` command line: parsing, exit codes and rendering.
+//!
+//! This module turns library results into what people read (text, tables,
+//! JSON lines) and into exit codes. It holds no logic of its own beyond
+//! choosing what to call; every decision lives in the library modules.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::manifest::{self, Diagnostic, NetworkDef};
+use crate::mapping::program::did_you_mean;
+use crate::mapping::{MappedPage, RecordProblem};
+use crate::offer::Offer;
+
+/// Imports advertiser offers from affiliate network APIs, driven by YAML manifests.
+#[derive(Debug, Parser)]
+#[command(name = "offersync", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check every manifest in a directory (the check to run in git CI).
+    ///
+    /// Reports every problem with file:line:column, the field, and what was
+    /// expected. Exit status: 0 valid (warnings allowed), 1 invalid, 2 the
+    /// directory cannot be read.
+    Validate {
+        /// The manifest directory.
+        #[arg(long, default_value = "integrations.d")]
+        dir: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = DiagnosticFormat::Text)]
+        format: DiagnosticFormat,
+    },
+    /// Run a Network mapping over saved API responses and print the offers.
+    ///
+    /// The mapping author's loop: offers go to stdout, every record that could
+    /// not be mapped goes to stderr with its reason, then a summary line.
+    /// Per-offer requests (`enrich`) are not made. Exit status: 0 every record
+    /// mapped, 1 some records had problems, 2 the network or a sample could
+    /// not be read.
+    Map {
+        /// A network name (built-in or in --dir) or a path to a Network file.
+        #[arg(long)]
+        network: String,
+        /// A saved response (JSON or XML, as the network sends it); repeat for pages.
+        #[arg(long, required = true)]
+        sample: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OfferFormat::Table)]
+        format: OfferFormat,
+        /// The manifest directory (for networks defined there).
+        #[arg(long, default_value = "integrations.d")]
+        dir: PathBuf,
+    },
+    /// Print or write the JSON Schemas of the manifest kinds.
+    Schema {
+        /// Write `network.schema.json` and `integration.schema.json` into this directory.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum DiagnosticFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum OfferFormat {
+    /// One JSON object per line.
+    Json,
+    /// An aligned table for reading.
+    Table,
+}
+
+/// Runs the command line and returns the process exit status.
+pub fn main() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Validate { dir, format } => validate(&dir, format),
+        Command::Map {
+            network,
+            sample,
+            format,
+            dir,
+        } => map(&network, &sample, format, &dir),
+        Command::Schema { out } => schema(out.as_deref()),
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn validate(dir: &Path, format: DiagnosticFormat) -> ExitCode {
+    if !dir.is_dir() {
+        eprintln!(
+            "error: {} is not a directory\n  hint: pass the directory of your manifests with --dir",
+            dir.display()
+        );
+        return ExitCode::from(2);
+    }
+    let loaded = manifest::load_dir(dir, &manifest::process_env);
+    let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
+    let warnings = loaded.diagnostics.len() - errors;
+    match format {
+        DiagnosticFormat::Text => {
+            for d in &loaded.diagnostics {
+                eprintln!("{d}");
+            }
+            let local_networks = loaded
+                .catalog
+                .networks
+                .values()
+                .filter(|n| n.origin != manifest::Origin::BuiltIn)
+                .count();
+            let verdict = if errors == 0 { "valid" } else { "invalid" };
+            println!(
+                "{}: {verdict}: {} integrations, {local_networks} local networks ({} built in); {errors} errors, {warnings} warnings",
+                dir.display(),
+                loaded.catalog.integrations.len(),
+                manifest::BUILT_IN_NETWORKS.len(),
+            );
+        }
+        DiagnosticFormat::Json => {
+            let out = serde_json::json!({
+                "valid": errors == 0,
+                "integrations": loaded.catalog.integrations.keys().collect::<Vec<_>>(),
+                "networks": loaded.catalog.networks.keys().collect::<Vec<_>>(),
+                "diagnostics": loaded.diagnostics,
+            });
+            println!("{out}");
+        }
+    }
+    if errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn find_network(name_or_file: &str, dir: &Path) -> Result<Arc<NetworkDef>, Vec<String>> {
+    let as_path = Path::new(name_or_file);
+    let looks_like_file =
+        name_or_file.ends_with(".yaml") || name_or_file.ends_with(".yml") || as_path.is_file();
+    if looks_like_file {
+        return manifest::load_network_file(as_path)
+            .map_err(|ds| ds.iter().map(Diagnostic::to_string).collect());
+    }
+    let loaded = if dir.is_dir() {
+        manifest::load_dir(dir, &manifest::process_env)
+    } else {
+        manifest::Loaded {
+            catalog: manifest::Catalog {
+                networks: manifest::built_in_networks(),
+                ..Default::default()
+            },
+            diagnostics: Vec::new(),
+        }
+    };
+    if let Some(n) = loaded.catalog.networks.get(name_or_file) {
+        return Ok(n.clone());
+    }
+    let mut messages: Vec<String> = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| {
+            d.is_error()
+                && std::fs::read_to_string(&d.file).is_ok_and(|t| t.contains("kind: Network"))
+        })
+        .map(Diagnostic::to_string)
+        .collect();
+    let names = loaded.catalog.networks.keys().map(String::as_str);
+    let hint = match did_you_mean(name_or_file, names) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None => format!(
+            "known networks: {}",
+            loaded
+                .catalog
+                .networks
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    messages.push(format!(
+        "error: no network named {name_or_file:?}\n  hint: {hint}"
+    ));
+    Err(messages)
+}
+
+fn map(network: &str, samples: &[PathBuf], format: OfferFormat, dir: &Path) -> ExitCode {
+    let network = match find_network(network, dir) {
+        Ok(n) => n,
+        Err(messages) => {
+            for m in messages {
+                eprintln!("{m}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    let mut pages = Vec::new();
+    for sample in samples {
+        let body = match std::fs::read(sample) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("error: {}: cannot read: {e}", sample.display());
+                return ExitCode::from(2);
+            }
+        };
+        match network.mapping.map_page(&body) {
+            Ok(page) => pages.push((sample.clone(), page)),
+            Err(e) => {
+                eprintln!("error: {}: {e}", sample.display());
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let offers: Vec<&Offer> = pages.iter().flat_map(|(_, p)| &p.offers).collect();
+    let written = match format {
+        OfferFormat::Json => offers
+            .iter()
+            .try_for_each(|o| writeln!(out, "{}", offer_json(o))),
+        OfferFormat::Table => write_table(&mut out, &offers),
+    };
+    if written.and_then(|()| out.flush()).is_err() {
+        return ExitCode::from(2); // stdout closed (e.g. piped into `head`)
+    }
+    let problems: Vec<(&PathBuf, &RecordProblem)> = pages
+        .iter()
+        .flat_map(|(f, p): &(PathBuf, MappedPage)| p.problems.iter().map(move |r| (f, r)))
+        .collect();
+    for (file, problem) in &problems {
+        eprintln!("problem: {}: {problem}", file.display());
+    }
+    if !network.enrich.is_empty() {
+        let names: Vec<&str> = network.enrich.iter().map(|e| e.name.as_str()).collect();
+        eprintln!(
+            "note: per-offer requests ({}) are not made by `map`; their fields are absent",
+            names.join(", ")
+        );
+    }
+    eprintln!("{} offers, {} problems", offers.len(), problems.len());
+    if problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// An offer as one JSON object, without the raw record (it is the input).
+fn offer_json(offer: &Offer) -> String {
+    let mut value = serde_json::to_value(offer).expect("offers serialize");
+    if let Some(map) = value.as_object_mut() {
+        map.remove("raw");
+    }
+    value.to_string()
+}
+
+fn write_table(out: &mut dyn Write, offers: &[&Offer]) -> std::io::Result<()> {
+    let headers = [
+        "ID",
+        "NAME",
+        "STATUS",
+        "MODEL",
+        "PAYOUT",
+        "CUR",
+        "COUNTRIES",
+        "OS",
+        "CATEGORY",
+    ];
+    let rows: Vec<[String; 9]> = offers
+        .iter()
+        .map(|o| {
+            [
+                o.external_id.clone(),
+                truncate(&o.name, 44),
+                o.status.to_string(),
+                o.model.map(|m| m.to_string()).unwrap_or_default(),
+                o.payout
+                    .map(|p| p.normalize().to_string())
+                    .unwrap_or_default(),
+                o.currency.clone().unwrap_or_default(),
+                countries_cell(o),
+                o.os.join(","),
+                truncate(o.category.as_deref().unwrap_or(""), 20),
+            ]
+        })
+        .collect();
+    let mut widths = headers.map(|h| h.chars().count());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        cells
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    writeln!(out, "{}", line(&headers.map(String::from)))?;
+    for row in &rows {
+        writeln!(out, "{}", line(row))?;
+    }
+    Ok(())
+}
+
+fn countries_cell(o: &Offer) -> String {
+    let allowed = if o.countries.is_empty() {
+        "ALL".to_string()
+    } else {
+        truncate(&o.countries.join(","), 24)
+    };
+    if o.blocked_countries.is_empty() {
+        allowed
+    } else {
+        format!("{allowed} -{}", o.blocked_countries.join(",-"))
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(max - 1).collect::<String>())
+    }
+}
+
+fn schema(out: Option<&Path>) -> ExitCode {
+    let schemas = manifest::schema::all();
+    match out {
+        None => {
+            for (_, text) in schemas {
+                print!("{text}");
+            }
+        }
+        Some(dir) => {
+            for (name, text) in schemas {
+                let path = dir.join(name);
+                if let Err(e) =
+                    std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, text))
+                {
+                    eprintln!("error: cannot write {}: {e}", path.display());
+                    return ExitCode::from(2);
+                }
+                println!("wrote {}", path.display());
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,12 @@
+//! offersync imports advertisers' offers from affiliate network APIs into a
+//! campaign table, driven by YAML manifests committed to git.
+//!
+//! Data flows one way: [`manifest`] (load and check the YAML) → fetch (HTTP)
+//! → [`mapping`] (responses to [`offer::Offer`]s) → rules → reconcile → store.
+//! [`cli`] owns the command line, exit codes and the rendering of errors.
+//! See ARCHITECTURE.md for the map.
+
+pub mod cli;
+pub mod manifest;
+pub mod mapping;
+pub mod offer;

@@ -1,0 +1,953 @@
+//! Checking raw documents and turning them into [`super::model`] definitions.
+//!
+//! Every check appends to the diagnostics and goes on, so one pass reports
+//! every problem it can find in a document; a document with any error yields
+//! no definition.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use chrono::NaiveTime;
+use rust_decimal::Decimal;
+use sha2::{Digest, Sha256};
+
+use super::diagnostic::{Diagnostic, DocSource};
+use super::located::Located;
+use super::model::*;
+use super::raw::{self, Auth, Document, IntegrationSpec, NetworkSpec, Pagination, Records};
+use super::secret::{self, EnvLookup};
+use crate::mapping::path::JsonPath;
+use crate::mapping::program::{CompileError, Cond, Template, TemplateScope, did_you_mean};
+use crate::mapping::{FieldMapping, Mapping, ResponseFormat, Target};
+use crate::offer::{Cap, CountryCode, normalize_country, normalize_currency};
+
+/// Collects the diagnostics of one document.
+struct Checker<'a> {
+    source: &'a DocSource,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    fn error<T>(&mut self, at: &Located<T>, field: &str, message: impl Into<String>) {
+        self.diagnostics.push(self.source.error(at, field, message));
+    }
+
+    fn error_hint<T>(
+        &mut self,
+        at: &Located<T>,
+        field: &str,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        self.diagnostics
+            .push(self.source.error(at, field, message).with_hint(hint));
+    }
+
+    fn warn<T>(&mut self, at: &Located<T>, field: &str, message: impl Into<String>) {
+        self.diagnostics
+            .push(self.source.error(at, field, message).warning());
+    }
+
+    fn compile_error<T>(&mut self, at: &Located<T>, field: &str, e: CompileError) {
+        let field = if e.at.is_empty() {
+            field.to_string()
+        } else {
+            format!("{field}.{}", e.at)
+        };
+        self.diagnostics
+            .push(self.source.error(at, field, e.message));
+    }
+
+    fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    fn path(&mut self, at: &Located<impl Sized>, field: &str, path: &str) -> Option<JsonPath> {
+        match JsonPath::parse(path) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                self.error(at, field, e.to_string());
+                None
+            }
+        }
+    }
+
+    fn template(
+        &mut self,
+        at: &Located<impl Sized>,
+        field: &str,
+        text: &str,
+        scope: TemplateScope<'_>,
+    ) -> Option<Template> {
+        match Template::compile(text, scope) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                self.compile_error(at, field, e);
+                None
+            }
+        }
+    }
+
+    fn timezone(&mut self, at: &Located<String>, field: &str) -> Option<chrono_tz::Tz> {
+        match chrono_tz::Tz::from_str(at.value().trim()) {
+            Ok(tz) => Some(tz),
+            Err(_) => {
+                self.error_hint(
+                    at,
+                    field,
+                    format!("{:?} is not an IANA time zone", at.value()),
+                    "use a name such as UTC, Europe/Berlin or America/New_York",
+                );
+                None
+            }
+        }
+    }
+
+    fn country(&mut self, at: &Located<String>, field: &str) -> Option<String> {
+        match normalize_country(at.value()) {
+            Ok(CountryCode::Code(code)) => Some(code),
+            Ok(CountryCode::Worldwide) => {
+                self.error(
+                    at,
+                    field,
+                    format!(
+                        "{:?} means worldwide; list real countries here, or remove the filter",
+                        at.value()
+                    ),
+                );
+                None
+            }
+            Err(e) => {
+                self.error(at, field, e.to_string());
+                None
+            }
+        }
+    }
+}
+
+fn check_name(checker: &mut Checker, name: &Located<String>) {
+    let valid = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-');
+    if !valid {
+        checker.error_hint(
+            name,
+            "metadata.name",
+            format!("{:?} is not a valid name", name.value()),
+            "use lower case letters, digits and dashes (at most 63), e.g. acme-everflow",
+        );
+    }
+}
+
+/// Checks a Network document.
+pub fn compile_network(
+    doc: Document<NetworkSpec>,
+    source: &DocSource,
+    origin: Origin,
+) -> (Option<NetworkDef>, Vec<Diagnostic>) {
+    let mut c = Checker {
+        source,
+        diagnostics: Vec::new(),
+    };
+    check_name(&mut c, &doc.metadata.name);
+    let spec = doc.spec;
+    let param_names: Vec<&str> = spec.params.keys().map(String::as_str).collect();
+    let params_scope = TemplateScope::Params(&param_names);
+
+    let mut params = BTreeMap::new();
+    for (name, p) in &spec.params {
+        if p.secret && p.default.is_some() {
+            c.error(&doc.metadata.name, &format!("spec.params.{name}.default"), "a secret param cannot have a default: secrets come only from ${env:...} or ${file:...}");
+        }
+        params.insert(
+            name.clone(),
+            ParamDef {
+                secret: p.secret,
+                required: p.required.unwrap_or(p.default.is_none()),
+                default: p.default.clone(),
+                description: p.description.clone(),
+            },
+        );
+    }
+
+    let url = c.template(
+        &spec.request.url,
+        "spec.request.url",
+        spec.request.url.value(),
+        params_scope,
+    );
+    let literal_url = spec.request.url.value().trim();
+    if !literal_url.starts_with("{{")
+        && !literal_url.starts_with("http://")
+        && !literal_url.starts_with("https://")
+    {
+        c.error(
+            &spec.request.url,
+            "spec.request.url",
+            format!("{literal_url:?} is not an http or https URL"),
+        );
+    }
+    let headers = templates(
+        &mut c,
+        &spec.request.headers,
+        "spec.request.headers",
+        params_scope,
+    );
+    let query = templates(
+        &mut c,
+        &spec.request.query,
+        "spec.request.query",
+        params_scope,
+    );
+    let body = spec
+        .request
+        .body
+        .as_ref()
+        .and_then(|b| c.template(b, "spec.request.body", b.value(), params_scope));
+
+    let auth = match &spec.auth {
+        None => Some(AuthDef::None),
+        Some(located) => compile_auth(&mut c, located, params_scope),
+    };
+    let pagination = match &spec.pagination {
+        None => Some(PaginationDef::None),
+        Some(located) => compile_pagination(&mut c, located),
+    };
+
+    if spec.xml.is_some() && spec.format != raw::Format::Xml {
+        c.warn(
+            &doc.metadata.name,
+            "spec.xml",
+            "`xml` options are ignored unless `format: xml`",
+        );
+    }
+    let records: Vec<JsonPath> = match spec.records.value() {
+        Records::Path(p) => vec![p.clone()],
+        Records::FirstOf { first_of } => first_of.clone(),
+    }
+    .iter()
+    .filter_map(|p| c.path(&spec.records, "spec.records", p))
+    .collect();
+
+    let mut fields = Vec::new();
+    for (name, field_spec) in spec.fields.entries() {
+        let target = Target::from_name(name).expect("OfferFields names are targets");
+        match FieldMapping::compile(target, field_spec.value()) {
+            Ok(f) => fields.push(f),
+            Err(e) => c.compile_error(field_spec, &format!("spec.fields.{name}"), e),
+        }
+    }
+
+    let mut enrich = Vec::new();
+    for (i, e) in spec.enrich.iter().enumerate() {
+        let at = format!("spec.enrich[{i}]");
+        let scope = TemplateScope::ParamsAndRecord(&param_names);
+        let url = c.template(&e.url, &format!("{at}.url"), e.url.value(), scope);
+        let query = templates(&mut c, &e.query, &format!("{at}.query"), scope);
+        let headers = templates(&mut c, &e.headers, &format!("{at}.headers"), scope);
+        let when = match e.when.as_ref().map(Cond::compile).transpose() {
+            Ok(w) => w,
+            Err(err) => {
+                c.compile_error(&e.url, &format!("{at}.when"), err);
+                None
+            }
+        };
+        let mut enrich_fields = Vec::new();
+        for (name, field_spec) in &e.fields {
+            let Some(target) = Target::from_name(name) else {
+                let names = Target::ALL.iter().map(|(n, _)| *n);
+                let hint = did_you_mean(name, names).map(|s| format!("did you mean `{s}`?"));
+                let message = format!("`{name}` is not an offer field");
+                match hint {
+                    Some(h) => c.error_hint(field_spec, &format!("{at}.fields.{name}"), message, h),
+                    None => c.error(field_spec, &format!("{at}.fields.{name}"), message),
+                }
+                continue;
+            };
+            match FieldMapping::compile(target, field_spec.value()) {
+                Ok(f) => enrich_fields.push(f),
+                Err(err) => c.compile_error(field_spec, &format!("{at}.fields.{name}"), err),
+            }
+        }
+        if e.concurrency == 0 {
+            c.error(&e.url, &format!("{at}.concurrency"), "must be at least 1");
+        }
+        if let (Some(url), Some(query), Some(headers)) = (url, query, headers) {
+            enrich.push(EnrichDef {
+                name: e.name.clone(),
+                url,
+                when,
+                query,
+                headers,
+                format: e.format,
+                fields: enrich_fields,
+                concurrency: e.concurrency.max(1),
+                on_error: e.on_error,
+            });
+        }
+    }
+
+    if c.has_errors() {
+        return (None, c.diagnostics);
+    }
+    let (Some(url), Some(headers), Some(query), Some(auth), Some(pagination)) =
+        (url, headers, query, auth, pagination)
+    else {
+        return (None, c.diagnostics);
+    };
+    let format = match spec.format {
+        raw::Format::Json => ResponseFormat::Json,
+        raw::Format::Xml => ResponseFormat::Xml,
+    };
+    let xml_lists = spec.xml.map(|x| x.lists).unwrap_or_default();
+    let mapping = Mapping::new(format, xml_lists, records, &spec.null_values, fields);
+    let def = NetworkDef {
+        name: doc.metadata.name.into_value(),
+        title: doc.metadata.title,
+        params,
+        request: RequestDef {
+            method: spec.request.method,
+            url,
+            headers,
+            query,
+            body,
+        },
+        auth,
+        pagination,
+        limits: LimitsDef {
+            max_pages: spec.limits.max_pages.max(1),
+            max_response_bytes: spec.limits.max_response_bytes,
+            timeout_seconds: spec.limits.timeout_seconds.max(1),
+        },
+        mapping,
+        enrich,
+        null_values: spec.null_values,
+        origin,
+    };
+    (Some(def), c.diagnostics)
+}
+
+fn templates(
+    c: &mut Checker,
+    map: &BTreeMap<String, Located<String>>,
+    field: &str,
+    scope: TemplateScope<'_>,
+) -> Option<Vec<(String, Template)>> {
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (name, value) in map {
+        match c.template(value, &format!("{field}.{name}"), value.value(), scope) {
+            Some(t) => out.push((name.clone(), t)),
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+fn compile_auth(c: &mut Checker, at: &Located<Auth>, scope: TemplateScope<'_>) -> Option<AuthDef> {
+    let mut t =
+        |field: &str, text: &str| c.template(at, &format!("spec.auth.{field}"), text, scope);
+    Some(match at.value() {
+        Auth::None => AuthDef::None,
+        Auth::Query { param, value } => AuthDef::Query {
+            param: param.clone(),
+            value: t("value", value)?,
+        },
+        Auth::Header { name, value } => AuthDef::Header {
+            name: name.clone(),
+            value: t("value", value)?,
+        },
+        Auth::Basic { username, password } => {
+            let username = t("username", username);
+            let password = t("password", password);
+            AuthDef::Basic {
+                username: username?,
+                password: password?,
+            }
+        }
+        Auth::Bearer { token } => AuthDef::Bearer {
+            token: t("token", token)?,
+        },
+        Auth::Oauth2 {
+            token_url,
+            client_id,
+            client_secret,
+            scope,
+        } => {
+            let token_url = t("token_url", token_url);
+            let client_id = t("client_id", client_id);
+            let client_secret = t("client_secret", client_secret);
+            AuthDef::OAuth2 {
+                token_url: token_url?,
+                client_id: client_id?,
+                client_secret: client_secret?,
+                scope: scope.clone(),
+            }
+        }
+    })
+}
+
+fn compile_pagination(c: &mut Checker, at: &Located<Pagination>) -> Option<PaginationDef> {
+    let field = "spec.pagination";
+    let opt_path = |c: &mut Checker, p: &Option<String>| -> Result<Option<JsonPath>, ()> {
+        match p {
+            None => Ok(None),
+            Some(p) => c.path(at, field, p).map(Some).ok_or(()),
+        }
+    };
+    Some(match at.value() {
+        Pagination::None => PaginationDef::None,
+        Pagination::Page {
+            param,
+            start,
+            size_param,
+            size,
+            total_pages,
+            total_count,
+        } => PaginationDef::Page {
+            param: param.clone(),
+            start: *start,
+            size_param: size_param.clone(),
+            size: *size,
+            total_pages: opt_path(c, total_pages).ok()?,
+            total_count: opt_path(c, total_count).ok()?,
+        },
+        Pagination::Offset {
+            param,
+            start,
+            size_param,
+            size,
+            unit,
+            total_count,
+        } => {
+            if *size == 0 {
+                c.error(
+                    at,
+                    "spec.pagination.size",
+                    "the page size must be at least 1",
+                );
+            }
+            PaginationDef::Offset {
+                param: param.clone(),
+                start: *start,
+                size_param: size_param.clone(),
+                size: *size,
+                unit: *unit,
+                total_count: opt_path(c, total_count).ok()?,
+            }
+        }
+        Pagination::Cursor { param, path } => PaginationDef::Cursor {
+            param: param.clone(),
+            path: c.path(at, field, path)?,
+        },
+        Pagination::NextUrl { path } => PaginationDef::NextUrl {
+            path: c.path(at, field, path)?,
+        },
+    })
+}
+
+/// Checks an Integration document against the Networks it may use.
+pub fn compile_integration(
+    doc: Document<IntegrationSpec>,
+    source: &DocSource,
+    chunk: &str,
+    networks: &BTreeMap<String, Arc<NetworkDef>>,
+    env: EnvLookup<'_>,
+) -> (Option<IntegrationDef>, Vec<Diagnostic>) {
+    let mut c = Checker {
+        source,
+        diagnostics: Vec::new(),
+    };
+    check_name(&mut c, &doc.metadata.name);
+    let spec = doc.spec;
+
+    let network = networks.get(spec.network.value().as_str()).cloned();
+    if network.is_none() {
+        let hint = did_you_mean(&spec.network, networks.keys().map(String::as_str))
+            .map(|s| format!("did you mean `{s}`?"))
+            .unwrap_or_else(|| {
+                format!(
+                    "known networks: {}; or add a kind: Network file to the directory",
+                    networks.keys().cloned().collect::<Vec<_>>().join(", ")
+                )
+            });
+        c.error_hint(
+            &spec.network,
+            "spec.network",
+            format!("no network named {:?}", spec.network.value()),
+            hint,
+        );
+    }
+
+    let schedule = compile_schedule(&mut c, &spec.schedule, spec.schedule_timezone.as_ref());
+    let base_dir = source.file.parent().unwrap_or(Path::new("."));
+    let params = network
+        .as_ref()
+        .map(|n| compile_params(&mut c, &spec, n, base_dir, env));
+
+    let tracking = TrackingDef {
+        append: spec
+            .tracking
+            .append
+            .as_ref()
+            .and_then(|a| query_append(&mut c, a, "spec.tracking.append")),
+        append_impression: spec.tracking.append_impression.as_ref().and_then(|a| {
+            if !a.contains("{imp_id}") {
+                c.error_hint(
+                    a,
+                    "spec.tracking.append_impression",
+                    "the impression append must contain the {imp_id} macro",
+                    "e.g. `imp={imp_id}`",
+                );
+            }
+            query_append(&mut c, a, "spec.tracking.append_impression")
+        }),
+    };
+
+    let currency = spec
+        .defaults
+        .currency
+        .as_ref()
+        .and_then(|cur| match normalize_currency(cur) {
+            Ok(code) => Some(code),
+            Err(e) => {
+                c.error(cur, "spec.defaults.currency", e.to_string());
+                None
+            }
+        });
+    let redirect = *spec.defaults.redirect.value();
+    if ![200, 301, 302, 303, 307, 308].contains(&redirect) {
+        c.error_hint(
+            &spec.defaults.redirect,
+            "spec.defaults.redirect",
+            format!("{redirect} is not a redirect type"),
+            "use 302 (temporary), 301, 307, 308, 303, or 200 (no redirect)",
+        );
+    }
+
+    let payout = compile_payout(&mut c, &spec.payout);
+    let filters = compile_filters(&mut c, &spec.filters);
+    let settings = compile_settings(&mut c, &spec.settings);
+    let caps = compile_caps(&mut c, &spec.caps);
+
+    let share = *spec.safety.max_removed_share.value();
+    if share < Decimal::ZERO || share > Decimal::ONE {
+        c.error(
+            &spec.safety.max_removed_share,
+            "spec.safety.max_removed_share",
+            format!("{share} is not a share between 0 and 1"),
+        );
+    }
+
+    if c.has_errors() {
+        return (None, c.diagnostics);
+    }
+    let (
+        Some(network),
+        Some(schedule),
+        Some(params),
+        Some(payout),
+        Some(filters),
+        Some(settings),
+        Some(caps),
+    ) = (
+        network,
+        schedule,
+        params.flatten(),
+        payout,
+        filters,
+        settings,
+        caps,
+    )
+    else {
+        return (None, c.diagnostics);
+    };
+    let def = IntegrationDef {
+        name: doc.metadata.name.into_value(),
+        title: doc.metadata.title,
+        network,
+        enabled: spec.enabled,
+        schedule,
+        params,
+        advertiser: spec.advertiser,
+        tracking,
+        defaults: DefaultsDef {
+            category: spec.defaults.category.filter(|s| !s.trim().is_empty()),
+            status: spec.defaults.status,
+            visibility: spec.defaults.visibility,
+            currency,
+            objective: spec.defaults.objective,
+            redirect,
+        },
+        payout,
+        filters,
+        update: UpdateDef {
+            default: spec.update.default,
+            columns: spec.update.columns,
+        },
+        settings,
+        description_append: spec.description.append.filter(|s| !s.trim().is_empty()),
+        kpi_append: spec.kpi.append.filter(|s| !s.trim().is_empty()),
+        caps,
+        on_removed: spec.on_removed,
+        safety: SafetyDef {
+            allow_empty_feed: spec.safety.allow_empty_feed,
+            max_removed_share: share,
+        },
+        source_file: source.file.clone(),
+        spec_hash: hex(&Sha256::digest(chunk.as_bytes())),
+    };
+    (Some(def), c.diagnostics)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn compile_schedule(
+    c: &mut Checker,
+    expr: &Located<String>,
+    tz: Option<&Located<String>>,
+) -> Option<Schedule> {
+    let text = expr.value().trim();
+    let fields = text.split_whitespace().count();
+    let cron = if !text.starts_with('@') && fields != 5 {
+        c.error_hint(
+            expr,
+            "spec.schedule",
+            format!("{text:?} has {fields} fields; a crontab schedule has 5"),
+            "minute hour day-of-month month day-of-week, e.g. \"*/30 * * * *\"",
+        );
+        None
+    } else {
+        match croner::Cron::from_str(text) {
+            Ok(cron) => Some(cron),
+            Err(e) => {
+                c.error_hint(
+                    expr,
+                    "spec.schedule",
+                    format!("{text:?} is not a valid cron expression: {e}"),
+                    "standard crontab, e.g. \"*/30 * * * *\" or \"0 6 * * 1-5\" (Monday to Friday)",
+                );
+                None
+            }
+        }
+    };
+    let timezone = match tz {
+        Some(tz) => c.timezone(tz, "spec.schedule_timezone"),
+        None => Some(chrono_tz::Tz::UTC),
+    };
+    Some(Schedule {
+        cron: cron?,
+        expression: text.to_string(),
+        timezone: timezone?,
+    })
+}
+
+fn compile_params(
+    c: &mut Checker,
+    spec: &IntegrationSpec,
+    network: &NetworkDef,
+    base_dir: &Path,
+    env: EnvLookup<'_>,
+) -> Option<BTreeMap<String, ParamValue>> {
+    let mut out = BTreeMap::new();
+    let mut ok = true;
+    for (name, value) in &spec.params {
+        let field = format!("spec.params.{name}");
+        let Some(def) = network.params.get(name) else {
+            let hint = did_you_mean(name, network.params.keys().map(String::as_str))
+                .map(|s| format!("did you mean `{s}`?"))
+                .unwrap_or_else(|| {
+                    format!(
+                        "network {} takes: {}",
+                        network.name,
+                        network
+                            .params
+                            .keys()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                });
+            c.error_hint(
+                value,
+                &field,
+                format!("network {} has no param `{name}`", network.name),
+                hint,
+            );
+            ok = false;
+            continue;
+        };
+        match secret::resolve(value, base_dir, env) {
+            Ok(resolved) => {
+                if def.secret && !resolved.referenced {
+                    c.error_hint(value, &field, format!("`{name}` is a secret and is written in the manifest"), format!("write `${{env:NAME}}` or `${{file:PATH}}` and keep the {name} out of git"));
+                    ok = false;
+                }
+                out.insert(name.clone(), ParamValue::new(resolved.text, def.secret));
+            }
+            Err(e) => {
+                c.error(value, &field, e);
+                ok = false;
+            }
+        }
+    }
+    for (name, def) in &network.params {
+        if out.contains_key(name) || spec.params.contains_key(name) {
+            continue;
+        }
+        match &def.default {
+            Some(d) => {
+                out.insert(name.clone(), ParamValue::new(d.clone(), def.secret));
+            }
+            None if def.required => {
+                let hint = if def.secret {
+                    format!("add `{name}: ${{env:NAME}}` under spec.params")
+                } else {
+                    format!("add `{name}: ...` under spec.params")
+                };
+                let what = def
+                    .description
+                    .as_deref()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default();
+                c.error_hint(
+                    &spec.network,
+                    "spec.params",
+                    format!("network {} needs param `{name}`{what}", network.name),
+                    hint,
+                );
+                ok = false;
+            }
+            None => {
+                out.insert(name.clone(), ParamValue::new(String::new(), def.secret));
+            }
+        }
+    }
+    ok.then_some(out)
+}
+
+/// Checks a `k=v&k2=v2` append and strips a leading `?` or `&`.
+fn query_append(c: &mut Checker, at: &Located<String>, field: &str) -> Option<String> {
+    let text = at.value().trim().trim_start_matches(['?', '&']);
+    if text.is_empty() {
+        return None;
+    }
+    for pair in text.split('&') {
+        if !pair.contains('=') || pair.starts_with('=') {
+            c.error_hint(
+                at,
+                field,
+                format!("{pair:?} is not a name=value parameter"),
+                "write parameters as name=value joined by &, e.g. sub1={click_id}&sub2={pub_id}",
+            );
+            return None;
+        }
+    }
+    Some(text.to_string())
+}
+
+fn compile_payout(c: &mut Checker, p: &raw::PayoutRules) -> Option<PayoutDef> {
+    let mut ok = true;
+    let mut ratio = |c: &mut Checker, at: &Located<Decimal>, field: &str| -> Decimal {
+        let r = *at.value();
+        if r <= Decimal::ZERO {
+            c.error(at, field, format!("ratio {r} must be greater than 0"));
+            ok = false;
+        } else if r > Decimal::ONE {
+            c.warn(
+                at,
+                field,
+                format!("ratio {r} pays publishers more than the advertiser pays"),
+            );
+        }
+        r
+    };
+    let main = ratio(c, &p.ratio, "spec.payout.ratio");
+    let tiers = p
+        .tiers
+        .iter()
+        .map(|(name, r)| {
+            (
+                name.clone(),
+                ratio(c, r, &format!("spec.payout.tiers.{name}")),
+            )
+        })
+        .collect();
+    let mut publishers = BTreeMap::new();
+    for (name, amount) in &p.publishers {
+        if amount.value().is_sign_negative() {
+            c.error(
+                amount,
+                &format!("spec.payout.publishers.{name}"),
+                "a payout cannot be negative",
+            );
+            ok = false;
+        }
+        publishers.insert(name.clone(), *amount.value());
+    }
+    if p.decimals > 8 {
+        c.error(
+            &p.ratio,
+            "spec.payout.decimals",
+            format!("{} decimal places is more than 8", p.decimals),
+        );
+        ok = false;
+    }
+    ok.then_some(PayoutDef {
+        ratio: main,
+        tiers,
+        publishers,
+        decimals: p.decimals,
+        rounding: p.rounding,
+    })
+}
+
+fn compile_filters(c: &mut Checker, f: &raw::Filters) -> Option<FiltersDef> {
+    let before = c.diagnostics.len();
+    let allow = f
+        .countries
+        .allow
+        .iter()
+        .enumerate()
+        .filter_map(|(i, cc)| c.country(cc, &format!("spec.filters.countries.allow[{i}]")))
+        .collect();
+    let block = f
+        .countries
+        .block
+        .iter()
+        .enumerate()
+        .filter_map(|(i, cc)| c.country(cc, &format!("spec.filters.countries.block[{i}]")))
+        .collect();
+    let mut geo = Vec::new();
+    for (i, g) in f.geo.iter().enumerate() {
+        let field = format!("spec.filters.geo[{i}]");
+        if let (Some(min), Some(max)) = (g.min, g.max)
+            && min > max
+        {
+            c.error(&g.country, &field, format!("min {min} is above max {max}"));
+        }
+        if let Some(country) = c.country(&g.country, &format!("{field}.country")) {
+            geo.push(GeoDef {
+                country,
+                min: g.min,
+                max: g.max,
+            });
+        }
+    }
+    if let (Some(min), Some(max)) = (f.payout.min, f.payout.max)
+        && min > max
+    {
+        let at = f.geo.first().map(|g| &g.country);
+        match at {
+            Some(at) => c.error(
+                at,
+                "spec.filters.payout",
+                format!("min {min} is above max {max}"),
+            ),
+            None => c.diagnostics.push(c.source.error_at(
+                0,
+                0,
+                "spec.filters.payout",
+                format!("min {min} is above max {max}"),
+            )),
+        }
+    }
+    (c.diagnostics.len() == before).then(|| FiltersDef {
+        allow_countries: allow,
+        block_countries: block,
+        require_preview_url: f.require_preview_url,
+        models: f.models.clone(),
+        payout_min: f.payout.min,
+        payout_max: f.payout.max,
+        os: f.os,
+        geo,
+        offers: f
+            .offers
+            .iter()
+            .map(|s| s.trim().to_string())
+            .collect::<BTreeSet<_>>(),
+    })
+}
+
+fn compile_settings(c: &mut Checker, s: &raw::Settings) -> Option<SettingsDef> {
+    let time_targeting = match &s.time_targeting {
+        None => None,
+        Some(t) => {
+            let tz = c.timezone(&t.timezone, "spec.settings.time_targeting.timezone");
+            let mut time = |at: &Located<String>, field: &str| match NaiveTime::parse_from_str(
+                at.value().trim(),
+                "%H:%M",
+            ) {
+                Ok(v) => Some(v),
+                Err(_) => {
+                    c.error_hint(
+                        at,
+                        field,
+                        format!("{:?} is not a time of day", at.value()),
+                        "write HH:MM, e.g. 09:00",
+                    );
+                    None
+                }
+            };
+            let from = time(&t.from, "spec.settings.time_targeting.from");
+            let to = time(&t.to, "spec.settings.time_targeting.to");
+            Some(TimeTargetingDef {
+                timezone: tz?,
+                days: t.days.clone(),
+                from: from?,
+                to: to?,
+            })
+        }
+    };
+    Some(SettingsDef {
+        time_targeting,
+        multi_conversion: s.multi_conversion,
+        allow_impressions: s.allow_impressions,
+        spillover: s.spillover,
+    })
+}
+
+fn compile_caps(c: &mut Checker, caps: &raw::CapSettings) -> Option<CapsDef> {
+    let timezone = match &caps.timezone {
+        Some(tz) => c.timezone(tz, "spec.caps.timezone"),
+        None => Some(chrono_tz::Tz::UTC),
+    };
+    let mut rules = |list: &[raw::CapRule], field: &str| -> Vec<Cap> {
+        list.iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                if *r.value.value() <= Decimal::ZERO {
+                    c.error(
+                        &r.value,
+                        &format!("{field}[{i}].value"),
+                        "a cap must be greater than 0",
+                    );
+                    return None;
+                }
+                Some(Cap {
+                    event: r.event,
+                    period: r.period,
+                    value: *r.value.value(),
+                })
+            })
+            .collect()
+    };
+    let additional = rules(&caps.additional, "spec.caps.additional");
+    let on_import = rules(&caps.on_import, "spec.caps.on_import");
+    Some(CapsDef {
+        update: caps.update,
+        cap_type: caps.cap_type,
+        visibility: caps.visibility,
+        timezone: timezone?,
+        over_delivery: caps.over_delivery,
+        additional,
+        on_import,
+    })
+}

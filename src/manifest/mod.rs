@@ -1,0 +1,317 @@
+//! Manifests: reading, checking and compiling the YAML files ops commit.
+//!
+//! This module owns the two kinds (`Network`, `Integration`), their on-disk
+//! format ([`raw`]), their checked form ([`model`]), the built-in network
+//! library, secret resolution and every diagnostic users see about a file.
+//! Loading never stops at the first problem and never fails as a whole: it
+//! returns what is valid plus every diagnostic. Nothing outside this module
+//! sees YAML.
+
+mod compile;
+pub mod diagnostic;
+pub mod located;
+pub mod model;
+pub mod raw;
+pub mod schema;
+pub mod secret;
+mod yaml;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use diagnostic::{Diagnostic, Severity};
+pub use model::{IntegrationDef, NetworkDef, Origin};
+pub use secret::EnvLookup;
+
+use diagnostic::DocSource;
+use yaml::ParsedDoc;
+
+/// The networks compiled into the binary: `integrations.d/networks/*.yaml`.
+pub const BUILT_IN_NETWORKS: &[(&str, &str)] = &[
+    (
+        "affise",
+        include_str!("../../integrations.d/networks/affise.yaml"),
+    ),
+    (
+        "cake",
+        include_str!("../../integrations.d/networks/cake.yaml"),
+    ),
+    (
+        "everflow",
+        include_str!("../../integrations.d/networks/everflow.yaml"),
+    ),
+    (
+        "hasoffers",
+        include_str!("../../integrations.d/networks/hasoffers.yaml"),
+    ),
+    (
+        "trackier",
+        include_str!("../../integrations.d/networks/trackier.yaml"),
+    ),
+];
+
+/// Every valid definition found, by name.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    pub networks: BTreeMap<String, Arc<NetworkDef>>,
+    pub integrations: BTreeMap<String, IntegrationDef>,
+}
+
+/// The result of loading: what is valid, and every problem found.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub catalog: Catalog,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Loaded {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Reads the process environment (the default secret source).
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// The YAML files of a manifest directory, recursively, in a stable order.
+/// Hidden entries (`.git`) are skipped.
+pub fn manifest_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(current) = pending.pop() {
+        for entry in std::fs::read_dir(&current)? {
+            let entry = entry?;
+            let path = entry.path();
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                pending.push(path);
+            } else if matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("yaml" | "yml")
+            ) {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Loads a manifest directory: its files plus the built-in networks.
+pub fn load_dir(dir: &Path, env: EnvLookup<'_>) -> Loaded {
+    let mut diagnostics = Vec::new();
+    let files = match manifest_files(dir) {
+        Ok(files) => files,
+        Err(e) => {
+            diagnostics.push(
+                DocSource::new(dir, 0)
+                    .error_at(0, 0, "", format!("cannot read the manifest directory: {e}"))
+                    .with_hint("pass the directory of your manifests with --dir"),
+            );
+            return Loaded {
+                catalog: Catalog::default(),
+                diagnostics,
+            };
+        }
+    };
+    let mut sources = Vec::new();
+    for file in files {
+        match read_manifest(&file) {
+            Ok(text) => sources.push((file, text)),
+            Err(d) => diagnostics.push(d),
+        }
+    }
+    let mut loaded = load_texts(&sources, env);
+    diagnostics.append(&mut loaded.diagnostics);
+    loaded.diagnostics = diagnostics;
+    loaded
+}
+
+fn read_manifest(file: &Path) -> Result<String, Diagnostic> {
+    let source = DocSource::new(file, 0);
+    let meta = std::fs::metadata(file)
+        .map_err(|e| source.error_at(0, 0, "", format!("cannot read: {e}")))?;
+    if meta.len() > yaml::MAX_FILE_BYTES as u64 {
+        return Err(source.error_at(
+            0,
+            0,
+            "",
+            format!(
+                "file is larger than {} bytes; is it a manifest?",
+                yaml::MAX_FILE_BYTES
+            ),
+        ));
+    }
+    let bytes =
+        std::fs::read(file).map_err(|e| source.error_at(0, 0, "", format!("cannot read: {e}")))?;
+    String::from_utf8(bytes).map_err(|_| source.error_at(0, 0, "", "file is not UTF-8 text"))
+}
+
+/// Loads manifests given as `(file name, text)` pairs, plus the built-in networks.
+pub fn load_texts(sources: &[(PathBuf, String)], env: EnvLookup<'_>) -> Loaded {
+    let mut diagnostics = Vec::new();
+    let mut networks_raw = Vec::new();
+    let mut integrations_raw = Vec::new();
+    for (file, text) in sources {
+        for doc in yaml::parse_file(file, text, &mut diagnostics) {
+            match doc {
+                ParsedDoc::Network(d, s, recovered) => networks_raw.push((d, s, recovered)),
+                ParsedDoc::Integration(d, s, recovered) => {
+                    let chunk = chunk_of(text, &s).to_string();
+                    integrations_raw.push((d, s, chunk, recovered));
+                }
+            }
+        }
+    }
+
+    let mut networks: BTreeMap<String, Arc<NetworkDef>> = built_in_networks();
+    let mut seen: BTreeMap<String, (PathBuf, u64)> = BTreeMap::new();
+    for (doc, source, recovered) in networks_raw {
+        let name = doc.metadata.name.value().clone();
+        let line = source.file_line(doc.metadata.name.line());
+        let duplicate = seen.get(&name).map(|(first_file, first_line)| {
+            source
+                .error(
+                    &doc.metadata.name,
+                    "metadata.name",
+                    format!("network {name:?} is defined twice"),
+                )
+                .with_hint(format!(
+                    "it is also defined at {}:{first_line}; rename one",
+                    first_file.display()
+                ))
+        });
+        seen.entry(name.clone())
+            .or_insert((source.file.clone(), line));
+        let (def, mut problems) =
+            compile::compile_network(*doc, &source, Origin::File(source.file.clone()));
+        diagnostics.append(&mut problems);
+        if let Some(d) = duplicate {
+            diagnostics.push(d);
+            networks.remove(&name);
+            continue;
+        }
+        match def {
+            Some(def) if !recovered => {
+                networks.insert(name, Arc::new(def));
+            }
+            // An invalid local network must not silently fall back to the built-in one.
+            _ => {
+                networks.remove(&name);
+            }
+        }
+    }
+
+    let mut integrations = BTreeMap::new();
+    let mut seen: BTreeMap<String, (PathBuf, u64)> = BTreeMap::new();
+    for (doc, source, chunk, recovered) in integrations_raw {
+        let name = doc.metadata.name.value().clone();
+        let line = source.file_line(doc.metadata.name.line());
+        let duplicate = seen.get(&name).map(|(first_file, first_line)| {
+            source
+                .error(
+                    &doc.metadata.name,
+                    "metadata.name",
+                    format!("integration {name:?} is defined twice"),
+                )
+                .with_hint(format!(
+                    "it is also defined at {}:{first_line}; rename one",
+                    first_file.display()
+                ))
+        });
+        seen.entry(name.clone())
+            .or_insert((source.file.clone(), line));
+        let (def, mut problems) =
+            compile::compile_integration(*doc, &source, &chunk, &networks, env);
+        diagnostics.append(&mut problems);
+        if let Some(d) = duplicate {
+            // Neither copy runs: which one was meant is for a person to decide.
+            diagnostics.push(d);
+            integrations.remove(&name);
+            continue;
+        }
+        if let Some(def) = def.filter(|_| !recovered) {
+            integrations.insert(name, def);
+        }
+    }
+    diagnostics.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+    Loaded {
+        catalog: Catalog {
+            networks,
+            integrations,
+        },
+        diagnostics,
+    }
+}
+
+fn chunk_of<'a>(text: &'a str, source: &DocSource) -> &'a str {
+    yaml::split_documents(text)
+        .into_iter()
+        .find(|(offset, _)| *offset == source.line_offset)
+        .map(|(_, chunk)| chunk)
+        .unwrap_or(text)
+}
+
+/// Compiles the built-in network library. Built-ins are checked by tests, so a
+/// broken one is a bug in this release, reported loudly rather than skipped.
+pub fn built_in_networks() -> BTreeMap<String, Arc<NetworkDef>> {
+    let mut out = BTreeMap::new();
+    for (name, text) in BUILT_IN_NETWORKS {
+        let file = PathBuf::from(format!("<built-in>/networks/{name}.yaml"));
+        let mut diagnostics = Vec::new();
+        for doc in yaml::parse_file(&file, text, &mut diagnostics) {
+            if let ParsedDoc::Network(doc, source, _) = doc {
+                let (def, mut problems) = compile::compile_network(*doc, &source, Origin::BuiltIn);
+                diagnostics.append(&mut problems);
+                if let Some(def) = def {
+                    out.insert(def.name.clone(), Arc::new(def));
+                }
+            }
+        }
+        for d in diagnostics.iter().filter(|d| d.is_error()) {
+            tracing::error!(network = name, "built-in network is invalid: {d}");
+        }
+    }
+    out
+}
+
+/// Loads one file that must hold exactly one Network (for `map --network FILE`).
+pub fn load_network_file(file: &Path) -> Result<Arc<NetworkDef>, Vec<Diagnostic>> {
+    let text = read_manifest(file).map_err(|d| vec![d])?;
+    let mut diagnostics = Vec::new();
+    let mut found = Vec::new();
+    for doc in yaml::parse_file(file, &text, &mut diagnostics) {
+        match doc {
+            ParsedDoc::Network(doc, source, recovered) => {
+                let (def, mut problems) =
+                    compile::compile_network(*doc, &source, Origin::File(file.to_path_buf()));
+                diagnostics.append(&mut problems);
+                found.extend(def.filter(|_| !recovered));
+            }
+            ParsedDoc::Integration(_, source, _) => diagnostics.push(source.error_at(
+                0,
+                0,
+                "kind",
+                "expected a kind: Network document, found an Integration",
+            )),
+        }
+    }
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        return Err(diagnostics);
+    }
+    match found.len() {
+        1 => Ok(Arc::new(found.pop().expect("one network"))),
+        n => Err(vec![DocSource::new(file, 0).error_at(
+            0,
+            0,
+            "",
+            format!("expected one Network document, found {n}"),
+        )]),
+    }
+}

@@ -1,0 +1,291 @@
+//! The compiled manifests: what the rest of offersync works from.
+//!
+//! Everything here has been checked: paths parsed, cron parsed, templates
+//! checked against the declared params, secrets resolved, countries and
+//! currencies normalized. Simple enums are shared with the raw types.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::NaiveTime;
+use rust_decimal::Decimal;
+
+pub use super::raw::{
+    CapType, CapVisibility, Column, ColumnPolicy, EnrichFailure, Format, ImportedStatus, Method,
+    OffsetUnit, OnRemoved, OsFilter, OverDelivery, Rounding, Spillover, Visibility, Weekday,
+};
+pub use super::secret::ParamValue;
+use crate::mapping::path::JsonPath;
+use crate::mapping::program::{Cond, Template};
+use crate::mapping::{FieldMapping, Mapping};
+use crate::offer::{Cap, PayoutModel};
+
+/// Where a definition came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// Compiled into the binary.
+    BuiltIn,
+    /// A file in the manifest directory (or given on the command line).
+    File(PathBuf),
+}
+
+/// A checked Network.
+#[derive(Debug)]
+pub struct NetworkDef {
+    pub name: String,
+    pub title: Option<String>,
+    pub params: BTreeMap<String, ParamDef>,
+    pub request: RequestDef,
+    pub auth: AuthDef,
+    pub pagination: PaginationDef,
+    pub limits: LimitsDef,
+    pub mapping: Mapping,
+    pub enrich: Vec<EnrichDef>,
+    pub null_values: Vec<String>,
+    pub origin: Origin,
+}
+
+/// A parameter a Network declares.
+#[derive(Debug, Clone)]
+pub struct ParamDef {
+    pub secret: bool,
+    pub required: bool,
+    pub default: Option<String>,
+    pub description: Option<String>,
+}
+
+/// The offer-list request.
+#[derive(Debug)]
+pub struct RequestDef {
+    pub method: Method,
+    pub url: Template,
+    pub headers: Vec<(String, Template)>,
+    pub query: Vec<(String, Template)>,
+    pub body: Option<Template>,
+}
+
+/// Authentication.
+#[derive(Debug)]
+pub enum AuthDef {
+    None,
+    Query {
+        param: String,
+        value: Template,
+    },
+    Header {
+        name: String,
+        value: Template,
+    },
+    Basic {
+        username: Template,
+        password: Template,
+    },
+    Bearer {
+        token: Template,
+    },
+    OAuth2 {
+        token_url: Template,
+        client_id: Template,
+        client_secret: Template,
+        scope: Option<String>,
+    },
+}
+
+/// Pagination.
+#[derive(Debug)]
+pub enum PaginationDef {
+    None,
+    Page {
+        param: String,
+        start: u64,
+        size_param: Option<String>,
+        size: Option<u64>,
+        total_pages: Option<JsonPath>,
+        total_count: Option<JsonPath>,
+    },
+    Offset {
+        param: String,
+        start: u64,
+        size_param: String,
+        size: u64,
+        unit: OffsetUnit,
+        total_count: Option<JsonPath>,
+    },
+    Cursor {
+        param: String,
+        path: JsonPath,
+    },
+    NextUrl {
+        path: JsonPath,
+    },
+}
+
+/// Fetch limits.
+#[derive(Debug, Clone, Copy)]
+pub struct LimitsDef {
+    pub max_pages: u64,
+    pub max_response_bytes: u64,
+    pub timeout_seconds: u64,
+}
+
+/// One per-offer request.
+#[derive(Debug)]
+pub struct EnrichDef {
+    pub name: String,
+    pub url: Template,
+    pub when: Option<Cond>,
+    pub query: Vec<(String, Template)>,
+    pub headers: Vec<(String, Template)>,
+    pub format: Format,
+    pub fields: Vec<FieldMapping>,
+    pub concurrency: u32,
+    pub on_error: EnrichFailure,
+}
+
+/// A checked Integration.
+#[derive(Debug)]
+pub struct IntegrationDef {
+    pub name: String,
+    pub title: Option<String>,
+    pub network: Arc<NetworkDef>,
+    pub enabled: bool,
+    pub schedule: Schedule,
+    /// Every param the Network declares, with defaults filled in.
+    pub params: BTreeMap<String, ParamValue>,
+    pub advertiser: String,
+    pub tracking: TrackingDef,
+    pub defaults: DefaultsDef,
+    pub payout: PayoutDef,
+    pub filters: FiltersDef,
+    pub update: UpdateDef,
+    pub settings: SettingsDef,
+    pub description_append: Option<String>,
+    pub kpi_append: Option<String>,
+    pub caps: CapsDef,
+    pub on_removed: OnRemoved,
+    pub safety: SafetyDef,
+    pub source_file: PathBuf,
+    /// SHA-256 of the document's text: changes whenever the manifest does.
+    pub spec_hash: String,
+}
+
+impl IntegrationDef {
+    /// Every secret value, so that anything printed can be scrubbed of them.
+    pub fn secrets(&self) -> Vec<&str> {
+        self.params
+            .values()
+            .filter(|p| p.is_secret() && !p.expose().is_empty())
+            .map(ParamValue::expose)
+            .collect()
+    }
+}
+
+/// When an integration runs.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    pub cron: croner::Cron,
+    /// The expression as written.
+    pub expression: String,
+    pub timezone: chrono_tz::Tz,
+}
+
+/// Appends to links, without a leading `?` or `&`.
+#[derive(Debug, Clone, Default)]
+pub struct TrackingDef {
+    pub append: Option<String>,
+    pub append_impression: Option<String>,
+}
+
+/// Basic details.
+#[derive(Debug, Clone)]
+pub struct DefaultsDef {
+    pub category: Option<String>,
+    pub status: ImportedStatus,
+    pub visibility: Visibility,
+    pub currency: Option<String>,
+    pub objective: Option<PayoutModel>,
+    pub redirect: u16,
+}
+
+/// Payout rules.
+#[derive(Debug, Clone)]
+pub struct PayoutDef {
+    pub ratio: Decimal,
+    pub tiers: BTreeMap<String, Decimal>,
+    pub publishers: BTreeMap<String, Decimal>,
+    pub decimals: u32,
+    pub rounding: Rounding,
+}
+
+/// Filters.
+#[derive(Debug, Clone, Default)]
+pub struct FiltersDef {
+    pub allow_countries: Vec<String>,
+    pub block_countries: Vec<String>,
+    pub require_preview_url: bool,
+    pub models: Vec<PayoutModel>,
+    pub payout_min: Option<Decimal>,
+    pub payout_max: Option<Decimal>,
+    pub os: OsFilter,
+    pub geo: Vec<GeoDef>,
+    pub offers: BTreeSet<String>,
+}
+
+/// Payout bounds for one country.
+#[derive(Debug, Clone)]
+pub struct GeoDef {
+    pub country: String,
+    pub min: Option<Decimal>,
+    pub max: Option<Decimal>,
+}
+
+/// Column update policy.
+#[derive(Debug, Clone, Default)]
+pub struct UpdateDef {
+    pub default: ColumnPolicy,
+    pub columns: BTreeMap<Column, ColumnPolicy>,
+}
+
+impl UpdateDef {
+    pub fn policy(&self, column: Column) -> ColumnPolicy {
+        self.columns.get(&column).copied().unwrap_or(self.default)
+    }
+}
+
+/// Integration settings.
+#[derive(Debug, Clone, Default)]
+pub struct SettingsDef {
+    pub time_targeting: Option<TimeTargetingDef>,
+    pub multi_conversion: bool,
+    pub allow_impressions: bool,
+    pub spillover: Spillover,
+}
+
+/// Time targeting.
+#[derive(Debug, Clone)]
+pub struct TimeTargetingDef {
+    pub timezone: chrono_tz::Tz,
+    pub days: Vec<Weekday>,
+    pub from: NaiveTime,
+    pub to: NaiveTime,
+}
+
+/// Cap settings.
+#[derive(Debug, Clone)]
+pub struct CapsDef {
+    pub update: bool,
+    pub cap_type: CapType,
+    pub visibility: CapVisibility,
+    pub timezone: chrono_tz::Tz,
+    pub over_delivery: OverDelivery,
+    pub additional: Vec<Cap>,
+    pub on_import: Vec<Cap>,
+}
+
+/// Outage guards.
+#[derive(Debug, Clone)]
+pub struct SafetyDef {
+    pub allow_empty_feed: bool,
+    pub max_removed_share: Decimal,
+}

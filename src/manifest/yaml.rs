@@ -1,0 +1,255 @@
+//! Reading YAML files into typed documents with precise error locations.
+//!
+//! A file may hold several documents. Each is parsed on its own (after the
+//! file is split at `---` lines), first for its envelope to learn its kind,
+//! then as that kind; a broken document is reported and the others still load.
+
+use std::path::Path;
+
+use serde::de::{DeserializeOwned, IgnoredAny};
+
+use super::diagnostic::{Diagnostic, DocSource};
+use super::raw::{Document, IntegrationSpec, Kind, NetworkSpec};
+use crate::mapping::program::did_you_mean;
+
+/// One parsed document. A document parsed only after recovering from errors
+/// (`recovered`) is still checked, to report its other problems, but is never used.
+#[derive(Debug)]
+pub enum ParsedDoc {
+    Network(Box<Document<NetworkSpec>>, DocSource, Recovered),
+    Integration(Box<Document<IntegrationSpec>>, DocSource, Recovered),
+}
+
+/// Whether a document had structural errors that were skipped to parse the rest.
+pub type Recovered = bool;
+
+/// How many structural errors one document may report before giving up.
+const MAX_RECOVERIES: usize = 20;
+
+/// Largest manifest file read, against accidents (a log file in the directory).
+pub const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Parses every document of a file's text; problems go to `diagnostics`.
+pub fn parse_file(file: &Path, text: &str, diagnostics: &mut Vec<Diagnostic>) -> Vec<ParsedDoc> {
+    let mut docs = Vec::new();
+    for (line_offset, chunk) in split_documents(text) {
+        let source = DocSource::new(file, line_offset);
+        let header: Document<IgnoredAny> = match deserialize(chunk, &source) {
+            Ok(h) => h,
+            Err(d) => {
+                diagnostics.push(d);
+                continue;
+            }
+        };
+        let parsed = match header.kind {
+            Kind::Network => deserialize_recovering(chunk, &source, diagnostics)
+                .map(|(d, r)| ParsedDoc::Network(Box::new(d), source, r)),
+            Kind::Integration => deserialize_recovering(chunk, &source, diagnostics)
+                .map(|(d, r)| ParsedDoc::Integration(Box::new(d), source, r)),
+        };
+        docs.extend(parsed);
+    }
+    docs
+}
+
+/// Splits a YAML stream at document markers: `(lines before the document, its text)`.
+/// A `---` or `...` line at column 0 always starts or ends a document in YAML,
+/// even after a block scalar, so splitting by lines is exact. Empty documents
+/// (only comments or blank lines) are dropped.
+pub fn split_documents(text: &str) -> Vec<(u64, &str)> {
+    let mut docs = Vec::new();
+    let mut start_byte = 0;
+    let mut start_line = 0u64;
+    let mut offset = 0;
+    for (line_no, line) in text.split_inclusive('\n').enumerate() {
+        let bare = line.trim_end_matches(['\n', '\r']);
+        let is_start = bare == "---" || bare.starts_with("--- ") || bare.starts_with("---\t");
+        let is_end = bare == "..." || bare.starts_with("... ");
+        if is_start || is_end {
+            push_doc(&mut docs, start_line, &text[start_byte..offset]);
+            // The marker line stays with the new document: `--- {a: 1}` is valid YAML.
+            start_byte = if is_end { offset + line.len() } else { offset };
+            start_line = if is_end {
+                line_no as u64 + 1
+            } else {
+                line_no as u64
+            };
+        }
+        offset += line.len();
+    }
+    push_doc(&mut docs, start_line, &text[start_byte..]);
+    docs
+}
+
+fn push_doc<'a>(docs: &mut Vec<(u64, &'a str)>, line: u64, chunk: &'a str) {
+    let has_content = chunk.lines().any(|l| {
+        let t = l.trim();
+        !t.is_empty() && !t.starts_with('#') && t != "---"
+    });
+    if has_content {
+        docs.push((line, chunk));
+    }
+}
+
+fn options() -> serde_saphyr::Options {
+    let mut options = serde_saphyr::Options::default();
+    options.with_snippet = false;
+    options
+}
+
+/// Deserializes a document, reporting every structural error rather than the
+/// first: after an error on a line, that line is blanked (line numbers stay)
+/// and parsing starts again. Only errors that blanking cannot cause (unknown
+/// keys, wrong types or values) are reported after the first; recovery stops at
+/// anything else. Returns the document parsed from what was left, if any.
+fn deserialize_recovering<T: DeserializeOwned>(
+    chunk: &str,
+    source: &DocSource,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<(T, Recovered)> {
+    let mut text = chunk.to_string();
+    let mut recovered = false;
+    for _ in 0..MAX_RECOVERIES {
+        match deserialize(&text, source) {
+            Ok(doc) => return Some((doc, recovered)),
+            Err(diagnostic) => {
+                let recoverable = is_recoverable(&diagnostic.message);
+                if recovered && !recoverable {
+                    return None; // possibly caused by the blanking: not reported
+                }
+                let line = diagnostic.line.saturating_sub(source.line_offset);
+                diagnostics.push(diagnostic);
+                if !recoverable || line == 0 || !blank_line(&mut text, line) {
+                    return None;
+                }
+                recovered = true;
+            }
+        }
+    }
+    None
+}
+
+fn is_recoverable(message: &str) -> bool {
+    [
+        "unknown field",
+        "unknown variant",
+        "invalid type",
+        "invalid value",
+        "invalid length",
+    ]
+    .iter()
+    .any(|p| message.starts_with(p))
+        && !message.starts_with("invalid type: null")
+}
+
+/// Replaces a 1-based line with a comment, keeping every other line where it was.
+fn blank_line(text: &mut String, line: u64) -> bool {
+    let mut out = String::with_capacity(text.len());
+    let mut found = false;
+    for (i, l) in text.split_inclusive('\n').enumerate() {
+        if i as u64 + 1 == line && !l.trim_start().starts_with('#') {
+            found = true;
+            out.push('#');
+            if l.ends_with('\n') {
+                out.push('\n');
+            }
+        } else {
+            out.push_str(l);
+        }
+    }
+    *text = out;
+    found
+}
+
+/// Deserializes one document, turning serde's error into a located diagnostic
+/// that names the field path and, for a misspelled key, the likely intended one.
+pub fn deserialize<T: DeserializeOwned>(chunk: &str, source: &DocSource) -> Result<T, Diagnostic> {
+    let mut path = String::new();
+    let result = serde_saphyr::with_deserializer_from_str_with_options(chunk, options(), |de| {
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            path = e.path().to_string();
+            e.into_inner()
+        })
+    });
+    result.map_err(|error| {
+        let (line, column) = error
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((0, 0));
+        let message = strip_location(&error.to_string());
+        let field = clean_path(&path);
+        let mut diagnostic = source.error_at(line, column, field, message.clone());
+        if let Some(hint) = hint_for(&message) {
+            diagnostic = diagnostic.with_hint(hint);
+        }
+        diagnostic
+    })
+}
+
+/// serde-saphyr appends " at line L, column C"; the diagnostic carries those itself.
+fn strip_location(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// Paths through `Located` values carry an internal `value` step; users never wrote it.
+fn clean_path(path: &str) -> String {
+    let cleaned: Vec<&str> = path
+        .split('.')
+        .filter(|seg| *seg != "value" && *seg != "?")
+        .collect();
+    let joined = cleaned.join(".");
+    if joined == "." { String::new() } else { joined }
+}
+
+/// "did you mean" for unknown keys and variants, from serde's list of expected names.
+fn hint_for(message: &str) -> Option<String> {
+    let unknown = message
+        .strip_prefix("unknown field `")
+        .or_else(|| message.strip_prefix("unknown variant `"))?;
+    let (word, rest) = unknown.split_once('`')?;
+    let expected = rest
+        .split_once("expected one of ")
+        .map(|(_, list)| list)
+        .or_else(|| rest.split_once("expected ").map(|(_, list)| list))?;
+    let candidates: Vec<String> = expected
+        .split([','])
+        .flat_map(|s| s.split(" or "))
+        .map(|s| s.trim().trim_matches('`').to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    did_you_mean(word, candidates.iter().map(String::as_str))
+        .map(|s| format!("did you mean `{s}`?"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_split_at_markers_with_their_line_offsets() {
+        let text = "# comment\na: 1\n---\nb: 2\n--- {c: 3}\n...\n\n---\n# only a comment\n";
+        let docs = split_documents(text);
+        assert_eq!(docs.len(), 3);
+        assert_eq!(docs[0], (0, "# comment\na: 1\n"));
+        assert_eq!(docs[1], (2, "---\nb: 2\n"));
+        assert_eq!(docs[2], (4, "--- {c: 3}\n"));
+    }
+
+    #[test]
+    fn misspelled_keys_get_a_suggestion() {
+        let hint = hint_for("unknown field `alow`, expected one of allow, block");
+        assert_eq!(hint.as_deref(), Some("did you mean `allow`?"));
+        assert_eq!(
+            hint_for("unknown field `zzz`, expected one of allow, block"),
+            None
+        );
+        assert_eq!(
+            hint_for("unknown variant `andriod`, expected one of `all`, `android`, `ios`")
+                .as_deref(),
+            Some("did you mean `android`?")
+        );
+    }
+}

@@ -1,0 +1,866 @@
+//! Field rules compiled into programs, and their evaluation on one record.
+//!
+//! Compiling checks everything that can be checked without data (paths parse,
+//! regexes compile, exactly one source); evaluation never panics and reports
+//! a reason for a value it cannot use.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use regex::Regex;
+use serde_json::Value;
+
+use super::convert::{self, describe, text_of};
+use super::path::{JsonPath, RECORD_KEY};
+use super::spec::{Case, Condition, FieldRule, FieldSpec, RangeEnd, ValueType};
+
+/// A problem found while compiling a rule: where in the rule, and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompileError {
+    /// Dotted path inside the field rule (`first_of[1].path`), empty for the rule itself.
+    pub at: String,
+    pub message: String,
+}
+
+impl CompileError {
+    fn new(at: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            at: at.into(),
+            message: message.into(),
+        }
+    }
+
+    fn within(mut self, prefix: &str) -> Self {
+        self.at = if self.at.is_empty() {
+            prefix.to_string()
+        } else {
+            format!("{prefix}.{}", self.at)
+        };
+        self
+    }
+}
+
+/// Values that mean "nothing": the built-ins plus a network's own.
+#[derive(Debug, Clone)]
+pub struct NullSet(Vec<String>);
+
+impl NullSet {
+    pub const BUILT_IN: [&'static str; 4] = ["", "0000-00-00", "0000-00-00 00:00:00", "null"];
+
+    pub fn new(extra: &[String]) -> Self {
+        let mut all: Vec<String> = Self::BUILT_IN.iter().map(|s| s.to_string()).collect();
+        all.extend(extra.iter().map(|s| s.trim().to_string()));
+        Self(all)
+    }
+
+    fn contains(&self, s: &str) -> bool {
+        let s = s.trim();
+        self.0.iter().any(|n| n == s)
+    }
+}
+
+/// What a rule reads from.
+#[derive(Debug, Clone)]
+enum Source {
+    Path(JsonPath),
+    Key,
+    FirstOf(Vec<Program>),
+    AllOf(Vec<Program>),
+    Value(Value),
+    Template(Template),
+    Each {
+        path: JsonPath,
+        fields: Vec<(String, Program)>,
+    },
+}
+
+/// A compiled field rule.
+#[derive(Debug, Clone)]
+pub struct Program {
+    source: Source,
+    when: Option<Cond>,
+    null_if: Vec<String>,
+    keys: bool,
+    split: Option<String>,
+    strip_html: bool,
+    case: Option<Case>,
+    matches: Vec<(Regex, Value)>,
+    map: Option<MapTable>,
+    value_type: Option<ValueType>,
+    range: RangeEnd,
+    default: Option<Value>,
+}
+
+/// A compiled condition on a record (`when`).
+#[derive(Debug, Clone)]
+pub struct Cond {
+    path: PathOrKey,
+    equals: Option<String>,
+    one_of: Option<Vec<String>>,
+    not_in: Option<Vec<String>>,
+    exists: Option<bool>,
+}
+
+#[derive(Debug, Clone)]
+enum PathOrKey {
+    Path(JsonPath),
+    Key,
+}
+
+#[derive(Debug, Clone)]
+struct MapTable {
+    entries: HashMap<String, Value>,
+    fallback: Option<Value>,
+}
+
+/// Text with `{{ ... }}` placeholders.
+#[derive(Debug, Clone)]
+pub struct Template {
+    parts: Vec<Part>,
+}
+
+#[derive(Debug, Clone)]
+enum Part {
+    Text(String),
+    Path(JsonPath),
+    Param(String),
+}
+
+/// What placeholders a template may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TemplateScope<'a> {
+    /// `{{ $.path }}` on the record.
+    Record,
+    /// `{{ params.NAME }}` with these names.
+    Params(&'a [&'a str]),
+    /// Both: `{{ params.NAME }}` and `{{ record.$.path }}`.
+    ParamsAndRecord(&'a [&'a str]),
+}
+
+impl Template {
+    pub fn compile(source: &str, scope: TemplateScope<'_>) -> Result<Self, CompileError> {
+        let mut parts = Vec::new();
+        let mut rest = source;
+        while let Some(open) = rest.find("{{") {
+            if open > 0 {
+                parts.push(Part::Text(rest[..open].to_string()));
+            }
+            let after = &rest[open + 2..];
+            let close = after.find("}}").ok_or_else(|| {
+                CompileError::new("", format!("unclosed `{{{{` in template {source:?}"))
+            })?;
+            let expr = after[..close].trim();
+            parts.push(placeholder(expr, scope)?);
+            rest = &after[close + 2..];
+        }
+        if !rest.is_empty() {
+            parts.push(Part::Text(rest.to_string()));
+        }
+        Ok(Self { parts })
+    }
+
+    /// Fills the template. A record placeholder that finds nothing becomes empty text.
+    pub fn render(
+        &self,
+        record: Option<&Value>,
+        params: &dyn Fn(&str) -> Option<String>,
+    ) -> String {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Text(t) => out.push_str(t),
+                Part::Param(name) => out.push_str(&params(name).unwrap_or_default()),
+                Part::Path(path) => {
+                    if let Some(text) = record.and_then(|r| path.first(r)).and_then(text_of) {
+                        out.push_str(&text);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The parameter names the template uses.
+    pub fn params(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Param(name) => Some(name.as_str()),
+            _ => None,
+        })
+    }
+}
+
+fn placeholder(expr: &str, scope: TemplateScope<'_>) -> Result<Part, CompileError> {
+    let (allowed_params, record_prefix) = match scope {
+        TemplateScope::Record => (None, Some("")),
+        TemplateScope::Params(p) => (Some(p), None),
+        TemplateScope::ParamsAndRecord(p) => (Some(p), Some("record.")),
+    };
+    if let (Some(names), Some(name)) = (allowed_params, expr.strip_prefix("params.")) {
+        if names.contains(&name) {
+            return Ok(Part::Param(name.to_string()));
+        }
+        let hint = did_you_mean(name, names.iter().copied())
+            .map(|s| format!("; did you mean `params.{s}`?"))
+            .unwrap_or_else(|| {
+                format!(
+                    "; declare it under `spec.params` (declared: {})",
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                )
+            });
+        return Err(CompileError::new(
+            "",
+            format!("template uses `{{{{ {expr} }}}}` but the network has no param `{name}`{hint}"),
+        ));
+    }
+    if let Some(prefix) = record_prefix
+        && let Some(path) = expr.strip_prefix(prefix)
+        && path.starts_with('$')
+    {
+        let path = JsonPath::parse(path).map_err(|e| CompileError::new("", e.to_string()))?;
+        return Ok(Part::Path(path));
+    }
+    let expected = match scope {
+        TemplateScope::Record => "`{{ $.path }}`",
+        TemplateScope::Params(_) => "`{{ params.NAME }}`",
+        TemplateScope::ParamsAndRecord(_) => "`{{ params.NAME }}` or `{{ record.$.path }}`",
+    };
+    Err(CompileError::new(
+        "",
+        format!("unknown placeholder `{{{{ {expr} }}}}`; expected {expected}"),
+    ))
+}
+
+/// The closest of `candidates` to `word`, if it is close enough to be a likely typo.
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(word, c), c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+impl Program {
+    pub fn compile(spec: &FieldSpec) -> Result<Self, CompileError> {
+        match spec {
+            FieldSpec::Path(path) => Ok(Self::from_source(source_for_path(path)?)),
+            FieldSpec::Rule(rule) => Self::compile_rule(rule),
+        }
+    }
+
+    fn from_source(source: Source) -> Self {
+        Self {
+            source,
+            when: None,
+            null_if: Vec::new(),
+            keys: false,
+            split: None,
+            strip_html: false,
+            case: None,
+            matches: Vec::new(),
+            map: None,
+            value_type: None,
+            range: RangeEnd::Low,
+            default: None,
+        }
+    }
+
+    fn compile_rule(rule: &FieldRule) -> Result<Self, CompileError> {
+        let mut sources = Vec::new();
+        if let Some(path) = &rule.path {
+            sources.push(source_for_path(path).map_err(|e| e.within("path"))?);
+        }
+        if let Some(alternatives) = &rule.first_of {
+            sources.push(Source::FirstOf(compile_list(alternatives, "first_of")?));
+        }
+        if let Some(parts) = &rule.all_of {
+            sources.push(Source::AllOf(compile_list(parts, "all_of")?));
+        }
+        if let Some(value) = &rule.value {
+            sources.push(Source::Value(value.clone()));
+        }
+        if let Some(template) = &rule.template {
+            sources.push(Source::Template(
+                Template::compile(template, TemplateScope::Record)
+                    .map_err(|e| e.within("template"))?,
+            ));
+        }
+        if let Some(each) = &rule.each {
+            let path =
+                JsonPath::parse(each).map_err(|e| CompileError::new("each", e.to_string()))?;
+            let Some(fields) = &rule.fields else {
+                return Err(CompileError::new(
+                    "each",
+                    "`each` needs `fields`: the sub-fields read from every entry",
+                ));
+            };
+            let fields = fields
+                .iter()
+                .map(|(name, spec)| {
+                    Program::compile(spec)
+                        .map(|p| (name.clone(), p))
+                        .map_err(|e| e.within(&format!("fields.{name}")))
+                })
+                .collect::<Result<_, _>>()?;
+            sources.push(Source::Each { path, fields });
+        } else if rule.fields.is_some() {
+            return Err(CompileError::new(
+                "fields",
+                "`fields` only goes with `each`",
+            ));
+        }
+        let source = match sources.len() {
+            1 => sources.pop().expect("one source"),
+            0 if rule.default.is_some() => Source::Value(Value::Null),
+            0 => {
+                return Err(CompileError::new(
+                    "",
+                    "a rule needs a source: one of `path`, `first_of`, `all_of`, `value`, `template`, `each`",
+                ));
+            }
+            _ => {
+                return Err(CompileError::new(
+                    "",
+                    "a rule has exactly one source: choose one of `path`, `first_of`, `all_of`, `value`, `template`, `each`",
+                ));
+            }
+        };
+        let when = rule
+            .when
+            .as_ref()
+            .map(|c| Cond::compile(c).map_err(|e| e.within("when")))
+            .transpose()?;
+        let matches = rule
+            .match_rules
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                Regex::new(&m.pattern)
+                    .map(|re| (re, m.value.clone()))
+                    .map_err(|e| {
+                        CompileError::new(
+                            format!("match[{i}].pattern"),
+                            format!(
+                                "{:?} is not a valid regular expression: {}",
+                                m.pattern,
+                                first_line(&e.to_string())
+                            ),
+                        )
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        let map = rule.map.as_ref().map(|table| {
+            let mut entries = HashMap::new();
+            let mut fallback = None;
+            for (key, value) in table {
+                if key == "*" {
+                    fallback = Some(value.clone());
+                } else {
+                    entries.insert(key.trim().to_lowercase(), value.clone());
+                }
+            }
+            MapTable { entries, fallback }
+        });
+        if rule.split.as_deref() == Some("") {
+            return Err(CompileError::new("split", "the delimiter is empty"));
+        }
+        Ok(Self {
+            source,
+            when,
+            null_if: rule.null_if.iter().map(|s| s.trim().to_string()).collect(),
+            keys: rule.keys,
+            split: rule.split.clone(),
+            strip_html: rule.strip_html,
+            case: rule.case,
+            matches,
+            map,
+            value_type: rule.value_type,
+            range: rule.range.unwrap_or(RangeEnd::Low),
+            default: rule.default.clone(),
+        })
+    }
+
+    /// For `type: decimal` conversions and the payout field: which end of a range.
+    pub fn range(&self) -> RangeEnd {
+        self.range
+    }
+
+    /// Whether this rule builds entries with `each`.
+    pub fn is_each(&self) -> bool {
+        matches!(self.source, Source::Each { .. })
+    }
+
+    /// The sub-field names of an `each` rule.
+    pub fn each_fields(&self) -> Vec<&str> {
+        match &self.source {
+            Source::Each { fields, .. } => fields.iter().map(|(n, _)| n.as_str()).collect(),
+            Source::FirstOf(alts) | Source::AllOf(alts) => {
+                alts.iter().flat_map(|p| p.each_fields()).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Runs the rule on a record.
+    pub fn eval<'a>(&'a self, ctx: &Ctx<'a>) -> Result<Vec<Cow<'a, Value>>, String> {
+        if let Some(cond) = &self.when
+            && !cond.holds(ctx)
+        {
+            return Ok(Vec::new());
+        }
+        let mut raw: Vec<Cow<'a, Value>> = Vec::new();
+        match &self.source {
+            Source::Path(path) => {
+                let mut found = Vec::new();
+                path.select_into(ctx.record, &mut found);
+                raw.extend(found.into_iter().map(Cow::Borrowed));
+            }
+            Source::Key => {
+                if let Some(key) = ctx.key {
+                    raw.push(Cow::Owned(Value::String(key.to_string())));
+                }
+            }
+            Source::FirstOf(alternatives) => {
+                for alt in alternatives {
+                    let values = alt.eval(ctx)?;
+                    if !values.is_empty() {
+                        raw = values;
+                        break;
+                    }
+                }
+            }
+            Source::AllOf(parts) => {
+                for part in parts {
+                    raw.extend(part.eval(ctx)?);
+                }
+            }
+            Source::Value(v) => raw.push(Cow::Borrowed(v)),
+            Source::Template(t) => {
+                let text = t.render(Some(ctx.record), &|_| None);
+                raw.push(Cow::Owned(Value::String(text)));
+            }
+            Source::Each { path, fields } => {
+                let mut entries = Vec::new();
+                path.select_into(ctx.record, &mut entries);
+                for entry in entries {
+                    let sub = Ctx {
+                        record: entry,
+                        key: None,
+                        nulls: ctx.nulls,
+                    };
+                    let mut object = serde_json::Map::new();
+                    for (name, program) in fields {
+                        let mut values = program.eval(&sub).map_err(|e| format!("{name}: {e}"))?;
+                        match values.len() {
+                            0 => {}
+                            1 => {
+                                object
+                                    .insert(name.clone(), values.pop().expect("one").into_owned());
+                            }
+                            _ => {
+                                object.insert(
+                                    name.clone(),
+                                    Value::Array(values.into_iter().map(Cow::into_owned).collect()),
+                                );
+                            }
+                        }
+                    }
+                    raw.push(Cow::Owned(Value::Object(object)));
+                }
+                return Ok(raw);
+            }
+        }
+        self.transform(raw, ctx)
+    }
+
+    fn transform<'a>(
+        &'a self,
+        raw: Vec<Cow<'a, Value>>,
+        ctx: &Ctx<'a>,
+    ) -> Result<Vec<Cow<'a, Value>>, String> {
+        let mut values: Vec<Cow<'a, Value>> = Vec::with_capacity(raw.len());
+        for value in raw {
+            let value = if self.keys {
+                match value.as_ref() {
+                    Value::Object(map) => Cow::Owned(Value::Array(
+                        map.keys().map(|k| Value::String(k.clone())).collect(),
+                    )),
+                    _ => value,
+                }
+            } else {
+                value
+            };
+            match value {
+                Cow::Borrowed(Value::Array(items)) => {
+                    values.extend(items.iter().map(Cow::Borrowed))
+                }
+                Cow::Owned(Value::Array(items)) => values.extend(items.into_iter().map(Cow::Owned)),
+                other => values.push(other),
+            }
+        }
+        values.retain(|v| !self.is_null(v, ctx.nulls));
+        if let Some(delimiter) = &self.split {
+            let mut parts = Vec::with_capacity(values.len());
+            for value in values {
+                match value.as_ref() {
+                    Value::String(s) => parts.extend(
+                        s.split(delimiter.as_str())
+                            .map(str::trim)
+                            .filter(|p| !p.is_empty())
+                            .map(|p| Cow::Owned(Value::String(p.to_string()))),
+                    ),
+                    _ => parts.push(value),
+                }
+            }
+            values = parts;
+        }
+        for value in &mut values {
+            if let Value::String(s) = value.as_ref() {
+                let mut text: Cow<'_, str> = Cow::Borrowed(s.as_str());
+                if text.trim().len() != text.len() {
+                    text = Cow::Owned(text.trim().to_string());
+                }
+                if self.strip_html {
+                    text = Cow::Owned(convert::strip_html(&text));
+                }
+                match self.case {
+                    Some(Case::Upper) => text = Cow::Owned(text.to_uppercase()),
+                    Some(Case::Lower) => text = Cow::Owned(text.to_lowercase()),
+                    None => {}
+                }
+                if let Cow::Owned(changed) = text {
+                    *value = Cow::Owned(Value::String(changed));
+                }
+            }
+        }
+        if !self.matches.is_empty() {
+            let mut matched = Vec::new();
+            for value in &values {
+                if let Some(text) = text_of(value) {
+                    for (re, out) in &self.matches {
+                        if re.is_match(&text)
+                            && !matched.iter().any(|m: &Cow<Value>| m.as_ref() == out)
+                        {
+                            matched.push(Cow::Borrowed(out));
+                        }
+                    }
+                }
+            }
+            values = matched;
+        }
+        if let Some(table) = &self.map {
+            let mut mapped = Vec::with_capacity(values.len());
+            for value in values {
+                let key = text_of(&value).map(|t| t.trim().to_lowercase());
+                match key.as_ref().and_then(|k| table.entries.get(k)) {
+                    Some(out) => mapped.push(Cow::Borrowed(out)),
+                    None => match &table.fallback {
+                        Some(out) => mapped.push(Cow::Borrowed(out)),
+                        None => mapped.push(value),
+                    },
+                }
+            }
+            values = mapped;
+            values.retain(|v| !v.is_null());
+        }
+        if let Some(ty) = self.value_type {
+            values = values
+                .into_iter()
+                .map(|v| convert_type(v, ty, self.range))
+                .collect::<Result<_, _>>()?;
+        }
+        if values.is_empty()
+            && let Some(default) = &self.default
+        {
+            values.push(Cow::Borrowed(default));
+        }
+        Ok(values)
+    }
+
+    fn is_null(&self, value: &Value, nulls: &NullSet) -> bool {
+        match value {
+            Value::Null => true,
+            Value::String(s) => nulls.contains(s) || self.null_if.iter().any(|n| n == s.trim()),
+            Value::Number(_) => {
+                !self.null_if.is_empty()
+                    && text_of(value).is_some_and(|t| self.null_if.contains(&t))
+            }
+            _ => false,
+        }
+    }
+}
+
+fn convert_type<'a>(
+    value: Cow<'a, Value>,
+    ty: ValueType,
+    range: RangeEnd,
+) -> Result<Cow<'a, Value>, String> {
+    Ok(match ty {
+        ValueType::String => match value.as_ref() {
+            Value::String(_) => value,
+            other => Cow::Owned(Value::String(
+                text_of(other).ok_or_else(|| format!("{} is not text", describe(other)))?,
+            )),
+        },
+        ValueType::Decimal => Cow::Owned(Value::String(
+            convert::to_decimal(&value, range)?.to_string(),
+        )),
+        ValueType::Integer => Cow::Owned(Value::from(convert::to_integer(&value)?)),
+        ValueType::Bool => Cow::Owned(Value::Bool(convert::to_bool(&value)?)),
+        ValueType::Datetime => {
+            Cow::Owned(Value::String(convert::to_datetime(&value)?.to_rfc3339()))
+        }
+        ValueType::List => value,
+    })
+}
+
+fn source_for_path(path: &str) -> Result<Source, CompileError> {
+    if path.trim() == RECORD_KEY {
+        return Ok(Source::Key);
+    }
+    JsonPath::parse(path)
+        .map(Source::Path)
+        .map_err(|e| CompileError::new("", e.to_string()))
+}
+
+fn compile_list(specs: &[FieldSpec], name: &str) -> Result<Vec<Program>, CompileError> {
+    if specs.is_empty() {
+        return Err(CompileError::new(name, format!("`{name}` is empty")));
+    }
+    specs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Program::compile(s).map_err(|e| e.within(&format!("{name}[{i}]"))))
+        .collect()
+}
+
+impl Cond {
+    pub fn compile(c: &Condition) -> Result<Self, CompileError> {
+        let path = if c.path.trim() == RECORD_KEY {
+            PathOrKey::Key
+        } else {
+            PathOrKey::Path(
+                JsonPath::parse(&c.path).map_err(|e| CompileError::new("path", e.to_string()))?,
+            )
+        };
+        let texts = |vs: &Option<Vec<Value>>| {
+            vs.as_ref()
+                .map(|vs| vs.iter().filter_map(text_of).collect())
+        };
+        let cond = Self {
+            path,
+            equals: c.equals.as_ref().and_then(text_of),
+            one_of: texts(&c.one_of),
+            not_in: texts(&c.not_in),
+            exists: c.exists,
+        };
+        if cond.equals.is_none()
+            && cond.one_of.is_none()
+            && cond.not_in.is_none()
+            && cond.exists.is_none()
+        {
+            return Err(CompileError::new(
+                "",
+                "a condition needs one of `equals`, `in`, `not_in`, `exists`",
+            ));
+        }
+        Ok(cond)
+    }
+
+    pub fn holds(&self, ctx: &Ctx<'_>) -> bool {
+        let value: Option<Cow<'_, Value>> = match &self.path {
+            PathOrKey::Key => ctx.key.map(|k| Cow::Owned(Value::String(k.to_string()))),
+            PathOrKey::Path(p) => p.first(ctx.record).map(Cow::Borrowed),
+        };
+        let text = value.as_deref().and_then(text_of);
+        let present = value.as_deref().is_some_and(|v| match v {
+            Value::Null => false,
+            Value::String(s) => !ctx.nulls.contains(s),
+            _ => true,
+        });
+        if let Some(exists) = self.exists
+            && exists != present
+        {
+            return false;
+        }
+        if let Some(expected) = &self.equals
+            && text.as_deref() != Some(expected.as_str())
+        {
+            return false;
+        }
+        if let Some(options) = &self.one_of
+            && !text.as_ref().is_some_and(|t| options.contains(t))
+        {
+            return false;
+        }
+        if let Some(options) = &self.not_in
+            && text.as_ref().is_some_and(|t| options.contains(t))
+        {
+            return false;
+        }
+        true
+    }
+}
+
+/// What a rule runs against.
+pub struct Ctx<'a> {
+    pub record: &'a Value,
+    /// The record's key in the object that holds it, when it is in one.
+    pub key: Option<&'a str>,
+    pub nulls: &'a NullSet,
+}
+
+/// The regex crate's multi-line report ends in "error: <what>"; that line says it all.
+fn first_line(s: &str) -> String {
+    s.lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix("error: "))
+        .or_else(|| s.lines().map(str::trim).find(|l| !l.is_empty()))
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rule(yaml: &str) -> Program {
+        let spec: FieldSpec = serde_saphyr::from_str(yaml).unwrap();
+        Program::compile(&spec).unwrap()
+    }
+
+    fn run(p: &Program, record: &Value) -> Result<Vec<Value>, String> {
+        let nulls = NullSet::new(&["Need to apply".to_string()]);
+        let ctx = Ctx {
+            record,
+            key: Some("1042"),
+            nulls: &nulls,
+        };
+        p.eval(&ctx)
+            .map(|vs| vs.into_iter().map(Cow::into_owned).collect())
+    }
+
+    #[test]
+    fn first_of_skips_placeholders_and_honours_when() {
+        let p = rule(
+            "first_of:\n  - {when: {path: $.expired, in: ['1', true]}, value: expired}\n  - $.status\n  - {value: pending}",
+        );
+        assert_eq!(
+            run(&p, &json!({"expired": "1", "status": "active"})).unwrap(),
+            [json!("expired")]
+        );
+        assert_eq!(
+            run(&p, &json!({"expired": "0", "status": "active"})).unwrap(),
+            [json!("active")]
+        );
+        assert_eq!(
+            run(&p, &json!({"status": "Need to apply"})).unwrap(),
+            [json!("pending")]
+        );
+    }
+
+    #[test]
+    fn keys_split_map_and_match() {
+        assert_eq!(
+            run(
+                &rule("{path: $.Country, keys: true}"),
+                &json!({"Country": {"US": {}, "UK": {}}})
+            )
+            .unwrap(),
+            [json!("US"), json!("UK")]
+        );
+        assert_eq!(
+            run(
+                &rule("{path: $.r, split: ','}"),
+                &json!({"r": "No Incent,No Email,"})
+            )
+            .unwrap(),
+            [json!("No Incent"), json!("No Email")]
+        );
+        assert_eq!(
+            run(
+                &rule("{path: $.s, map: {live: active, '*': paused}}"),
+                &json!({"s": "LIVE"})
+            )
+            .unwrap(),
+            [json!("active")]
+        );
+        let os = rule(
+            "{path: $.name, match: [{pattern: '(?i)android', value: android}, {pattern: '(?i)\\bios\\b|iphone', value: ios}]}",
+        );
+        assert_eq!(
+            run(&os, &json!({"name": "Eternal Quest ( android) "})).unwrap(),
+            [json!("android")]
+        );
+        assert_eq!(
+            run(&os, &json!({"name": "Desktop only"})).unwrap(),
+            Vec::<Value>::new()
+        );
+        assert_eq!(run(&rule("\"@key\""), &json!({})).unwrap(), [json!("1042")]);
+    }
+
+    #[test]
+    fn each_builds_entries_and_types_convert() {
+        let p = rule(
+            "{each: '$.payments[*]', fields: {payout: {path: $.revenue, type: decimal}, countries: '$.countries[*]'}}",
+        );
+        let out = run(&p, &json!({"payments": [{"revenue": "2.10", "countries": ["DE"]}, {"revenue": 1, "countries": []}]})).unwrap();
+        assert_eq!(
+            out,
+            [
+                json!({"payout": "2.10", "countries": "DE"}),
+                json!({"payout": "1"})
+            ]
+        );
+        let bad = rule("{path: $.p, type: decimal}");
+        assert_eq!(
+            run(&bad, &json!({"p": "abc"})).unwrap_err(),
+            "\"abc\" is not a decimal"
+        );
+    }
+
+    #[test]
+    fn templates_fill_paths_and_params() {
+        let t = Template::compile("{{ $.a }}-{{$.b}}", TemplateScope::Record).unwrap();
+        assert_eq!(t.render(Some(&json!({"a": 1, "b": "x"})), &|_| None), "1-x");
+        let names = ["api_key"];
+        let t = Template::compile(
+            "k={{ params.api_key }}&id={{ record.$.id }}",
+            TemplateScope::ParamsAndRecord(&names),
+        )
+        .unwrap();
+        assert_eq!(
+            t.render(Some(&json!({"id": 7})), &|n| Some(format!("<{n}>"))),
+            "k=<api_key>&id=7"
+        );
+        let err =
+            Template::compile("{{ params.api_kye }}", TemplateScope::Params(&names)).unwrap_err();
+        assert!(
+            err.message.contains("did you mean `params.api_key`"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn compile_errors_say_where() {
+        let spec: FieldSpec = serde_saphyr::from_str("{first_of: [$.a, '$.b[?(@.x']}").unwrap();
+        let err = Program::compile(&spec).unwrap_err();
+        assert_eq!(err.at, "first_of[1]");
+        let spec: FieldSpec = serde_saphyr::from_str("{path: $.a, value: 1}").unwrap();
+        assert!(
+            Program::compile(&spec)
+                .unwrap_err()
+                .message
+                .contains("exactly one source")
+        );
+    }
+}

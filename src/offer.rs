@@ -1,0 +1,424 @@
+//! The normalized offer: what every network's records become after mapping.
+//!
+//! This module owns the vocabulary shared by mapping, rules and the store:
+//! [`Offer`], its enums, and the normalization of the values networks send
+//! in many spellings (countries, operating systems, models, statuses).
+//! It does no I/O and knows nothing of YAML or of any network.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// One advertiser offer as offersync understands it, whatever network it came from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Offer {
+    /// The network's id of the offer; unique within one integration.
+    pub external_id: String,
+    pub name: String,
+    pub status: OfferStatus,
+    pub preview_url: Option<String>,
+    pub tracking_url: Option<String>,
+    pub impression_url: Option<String>,
+    /// The advertiser's payout: an amount, or a percentage when `model` is revshare.
+    pub payout: Option<Decimal>,
+    /// ISO 4217 code, upper case.
+    pub currency: Option<String>,
+    pub model: Option<PayoutModel>,
+    /// ISO 3166-1 alpha-2 codes the offer accepts traffic from; empty means worldwide.
+    pub countries: Vec<String>,
+    /// ISO 3166-1 alpha-2 codes the offer refuses traffic from.
+    pub blocked_countries: Vec<String>,
+    /// Normalized operating systems (`android`, `ios`, `windows`, `macos`, `linux`, ...); empty means any.
+    pub os: Vec<String>,
+    pub category: Option<String>,
+    pub description: Option<String>,
+    pub kpi: Option<String>,
+    pub thumbnail_url: Option<String>,
+    pub caps: Vec<Cap>,
+    /// Payouts that differ by country, goal or OS.
+    pub payouts: Vec<PayoutEntry>,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The record as the network sent it (after XML conversion, for XML feeds).
+    pub raw: serde_json::Value,
+}
+
+/// A limit on an offer's volume.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Cap {
+    /// What is counted.
+    pub event: CapEvent,
+    /// Over which period.
+    pub period: CapPeriod,
+    /// The limit; `0` from a network means "no cap" and is dropped at mapping.
+    #[schemars(with = "f64")]
+    pub value: Decimal,
+}
+
+/// One payout that applies to part of the traffic (a country, a goal, an OS).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PayoutEntry {
+    pub payout: Decimal,
+    pub currency: Option<String>,
+    pub model: Option<PayoutModel>,
+    pub countries: Vec<String>,
+    pub os: Vec<String>,
+    pub goal: Option<String>,
+}
+
+/// Whether an offer can run, as the network reports it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema, PartialOrd, Ord,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum OfferStatus {
+    /// Running: traffic is accepted.
+    Active,
+    /// Stopped for now by the advertiser or network.
+    Paused,
+    /// Needs approval (apply to run) before traffic is accepted.
+    Pending,
+    /// Past its end date.
+    Expired,
+}
+
+/// How the advertiser pays.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema, PartialOrd, Ord,
+)]
+pub enum PayoutModel {
+    /// Cost per action (any conversion).
+    #[serde(rename = "CPA", alias = "cpa")]
+    Cpa,
+    /// Cost per install.
+    #[serde(rename = "CPI", alias = "cpi")]
+    Cpi,
+    /// Cost per lead.
+    #[serde(rename = "CPL", alias = "cpl")]
+    Cpl,
+    /// Cost per sale (fixed amount).
+    #[serde(rename = "CPS", alias = "cps")]
+    Cps,
+    /// Cost per click.
+    #[serde(rename = "CPC", alias = "cpc")]
+    Cpc,
+    /// Cost per thousand impressions.
+    #[serde(rename = "CPM", alias = "cpm")]
+    Cpm,
+    /// A percentage of the sale.
+    #[serde(rename = "revshare", alias = "RevShare", alias = "REVSHARE")]
+    RevShare,
+}
+
+/// What a cap counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CapEvent {
+    Conversions,
+    Clicks,
+    Impressions,
+    /// Money paid out (a budget).
+    Payout,
+}
+
+/// The period a cap resets over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CapPeriod {
+    Daily,
+    Weekly,
+    Monthly,
+    /// Never resets.
+    Total,
+}
+
+/// A value that is not one of the words an enum accepts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{value:?} is not a known {what}; expected one of: {expected}")]
+pub struct UnknownWord {
+    pub what: &'static str,
+    pub value: String,
+    pub expected: &'static str,
+}
+
+fn unknown(what: &'static str, value: &str, expected: &'static str) -> UnknownWord {
+    UnknownWord {
+        what,
+        value: value.to_string(),
+        expected,
+    }
+}
+
+/// Folds a word for lenient matching: lower case, no spaces, dashes or underscores.
+fn fold(s: &str) -> String {
+    s.chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '_'))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+impl FromStr for OfferStatus {
+    type Err = UnknownWord;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match fold(s).as_str() {
+            "active" | "live" | "running" | "approved" | "public" | "enabled" => Self::Active,
+            "paused" | "inactive" | "stopped" | "disabled" | "suspended" => Self::Paused,
+            "pending" | "applytorun" | "requireapproval" | "needapproval" | "private" => {
+                Self::Pending
+            }
+            "expired" | "deleted" | "archived" | "ended" => Self::Expired,
+            _ => {
+                return Err(unknown(
+                    "offer status",
+                    s,
+                    "active, paused, pending, expired",
+                ));
+            }
+        })
+    }
+}
+
+impl fmt::Display for OfferStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Active => "active",
+            Self::Paused => "paused",
+            Self::Pending => "pending",
+            Self::Expired => "expired",
+        })
+    }
+}
+
+impl FromStr for PayoutModel {
+    type Err = UnknownWord;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match fold(s).as_str() {
+            "cpa" | "cpaflat" | "cpe" | "cpr" => Self::Cpa,
+            "cpi" | "install" => Self::Cpi,
+            "cpl" | "lead" | "soi" | "doi" => Self::Cpl,
+            "cps" | "sale" => Self::Cps,
+            "cpc" | "click" => Self::Cpc,
+            "cpm" => Self::Cpm,
+            "revshare" | "rs" | "cpapercentage" | "percent" | "percentage" => Self::RevShare,
+            _ => {
+                return Err(unknown(
+                    "payout model",
+                    s,
+                    "CPA, CPI, CPL, CPS, CPC, CPM, revshare",
+                ));
+            }
+        })
+    }
+}
+
+impl fmt::Display for PayoutModel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Cpa => "CPA",
+            Self::Cpi => "CPI",
+            Self::Cpl => "CPL",
+            Self::Cps => "CPS",
+            Self::Cpc => "CPC",
+            Self::Cpm => "CPM",
+            Self::RevShare => "revshare",
+        })
+    }
+}
+
+impl FromStr for CapEvent {
+    type Err = UnknownWord;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match fold(s).as_str() {
+            "conversions" | "conversion" | "leads" | "installs" | "actions" => Self::Conversions,
+            "clicks" | "click" => Self::Clicks,
+            "impressions" | "impression" => Self::Impressions,
+            "payout" | "budget" | "revenue" | "money" => Self::Payout,
+            _ => {
+                return Err(unknown(
+                    "cap event",
+                    s,
+                    "conversions, clicks, impressions, payout",
+                ));
+            }
+        })
+    }
+}
+
+impl FromStr for CapPeriod {
+    type Err = UnknownWord;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match fold(s).as_str() {
+            "daily" | "day" | "1d" => Self::Daily,
+            "weekly" | "week" | "7d" => Self::Weekly,
+            "monthly" | "month" => Self::Monthly,
+            "total" | "global" | "lifetime" | "all" | "overall" => Self::Total,
+            _ => {
+                return Err(unknown("cap period", s, "daily, weekly, monthly, total"));
+            }
+        })
+    }
+}
+
+/// What a country value normalizes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CountryCode {
+    /// An ISO 3166-1 alpha-2 code.
+    Code(String),
+    /// A sentinel meaning "every country" (`ALL`, `WW`, `Worldwide`, `*`).
+    Worldwide,
+}
+
+/// Normalizes a country as networks send it: ISO alpha-2 in any case, common
+/// aliases (`UK`), a few alpha-3 codes and English names, and worldwide sentinels.
+pub fn normalize_country(raw: &str) -> Result<CountryCode, UnknownWord> {
+    let trimmed = raw.trim();
+    let upper = trimmed.to_ascii_uppercase();
+    match upper.as_str() {
+        "ALL" | "WW" | "*" | "WORLDWIDE" | "GLOBAL" | "INT" | "ANY" => {
+            return Ok(CountryCode::Worldwide);
+        }
+        "UK" => return Ok(CountryCode::Code("GB".into())),
+        "EL" => return Ok(CountryCode::Code("GR".into())),
+        _ => {}
+    }
+    if upper.len() == 2 && ISO_ALPHA2.split(' ').any(|c| c == upper) {
+        return Ok(CountryCode::Code(upper));
+    }
+    if let Some((_, code)) = COUNTRY_ALIASES
+        .iter()
+        .find(|(alias, _)| alias.eq_ignore_ascii_case(trimmed))
+    {
+        return Ok(CountryCode::Code((*code).to_string()));
+    }
+    Err(unknown(
+        "country",
+        raw,
+        "an ISO 3166-1 alpha-2 code such as US, GB, DE (or ALL for worldwide)",
+    ))
+}
+
+/// Normalizes an operating system name to its canonical lower-case word.
+pub fn normalize_os(raw: &str) -> String {
+    let folded = fold(raw);
+    match folded.as_str() {
+        "android" | "androidos" | "googleandroid" => "android",
+        "ios" | "iphone" | "ipad" | "ipados" | "appleios" => "ios",
+        "windows" | "win" | "windowsphone" | "windowsdesktop" => "windows",
+        "macos" | "mac" | "osx" | "macosx" => "macos",
+        "linux" => "linux",
+        _ => return folded,
+    }
+    .to_string()
+}
+
+/// Normalizes a currency: an ISO 4217 code in any case, or a common symbol.
+pub fn normalize_currency(raw: &str) -> Result<String, UnknownWord> {
+    let trimmed = raw.trim();
+    let code = match trimmed {
+        "$" | "US$" => "USD",
+        "€" => "EUR",
+        "£" => "GBP",
+        "¥" => "JPY",
+        "₽" => "RUB",
+        "₹" => "INR",
+        "R$" => "BRL",
+        "₺" => "TRY",
+        "₩" => "KRW",
+        other => other,
+    };
+    if code.len() == 3 && code.chars().all(|c| c.is_ascii_alphabetic()) {
+        Ok(code.to_ascii_uppercase())
+    } else {
+        Err(unknown(
+            "currency",
+            raw,
+            "an ISO 4217 code such as USD, EUR, GBP, or a symbol $ € £",
+        ))
+    }
+}
+
+/// Every ISO 3166-1 alpha-2 code assigned today.
+const ISO_ALPHA2: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS XK YE YT ZA ZM ZW";
+
+/// Spellings networks use instead of alpha-2 codes.
+const COUNTRY_ALIASES: &[(&str, &str)] = &[
+    ("USA", "US"),
+    ("United States", "US"),
+    ("United States of America", "US"),
+    ("GBR", "GB"),
+    ("United Kingdom", "GB"),
+    ("Great Britain", "GB"),
+    ("England", "GB"),
+    ("CAN", "CA"),
+    ("Canada", "CA"),
+    ("AUS", "AU"),
+    ("Australia", "AU"),
+    ("DEU", "DE"),
+    ("Germany", "DE"),
+    ("FRA", "FR"),
+    ("France", "FR"),
+    ("ESP", "ES"),
+    ("Spain", "ES"),
+    ("ITA", "IT"),
+    ("Italy", "IT"),
+    ("BRA", "BR"),
+    ("Brazil", "BR"),
+    ("MEX", "MX"),
+    ("Mexico", "MX"),
+    ("IND", "IN"),
+    ("India", "IN"),
+    ("RUS", "RU"),
+    ("Russia", "RU"),
+    ("JPN", "JP"),
+    ("Japan", "JP"),
+    ("South Africa", "ZA"),
+    ("ZAF", "ZA"),
+    ("South Korea", "KR"),
+    ("Korea", "KR"),
+    ("Netherlands", "NL"),
+    ("Holland", "NL"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn countries_normalize_aliases_case_and_sentinels() {
+        assert_eq!(normalize_country("us"), Ok(CountryCode::Code("US".into())));
+        assert_eq!(normalize_country("UK"), Ok(CountryCode::Code("GB".into())));
+        assert_eq!(
+            normalize_country(" United Kingdom "),
+            Ok(CountryCode::Code("GB".into()))
+        );
+        assert_eq!(normalize_country("ALL"), Ok(CountryCode::Worldwide));
+        assert_eq!(normalize_country("ww"), Ok(CountryCode::Worldwide));
+        assert!(normalize_country("XX").is_err());
+        assert!(normalize_country("Atlantis").is_err());
+    }
+
+    #[test]
+    fn words_parse_leniently() {
+        assert_eq!("Apply To Run".parse(), Ok(OfferStatus::Pending));
+        assert_eq!("cpa_percentage".parse(), Ok(PayoutModel::RevShare));
+        assert_eq!("RevShare".parse(), Ok(PayoutModel::RevShare));
+        assert_eq!("day".parse(), Ok(CapPeriod::Daily));
+        assert_eq!("budget".parse(), Ok(CapEvent::Payout));
+        assert!("sometimes".parse::<OfferStatus>().is_err());
+    }
+
+    #[test]
+    fn os_and_currency_normalize() {
+        assert_eq!(normalize_os("iPhone"), "ios");
+        assert_eq!(normalize_os("Android"), "android");
+        assert_eq!(normalize_os("Mac OS X"), "macos");
+        assert_eq!(normalize_currency("usd").unwrap(), "USD");
+        assert_eq!(normalize_currency("€").unwrap(), "EUR");
+        assert!(normalize_currency("dollars").is_err());
+    }
+}
