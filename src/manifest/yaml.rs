@@ -98,10 +98,12 @@ fn options() -> serde_saphyr::Options {
 }
 
 /// Deserializes a document, reporting every structural error rather than the
-/// first: after an error on a line, that line is blanked (line numbers stay)
-/// and parsing starts again. Only errors that blanking cannot cause (unknown
-/// keys, wrong types or values) are reported after the first; recovery stops at
-/// anything else. Returns the document parsed from what was left, if any.
+/// first. After an error, the offending value is replaced by `~` (or, when that
+/// does not help, its line is blanked; a parent left empty becomes `{}`) and
+/// parsing starts again; line and column numbers never move. Only errors that
+/// such repairs cannot cause (unknown keys, wrong types or values) are reported
+/// after the first; recovery stops at anything else. Returns the document
+/// parsed from what was left, if any.
 fn deserialize_recovering<T: DeserializeOwned>(
     chunk: &str,
     source: &DocSource,
@@ -109,21 +111,53 @@ fn deserialize_recovering<T: DeserializeOwned>(
 ) -> Option<(T, Recovered)> {
     let mut text = chunk.to_string();
     let mut recovered = false;
+    // The text before a value was nulled, and where: to blank the line instead
+    // if the field does not accept null.
+    let mut nulled: Option<(String, u64, u64)> = None;
     for _ in 0..MAX_RECOVERIES {
-        match deserialize(&text, source) {
+        let diagnostic = match deserialize(&text, source) {
             Ok(doc) => return Some((doc, recovered)),
-            Err(diagnostic) => {
-                let recoverable = is_recoverable(&diagnostic.message);
-                if recovered && !recoverable {
-                    return None; // possibly caused by the blanking: not reported
-                }
-                let line = diagnostic.line.saturating_sub(source.line_offset);
-                diagnostics.push(diagnostic);
-                if !recoverable || line == 0 || !blank_line(&mut text, line) {
-                    return None;
-                }
-                recovered = true;
+            Err(d) => d,
+        };
+        let line = diagnostic.line.saturating_sub(source.line_offset);
+        // The field did not take `~` (a required value, or an enum reading "~").
+        if let Some((before, at_line, at_column)) = nulled.take()
+            && (line, diagnostic.column) == (at_line, at_column)
+        {
+            text = before;
+            if blank_line(&mut text, line) {
+                continue;
             }
+            return None;
+        }
+        let recoverable = is_recoverable(&diagnostic.message);
+        let repeated = diagnostics.iter().any(|d| {
+            (d.file.as_path(), d.line, d.column)
+                == (
+                    diagnostic.file.as_path(),
+                    diagnostic.line,
+                    diagnostic.column,
+                )
+        });
+        if recovered && (!recoverable || repeated) {
+            return None; // possibly caused by a repair: not reported
+        }
+        let column = diagnostic.column;
+        let message = diagnostic.message.clone();
+        diagnostics.push(diagnostic);
+        if !recoverable || line == 0 {
+            return None;
+        }
+        recovered = true;
+        if !message.starts_with("unknown field") {
+            let before = text.clone();
+            if null_value(&mut text, line, column) {
+                nulled = Some((before, line, column));
+                continue;
+            }
+        }
+        if !blank_line(&mut text, line) {
+            return None;
         }
     }
     None
@@ -142,23 +176,73 @@ fn is_recoverable(message: &str) -> bool {
         && !message.starts_with("invalid type: null")
 }
 
-/// Replaces a 1-based line with a comment, keeping every other line where it was.
+/// Replaces the plain or quoted scalar at a 1-based line and column with `~`,
+/// padded to its length. Collections are left alone (returns false).
+fn null_value(text: &mut String, line: u64, column: u64) -> bool {
+    let mut lines: Vec<String> = text.split_inclusive('\n').map(String::from).collect();
+    let Some(target) = lines.get_mut(line.saturating_sub(1) as usize) else {
+        return false;
+    };
+    let chars: Vec<char> = target.chars().collect();
+    let start = column.saturating_sub(1) as usize;
+    let Some(&first) = chars.get(start) else {
+        return false;
+    };
+    let end = match first {
+        '[' | '{' | '|' | '>' | '&' | '*' | '!' => return false,
+        '"' | '\'' => match chars[start + 1..].iter().position(|&c| c == first) {
+            Some(i) => start + i + 2,
+            None => return false,
+        },
+        _ => chars[start..]
+            .iter()
+            .position(|&c| matches!(c, ',' | '}' | ']' | '#' | '\n' | '\r'))
+            .map_or(chars.len(), |i| start + i),
+    };
+    let width = end - start;
+    let replacement = format!("~{}", " ".repeat(width.saturating_sub(1)));
+    *target = chars[..start].iter().collect::<String>()
+        + &replacement
+        + &chars[end..].iter().collect::<String>();
+    *text = lines.concat();
+    true
+}
+
+/// Replaces a 1-based line with a comment, keeping every other line where it
+/// was; a block mapping key left with nothing under it gets `{}`, so that it
+/// reads as empty rather than null.
 fn blank_line(text: &mut String, line: u64) -> bool {
-    let mut out = String::with_capacity(text.len());
-    let mut found = false;
-    for (i, l) in text.split_inclusive('\n').enumerate() {
-        if i as u64 + 1 == line && !l.trim_start().starts_with('#') {
-            found = true;
-            out.push('#');
-            if l.ends_with('\n') {
-                out.push('\n');
-            }
-        } else {
-            out.push_str(l);
+    let mut lines: Vec<String> = text.split_inclusive('\n').map(String::from).collect();
+    let index = line.saturating_sub(1) as usize;
+    match lines.get_mut(index) {
+        Some(l) if !l.trim_start().starts_with('#') => {
+            *l = if l.ends_with('\n') {
+                "#\n".into()
+            } else {
+                "#".into()
+            };
+        }
+        _ => return false,
+    }
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let is_content = |l: &str| !l.trim().is_empty() && !l.trim_start().starts_with('#');
+    for i in 0..lines.len() {
+        let body = lines[i].trim_end().to_string();
+        if !is_content(&body) || !body.ends_with(':') {
+            continue;
+        }
+        let next = lines[i + 1..].iter().find(|l| is_content(l));
+        let empty = match next {
+            None => true,
+            Some(n) => indent(n) <= indent(&body) && !n.trim_start().starts_with("- "),
+        };
+        if empty {
+            let newline = if lines[i].ends_with('\n') { "\n" } else { "" };
+            lines[i] = format!("{body} {{}}{newline}");
         }
     }
-    *text = out;
-    found
+    *text = lines.concat();
+    true
 }
 
 /// Deserializes one document, turning serde's error into a located diagnostic
@@ -236,6 +320,19 @@ mod tests {
         assert_eq!(docs[0], (0, "# comment\na: 1\n"));
         assert_eq!(docs[1], (2, "---\nb: 2\n"));
         assert_eq!(docs[2], (4, "--- {c: 3}\n"));
+    }
+
+    #[test]
+    fn repairs_keep_positions_and_leave_no_null_parents() {
+        let mut text = "a:\n  b: {c: oops, d: 1}\n  e: \"x y\"\n".to_string();
+        assert!(null_value(&mut text, 2, 10));
+        assert_eq!(text, "a:\n  b: {c: ~   , d: 1}\n  e: \"x y\"\n");
+        assert!(null_value(&mut text, 3, 6));
+        assert_eq!(text, "a:\n  b: {c: ~   , d: 1}\n  e: ~    \n");
+        assert!(!null_value(&mut text, 2, 6), "a collection is not nulled");
+        let mut text = "spec:\n  filters:\n    os: andriod\n  name: x\n".to_string();
+        assert!(blank_line(&mut text, 3));
+        assert_eq!(text, "spec:\n  filters: {}\n#\n  name: x\n");
     }
 
     #[test]
