@@ -14,7 +14,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// One advertiser offer as offersync understands it, whatever network it came from.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Offer {
     /// The network's id of the offer; unique within one integration.
     pub external_id: String,
@@ -28,11 +28,12 @@ pub struct Offer {
     /// ISO 4217 code, upper case.
     pub currency: Option<String>,
     pub model: Option<PayoutModel>,
-    /// ISO 3166-1 alpha-2 codes the offer accepts traffic from; empty means worldwide.
+    /// ISO 3166-1 alpha-2 codes the offer accepts traffic from, sorted; empty means worldwide.
     pub countries: Vec<String>,
-    /// ISO 3166-1 alpha-2 codes the offer refuses traffic from.
+    /// ISO 3166-1 alpha-2 codes the offer refuses traffic from, sorted.
     pub blocked_countries: Vec<String>,
-    /// Normalized operating systems (`android`, `ios`, `windows`, `macos`, `linux`, ...); empty means any.
+    /// Normalized operating systems (`android`, `ios`, `windows`, `macos`, `linux`, ...),
+    /// sorted; empty means any.
     pub os: Vec<String>,
     pub category: Option<String>,
     pub description: Option<String>,
@@ -43,8 +44,10 @@ pub struct Offer {
     pub payouts: Vec<PayoutEntry>,
     pub starts_at: Option<DateTime<Utc>>,
     pub expires_at: Option<DateTime<Utc>>,
-    /// The record as the network sent it (after XML conversion, for XML feeds).
-    pub raw: serde_json::Value,
+    /// The record as the network sent it: its JSON text, exactly (for XML
+    /// feeds, the converted tree). Kept as text: it is stored as is, and a
+    /// tree of every offer would cost far more memory than the offers.
+    pub raw: Box<serde_json::value::RawValue>,
 }
 
 /// A limit on an offer's volume.
@@ -286,7 +289,7 @@ pub fn normalize_country(raw: &str) -> Result<CountryCode, UnknownWord> {
         "EL" => return Ok(CountryCode::Code("GR".into())),
         _ => {}
     }
-    if upper.len() == 2 && ISO_ALPHA2.split(' ').any(|c| c == upper) {
+    if upper.len() == 2 && ISO_ALPHA2.binary_search(&upper.as_str()).is_ok() {
         return Ok(CountryCode::Code(upper));
     }
     if let Some((_, code)) = COUNTRY_ALIASES
@@ -342,8 +345,25 @@ pub fn normalize_currency(raw: &str) -> Result<String, UnknownWord> {
     }
 }
 
-/// Every ISO 3166-1 alpha-2 code assigned today.
-const ISO_ALPHA2: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS XK YE YT ZA ZM ZW";
+/// Every ISO 3166-1 alpha-2 code assigned today, sorted (for binary search).
+const ISO_ALPHA2: &[&str] = &[
+    "AD", "AE", "AF", "AG", "AI", "AL", "AM", "AO", "AQ", "AR", "AS", "AT", "AU", "AW", "AX", "AZ",
+    "BA", "BB", "BD", "BE", "BF", "BG", "BH", "BI", "BJ", "BL", "BM", "BN", "BO", "BQ", "BR", "BS",
+    "BT", "BV", "BW", "BY", "BZ", "CA", "CC", "CD", "CF", "CG", "CH", "CI", "CK", "CL", "CM", "CN",
+    "CO", "CR", "CU", "CV", "CW", "CX", "CY", "CZ", "DE", "DJ", "DK", "DM", "DO", "DZ", "EC", "EE",
+    "EG", "EH", "ER", "ES", "ET", "FI", "FJ", "FK", "FM", "FO", "FR", "GA", "GB", "GD", "GE", "GF",
+    "GG", "GH", "GI", "GL", "GM", "GN", "GP", "GQ", "GR", "GS", "GT", "GU", "GW", "GY", "HK", "HM",
+    "HN", "HR", "HT", "HU", "ID", "IE", "IL", "IM", "IN", "IO", "IQ", "IR", "IS", "IT", "JE", "JM",
+    "JO", "JP", "KE", "KG", "KH", "KI", "KM", "KN", "KP", "KR", "KW", "KY", "KZ", "LA", "LB", "LC",
+    "LI", "LK", "LR", "LS", "LT", "LU", "LV", "LY", "MA", "MC", "MD", "ME", "MF", "MG", "MH", "MK",
+    "ML", "MM", "MN", "MO", "MP", "MQ", "MR", "MS", "MT", "MU", "MV", "MW", "MX", "MY", "MZ", "NA",
+    "NC", "NE", "NF", "NG", "NI", "NL", "NO", "NP", "NR", "NU", "NZ", "OM", "PA", "PE", "PF", "PG",
+    "PH", "PK", "PL", "PM", "PN", "PR", "PS", "PT", "PW", "PY", "QA", "RE", "RO", "RS", "RU", "RW",
+    "SA", "SB", "SC", "SD", "SE", "SG", "SH", "SI", "SJ", "SK", "SL", "SM", "SN", "SO", "SR", "SS",
+    "ST", "SV", "SX", "SY", "SZ", "TC", "TD", "TF", "TG", "TH", "TJ", "TK", "TL", "TM", "TN", "TO",
+    "TR", "TT", "TV", "TW", "TZ", "UA", "UG", "UM", "US", "UY", "UZ", "VA", "VC", "VE", "VG", "VI",
+    "VN", "VU", "WF", "WS", "XK", "YE", "YT", "ZA", "ZM", "ZW",
+];
 
 /// Spellings networks use instead of alpha-2 codes.
 const COUNTRY_ALIASES: &[(&str, &str)] = &[

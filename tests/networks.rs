@@ -41,6 +41,18 @@ fn map_pages(name: &str, pages: &[&str]) -> Vec<Offer> {
     offers
 }
 
+#[test]
+fn raw_records_are_kept_exactly_as_sent() {
+    let offers = map_pages("everflow", &["everflow/page1.json"]);
+    let raw: Value = serde_json::from_str(offers[0].raw.get()).unwrap();
+    let page: Value = serde_json::from_slice(&fixture("everflow/page1.json")).unwrap();
+    assert_eq!(raw, page["offers"][0]);
+    let cake = map_pages("cake", &["cake/page1.xml"]);
+    let raw: Value = serde_json::from_str(cake[1].raw.get()).unwrap();
+    assert_eq!(raw["campaign_id"], Value::Null, "xsi:nil");
+    assert_eq!(raw["payout"], "$3.00");
+}
+
 fn without_raw(offer: &Offer) -> Value {
     let mut v = serde_json::to_value(offer).unwrap();
     v.as_object_mut().unwrap().remove("raw");
@@ -103,7 +115,7 @@ fn affise_maps_every_fixture_offer() {
     assert_matches_expected("affise", &offers);
     let excluded = find(&offers, "103");
     assert!(excluded.countries.is_empty());
-    assert_eq!(excluded.blocked_countries, ["RU", "BY"]);
+    assert_eq!(excluded.blocked_countries, ["BY", "RU"]);
     assert_eq!(excluded.model, Some(PayoutModel::RevShare));
     assert_eq!(excluded.tracking_url, None, "\"\" is no link");
     // A revenue sent as the string "0" in an otherwise numeric field.
@@ -153,12 +165,13 @@ fn hasoffers_tracking_link_comes_from_the_per_offer_request() {
     let enrich = &network.enrich[0];
     let mut offer = map_pages("hasoffers", &["hasoffers/page1.json"]).remove(0);
     assert_eq!(offer.tracking_url, None);
+    let record: Value = serde_json::from_str(offer.raw.get()).unwrap();
     let url = enrich
         .url
-        .render(Some(&offer.raw), &|name| Some(format!("<{name}>")));
+        .render(Some(&record), &|name| Some(format!("<{name}>")));
     assert_eq!(url, "https://<network_id>.api.hasoffers.com/Apiv3/json");
     let offer_id = enrich.query.iter().find(|(k, _)| k == "offer_id").unwrap();
-    assert_eq!(offer_id.1.render(Some(&offer.raw), &|_| None), "1042");
+    assert_eq!(offer_id.1.render(Some(&record), &|_| None), "1042");
     let response: Value =
         serde_json::from_slice(&fixture("hasoffers/subrequest_generateTrackingLink.json")).unwrap();
     Mapping::enrich(&enrich.fields, &network.null_values, &mut offer, &response).unwrap();
@@ -241,7 +254,7 @@ fn cake_single_offer_feed_maps_like_many() {
     let mapped = network("cake").mapping.map_page(single.as_bytes()).unwrap();
     assert_eq!(mapped.offers.len(), 1);
     assert_eq!(mapped.offers[0].external_id, "4102");
-    assert_eq!(mapped.offers[0].countries, ["US", "CA"]);
+    assert_eq!(mapped.offers[0].countries, ["CA", "US"]);
 }
 
 #[test]

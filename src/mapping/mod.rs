@@ -10,6 +10,7 @@ pub mod convert;
 pub mod path;
 pub mod program;
 pub mod spec;
+pub mod split;
 pub mod xml;
 
 use std::borrow::Cow;
@@ -157,6 +158,8 @@ pub struct Mapping {
     records: Vec<JsonPath>,
     nulls: NullSet,
     fields: Vec<FieldMapping>,
+    /// The parts of a record the fields read: records read as text are parsed in this shape.
+    record_shape: split::Shape,
 }
 
 /// A page that could not be read at all (as opposed to one bad record).
@@ -164,6 +167,8 @@ pub struct Mapping {
 pub enum PageError {
     #[error("the response is not valid JSON: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("the response is not UTF-8 text (byte {0})")]
+    Utf8(usize),
     #[error("the response is not valid XML: {0}")]
     Xml(#[from] xml::XmlError),
 }
@@ -195,6 +200,9 @@ impl fmt::Display for RecordProblem {
 pub struct MappedPage {
     pub offers: Vec<Offer>,
     pub problems: Vec<RecordProblem>,
+    /// The page itself, where pagination paths are read. When records were
+    /// read one at a time, their container reads as null here.
+    pub page: Value,
 }
 
 impl MappedPage {
@@ -213,13 +221,23 @@ impl Mapping {
         null_values: &[String],
         fields: Vec<FieldMapping>,
     ) -> Self {
+        let mut record_shape = split::Shape::nothing();
+        for field in &fields {
+            field.program.record_needs(&mut record_shape);
+        }
         Self {
             format,
             xml_lists,
             records,
             nulls: NullSet::new(null_values),
             fields,
+            record_shape,
         }
+    }
+
+    /// Parses a record's JSON text in the shape of what this mapping reads.
+    pub fn parse_record(&self, text: &str) -> Result<Value, serde_json::Error> {
+        split::parse_shaped(text, &self.record_shape)
     }
 
     /// Parses a response body into a tree (XML by the documented rule).
@@ -241,17 +259,103 @@ impl Mapping {
         Vec::new()
     }
 
-    /// Parses and maps a whole page.
+    /// Parses and maps a whole page on this thread.
     pub fn map_page(&self, body: &[u8]) -> Result<MappedPage, PageError> {
-        let page = self.parse(body)?;
-        Ok(self.map_value(&page))
+        self.map_page_with(body, 1)
     }
 
-    /// Maps an already parsed page.
+    /// Parses and maps a page, records spread over up to `threads` threads.
+    /// JSON records under a plain container path are split off as text and
+    /// each is parsed, mapped and moved into its offer, so the page never
+    /// exists as one big tree.
+    pub fn map_page_with(&self, body: &[u8], threads: usize) -> Result<MappedPage, PageError> {
+        if self.format == ResponseFormat::Xml {
+            return Ok(self.map_tree(xml::xml_to_value(body, &self.xml_lists)?));
+        }
+        let Some(container) = self.records.first().and_then(JsonPath::container_keys) else {
+            return Ok(self.map_tree(serde_json::from_slice(body)?));
+        };
+        let text = std::str::from_utf8(body).map_err(|e| PageError::Utf8(e.valid_up_to()))?;
+        let page = split::split(text, &container)?;
+        match page.records {
+            Some(records) if !records.is_empty() || self.records.len() == 1 => {
+                Ok(self.map_raw(page.skeleton, &records, threads))
+            }
+            // Not there (or empty): the other `first_of` paths may find them.
+            _ => Ok(self.map_tree(page.skeleton)),
+        }
+    }
+
+    /// Maps an already parsed page (records are copied into their offers).
     pub fn map_value(&self, page: &Value) -> MappedPage {
         let mut out = MappedPage::default();
         for (index, (key, record)) in self.records(page).into_iter().enumerate() {
             match self.map_record(index, key.as_deref(), record) {
+                Ok(mut offer) => {
+                    offer.raw = raw_text(record);
+                    out.offers.push(offer);
+                }
+                Err(problem) => out.problems.push(problem),
+            }
+        }
+        out
+    }
+
+    fn map_tree(&self, page: Value) -> MappedPage {
+        let mut out = self.map_value(&page);
+        out.page = page;
+        out
+    }
+
+    fn map_raw(
+        &self,
+        skeleton: Value,
+        records: &[(Option<String>, &serde_json::value::RawValue)],
+        threads: usize,
+    ) -> MappedPage {
+        let map_chunk = |first: usize, chunk: &[(Option<String>, &serde_json::value::RawValue)]| {
+            chunk
+                .iter()
+                .enumerate()
+                .map(|(i, (key, raw))| {
+                    // The text was checked when the page was split; parsing it again cannot fail
+                    // but a failure would still be a problem for this record, not a panic.
+                    let record: Value =
+                        self.parse_record(raw.get()).map_err(|e| RecordProblem {
+                            index: first + i,
+                            external_id: None,
+                            field: "record",
+                            reason: e.to_string(),
+                        })?;
+                    let mut offer = self.map_record(first + i, key.as_deref(), &record)?;
+                    offer.raw = (*raw).to_owned();
+                    Ok(offer)
+                })
+                .collect::<Vec<Result<Offer, RecordProblem>>>()
+        };
+        let threads = threads.clamp(1, 16).min(records.len().div_ceil(256).max(1));
+        let results: Vec<Result<Offer, RecordProblem>> = if threads == 1 {
+            map_chunk(0, records)
+        } else {
+            let size = records.len().div_ceil(threads);
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = records
+                    .chunks(size)
+                    .enumerate()
+                    .map(|(n, chunk)| scope.spawn(move || map_chunk(n * size, chunk)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| h.join().expect("mapping never panics"))
+                    .collect()
+            })
+        };
+        let mut out = MappedPage {
+            page: skeleton,
+            ..MappedPage::default()
+        };
+        for result in results {
+            match result {
                 Ok(offer) => out.offers.push(offer),
                 Err(problem) => out.problems.push(problem),
             }
@@ -259,7 +363,8 @@ impl Mapping {
         out
     }
 
-    /// Maps one record.
+    /// Maps one record. The offer's `raw` is left `null`: the caller has the
+    /// record's text (or tree) and sets it.
     pub fn map_record(
         &self,
         index: usize,
@@ -271,7 +376,7 @@ impl Mapping {
             key,
             nulls: &self.nulls,
         };
-        let mut offer = empty_offer(record);
+        let mut offer = empty_offer();
         let mut have_id = false;
         let mut have_name = false;
         for field in &self.fields {
@@ -333,7 +438,7 @@ impl Mapping {
     }
 }
 
-fn empty_offer(record: &Value) -> Offer {
+fn empty_offer() -> Offer {
     Offer {
         external_id: String::new(),
         name: String::new(),
@@ -355,8 +460,17 @@ fn empty_offer(record: &Value) -> Offer {
         payouts: Vec::new(),
         starts_at: None,
         expires_at: None,
-        raw: record.clone(),
+        raw: null_raw(),
     }
+}
+
+fn null_raw() -> Box<serde_json::value::RawValue> {
+    serde_json::value::RawValue::from_string("null".to_string()).expect("null is JSON")
+}
+
+/// A tree's JSON text (for records that were not read as text: XML, filtered paths).
+fn raw_text(record: &Value) -> Box<serde_json::value::RawValue> {
+    serde_json::value::to_raw_value(record).unwrap_or_else(|_| null_raw())
 }
 
 fn first_text(values: &[Cow<'_, Value>]) -> Result<Option<String>, String> {
@@ -400,6 +514,8 @@ fn parse_word<T: std::str::FromStr<Err = crate::offer::UnknownWord>>(
         .transpose()
 }
 
+/// Countries as a sorted set: the order a network lists them in means nothing,
+/// and a stable order keeps an unchanged offer unchanged.
 fn countries(values: &[Cow<'_, Value>]) -> Result<Vec<String>, String> {
     let mut out: Vec<String> = Vec::new();
     for v in values {
@@ -407,28 +523,26 @@ fn countries(values: &[Cow<'_, Value>]) -> Result<Vec<String>, String> {
         match normalize_country(&text).map_err(|e| e.to_string())? {
             // A worldwide sentinel anywhere means "no restriction".
             CountryCode::Worldwide => return Ok(Vec::new()),
-            CountryCode::Code(code) => {
-                if !out.contains(&code) {
-                    out.push(code);
-                }
-            }
+            CountryCode::Code(code) => out.push(code),
         }
     }
+    out.sort_unstable();
+    out.dedup();
     Ok(out)
 }
 
+/// Operating systems as a sorted set, like countries.
 fn os_list(values: &[Cow<'_, Value>]) -> Result<Vec<String>, String> {
     let mut out: Vec<String> = Vec::new();
     for v in values {
         let text = text_of(v).ok_or_else(|| format!("{} is not an OS name", describe(v)))?;
         let os = normalize_os(&text);
-        if matches!(os.as_str(), "all" | "any" | "") {
-            continue;
-        }
-        if !out.contains(&os) {
+        if !matches!(os.as_str(), "all" | "any" | "") {
             out.push(os);
         }
     }
+    out.sort_unstable();
+    out.dedup();
     Ok(out)
 }
 

@@ -1,11 +1,16 @@
 //! Compiled JSONPaths.
 //!
 //! Every path is parsed once, by jsonpath-rust, when a Network is loaded.
-//! Paths made only of names, indexes and wildcards (nearly all of a mapping)
-//! are then walked directly on the tree, without allocation; anything richer
-//! (filters, slices, descendants) runs through jsonpath-rust's evaluator.
+//! Paths made of names, indexes, wildcards and filters comparing the current
+//! node's fields with literals (nearly all of a mapping) are then walked
+//! directly on the tree, without allocation; anything richer (slices,
+//! descendants, functions, root references) runs through jsonpath-rust's
+//! evaluator. A property test checks that both agree.
 
-use jsonpath_rust::parser::model::{JpQuery, Segment, Selector};
+use jsonpath_rust::parser::model::{
+    Comparable, Comparison, Filter, FilterAtom, JpQuery, Literal, Segment, Selector, SingularQuery,
+    SingularQuerySegment, Test,
+};
 use jsonpath_rust::parser::parse_json_path;
 use jsonpath_rust::query::js_path_process;
 use serde_json::Value;
@@ -31,6 +36,40 @@ enum Step {
     Name(String),
     Index(i64),
     Wildcard,
+    Filter(Predicate),
+}
+
+/// A filter the fast walker evaluates itself.
+#[derive(Debug, Clone)]
+enum Predicate {
+    Or(Vec<Predicate>),
+    And(Vec<Predicate>),
+    Not(Box<Predicate>),
+    /// `@.a.b` exists.
+    Exists(Vec<Key>),
+    Compare(Operand, Op, Operand),
+}
+
+#[derive(Debug, Clone)]
+enum Key {
+    Name(String),
+    Index(i64),
+}
+
+#[derive(Debug, Clone)]
+enum Operand {
+    Current(Vec<Key>),
+    Literal(serde_json::Value),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
 }
 
 /// A JSONPath that does not parse.
@@ -61,6 +100,7 @@ impl JsonPath {
                 Segment::Selector(Selector::Name(name)) => Some(Step::Name(name.clone())),
                 Segment::Selector(Selector::Index(i)) => Some(Step::Index(*i)),
                 Segment::Selector(Selector::Wildcard) => Some(Step::Wildcard),
+                Segment::Selector(Selector::Filter(filter)) => predicate(filter).map(Step::Filter),
                 _ => None,
             })
             .collect();
@@ -78,13 +118,60 @@ impl JsonPath {
         &self.source
     }
 
+    /// The object keys the path reads through before its first other step
+    /// (everything under them may be read); `None` when the path may read
+    /// anywhere (it runs on jsonpath-rust).
+    pub fn key_prefix(&self) -> Option<Vec<String>> {
+        match &self.plan {
+            Plan::Full(_) => None,
+            Plan::Simple(steps) => Some(
+                steps
+                    .iter()
+                    .map_while(|s| match s {
+                        Step::Name(n) => Some(n.clone()),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Whether the path is object keys only (`$`, `$.a.b`).
+    pub fn is_keys_only(&self) -> bool {
+        matches!(&self.plan, Plan::Simple(steps) if steps.iter().all(|s| matches!(s, Step::Name(_))))
+    }
+
+    /// For a path of object keys ending in a wildcard (`$.data.offers[*]`),
+    /// the keys of the container; records there can be read one at a time.
+    pub fn container_keys(&self) -> Option<Vec<String>> {
+        let Plan::Simple(steps) = &self.plan else {
+            return None;
+        };
+        let (last, names) = steps.split_last()?;
+        if !matches!(last, Step::Wildcard) {
+            return None;
+        }
+        names
+            .iter()
+            .map(|s| match s {
+                Step::Name(n) => Some(n.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Appends every value the path selects in `root` to `out`.
     pub fn select_into<'a>(&self, root: &'a Value, out: &mut Vec<&'a Value>) {
+        self.select_with(root, &mut |v| out.push(v));
+    }
+
+    /// Calls `emit` with every value the path selects in `root`.
+    pub fn select_with<'a>(&self, root: &'a Value, emit: &mut dyn FnMut(&'a Value)) {
         match &self.plan {
-            Plan::Simple(steps) => walk(root, steps, &mut |_, v| out.push(v), None),
+            Plan::Simple(steps) => walk(root, steps, &mut |_, v| emit(v), None),
             Plan::Full(query) => {
                 if let Ok(found) = js_path_process(query, root) {
-                    out.extend(found.into_iter().map(|r| r.val()));
+                    found.into_iter().for_each(|r| emit(r.val()));
                 }
             }
         }
@@ -154,7 +241,151 @@ fn walk<'a>(
             }
             _ => {}
         },
+        Step::Filter(predicate) => match value {
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    if predicate.holds(item) {
+                        walk(item, rest, emit, Some(&i.to_string()));
+                    }
+                }
+            }
+            Value::Object(map) => {
+                for (k, item) in map {
+                    if predicate.holds(item) {
+                        walk(item, rest, emit, Some(k));
+                    }
+                }
+            }
+            _ => {}
+        },
     }
+}
+
+/// The fast form of a filter, when it only compares the current node with literals.
+fn predicate(filter: &Filter) -> Option<Predicate> {
+    Some(match filter {
+        Filter::Or(parts) => Predicate::Or(parts.iter().map(predicate).collect::<Option<_>>()?),
+        Filter::And(parts) => Predicate::And(parts.iter().map(predicate).collect::<Option<_>>()?),
+        Filter::Atom(FilterAtom::Filter { expr, not }) => negate(predicate(expr)?, *not),
+        Filter::Atom(FilterAtom::Test { expr, not }) => match expr.as_ref() {
+            Test::RelQuery(segments) => {
+                negate(Predicate::Exists(keys_of_segments(segments)?), *not)
+            }
+            _ => return None,
+        },
+        Filter::Atom(FilterAtom::Comparison(cmp)) => {
+            let (l, op, r) = match cmp.as_ref() {
+                Comparison::Eq(l, r) => (l, Op::Eq, r),
+                Comparison::Ne(l, r) => (l, Op::Ne, r),
+                Comparison::Lt(l, r) => (l, Op::Lt, r),
+                Comparison::Lte(l, r) => (l, Op::Le, r),
+                Comparison::Gt(l, r) => (l, Op::Gt, r),
+                Comparison::Gte(l, r) => (l, Op::Ge, r),
+            };
+            Predicate::Compare(operand(l)?, op, operand(r)?)
+        }
+    })
+}
+
+fn negate(p: Predicate, not: bool) -> Predicate {
+    if not { Predicate::Not(Box::new(p)) } else { p }
+}
+
+fn keys_of_segments(segments: &[Segment]) -> Option<Vec<Key>> {
+    segments
+        .iter()
+        .map(|s| match s {
+            Segment::Selector(Selector::Name(n)) => Some(Key::Name(n.clone())),
+            Segment::Selector(Selector::Index(i)) => Some(Key::Index(*i)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn operand(c: &Comparable) -> Option<Operand> {
+    match c {
+        Comparable::Literal(lit) => Some(Operand::Literal(match lit {
+            Literal::Int(i) => Value::from(*i),
+            Literal::Float(f) => Value::from(*f),
+            Literal::String(s) => Value::String(s.clone()),
+            Literal::Bool(b) => Value::Bool(*b),
+            Literal::Null => Value::Null,
+        })),
+        Comparable::SingularQuery(SingularQuery::Current(segments)) => Some(Operand::Current(
+            segments
+                .iter()
+                .map(|s| match s {
+                    SingularQuerySegment::Name(n) => Key::Name(n.clone()),
+                    SingularQuerySegment::Index(i) => Key::Index(*i),
+                })
+                .collect(),
+        )),
+        _ => None,
+    }
+}
+
+fn lookup<'a>(value: &'a Value, keys: &[Key]) -> Option<&'a Value> {
+    keys.iter().try_fold(value, |v, key| match key {
+        Key::Name(n) => v.as_object()?.get(n),
+        Key::Index(i) => {
+            let items = v.as_array()?;
+            let at = if *i < 0 { items.len() as i64 + i } else { *i };
+            usize::try_from(at).ok().and_then(|at| items.get(at))
+        }
+    })
+}
+
+impl Operand {
+    fn resolve<'a>(&'a self, current: &'a Value) -> Option<&'a Value> {
+        match self {
+            Operand::Literal(v) => Some(v),
+            Operand::Current(keys) => lookup(current, keys),
+        }
+    }
+}
+
+impl Predicate {
+    fn holds(&self, current: &Value) -> bool {
+        match self {
+            Predicate::Or(parts) => parts.iter().any(|p| p.holds(current)),
+            Predicate::And(parts) => parts.iter().all(|p| p.holds(current)),
+            Predicate::Not(p) => !p.holds(current),
+            Predicate::Exists(keys) => lookup(current, keys).is_some(),
+            Predicate::Compare(l, op, r) => compare(l.resolve(current), *op, r.resolve(current)),
+        }
+    }
+}
+
+/// RFC 9535 comparison: absent equals only absent; numbers compare by value;
+/// strings order by code points; other kinds are only equal or not.
+fn compare(l: Option<&Value>, op: Op, r: Option<&Value>) -> bool {
+    let equal = match (l, r) {
+        (None, None) => true,
+        (Some(Value::Number(a)), Some(Value::Number(b))) => a.as_f64() == b.as_f64(),
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    };
+    let less = match (l, r) {
+        (Some(Value::Number(a)), Some(Value::Number(b))) => a.as_f64() < b.as_f64(),
+        (Some(Value::String(a)), Some(Value::String(b))) => a < b,
+        _ => false,
+    };
+    match op {
+        Op::Eq => equal,
+        Op::Ne => !equal,
+        Op::Lt => less,
+        Op::Le => less || equal,
+        Op::Gt => !less && !equal && comparable(l, r),
+        Op::Ge => (!less && comparable(l, r)) || equal,
+    }
+}
+
+fn comparable(l: Option<&Value>, r: Option<&Value>) -> bool {
+    matches!(
+        (l, r),
+        (Some(Value::Number(_)), Some(Value::Number(_)))
+            | (Some(Value::String(_)), Some(Value::String(_)))
+    )
 }
 
 /// The last name in a normalized path such as `$['data']['1042']`.
@@ -218,6 +449,46 @@ mod tests {
             .unwrap()
             .select_keyed(&v);
         assert_eq!(filtered[0].0.as_deref(), Some("1077"));
+    }
+
+    #[test]
+    fn filters_run_on_the_fast_walker_like_jsonpath_rust() {
+        let v = json!({"e": [
+            {"t": "include", "c": "US", "n": 1, "d": true},
+            {"t": "exclude", "c": "FR", "n": 2.5},
+            {"c": "DE", "n": "3"}
+        ]});
+        for path in [
+            "$.e[?(@.t == 'include')].c",
+            "$.e[?(@.t != 'include')].c",
+            "$.e[?(@.n > 1)].c",
+            "$.e[?(@.n <= 2.5 && @.t)].c",
+            "$.e[?(@.d || @.n == '3')].c",
+            "$.e[?(!@.t)].c",
+            "$.e[?(@.d == true)].c",
+        ] {
+            let fast = JsonPath::parse(path).unwrap();
+            assert!(matches!(fast.plan, Plan::Simple(_)), "{path} is fast");
+            let query = parse_json_path(path).unwrap();
+            let reference: Vec<Value> = js_path_process(&query, &v)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.val().clone())
+                .collect();
+            assert_eq!(select(path, &v), reference, "{path}");
+        }
+    }
+
+    #[test]
+    fn container_keys_only_for_names_then_wildcard() {
+        let keys = |p: &str| JsonPath::parse(p).unwrap().container_keys();
+        assert_eq!(
+            keys("$.data.offers[*]"),
+            Some(vec!["data".to_string(), "offers".to_string()])
+        );
+        assert_eq!(keys("$[*]"), Some(vec![]));
+        assert_eq!(keys("$.data[?(@.x)]"), None);
+        assert_eq!(keys("$.data[0]"), None);
     }
 
     #[test]

@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::convert::{self, describe, text_of};
 use super::path::{JsonPath, RECORD_KEY};
 use super::spec::{Case, Condition, FieldRule, FieldSpec, RangeEnd, ValueType};
+use super::split::Shape;
 
 /// A problem found while compiling a rule: where in the rule, and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -408,6 +409,42 @@ impl Program {
         }
     }
 
+    /// Adds to `shape` every part of a record this rule may read.
+    pub fn record_needs(&self, shape: &mut Shape) {
+        let keep = |path: &JsonPath, shape: &mut Shape| match path.key_prefix() {
+            Some(prefix) => shape.keep(&prefix),
+            None => shape.keep(&[]),
+        };
+        if let Some(Cond {
+            path: PathOrKey::Path(p),
+            ..
+        }) = &self.when
+        {
+            keep(p, shape);
+        }
+        match &self.source {
+            Source::Path(p) => keep(p, shape),
+            Source::Key | Source::Value(_) => {}
+            Source::FirstOf(programs) | Source::AllOf(programs) => {
+                programs.iter().for_each(|p| p.record_needs(shape));
+            }
+            Source::Template(t) => t.parts.iter().for_each(|part| {
+                if let Part::Path(p) = part {
+                    keep(p, shape);
+                }
+            }),
+            Source::Each { path, fields } => match path.key_prefix() {
+                // `each: $.a` reads its fields relative to the object at `$.a`.
+                Some(prefix) if path.is_keys_only() => {
+                    let mut inner = Shape::nothing();
+                    fields.iter().for_each(|(_, p)| p.record_needs(&mut inner));
+                    shape.keep_shape(&prefix, inner);
+                }
+                _ => keep(path, shape),
+            },
+        }
+    }
+
     /// Runs the rule on a record.
     pub fn eval<'a>(&'a self, ctx: &Ctx<'a>) -> Result<Vec<Cow<'a, Value>>, String> {
         if let Some(cond) = &self.when
@@ -775,7 +812,7 @@ mod tests {
                 &json!({"Country": {"US": {}, "UK": {}}})
             )
             .unwrap(),
-            [json!("US"), json!("UK")]
+            [json!("UK"), json!("US")]
         );
         assert_eq!(
             run(

@@ -56,7 +56,8 @@ pub struct FieldRule {
     /// More strings meaning "no value" for this field (e.g. `"Need to apply"`).
     #[serde(default)]
     pub null_if: Vec<String>,
-    /// Take the keys of an object instead of its values (countries keyed by code).
+    /// Take the keys of an object instead of its values (countries keyed by
+    /// code). Keys come in sorted order.
     #[serde(default)]
     pub keys: bool,
     /// Split a delimited string into a list, e.g. `","`.

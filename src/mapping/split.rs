@@ -1,0 +1,315 @@
+//! Splitting a JSON page into its records without building the whole tree.
+//!
+//! A page of a hundred thousand offers would otherwise become one tree of
+//! hundreds of megabytes. When the records path is plain names followed by a
+//! wildcard (`$.data.offers[*]`, `$.response.data.*`), the page is read once:
+//! everything outside the records container becomes a small tree (the
+//! "skeleton", where pagination paths are read), and each record is kept as
+//! its JSON text, to be parsed, mapped and stored one at a time.
+//!
+//! A record is then parsed in the [`Shape`] of what its mapping reads: keys no
+//! rule looks at are skipped at scanning speed instead of becoming a tree.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+use serde_json::{Map, Number, Value};
+
+/// A page read with its records left as text.
+pub struct SplitPage<'a> {
+    /// The page without the records container (which reads as null).
+    pub skeleton: Value,
+    /// The records with their keys when the container is an object; `None`
+    /// when the container is not in the page.
+    pub records: Option<Vec<(Option<String>, &'a RawValue)>>,
+}
+
+/// Which parts of a JSON object to build: the rest is skipped at scanning speed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Shape {
+    /// The whole value.
+    All,
+    /// Not built at all (reads as absent).
+    Skip,
+    /// Kept as text (the records container of a page).
+    Capture,
+    /// An object's listed keys with their own shapes; other keys are `others`.
+    Keys {
+        keys: BTreeMap<String, Shape>,
+        others: Box<Shape>,
+    },
+}
+
+impl Shape {
+    /// Nothing: a projection that key paths are added to.
+    pub fn nothing() -> Self {
+        Shape::Keys {
+            keys: BTreeMap::new(),
+            others: Box::new(Shape::Skip),
+        }
+    }
+
+    /// Keeps everything under the object keys `prefix` (an empty prefix keeps all).
+    pub fn keep(&mut self, prefix: &[String]) {
+        let Some((first, rest)) = prefix.split_first() else {
+            *self = Shape::All;
+            return;
+        };
+        if let Shape::Keys { keys, .. } = self {
+            let child = keys.entry(first.clone()).or_insert_with(Shape::nothing);
+            child.keep(rest);
+        }
+    }
+}
+
+impl Shape {
+    /// Adds `inner` under the object keys `prefix`.
+    pub fn keep_shape(&mut self, prefix: &[String], inner: Shape) {
+        match prefix.split_first() {
+            None => self.merge(inner),
+            Some((first, rest)) => {
+                if let Shape::Keys { keys, .. } = self {
+                    keys.entry(first.clone())
+                        .or_insert_with(Shape::nothing)
+                        .keep_shape(rest, inner);
+                }
+            }
+        }
+    }
+
+    fn merge(&mut self, other: Shape) {
+        match (&mut *self, other) {
+            (Shape::All, _) => {}
+            (_, Shape::All) => *self = Shape::All,
+            (Shape::Keys { keys, .. }, Shape::Keys { keys: more, .. }) => {
+                for (key, shape) in more {
+                    keys.entry(key).or_insert_with(Shape::nothing).merge(shape);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Reads `body`, keeping the value at `container` (a path of object keys) as text.
+pub fn split<'a>(body: &'a str, container: &[String]) -> Result<SplitPage<'a>, serde_json::Error> {
+    let mut shape = Shape::Capture;
+    for key in container.iter().rev() {
+        shape = Shape::Keys {
+            keys: BTreeMap::from([(key.clone(), shape)]),
+            others: Box::new(Shape::All),
+        };
+    }
+    let mut captured = None;
+    let skeleton = read(body, &shape, &mut captured)?;
+    let records = captured.map(records_of).transpose()?;
+    Ok(SplitPage { skeleton, records })
+}
+
+/// Parses a JSON text, building only what `shape` keeps.
+pub fn parse_shaped(text: &str, shape: &Shape) -> Result<Value, serde_json::Error> {
+    read(text, shape, &mut None)
+}
+
+fn read<'a>(
+    text: &'a str,
+    shape: &Shape,
+    captured: &mut Option<&'a RawValue>,
+) -> Result<Value, serde_json::Error> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let value = Reader { shape, captured }.deserialize(&mut deserializer)?;
+    deserializer.end()?;
+    Ok(value)
+}
+
+/// The elements of an array, or the members of an object with their keys.
+fn records_of(container: &RawValue) -> Result<Vec<(Option<String>, &RawValue)>, serde_json::Error> {
+    let text = container.get();
+    match text.trim_start().as_bytes().first() {
+        Some(b'[') => Ok(serde_json::from_str::<Vec<&RawValue>>(text)?
+            .into_iter()
+            .map(|r| (None, r))
+            .collect()),
+        Some(b'{') => {
+            let mut deserializer = serde_json::Deserializer::from_str(text);
+            deserializer.deserialize_map(Members)
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
+struct Members;
+
+impl<'de> Visitor<'de> for Members {
+    type Value = Vec<(Option<String>, &'de RawValue)>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object of records")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            out.push((Some(key), map.next_value::<&RawValue>()?));
+        }
+        Ok(out)
+    }
+}
+
+struct Reader<'p, 'a> {
+    shape: &'p Shape,
+    captured: &'p mut Option<&'a RawValue>,
+}
+
+impl<'de: 'a, 'a> DeserializeSeed<'de> for Reader<'_, 'a> {
+    type Value = Value;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        match self.shape {
+            Shape::All => Value::deserialize(deserializer),
+            Shape::Skip => IgnoredAny::deserialize(deserializer).map(|_| Value::Null),
+            Shape::Capture => {
+                *self.captured = Some(<&RawValue>::deserialize(deserializer)?);
+                Ok(Value::Null)
+            }
+            Shape::Keys { .. } => deserializer.deserialize_any(self),
+        }
+    }
+}
+
+/// serde_json (with exact numbers) hands a number to `visit_map` under this key.
+const NUMBER_KEY: &str = "$serde_json::private::Number";
+
+impl<'de: 'a, 'a> Visitor<'de> for Reader<'_, 'a> {
+    type Value = Value;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let Shape::Keys { keys, others } = self.shape else {
+            unreachable!("only Keys shapes visit");
+        };
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if key == NUMBER_KEY {
+                let text: String = map.next_value()?;
+                let number: Number = text.parse().map_err(serde::de::Error::custom)?;
+                return Ok(Value::Number(number));
+            }
+            let shape = keys.get(&key).unwrap_or(others);
+            if *shape == Shape::Skip {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            let value = map.next_value_seed(Reader {
+                shape,
+                captured: &mut *self.captured,
+            })?;
+            out.insert(key, value);
+        }
+        Ok(Value::Object(out))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(v) = seq.next_element::<Value>()? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn path(p: &[&str]) -> Vec<String> {
+        p.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn records_are_split_and_the_rest_is_kept() {
+        let body =
+            r#"{"paging": {"total": 2.50}, "data": {"offers": [{"id": 1}, {"id": 2}], "n": 3}}"#;
+        let page = split(body, &path(&["data", "offers"])).unwrap();
+        let expected: Value = serde_json::from_str(
+            r#"{"paging": {"total": 2.50}, "data": {"offers": null, "n": 3}}"#,
+        )
+        .unwrap();
+        assert_eq!(page.skeleton, expected);
+        let records: Vec<&str> = page.records.unwrap().iter().map(|(_, r)| r.get()).collect();
+        assert_eq!(records, [r#"{"id": 1}"#, r#"{"id": 2}"#]);
+    }
+
+    #[test]
+    fn object_containers_keep_their_keys() {
+        let page = split(
+            r#"{"data": {"17": {"a": 1}, "18": {"a": 2}}}"#,
+            &path(&["data"]),
+        )
+        .unwrap();
+        let keys: Vec<_> = page
+            .records
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k.unwrap())
+            .collect();
+        assert_eq!(keys, ["17", "18"]);
+    }
+
+    #[test]
+    fn shaped_parsing_builds_only_the_kept_keys() {
+        let mut shape = Shape::nothing();
+        shape.keep(&path(&["a", "b"]));
+        shape.keep(&path(&["c"]));
+        let text =
+            r#"{"a": {"b": [1, {"x": 2}], "z": 3}, "c": {"d": 1.50}, "e": "skipped", "n": 7}"#;
+        let expected: Value =
+            serde_json::from_str(r#"{"a": {"b": [1, {"x": 2}]}, "c": {"d": 1.50}}"#).unwrap();
+        assert_eq!(parse_shaped(text, &shape).unwrap(), expected);
+        assert_eq!(parse_shaped("[1]", &shape).unwrap(), json!([1]));
+        let mut all = Shape::nothing();
+        all.keep(&[]);
+        assert_eq!(
+            parse_shaped(text, &all).unwrap(),
+            serde_json::from_str::<Value>(text).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_missing_container_leaves_the_whole_page() {
+        let page = split(
+            r#"{"data": {"x": 1}, "n": 12345678901234567890123}"#,
+            &path(&["data", "offers"]),
+        )
+        .unwrap();
+        assert!(page.records.is_none());
+        assert_eq!(page.skeleton["n"].to_string(), "12345678901234567890123");
+        assert!(split(r#"{"data": [1, 2"#, &path(&["data"])).is_err());
+        assert!(split(r#"{"data": []} trailing"#, &path(&["data"])).is_err());
+    }
+}
