@@ -6,7 +6,9 @@
 //! It does no I/O and knows nothing of YAML or of any network.
 
 use std::fmt;
+use std::ops::Range;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -45,9 +47,50 @@ pub struct Offer {
     pub starts_at: Option<DateTime<Utc>>,
     pub expires_at: Option<DateTime<Utc>>,
     /// The record as the network sent it: its JSON text, exactly (for XML
-    /// feeds, the converted tree). Kept as text: it is stored as is, and a
-    /// tree of every offer would cost far more memory than the offers.
-    pub raw: Box<serde_json::value::RawValue>,
+    /// feeds, the converted tree).
+    pub raw: RawRecord,
+}
+
+/// A record's JSON text: a range of the response it came in, shared with the
+/// other offers of that response rather than copied (a tree of every record
+/// would cost far more memory than the offers themselves).
+#[derive(Clone)]
+pub struct RawRecord {
+    text: Arc<str>,
+    range: Range<usize>,
+}
+
+impl RawRecord {
+    /// The record at `range` of a response's text (which must hold JSON there).
+    pub fn new(text: Arc<str>, range: Range<usize>) -> Self {
+        debug_assert!(text.get(range.clone()).is_some());
+        Self { text, range }
+    }
+
+    /// A whole JSON text.
+    pub fn from_json(json: String) -> Self {
+        let len = json.len();
+        Self::new(Arc::from(json), 0..len)
+    }
+
+    /// The JSON text.
+    pub fn get(&self) -> &str {
+        self.text.get(self.range.clone()).unwrap_or("null")
+    }
+}
+
+impl fmt::Debug for RawRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RawRecord({} bytes)", self.range.len())
+    }
+}
+
+impl Serialize for RawRecord {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let raw: &serde_json::value::RawValue =
+            serde_json::from_str(self.get()).map_err(serde::ser::Error::custom)?;
+        raw.serialize(serializer)
+    }
 }
 
 /// A limit on an offer's volume.

@@ -15,12 +15,13 @@ pub mod xml;
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 use rust_decimal::Decimal;
 use serde_json::Value;
 
 use crate::offer::{
-    Cap, CountryCode, Offer, OfferStatus, PayoutEntry, PayoutModel, normalize_country,
+    Cap, CountryCode, Offer, OfferStatus, PayoutEntry, PayoutModel, RawRecord, normalize_country,
     normalize_currency, normalize_os,
 };
 use convert::{describe, text_of};
@@ -275,11 +276,13 @@ impl Mapping {
         let Some(container) = self.records.first().and_then(JsonPath::container_keys) else {
             return Ok(self.map_tree(serde_json::from_slice(body)?));
         };
-        let text = std::str::from_utf8(body).map_err(|e| PageError::Utf8(e.valid_up_to()))?;
-        let page = split::split(text, &container)?;
+        let text: Arc<str> = std::str::from_utf8(body)
+            .map_err(|e| PageError::Utf8(e.valid_up_to()))?
+            .into();
+        let page = split::split(&text, &container)?;
         match page.records {
             Some(records) if !records.is_empty() || self.records.len() == 1 => {
-                Ok(self.map_raw(page.skeleton, &records, threads))
+                Ok(self.map_raw(page.skeleton, &text, &records, threads))
             }
             // Not there (or empty): the other `first_of` paths may find them.
             _ => Ok(self.map_tree(page.skeleton)),
@@ -310,6 +313,7 @@ impl Mapping {
     fn map_raw(
         &self,
         skeleton: Value,
+        text: &Arc<str>,
         records: &[(Option<String>, &serde_json::value::RawValue)],
         threads: usize,
     ) -> MappedPage {
@@ -328,7 +332,8 @@ impl Mapping {
                             reason: e.to_string(),
                         })?;
                     let mut offer = self.map_record(first + i, key.as_deref(), &record)?;
-                    offer.raw = (*raw).to_owned();
+                    let start = raw.get().as_ptr() as usize - text.as_ptr() as usize;
+                    offer.raw = RawRecord::new(text.clone(), start..start + raw.get().len());
                     Ok(offer)
                 })
                 .collect::<Vec<Result<Offer, RecordProblem>>>()
@@ -464,13 +469,13 @@ fn empty_offer() -> Offer {
     }
 }
 
-fn null_raw() -> Box<serde_json::value::RawValue> {
-    serde_json::value::RawValue::from_string("null".to_string()).expect("null is JSON")
+fn null_raw() -> RawRecord {
+    RawRecord::from_json("null".to_string())
 }
 
 /// A tree's JSON text (for records that were not read as text: XML, filtered paths).
-fn raw_text(record: &Value) -> Box<serde_json::value::RawValue> {
-    serde_json::value::to_raw_value(record).unwrap_or_else(|_| null_raw())
+fn raw_text(record: &Value) -> RawRecord {
+    RawRecord::from_json(record.to_string())
 }
 
 fn first_text(values: &[Cow<'_, Value>]) -> Result<Option<String>, String> {
