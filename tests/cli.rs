@@ -19,6 +19,21 @@ fn text(out: &Output) -> (String, String) {
     )
 }
 
+/// Runs `map` on one sample; its exit status and stderr.
+fn map_sample(network: &str, sample: &Path) -> (Option<i32>, String) {
+    let out = offersync(
+        &[
+            "map",
+            "--network",
+            network,
+            "--sample",
+            sample.to_str().unwrap(),
+        ],
+        &[],
+    );
+    (out.status.code(), text(&out).1)
+}
+
 fn write(dir: &Path, name: &str, content: &str) {
     let path = dir.join(name);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -276,18 +291,8 @@ fn map_reports_record_problems_and_unreadable_samples() {
     write(dir.path(), "bad.json", &page);
     write(dir.path(), "cut.json", &page[..page.len() / 3]);
     let bad = dir.path().join("bad.json");
-    let out = offersync(
-        &[
-            "map",
-            "--network",
-            "affise",
-            "--sample",
-            bad.to_str().unwrap(),
-        ],
-        &[],
-    );
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(1));
+    let (status, stderr) = map_sample("affise", &bad);
+    assert_eq!(status, Some(1), "{stderr}");
     assert!(
         stderr.contains(&format!(
             "problem: {}: record 0 (id 78): field payout: \"abc\" is not a decimal",
@@ -298,35 +303,15 @@ fn map_reports_record_problems_and_unreadable_samples() {
     assert!(stderr.ends_with("2 offers, 1 problems\n"), "{stderr}");
 
     let cut = dir.path().join("cut.json");
-    let out = offersync(
-        &[
-            "map",
-            "--network",
-            "affise",
-            "--sample",
-            cut.to_str().unwrap(),
-        ],
-        &[],
-    );
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2));
+    let (status, stderr) = map_sample("affise", &cut);
+    assert_eq!(status, Some(2), "{stderr}");
     assert!(
         stderr.contains("the response is not valid JSON: EOF while parsing"),
         "{stderr}"
     );
 
-    let out = offersync(
-        &[
-            "map",
-            "--network",
-            "evrflow",
-            "--sample",
-            cut.to_str().unwrap(),
-        ],
-        &[],
-    );
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2));
+    let (status, stderr) = map_sample("evrflow", &cut);
+    assert_eq!(status, Some(2), "{stderr}");
     assert!(
         stderr.contains("no network named \"evrflow\"\n  hint: did you mean `everflow`?"),
         "{stderr}"

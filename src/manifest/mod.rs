@@ -171,24 +171,10 @@ pub fn load_texts(sources: &[(PathBuf, String)], env: EnvLookup<'_>) -> Loaded {
     }
 
     let mut networks: BTreeMap<String, Arc<NetworkDef>> = built_in_networks();
-    let mut seen: BTreeMap<String, (PathBuf, u64)> = BTreeMap::new();
+    let mut seen = FirstDefinitions::default();
     for (doc, source, recovered) in networks_raw {
         let name = doc.metadata.name.value().clone();
-        let line = source.file_line(doc.metadata.name.line());
-        let duplicate = seen.get(&name).map(|(first_file, first_line)| {
-            source
-                .error(
-                    &doc.metadata.name,
-                    "metadata.name",
-                    format!("network {name:?} is defined twice"),
-                )
-                .with_hint(format!(
-                    "it is also defined at {}:{first_line}; rename one",
-                    first_file.display()
-                ))
-        });
-        seen.entry(name.clone())
-            .or_insert((source.file.clone(), line));
+        let duplicate = seen.check("network", &doc.metadata.name, &source);
         let (def, mut problems) =
             compile::compile_network(*doc, &source, Origin::File(source.file.clone()));
         diagnostics.append(&mut problems);
@@ -209,24 +195,10 @@ pub fn load_texts(sources: &[(PathBuf, String)], env: EnvLookup<'_>) -> Loaded {
     }
 
     let mut integrations = BTreeMap::new();
-    let mut seen: BTreeMap<String, (PathBuf, u64)> = BTreeMap::new();
+    let mut seen = FirstDefinitions::default();
     for (doc, source, chunk, recovered) in integrations_raw {
         let name = doc.metadata.name.value().clone();
-        let line = source.file_line(doc.metadata.name.line());
-        let duplicate = seen.get(&name).map(|(first_file, first_line)| {
-            source
-                .error(
-                    &doc.metadata.name,
-                    "metadata.name",
-                    format!("integration {name:?} is defined twice"),
-                )
-                .with_hint(format!(
-                    "it is also defined at {}:{first_line}; rename one",
-                    first_file.display()
-                ))
-        });
-        seen.entry(name.clone())
-            .or_insert((source.file.clone(), line));
+        let duplicate = seen.check("integration", &doc.metadata.name, &source);
         let (def, mut problems) =
             compile::compile_integration(*doc, &source, &chunk, &networks, env);
         diagnostics.append(&mut problems);
@@ -247,6 +219,41 @@ pub fn load_texts(sources: &[(PathBuf, String)], env: EnvLookup<'_>) -> Loaded {
             integrations,
         },
         diagnostics,
+    }
+}
+
+/// Where each name was first defined, to report a second definition.
+#[derive(Default)]
+struct FirstDefinitions(BTreeMap<String, (PathBuf, u64)>);
+
+impl FirstDefinitions {
+    /// Records `name`; a diagnostic when it was already defined.
+    fn check(
+        &mut self,
+        kind: &str,
+        name: &located::Located<String>,
+        source: &DocSource,
+    ) -> Option<Diagnostic> {
+        let line = source.file_line(name.line());
+        match self.0.get(name.value()) {
+            Some((first_file, first_line)) => Some(
+                source
+                    .error(
+                        name,
+                        "metadata.name",
+                        format!("{kind} {:?} is defined twice", name.value()),
+                    )
+                    .with_hint(format!(
+                        "it is also defined at {}:{first_line}; rename one",
+                        first_file.display()
+                    )),
+            ),
+            None => {
+                self.0
+                    .insert(name.value().clone(), (source.file.clone(), line));
+                None
+            }
+        }
     }
 }
 

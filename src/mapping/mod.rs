@@ -582,10 +582,15 @@ fn entries<'v>(
         .collect()
 }
 
+/// One field of an `each` entry, as rule values.
+fn entry_field<'v>(entry: &'v serde_json::Map<String, Value>, name: &str) -> Vec<Cow<'v, Value>> {
+    entry.get(name).map(Cow::Borrowed).into_iter().collect()
+}
+
 fn apply(
     offer: &mut Offer,
     target: Target,
-    values: Vec<Cow<'_, Value>>,
+    values: program::Values<'_>,
     range: RangeEnd,
 ) -> Result<(), String> {
     match target {
@@ -615,13 +620,7 @@ fn apply(
             let mut caps = Vec::new();
             for (i, entry) in entries(&values)?.into_iter().enumerate() {
                 let at = |e: String| format!("entry {i}: {e}");
-                let field = |name: &str| {
-                    entry
-                        .get(name)
-                        .map(Cow::Borrowed)
-                        .into_iter()
-                        .collect::<Vec<_>>()
-                };
+                let field = |name: &str| entry_field(entry, name);
                 let value = decimal(&field("value"), range).map_err(at)?;
                 let Some(value) = value.filter(|v| !v.is_zero()) else {
                     continue;
@@ -644,13 +643,7 @@ fn apply(
             let mut payouts = Vec::new();
             for (i, entry) in entries(&values)?.into_iter().enumerate() {
                 let at = |e: String| format!("entry {i}: {e}");
-                let field = |name: &str| {
-                    entry
-                        .get(name)
-                        .map(Cow::Borrowed)
-                        .into_iter()
-                        .collect::<Vec<_>>()
-                };
+                let field = |name: &str| entry_field(entry, name);
                 let Some(payout) = decimal(&field("payout"), range).map_err(at)? else {
                     continue;
                 };

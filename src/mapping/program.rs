@@ -9,11 +9,15 @@ use std::collections::HashMap;
 
 use regex::Regex;
 use serde_json::Value;
+use smallvec::SmallVec;
 
 use super::convert::{self, describe, text_of};
 use super::path::{JsonPath, RECORD_KEY};
 use super::spec::{Case, Condition, FieldRule, FieldSpec, RangeEnd, ValueType};
 use super::split::Shape;
+
+/// What a rule produces: usually one value, so kept inline.
+pub type Values<'a> = SmallVec<[Cow<'a, Value>; 2]>;
 
 /// A problem found while compiling a rule: where in the rule, and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -446,19 +450,15 @@ impl Program {
     }
 
     /// Runs the rule on a record.
-    pub fn eval<'a>(&'a self, ctx: &Ctx<'a>) -> Result<Vec<Cow<'a, Value>>, String> {
+    pub fn eval<'a>(&'a self, ctx: &Ctx<'a>) -> Result<Values<'a>, String> {
         if let Some(cond) = &self.when
             && !cond.holds(ctx)
         {
-            return Ok(Vec::new());
+            return Ok(Values::new());
         }
-        let mut raw: Vec<Cow<'a, Value>> = Vec::new();
+        let mut raw: Values<'a> = Values::new();
         match &self.source {
-            Source::Path(path) => {
-                let mut found = Vec::new();
-                path.select_into(ctx.record, &mut found);
-                raw.extend(found.into_iter().map(Cow::Borrowed));
-            }
+            Source::Path(path) => path.select_with(ctx.record, &mut |v| raw.push(Cow::Borrowed(v))),
             Source::Key => {
                 if let Some(key) = ctx.key {
                     raw.push(Cow::Owned(Value::String(key.to_string())));
@@ -517,34 +517,34 @@ impl Program {
         self.transform(raw, ctx)
     }
 
-    fn transform<'a>(
-        &'a self,
-        raw: Vec<Cow<'a, Value>>,
-        ctx: &Ctx<'a>,
-    ) -> Result<Vec<Cow<'a, Value>>, String> {
-        let mut values: Vec<Cow<'a, Value>> = Vec::with_capacity(raw.len());
-        for value in raw {
-            let value = if self.keys {
-                match value.as_ref() {
-                    Value::Object(map) => Cow::Owned(Value::Array(
+    fn transform<'a>(&'a self, raw: Values<'a>, ctx: &Ctx<'a>) -> Result<Values<'a>, String> {
+        let needs_flattening = self.keys || raw.iter().any(|v| v.is_array());
+        let mut values: Values<'a> = if needs_flattening {
+            let mut flat = Values::with_capacity(raw.len());
+            for value in raw {
+                let value = match value.as_ref() {
+                    Value::Object(map) if self.keys => Cow::Owned(Value::Array(
                         map.keys().map(|k| Value::String(k.clone())).collect(),
                     )),
                     _ => value,
+                };
+                match value {
+                    Cow::Borrowed(Value::Array(items)) => {
+                        flat.extend(items.iter().map(Cow::Borrowed))
+                    }
+                    Cow::Owned(Value::Array(items)) => {
+                        flat.extend(items.into_iter().map(Cow::Owned))
+                    }
+                    other => flat.push(other),
                 }
-            } else {
-                value
-            };
-            match value {
-                Cow::Borrowed(Value::Array(items)) => {
-                    values.extend(items.iter().map(Cow::Borrowed))
-                }
-                Cow::Owned(Value::Array(items)) => values.extend(items.into_iter().map(Cow::Owned)),
-                other => values.push(other),
             }
-        }
+            flat
+        } else {
+            raw
+        };
         values.retain(|v| !self.is_null(v, ctx.nulls));
         if let Some(delimiter) = &self.split {
-            let mut parts = Vec::with_capacity(values.len());
+            let mut parts = Values::with_capacity(values.len());
             for value in values {
                 match value.as_ref() {
                     Value::String(s) => parts.extend(
@@ -578,7 +578,7 @@ impl Program {
             }
         }
         if !self.matches.is_empty() {
-            let mut matched = Vec::new();
+            let mut matched = Values::new();
             for value in &values {
                 if let Some(text) = text_of(value) {
                     for (re, out) in &self.matches {
@@ -593,10 +593,18 @@ impl Program {
             values = matched;
         }
         if let Some(table) = &self.map {
-            let mut mapped = Vec::with_capacity(values.len());
+            let mut mapped = Values::with_capacity(values.len());
             for value in values {
-                let key = text_of(&value).map(|t| t.trim().to_lowercase());
-                match key.as_ref().and_then(|k| table.entries.get(k)) {
+                let found = match value.as_ref() {
+                    // Most values are already trimmed lower case: look them up without copying.
+                    Value::String(s) if !s.bytes().any(|b| b.is_ascii_uppercase() || b == b' ') => {
+                        table.entries.get(s.as_str())
+                    }
+                    other => {
+                        text_of(other).and_then(|t| table.entries.get(&t.trim().to_lowercase()))
+                    }
+                };
+                match found {
                     Some(out) => mapped.push(Cow::Borrowed(out)),
                     None => match &table.fallback {
                         Some(out) => mapped.push(Cow::Borrowed(out)),
