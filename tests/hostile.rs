@@ -191,3 +191,75 @@ fn huge_numbers_are_per_record_problems() {
         page.problems[0]
     );
 }
+
+/// Filter paths the fast walker handles: comparisons, existence, negation, and/or.
+fn filter_path() -> impl Strategy<Value = String> {
+    let key = prop_oneof![Just("a"), Just("b"), Just("t")];
+    let literal = prop_oneof![
+        Just("1".to_string()),
+        Just("2.5".to_string()),
+        Just("'x'".to_string()),
+        Just("'include'".to_string()),
+        Just("true".to_string()),
+        Just("false".to_string()),
+        Just("null".to_string()),
+    ];
+    let op = prop_oneof![
+        Just("=="),
+        Just("!="),
+        Just("<"),
+        Just("<="),
+        Just(">"),
+        Just(">=")
+    ];
+    let atom = prop_oneof![
+        (key.clone(), op, literal).prop_map(|(k, o, l)| format!("@.{k} {o} {l}")),
+        key.clone().prop_map(|k| format!("@.{k}")),
+        key.clone().prop_map(|k| format!("!@.{k}")),
+    ];
+    (
+        atom.clone(),
+        prop::option::of((prop_oneof![Just("&&"), Just("||")], atom)),
+        key,
+    )
+        .prop_map(|(a, rest, out)| match rest {
+            Some((join, b)) => format!("$.e[?({a} {join} {b})].{out}"),
+            None => format!("$.e[?({a})].{out}"),
+        })
+}
+
+fn filter_data() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        (0i64..4).prop_map(Value::from),
+        Just(serde_json::json!(2.5)),
+        Just(Value::String("x".into())),
+        Just(Value::String("include".into())),
+    ];
+    let entry = prop::collection::btree_map(
+        prop_oneof![
+            Just("a".to_string()),
+            Just("b".to_string()),
+            Just("t".to_string())
+        ],
+        leaf,
+        0..3,
+    )
+    .prop_map(|m| Value::Object(m.into_iter().collect()));
+    prop::collection::vec(entry, 0..6).prop_map(|e| serde_json::json!({ "e": e }))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(256), failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_fast_walker_agrees_with_jsonpath_rust_on_filters(path in filter_path(), data in filter_data()) {
+        let fast = JsonPath::parse(&path).unwrap();
+        let mut ours = Vec::new();
+        fast.select_into(&data, &mut ours);
+        let query = jsonpath_rust::parser::parse_json_path(&path).unwrap();
+        let reference: Vec<&Value> = jsonpath_rust::query::js_path_process(&query, &data).unwrap().into_iter().map(|r| r.val()).collect();
+        prop_assert_eq!(ours, reference, "{}", path);
+    }
+}

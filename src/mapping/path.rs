@@ -168,7 +168,7 @@ impl JsonPath {
     /// Calls `emit` with every value the path selects in `root`.
     pub fn select_with<'a>(&self, root: &'a Value, emit: &mut dyn FnMut(&'a Value)) {
         match &self.plan {
-            Plan::Simple(steps) => walk(root, steps, &mut |_, v| emit(v), None),
+            Plan::Simple(steps) => walk(root, steps, &mut |_, v| emit(v), Found::Root),
             Plan::Full(query) => {
                 if let Ok(found) = js_path_process(query, root) {
                     found.into_iter().for_each(|r| emit(r.val()));
@@ -189,7 +189,12 @@ impl JsonPath {
     pub fn select_keyed<'a>(&self, root: &'a Value) -> Vec<(Option<String>, &'a Value)> {
         let mut out = Vec::new();
         match &self.plan {
-            Plan::Simple(steps) => walk(root, steps, &mut |k, v| out.push((k, v)), None),
+            Plan::Simple(steps) => walk(
+                root,
+                steps,
+                &mut |k, v| out.push((k.text(), v)),
+                Found::Root,
+            ),
             Plan::Full(query) => {
                 if let Ok(found) = js_path_process(query, root) {
                     for r in found {
@@ -203,20 +208,56 @@ impl JsonPath {
     }
 }
 
+/// Where a selected value was found in its parent; made into text only by
+/// callers that want it (records keyed by id), not on every lookup.
+#[derive(Clone, Copy)]
+enum Found<'a> {
+    Root,
+    Key(&'a str),
+    Position(usize),
+}
+
+impl Found<'_> {
+    fn text(self) -> Option<String> {
+        match self {
+            Found::Root => None,
+            Found::Key(k) => Some(k.to_string()),
+            Found::Position(i) => Some(i.to_string()),
+        }
+    }
+}
+
 fn walk<'a>(
     value: &'a Value,
     steps: &[Step],
-    emit: &mut dyn FnMut(Option<String>, &'a Value),
-    key: Option<&str>,
+    emit: &mut dyn FnMut(Found<'a>, &'a Value),
+    found: Found<'a>,
 ) {
     let Some((step, rest)) = steps.split_first() else {
-        emit(key.map(str::to_string), value);
+        emit(found, value);
         return;
+    };
+    let mut children = |keep: &dyn Fn(&Value) -> bool| match value {
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                if keep(item) {
+                    walk(item, rest, emit, Found::Position(i));
+                }
+            }
+        }
+        Value::Object(map) => {
+            for (k, item) in map {
+                if keep(item) {
+                    walk(item, rest, emit, Found::Key(k));
+                }
+            }
+        }
+        _ => {}
     };
     match step {
         Step::Name(name) => {
-            if let Some(child) = value.as_object().and_then(|o| o.get(name)) {
-                walk(child, rest, emit, Some(name));
+            if let Some((k, child)) = value.as_object().and_then(|o| o.get_key_value(name)) {
+                walk(child, rest, emit, Found::Key(k));
             }
         }
         Step::Index(i) => {
@@ -224,40 +265,17 @@ fn walk<'a>(
                 let len = items.len() as i64;
                 let at = if *i < 0 { len + i } else { *i };
                 if (0..len).contains(&at) {
-                    walk(&items[at as usize], rest, emit, None);
+                    walk(
+                        &items[at as usize],
+                        rest,
+                        emit,
+                        Found::Position(at as usize),
+                    );
                 }
             }
         }
-        Step::Wildcard => match value {
-            Value::Array(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    walk(item, rest, emit, Some(&i.to_string()));
-                }
-            }
-            Value::Object(map) => {
-                for (k, item) in map {
-                    walk(item, rest, emit, Some(k));
-                }
-            }
-            _ => {}
-        },
-        Step::Filter(predicate) => match value {
-            Value::Array(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    if predicate.holds(item) {
-                        walk(item, rest, emit, Some(&i.to_string()));
-                    }
-                }
-            }
-            Value::Object(map) => {
-                for (k, item) in map {
-                    if predicate.holds(item) {
-                        walk(item, rest, emit, Some(k));
-                    }
-                }
-            }
-            _ => {}
-        },
+        Step::Wildcard => children(&|_| true),
+        Step::Filter(predicate) => children(&|item| predicate.holds(item)),
     }
 }
 
