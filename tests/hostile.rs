@@ -8,6 +8,18 @@ use offersync::mapping::path::JsonPath;
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 
+/// `default_cases` keeps the debug-build suite quick; PROPTEST_CASES=5000 searches harder.
+fn config(default_cases: u32) -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok());
+    ProptestConfig {
+        cases: cases.unwrap_or(default_cases),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
 fn json_leaf() -> impl Strategy<Value = Value> {
     prop_oneof![
         Just(Value::Null),
@@ -72,8 +84,7 @@ fn page_for(network: &str, records: Vec<Value>) -> Value {
 }
 
 proptest! {
-    // 64 cases keep the debug-build suite quick; PROPTEST_CASES=5000 searches harder.
-    #![proptest_config(ProptestConfig { cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(64), failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(config(64))]
 
     #[test]
     fn built_in_mappings_never_panic_on_arbitrary_records(records in prop::collection::vec(json_value(), 0..8)) {
@@ -251,7 +262,7 @@ fn filter_data() -> impl Strategy<Value = Value> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(256), failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(config(256))]
 
     #[test]
     fn the_fast_walker_agrees_with_jsonpath_rust_on_filters(path in filter_path(), data in filter_data()) {
