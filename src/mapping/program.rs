@@ -184,14 +184,6 @@ impl Template {
         }
         out
     }
-
-    /// The parameter names the template uses.
-    pub fn params(&self) -> impl Iterator<Item = &str> {
-        self.parts.iter().filter_map(|p| match p {
-            Part::Param(name) => Some(name.as_str()),
-            _ => None,
-        })
-    }
 }
 
 fn placeholder(expr: &str, scope: TemplateScope<'_>) -> Result<Part, CompileError> {
