@@ -6,7 +6,13 @@
 //! [`cli`] owns the command line, exit codes and the rendering of errors.
 //! See ARCHITECTURE.md for the map.
 
+pub mod campaign;
 pub mod cli;
+pub mod fetch;
 pub mod manifest;
 pub mod mapping;
 pub mod offer;
+pub mod reconcile;
+pub mod rules;
+pub mod store;
+pub mod sync;

@@ -51,6 +51,35 @@ pub struct Offer {
     pub raw: RawRecord,
 }
 
+impl Offer {
+    /// An active offer with nothing but an id and a name (the raw record is `null`).
+    pub fn new(external_id: String, name: String) -> Self {
+        Self {
+            external_id,
+            name,
+            status: OfferStatus::Active,
+            preview_url: None,
+            tracking_url: None,
+            impression_url: None,
+            payout: None,
+            currency: None,
+            model: None,
+            countries: Vec::new(),
+            blocked_countries: Vec::new(),
+            os: Vec::new(),
+            category: None,
+            description: None,
+            kpi: None,
+            thumbnail_url: None,
+            caps: Vec::new(),
+            payouts: Vec::new(),
+            starts_at: None,
+            expires_at: None,
+            raw: RawRecord::from_json("null".to_string()),
+        }
+    }
+}
+
 /// A record's JSON text: a range of the response it came in, shared with the
 /// other offers of that response rather than copied (a tree of every record
 /// would cost far more memory than the offers themselves).
@@ -262,9 +291,9 @@ impl FromStr for PayoutModel {
     }
 }
 
-impl fmt::Display for PayoutModel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl PayoutModel {
+    pub fn as_str(self) -> &'static str {
+        match self {
             Self::Cpa => "CPA",
             Self::Cpi => "CPI",
             Self::Cpl => "CPL",
@@ -272,7 +301,13 @@ impl fmt::Display for PayoutModel {
             Self::Cpc => "CPC",
             Self::Cpm => "CPM",
             Self::RevShare => "revshare",
-        })
+        }
+    }
+}
+
+impl fmt::Display for PayoutModel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -323,6 +323,9 @@ pub fn compile_network(
             max_pages: spec.limits.max_pages.max(1),
             max_response_bytes: spec.limits.max_response_bytes,
             timeout_seconds: spec.limits.timeout_seconds.max(1),
+            retries: spec.limits.retries,
+            retry_base_ms: spec.limits.retry_base_ms,
+            max_retry_after_seconds: spec.limits.max_retry_after_seconds,
         },
         mapping,
         enrich,
@@ -601,6 +604,7 @@ pub fn compile_integration(
         },
         source_file: source.file.clone(),
         spec_hash: hex(&Sha256::digest(chunk.as_bytes())),
+        source_text: chunk.to_string(),
     };
     (Some(def), c.diagnostics)
 }

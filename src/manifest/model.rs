@@ -127,6 +127,9 @@ pub struct LimitsDef {
     pub max_pages: u64,
     pub max_response_bytes: u64,
     pub timeout_seconds: u64,
+    pub retries: u32,
+    pub retry_base_ms: u64,
+    pub max_retry_after_seconds: u64,
 }
 
 /// One per-offer request.
@@ -168,6 +171,8 @@ pub struct IntegrationDef {
     pub source_file: PathBuf,
     /// SHA-256 of the document's text: changes whenever the manifest does.
     pub spec_hash: String,
+    /// The document's text (secrets are references there, never values).
+    pub source_text: String,
 }
 
 impl IntegrationDef {

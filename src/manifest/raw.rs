@@ -266,6 +266,18 @@ pub struct Limits {
     /// Seconds before a request times out. Default 60.
     #[serde(default = "default_timeout_seconds")]
     pub timeout_seconds: u64,
+    /// Retries of a request that failed with a timeout, a connection error,
+    /// HTTP 429 or a 5xx. Default 3.
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// The first retry waits up to this many milliseconds; each further one
+    /// doubles it (with random jitter, capped at 30 s). Default 500.
+    #[serde(default = "default_retry_base_ms")]
+    pub retry_base_ms: u64,
+    /// The longest `Retry-After` honoured, in seconds; a longer one fails the
+    /// request. Default 120.
+    #[serde(default = "default_max_retry_after")]
+    pub max_retry_after_seconds: u64,
 }
 
 impl Default for Limits {
@@ -274,6 +286,9 @@ impl Default for Limits {
             max_pages: default_max_pages(),
             max_response_bytes: default_max_response_bytes(),
             timeout_seconds: default_timeout_seconds(),
+            retries: default_retries(),
+            retry_base_ms: default_retry_base_ms(),
+            max_retry_after_seconds: default_max_retry_after(),
         }
     }
 }
@@ -286,6 +301,15 @@ fn default_max_response_bytes() -> u64 {
 }
 fn default_timeout_seconds() -> u64 {
     60
+}
+fn default_retries() -> u32 {
+    3
+}
+fn default_retry_base_ms() -> u64 {
+    500
+}
+fn default_max_retry_after() -> u64 {
+    120
 }
 
 /// Response format.

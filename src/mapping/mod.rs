@@ -381,7 +381,7 @@ impl Mapping {
             key,
             nulls: &self.nulls,
         };
-        let mut offer = empty_offer();
+        let mut offer = Offer::new(String::new(), String::new());
         let mut have_id = false;
         let mut have_name = false;
         for field in &self.fields {
@@ -441,36 +441,6 @@ impl Mapping {
         }
         Ok(())
     }
-}
-
-fn empty_offer() -> Offer {
-    Offer {
-        external_id: String::new(),
-        name: String::new(),
-        status: OfferStatus::Active,
-        preview_url: None,
-        tracking_url: None,
-        impression_url: None,
-        payout: None,
-        currency: None,
-        model: None,
-        countries: Vec::new(),
-        blocked_countries: Vec::new(),
-        os: Vec::new(),
-        category: None,
-        description: None,
-        kpi: None,
-        thumbnail_url: None,
-        caps: Vec::new(),
-        payouts: Vec::new(),
-        starts_at: None,
-        expires_at: None,
-        raw: null_raw(),
-    }
-}
-
-fn null_raw() -> RawRecord {
-    RawRecord::from_json("null".to_string())
 }
 
 /// A tree's JSON text (for records that were not read as text: XML, filtered paths).

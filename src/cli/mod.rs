@@ -11,6 +11,8 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod runs;
+
 use crate::manifest::{self, Diagnostic, NetworkDef};
 use crate::mapping::program::did_you_mean;
 use crate::mapping::{MappedPage, RecordProblem};
@@ -60,12 +62,98 @@ enum Command {
         #[arg(long, default_value = "integrations.d")]
         dir: PathBuf,
     },
+    /// Run one integration now: fetch, map, filter, and reconcile into the store.
+    ///
+    /// All or nothing: a run that fails (a page that cannot be fetched, a
+    /// suspected upstream outage) changes no campaign and is logged as
+    /// failed. Exit status: 0 succeeded, 1 the run failed, 2 it could not
+    /// start (invalid manifest, database unreachable, another run in progress).
+    Sync {
+        /// The Integration's `metadata.name`.
+        name: String,
+        #[command(flatten)]
+        common: StoreArgs,
+    },
+    /// Fetch, map and filter every page of an integration's API, without a database.
+    ///
+    /// Checks credentials, pagination and mapping against the live API.
+    /// Exit status: 0 fetched, 1 the fetch failed, 2 the manifest is invalid.
+    Fetch {
+        /// The Integration's `metadata.name`.
+        name: String,
+        /// The manifest directory.
+        #[arg(long, default_value = "integrations.d")]
+        dir: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+    },
+    /// Show what a run would change, writing nothing.
+    ///
+    /// Exit status: 0 nothing would change, 2 changes are pending, 1 error
+    /// (as `terraform plan -detailed-exitcode`).
+    Plan {
+        /// The Integration's `metadata.name`.
+        name: String,
+        #[command(flatten)]
+        common: StoreArgs,
+    },
+    /// Recent runs of an integration with their counts, or one run's skips.
+    #[command(args_conflicts_with_subcommands = true)]
+    Runs {
+        #[command(subcommand)]
+        action: Option<RunsAction>,
+        /// The Integration's `metadata.name`.
+        name: Option<String>,
+        /// How many runs to list.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        #[command(flatten)]
+        common: StoreArgs,
+    },
+    /// Every integration in the store: state, last run, result and counts.
+    Status {
+        #[command(flatten)]
+        common: StoreArgs,
+    },
     /// Print or write the JSON Schemas of the manifest kinds.
     Schema {
         /// Write `network.schema.json` and `integration.schema.json` into this directory.
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum RunsAction {
+    /// One run: its counts, error, and every skipped offer with its reason.
+    Show {
+        run_id: i64,
+        #[command(flatten)]
+        common: StoreArgs,
+    },
+}
+
+/// Where the store is and how to print.
+#[derive(Debug, clap::Args)]
+struct StoreArgs {
+    /// The manifest directory.
+    #[arg(long, default_value = "integrations.d")]
+    dir: PathBuf,
+    /// The store: postgres://USER@HOST:PORT/DB.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    format: OutputFormat,
+}
+
+/// Output of the store commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OutputFormat {
+    Text,
+    /// JSON (one object per line for lists).
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -95,6 +183,40 @@ pub fn main() -> ExitCode {
             dir,
         } => map(&network, &sample, format, &dir),
         Command::Schema { out } => schema(out.as_deref()),
+        Command::Sync { name, common } => with_url(&common, |url| {
+            runs::sync(&name, &common.dir, url, common.format)
+        }),
+        Command::Plan { name, common } => with_url(&common, |url| {
+            runs::plan(&name, &common.dir, url, common.format)
+        }),
+        Command::Runs {
+            action: Some(RunsAction::Show { run_id, common }),
+            ..
+        } => with_url(&common, |url| runs::show_run(run_id, url, common.format)),
+        Command::Runs {
+            action: None,
+            name: Some(name),
+            limit,
+            common,
+        } => with_url(&common, |url| runs::runs(&name, limit, url, common.format)),
+        Command::Runs { name: None, .. } => {
+            eprintln!(
+                "error: name an integration (`offersync runs NAME`) or a run (`offersync runs show RUN_ID`)"
+            );
+            ExitCode::from(2)
+        }
+        Command::Fetch { name, dir, format } => runs::fetch(&name, &dir, format),
+        Command::Status { common } => with_url(&common, |url| runs::status(url, common.format)),
+    }
+}
+
+fn with_url(common: &StoreArgs, command: impl FnOnce(&str) -> ExitCode) -> ExitCode {
+    match runs::database_url(common.database_url.clone()) {
+        Ok(url) => command(&url),
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
     }
 }
 

@@ -1,0 +1,155 @@
+//! The campaign offersync wants to exist for one offer: the row rules compute
+//! and reconcile writes.
+//!
+//! This module owns [`Campaign`], its vocabulary (status, visibility,
+//! publisher payouts) and its content hash. It does no I/O and applies no
+//! rules: `rules` fills it in, `reconcile` compares it, `store` writes it.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::offer::{Cap, PayoutEntry, PayoutModel, RawRecord};
+
+/// Whether a campaign takes traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CampaignStatus {
+    Active,
+    Paused,
+    Pending,
+}
+
+impl CampaignStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Paused => "paused",
+            Self::Pending => "pending",
+        }
+    }
+}
+
+/// Who can see a campaign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CampaignVisibility {
+    Private,
+    Permission,
+    Public,
+}
+
+impl CampaignVisibility {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Private => "private",
+            Self::Permission => "permission",
+            Self::Public => "public",
+        }
+    }
+}
+
+/// A payout for a publisher tier (revenue × the tier's ratio) or a named publisher (fixed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublisherPayout {
+    pub kind: PublisherPayoutKind,
+    pub name: String,
+    pub payout: Decimal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PublisherPayoutKind {
+    Tier,
+    Publisher,
+}
+
+impl PublisherPayoutKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tier => "tier",
+            Self::Publisher => "publisher",
+        }
+    }
+}
+
+/// The desired state of one campaign.
+#[derive(Debug, Clone, Serialize)]
+pub struct Campaign {
+    pub external_id: String,
+    pub name: String,
+    pub advertiser: Arc<str>,
+    pub status: CampaignStatus,
+    pub visibility: CampaignVisibility,
+    pub preview_url: Option<String>,
+    pub tracking_url: Option<String>,
+    pub impression_url: Option<String>,
+    pub thumbnail_url: Option<String>,
+    /// What the advertiser pays: the network's payout.
+    pub revenue: Option<Decimal>,
+    /// What publishers are paid: revenue × ratio, rounded.
+    pub payout: Option<Decimal>,
+    pub currency: Option<String>,
+    pub model: Option<PayoutModel>,
+    pub objective: Option<PayoutModel>,
+    pub redirect: u16,
+    pub countries: Vec<String>,
+    pub blocked_countries: Vec<String>,
+    pub os: Vec<String>,
+    pub category: Option<String>,
+    pub description: Option<String>,
+    pub kpi: Option<String>,
+    pub payouts: Vec<PayoutEntry>,
+    pub publisher_payouts: Vec<PublisherPayout>,
+    /// The network's caps followed by the integration's additional caps.
+    pub caps: Vec<Cap>,
+    /// Caps set when the campaign is created.
+    pub import_caps: Arc<[Cap]>,
+    /// Cap type, visibility, timezone, over-delivery: JSON shared by every campaign of a run.
+    pub cap_settings: Arc<str>,
+    /// Time targeting, multi-conversion, impressions, spillover: JSON shared likewise.
+    pub settings: Arc<str>,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(skip)]
+    pub raw: RawRecord,
+    /// [`Campaign::compute_hash`], filled in once the campaign is complete.
+    #[serde(skip)]
+    pub content_hash: String,
+}
+
+impl Campaign {
+    /// SHA-256 (hex) of every value of the campaign, raw record included. Two
+    /// campaigns with the same hash would be written identically, so a stored
+    /// campaign whose hash matches needs no write.
+    pub fn compute_hash(&self) -> String {
+        let mut hasher = HashWriter(Sha256::new());
+        serde_json::to_writer(&mut hasher, self).expect("a campaign always serializes");
+        hasher.0.update([0]);
+        hasher.0.update(self.raw.get().as_bytes());
+        hex(&hasher.0.finalize())
+    }
+}
+
+struct HashWriter(Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}

@@ -1,0 +1,407 @@
+//! The commands that touch the store: `sync`, `plan`, `runs`, `status`.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use crate::manifest::{self, IntegrationDef};
+use crate::mapping::program::did_you_mean;
+use crate::store::{self, RunId, RunRecord, Store, Trigger};
+use crate::sync::{self, RunReport};
+
+use super::OutputFormat;
+
+/// Exit status of a command that could not do its job at all (bad manifest,
+/// no database).
+const CANNOT_START: u8 = 2;
+
+pub fn database_url(flag: Option<String>) -> Result<String, String> {
+    flag.filter(|u| !u.trim().is_empty()).ok_or_else(|| {
+        "no database: set DATABASE_URL or pass --database-url (e.g. postgres://postgres@127.0.0.1:5432/offersync)".to_string()
+    })
+}
+
+fn open_store(url: &str) -> Result<Box<dyn Store>, ExitCode> {
+    store::open(url).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(CANNOT_START)
+    })
+}
+
+/// Loads the manifest directory and finds one integration in it.
+fn load_integration(dir: &Path, name: &str) -> Result<Arc<IntegrationDef>, ExitCode> {
+    if !dir.is_dir() {
+        eprintln!(
+            "error: {} is not a directory\n  hint: pass the directory of your manifests with --dir",
+            dir.display()
+        );
+        return Err(ExitCode::from(CANNOT_START));
+    }
+    let mut loaded = manifest::load_dir(dir, &manifest::process_env);
+    if let Some(def) = loaded.catalog.integrations.remove(name) {
+        // Problems elsewhere in the directory do not stop this integration.
+        for d in loaded.diagnostics.iter().filter(|d| d.is_error()) {
+            if d.file != def.source_file {
+                eprintln!("warning: another manifest is invalid: {d}");
+            }
+        }
+        return Ok(Arc::new(def));
+    }
+    let own_errors: Vec<String> = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(ToString::to_string)
+        .collect();
+    if own_errors.is_empty() {
+        let names = loaded.catalog.integrations.keys().map(String::as_str);
+        let hint = did_you_mean(name, names)
+            .map(|s| format!("; did you mean `{s}`?"))
+            .unwrap_or_default();
+        eprintln!(
+            "error: no Integration named `{name}` in {}{hint}",
+            dir.display()
+        );
+    } else {
+        eprintln!(
+            "error: no valid Integration named `{name}` in {} (run `offersync validate --dir {}`):",
+            dir.display(),
+            dir.display()
+        );
+        for e in own_errors {
+            eprintln!("{e}");
+        }
+    }
+    Err(ExitCode::from(CANNOT_START))
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("the async runtime starts")
+}
+
+/// `offersync sync NAME`: one run now. Exit 0 succeeded, 1 the run failed, 2 it could not start.
+pub fn sync(name: &str, dir: &Path, url: &str, format: OutputFormat) -> ExitCode {
+    let def = match load_integration(dir, name) {
+        Ok(def) => def,
+        Err(code) => return code,
+    };
+    let store = match open_store(url) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let (_, report) = runtime().block_on(sync::run(def, store, Trigger::Cli));
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(CANNOT_START);
+        }
+    };
+    match format {
+        OutputFormat::Json => println!("{}", serde_json::to_string(&report).unwrap_or_default()),
+        OutputFormat::Text => print_report(&report),
+    }
+    if report.succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn print_report(report: &RunReport) {
+    let run = report.run.map(|r| format!(" run {r}")).unwrap_or_default();
+    let secs = report.elapsed.as_secs_f64();
+    match &report.error {
+        None => println!("{}:{run} succeeded in {secs:.1}s", report.integration),
+        Some(e) => println!(
+            "{}:{run} FAILED after {secs:.1}s, no campaign changed: {e}",
+            report.integration
+        ),
+    }
+    println!("  {}", report.counts);
+    for (reason, n) in &report.counts.skipped_by_reason {
+        println!("  skipped {n:>6}  {reason}");
+    }
+    if let Some(run) = report.run
+        && report.counts.skipped > 0
+    {
+        println!("  (offersync runs show {run} lists every skipped offer and why)");
+    }
+}
+
+/// `offersync fetch NAME`: the read half of a run, with no database.
+pub fn fetch(name: &str, dir: &Path, format: OutputFormat) -> ExitCode {
+    let def = match load_integration(dir, name) {
+        Ok(def) => def,
+        Err(code) => return code,
+    };
+    let started = std::time::Instant::now();
+    match runtime().block_on(sync::fetch_only(def)) {
+        Ok(summary) => {
+            match format {
+                OutputFormat::Json => {
+                    println!("{}", serde_json::to_string(&summary).unwrap_or_default())
+                }
+                OutputFormat::Text => {
+                    let skipped: u32 = summary.skipped_by_reason.values().sum();
+                    println!(
+                        "{name}: {} pages, {} records in {:.1}s: {} offers to import, {skipped} skipped",
+                        summary.pages,
+                        summary.records,
+                        started.elapsed().as_secs_f64(),
+                        summary.offers
+                    );
+                    for (reason, n) in &summary.skipped_by_reason {
+                        println!("  skipped {n:>6}  {reason}");
+                    }
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `offersync plan NAME`: what a run would do. Exit 0 nothing to change,
+/// 1 error, 2 changes pending (like `terraform plan -detailed-exitcode`).
+pub fn plan(name: &str, dir: &Path, url: &str, format: OutputFormat) -> ExitCode {
+    let def = match load_integration(dir, name) {
+        Ok(def) => def,
+        Err(_) => return ExitCode::from(1),
+    };
+    let store = match open_store(url) {
+        Ok(s) => s,
+        Err(_) => return ExitCode::from(1),
+    };
+    let (_, report) = runtime().block_on(sync::plan(def, store));
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let plan = report.plan.as_ref().expect("a plan reports its plan");
+    match format {
+        OutputFormat::Json => println!("{}", serde_json::to_string(&report).unwrap_or_default()),
+        OutputFormat::Text => {
+            for (id, name) in &plan.create {
+                println!("+ create  {id}  {name}");
+            }
+            for (id, name) in &plan.update {
+                let restore = if plan.restore.contains(id) {
+                    " (restore)"
+                } else {
+                    ""
+                };
+                println!("~ update  {id}  {name}{restore}");
+            }
+            let verb = if plan.pause { "pause" } else { "mark removed" };
+            for id in &plan.remove {
+                println!("- {verb}  {id}");
+            }
+            for skip in &plan.skips {
+                let id = skip.external_id.as_deref().unwrap_or("?");
+                println!("  skip    {id}  {}: {}", skip.reason, skip.detail);
+            }
+            println!(
+                "plan for {}: {} to create, {} to update, {} to {verb}, {} unchanged, {} skipped",
+                report.integration,
+                plan.create.len(),
+                plan.update.len(),
+                plan.remove.len(),
+                report.counts.unchanged,
+                plan.skips.len()
+            );
+        }
+    }
+    if let Some(e) = &report.error {
+        eprintln!("error: a run now would fail: {e}");
+        return ExitCode::from(1);
+    }
+    if plan.create.is_empty() && plan.update.is_empty() && plan.remove.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    }
+}
+
+/// `offersync runs NAME` and `offersync runs show RUN_ID`.
+pub fn runs(name: &str, limit: i64, url: &str, format: OutputFormat) -> ExitCode {
+    let mut store = match open_store(url) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let runs = match store.recent_runs(name, limit) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(CANNOT_START);
+        }
+    };
+    if runs.is_empty() && format == OutputFormat::Text {
+        eprintln!("no runs of `{name}` yet (offersync sync {name} runs one)");
+    }
+    match format {
+        OutputFormat::Json => {
+            for r in &runs {
+                println!("{}", serde_json::to_string(r).unwrap_or_default());
+            }
+        }
+        OutputFormat::Text => {
+            if !runs.is_empty() {
+                println!(
+                    "{:>6}  {:<20}  {:<9}  {:<8}  {:>7} {:>7} {:>7} {:>9} {:>7} {:>7}",
+                    "RUN",
+                    "STARTED",
+                    "STATUS",
+                    "TRIGGER",
+                    "FETCHED",
+                    "CREATED",
+                    "UPDATED",
+                    "UNCHANGED",
+                    "SKIPPED",
+                    "REMOVED"
+                );
+            }
+            for r in &runs {
+                println!("{}", run_line(r));
+                if let Some(e) = &r.error {
+                    println!("        error: {e}");
+                }
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn run_line(r: &RunRecord) -> String {
+    format!(
+        "{:>6}  {:<20}  {:<9}  {:<8}  {:>7} {:>7} {:>7} {:>9} {:>7} {:>7}",
+        r.id,
+        r.started_at.format("%Y-%m-%d %H:%M:%S"),
+        r.status,
+        r.trigger,
+        r.fetched,
+        r.created,
+        r.updated,
+        r.unchanged,
+        r.skipped,
+        r.removed
+    )
+}
+
+/// `offersync runs show RUN_ID`: one run and every offer it skipped.
+pub fn show_run(id: i64, url: &str, format: OutputFormat) -> ExitCode {
+    let mut store = match open_store(url) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let run = match store.run(RunId(id)) {
+        Ok(Some(run)) => run,
+        Ok(None) => {
+            eprintln!("error: no run {id}");
+            return ExitCode::from(1);
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(CANNOT_START);
+        }
+    };
+    let skips = match store.run_skips(RunId(id)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(CANNOT_START);
+        }
+    };
+    match format {
+        OutputFormat::Json => {
+            let value = serde_json::json!({"run": run, "skips": skips});
+            println!("{value}");
+        }
+        OutputFormat::Text => {
+            println!(
+                "run {} of {} ({}): {}",
+                run.id, run.integration, run.trigger, run.status
+            );
+            println!(
+                "  fetched {}, created {}, updated {}, unchanged {}, skipped {}, removed {}, restored {}",
+                run.fetched,
+                run.created,
+                run.updated,
+                run.unchanged,
+                run.skipped,
+                run.removed,
+                run.restored
+            );
+            if let Some(e) = &run.error {
+                println!("  error: {e}");
+            }
+            for s in &skips {
+                let id = s.external_id.as_deref().unwrap_or("?");
+                println!("  skipped {id:<12} {:<24} {}", s.reason, s.detail);
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// `offersync status`: every registered integration and its last run.
+pub fn status(url: &str, format: OutputFormat) -> ExitCode {
+    let mut store = match open_store(url) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let rows = match store.status() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(CANNOT_START);
+        }
+    };
+    match format {
+        OutputFormat::Json => {
+            for r in &rows {
+                println!("{}", serde_json::to_string(r).unwrap_or_default());
+            }
+        }
+        OutputFormat::Text => {
+            if rows.is_empty() {
+                eprintln!("no integrations have run yet");
+            }
+            for r in &rows {
+                let last = match &r.last_run {
+                    Some(run) => format!(
+                        "last run {} {} at {}: fetched {}, created {}, updated {}, unchanged {}, skipped {}, removed {}",
+                        run.id,
+                        run.status,
+                        run.started_at.format("%Y-%m-%d %H:%M:%S"),
+                        run.fetched,
+                        run.created,
+                        run.updated,
+                        run.unchanged,
+                        run.skipped,
+                        run.removed
+                    ),
+                    None => "never run".into(),
+                };
+                println!(
+                    "{} ({}, {}): {} campaigns, {} active; {last}",
+                    r.name, r.network, r.state, r.campaigns, r.active_campaigns
+                );
+                if let Some(e) = &r.last_error {
+                    println!("  last error: {e}");
+                }
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}

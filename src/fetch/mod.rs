@@ -1,0 +1,488 @@
+//! Talking to a network's API.
+//!
+//! This module owns HTTP: building requests from a Network's templates,
+//! authentication (OAuth2 tokens cached until they expire), retries with
+//! backoff, the response size limit, pagination ([`Pager`]) and the
+//! redaction of secrets from anything it reports. It returns response
+//! bodies; it does not map them (mapping) or decide anything about offers.
+
+mod pager;
+mod redact;
+
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use reqwest::{Method as HttpMethod, StatusCode};
+use tokio::sync::Mutex;
+use url::Url;
+
+pub use pager::Pager;
+pub use redact::Redactor;
+
+use crate::manifest::model::{AuthDef, IntegrationDef, LimitsDef, Method};
+use crate::mapping::program::Template;
+
+/// Why a fetch failed. URLs in it are redacted.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("{url}: HTTP {status} {reason}{detail}")]
+    Status {
+        url: String,
+        status: u16,
+        reason: String,
+        detail: String,
+    },
+    #[error("{url}: {message}")]
+    Transport { url: String, message: String },
+    #[error(
+        "{url}: the response is larger than {limit} bytes; raise the network's limits.max_response_bytes if that is expected"
+    )]
+    TooLarge { url: String, limit: u64 },
+    #[error("{url}: only http and https URLs are fetched")]
+    Scheme { url: String },
+    #[error("{url:?} is not a valid URL: {message}")]
+    BadUrl { url: String, message: String },
+    #[error(
+        "{url}: asked to wait {seconds} s (Retry-After), more than limits.max_retry_after_seconds"
+    )]
+    RetryAfterTooLong { url: String, seconds: u64 },
+    #[error("pagination loop: {0}")]
+    Loop(String),
+    #[error(
+        "more than {0} pages; stopped (raise the network's limits.max_pages if the feed is really that long)"
+    )]
+    TooManyPages(u64),
+    #[error("OAuth2 token request to {url} failed: {message}")]
+    OAuth { url: String, message: String },
+}
+
+/// A request ready to send (auth is added when it is sent).
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: Method,
+    pub url: Url,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Token {
+    value: String,
+    expires: Instant,
+}
+
+/// An HTTP client for one integration: its auth, limits and secrets.
+#[derive(Debug)]
+pub struct Fetcher {
+    client: reqwest::Client,
+    auth: ResolvedAuth,
+    limits: LimitsDef,
+    redactor: Redactor,
+    token: Mutex<Option<Token>>,
+}
+
+#[derive(Debug)]
+enum ResolvedAuth {
+    None,
+    Query(String, String),
+    Header(HeaderName, HeaderValue),
+    Basic(String, String),
+    Bearer(String),
+    OAuth2 {
+        token_url: String,
+        client_id: String,
+        client_secret: String,
+        scope: Option<String>,
+    },
+}
+
+/// Fills a template with the integration's params (no record).
+pub fn render(template: &Template, def: &IntegrationDef) -> String {
+    template.render(None, &|name| {
+        def.params.get(name).map(|p| p.expose().to_string())
+    })
+}
+
+/// Parses a URL and refuses every scheme but http and https.
+pub fn checked_url(text: &str, redactor: &Redactor) -> Result<Url, FetchError> {
+    let url = Url::parse(text.trim()).map_err(|e| FetchError::BadUrl {
+        url: redactor.redact(text),
+        message: e.to_string(),
+    })?;
+    match url.scheme() {
+        "http" | "https" => Ok(url),
+        _ => Err(FetchError::Scheme {
+            url: redactor.redact(text),
+        }),
+    }
+}
+
+fn install_crypto_provider() {
+    // Several clients may race to install it; the first one wins, which is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+impl Fetcher {
+    pub fn new(def: &IntegrationDef) -> Result<Self, FetchError> {
+        install_crypto_provider();
+        let network = &def.network;
+        let redactor = Redactor::new(def.secrets());
+        let r = |t: &Template| render(t, def);
+        let auth = match &network.auth {
+            AuthDef::None => ResolvedAuth::None,
+            AuthDef::Query { param, value } => ResolvedAuth::Query(param.clone(), r(value)),
+            AuthDef::Header { name, value } => {
+                let bad = |message: String| FetchError::BadUrl {
+                    url: format!("header {name}"),
+                    message,
+                };
+                let name =
+                    HeaderName::from_bytes(name.as_bytes()).map_err(|e| bad(e.to_string()))?;
+                let mut value = HeaderValue::from_str(&r(value))
+                    .map_err(|_| bad("the value is not a valid header value".into()))?;
+                value.set_sensitive(true);
+                ResolvedAuth::Header(name, value)
+            }
+            AuthDef::Basic { username, password } => ResolvedAuth::Basic(r(username), r(password)),
+            AuthDef::Bearer { token } => ResolvedAuth::Bearer(r(token)),
+            AuthDef::OAuth2 {
+                token_url,
+                client_id,
+                client_secret,
+                scope,
+            } => ResolvedAuth::OAuth2 {
+                token_url: r(token_url),
+                client_id: r(client_id),
+                client_secret: r(client_secret),
+                scope: scope.clone(),
+            },
+        };
+        let timeout = Duration::from_secs(network.limits.timeout_seconds);
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("offersync/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(timeout.min(Duration::from_secs(30)))
+            .timeout(timeout)
+            .build()
+            .map_err(|e| FetchError::Transport {
+                url: String::new(),
+                message: e.to_string(),
+            })?;
+        Ok(Self {
+            client,
+            auth,
+            limits: network.limits,
+            redactor,
+            token: Mutex::new(None),
+        })
+    }
+
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
+    /// Sends a request, retrying what is worth retrying, and returns the body.
+    pub async fn fetch(&self, request: &Request) -> Result<Vec<u8>, FetchError> {
+        let shown = self.redactor.redact(request.url.as_str());
+        let mut attempt = 0u32;
+        loop {
+            let wait = match self.attempt(request, &shown).await {
+                Ok(body) => return Ok(body),
+                Err(Attempt::Fatal(e)) => return Err(e),
+                Err(Attempt::Retry { error, retry_after }) => {
+                    if attempt >= self.limits.retries {
+                        return Err(error);
+                    }
+                    match retry_after {
+                        Some(s) if s > self.limits.max_retry_after_seconds => {
+                            return Err(FetchError::RetryAfterTooLong {
+                                url: shown,
+                                seconds: s,
+                            });
+                        }
+                        Some(s) => Duration::from_secs(s),
+                        None => self.backoff(attempt),
+                    }
+                }
+            };
+            attempt += 1;
+            tracing::warn!(url = %shown, attempt, wait_ms = wait.as_millis() as u64, "retrying");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Exponential backoff with full jitter: a random wait up to base × 2^attempt, capped.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let cap = Duration::from_secs(30).as_millis() as u64;
+        let ceiling = self
+            .limits
+            .retry_base_ms
+            .saturating_mul(1u64 << attempt.min(20))
+            .min(cap)
+            .max(1);
+        Duration::from_millis(rand::rng().random_range(ceiling / 2..=ceiling))
+    }
+
+    async fn attempt(&self, request: &Request, shown: &str) -> Result<Vec<u8>, Attempt> {
+        let method = match request.method {
+            Method::GET => HttpMethod::GET,
+            Method::POST => HttpMethod::POST,
+        };
+        let mut url = request.url.clone();
+        if let ResolvedAuth::Query(param, value) = &self.auth {
+            url.query_pairs_mut().append_pair(param, value);
+        }
+        let mut builder = self.client.request(method, url);
+        let mut headers = HeaderMap::new();
+        for (name, value) in &request.headers {
+            let (Ok(name), Ok(mut value)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) else {
+                return Err(Attempt::Fatal(FetchError::BadUrl {
+                    url: shown.to_string(),
+                    message: format!("header {name} is not a valid header"),
+                }));
+            };
+            value.set_sensitive(true);
+            headers.insert(name, value);
+        }
+        builder = builder.headers(headers);
+        builder = match &self.auth {
+            ResolvedAuth::Header(name, value) => builder.header(name, value),
+            ResolvedAuth::Basic(user, password) => builder.basic_auth(user, Some(password)),
+            ResolvedAuth::Bearer(token) => builder.bearer_auth(token),
+            ResolvedAuth::OAuth2 { .. } => builder.bearer_auth(self.oauth_token().await?),
+            ResolvedAuth::None | ResolvedAuth::Query(..) => builder,
+        };
+        if let Some(body) = &request.body {
+            builder = builder
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
+        }
+        let response = builder.send().await.map_err(|e| self.transport(shown, e))?;
+        let status = response.status();
+        if !status.is_success() {
+            let retry_after = retry_after(response.headers());
+            let body = response.text().await.unwrap_or_default();
+            let error = FetchError::Status {
+                url: shown.to_string(),
+                status: status.as_u16(),
+                reason: status.canonical_reason().unwrap_or("").to_string(),
+                detail: self.body_excerpt(&body),
+            };
+            let retryable = status.is_server_error()
+                || status == StatusCode::TOO_MANY_REQUESTS
+                || status == StatusCode::REQUEST_TIMEOUT;
+            return Err(if retryable {
+                Attempt::Retry { error, retry_after }
+            } else {
+                Attempt::Fatal(error)
+            });
+        }
+        self.read_limited(response, shown).await
+    }
+
+    async fn read_limited(
+        &self,
+        mut response: reqwest::Response,
+        shown: &str,
+    ) -> Result<Vec<u8>, Attempt> {
+        let limit = self.limits.max_response_bytes;
+        let too_large = || {
+            Attempt::Fatal(FetchError::TooLarge {
+                url: shown.to_string(),
+                limit,
+            })
+        };
+        // Content-Length is the compressed size when the body is gzipped, so it
+        // is only a first check; the decoded bytes are counted as they arrive.
+        if response.content_length().is_some_and(|n| n > limit) {
+            return Err(too_large());
+        }
+        let mut body =
+            Vec::with_capacity(response.content_length().unwrap_or(0).min(limit) as usize);
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| self.transport(shown, e))?
+        {
+            if body.len() as u64 + chunk.len() as u64 > limit {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
+    fn transport(&self, shown: &str, e: reqwest::Error) -> Attempt {
+        let kind = if e.is_timeout() {
+            "timed out"
+        } else if e.is_connect() {
+            "cannot connect"
+        } else if e.is_body() || e.is_decode() {
+            "the response was cut off"
+        } else {
+            "request failed"
+        };
+        let mut message = kind.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            message = format!("{message}: {s}");
+            source = s.source();
+        }
+        Attempt::Retry {
+            error: FetchError::Transport {
+                url: shown.to_string(),
+                message: self.redactor.redact(&message),
+            },
+            retry_after: None,
+        }
+    }
+
+    fn body_excerpt(&self, body: &str) -> String {
+        let body = body.trim();
+        if body.is_empty() {
+            return String::new();
+        }
+        let mut excerpt: String = body.chars().take(200).collect();
+        if excerpt.len() < body.len() {
+            excerpt.push('…');
+        }
+        format!(": {}", self.redactor.redact(&excerpt))
+    }
+
+    async fn oauth_token(&self) -> Result<String, Attempt> {
+        let ResolvedAuth::OAuth2 {
+            token_url,
+            client_id,
+            client_secret,
+            scope,
+        } = &self.auth
+        else {
+            unreachable!("oauth_token is only called for OAuth2 auth");
+        };
+        let mut cached = self.token.lock().await;
+        if let Some(token) = cached.as_ref()
+            && token.expires > Instant::now()
+        {
+            return Ok(token.value.clone());
+        }
+        let shown = self.redactor.redact(token_url);
+        let fail = |message: String| FetchError::OAuth {
+            url: shown.clone(),
+            message,
+        };
+        let url = checked_url(token_url, &self.redactor).map_err(Attempt::Fatal)?;
+        let form = {
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            form.append_pair("grant_type", "client_credentials")
+                .append_pair("client_id", client_id)
+                .append_pair("client_secret", client_secret);
+            if let Some(scope) = scope {
+                form.append_pair("scope", scope);
+            }
+            form.finish()
+        };
+        let response = self
+            .client
+            .post(url)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(form)
+            .send()
+            .await
+            .map_err(|e| self.transport(&shown, e))?;
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        if !status.is_success() {
+            let error = fail(format!(
+                "HTTP {}{}",
+                status.as_u16(),
+                self.body_excerpt(&body)
+            ));
+            return Err(
+                if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+                    Attempt::Retry {
+                        error,
+                        retry_after: None,
+                    }
+                } else {
+                    Attempt::Fatal(error)
+                },
+            );
+        }
+        #[derive(serde::Deserialize)]
+        struct TokenResponse {
+            access_token: String,
+            #[serde(default)]
+            expires_in: Option<u64>,
+        }
+        let parsed: TokenResponse = serde_json::from_str(&body)
+            .map_err(|e| Attempt::Fatal(fail(format!("unexpected response: {e}"))))?;
+        // Renew a little early so a token never expires mid-request.
+        let lifetime = parsed.expires_in.unwrap_or(3600).saturating_sub(30).max(1);
+        *cached = Some(Token {
+            value: parsed.access_token.clone(),
+            expires: Instant::now() + Duration::from_secs(lifetime),
+        });
+        Ok(parsed.access_token)
+    }
+}
+
+enum Attempt {
+    Retry {
+        error: FetchError,
+        retry_after: Option<u64>,
+    },
+    Fatal(FetchError),
+}
+
+/// `Retry-After` in seconds: a number, or an HTTP date.
+fn retry_after(headers: &HeaderMap) -> Option<u64> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(seconds);
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let wait = when.timestamp() - chrono::Utc::now().timestamp();
+    Some(wait.max(0) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&h), Some(7));
+        h.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"),
+        );
+        assert_eq!(retry_after(&h), Some(0));
+        let later = (chrono::Utc::now() + chrono::Duration::seconds(90)).to_rfc2822();
+        h.insert(RETRY_AFTER, HeaderValue::from_str(&later).unwrap());
+        assert!((88..=90).contains(&retry_after(&h).unwrap()));
+        h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn only_http_and_https_are_fetched() {
+        let r = Redactor::new(vec!["s3cret"]);
+        assert!(checked_url("https://a.example/x", &r).is_ok());
+        assert!(checked_url("http://127.0.0.1:9/x", &r).is_ok());
+        let e = checked_url("file:///etc/passwd?k=s3cret", &r).unwrap_err();
+        assert!(matches!(e, FetchError::Scheme { .. }));
+        assert!(!e.to_string().contains("s3cret"), "{e}");
+        assert!(matches!(
+            checked_url("ftp://a.example/", &r),
+            Err(FetchError::Scheme { .. })
+        ));
+    }
+}

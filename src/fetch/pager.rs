@@ -1,0 +1,230 @@
+//! Pagination: which request comes next, when the list ends, and the guards
+//! against a feed that never does.
+
+use std::collections::HashSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use serde_json::Value;
+use url::Url;
+
+use super::{FetchError, Redactor, Request, checked_url, render};
+use crate::manifest::model::{IntegrationDef, OffsetUnit, PaginationDef};
+use crate::mapping::path::JsonPath;
+
+/// Walks the pages of an integration's offer list.
+#[derive(Debug)]
+pub struct Pager<'a> {
+    def: &'a IntegrationDef,
+    redactor: Redactor,
+    first: Request,
+    next: Option<Request>,
+    /// Pages fetched so far.
+    pages: u64,
+    records: u64,
+    seen_links: HashSet<String>,
+    last_body: Option<u64>,
+}
+
+impl<'a> Pager<'a> {
+    pub fn new(def: &'a IntegrationDef, redactor: Redactor) -> Result<Self, FetchError> {
+        let network = &def.network;
+        let request = &network.request;
+        let mut url = checked_url(&render(&request.url, def), &redactor)?;
+        for (name, value) in &request.query {
+            set_param(&mut url, name, &render(value, def));
+        }
+        let headers = request
+            .headers
+            .iter()
+            .map(|(n, v)| (n.clone(), render(v, def)))
+            .collect();
+        let body = request.body.as_ref().map(|b| render(b, def));
+        let mut first = Request {
+            method: request.method,
+            url,
+            headers,
+            body,
+        };
+        match &network.pagination {
+            PaginationDef::Page {
+                param,
+                start,
+                size_param,
+                size,
+                ..
+            } => {
+                set_param(&mut first.url, param, &start.to_string());
+                if let (Some(p), Some(s)) = (size_param, size) {
+                    set_param(&mut first.url, p, &s.to_string());
+                }
+            }
+            PaginationDef::Offset {
+                param,
+                start,
+                size_param,
+                size,
+                ..
+            } => {
+                set_param(&mut first.url, param, &start.to_string());
+                set_param(&mut first.url, size_param, &size.to_string());
+            }
+            PaginationDef::None | PaginationDef::Cursor { .. } | PaginationDef::NextUrl { .. } => {}
+        }
+        Ok(Self {
+            def,
+            redactor,
+            next: Some(first.clone()),
+            first,
+            pages: 0,
+            records: 0,
+            seen_links: HashSet::new(),
+            last_body: None,
+        })
+    }
+
+    /// The next request, or `None` once the list has ended.
+    pub fn next_request(&self) -> Option<&Request> {
+        self.next.as_ref()
+    }
+
+    /// Pages fetched so far.
+    pub fn pages(&self) -> u64 {
+        self.pages
+    }
+
+    /// Takes in the page just fetched (its tree, where pagination paths are
+    /// read, and how many records it held) and works out the next request.
+    pub fn advance(&mut self, page: &Value, records: usize, body: &[u8]) -> Result<(), FetchError> {
+        let Some(current) = self.next.take() else {
+            return Ok(());
+        };
+        self.pages += 1;
+        self.records += records as u64;
+        let mut hasher = DefaultHasher::new();
+        body.hash(&mut hasher);
+        let body_hash = hasher.finish();
+        if records > 0 && self.last_body == Some(body_hash) {
+            return Err(FetchError::Loop(format!(
+                "page {} is identical to page {} ({}); the network ignores the pagination parameter or repeats itself",
+                self.pages,
+                self.pages - 1,
+                self.redactor.redact(current.url.as_str())
+            )));
+        }
+        self.last_body = Some(body_hash);
+        let next = match &self.def.network.pagination {
+            PaginationDef::None => None,
+            PaginationDef::Page {
+                param,
+                start,
+                size,
+                total_pages,
+                total_count,
+                ..
+            } => {
+                let ended = records == 0
+                    || size.is_some_and(|s| (records as u64) < s)
+                    || number_at(total_pages.as_ref(), page).is_some_and(|t| self.pages >= t)
+                    || number_at(total_count.as_ref(), page).is_some_and(|t| self.records >= t);
+                (!ended).then(|| {
+                    let mut r = self.first.clone();
+                    set_param(&mut r.url, param, &(start + self.pages).to_string());
+                    r
+                })
+            }
+            PaginationDef::Offset {
+                param,
+                start,
+                size,
+                unit,
+                total_count,
+                ..
+            } => {
+                let ended = records == 0
+                    || (records as u64) < *size
+                    || number_at(total_count.as_ref(), page).is_some_and(|t| self.records >= t);
+                (!ended).then(|| {
+                    let offset = match unit {
+                        OffsetUnit::Rows => start + self.records,
+                        OffsetUnit::Pages => start + self.pages,
+                    };
+                    let mut r = self.first.clone();
+                    set_param(&mut r.url, param, &offset.to_string());
+                    r
+                })
+            }
+            PaginationDef::Cursor { param, path } => match text_at(path, page) {
+                Some(cursor) => {
+                    self.check_new(&cursor, "cursor")?;
+                    let mut r = self.first.clone();
+                    set_param(&mut r.url, param, &cursor);
+                    Some(r)
+                }
+                None => None,
+            },
+            PaginationDef::NextUrl { path } => match text_at(path, page) {
+                Some(link) => {
+                    let url = current.url.join(&link).map_err(|e| FetchError::BadUrl {
+                        url: self.redactor.redact(&link),
+                        message: e.to_string(),
+                    })?;
+                    let url = checked_url(url.as_str(), &self.redactor)?;
+                    self.seen_links.insert(current.url.to_string());
+                    self.check_new(url.as_str(), "next link")?;
+                    let mut r = self.first.clone();
+                    r.url = url;
+                    Some(r)
+                }
+                None => None,
+            },
+        };
+        if next.is_some() && self.pages >= self.def.network.limits.max_pages {
+            return Err(FetchError::TooManyPages(self.def.network.limits.max_pages));
+        }
+        self.next = next;
+        Ok(())
+    }
+
+    fn check_new(&mut self, link: &str, what: &str) -> Result<(), FetchError> {
+        if !self.seen_links.insert(link.to_string()) {
+            return Err(FetchError::Loop(format!(
+                "the {what} after page {} was already followed ({})",
+                self.pages,
+                self.redactor.redact(link)
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Sets a query parameter, replacing any value it had.
+fn set_param(url: &mut Url, name: &str, value: &str) {
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != name)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let mut pairs = url.query_pairs_mut();
+    pairs.clear();
+    for (k, v) in &kept {
+        pairs.append_pair(k, v);
+    }
+    pairs.append_pair(name, value);
+}
+
+fn number_at(path: Option<&JsonPath>, page: &Value) -> Option<u64> {
+    match path?.first(page)? {
+        Value::Number(n) => n.as_u64().or_else(|| n.as_f64().map(|f| f as u64)),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// A non-empty string or number at `path`.
+fn text_at(path: &JsonPath, page: &Value) -> Option<String> {
+    match path.first(page)? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}

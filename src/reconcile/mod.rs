@@ -1,0 +1,255 @@
+//! Deciding what a run changes: the plan.
+//!
+//! This module owns the comparison of desired campaigns with what is stored
+//! ([`Reconciler`]): create, update (in the columns the policy allows),
+//! unchanged (same content hash: no write), restore, and, once every page
+//! has been fetched, removal, guarded against suspected upstream outages.
+//! It is pure: it reads a [`StoredIndex`] and returns plans; the sync run
+//! hands the plans to the store, inside one transaction.
+
+use std::collections::HashSet;
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::campaign::Campaign;
+use crate::manifest::model::{Column, ColumnPolicy, OnRemoved, SafetyDef, UpdateDef};
+use crate::rules::{Skip, SkipReason};
+use crate::store::{RunCounts, StoredIndex, UpdateColumns};
+
+/// What one page changes.
+#[derive(Debug, Default)]
+pub struct PagePlan {
+    pub create: Vec<Campaign>,
+    /// (stored id, desired campaign, restore).
+    pub update: Vec<(i64, Campaign, bool)>,
+    pub skips: Vec<Skip>,
+}
+
+impl PagePlan {
+    pub fn is_empty(&self) -> bool {
+        self.create.is_empty() && self.update.is_empty() && self.skips.is_empty()
+    }
+}
+
+/// Campaigns whose offers are gone upstream.
+#[derive(Debug, Default, Serialize)]
+pub struct Removal {
+    pub ids: Vec<i64>,
+    pub external_ids: Vec<String>,
+    /// Pause them (`on_removed: pause`) or only mark them removed (`keep`).
+    pub pause: bool,
+}
+
+/// Why a run was refused rather than applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error(
+        "the feed returned no offers: refusing to treat every campaign as removed (suspected upstream outage); set safety.allow_empty_feed: true if an empty feed is expected"
+    )]
+    EmptyFeed,
+    #[error(
+        "the run would remove {removing} of {live} live campaigns ({share}%), more than safety.max_removed_share allows ({allowed}%): suspected upstream outage; raise the share if this is expected"
+    )]
+    TooManyRemoved {
+        removing: usize,
+        live: usize,
+        share: Decimal,
+        allowed: Decimal,
+    },
+}
+
+/// The plan of one run, built page by page.
+#[derive(Debug)]
+pub struct Reconciler<'a> {
+    index: StoredIndex,
+    update: &'a UpdateDef,
+    seen: HashSet<String>,
+    /// Ids of offers that failed to map or enrich: not imported, but not
+    /// treated as gone either (their campaigns are left as they are).
+    kept: HashSet<String>,
+    pub counts: RunCounts,
+}
+
+impl<'a> Reconciler<'a> {
+    pub fn new(index: StoredIndex, update: &'a UpdateDef) -> Self {
+        Self {
+            index,
+            update,
+            seen: HashSet::new(),
+            kept: HashSet::new(),
+            counts: RunCounts::default(),
+        }
+    }
+
+    /// The columns updates may write: those whose policy is `always`.
+    pub fn update_columns(update: &UpdateDef, caps: bool) -> UpdateColumns {
+        UpdateColumns {
+            columns: ALL_COLUMNS
+                .into_iter()
+                .filter(|c| update.policy(*c) == ColumnPolicy::Always)
+                .collect(),
+            caps,
+        }
+    }
+
+    /// Plans one page's outcomes (campaigns, or skips from rules and mapping).
+    pub fn plan_page(&mut self, outcomes: Vec<Result<Campaign, Skip>>) -> PagePlan {
+        let mut plan = PagePlan::default();
+        for outcome in outcomes {
+            let mut campaign = match outcome {
+                Ok(c) => c,
+                Err(skip) => {
+                    if let Some(id) = &skip.external_id
+                        && matches!(
+                            skip.reason,
+                            SkipReason::MappingProblem | SkipReason::EnrichFailed
+                        )
+                    {
+                        self.kept.insert(id.clone());
+                    }
+                    self.counts.skip(skip.reason);
+                    plan.skips.push(skip);
+                    continue;
+                }
+            };
+            if !self.seen.insert(campaign.external_id.clone()) {
+                self.counts.skip(SkipReason::DuplicateId);
+                plan.skips.push(Skip {
+                    external_id: Some(campaign.external_id),
+                    reason: SkipReason::DuplicateId,
+                    detail: "an earlier record of this run had the same id".into(),
+                });
+                continue;
+            }
+            match self.index.get(&campaign.external_id) {
+                None => {
+                    self.counts.created += 1;
+                    blank_never_columns(&mut campaign, self.update);
+                    plan.create.push(campaign);
+                }
+                Some(stored) if stored.removed => {
+                    self.counts.updated += 1;
+                    self.counts.restored += 1;
+                    plan.update.push((stored.id, campaign, true));
+                }
+                Some(stored) if stored.content_hash == campaign.content_hash => {
+                    self.counts.unchanged += 1;
+                }
+                Some(stored) => {
+                    self.counts.updated += 1;
+                    plan.update.push((stored.id, campaign, false));
+                }
+            }
+        }
+        plan
+    }
+
+    /// Once every page was fetched: the campaigns whose offers are gone,
+    /// unless that looks like an outage rather than a change.
+    pub fn removals(
+        &mut self,
+        on_removed: OnRemoved,
+        safety: &SafetyDef,
+    ) -> Result<Removal, Refusal> {
+        if self.counts.fetched == 0 && !safety.allow_empty_feed {
+            return Err(Refusal::EmptyFeed);
+        }
+        let live = self.index.values().filter(|s| !s.removed).count();
+        let mut removal = Removal {
+            pause: on_removed == OnRemoved::Pause,
+            ..Removal::default()
+        };
+        for (external_id, stored) in &self.index {
+            if !stored.removed
+                && !self.seen.contains(external_id)
+                && !self.kept.contains(external_id)
+            {
+                removal.ids.push(stored.id);
+                removal.external_ids.push(external_id.clone());
+            }
+        }
+        removal.external_ids.sort();
+        let removing = removal.ids.len();
+        if live > 0 && removing > 0 {
+            let share = Decimal::from(removing) / Decimal::from(live);
+            if share > safety.max_removed_share {
+                let percent = |d: Decimal| (d * Decimal::ONE_HUNDRED).round_dp(1).normalize();
+                return Err(Refusal::TooManyRemoved {
+                    removing,
+                    live,
+                    share: percent(share),
+                    allowed: percent(safety.max_removed_share),
+                });
+            }
+        }
+        self.counts.removed = removing as u32;
+        Ok(removal)
+    }
+}
+
+const ALL_COLUMNS: [Column; 21] = [
+    Column::Name,
+    Column::Status,
+    Column::Visibility,
+    Column::PreviewUrl,
+    Column::TrackingUrl,
+    Column::ImpressionUrl,
+    Column::Revenue,
+    Column::Payout,
+    Column::Currency,
+    Column::Model,
+    Column::Countries,
+    Column::Os,
+    Column::Category,
+    Column::Description,
+    Column::Kpi,
+    Column::ThumbnailUrl,
+    Column::Payouts,
+    Column::Dates,
+    Column::Redirect,
+    Column::Objective,
+    Column::Settings,
+];
+
+/// `never` columns are left empty on create. Name, status, visibility and
+/// redirect cannot be empty, so for them `never` means `on_create`.
+fn blank_never_columns(c: &mut Campaign, update: &UpdateDef) {
+    for column in ALL_COLUMNS {
+        if update.policy(column) != ColumnPolicy::Never {
+            continue;
+        }
+        match column {
+            Column::PreviewUrl => c.preview_url = None,
+            Column::TrackingUrl => c.tracking_url = None,
+            Column::ImpressionUrl => c.impression_url = None,
+            Column::Revenue => c.revenue = None,
+            Column::Payout => {
+                c.payout = None;
+                c.publisher_payouts.clear();
+            }
+            Column::Currency => c.currency = None,
+            Column::Model => c.model = None,
+            Column::Countries => {
+                c.countries.clear();
+                c.blocked_countries.clear();
+            }
+            Column::Os => c.os.clear(),
+            Column::Category => c.category = None,
+            Column::Description => c.description = None,
+            Column::Kpi => c.kpi = None,
+            Column::ThumbnailUrl => c.thumbnail_url = None,
+            Column::Payouts => c.payouts.clear(),
+            Column::Dates => {
+                c.starts_at = None;
+                c.expires_at = None;
+            }
+            Column::Objective => c.objective = None,
+            Column::Settings => c.settings = "{}".into(),
+            Column::Name | Column::Status | Column::Visibility | Column::Redirect => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

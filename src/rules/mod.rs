@@ -1,0 +1,424 @@
+//! The integration's business rules: which offers are imported, and what
+//! campaign each becomes.
+//!
+//! This module owns the filters (each with a named [`SkipReason`]) and the
+//! rules that turn an [`Offer`] into a [`Campaign`]: payout ratios, tiers and
+//! publisher payouts, defaults, overrides, link appends, text appends, caps
+//! and settings. It is pure: no I/O, no knowledge of what is stored (that is
+//! reconcile's job), no YAML.
+
+mod links;
+
+use std::fmt;
+use std::sync::Arc;
+
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::Serialize;
+
+pub use links::append_query;
+
+use crate::campaign::{
+    Campaign, CampaignStatus, CampaignVisibility, PublisherPayout, PublisherPayoutKind,
+};
+use crate::manifest::model::{
+    ImportedStatus, IntegrationDef, OsFilter, PayoutDef, Rounding, Visibility,
+};
+use crate::offer::{Cap, Offer, OfferStatus};
+
+/// Why an offer was not imported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// `filters.offers` lists ids and this is not one of them.
+    NotSelected,
+    /// The offer targets a country in `filters.countries.block`.
+    CountryBlocked,
+    /// The offer targets none of `filters.countries.allow`.
+    CountryNotAllowed,
+    /// `filters.require_preview_url` and the offer has no preview link.
+    NoPreviewUrl,
+    /// The offer's model is not in `filters.models`.
+    ModelExcluded,
+    PayoutBelowMin,
+    PayoutAboveMax,
+    /// The offer does not run on the OS of `filters.os`.
+    OsExcluded,
+    /// A `filters.geo` country's payout is out of its bounds.
+    GeoPayoutOutOfRange,
+    /// An earlier record in the same run had the same id.
+    DuplicateId,
+    /// The record could not be mapped to an offer.
+    MappingProblem,
+    /// A per-offer request (`enrich`) failed.
+    EnrichFailed,
+}
+
+impl SkipReason {
+    pub const ALL: [SkipReason; 12] = [
+        Self::NotSelected,
+        Self::CountryBlocked,
+        Self::CountryNotAllowed,
+        Self::NoPreviewUrl,
+        Self::ModelExcluded,
+        Self::PayoutBelowMin,
+        Self::PayoutAboveMax,
+        Self::OsExcluded,
+        Self::GeoPayoutOutOfRange,
+        Self::DuplicateId,
+        Self::MappingProblem,
+        Self::EnrichFailed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotSelected => "not_selected",
+            Self::CountryBlocked => "country_blocked",
+            Self::CountryNotAllowed => "country_not_allowed",
+            Self::NoPreviewUrl => "no_preview_url",
+            Self::ModelExcluded => "model_excluded",
+            Self::PayoutBelowMin => "payout_below_min",
+            Self::PayoutAboveMax => "payout_above_max",
+            Self::OsExcluded => "os_excluded",
+            Self::GeoPayoutOutOfRange => "geo_payout_out_of_range",
+            Self::DuplicateId => "duplicate_id",
+            Self::MappingProblem => "mapping_problem",
+            Self::EnrichFailed => "enrich_failed",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One offer not imported, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skip {
+    pub external_id: Option<String>,
+    pub reason: SkipReason,
+    /// The specifics, e.g. `payout 0.20 < min 0.50`.
+    pub detail: String,
+}
+
+impl Skip {
+    fn new(offer: &Offer, reason: SkipReason, detail: impl Into<String>) -> Self {
+        Self {
+            external_id: Some(offer.external_id.clone()),
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// An integration's rules, prepared once per run.
+#[derive(Debug)]
+pub struct Rules<'a> {
+    def: &'a IntegrationDef,
+    advertiser: Arc<str>,
+    import_caps: Arc<[Cap]>,
+    cap_settings: Arc<str>,
+    settings: Arc<str>,
+}
+
+impl<'a> Rules<'a> {
+    pub fn new(def: &'a IntegrationDef) -> Self {
+        let caps = &def.caps;
+        let cap_settings = serde_json::json!({
+            "type": caps.cap_type,
+            "visibility": caps.visibility,
+            "timezone": caps.timezone.name(),
+            "over_delivery": caps.over_delivery,
+        });
+        let s = &def.settings;
+        let time_targeting = s.time_targeting.as_ref().map(|t| {
+            serde_json::json!({
+                "timezone": t.timezone.name(),
+                "days": t.days,
+                "from": t.from.format("%H:%M").to_string(),
+                "to": t.to.format("%H:%M").to_string(),
+            })
+        });
+        let settings = serde_json::json!({
+            "time_targeting": time_targeting,
+            "multi_conversion": s.multi_conversion,
+            "allow_impressions": s.allow_impressions,
+            "spillover": s.spillover,
+        });
+        Self {
+            def,
+            advertiser: def.advertiser.as_str().into(),
+            import_caps: caps.on_import.clone().into(),
+            cap_settings: cap_settings.to_string().into(),
+            settings: settings.to_string().into(),
+        }
+    }
+
+    /// The campaign an offer becomes, or why it is skipped.
+    pub fn apply(&self, offer: Offer) -> Result<Campaign, Skip> {
+        self.check_filters(&offer)?;
+        Ok(self.campaign(offer))
+    }
+
+    fn check_filters(&self, offer: &Offer) -> Result<(), Skip> {
+        let f = &self.def.filters;
+        if !f.offers.is_empty() && !f.offers.contains(&offer.external_id) {
+            return Err(Skip::new(
+                offer,
+                SkipReason::NotSelected,
+                "not in filters.offers",
+            ));
+        }
+        if let Some(c) = offer
+            .countries
+            .iter()
+            .find(|c| f.block_countries.contains(c))
+        {
+            return Err(Skip::new(
+                offer,
+                SkipReason::CountryBlocked,
+                format!("targets {c}"),
+            ));
+        }
+        // An offer with no country list runs worldwide, which includes the allowed ones.
+        if !f.allow_countries.is_empty()
+            && !offer.countries.is_empty()
+            && !offer
+                .countries
+                .iter()
+                .any(|c| f.allow_countries.contains(c))
+        {
+            return Err(Skip::new(
+                offer,
+                SkipReason::CountryNotAllowed,
+                format!("targets {}", offer.countries.join(",")),
+            ));
+        }
+        if f.require_preview_url && offer.preview_url.as_deref().is_none_or(str::is_empty) {
+            return Err(Skip::new(offer, SkipReason::NoPreviewUrl, "no preview URL"));
+        }
+        if !f.models.is_empty() {
+            match self.model_of(offer) {
+                Some(m) if f.models.contains(&m) => {}
+                Some(m) => {
+                    return Err(Skip::new(
+                        offer,
+                        SkipReason::ModelExcluded,
+                        format!("model {m}"),
+                    ));
+                }
+                None => {
+                    return Err(Skip::new(
+                        offer,
+                        SkipReason::ModelExcluded,
+                        "no model (and no defaults.objective)",
+                    ));
+                }
+            }
+        }
+        if let Some(min) = f.payout_min {
+            match offer.payout {
+                Some(p) if p >= min => {}
+                Some(p) => {
+                    return Err(Skip::new(
+                        offer,
+                        SkipReason::PayoutBelowMin,
+                        format!("payout {p} < min {min}"),
+                    ));
+                }
+                None => {
+                    return Err(Skip::new(
+                        offer,
+                        SkipReason::PayoutBelowMin,
+                        format!("no payout; min is {min}"),
+                    ));
+                }
+            }
+        }
+        if let (Some(max), Some(p)) = (f.payout_max, offer.payout)
+            && p > max
+        {
+            return Err(Skip::new(
+                offer,
+                SkipReason::PayoutAboveMax,
+                format!("payout {p} > max {max}"),
+            ));
+        }
+        let wanted_os = match f.os {
+            OsFilter::All => None,
+            OsFilter::Android => Some("android"),
+            OsFilter::Ios => Some("ios"),
+        };
+        // An offer with no OS list runs on any device.
+        if let Some(os) = wanted_os
+            && !offer.os.is_empty()
+            && !offer.os.iter().any(|o| o == os)
+        {
+            return Err(Skip::new(
+                offer,
+                SkipReason::OsExcluded,
+                format!("runs on {}", offer.os.join(",")),
+            ));
+        }
+        for geo in &f.geo {
+            let targets = offer.countries.is_empty() || offer.countries.contains(&geo.country);
+            if !targets || offer.blocked_countries.contains(&geo.country) {
+                continue;
+            }
+            let Some(payout) = country_payout(offer, &geo.country) else {
+                continue;
+            };
+            let low = geo.min.is_some_and(|min| payout < min);
+            let high = geo.max.is_some_and(|max| payout > max);
+            if low || high {
+                let bound = |b: Option<Decimal>| b.map(|d| d.to_string()).unwrap_or("-".into());
+                return Err(Skip::new(
+                    offer,
+                    SkipReason::GeoPayoutOutOfRange,
+                    format!(
+                        "{} payout {payout} outside {}..{}",
+                        geo.country,
+                        bound(geo.min),
+                        bound(geo.max)
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn model_of(&self, offer: &Offer) -> Option<crate::offer::PayoutModel> {
+        offer.model.or(self.def.defaults.objective)
+    }
+
+    fn campaign(&self, offer: Offer) -> Campaign {
+        let mut campaign = self.unhashed_campaign(offer);
+        campaign.content_hash = campaign.compute_hash();
+        campaign
+    }
+
+    fn unhashed_campaign(&self, offer: Offer) -> Campaign {
+        let def = self.def;
+        let defaults = &def.defaults;
+        let status = match offer.status {
+            OfferStatus::Active => match defaults.status {
+                ImportedStatus::Active => CampaignStatus::Active,
+                ImportedStatus::Paused => CampaignStatus::Paused,
+                ImportedStatus::Pending => CampaignStatus::Pending,
+            },
+            OfferStatus::Pending => CampaignStatus::Pending,
+            OfferStatus::Paused | OfferStatus::Expired => CampaignStatus::Paused,
+        };
+        let visibility = match defaults.visibility {
+            Visibility::Private => CampaignVisibility::Private,
+            Visibility::Permission => CampaignVisibility::Permission,
+            Visibility::Public => CampaignVisibility::Public,
+        };
+        let revenue = offer.payout;
+        let payout_rules = &def.payout;
+        let payout = revenue.map(|r| scaled(r, payout_rules.ratio, payout_rules));
+        let mut publisher_payouts = Vec::new();
+        if let Some(r) = revenue {
+            for (tier, ratio) in &payout_rules.tiers {
+                publisher_payouts.push(PublisherPayout {
+                    kind: PublisherPayoutKind::Tier,
+                    name: tier.clone(),
+                    payout: scaled(r, *ratio, payout_rules),
+                });
+            }
+        }
+        for (publisher, fixed) in &payout_rules.publishers {
+            publisher_payouts.push(PublisherPayout {
+                kind: PublisherPayoutKind::Publisher,
+                name: publisher.clone(),
+                payout: *fixed,
+            });
+        }
+        let mut caps = offer.caps;
+        caps.extend(def.caps.additional.iter().cloned());
+        let model = offer.model.or(defaults.objective);
+        Campaign {
+            external_id: offer.external_id,
+            name: offer.name,
+            advertiser: self.advertiser.clone(),
+            status,
+            visibility,
+            preview_url: offer.preview_url,
+            tracking_url: offer
+                .tracking_url
+                .map(|u| with_append(u, def.tracking.append.as_deref())),
+            impression_url: offer
+                .impression_url
+                .map(|u| with_append(u, def.tracking.append_impression.as_deref())),
+            thumbnail_url: offer.thumbnail_url,
+            revenue,
+            payout,
+            currency: defaults.currency.clone().or(offer.currency),
+            model,
+            objective: defaults.objective.or(model),
+            redirect: defaults.redirect,
+            countries: offer.countries,
+            blocked_countries: offer.blocked_countries,
+            os: offer.os,
+            category: offer.category.or_else(|| defaults.category.clone()),
+            description: appended(offer.description, def.description_append.as_deref()),
+            kpi: appended(offer.kpi, def.kpi_append.as_deref()),
+            payouts: offer.payouts,
+            publisher_payouts,
+            caps,
+            import_caps: self.import_caps.clone(),
+            cap_settings: self.cap_settings.clone(),
+            settings: self.settings.clone(),
+            starts_at: offer.starts_at,
+            expires_at: offer.expires_at,
+            raw: offer.raw,
+            content_hash: String::new(),
+        }
+    }
+}
+
+/// `amount × ratio`, rounded as the integration says. Exact: decimals, never floats.
+pub fn scaled(amount: Decimal, ratio: Decimal, rules: &PayoutDef) -> Decimal {
+    let strategy = match rules.rounding {
+        Rounding::HalfUp => RoundingStrategy::MidpointAwayFromZero,
+        Rounding::HalfEven => RoundingStrategy::MidpointNearestEven,
+        Rounding::Down => RoundingStrategy::ToZero,
+    };
+    (amount * ratio)
+        .round_dp_with_strategy(rules.decimals, strategy)
+        .normalize()
+}
+
+/// The payout an offer pays for traffic from `country`: the country's own
+/// entry when it has one, else the offer's payout.
+fn country_payout(offer: &Offer, country: &str) -> Option<Decimal> {
+    offer
+        .payouts
+        .iter()
+        .find(|p| p.goal.is_none() && p.countries.iter().any(|c| c == country))
+        .map(|p| p.payout)
+        .or(offer.payout)
+}
+
+fn with_append(url: String, append: Option<&str>) -> String {
+    match append {
+        Some(a) => append_query(&url, a),
+        None => url,
+    }
+}
+
+fn appended(text: Option<String>, append: Option<&str>) -> Option<String> {
+    match (text, append) {
+        (Some(t), Some(a)) if !t.trim().is_empty() => Some(format!("{}\n\n{a}", t.trim_end())),
+        (_, Some(a)) => Some(a.to_string()),
+        (t, None) => t,
+    }
+}
+
+#[cfg(test)]
+mod tests;

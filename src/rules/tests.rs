@@ -1,0 +1,229 @@
+use rust_decimal::Decimal;
+
+use super::*;
+use crate::manifest;
+use crate::offer::{PayoutEntry, PayoutModel};
+
+fn dec(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+/// An Integration on the built-in everflow network with `spec` lines added.
+fn integration(spec: &str) -> IntegrationDef {
+    let yaml = format!(
+        "apiVersion: offersync/v1\nkind: Integration\nmetadata: {{name: t}}\nspec:\n  network: everflow\n  schedule: '0 * * * *'\n  params: {{api_key: '${{env:K}}'}}\n  advertiser: Acme\n{spec}"
+    );
+    let mut loaded = manifest::load_texts(&[("t.yaml".into(), yaml)], &|_| Some("k".into()));
+    assert!(!loaded.has_errors(), "{:#?}", loaded.diagnostics);
+    loaded.catalog.integrations.remove("t").unwrap()
+}
+
+fn offer(id: &str) -> Offer {
+    let mut o = Offer::new(id.into(), format!("Offer {id}"));
+    o.payout = Some(dec("10"));
+    o.model = Some(PayoutModel::Cpa);
+    o.preview_url = Some("https://adv.example/p".into());
+    o.tracking_url = Some("https://t.example/c?o=1".into());
+    o
+}
+
+fn skip_reason(def: &IntegrationDef, o: Offer) -> Option<SkipReason> {
+    Rules::new(def).apply(o).err().map(|s| s.reason)
+}
+
+#[test]
+fn every_filter_names_its_reason() {
+    let def = integration(
+        "  filters:\n    offers: ['1','2','3','4','5','6','7','8','9','10','11']\n    countries: {allow: [US, CA], block: [RU]}\n    require_preview_url: true\n    models: [CPA, CPI]\n    payout: {min: 1, max: 100}\n    os: android\n    geo: [{country: US, min: 2, max: 50}]\n",
+    );
+    assert_eq!(skip_reason(&def, offer("1")), None);
+    assert_eq!(
+        skip_reason(&def, offer("99")),
+        Some(SkipReason::NotSelected)
+    );
+
+    let mut o = offer("2");
+    o.countries = vec!["RU".into(), "US".into()];
+    assert_eq!(skip_reason(&def, o), Some(SkipReason::CountryBlocked));
+    let mut o = offer("3");
+    o.countries = vec!["DE".into()];
+    assert_eq!(skip_reason(&def, o), Some(SkipReason::CountryNotAllowed));
+    let mut o = offer("4");
+    o.preview_url = None;
+    assert_eq!(skip_reason(&def, o), Some(SkipReason::NoPreviewUrl));
+    let mut o = offer("5");
+    o.model = Some(PayoutModel::Cpl);
+    assert_eq!(skip_reason(&def, o), Some(SkipReason::ModelExcluded));
+    let mut o = offer("6");
+    o.payout = Some(dec("0.99"));
+    assert_eq!(skip_reason(&def, o), Some(SkipReason::PayoutBelowMin));
+    let mut o = offer("7");
+    o.payout = Some(dec("100.01"));
+    assert_eq!(skip_reason(&def, o), Some(SkipReason::PayoutAboveMax));
+    let mut o = offer("8");
+    o.os = vec!["ios".into()];
+    assert_eq!(skip_reason(&def, o), Some(SkipReason::OsExcluded));
+    let mut o = offer("9");
+    o.os = vec!["android".into(), "ios".into()];
+    assert_eq!(skip_reason(&def, o), None);
+    let mut o = offer("10");
+    o.payout = Some(dec("60"));
+    assert_eq!(skip_reason(&def, o), Some(SkipReason::GeoPayoutOutOfRange));
+    // The US entry (1.50) is what the geo filter judges, not the base payout.
+    let mut o = offer("11");
+    o.payouts = vec![PayoutEntry {
+        payout: dec("1.50"),
+        currency: None,
+        model: None,
+        countries: vec!["US".into()],
+        os: vec![],
+        goal: None,
+    }];
+    let skip = Rules::new(&def).apply(o).unwrap_err();
+    assert_eq!(skip.reason, SkipReason::GeoPayoutOutOfRange);
+    assert_eq!(skip.detail, "US payout 1.50 outside 2..50");
+}
+
+#[test]
+fn worldwide_offers_pass_country_and_os_filters_and_geo_bounds_apply_to_them() {
+    let def = integration(
+        "  filters:\n    countries: {allow: [US]}\n    os: ios\n    geo: [{country: US, max: 5}]\n",
+    );
+    let mut o = offer("1");
+    o.payout = Some(dec("4"));
+    assert_eq!(skip_reason(&def, o), None);
+    assert_eq!(
+        skip_reason(&def, offer("2")),
+        Some(SkipReason::GeoPayoutOutOfRange)
+    );
+}
+
+#[test]
+fn an_offer_without_a_model_takes_the_objective_or_is_excluded() {
+    let with_objective = integration("  defaults: {objective: CPI}\n  filters: {models: [CPI]}\n");
+    let mut o = offer("1");
+    o.model = None;
+    let c = Rules::new(&with_objective).apply(o.clone()).unwrap();
+    assert_eq!(c.model, Some(PayoutModel::Cpi));
+    let without = integration("  filters: {models: [CPI]}\n");
+    assert_eq!(skip_reason(&without, o), Some(SkipReason::ModelExcluded));
+}
+
+#[test]
+fn payout_is_revenue_times_ratio_exactly_with_the_chosen_rounding() {
+    for (rounding, expected) in [("half_up", "0.13"), ("half_even", "0.12"), ("down", "0.12")] {
+        let def = integration(&format!(
+            "  payout: {{ratio: 0.5, decimals: 2, rounding: {rounding}}}\n"
+        ));
+        let mut o = offer("1");
+        o.payout = Some(dec("0.25"));
+        let c = Rules::new(&def).apply(o).unwrap();
+        assert_eq!(c.revenue, Some(dec("0.25")));
+        assert_eq!(c.payout, Some(dec(expected)), "{rounding}");
+    }
+    // No float drift: 0.1 + 0.2 style values stay exact.
+    let def = integration("  payout: {ratio: 0.9}\n");
+    let mut o = offer("1");
+    o.payout = Some(dec("10.30"));
+    assert_eq!(Rules::new(&def).apply(o).unwrap().payout, Some(dec("9.27")));
+}
+
+#[test]
+fn tiers_and_publishers_get_their_own_payouts() {
+    let def = integration(
+        "  payout: {ratio: 0.8, tiers: {gold: 0.95, silver: 0.85}, publishers: {pub-42: 12.00}}\n",
+    );
+    let c = Rules::new(&def).apply(offer("1")).unwrap();
+    assert_eq!(c.payout, Some(dec("8")));
+    let got: Vec<(&str, &str, String)> = c
+        .publisher_payouts
+        .iter()
+        .map(|p| (p.kind.as_str(), p.name.as_str(), p.payout.to_string()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("tier", "gold", "9.5".to_string()),
+            ("tier", "silver", "8.5".to_string()),
+            ("publisher", "pub-42", "12.00".to_string()),
+        ]
+    );
+}
+
+#[test]
+fn defaults_overrides_and_appends_shape_the_campaign() {
+    let def = integration(
+        "  tracking: {append: 'sub1={click_id}', append_impression: 'imp={imp_id}'}\n  defaults: {category: Finance, status: pending, visibility: public, currency: EUR, objective: CPI, redirect: 301}\n  description: {append: 'No incent.'}\n  kpi: {append: 'Fraud > 5% unpaid.'}\n",
+    );
+    let mut o = offer("1");
+    o.impression_url = Some("https://t.example/i".into());
+    o.currency = Some("USD".into());
+    o.description = Some("Great offer.  ".into());
+    let c = Rules::new(&def).apply(o).unwrap();
+    assert_eq!(
+        c.tracking_url.as_deref(),
+        Some("https://t.example/c?o=1&sub1={click_id}")
+    );
+    assert_eq!(
+        c.impression_url.as_deref(),
+        Some("https://t.example/i?imp={imp_id}")
+    );
+    assert_eq!(c.category.as_deref(), Some("Finance"));
+    assert_eq!(c.status, CampaignStatus::Pending);
+    assert_eq!(c.visibility, CampaignVisibility::Public);
+    assert_eq!(c.currency.as_deref(), Some("EUR"));
+    assert_eq!(c.model, Some(PayoutModel::Cpa));
+    assert_eq!(c.objective, Some(PayoutModel::Cpi));
+    assert_eq!(c.redirect, 301);
+    assert_eq!(c.description.as_deref(), Some("Great offer.\n\nNo incent."));
+    assert_eq!(c.kpi.as_deref(), Some("Fraud > 5% unpaid."));
+
+    // The network's category wins over the default; paused upstream is paused here.
+    let mut o = offer("2");
+    o.category = Some("Games".into());
+    o.status = OfferStatus::Paused;
+    let c = Rules::new(&def).apply(o).unwrap();
+    assert_eq!(c.category.as_deref(), Some("Games"));
+    assert_eq!(c.status, CampaignStatus::Paused);
+}
+
+#[test]
+fn caps_and_settings_are_carried_onto_every_campaign() {
+    let def = integration(
+        "  caps: {update: true, type: approved, visibility: visible, timezone: Europe/Berlin, over_delivery: continue, additional: [{event: conversions, period: daily, value: 50}], on_import: [{event: clicks, period: total, value: 1000}]}\n  settings: {multi_conversion: true, allow_impressions: true, spillover: always, time_targeting: {timezone: UTC, days: [mon], from: '09:00', to: '17:30'}}\n",
+    );
+    let mut o = offer("1");
+    o.caps = vec![Cap {
+        event: crate::offer::CapEvent::Conversions,
+        period: crate::offer::CapPeriod::Monthly,
+        value: dec("300"),
+    }];
+    let c = Rules::new(&def).apply(o).unwrap();
+    assert_eq!(c.caps.len(), 2);
+    assert_eq!(c.caps[1].value, dec("50"));
+    assert_eq!(c.import_caps.len(), 1);
+    let caps: serde_json::Value = serde_json::from_str(&c.cap_settings).unwrap();
+    assert_eq!(
+        caps,
+        serde_json::json!({"type": "approved", "visibility": "visible", "timezone": "Europe/Berlin", "over_delivery": "continue"})
+    );
+    let settings: serde_json::Value = serde_json::from_str(&c.settings).unwrap();
+    assert_eq!(
+        settings,
+        serde_json::json!({"time_targeting": {"timezone": "UTC", "days": ["mon"], "from": "09:00", "to": "17:30"}, "multi_conversion": true, "allow_impressions": true, "spillover": "always"})
+    );
+}
+
+#[test]
+fn the_content_hash_changes_with_any_value_and_only_then() {
+    let def = integration("");
+    let rules = Rules::new(&def);
+    let a = rules.apply(offer("1")).unwrap().content_hash;
+    assert_eq!(a, rules.apply(offer("1")).unwrap().content_hash);
+    let mut o = offer("1");
+    o.payout = Some(dec("10.01"));
+    assert_ne!(a, rules.apply(o).unwrap().content_hash);
+    let mut o = offer("1");
+    o.raw = crate::offer::RawRecord::from_json("{\"x\":1}".into());
+    assert_ne!(a, rules.apply(o).unwrap().content_hash);
+}

@@ -1,0 +1,320 @@
+//! Where campaigns and the run log live.
+//!
+//! This module owns the store interface reconcile calls ([`Store`] and the
+//! [`Writes`] of one transaction), the records read back for the CLI, and one
+//! diesel implementation per backend (Postgres now). It decides nothing: what
+//! to create, update or pause is reconcile's plan; the store only writes it,
+//! all in one transaction. Its calls block, so async code runs them on a
+//! blocking thread.
+
+mod json;
+pub mod postgres;
+mod schema;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::campaign::Campaign;
+use crate::manifest::model::Column;
+use crate::rules::{Skip, SkipReason};
+
+/// Store failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot connect to the database at {url}: {message}")]
+    Connect { url: String, message: String },
+    #[error("database migrations failed: {0}")]
+    Migration(String),
+    #[error("database error: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error(
+        "another run of integration `{0}` is in progress (a daemon or another `offersync sync`); try again when it ends"
+    )]
+    RunInProgress(String),
+    #[error("unsupported DATABASE_URL {0:?}: expected postgres://… or postgresql://…")]
+    UnsupportedUrl(String),
+}
+
+/// Why a transaction did not commit.
+#[derive(Debug, thiserror::Error)]
+pub enum TxError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The work inside the transaction gave up (a page failed to fetch, a
+    /// safety guard refused the run); everything it wrote is rolled back.
+    #[error("{0}")]
+    Aborted(String),
+}
+
+impl From<diesel::result::Error> for TxError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Store(StoreError::Query(e))
+    }
+}
+
+/// What started a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Cli,
+    Schedule,
+    Refresh,
+    Manifest,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cli => "cli",
+            Self::Schedule => "schedule",
+            Self::Refresh => "refresh",
+            Self::Manifest => "manifest",
+        }
+    }
+}
+
+/// An integration as registered in the store.
+#[derive(Debug, Clone)]
+pub struct IntegrationRecord<'a> {
+    pub name: &'a str,
+    pub network: &'a str,
+    pub spec: &'a str,
+    pub spec_hash: &'a str,
+    pub source_file: &'a str,
+    pub enabled: bool,
+}
+
+/// The id of a run in the run log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RunId(pub i64);
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// What reconcile needs to know of a stored campaign.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCampaign {
+    pub id: i64,
+    pub content_hash: String,
+    pub removed: bool,
+}
+
+/// An integration's stored campaigns by external id.
+pub type StoredIndex = HashMap<String, StoredCampaign>;
+
+/// A run's counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RunCounts {
+    pub pages: u32,
+    /// Records seen in the responses (offers and records that failed to map).
+    pub fetched: u32,
+    pub created: u32,
+    pub updated: u32,
+    pub unchanged: u32,
+    pub skipped: u32,
+    pub removed: u32,
+    /// Campaigns removed earlier whose offer came back (also counted as updated).
+    pub restored: u32,
+    pub skipped_by_reason: BTreeMap<SkipReason, u32>,
+}
+
+impl RunCounts {
+    pub fn skip(&mut self, reason: SkipReason) {
+        self.skipped += 1;
+        *self.skipped_by_reason.entry(reason).or_default() += 1;
+    }
+
+    /// Whether the run changed any campaign.
+    pub fn changed_anything(&self) -> bool {
+        self.created + self.updated + self.removed > 0
+    }
+}
+
+impl fmt::Display for RunCounts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "fetched {}, created {}, updated {}, unchanged {}, skipped {}, removed {}",
+            self.fetched, self.created, self.updated, self.unchanged, self.skipped, self.removed
+        )?;
+        if self.restored > 0 {
+            write!(f, " (restored {})", self.restored)?;
+        }
+        Ok(())
+    }
+}
+
+/// An existing campaign to rewrite.
+#[derive(Debug)]
+pub struct Update<'a> {
+    pub id: i64,
+    pub campaign: &'a Campaign,
+    /// The offer came back after removal: clear `removed_at` and take the new status.
+    pub restore: bool,
+}
+
+/// Which columns an update may write (those whose policy is `always`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateColumns {
+    pub columns: Vec<Column>,
+    /// `caps.update`: rewrite the network's and the additional caps and the cap settings.
+    pub caps: bool,
+}
+
+/// The writes of one run, inside one transaction.
+pub trait Writes {
+    /// Inserts new campaigns (and their publisher payouts).
+    fn create(
+        &mut self,
+        integration_id: i64,
+        now: DateTime<Utc>,
+        campaigns: &[Campaign],
+    ) -> Result<(), StoreError>;
+    /// Rewrites the allowed columns of existing campaigns, their hash and raw record.
+    fn update(
+        &mut self,
+        integration_id: i64,
+        now: DateTime<Utc>,
+        updates: &[Update<'_>],
+        columns: &UpdateColumns,
+    ) -> Result<(), StoreError>;
+    /// Marks campaigns removed upstream, pausing them when `pause`.
+    fn remove(&mut self, ids: &[i64], pause: bool, now: DateTime<Utc>) -> Result<(), StoreError>;
+    fn record_skips(&mut self, run: RunId, skips: &[Skip]) -> Result<(), StoreError>;
+    /// Marks the run succeeded with its counts, and the integration's last success.
+    fn finish_run(
+        &mut self,
+        run: RunId,
+        integration_id: i64,
+        counts: &RunCounts,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+}
+
+/// A store backend.
+pub trait Store: Send {
+    /// Registers an integration, or refreshes its spec; returns its id.
+    fn upsert_integration(&mut self, record: &IntegrationRecord<'_>) -> Result<i64, StoreError>;
+    /// The id of a registered integration.
+    fn integration_id(&mut self, name: &str) -> Result<Option<i64>, StoreError>;
+    /// Takes the integration's run lock (held until [`Store::end_run`] or the
+    /// connection closes), fails runs a dead process left `running`, and
+    /// records a new `running` run.
+    fn begin_run(
+        &mut self,
+        integration_id: i64,
+        integration: &str,
+        trigger: Trigger,
+        spec_hash: &str,
+    ) -> Result<RunId, StoreError>;
+    /// Releases the run lock.
+    fn end_run(&mut self, integration_id: i64) -> Result<(), StoreError>;
+    fn stored_index(&mut self, integration_id: i64) -> Result<StoredIndex, StoreError>;
+    /// Runs `work` in one transaction: it commits only if `work` returns `Ok`.
+    fn in_transaction(
+        &mut self,
+        work: &mut dyn FnMut(&mut dyn Writes) -> Result<(), TxError>,
+    ) -> Result<(), TxError>;
+    /// Marks a run failed (outside any transaction, so the failure is logged
+    /// even though nothing else was written).
+    fn fail_run(
+        &mut self,
+        run: RunId,
+        integration_id: i64,
+        counts: &RunCounts,
+        error: &str,
+    ) -> Result<(), StoreError>;
+    fn recent_runs(&mut self, integration: &str, limit: i64) -> Result<Vec<RunRecord>, StoreError>;
+    fn run(&mut self, run: RunId) -> Result<Option<RunRecord>, StoreError>;
+    fn run_skips(&mut self, run: RunId) -> Result<Vec<SkipRecord>, StoreError>;
+    fn status(&mut self) -> Result<Vec<IntegrationStatus>, StoreError>;
+    fn campaigns(&mut self, integration: &str) -> Result<Vec<CampaignRecord>, StoreError>;
+}
+
+/// One run as logged.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRecord {
+    pub id: i64,
+    pub integration: String,
+    pub trigger: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub status: String,
+    pub pages: i32,
+    pub fetched: i32,
+    pub created: i32,
+    pub updated: i32,
+    pub unchanged: i32,
+    pub skipped: i32,
+    pub removed: i32,
+    pub restored: i32,
+    pub error: Option<String>,
+}
+
+/// One skipped offer of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct SkipRecord {
+    pub external_id: Option<String>,
+    pub reason: String,
+    pub detail: String,
+}
+
+/// An integration and its last run.
+#[derive(Debug, Clone, Serialize)]
+pub struct IntegrationStatus {
+    pub name: String,
+    pub network: String,
+    pub state: String,
+    pub spec_hash: String,
+    pub last_error: Option<String>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub last_run: Option<RunRecord>,
+    pub campaigns: i64,
+    pub active_campaigns: i64,
+}
+
+/// A stored campaign, as the CLI and tests read it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CampaignRecord {
+    pub id: i64,
+    pub external_id: String,
+    pub name: String,
+    pub status: String,
+    pub visibility: String,
+    pub revenue: Option<rust_decimal::Decimal>,
+    pub payout: Option<rust_decimal::Decimal>,
+    pub currency: Option<String>,
+    pub tracking_url: Option<String>,
+    pub category: Option<String>,
+    pub countries: serde_json::Value,
+    pub caps: serde_json::Value,
+    pub import_caps: serde_json::Value,
+    pub content_hash: String,
+    pub changed_at: DateTime<Utc>,
+    pub removed_at: Option<DateTime<Utc>>,
+}
+
+/// Opens the store a `DATABASE_URL` names and brings its schema up to date.
+pub fn open(url: &str) -> Result<Box<dyn Store>, StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Box::new(postgres::PgStore::connect(url)?))
+    } else {
+        Err(StoreError::UnsupportedUrl(redact_url(url)))
+    }
+}
+
+/// A database URL with its password hidden.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => match u.password() {
+            Some(password) => url.replacen(&format!(":{password}@"), ":[redacted]@", 1),
+            None => url.to_string(),
+        },
+        Err(_) => "[an unparseable URL]".into(),
+    }
+}

@@ -1,0 +1,785 @@
+//! The Postgres store: diesel, migrations embedded from `migrations/postgres`.
+//!
+//! New campaigns are written with COPY (the fastest way into Postgres);
+//! updates rewrite only the columns the integration lets them.
+
+use std::borrow::Cow;
+
+use chrono::{DateTime, Utc};
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::query_builder::BoxedSqlQuery;
+use diesel::sql_types::{Bool, Int4, Int8, Jsonb, Nullable, Numeric, Text, Timestamptz};
+use diesel::{Connection, PgConnection, RunQueryDsl, sql_query};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use rust_decimal::Decimal;
+
+use super::json::JsonText;
+use super::schema::{campaigns, integrations, publisher_payouts, sync_runs, sync_skips};
+use super::{
+    CampaignRecord, IntegrationRecord, IntegrationStatus, RunCounts, RunId, RunRecord, SkipRecord,
+    Store, StoreError, StoredCampaign, StoredIndex, Trigger, TxError, Update, UpdateColumns,
+    Writes, redact_url,
+};
+use crate::campaign::Campaign;
+use crate::manifest::model::Column;
+use crate::rules::Skip;
+
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Advisory lock namespaces (the first key of two-key advisory locks).
+const MIGRATION_LOCK: i32 = 0x0ff5_0001;
+const RUN_LOCK: i32 = 0x0ff5_0002;
+
+/// A connection to the Postgres store.
+pub struct PgStore {
+    conn: PgConnection,
+    /// The integration whose run lock this connection holds.
+    run_lock: Option<String>,
+}
+
+#[derive(QueryableByName)]
+struct Locked {
+    #[diesel(sql_type = Bool)]
+    locked: bool,
+}
+
+impl PgStore {
+    /// Connects and applies pending migrations (serialized between processes
+    /// by an advisory lock, so replicas can start together).
+    pub fn connect(url: &str) -> Result<Self, StoreError> {
+        let mut conn = PgConnection::establish(url).map_err(|e| StoreError::Connect {
+            url: redact_url(url),
+            message: e.to_string().trim().to_string(),
+        })?;
+        sql_query("SELECT pg_advisory_lock($1, 0)")
+            .bind::<Int4, _>(MIGRATION_LOCK)
+            .execute(&mut conn)?;
+        let migrated = conn
+            .run_pending_migrations(MIGRATIONS)
+            .map(|_| ())
+            .map_err(|e| StoreError::Migration(e.to_string()));
+        sql_query("SELECT pg_advisory_unlock($1, 0)")
+            .bind::<Int4, _>(MIGRATION_LOCK)
+            .execute(&mut conn)?;
+        migrated?;
+        Ok(Self {
+            conn,
+            run_lock: None,
+        })
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = campaigns, treat_none_as_default_value = false)]
+struct NewCampaign<'a> {
+    integration_id: i64,
+    external_id: &'a str,
+    name: &'a str,
+    advertiser: &'a str,
+    status: &'static str,
+    visibility: &'static str,
+    preview_url: Option<&'a str>,
+    tracking_url: Option<&'a str>,
+    impression_url: Option<&'a str>,
+    thumbnail_url: Option<&'a str>,
+    revenue: Option<Decimal>,
+    payout: Option<Decimal>,
+    currency: Option<&'a str>,
+    model: Option<&'static str>,
+    objective: Option<&'static str>,
+    redirect: i32,
+    countries: JsonText<'a>,
+    blocked_countries: JsonText<'a>,
+    os: JsonText<'a>,
+    category: Option<&'a str>,
+    description: Option<&'a str>,
+    kpi: Option<&'a str>,
+    payouts: JsonText<'a>,
+    caps: JsonText<'a>,
+    import_caps: JsonText<'a>,
+    cap_settings: JsonText<'a>,
+    settings: JsonText<'a>,
+    starts_at: Option<DateTime<Utc>>,
+    expires_at: Option<DateTime<Utc>>,
+    raw: JsonText<'a>,
+    content_hash: &'a str,
+    first_seen_at: DateTime<Utc>,
+    changed_at: DateTime<Utc>,
+}
+
+impl<'a> NewCampaign<'a> {
+    fn of(integration_id: i64, now: DateTime<Utc>, c: &'a Campaign) -> Self {
+        Self {
+            integration_id,
+            external_id: &c.external_id,
+            name: &c.name,
+            advertiser: &c.advertiser,
+            status: c.status.as_str(),
+            visibility: c.visibility.as_str(),
+            preview_url: c.preview_url.as_deref(),
+            tracking_url: c.tracking_url.as_deref(),
+            impression_url: c.impression_url.as_deref(),
+            thumbnail_url: c.thumbnail_url.as_deref(),
+            revenue: c.revenue,
+            payout: c.payout,
+            currency: c.currency.as_deref(),
+            model: c.model.map(|m| m.as_str()),
+            objective: c.objective.map(|m| m.as_str()),
+            redirect: i32::from(c.redirect),
+            countries: JsonText::of(&c.countries),
+            blocked_countries: JsonText::of(&c.blocked_countries),
+            os: JsonText::of(&c.os),
+            category: c.category.as_deref(),
+            description: c.description.as_deref(),
+            kpi: c.kpi.as_deref(),
+            payouts: JsonText::of(&c.payouts),
+            caps: JsonText::of(&c.caps),
+            import_caps: JsonText::of(&*c.import_caps),
+            cap_settings: JsonText(Cow::Borrowed(&c.cap_settings)),
+            settings: JsonText(Cow::Borrowed(&c.settings)),
+            starts_at: c.starts_at,
+            expires_at: c.expires_at,
+            raw: JsonText(Cow::Borrowed(c.raw.get())),
+            content_hash: &c.content_hash,
+            first_seen_at: now,
+            changed_at: now,
+        }
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = publisher_payouts, treat_none_as_default_value = false)]
+struct NewPublisherPayout<'a> {
+    integration_id: i64,
+    external_id: &'a str,
+    kind: &'static str,
+    name: &'a str,
+    payout: Decimal,
+}
+
+fn publisher_rows(
+    integration_id: i64,
+    c: &Campaign,
+) -> impl Iterator<Item = NewPublisherPayout<'_>> {
+    c.publisher_payouts.iter().map(move |p| NewPublisherPayout {
+        integration_id,
+        external_id: &c.external_id,
+        kind: p.kind.as_str(),
+        name: &p.name,
+        payout: p.payout,
+    })
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = sync_skips)]
+struct NewSkip<'a> {
+    run_id: i64,
+    external_id: Option<&'a str>,
+    reason: &'static str,
+    detail: &'a str,
+}
+
+/// The database columns a campaign column is stored in.
+fn db_columns(column: Column) -> &'static [&'static str] {
+    match column {
+        Column::Name => &["name"],
+        Column::Status => &["status"],
+        Column::Visibility => &["visibility"],
+        Column::PreviewUrl => &["preview_url"],
+        Column::TrackingUrl => &["tracking_url"],
+        Column::ImpressionUrl => &["impression_url"],
+        Column::Revenue => &["revenue"],
+        Column::Payout => &["payout"],
+        Column::Currency => &["currency"],
+        Column::Model => &["model"],
+        Column::Countries => &["countries", "blocked_countries"],
+        Column::Os => &["os"],
+        Column::Category => &["category"],
+        Column::Description => &["description"],
+        Column::Kpi => &["kpi"],
+        Column::ThumbnailUrl => &["thumbnail_url"],
+        Column::Payouts => &["payouts"],
+        Column::Dates => &["starts_at", "expires_at"],
+        Column::Redirect => &["redirect"],
+        Column::Objective => &["objective"],
+        Column::Settings => &["settings"],
+    }
+}
+
+type Query<'a> = BoxedSqlQuery<'a, Pg, diesel::query_builder::SqlQuery>;
+
+fn bind_column<'a>(q: Query<'a>, column: &str, c: &'a Campaign) -> Query<'a> {
+    let text = |v: &'a Option<String>| v.as_deref();
+    match column {
+        "name" => q.bind::<Text, _>(&c.name),
+        "status" => q.bind::<Text, _>(c.status.as_str()),
+        "visibility" => q.bind::<Text, _>(c.visibility.as_str()),
+        "preview_url" => q.bind::<Nullable<Text>, _>(text(&c.preview_url)),
+        "tracking_url" => q.bind::<Nullable<Text>, _>(text(&c.tracking_url)),
+        "impression_url" => q.bind::<Nullable<Text>, _>(text(&c.impression_url)),
+        "thumbnail_url" => q.bind::<Nullable<Text>, _>(text(&c.thumbnail_url)),
+        "revenue" => q.bind::<Nullable<Numeric>, _>(c.revenue),
+        "payout" => q.bind::<Nullable<Numeric>, _>(c.payout),
+        "currency" => q.bind::<Nullable<Text>, _>(text(&c.currency)),
+        "model" => q.bind::<Nullable<Text>, _>(c.model.map(|m| m.as_str())),
+        "objective" => q.bind::<Nullable<Text>, _>(c.objective.map(|m| m.as_str())),
+        "redirect" => q.bind::<Int4, _>(i32::from(c.redirect)),
+        "countries" => q.bind::<Jsonb, _>(JsonText::of(&c.countries)),
+        "blocked_countries" => q.bind::<Jsonb, _>(JsonText::of(&c.blocked_countries)),
+        "os" => q.bind::<Jsonb, _>(JsonText::of(&c.os)),
+        "category" => q.bind::<Nullable<Text>, _>(text(&c.category)),
+        "description" => q.bind::<Nullable<Text>, _>(text(&c.description)),
+        "kpi" => q.bind::<Nullable<Text>, _>(text(&c.kpi)),
+        "payouts" => q.bind::<Jsonb, _>(JsonText::of(&c.payouts)),
+        "caps" => q.bind::<Jsonb, _>(JsonText::of(&c.caps)),
+        "cap_settings" => q.bind::<Jsonb, _>(JsonText(Cow::Borrowed(&c.cap_settings))),
+        "settings" => q.bind::<Jsonb, _>(JsonText(Cow::Borrowed(&c.settings))),
+        "starts_at" => q.bind::<Nullable<Timestamptz>, _>(c.starts_at),
+        "expires_at" => q.bind::<Nullable<Timestamptz>, _>(c.expires_at),
+        "advertiser" => q.bind::<Text, _>(&*c.advertiser),
+        "raw" => q.bind::<Jsonb, _>(JsonText(Cow::Borrowed(c.raw.get()))),
+        "content_hash" => q.bind::<Text, _>(&c.content_hash),
+        other => unreachable!("no campaign column {other}"),
+    }
+}
+
+struct PgWrites<'c> {
+    conn: &'c mut PgConnection,
+}
+
+/// Rows per COPY or multi-row INSERT.
+const BATCH: usize = 2_000;
+
+impl Writes for PgWrites<'_> {
+    fn create(
+        &mut self,
+        integration_id: i64,
+        now: DateTime<Utc>,
+        campaigns: &[Campaign],
+    ) -> Result<(), StoreError> {
+        for chunk in campaigns.chunks(BATCH) {
+            let rows: Vec<NewCampaign<'_>> = chunk
+                .iter()
+                .map(|c| NewCampaign::of(integration_id, now, c))
+                .collect();
+            diesel::copy_from(campaigns::table)
+                .from_insertable(&rows)
+                .execute(self.conn)?;
+            let payouts: Vec<NewPublisherPayout<'_>> = chunk
+                .iter()
+                .flat_map(|c| publisher_rows(integration_id, c))
+                .collect();
+            if !payouts.is_empty() {
+                diesel::copy_from(publisher_payouts::table)
+                    .from_insertable(&payouts)
+                    .execute(self.conn)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn update(
+        &mut self,
+        integration_id: i64,
+        now: DateTime<Utc>,
+        updates: &[Update<'_>],
+        allowed: &UpdateColumns,
+    ) -> Result<(), StoreError> {
+        let mut columns: Vec<&'static str> = vec!["advertiser", "raw", "content_hash"];
+        columns.extend(allowed.columns.iter().flat_map(|c| db_columns(*c)));
+        if allowed.caps {
+            columns.extend(["caps", "cap_settings"]);
+        }
+        let rewrite_publisher_payouts = allowed.columns.contains(&Column::Payout);
+        for update in updates {
+            let mut set = columns.clone();
+            if update.restore && !set.contains(&"status") {
+                set.push("status");
+            }
+            let mut sql = String::from("UPDATE campaigns SET changed_at = $1");
+            for (i, column) in set.iter().enumerate() {
+                sql.push_str(&format!(", {column} = ${}", i + 2));
+            }
+            if update.restore {
+                sql.push_str(", removed_at = NULL");
+            }
+            sql.push_str(&format!(" WHERE id = ${}", set.len() + 2));
+            let mut q: Query<'_> = sql_query(sql).into_boxed().bind::<Timestamptz, _>(now);
+            for column in &set {
+                q = bind_column(q, column, update.campaign);
+            }
+            q.bind::<Int8, _>(update.id).execute(self.conn)?;
+            if rewrite_publisher_payouts {
+                use publisher_payouts::dsl as pp;
+                diesel::delete(
+                    pp::publisher_payouts
+                        .filter(pp::integration_id.eq(integration_id))
+                        .filter(pp::external_id.eq(&update.campaign.external_id)),
+                )
+                .execute(self.conn)?;
+                let rows: Vec<_> = publisher_rows(integration_id, update.campaign).collect();
+                if !rows.is_empty() {
+                    diesel::insert_into(pp::publisher_payouts)
+                        .values(&rows)
+                        .execute(self.conn)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn remove(&mut self, ids: &[i64], pause: bool, now: DateTime<Utc>) -> Result<(), StoreError> {
+        use campaigns::dsl as c;
+        for chunk in ids.chunks(10_000) {
+            let target = c::campaigns.filter(c::id.eq_any(chunk));
+            if pause {
+                diesel::update(target)
+                    .set((
+                        c::removed_at.eq(now),
+                        c::changed_at.eq(now),
+                        c::status.eq("paused"),
+                    ))
+                    .execute(self.conn)?;
+            } else {
+                diesel::update(target)
+                    .set((c::removed_at.eq(now), c::changed_at.eq(now)))
+                    .execute(self.conn)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn record_skips(&mut self, run: RunId, skips: &[Skip]) -> Result<(), StoreError> {
+        for chunk in skips.chunks(BATCH * 4) {
+            let rows: Vec<NewSkip<'_>> = chunk
+                .iter()
+                .map(|s| NewSkip {
+                    run_id: run.0,
+                    external_id: s.external_id.as_deref(),
+                    reason: s.reason.as_str(),
+                    detail: &s.detail,
+                })
+                .collect();
+            diesel::insert_into(sync_skips::table)
+                .values(&rows)
+                .execute(self.conn)?;
+        }
+        Ok(())
+    }
+
+    fn finish_run(
+        &mut self,
+        run: RunId,
+        integration_id: i64,
+        counts: &RunCounts,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        write_counts(self.conn, run, counts, "succeeded", None, now)?;
+        use integrations::dsl as i;
+        diesel::update(i::integrations.find(integration_id))
+            .set((
+                i::last_success_at.eq(now),
+                i::last_error.eq(None::<String>),
+                i::updated_at.eq(now),
+            ))
+            .execute(self.conn)?;
+        Ok(())
+    }
+}
+
+fn count(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+fn write_counts(
+    conn: &mut PgConnection,
+    run: RunId,
+    counts: &RunCounts,
+    status: &str,
+    error: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    use sync_runs::dsl as r;
+    diesel::update(r::sync_runs.find(run.0))
+        .set((
+            r::status.eq(status),
+            r::finished_at.eq(now),
+            r::error.eq(error),
+            r::pages.eq(count(counts.pages)),
+            r::fetched.eq(count(counts.fetched)),
+            r::created.eq(count(counts.created)),
+            r::updated.eq(count(counts.updated)),
+            r::unchanged.eq(count(counts.unchanged)),
+            r::skipped.eq(count(counts.skipped)),
+            r::removed.eq(count(counts.removed)),
+            r::restored.eq(count(counts.restored)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+type RunRow = (
+    i64,
+    String,
+    String,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+    String,
+    (i32, i32, i32, i32, i32, i32, i32, i32),
+    Option<String>,
+);
+
+/// The columns of a [`RunRow`].
+type RunSelection = (
+    sync_runs::id,
+    integrations::name,
+    sync_runs::trigger,
+    sync_runs::started_at,
+    sync_runs::finished_at,
+    sync_runs::status,
+    (
+        sync_runs::pages,
+        sync_runs::fetched,
+        sync_runs::created,
+        sync_runs::updated,
+        sync_runs::unchanged,
+        sync_runs::skipped,
+        sync_runs::removed,
+        sync_runs::restored,
+    ),
+    sync_runs::error,
+);
+
+fn run_columns() -> RunSelection {
+    use sync_runs::dsl as r;
+    (
+        r::id,
+        integrations::name,
+        r::trigger,
+        r::started_at,
+        r::finished_at,
+        r::status,
+        (
+            r::pages,
+            r::fetched,
+            r::created,
+            r::updated,
+            r::unchanged,
+            r::skipped,
+            r::removed,
+            r::restored,
+        ),
+        r::error,
+    )
+}
+
+fn run_record(row: RunRow) -> RunRecord {
+    let (id, integration, trigger, started_at, finished_at, status, n, error) = row;
+    RunRecord {
+        id,
+        integration,
+        trigger,
+        started_at,
+        finished_at,
+        status,
+        pages: n.0,
+        fetched: n.1,
+        created: n.2,
+        updated: n.3,
+        unchanged: n.4,
+        skipped: n.5,
+        removed: n.6,
+        restored: n.7,
+        error,
+    }
+}
+
+impl Store for PgStore {
+    fn upsert_integration(&mut self, record: &IntegrationRecord<'_>) -> Result<i64, StoreError> {
+        use integrations::dsl as i;
+        let state = if record.enabled { "active" } else { "disabled" };
+        let values = (
+            i::name.eq(record.name),
+            i::network.eq(record.network),
+            i::spec.eq(record.spec),
+            i::spec_hash.eq(record.spec_hash),
+            i::source_file.eq(record.source_file),
+            i::state.eq(state),
+        );
+        let id = diesel::insert_into(i::integrations)
+            .values(values)
+            .on_conflict(i::name)
+            .do_update()
+            .set((
+                i::network.eq(record.network),
+                i::spec.eq(record.spec),
+                i::spec_hash.eq(record.spec_hash),
+                i::source_file.eq(record.source_file),
+                i::state.eq(state),
+                i::updated_at.eq(diesel::dsl::now),
+            ))
+            .returning(i::id)
+            .get_result(&mut self.conn)?;
+        Ok(id)
+    }
+
+    fn integration_id(&mut self, name: &str) -> Result<Option<i64>, StoreError> {
+        use integrations::dsl as i;
+        Ok(i::integrations
+            .filter(i::name.eq(name))
+            .select(i::id)
+            .first(&mut self.conn)
+            .optional()?)
+    }
+
+    fn begin_run(
+        &mut self,
+        integration_id: i64,
+        integration: &str,
+        trigger: Trigger,
+        spec_hash: &str,
+    ) -> Result<RunId, StoreError> {
+        let locked: Locked = sql_query("SELECT pg_try_advisory_lock($1, hashtext($2)) AS locked")
+            .bind::<Int4, _>(RUN_LOCK)
+            .bind::<Text, _>(integration)
+            .get_result(&mut self.conn)?;
+        if !locked.locked {
+            return Err(StoreError::RunInProgress(integration.to_string()));
+        }
+        self.run_lock = Some(integration.to_string());
+        use sync_runs::dsl as r;
+        // Holding the lock means no other process is running this integration:
+        // a run still marked running was cut off (killed, or its connection lost).
+        diesel::update(
+            r::sync_runs
+                .filter(r::integration_id.eq(integration_id))
+                .filter(r::status.eq("running")),
+        )
+        .set((
+            r::status.eq("failed"),
+            r::finished_at.eq(diesel::dsl::now),
+            r::error.eq(
+                "interrupted: the process stopped before the run finished; nothing it did was kept",
+            ),
+        ))
+        .execute(&mut self.conn)?;
+        let id = diesel::insert_into(r::sync_runs)
+            .values((
+                r::integration_id.eq(integration_id),
+                r::trigger.eq(trigger.as_str()),
+                r::spec_hash.eq(spec_hash),
+                r::started_at.eq(Utc::now()),
+                r::status.eq("running"),
+            ))
+            .returning(r::id)
+            .get_result(&mut self.conn)?;
+        Ok(RunId(id))
+    }
+
+    fn end_run(&mut self, _integration_id: i64) -> Result<(), StoreError> {
+        if let Some(name) = self.run_lock.take() {
+            sql_query("SELECT pg_advisory_unlock($1, hashtext($2))")
+                .bind::<Int4, _>(RUN_LOCK)
+                .bind::<Text, _>(name)
+                .execute(&mut self.conn)?;
+        }
+        Ok(())
+    }
+
+    fn stored_index(&mut self, integration_id: i64) -> Result<StoredIndex, StoreError> {
+        use campaigns::dsl as c;
+        let rows: Vec<(i64, String, String, Option<DateTime<Utc>>)> = c::campaigns
+            .filter(c::integration_id.eq(integration_id))
+            .select((c::id, c::external_id, c::content_hash, c::removed_at))
+            .load(&mut self.conn)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, external_id, content_hash, removed_at)| {
+                (
+                    external_id,
+                    StoredCampaign {
+                        id,
+                        content_hash,
+                        removed: removed_at.is_some(),
+                    },
+                )
+            })
+            .collect())
+    }
+
+    fn in_transaction(
+        &mut self,
+        work: &mut dyn FnMut(&mut dyn Writes) -> Result<(), TxError>,
+    ) -> Result<(), TxError> {
+        self.conn
+            .transaction::<(), TxError, _>(|conn| work(&mut PgWrites { conn }))
+    }
+
+    fn fail_run(
+        &mut self,
+        run: RunId,
+        integration_id: i64,
+        counts: &RunCounts,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        write_counts(
+            &mut self.conn,
+            run,
+            counts,
+            "failed",
+            Some(error),
+            Utc::now(),
+        )?;
+        use integrations::dsl as i;
+        diesel::update(i::integrations.find(integration_id))
+            .set(i::last_error.eq(error))
+            .execute(&mut self.conn)?;
+        Ok(())
+    }
+
+    fn recent_runs(&mut self, integration: &str, limit: i64) -> Result<Vec<RunRecord>, StoreError> {
+        let rows: Vec<RunRow> = sync_runs::table
+            .inner_join(integrations::table)
+            .filter(integrations::name.eq(integration))
+            .order(sync_runs::id.desc())
+            .limit(limit)
+            .select(run_columns())
+            .load(&mut self.conn)?;
+        Ok(rows.into_iter().map(run_record).collect())
+    }
+
+    fn run(&mut self, run: RunId) -> Result<Option<RunRecord>, StoreError> {
+        let row: Option<RunRow> = sync_runs::table
+            .inner_join(integrations::table)
+            .filter(sync_runs::id.eq(run.0))
+            .select(run_columns())
+            .first(&mut self.conn)
+            .optional()?;
+        Ok(row.map(run_record))
+    }
+
+    fn run_skips(&mut self, run: RunId) -> Result<Vec<SkipRecord>, StoreError> {
+        use sync_skips::dsl as s;
+        let rows: Vec<(Option<String>, String, String)> = s::sync_skips
+            .filter(s::run_id.eq(run.0))
+            .select((s::external_id, s::reason, s::detail))
+            .order((s::reason, s::external_id))
+            .load(&mut self.conn)?;
+        Ok(rows
+            .into_iter()
+            .map(|(external_id, reason, detail)| SkipRecord {
+                external_id,
+                reason,
+                detail,
+            })
+            .collect())
+    }
+
+    fn status(&mut self) -> Result<Vec<IntegrationStatus>, StoreError> {
+        use integrations::dsl as i;
+        type Row = (
+            i64,
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<DateTime<Utc>>,
+        );
+        let rows: Vec<Row> = i::integrations
+            .select((
+                i::id,
+                i::name,
+                i::network,
+                i::state,
+                i::spec_hash,
+                i::last_error,
+                i::last_success_at,
+            ))
+            .order(i::name)
+            .load(&mut self.conn)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, name, network, state, spec_hash, last_error, last_success_at) in rows {
+            let last_run = self.recent_runs(&name, 1)?.into_iter().next();
+            use campaigns::dsl as c;
+            let campaigns: i64 = c::campaigns
+                .filter(c::integration_id.eq(id))
+                .count()
+                .get_result(&mut self.conn)?;
+            let active_campaigns: i64 = c::campaigns
+                .filter(c::integration_id.eq(id))
+                .filter(c::status.eq("active"))
+                .filter(c::removed_at.is_null())
+                .count()
+                .get_result(&mut self.conn)?;
+            out.push(IntegrationStatus {
+                name,
+                network,
+                state,
+                spec_hash,
+                last_error,
+                last_success_at,
+                last_run,
+                campaigns,
+                active_campaigns,
+            });
+        }
+        Ok(out)
+    }
+
+    fn campaigns(&mut self, integration: &str) -> Result<Vec<CampaignRecord>, StoreError> {
+        use campaigns::dsl as c;
+        type Row = (
+            (i64, String, String, String, String),
+            (
+                Option<Decimal>,
+                Option<Decimal>,
+                Option<String>,
+                Option<String>,
+                Option<String>,
+            ),
+            (JsonText<'static>, JsonText<'static>, JsonText<'static>),
+            (String, DateTime<Utc>, Option<DateTime<Utc>>),
+        );
+        let rows: Vec<Row> = c::campaigns
+            .inner_join(integrations::table)
+            .filter(integrations::name.eq(integration))
+            .order(c::external_id)
+            .select((
+                (c::id, c::external_id, c::name, c::status, c::visibility),
+                (
+                    c::revenue,
+                    c::payout,
+                    c::currency,
+                    c::tracking_url,
+                    c::category,
+                ),
+                (c::countries, c::caps, c::import_caps),
+                (c::content_hash, c::changed_at, c::removed_at),
+            ))
+            .load(&mut self.conn)?;
+        let json = |t: JsonText<'_>| serde_json::from_str(&t.0).unwrap_or(serde_json::Value::Null);
+        Ok(rows
+            .into_iter()
+            .map(|(a, b, j, h)| CampaignRecord {
+                id: a.0,
+                external_id: a.1,
+                name: a.2,
+                status: a.3,
+                visibility: a.4,
+                revenue: b.0,
+                payout: b.1,
+                currency: b.2,
+                tracking_url: b.3,
+                category: b.4,
+                countries: json(j.0),
+                caps: json(j.1),
+                import_caps: json(j.2),
+                content_hash: h.0,
+                changed_at: h.1,
+                removed_at: h.2,
+            })
+            .collect())
+    }
+}

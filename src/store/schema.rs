@@ -1,0 +1,121 @@
+//! Diesel's view of the tables in `migrations/postgres`.
+
+diesel::table! {
+    integrations (id) {
+        id -> Int8,
+        name -> Text,
+        network -> Text,
+        spec -> Text,
+        spec_hash -> Text,
+        source_file -> Text,
+        state -> Text,
+        last_error -> Nullable<Text>,
+        last_success_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    campaigns (id) {
+        id -> Int8,
+        integration_id -> Int8,
+        external_id -> Text,
+        name -> Text,
+        advertiser -> Text,
+        status -> Text,
+        visibility -> Text,
+        preview_url -> Nullable<Text>,
+        tracking_url -> Nullable<Text>,
+        impression_url -> Nullable<Text>,
+        thumbnail_url -> Nullable<Text>,
+        revenue -> Nullable<Numeric>,
+        payout -> Nullable<Numeric>,
+        currency -> Nullable<Text>,
+        model -> Nullable<Text>,
+        objective -> Nullable<Text>,
+        redirect -> Int4,
+        countries -> Jsonb,
+        blocked_countries -> Jsonb,
+        os -> Jsonb,
+        category -> Nullable<Text>,
+        description -> Nullable<Text>,
+        kpi -> Nullable<Text>,
+        payouts -> Jsonb,
+        caps -> Jsonb,
+        import_caps -> Jsonb,
+        cap_settings -> Jsonb,
+        settings -> Jsonb,
+        starts_at -> Nullable<Timestamptz>,
+        expires_at -> Nullable<Timestamptz>,
+        raw -> Jsonb,
+        content_hash -> Text,
+        first_seen_at -> Timestamptz,
+        changed_at -> Timestamptz,
+        removed_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    publisher_payouts (integration_id, external_id, kind, name) {
+        integration_id -> Int8,
+        external_id -> Text,
+        kind -> Text,
+        name -> Text,
+        payout -> Numeric,
+    }
+}
+
+diesel::table! {
+    sync_runs (id) {
+        id -> Int8,
+        integration_id -> Int8,
+        trigger -> Text,
+        spec_hash -> Text,
+        started_at -> Timestamptz,
+        finished_at -> Nullable<Timestamptz>,
+        status -> Text,
+        pages -> Int4,
+        fetched -> Int4,
+        created -> Int4,
+        updated -> Int4,
+        unchanged -> Int4,
+        skipped -> Int4,
+        removed -> Int4,
+        restored -> Int4,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    sync_skips (run_id, reason) {
+        run_id -> Int8,
+        external_id -> Nullable<Text>,
+        reason -> Text,
+        detail -> Text,
+    }
+}
+
+diesel::table! {
+    refresh_requests (id) {
+        id -> Int8,
+        integration_id -> Int8,
+        requested_at -> Timestamptz,
+        requested_by -> Text,
+        claimed_at -> Nullable<Timestamptz>,
+        claimed_by -> Nullable<Text>,
+        run_id -> Nullable<Int8>,
+    }
+}
+
+diesel::joinable!(campaigns -> integrations (integration_id));
+diesel::joinable!(sync_runs -> integrations (integration_id));
+diesel::joinable!(sync_skips -> sync_runs (run_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    integrations,
+    campaigns,
+    publisher_payouts,
+    sync_runs,
+    sync_skips,
+    refresh_requests
+);

@@ -1,0 +1,502 @@
+//! One sync run of one integration, end to end.
+//!
+//! This module wires the stages together and owns the run's lifecycle: the
+//! run log row, the one transaction, and what a failure leaves behind
+//! (nothing but the failed run's log row). Fetching and mapping run on the
+//! async side, page by page; the store is driven from one blocking thread
+//! that plans and writes each page as it arrives, so fetching the next page
+//! overlaps writing this one and no more than a couple of pages are held in
+//! memory. It makes no decisions of its own: those are rules' and
+//! reconcile's.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use futures_util::StreamExt;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use crate::campaign::Campaign;
+use crate::fetch::{FetchError, Fetcher, Pager, Request, checked_url};
+use crate::manifest::model::{EnrichDef, EnrichFailure, Format, IntegrationDef, Method};
+use crate::mapping::{Mapping, PageError};
+use crate::offer::Offer;
+use crate::reconcile::{PagePlan, Reconciler, Refusal};
+use crate::rules::{Rules, Skip, SkipReason};
+use crate::store::{
+    IntegrationRecord, RunCounts, RunId, Store, StoreError, StoredIndex, Trigger, TxError, Update,
+    Writes,
+};
+
+/// Why a run could not even start.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Fetch(#[from] FetchError),
+}
+
+/// How a run went.
+#[derive(Debug, Serialize)]
+pub struct RunReport {
+    pub integration: String,
+    /// The run's id in the run log (`None` for a plan, which logs nothing).
+    pub run: Option<RunId>,
+    pub counts: RunCounts,
+    /// Why the run failed; `None` when it succeeded.
+    pub error: Option<String>,
+    #[serde(serialize_with = "as_seconds")]
+    pub elapsed: Duration,
+    /// What a plan found (only for plans).
+    pub plan: Option<PlanReport>,
+}
+
+fn as_seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
+}
+
+impl RunReport {
+    pub fn succeeded(&self) -> bool {
+        self.error.is_none()
+    }
+}
+
+/// What a run would do, by external id.
+#[derive(Debug, Default, Serialize)]
+pub struct PlanReport {
+    pub create: Vec<(String, String)>,
+    pub update: Vec<(String, String)>,
+    pub restore: Vec<String>,
+    pub remove: Vec<String>,
+    pub pause: bool,
+    pub skips: Vec<Skip>,
+}
+
+/// What the fetching side tells the writing side.
+enum Message {
+    Page {
+        outcomes: Vec<Result<Campaign, Skip>>,
+        records: u32,
+    },
+    /// Every page was fetched.
+    Done,
+    /// Fetching failed: nothing of this run may be kept.
+    Failed(String),
+}
+
+/// Pages in flight between fetching and writing: enough to overlap the two,
+/// few enough to keep memory flat.
+const PIPELINE_DEPTH: usize = 2;
+
+/// Runs one sync: fetch every page, map, apply the rules, and reconcile into
+/// the store in one transaction. Returns the store for reuse.
+pub async fn run(
+    def: Arc<IntegrationDef>,
+    store: Box<dyn Store>,
+    trigger: Trigger,
+) -> (Box<dyn Store>, Result<RunReport, SyncError>) {
+    drive(def, store, Mode::Apply(trigger)).await
+}
+
+/// Fetches and compares with the store like a run, but writes nothing.
+pub async fn plan(
+    def: Arc<IntegrationDef>,
+    store: Box<dyn Store>,
+) -> (Box<dyn Store>, Result<RunReport, SyncError>) {
+    drive(def, store, Mode::Plan).await
+}
+
+#[derive(Clone, Copy)]
+enum Mode {
+    Apply(Trigger),
+    Plan,
+}
+
+async fn drive(
+    def: Arc<IntegrationDef>,
+    store: Box<dyn Store>,
+    mode: Mode,
+) -> (Box<dyn Store>, Result<RunReport, SyncError>) {
+    let started = Instant::now();
+    let (tx, rx) = mpsc::channel(PIPELINE_DEPTH);
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let writer_def = def.clone();
+    let writer = tokio::task::spawn_blocking(move || {
+        let mut store = store;
+        let result = write_side(&mut *store, &writer_def, mode, rx, ready_tx);
+        (store, result)
+    });
+    // Fetch only once the run is registered and its lock taken.
+    let fetch_result = match ready_rx.await {
+        Ok(()) => Some(fetch_side(&def, &tx).await),
+        Err(_) => None,
+    };
+    let message = match fetch_result {
+        Some(Ok(())) => Message::Done,
+        Some(Err(e)) => Message::Failed(e),
+        None => Message::Done,
+    };
+    let _ = tx.send(message).await;
+    drop(tx);
+    let (store, result) = writer.await.expect("the writer thread never panics");
+    let report = result.map(|(run, counts, error, plan)| {
+        let report = RunReport {
+            integration: def.name.clone(),
+            run,
+            counts,
+            error,
+            elapsed: started.elapsed(),
+            plan,
+        };
+        match &report.error {
+            None => tracing::info!(integration = %def.name, run = ?report.run.map(|r| r.0), counts = %report.counts, elapsed_ms = report.elapsed.as_millis() as u64, "run succeeded"),
+            Some(e) => tracing::warn!(integration = %def.name, run = ?report.run.map(|r| r.0), error = %e, "run failed"),
+        }
+        report
+    });
+    (store, report)
+}
+
+/// What a fetch without a database found.
+#[derive(Debug, Default, Serialize)]
+pub struct FetchSummary {
+    pub pages: u32,
+    pub records: u32,
+    /// Offers that pass the filters and rules.
+    pub offers: u32,
+    pub skipped_by_reason: std::collections::BTreeMap<SkipReason, u32>,
+}
+
+/// Fetches every page, maps it and applies the rules, touching no store: the
+/// read half of a run, for checking an integration against its live API.
+pub async fn fetch_only(def: Arc<IntegrationDef>) -> Result<FetchSummary, String> {
+    let (tx, mut rx) = mpsc::channel(PIPELINE_DEPTH);
+    let counter = tokio::spawn(async move {
+        let mut summary = FetchSummary::default();
+        while let Some(message) = rx.recv().await {
+            if let Message::Page { outcomes, records } = message {
+                summary.pages += 1;
+                summary.records += records;
+                for outcome in outcomes {
+                    match outcome {
+                        Ok(_) => summary.offers += 1,
+                        Err(skip) => *summary.skipped_by_reason.entry(skip.reason).or_default() += 1,
+                    }
+                }
+            }
+        }
+        summary
+    });
+    let fetched = fetch_side(&def, &tx).await;
+    drop(tx);
+    let summary = counter.await.expect("counting never panics");
+    fetched.map(|()| summary)
+}
+
+type WriteResult = (Option<RunId>, RunCounts, Option<String>, Option<PlanReport>);
+
+fn write_side(
+    store: &mut dyn Store,
+    def: &IntegrationDef,
+    mode: Mode,
+    mut rx: mpsc::Receiver<Message>,
+    ready: tokio::sync::oneshot::Sender<()>,
+) -> Result<WriteResult, SyncError> {
+    let record = IntegrationRecord {
+        name: &def.name,
+        network: &def.network.name,
+        spec: &def.source_text,
+        spec_hash: &def.spec_hash,
+        source_file: &def.source_file.to_string_lossy(),
+        enabled: def.enabled,
+    };
+    let Mode::Apply(trigger) = mode else {
+        let index = match store.integration_id(def.name.as_str())? {
+            Some(id) => store.stored_index(id)?,
+            None => StoredIndex::new(),
+        };
+        let _ = ready.send(());
+        let mut reconciler = Reconciler::new(index, &def.update);
+        let mut report = PlanReport::default();
+        let error = consume(&mut rx, &mut reconciler, |plan| {
+            report
+                .create
+                .extend(plan.create.into_iter().map(|c| (c.external_id, c.name)));
+            for (_, c, restore) in plan.update {
+                if restore {
+                    report.restore.push(c.external_id.clone());
+                }
+                report.update.push((c.external_id, c.name));
+            }
+            report.skips.extend(plan.skips);
+            Ok(())
+        })
+        .err()
+        .or_else(|| match reconciler.removals(def.on_removed, &def.safety) {
+            Ok(removal) => {
+                report.remove = removal.external_ids;
+                report.pause = removal.pause;
+                None
+            }
+            Err(refusal) => Some(refusal.to_string()),
+        });
+        return Ok((None, reconciler.counts, error, Some(report)));
+    };
+
+    let integration_id = store.upsert_integration(&record)?;
+    let run = store.begin_run(integration_id, &def.name, trigger, &def.spec_hash)?;
+    let outcome = apply(store, def, integration_id, run, &mut rx, ready);
+    let (counts, error) = match outcome {
+        Ok(counts) => (counts, None),
+        Err((counts, error)) => {
+            if let Err(e) = store.fail_run(run, integration_id, &counts, &error) {
+                tracing::error!(integration = %def.name, run = run.0, error = %e, "cannot record the failed run");
+            }
+            (counts, Some(error))
+        }
+    };
+    store.end_run(integration_id)?;
+    Ok((Some(run), counts, error, None))
+}
+
+/// The transaction: every page's writes, the removals and the run's success,
+/// or (on any failure) none of them.
+fn apply(
+    store: &mut dyn Store,
+    def: &IntegrationDef,
+    integration_id: i64,
+    run: RunId,
+    rx: &mut mpsc::Receiver<Message>,
+    ready: tokio::sync::oneshot::Sender<()>,
+) -> Result<RunCounts, (RunCounts, String)> {
+    let index = match store.stored_index(integration_id) {
+        Ok(index) => index,
+        Err(e) => return Err((RunCounts::default(), e.to_string())),
+    };
+    let _ = ready.send(());
+    let mut reconciler = Reconciler::new(index, &def.update);
+    let columns = Reconciler::update_columns(&def.update, def.caps.update);
+    let result = store.in_transaction(&mut |writes: &mut dyn Writes| {
+        let now = Utc::now();
+        consume(rx, &mut reconciler, |plan| {
+            write_page(writes, integration_id, run, now, plan, &columns)
+        })
+        .map_err(TxError::Aborted)?;
+        let removal = reconciler
+            .removals(def.on_removed, &def.safety)
+            .map_err(|r: Refusal| TxError::Aborted(r.to_string()))?;
+        if !removal.ids.is_empty() {
+            writes.remove(&removal.ids, removal.pause, now)?;
+        }
+        writes.finish_run(run, integration_id, &reconciler.counts, Utc::now())?;
+        Ok(())
+    });
+    let counts = std::mem::take(&mut reconciler.counts);
+    match result {
+        Ok(()) => Ok(counts),
+        Err(e) => Err((counts, e.to_string())),
+    }
+}
+
+fn write_page(
+    writes: &mut dyn Writes,
+    integration_id: i64,
+    run: RunId,
+    now: chrono::DateTime<Utc>,
+    plan: PagePlan,
+    columns: &crate::store::UpdateColumns,
+) -> Result<(), String> {
+    let fail = |e: StoreError| e.to_string();
+    if !plan.create.is_empty() {
+        writes
+            .create(integration_id, now, &plan.create)
+            .map_err(fail)?;
+    }
+    if !plan.update.is_empty() {
+        let updates: Vec<Update<'_>> = plan
+            .update
+            .iter()
+            .map(|(id, campaign, restore)| Update {
+                id: *id,
+                campaign,
+                restore: *restore,
+            })
+            .collect();
+        writes
+            .update(integration_id, now, &updates, columns)
+            .map_err(fail)?;
+    }
+    if !plan.skips.is_empty() {
+        writes.record_skips(run, &plan.skips).map_err(fail)?;
+    }
+    Ok(())
+}
+
+/// Feeds each page to the reconciler and its plan to `on_plan`, until every
+/// page has arrived (`Ok`) or fetching failed (`Err` with the reason).
+fn consume(
+    rx: &mut mpsc::Receiver<Message>,
+    reconciler: &mut Reconciler<'_>,
+    mut on_plan: impl FnMut(PagePlan) -> Result<(), String>,
+) -> Result<(), String> {
+    loop {
+        match rx.blocking_recv() {
+            Some(Message::Page { outcomes, records }) => {
+                reconciler.counts.pages += 1;
+                reconciler.counts.fetched += records;
+                let plan = reconciler.plan_page(outcomes);
+                on_plan(plan)?;
+            }
+            Some(Message::Done) => return Ok(()),
+            Some(Message::Failed(reason)) => return Err(reason),
+            None => return Err("the run was cancelled".into()),
+        }
+    }
+}
+
+/// Fetches, maps and applies the rules to every page, sending each to the writer.
+async fn fetch_side(def: &Arc<IntegrationDef>, tx: &mpsc::Sender<Message>) -> Result<(), String> {
+    let fetcher = Fetcher::new(def).map_err(|e| e.to_string())?;
+    let mut pager = Pager::new(def, fetcher.redactor().clone()).map_err(|e| e.to_string())?;
+    while let Some(request) = pager.next_request().cloned() {
+        let page_number = pager.pages() + 1;
+        let body = fetcher.fetch(&request).await.map_err(|e| e.to_string())?;
+        let shown = fetcher.redactor().redact(request.url.as_str());
+        let mapping_def = def.clone();
+        let (mapped, body) = tokio::task::spawn_blocking(move || {
+            let mapped = mapping_def.network.mapping.map_page(&body);
+            (mapped, body)
+        })
+        .await
+        .expect("mapping never panics");
+        let mapped = mapped.map_err(|e: PageError| format!("page {page_number} ({shown}): {e}"))?;
+        let records = mapped.record_count();
+        pager
+            .advance(&mapped.page, records, &body)
+            .map_err(|e| e.to_string())?;
+        drop(body);
+        let mut outcomes: Vec<Result<Offer, Skip>> = mapped.offers.into_iter().map(Ok).collect();
+        outcomes.extend(mapped.problems.into_iter().map(|p| {
+            Err(Skip {
+                external_id: p.external_id.clone(),
+                reason: SkipReason::MappingProblem,
+                detail: p.to_string(),
+            })
+        }));
+        if !def.network.enrich.is_empty() {
+            outcomes = enrich_page(def, &fetcher, outcomes).await;
+        }
+        let rules_def = def.clone();
+        let outcomes = tokio::task::spawn_blocking(move || {
+            let rules = Rules::new(&rules_def);
+            outcomes
+                .into_iter()
+                .map(|o| o.and_then(|offer| rules.apply(offer)))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .expect("rules never panic");
+        tracing::debug!(integration = %def.name, page = page_number, records, "page fetched");
+        if tx
+            .send(Message::Page {
+                outcomes,
+                records: records as u32,
+            })
+            .await
+            .is_err()
+        {
+            // The writer stopped (its transaction failed); it reports why.
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Runs a network's per-offer requests, a bounded number at a time.
+async fn enrich_page(
+    def: &IntegrationDef,
+    fetcher: &Fetcher,
+    outcomes: Vec<Result<Offer, Skip>>,
+) -> Vec<Result<Offer, Skip>> {
+    let concurrency = def
+        .network
+        .enrich
+        .iter()
+        .map(|e| e.concurrency as usize)
+        .min()
+        .unwrap_or(1)
+        .max(1);
+    futures_util::stream::iter(outcomes)
+        .map(|outcome| async move {
+            let mut offer = outcome?;
+            for enrich in &def.network.enrich {
+                if let Err(reason) = enrich_offer(def, fetcher, enrich, &mut offer).await {
+                    match enrich.on_error {
+                        EnrichFailure::Skip => {
+                            return Err(Skip {
+                                external_id: Some(offer.external_id.clone()),
+                                reason: SkipReason::EnrichFailed,
+                                detail: format!("{}: {reason}", enrich.name),
+                            });
+                        }
+                        EnrichFailure::Keep => {
+                            tracing::warn!(integration = %def.name, offer = %offer.external_id, enrich = %enrich.name, %reason, "enrichment failed; offer kept");
+                        }
+                    }
+                }
+            }
+            Ok(offer)
+        })
+        .buffered(concurrency)
+        .collect()
+        .await
+}
+
+async fn enrich_offer(
+    def: &IntegrationDef,
+    fetcher: &Fetcher,
+    enrich: &EnrichDef,
+    offer: &mut Offer,
+) -> Result<(), String> {
+    let record: Value = serde_json::from_str(offer.raw.get()).map_err(|e| e.to_string())?;
+    if let Some(when) = &enrich.when {
+        let nulls = crate::mapping::program::NullSet::new(&def.network.null_values);
+        let ctx = crate::mapping::program::Ctx {
+            record: &record,
+            key: None,
+            nulls: &nulls,
+        };
+        if !when.holds(&ctx) {
+            return Ok(());
+        }
+    }
+    let params = |name: &str| def.params.get(name).map(|p| p.expose().to_string());
+    let mut url = checked_url(
+        &enrich.url.render(Some(&record), &params),
+        fetcher.redactor(),
+    )
+    .map_err(|e| e.to_string())?;
+    for (name, value) in &enrich.query {
+        url.query_pairs_mut()
+            .append_pair(name, &value.render(Some(&record), &params));
+    }
+    let request = Request {
+        method: Method::GET,
+        url,
+        headers: enrich
+            .headers
+            .iter()
+            .map(|(n, v)| (n.clone(), v.render(Some(&record), &params)))
+            .collect(),
+        body: None,
+    };
+    let body = fetcher.fetch(&request).await.map_err(|e| e.to_string())?;
+    let response = match enrich.format {
+        Format::Json => serde_json::from_slice(&body).map_err(|e| e.to_string())?,
+        Format::Xml => crate::mapping::xml::xml_to_value(&body, &[]).map_err(|e| e.to_string())?,
+    };
+    Mapping::enrich(&enrich.fields, &def.network.null_values, offer, &response)
+}

@@ -1,0 +1,400 @@
+//! Test harness: a throwaway Postgres database per test, a mock network API
+//! on 127.0.0.1, and manifests in a temp directory.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use serde_json::{Value, json};
+
+/// The Postgres server tests use: `OFFERSYNC_TEST_PG` or the local one.
+pub fn admin_url() -> String {
+    std::env::var("OFFERSYNC_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A fresh database, dropped when the test ends.
+pub struct TestDb {
+    pub url: String,
+    name: String,
+}
+
+impl TestDb {
+    pub fn new() -> Self {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "offersync_t_{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst),
+            rand_suffix()
+        );
+        let admin = admin_url();
+        let mut conn = PgConnection::establish(&admin).unwrap_or_else(|e| {
+            panic!("tests need PostgreSQL at {admin} (run .ci/run, which starts it): {e}")
+        });
+        diesel::sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .expect("create the test database");
+        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+        Self {
+            url: format!("{base}/{name}"),
+            name,
+        }
+    }
+
+    pub fn query<T>(&self, sql: &str) -> Vec<T>
+    where
+        T: diesel::deserialize::QueryableByName<diesel::pg::Pg> + 'static,
+    {
+        let mut conn = PgConnection::establish(&self.url).unwrap();
+        diesel::sql_query(sql).load(&mut conn).unwrap()
+    }
+
+    pub fn execute(&self, sql: &str) -> usize {
+        let mut conn = PgConnection::establish(&self.url).unwrap();
+        diesel::sql_query(sql).execute(&mut conn).unwrap()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Ok(mut conn) = PgConnection::establish(&admin_url()) {
+            let _ = diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut conn);
+        }
+    }
+}
+
+fn rand_suffix() -> u32 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::time::SystemTime::now()) as u32
+}
+
+/// What the mock does instead of answering a page normally.
+#[derive(Debug, Clone)]
+pub enum Failure {
+    /// Answer this status `times` times, then normally.
+    Status { status: u16, times: usize },
+    /// 429 with `Retry-After: seconds`, `times` times.
+    RetryAfter { seconds: u64, times: usize },
+    /// A 200 whose JSON stops halfway.
+    Truncated,
+    /// Answer nothing for this long.
+    Hang(Duration),
+}
+
+/// One request the mock received.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub path: String,
+    pub query: HashMap<String, String>,
+    pub headers: HashMap<String, String>,
+}
+
+#[derive(Default)]
+pub struct MockState {
+    pub offers: Vec<Value>,
+    pub page_size: usize,
+    /// By 0-based page index.
+    pub failures: HashMap<usize, Failure>,
+    pub requests: Vec<Seen>,
+    pub token_requests: usize,
+}
+
+/// A network API on 127.0.0.1 serving `offers` in pages, by page number
+/// (`page`), row offset (`offset`), cursor (`cursor`) or next link.
+#[derive(Clone)]
+pub struct MockNetwork {
+    pub addr: SocketAddr,
+    pub state: Arc<Mutex<MockState>>,
+}
+
+impl MockNetwork {
+    pub async fn start(offers: Vec<Value>, page_size: usize) -> Self {
+        let state = Arc::new(Mutex::new(MockState {
+            offers,
+            page_size,
+            ..MockState::default()
+        }));
+        let app = Router::new()
+            .route("/offers", get(offers_page))
+            .route("/token", post(token))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self { addr, state }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn set_offers(&self, offers: Vec<Value>) {
+        self.state.lock().unwrap().offers = offers;
+    }
+
+    pub fn fail(&self, page_index: usize, failure: Failure) {
+        self.state
+            .lock()
+            .unwrap()
+            .failures
+            .insert(page_index, failure);
+    }
+
+    pub fn clear_failures(&self) {
+        self.state.lock().unwrap().failures.clear();
+    }
+
+    pub fn requests(&self) -> Vec<Seen> {
+        self.state.lock().unwrap().requests.clone()
+    }
+
+    pub fn with_state<T>(&self, f: impl FnOnce(&mut MockState) -> T) -> T {
+        f(&mut self.state.lock().unwrap())
+    }
+}
+
+async fn token(State(state): State<Arc<Mutex<MockState>>>, body: String) -> Response {
+    let mut s = state.lock().unwrap();
+    s.token_requests += 1;
+    if !body.contains("client_secret=cs-secret-3")
+        || !body.contains("grant_type=client_credentials")
+    {
+        return (StatusCode::UNAUTHORIZED, "bad client").into_response();
+    }
+    axum::Json(json!({"access_token": format!("tok-{}", s.token_requests), "expires_in": 3600}))
+        .into_response()
+}
+
+async fn offers_page(
+    State(state): State<Arc<Mutex<MockState>>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let (failure, body) = {
+        let mut s = state.lock().unwrap();
+        s.requests.push(Seen {
+            path: "/offers".into(),
+            query: query.clone(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+                .collect(),
+        });
+        let size = query
+            .get("page_size")
+            .or(query.get("limit"))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(s.page_size)
+            .max(1);
+        let index = if let Some(p) = query.get("page") {
+            p.parse::<usize>().unwrap_or(1).saturating_sub(1)
+        } else if let Some(o) = query.get("offset") {
+            o.parse::<usize>().unwrap_or(0) / size
+        } else if let Some(c) = query.get("cursor").or(query.get("next")) {
+            c.trim_start_matches('c').parse().unwrap_or(0)
+        } else {
+            0
+        };
+        let failure = match s.failures.get_mut(&index) {
+            Some(Failure::Status { status, times }) if *times > 0 => {
+                *times -= 1;
+                Some(Failure::Status {
+                    status: *status,
+                    times: 1,
+                })
+            }
+            Some(Failure::RetryAfter { seconds, times }) if *times > 0 => {
+                *times -= 1;
+                Some(Failure::RetryAfter {
+                    seconds: *seconds,
+                    times: 1,
+                })
+            }
+            Some(f @ (Failure::Truncated | Failure::Hang(_))) => Some(f.clone()),
+            _ => None,
+        };
+        let total = s.offers.len();
+        let pages = total.div_ceil(size);
+        let slice: Vec<Value> = s
+            .offers
+            .iter()
+            .skip(index * size)
+            .take(size)
+            .cloned()
+            .collect();
+        let more = index + 1 < pages;
+        let body = json!({
+            "offers": slice,
+            "paging": {
+                "page": index + 1,
+                "page_size": size,
+                "total_count": total,
+                "total_pages": pages,
+                "next_cursor": if more { json!(format!("c{}", index + 1)) } else { Value::Null },
+                "next_url": if more { json!(format!("/offers?next=c{}", index + 1)) } else { json!("") },
+            }
+        });
+        (failure, body)
+    };
+    match failure {
+        Some(Failure::Status { status, .. }) => {
+            (StatusCode::from_u16(status).unwrap(), "upstream trouble").into_response()
+        }
+        Some(Failure::RetryAfter { seconds, .. }) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", seconds.to_string())],
+            "slow down",
+        )
+            .into_response(),
+        Some(Failure::Truncated) => {
+            let text = body.to_string();
+            let cut = text[..text.len() / 2].to_string();
+            ([("content-type", "application/json")], cut).into_response()
+        }
+        Some(Failure::Hang(d)) => {
+            tokio::time::sleep(d).await;
+            axum::Json(body).into_response()
+        }
+        None => axum::Json(body).into_response(),
+    }
+}
+
+/// An offer in the mock network's shape.
+pub fn offer(id: u32) -> Value {
+    json!({
+        "id": id,
+        "name": format!("Offer {id}"),
+        "status": "active",
+        "payout": format!("{}.50", id % 40 + 1),
+        "currency": "usd",
+        "model": "cpa",
+        "countries": ["US", "CA"],
+        "os": ["android", "ios"],
+        "category": "Finance",
+        "preview_url": format!("https://adv.example/{id}"),
+        "tracking_url": format!("https://trk.example/c/{id}?aff=1"),
+        "description": "An offer.",
+        "daily_cap": 100
+    })
+}
+
+pub fn offers(ids: std::ops::RangeInclusive<u32>) -> Vec<Value> {
+    ids.map(offer).collect()
+}
+
+pub const API_KEY: &str = "sk-live-7f3a9c2e5b";
+
+/// The mock network's mapping; `pagination` and `auth` are YAML flow maps.
+pub fn network_yaml(pagination: &str, auth: &str) -> String {
+    format!(
+        r#"apiVersion: offersync/v1
+kind: Network
+metadata: {{name: mocknet}}
+spec:
+  params:
+    api_key: {{secret: true}}
+    base_url: {{}}
+  request:
+    url: "{{{{ params.base_url }}}}/offers"
+  auth: {auth}
+  pagination: {pagination}
+  limits: {{retries: 2, retry_base_ms: 10, timeout_seconds: 5}}
+  records: $.offers[*]
+  fields:
+    external_id: $.id
+    name: $.name
+    status: {{path: $.status, map: {{active: active, paused: paused, "*": pending}}}}
+    payout: {{path: $.payout, type: decimal}}
+    currency: $.currency
+    model: $.model
+    countries: $.countries[*]
+    os: $.os[*]
+    category: $.category
+    preview_url: $.preview_url
+    tracking_url: $.tracking_url
+    description: $.description
+    caps:
+      each: $
+      fields: {{event: {{value: conversions}}, period: {{value: daily}}, value: $.daily_cap}}
+"#
+    )
+}
+
+pub const PAGE_PAGINATION: &str = "{kind: page, param: page, start: 1, size_param: page_size, size: 10, total_count: $.paging.total_count}";
+pub const HEADER_AUTH: &str = "{kind: header, name: X-Api-Key, value: \"{{ params.api_key }}\"}";
+
+/// An Integration of the mock network; `extra` is more `spec` lines.
+pub fn integration_yaml(name: &str, base_url: &str, extra: &str) -> String {
+    format!(
+        r#"apiVersion: offersync/v1
+kind: Integration
+metadata: {{name: {name}}}
+spec:
+  network: mocknet
+  schedule: "*/30 * * * *"
+  params:
+    api_key: ${{file:secrets/api.key}}
+    base_url: {base_url}
+  advertiser: Acme Ads
+{extra}"#
+    )
+}
+
+/// A manifest directory: the mock network, one integration, the key file.
+pub struct Manifests {
+    pub dir: tempfile::TempDir,
+}
+
+impl Manifests {
+    pub fn new(network: &str, integration: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("networks")).unwrap();
+        std::fs::create_dir_all(dir.path().join("secrets")).unwrap();
+        std::fs::write(dir.path().join("networks/mocknet.yaml"), network).unwrap();
+        std::fs::write(dir.path().join("secrets/api.key"), API_KEY).unwrap();
+        let m = Self { dir };
+        m.set_integration(integration);
+        m
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn set_integration(&self, yaml: &str) {
+        std::fs::write(self.dir.path().join("integration.yaml"), yaml).unwrap();
+    }
+
+    pub fn load(&self, name: &str) -> Arc<offersync::manifest::IntegrationDef> {
+        let mut loaded = offersync::manifest::load_dir(self.path(), &|_| None);
+        assert!(!loaded.has_errors(), "{:#?}", loaded.diagnostics);
+        Arc::new(
+            loaded
+                .catalog
+                .integrations
+                .remove(name)
+                .expect("integration loads"),
+        )
+    }
+}
+
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_offersync"))
+}

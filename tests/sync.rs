@@ -1,0 +1,756 @@
+//! Sync runs end to end: a mock network on 127.0.0.1, a fresh Postgres
+//! database per test, manifests in a temp directory.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use diesel::QueryableByName;
+use diesel::sql_types::{BigInt, Nullable, Text};
+use offersync::store::{self, CampaignRecord, Trigger};
+use offersync::sync::{self, RunReport};
+use rust_decimal::Decimal;
+
+async fn sync_once(m: &Manifests, db: &TestDb, name: &str) -> RunReport {
+    let def = m.load(name);
+    let store = store::open(&db.url).expect("open the store");
+    let (_, report) = sync::run(def, store, Trigger::Cli).await;
+    report.expect("the run starts")
+}
+
+async fn plan_once(m: &Manifests, db: &TestDb, name: &str) -> RunReport {
+    let def = m.load(name);
+    let store = store::open(&db.url).expect("open the store");
+    let (_, report) = sync::plan(def, store).await;
+    report.expect("the plan starts")
+}
+
+fn campaigns(db: &TestDb, name: &str) -> Vec<CampaignRecord> {
+    store::open(&db.url).unwrap().campaigns(name).unwrap()
+}
+
+fn campaign(db: &TestDb, name: &str, external_id: &str) -> CampaignRecord {
+    campaigns(db, name)
+        .into_iter()
+        .find(|c| c.external_id == external_id)
+        .unwrap_or_else(|| panic!("campaign {external_id}"))
+}
+
+fn dec(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+#[derive(QueryableByName, Debug, PartialEq, Eq)]
+struct RowVersion {
+    #[diesel(sql_type = Text)]
+    external_id: String,
+    #[diesel(sql_type = Text)]
+    version: String,
+}
+
+/// Each campaign row's physical version: any write to a row changes it.
+fn row_versions(db: &TestDb) -> Vec<RowVersion> {
+    db.query("SELECT external_id, xmin::text AS version FROM campaigns ORDER BY external_id")
+}
+
+fn setup(
+    offers: Vec<serde_json::Value>,
+    extra: &str,
+) -> impl std::future::Future<Output = (MockNetwork, Manifests, TestDb)> {
+    let extra = extra.to_string();
+    async move {
+        let mock = MockNetwork::start(offers, 10).await;
+        let m = Manifests::new(
+            &network_yaml(PAGE_PAGINATION, HEADER_AUTH),
+            &integration_yaml("acme", &mock.base_url(), &extra),
+        );
+        (mock, m, TestDb::new())
+    }
+}
+
+const RULES: &str = r#"  tracking: {append: "sub1={click_id}"}
+  defaults: {category: Misc, visibility: public}
+  payout: {ratio: 0.8, tiers: {gold: 0.9}, publishers: {pub-42: 12.00}}
+  caps:
+    update: true
+    additional: [{event: clicks, period: daily, value: 5000}]
+    on_import: [{event: conversions, period: total, value: 900}]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_import_creates_every_campaign_with_every_column() {
+    let (mock, m, db) = setup(offers(1..=25), RULES).await;
+    let report = sync_once(&m, &db, "acme").await;
+    assert!(report.succeeded(), "{:?}", report.error);
+    let c = &report.counts;
+    assert_eq!(
+        (
+            c.pages,
+            c.fetched,
+            c.created,
+            c.updated,
+            c.unchanged,
+            c.skipped,
+            c.removed
+        ),
+        (3, 25, 25, 0, 0, 0, 0)
+    );
+    assert_eq!(mock.requests().len(), 3);
+    assert!(
+        mock.requests()
+            .iter()
+            .all(|r| r.headers.get("x-api-key").map(String::as_str) == Some(API_KEY))
+    );
+
+    let all = campaigns(&db, "acme");
+    assert_eq!(all.len(), 25);
+    let c7 = campaign(&db, "acme", "7");
+    assert_eq!(c7.name, "Offer 7");
+    assert_eq!(c7.status, "active");
+    assert_eq!(c7.visibility, "public");
+    assert_eq!(c7.revenue, Some(dec("8.50")));
+    assert_eq!(c7.payout, Some(dec("6.8")));
+    assert_eq!(c7.currency.as_deref(), Some("USD"));
+    assert_eq!(c7.category.as_deref(), Some("Finance"));
+    assert_eq!(
+        c7.tracking_url.as_deref(),
+        Some("https://trk.example/c/7?aff=1&sub1={click_id}")
+    );
+    assert_eq!(c7.countries, serde_json::json!(["CA", "US"]));
+    assert_eq!(
+        c7.caps,
+        serde_json::json!([
+            {"event": "conversions", "period": "daily", "value": "100"},
+            {"event": "clicks", "period": "daily", "value": "5000"}
+        ])
+    );
+    assert_eq!(
+        c7.import_caps,
+        serde_json::json!([{"event": "conversions", "period": "total", "value": "900"}])
+    );
+
+    #[derive(QueryableByName)]
+    struct Payout {
+        #[diesel(sql_type = Text)]
+        kind: String,
+        #[diesel(sql_type = Text)]
+        name: String,
+        #[diesel(sql_type = Text)]
+        payout: String,
+    }
+    let payouts: Vec<Payout> = db.query(
+        "SELECT kind, name, payout::text AS payout FROM publisher_payouts WHERE external_id = '7' ORDER BY kind, name",
+    );
+    let payouts: Vec<(String, String, String)> = payouts
+        .into_iter()
+        .map(|p| (p.kind, p.name, p.payout))
+        .collect();
+    assert_eq!(
+        payouts,
+        [
+            ("publisher".into(), "pub-42".into(), "12.00".into()),
+            ("tier".into(), "gold".into(), "7.65".into()),
+        ]
+    );
+
+    #[derive(QueryableByName)]
+    struct Raw {
+        #[diesel(sql_type = Text)]
+        name: String,
+    }
+    let raw: Vec<Raw> =
+        db.query("SELECT raw->>'name' AS name FROM campaigns WHERE external_id = '7'");
+    assert_eq!(raw[0].name, "Offer 7");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rerun_without_upstream_change_writes_nothing() {
+    let (_mock, m, db) = setup(offers(1..=25), RULES).await;
+    assert!(sync_once(&m, &db, "acme").await.succeeded());
+    let before = row_versions(&db);
+    let report = sync_once(&m, &db, "acme").await;
+    assert!(report.succeeded(), "{:?}", report.error);
+    let c = &report.counts;
+    assert_eq!(
+        (c.created, c.updated, c.unchanged, c.removed),
+        (0, 0, 25, 0)
+    );
+    assert_eq!(row_versions(&db), before, "no campaign row was rewritten");
+    let plan = plan_once(&m, &db, "acme").await;
+    let p = plan.plan.unwrap();
+    assert!(p.create.is_empty() && p.update.is_empty() && p.remove.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updatable_columns_follow_upstream_and_manual_edits_in_protected_ones_survive() {
+    let policy = "  update: {columns: {name: on_create, status: on_create, payout: always, revenue: always}}\n";
+    let (mock, m, db) = setup(offers(1..=5), policy).await;
+    assert!(sync_once(&m, &db, "acme").await.succeeded());
+    db.execute(
+        "UPDATE campaigns SET name = 'Hand-named', status = 'paused' WHERE external_id = '3'",
+    );
+
+    let mut changed = offers(1..=5);
+    changed[2]["name"] = "Renamed upstream".into();
+    changed[2]["payout"] = "20.00".into();
+    mock.set_offers(changed);
+    let plan = plan_once(&m, &db, "acme").await;
+    assert_eq!(
+        plan.plan.unwrap().update,
+        [("3".to_string(), "Renamed upstream".to_string())]
+    );
+
+    let before = row_versions(&db);
+    let report = sync_once(&m, &db, "acme").await;
+    assert_eq!((report.counts.updated, report.counts.unchanged), (1, 4));
+    let c3 = campaign(&db, "acme", "3");
+    assert_eq!(
+        c3.name, "Hand-named",
+        "on_create column keeps the manual edit"
+    );
+    assert_eq!(
+        c3.status, "paused",
+        "on_create column keeps the manual edit"
+    );
+    assert_eq!(c3.revenue, Some(dec("20.00")));
+    assert_eq!(c3.payout, Some(dec("20")));
+    let after = row_versions(&db);
+    let rewritten: Vec<&str> = after
+        .iter()
+        .zip(&before)
+        .filter(|(a, b)| a.version != b.version)
+        .map(|(a, _)| a.external_id.as_str())
+        .collect();
+    assert_eq!(rewritten, ["3"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offer_gone_upstream_is_paused_and_restored_when_it_comes_back() {
+    let (mock, m, db) = setup(offers(1..=10), "").await;
+    assert!(sync_once(&m, &db, "acme").await.succeeded());
+
+    mock.set_offers(
+        offers(1..=10)
+            .into_iter()
+            .filter(|o| o["id"] != 4)
+            .collect(),
+    );
+    let plan = plan_once(&m, &db, "acme").await.plan.unwrap();
+    assert_eq!(plan.remove, ["4"]);
+    let report = sync_once(&m, &db, "acme").await;
+    assert!(report.succeeded(), "{:?}", report.error);
+    assert_eq!(report.counts.removed, 1);
+    let c4 = campaign(&db, "acme", "4");
+    assert_eq!(c4.status, "paused");
+    assert!(c4.removed_at.is_some());
+
+    mock.set_offers(offers(1..=10));
+    let report = sync_once(&m, &db, "acme").await;
+    assert_eq!(
+        (
+            report.counts.restored,
+            report.counts.updated,
+            report.counts.unchanged
+        ),
+        (1, 1, 9)
+    );
+    let c4 = campaign(&db, "acme", "4");
+    assert_eq!(c4.status, "active");
+    assert_eq!(c4.removed_at, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_removed_keep_marks_without_pausing() {
+    let (mock, m, db) = setup(offers(1..=10), "  on_removed: keep\n").await;
+    assert!(sync_once(&m, &db, "acme").await.succeeded());
+    mock.set_offers(offers(2..=10));
+    assert_eq!(sync_once(&m, &db, "acme").await.counts.removed, 1);
+    let c1 = campaign(&db, "acme", "1");
+    assert_eq!(c1.status, "active");
+    assert!(c1.removed_at.is_some());
+}
+
+/// Runs after a good first run: upstream changed, then `failure` on page 2 of 3.
+async fn failing_second_run(failure: Failure) -> (RunReport, MockNetwork, TestDb, Vec<RowVersion>) {
+    let (mock, m, db) = setup(offers(1..=25), "").await;
+    assert!(sync_once(&m, &db, "acme").await.succeeded());
+    let before = row_versions(&db);
+    // Every offer renamed and offer 25 gone: a complete run would update and pause.
+    mock.set_offers(
+        offers(1..=24)
+            .into_iter()
+            .map(|mut o| {
+                o["name"] = format!("{} v2", o["name"].as_str().unwrap()).into();
+                o
+            })
+            .collect(),
+    );
+    mock.fail(1, failure);
+    let report = sync_once(&m, &db, "acme").await;
+    (report, mock, db, before)
+}
+
+fn assert_nothing_changed(db: &TestDb, before: &[RowVersion]) {
+    assert_eq!(row_versions(db), before, "a failed run changes no campaign");
+    let all = campaigns(db, "acme");
+    assert!(
+        all.iter()
+            .all(|c| c.status == "active" && c.removed_at.is_none() && !c.name.ends_with("v2"))
+    );
+}
+
+#[derive(QueryableByName)]
+struct RunRow {
+    #[diesel(sql_type = Text)]
+    status: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    error: Option<String>,
+}
+
+fn last_run(db: &TestDb) -> RunRow {
+    db.query::<RunRow>("SELECT status, error FROM sync_runs ORDER BY id DESC LIMIT 1")
+        .pop()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_page_fails_the_run_and_changes_nothing_after_exhausting_retries() {
+    let (report, mock, db, before) = failing_second_run(Failure::Status {
+        status: 500,
+        times: usize::MAX,
+    })
+    .await;
+    let error = report.error.expect("the run failed");
+    assert!(error.contains("HTTP 500"), "{error}");
+    // limits.retries is 2: page 2 once in the first run, three times in the
+    // second, and the second run never asks for page 3.
+    let pages = |n: &str| {
+        mock.requests()
+            .iter()
+            .filter(|r| r.query.get("page").map(String::as_str) == Some(n))
+            .count()
+    };
+    assert_eq!((pages("2"), pages("3")), (1 + 3, 1));
+    assert_nothing_changed(&db, &before);
+    let run = last_run(&db);
+    assert_eq!(run.status, "failed");
+    assert!(run.error.unwrap().contains("HTTP 500"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_500_that_recovers_within_the_retries_is_only_a_warning() {
+    let (report, _mock, _db, _) = failing_second_run(Failure::Status {
+        status: 503,
+        times: 2,
+    })
+    .await;
+    assert!(report.succeeded(), "{:?}", report.error);
+    assert_eq!((report.counts.updated, report.counts.removed), (24, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_with_retry_after_is_waited_out() {
+    let started = Instant::now();
+    let (report, mock, _db, _) = failing_second_run(Failure::RetryAfter {
+        seconds: 1,
+        times: 1,
+    })
+    .await;
+    assert!(report.succeeded(), "{:?}", report.error);
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After was honoured"
+    );
+    let page2 = mock
+        .requests()
+        .iter()
+        .filter(|r| r.query.get("page").map(String::as_str) == Some("2"))
+        .count();
+    assert_eq!(
+        page2,
+        1 + 2,
+        "page 2: once in the first run, twice in the second"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncated_json_fails_the_run_and_changes_nothing() {
+    let (report, _mock, db, before) = failing_second_run(Failure::Truncated).await;
+    let error = report.error.expect("the run failed");
+    assert!(
+        error.contains("page 2") && error.contains("not valid JSON"),
+        "{error}"
+    );
+    assert_nothing_changed(&db, &before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_feed_or_a_mass_removal_is_refused_as_an_outage() {
+    let (mock, m, db) = setup(offers(1..=10), "").await;
+    assert!(sync_once(&m, &db, "acme").await.succeeded());
+    let before = row_versions(&db);
+
+    mock.set_offers(vec![]);
+    let report = sync_once(&m, &db, "acme").await;
+    assert!(
+        report.error.as_deref().unwrap().contains("no offers"),
+        "{:?}",
+        report.error
+    );
+    assert_eq!(row_versions(&db), before);
+
+    mock.set_offers(offers(1..=4));
+    let report = sync_once(&m, &db, "acme").await;
+    let error = report.error.unwrap();
+    assert!(error.contains("would remove 6 of 10"), "{error}");
+    assert_eq!(row_versions(&db), before);
+
+    m.set_integration(&integration_yaml(
+        "acme",
+        &mock.base_url(),
+        "  safety: {allow_empty_feed: true, max_removed_share: 1}\n",
+    ));
+    mock.set_offers(vec![]);
+    let report = sync_once(&m, &db, "acme").await;
+    assert!(report.succeeded(), "{:?}", report.error);
+    assert_eq!(report.counts.removed, 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_skip_with_reasons_that_the_run_log_keeps() {
+    let filters = r#"  filters:
+    countries: {block: [RU]}
+    payout: {min: 2, max: 30}
+    models: [CPA]
+"#;
+    let mut list = offers(1..=12);
+    list[0]["payout"] = "1.00".into(); // 1: below min
+    list[1]["payout"] = "31.00".into(); // 2: above max
+    list[2]["countries"] = serde_json::json!(["RU"]); // 3: blocked
+    list[3]["model"] = "cpi".into(); // 4: model excluded
+    list[4]["payout"] = "abc".into(); // 5: mapping problem
+    list[5]["id"] = 7.into(); // 6 becomes a duplicate of 7
+    let (_mock, m, db) = setup(list, filters).await;
+    let report = sync_once(&m, &db, "acme").await;
+    assert!(report.succeeded(), "{:?}", report.error);
+    let by_reason: Vec<(String, u32)> = report
+        .counts
+        .skipped_by_reason
+        .iter()
+        .map(|(r, n)| (r.to_string(), *n))
+        .collect();
+    assert_eq!(
+        by_reason,
+        [
+            ("country_blocked".to_string(), 1),
+            ("model_excluded".to_string(), 1),
+            ("payout_below_min".to_string(), 1),
+            ("payout_above_max".to_string(), 1),
+            ("duplicate_id".to_string(), 1),
+            ("mapping_problem".to_string(), 1),
+        ]
+    );
+    assert_eq!(report.counts.created, 6);
+
+    #[derive(QueryableByName)]
+    struct SkipRow {
+        #[diesel(sql_type = Nullable<Text>)]
+        external_id: Option<String>,
+        #[diesel(sql_type = Text)]
+        reason: String,
+        #[diesel(sql_type = Text)]
+        detail: String,
+    }
+    let skips: Vec<SkipRow> =
+        db.query("SELECT external_id, reason, detail FROM sync_skips ORDER BY external_id");
+    let skips: Vec<(String, String, String)> = skips
+        .into_iter()
+        .map(|s| (s.external_id.unwrap_or_default(), s.reason, s.detail))
+        .collect();
+    assert!(
+        skips.contains(&(
+            "1".into(),
+            "payout_below_min".into(),
+            "payout 1.00 < min 2".into()
+        )),
+        "{skips:?}"
+    );
+    assert!(
+        skips.contains(&(
+            "5".into(),
+            "mapping_problem".into(),
+            "record 4 (id 5): field payout: \"abc\" is not a decimal".into()
+        )),
+        "{skips:?}"
+    );
+    assert!(
+        skips.contains(&(
+            "7".into(),
+            "duplicate_id".into(),
+            "an earlier record of this run had the same id".into()
+        )),
+        "{skips:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_skipped_offer_that_was_imported_is_removed_but_a_mapping_problem_is_left_alone() {
+    let (mock, m, db) = setup(offers(1..=10), "  filters: {payout: {max: 30}}\n").await;
+    assert!(sync_once(&m, &db, "acme").await.succeeded());
+    let mut list = offers(1..=10);
+    list[0]["payout"] = "99".into(); // now filtered out: its campaign is paused
+    list[1]["payout"] = "n/a".into(); // unreadable: its campaign is left as it is
+    mock.set_offers(list);
+    let report = sync_once(&m, &db, "acme").await;
+    assert!(report.succeeded(), "{:?}", report.error);
+    assert_eq!(report.counts.removed, 1);
+    assert_eq!(campaign(&db, "acme", "1").status, "paused");
+    assert_eq!(campaign(&db, "acme", "2").status, "active");
+}
+
+async fn sync_with_network(
+    pagination: &str,
+    auth: &str,
+    page_size: usize,
+) -> (RunReport, MockNetwork) {
+    let mock = MockNetwork::start(offers(1..=25), page_size).await;
+    let m = Manifests::new(
+        &network_yaml(pagination, auth),
+        &integration_yaml("acme", &mock.base_url(), ""),
+    );
+    let db = TestDb::new();
+    let report = sync_once(&m, &db, "acme").await;
+    (report, mock)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_pagination_kind_reads_every_page() {
+    for (pagination, expected_pages) in [
+        (
+            "{kind: page, param: page, size_param: page_size, size: 10}",
+            3,
+        ),
+        (
+            "{kind: page, param: page, total_pages: $.paging.total_pages}",
+            3,
+        ),
+        (
+            "{kind: offset, param: offset, size_param: limit, size: 10, total_count: $.paging.total_count}",
+            3,
+        ),
+        (
+            "{kind: cursor, param: cursor, path: $.paging.next_cursor}",
+            3,
+        ),
+        ("{kind: next_url, path: $.paging.next_url}", 3),
+        ("{kind: none}", 1),
+    ] {
+        let (report, _) = sync_with_network(pagination, HEADER_AUTH, 10).await;
+        assert!(report.succeeded(), "{pagination}: {:?}", report.error);
+        let expected_offers = if expected_pages == 1 { 10 } else { 25 };
+        assert_eq!(
+            (report.counts.pages, report.counts.created),
+            (expected_pages, expected_offers),
+            "{pagination}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pagination_loops_and_endless_feeds_are_stopped() {
+    // The mock ignores `pg`, so every page is page 1.
+    let (report, _) = sync_with_network("{kind: page, param: pg}", HEADER_AUTH, 10).await;
+    assert!(
+        report.error.as_deref().unwrap().contains("pagination loop"),
+        "{:?}",
+        report.error
+    );
+
+    let network = network_yaml(PAGE_PAGINATION, HEADER_AUTH)
+        .replace("timeout_seconds: 5", "timeout_seconds: 5, max_pages: 2");
+    let mock = MockNetwork::start(offers(1..=25), 10).await;
+    let m = Manifests::new(&network, &integration_yaml("acme", &mock.base_url(), ""));
+    let db = TestDb::new();
+    let report = sync_once(&m, &db, "acme").await;
+    assert!(
+        report
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("more than 2 pages"),
+        "{:?}",
+        report.error
+    );
+    assert!(campaigns(&db, "acme").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_over_the_size_limit_fails_the_run() {
+    let network = network_yaml(PAGE_PAGINATION, HEADER_AUTH).replace(
+        "timeout_seconds: 5",
+        "timeout_seconds: 5, max_response_bytes: 2000",
+    );
+    let mock = MockNetwork::start(offers(1..=25), 10).await;
+    let m = Manifests::new(&network, &integration_yaml("acme", &mock.base_url(), ""));
+    let db = TestDb::new();
+    let report = sync_once(&m, &db, "acme").await;
+    assert!(
+        report
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("larger than 2000 bytes"),
+        "{:?}",
+        report.error
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_auth_kind_sends_its_credentials() {
+    let (report, mock) = sync_with_network(
+        PAGE_PAGINATION,
+        "{kind: query, param: api_key, value: \"{{ params.api_key }}\"}",
+        10,
+    )
+    .await;
+    assert!(report.succeeded());
+    assert!(
+        mock.requests()
+            .iter()
+            .all(|r| r.query.get("api_key").map(String::as_str) == Some(API_KEY))
+    );
+
+    let (report, mock) = sync_with_network(
+        PAGE_PAGINATION,
+        "{kind: bearer, token: \"{{ params.api_key }}\"}",
+        10,
+    )
+    .await;
+    assert!(report.succeeded());
+    let bearer = format!("Bearer {API_KEY}");
+    assert!(
+        mock.requests()
+            .iter()
+            .all(|r| r.headers.get("authorization") == Some(&bearer))
+    );
+
+    let (report, mock) = sync_with_network(
+        PAGE_PAGINATION,
+        "{kind: basic, username: acme, password: \"{{ params.api_key }}\"}",
+        10,
+    )
+    .await;
+    assert!(report.succeeded());
+    let basic = format!("Basic {}", base64(&format!("acme:{API_KEY}")));
+    assert!(
+        mock.requests()
+            .iter()
+            .all(|r| r.headers.get("authorization") == Some(&basic))
+    );
+
+    // OAuth2 client credentials: one token for the whole run.
+    let oauth = "{kind: oauth2, token_url: \"{{ params.base_url }}/token\", client_id: acme, client_secret: \"{{ params.api_key }}\"}";
+    let mock = MockNetwork::start(offers(1..=25), 10).await;
+    let network = network_yaml(PAGE_PAGINATION, oauth);
+    let m = Manifests::new(&network, &integration_yaml("acme", &mock.base_url(), ""));
+    std::fs::write(m.path().join("secrets/api.key"), "cs-secret-3").unwrap();
+    let db = TestDb::new();
+    let report = sync_once(&m, &db, "acme").await;
+    assert!(report.succeeded(), "{:?}", report.error);
+    assert_eq!(mock.with_state(|s| s.token_requests), 1);
+    assert!(
+        mock.requests()
+            .iter()
+            .all(|r| r.headers.get("authorization").map(String::as_str) == Some("Bearer tok-1"))
+    );
+}
+
+fn base64(s: &str) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let b = s.as_bytes();
+    let mut out = String::new();
+    for chunk in b.chunks(3) {
+        let n = (chunk[0] as u32) << 16
+            | (*chunk.get(1).unwrap_or(&0) as u32) << 8
+            | *chunk.get(2).unwrap_or(&0) as u32;
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runs_of_one_integration_cannot_overlap() {
+    let (mock, m, db) = setup(offers(1..=25), "").await;
+    mock.fail(1, Failure::Hang(Duration::from_secs(3)));
+    let (m1, db_url) = (m.load("acme"), db.url.clone());
+    let first = tokio::spawn(async move {
+        let store = store::open(&db_url).unwrap();
+        sync::run(m1, store, Trigger::Cli).await.1
+    });
+    // Wait until the first run is fetching page 2 (it holds the lock by then).
+    while mock.requests().len() < 2 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let store = store::open(&db.url).unwrap();
+    let (_, second) = sync::run(m.load("acme"), store, Trigger::Cli).await;
+    let error = second
+        .expect_err("the second run does not start")
+        .to_string();
+    assert!(error.contains("in progress"), "{error}");
+    assert!(first.await.unwrap().unwrap().succeeded());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_run_log_and_status_read_back() {
+    let (mock, m, db) = setup(offers(1..=12), "  filters: {payout: {max: 10}}\n").await;
+    assert!(sync_once(&m, &db, "acme").await.succeeded());
+    mock.fail(
+        0,
+        Failure::Status {
+            status: 404,
+            times: 1,
+        },
+    );
+    assert!(!sync_once(&m, &db, "acme").await.succeeded());
+    let mut store = store::open(&db.url).unwrap();
+    let runs = store.recent_runs("acme", 10).unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0].status, "failed");
+    assert!(runs[0].error.as_deref().unwrap().contains("HTTP 404"));
+    assert_eq!(
+        (runs[1].status.as_str(), runs[1].created, runs[1].skipped),
+        ("succeeded", 8, 4)
+    );
+    let skips = store
+        .run_skips(offersync::store::RunId(runs[1].id))
+        .unwrap();
+    assert_eq!(skips.len(), 4);
+    assert!(skips.iter().all(|s| s.reason == "payout_above_max"));
+    let status = store.status().unwrap();
+    assert_eq!(status.len(), 1);
+    assert_eq!(status[0].campaigns, 8);
+    assert!(
+        status[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("HTTP 404")
+    );
+    assert!(status[0].last_success_at.is_some());
+
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let n: Vec<Count> =
+        db.query("SELECT count(*) AS n FROM integrations WHERE spec LIKE '%kind: Integration%'");
+    assert_eq!(n[0].n, 1);
+}

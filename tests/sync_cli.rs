@@ -1,0 +1,283 @@
+//! The store commands through the real binary: sync, plan, runs, status,
+//! a database that is not there, a process killed mid-write, and secrets.
+
+mod common;
+
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use common::*;
+use diesel::QueryableByName;
+use diesel::sql_types::Text;
+
+fn offersync(m: &Manifests, db_url: &str, args: &[&str]) -> Output {
+    Command::new(binary())
+        .args(args)
+        .arg("--dir")
+        .arg(m.path())
+        .env("DATABASE_URL", db_url)
+        .env("RUST_LOG", "offersync=debug")
+        .output()
+        .expect("run offersync")
+}
+
+async fn offersync_async(m: &Manifests, db_url: &str, args: &[&str]) -> Output {
+    let (dir, url) = (m.path().to_path_buf(), db_url.to_string());
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        Command::new(binary())
+            .args(&args)
+            .arg("--dir")
+            .arg(dir)
+            .env("DATABASE_URL", url)
+            .env("RUST_LOG", "offersync=debug")
+            .output()
+            .expect("run offersync")
+    })
+    .await
+    .unwrap()
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+async fn setup(extra: &str) -> (MockNetwork, Manifests, TestDb) {
+    let mock = MockNetwork::start(offers(1..=25), 10).await;
+    let m = Manifests::new(
+        &network_yaml(PAGE_PAGINATION, HEADER_AUTH),
+        &integration_yaml("acme", &mock.base_url(), extra),
+    );
+    (mock, m, TestDb::new())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_sync_runs_and_status_tell_the_story() {
+    let (_mock, m, db) = setup("  filters: {payout: {max: 20}}\n").await;
+
+    let out = offersync_async(&m, &db.url, &["plan", "acme"]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "changes pending: {stdout}{stderr}");
+    assert!(stdout.contains("+ create  1  Offer 1"), "{stdout}");
+    assert!(stdout.contains("  skip    25  payout_above_max: payout 26.50 > max 20"), "{stdout}");
+    assert!(stdout.contains("plan for acme: 18 to create, 0 to update, 0 to pause, 0 unchanged, 7 skipped"), "{stdout}");
+
+    let out = offersync_async(&m, &db.url, &["sync", "acme"]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("acme: run 1 succeeded"), "{stdout}");
+    assert!(stdout.contains("fetched 25, created 18, updated 0, unchanged 0, skipped 7, removed 0"), "{stdout}");
+    assert!(stdout.contains("skipped      7  payout_above_max"), "{stdout}");
+
+    let out = offersync_async(&m, &db.url, &["plan", "acme"]).await;
+    assert_eq!(out.status.code(), Some(0), "no changes: {}", text(&out).0);
+
+    let out = offersync_async(&m, &db.url, &["sync", "acme", "--format", "json"]).await;
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["counts"]["unchanged"], 18);
+    assert_eq!(report["run"], 2);
+
+    let out = offersync_async(&m, &db.url, &["runs", "acme"]).await;
+    let (stdout, _) = text(&out);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].starts_with("   RUN  STARTED"), "{stdout}");
+    assert!(lines[1].trim_start().starts_with("2 ") && lines[1].contains("succeeded"), "{stdout}");
+    assert_eq!(lines.len(), 3, "{stdout}");
+
+    let out = offersync_async(&m, &db.url, &["runs", "show", "1"]).await;
+    let (stdout, _) = text(&out);
+    assert!(stdout.contains("run 1 of acme (cli): succeeded"), "{stdout}");
+    let line = format!("  skipped {:<12} {:<24} {}", "25", "payout_above_max", "payout 26.50 > max 20");
+    assert!(stdout.contains(&line), "{stdout}");
+
+    let out = offersync_async(&m, &db.url, &["status"]).await;
+    let (stdout, _) = text(&out);
+    assert!(stdout.starts_with("acme (mocknet, active): 18 campaigns, 18 active; last run 2 succeeded"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_run_exits_1_and_keeps_secrets_out_of_every_output() {
+    // The key travels in the query string, the place most likely to leak into logs.
+    let mock = MockNetwork::start(offers(1..=25), 10).await;
+    let m = Manifests::new(
+        &network_yaml(PAGE_PAGINATION, "{kind: query, param: api_key, value: \"{{ params.api_key }}\"}"),
+        &integration_yaml("acme", &mock.base_url(), ""),
+    );
+    let db = TestDb::new();
+    mock.fail(1, Failure::Status { status: 502, times: usize::MAX });
+    let mut all = String::new();
+    for args in [
+        &["sync", "acme"][..],
+        &["sync", "acme", "--format", "json"],
+        &["plan", "acme"],
+        &["runs", "acme"],
+        &["runs", "show", "1"],
+        &["status"],
+        &["status", "--format", "json"],
+    ] {
+        let out = offersync_async(&m, &db.url, args).await;
+        let (stdout, stderr) = text(&out);
+        if args == ["sync", "acme"] {
+            assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+            assert!(stdout.contains("FAILED") && stdout.contains("HTTP 502"), "{stdout}");
+            assert!(stdout.contains("/offers?page_size=10&page=2: HTTP 502"), "the URL is shown: {stdout}");
+        }
+        all.push_str(&stdout);
+        all.push_str(&stderr);
+    }
+    #[derive(QueryableByName)]
+    struct Error {
+        #[diesel(sql_type = Text)]
+        error: String,
+    }
+    for e in db.query::<Error>("SELECT error FROM sync_runs") {
+        all.push_str(&e.error);
+    }
+    assert!(all.contains("retrying"), "debug logs were captured: {all}");
+    assert!(!all.contains(API_KEY), "a secret leaked:\n{all}");
+}
+
+#[test]
+fn an_unreachable_database_is_a_clear_error_and_exit_2() {
+    let m = Manifests::new(
+        &network_yaml(PAGE_PAGINATION, HEADER_AUTH),
+        &integration_yaml("acme", "http://127.0.0.1:9", ""),
+    );
+    let url = "postgres://offersync:hunter2pw@127.0.0.1:1/offersync?connect_timeout=2";
+    let out = offersync(&m, url, &["sync", "acme"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stderr.starts_with("error: cannot connect to the database at postgres://offersync:[redacted]@127.0.0.1:1/offersync"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2pw"));
+
+    let out = Command::new(binary())
+        .args(["status"])
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("set DATABASE_URL or pass --database-url"));
+}
+
+#[test]
+fn an_unknown_integration_is_named_with_a_suggestion() {
+    let m = Manifests::new(
+        &network_yaml(PAGE_PAGINATION, HEADER_AUTH),
+        &integration_yaml("acme", "http://127.0.0.1:9", ""),
+    );
+    let out = offersync(&m, "postgres://127.0.0.1:1/x", &["sync", "acmee"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("no Integration named `acmee`") && text(&out).1.contains("did you mean `acme`?"));
+}
+
+#[derive(QueryableByName, Debug, PartialEq, Eq)]
+struct Snapshot {
+    #[diesel(sql_type = Text)]
+    rows: String,
+}
+
+fn snapshot(db: &TestDb) -> String {
+    db.query::<Snapshot>(
+        "SELECT coalesce(string_agg(external_id || ':' || name || ':' || status || ':' || xmin::text, ',' ORDER BY external_id), '') AS rows FROM campaigns",
+    )
+    .pop()
+    .unwrap()
+    .rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_killed_mid_write_leaves_campaigns_as_they_were_and_the_next_run_completes() {
+    let (mock, m, db) = setup("").await;
+    let first = offersync_async(&m, &db.url, &["sync", "acme"]).await;
+    assert_eq!(first.status.code(), Some(0), "{:?}", text(&first));
+    let before = snapshot(&db);
+
+    // Upstream renames everything; page 3 hangs so the run is caught with
+    // pages 1 and 2 written inside its open transaction.
+    mock.set_offers(
+        offers(1..=25)
+            .into_iter()
+            .map(|mut o| {
+                o["name"] = "renamed".into();
+                o
+            })
+            .collect(),
+    );
+    mock.fail(2, Failure::Hang(Duration::from_secs(60)));
+    let mut child = Command::new(binary())
+        .args(["sync", "acme", "--dir"])
+        .arg(m.path())
+        .env("DATABASE_URL", &db.url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    #[derive(QueryableByName)]
+    struct Open {
+        #[diesel(sql_type = Text)]
+        state: String,
+    }
+    let mut written = false;
+    for _ in 0..500 {
+        let page3_asked = mock.requests().iter().any(|r| r.query.get("page").map(String::as_str) == Some("3"));
+        // The run's connection sits in its transaction, having updated rows.
+        let in_tx = db
+            .query::<Open>("SELECT state FROM pg_stat_activity WHERE datname = current_database() AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()")
+            .iter()
+            .any(|o| o.state.starts_with("idle in transaction"));
+        if page3_asked && in_tx {
+            written = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(written, "the run reached page 3 with writes in its transaction");
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    mock.clear_failures();
+
+    // Postgres rolls back the dead connection's transaction.
+    let mut rolled_back = false;
+    for _ in 0..200 {
+        if snapshot(&db) == before {
+            rolled_back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(rolled_back, "campaigns are exactly as before the killed run");
+
+    let mut next = None;
+    for _ in 0..50 {
+        let out = offersync_async(&m, &db.url, &["sync", "acme"]).await;
+        // The dead run's lock goes with its connection, which Postgres may notice a moment later.
+        if text(&out).1.contains("in progress") {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
+        next = Some(out);
+        break;
+    }
+    let next = next.expect("the lock was released");
+    let (stdout, stderr) = text(&next);
+    assert_eq!(next.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("updated 25"), "{stdout}");
+
+    #[derive(QueryableByName)]
+    struct RunStatus {
+        #[diesel(sql_type = Text)]
+        status: String,
+        #[diesel(sql_type = Text)]
+        error: String,
+    }
+    let runs = db.query::<RunStatus>("SELECT status, coalesce(error, '') AS error FROM sync_runs ORDER BY id");
+    let statuses: Vec<&str> = runs.iter().map(|r| r.status.as_str()).collect();
+    assert_eq!(statuses, ["succeeded", "failed", "succeeded"]);
+    assert!(runs[1].error.starts_with("interrupted"), "{}", runs[1].error);
+}
