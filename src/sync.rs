@@ -183,7 +183,9 @@ pub async fn fetch_only(def: Arc<IntegrationDef>) -> Result<FetchSummary, String
                 for outcome in outcomes {
                     match outcome {
                         Ok(_) => summary.offers += 1,
-                        Err(skip) => *summary.skipped_by_reason.entry(skip.reason).or_default() += 1,
+                        Err(skip) => {
+                            *summary.skipped_by_reason.entry(skip.reason).or_default() += 1
+                        }
                     }
                 }
             }

@@ -60,17 +60,35 @@ async fn plan_sync_runs_and_status_tell_the_story() {
 
     let out = offersync_async(&m, &db.url, &["plan", "acme"]).await;
     let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "changes pending: {stdout}{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "changes pending: {stdout}{stderr}"
+    );
     assert!(stdout.contains("+ create  1  Offer 1"), "{stdout}");
-    assert!(stdout.contains("  skip    25  payout_above_max: payout 26.50 > max 20"), "{stdout}");
-    assert!(stdout.contains("plan for acme: 18 to create, 0 to update, 0 to pause, 0 unchanged, 7 skipped"), "{stdout}");
+    assert!(
+        stdout.contains("  skip    25  payout_above_max: payout 26.50 > max 20"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "plan for acme: 18 to create, 0 to update, 0 to pause, 0 unchanged, 7 skipped"
+        ),
+        "{stdout}"
+    );
 
     let out = offersync_async(&m, &db.url, &["sync", "acme"]).await;
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     assert!(stdout.contains("acme: run 1 succeeded"), "{stdout}");
-    assert!(stdout.contains("fetched 25, created 18, updated 0, unchanged 0, skipped 7, removed 0"), "{stdout}");
-    assert!(stdout.contains("skipped      7  payout_above_max"), "{stdout}");
+    assert!(
+        stdout.contains("fetched 25, created 18, updated 0, unchanged 0, skipped 7, removed 0"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("skipped      7  payout_above_max"),
+        "{stdout}"
+    );
 
     let out = offersync_async(&m, &db.url, &["plan", "acme"]).await;
     assert_eq!(out.status.code(), Some(0), "no changes: {}", text(&out).0);
@@ -84,18 +102,30 @@ async fn plan_sync_runs_and_status_tell_the_story() {
     let (stdout, _) = text(&out);
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(lines[0].starts_with("   RUN  STARTED"), "{stdout}");
-    assert!(lines[1].trim_start().starts_with("2 ") && lines[1].contains("succeeded"), "{stdout}");
+    assert!(
+        lines[1].trim_start().starts_with("2 ") && lines[1].contains("succeeded"),
+        "{stdout}"
+    );
     assert_eq!(lines.len(), 3, "{stdout}");
 
     let out = offersync_async(&m, &db.url, &["runs", "show", "1"]).await;
     let (stdout, _) = text(&out);
-    assert!(stdout.contains("run 1 of acme (cli): succeeded"), "{stdout}");
-    let line = format!("  skipped {:<12} {:<24} {}", "25", "payout_above_max", "payout 26.50 > max 20");
+    assert!(
+        stdout.contains("run 1 of acme (cli): succeeded"),
+        "{stdout}"
+    );
+    let line = format!(
+        "  skipped {:<12} {:<24} {}",
+        "25", "payout_above_max", "payout 26.50 > max 20"
+    );
     assert!(stdout.contains(&line), "{stdout}");
 
     let out = offersync_async(&m, &db.url, &["status"]).await;
     let (stdout, _) = text(&out);
-    assert!(stdout.starts_with("acme (mocknet, active): 18 campaigns, 18 active; last run 2 succeeded"), "{stdout}");
+    assert!(
+        stdout.starts_with("acme (mocknet, active): 18 campaigns, 18 active; last run 2 succeeded"),
+        "{stdout}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -103,11 +133,20 @@ async fn a_failed_run_exits_1_and_keeps_secrets_out_of_every_output() {
     // The key travels in the query string, the place most likely to leak into logs.
     let mock = MockNetwork::start(offers(1..=25), 10).await;
     let m = Manifests::new(
-        &network_yaml(PAGE_PAGINATION, "{kind: query, param: api_key, value: \"{{ params.api_key }}\"}"),
+        &network_yaml(
+            PAGE_PAGINATION,
+            "{kind: query, param: api_key, value: \"{{ params.api_key }}\"}",
+        ),
         &integration_yaml("acme", &mock.base_url(), ""),
     );
     let db = TestDb::new();
-    mock.fail(1, Failure::Status { status: 502, times: usize::MAX });
+    mock.fail(
+        1,
+        Failure::Status {
+            status: 502,
+            times: usize::MAX,
+        },
+    );
     let mut all = String::new();
     for args in [
         &["sync", "acme"][..],
@@ -122,8 +161,14 @@ async fn a_failed_run_exits_1_and_keeps_secrets_out_of_every_output() {
         let (stdout, stderr) = text(&out);
         if args == ["sync", "acme"] {
             assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
-            assert!(stdout.contains("FAILED") && stdout.contains("HTTP 502"), "{stdout}");
-            assert!(stdout.contains("/offers?page_size=10&page=2: HTTP 502"), "the URL is shown: {stdout}");
+            assert!(
+                stdout.contains("FAILED") && stdout.contains("HTTP 502"),
+                "{stdout}"
+            );
+            assert!(
+                stdout.contains("/offers?page_size=10&page=2: HTTP 502"),
+                "the URL is shown: {stdout}"
+            );
         }
         all.push_str(&stdout);
         all.push_str(&stderr);
@@ -162,7 +207,11 @@ fn an_unreachable_database_is_a_clear_error_and_exit_2() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out).1.contains("set DATABASE_URL or pass --database-url"));
+    assert!(
+        text(&out)
+            .1
+            .contains("set DATABASE_URL or pass --database-url")
+    );
 }
 
 #[test]
@@ -173,7 +222,10 @@ fn an_unknown_integration_is_named_with_a_suggestion() {
     );
     let out = offersync(&m, "postgres://127.0.0.1:1/x", &["sync", "acmee"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out).1.contains("no Integration named `acmee`") && text(&out).1.contains("did you mean `acme`?"));
+    assert!(
+        text(&out).1.contains("no Integration named `acmee`")
+            && text(&out).1.contains("did you mean `acme`?")
+    );
 }
 
 #[derive(QueryableByName, Debug, PartialEq, Eq)]
@@ -225,7 +277,10 @@ async fn a_sync_killed_mid_write_leaves_campaigns_as_they_were_and_the_next_run_
     }
     let mut written = false;
     for _ in 0..500 {
-        let page3_asked = mock.requests().iter().any(|r| r.query.get("page").map(String::as_str) == Some("3"));
+        let page3_asked = mock
+            .requests()
+            .iter()
+            .any(|r| r.query.get("page").map(String::as_str) == Some("3"));
         // The run's connection sits in its transaction, having updated rows.
         let in_tx = db
             .query::<Open>("SELECT state FROM pg_stat_activity WHERE datname = current_database() AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()")
@@ -237,7 +292,10 @@ async fn a_sync_killed_mid_write_leaves_campaigns_as_they_were_and_the_next_run_
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(written, "the run reached page 3 with writes in its transaction");
+    assert!(
+        written,
+        "the run reached page 3 with writes in its transaction"
+    );
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     mock.clear_failures();
@@ -251,7 +309,10 @@ async fn a_sync_killed_mid_write_leaves_campaigns_as_they_were_and_the_next_run_
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    assert!(rolled_back, "campaigns are exactly as before the killed run");
+    assert!(
+        rolled_back,
+        "campaigns are exactly as before the killed run"
+    );
 
     let mut next = None;
     for _ in 0..50 {
@@ -276,8 +337,14 @@ async fn a_sync_killed_mid_write_leaves_campaigns_as_they_were_and_the_next_run_
         #[diesel(sql_type = Text)]
         error: String,
     }
-    let runs = db.query::<RunStatus>("SELECT status, coalesce(error, '') AS error FROM sync_runs ORDER BY id");
+    let runs = db.query::<RunStatus>(
+        "SELECT status, coalesce(error, '') AS error FROM sync_runs ORDER BY id",
+    );
     let statuses: Vec<&str> = runs.iter().map(|r| r.status.as_str()).collect();
     assert_eq!(statuses, ["succeeded", "failed", "succeeded"]);
-    assert!(runs[1].error.starts_with("interrupted"), "{}", runs[1].error);
+    assert!(
+        runs[1].error.starts_with("interrupted"),
+        "{}",
+        runs[1].error
+    );
 }
