@@ -18,7 +18,7 @@ mod common;
 use common::{best_of_3, generate};
 use offersync::manifest;
 use offersync::mapping::{Mapping, split};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -16,6 +16,8 @@
 //! postgres://postgres@127.0.0.1:5432/postgres; `scripts/test` starts the
 //! local one) and `psql` on the PATH.
 
+#![recursion_limit = "256"]
+
 mod common;
 
 use std::io::Read;
@@ -41,21 +43,16 @@ fn main() {
         .or_else(|_| std::env::var("OFFERSYNC_TEST_PG"))
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
 
-    let feed = Arc::new(Feed::new(count));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let base_url = runtime.block_on(serve(feed.clone()));
+    if std::env::var_os(SERVE).is_some() {
+        return serve(count);
+    }
+    let network = MockNetwork::start(count);
     let db = BenchDb::create(&admin_url);
     let dir = tempfile::tempdir().expect("temp dir");
-    write_manifests(dir.path(), &base_url);
-    let bytes: usize = feed.pages[0].iter().map(|p| p.len()).sum();
+    write_manifests(dir.path(), &network.base_url);
     println!(
-        "sync benchmark: {count} offers in {} pages of {PAGE_SIZE}, {:.1} MB of JSON",
-        feed.pages[0].len(),
-        bytes as f64 / 1e6
+        "sync benchmark: {count} offers in pages of {PAGE_SIZE}, {:.1} MB of JSON",
+        network.megabytes
     );
 
     let line = |what: &str, m: &Measured| {
@@ -103,7 +100,7 @@ fn main() {
     let zero_writes = db.row_versions() == rows_before;
     line("re-sync, nothing changed", &unchanged);
 
-    feed.revised.store(true, Ordering::SeqCst);
+    network.revise();
     let changed = offersync(&["sync", "bench", "--format", "json"]);
     let counts = changed.counts();
     assert_eq!(counts["updated"], json!(count / 10), "{}", changed.stdout);
@@ -178,29 +175,98 @@ struct PageQuery {
     page: usize,
 }
 
-async fn serve(feed: Arc<Feed>) -> String {
-    async fn offers(
-        State(feed): State<Arc<Feed>>,
-        Query(q): Query<PageQuery>,
-    ) -> ([(&'static str, &'static str); 1], axum::body::Bytes) {
-        let pages = &feed.pages[usize::from(feed.revised.load(Ordering::SeqCst))];
-        let body = q
-            .page
-            .checked_sub(1)
-            .and_then(|i| pages.get(i))
-            .cloned()
-            .unwrap_or_else(|| axum::body::Bytes::from_static(br#"{"offers":[],"paging":{}}"#));
-        ([("content-type", "application/json")], body)
+/// Set in the environment of the bench binary started as the mock network.
+const SERVE: &str = "OFFERSYNC_BENCH_SERVE";
+
+/// The mock network runs in a child process: a child's peak RSS as the
+/// kernel reports it (`ru_maxrss`) includes its parent's memory at spawn
+/// time, so the process that spawns `offersync` must stay small.
+struct MockNetwork {
+    process: std::process::Child,
+    base_url: String,
+    megabytes: f64,
+}
+
+impl MockNetwork {
+    fn start(count: usize) -> Self {
+        let mut process = Command::new(std::env::current_exe().expect("own path"))
+            .arg(count.to_string())
+            .env(SERVE, "1")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the mock network starts");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(process.stdout.take().expect("piped")),
+            &mut line,
+        )
+        .expect("the mock network prints its address");
+        let (base_url, megabytes) = line.trim().split_once(' ').expect("URL and size");
+        Self {
+            process,
+            base_url: base_url.to_string(),
+            megabytes: megabytes.parse().expect("size"),
+        }
     }
-    let app = axum::Router::new()
-        .route("/v1/affiliates/offersrunnable", axum::routing::get(offers))
-        .with_state(feed);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("binds");
-    let addr = listener.local_addr().expect("address");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
+
+    /// Switches the feed to its revised edition (10% of offers changed).
+    fn revise(&self) {
+        use std::io::Write;
+        let addr = self.base_url.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(addr).expect("connects to the mock");
+        write!(stream, "POST /revise HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .expect("sends");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("reads");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+}
+
+impl Drop for MockNetwork {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+/// The mock network process: prints `URL MEGABYTES`, then serves until killed.
+fn serve(count: usize) {
+    let feed = Arc::new(Feed::new(count));
+    let bytes: usize = feed.pages[0].iter().map(|p| p.len()).sum();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async move {
+        async fn offers(
+            State(feed): State<Arc<Feed>>,
+            Query(q): Query<PageQuery>,
+        ) -> ([(&'static str, &'static str); 1], axum::body::Bytes) {
+            let pages = &feed.pages[usize::from(feed.revised.load(Ordering::SeqCst))];
+            let body = q
+                .page
+                .checked_sub(1)
+                .and_then(|i| pages.get(i))
+                .cloned()
+                .unwrap_or_else(|| axum::body::Bytes::from_static(br#"{"offers":[],"paging":{}}"#));
+            ([("content-type", "application/json")], body)
+        }
+        async fn revise(State(feed): State<Arc<Feed>>) -> &'static str {
+            feed.revised.store(true, Ordering::SeqCst);
+            "revised"
+        }
+        let app = axum::Router::new()
+            .route("/v1/affiliates/offersrunnable", axum::routing::get(offers))
+            .route("/revise", axum::routing::post(revise))
+            .with_state(feed);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binds");
+        let addr = listener.local_addr().expect("address");
+        println!("http://{addr} {:.1}", bytes as f64 / 1e6);
+        axum::serve(listener, app).await.expect("serves");
+    });
 }
 
 /// The built-in Everflow network with pages of 1,000, and an integration of it.

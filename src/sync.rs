@@ -248,8 +248,22 @@ fn write_side(
         return Ok((None, reconciler.counts, error, Some(report)));
     };
 
-    let integration_id = store.upsert_integration(&record)?;
-    let run = store.begin_run(integration_id, &def.name, trigger, &def.spec_hash)?;
+    // The lock comes first: on SQLite, registering the integration is a
+    // write, which would wait for a running run's transaction.
+    store.lock_run(&def.name)?;
+    let started = store
+        .upsert_integration(&record)
+        .and_then(|integration_id| {
+            let run = store.begin_run(integration_id, trigger, &def.spec_hash)?;
+            Ok((integration_id, run))
+        });
+    let (integration_id, run) = match started {
+        Ok(started) => started,
+        Err(e) => {
+            let _ = store.end_run();
+            return Err(e.into());
+        }
+    };
     let outcome = apply(store, def, integration_id, run, &mut rx, ready);
     let (counts, error) = match outcome {
         Ok(counts) => (counts, None),
@@ -260,7 +274,7 @@ fn write_side(
             (counts, Some(error))
         }
     };
-    store.end_run(integration_id)?;
+    store.end_run()?;
     Ok((Some(run), counts, error, None))
 }
 

@@ -1,5 +1,6 @@
-//! Sync runs end to end: a mock network on 127.0.0.1, a fresh Postgres
-//! database per test, manifests in a temp directory.
+//! Sync runs end to end: a mock network on 127.0.0.1, a fresh database per
+//! test, manifests in a temp directory. Every scenario runs on both store
+//! backends (`postgres::` and `sqlite::` test names).
 
 mod common;
 
@@ -49,12 +50,22 @@ struct RowVersion {
     version: String,
 }
 
-/// Each campaign row's physical version: any write to a row changes it.
+/// Each campaign row's version: any write to a row changes it. Postgres
+/// gives the physical version (`xmin`); SQLite has none, so there it is the
+/// change time, which every write of offersync's sets.
 fn row_versions(db: &TestDb) -> Vec<RowVersion> {
-    db.query("SELECT external_id, xmin::text AS version FROM campaigns ORDER BY external_id")
+    db.query(match db.backend {
+        Backend::Postgres => {
+            "SELECT external_id, xmin::text AS version FROM campaigns ORDER BY external_id"
+        }
+        Backend::Sqlite => {
+            "SELECT external_id, changed_at || ' ' || content_hash AS version FROM campaigns ORDER BY external_id"
+        }
+    })
 }
 
 fn setup(
+    backend: Backend,
     offers: Vec<serde_json::Value>,
     extra: &str,
 ) -> impl std::future::Future<Output = (MockNetwork, Manifests, TestDb)> {
@@ -65,7 +76,7 @@ fn setup(
             &network_yaml(PAGE_PAGINATION, HEADER_AUTH),
             &integration_yaml("acme", &mock.base_url(), &extra),
         );
-        (mock, m, TestDb::new())
+        (mock, m, TestDb::new(backend))
     }
 }
 
@@ -78,9 +89,8 @@ const RULES: &str = r#"  tracking: {append: "sub1={click_id}"}
     on_import: [{event: conversions, period: total, value: 900}]
 "#;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn first_import_creates_every_campaign_with_every_column() {
-    let (mock, m, db) = setup(offers(1..=25), RULES).await;
+async fn first_import_creates_every_campaign_with_every_column(backend: Backend) {
+    let (mock, m, db) = setup(backend, offers(1..=25), RULES).await;
     let report = sync_once(&m, &db, "acme").await;
     assert!(report.succeeded(), "{:?}", report.error);
     let c = &report.counts;
@@ -140,7 +150,7 @@ async fn first_import_creates_every_campaign_with_every_column() {
         payout: String,
     }
     let payouts: Vec<Payout> = db.query(
-        "SELECT kind, name, payout::text AS payout FROM publisher_payouts WHERE external_id = '7' ORDER BY kind, name",
+        "SELECT kind, name, CAST(payout AS TEXT) AS payout FROM publisher_payouts WHERE external_id = '7' ORDER BY kind, name",
     );
     let payouts: Vec<(String, String, String)> = payouts
         .into_iter()
@@ -164,9 +174,8 @@ async fn first_import_creates_every_campaign_with_every_column() {
     assert_eq!(raw[0].name, "Offer 7");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rerun_without_upstream_change_writes_nothing() {
-    let (_mock, m, db) = setup(offers(1..=25), RULES).await;
+async fn a_rerun_without_upstream_change_writes_nothing(backend: Backend) {
+    let (_mock, m, db) = setup(backend, offers(1..=25), RULES).await;
     assert!(sync_once(&m, &db, "acme").await.succeeded());
     let before = row_versions(&db);
     let report = sync_once(&m, &db, "acme").await;
@@ -182,10 +191,11 @@ async fn a_rerun_without_upstream_change_writes_nothing() {
     assert!(p.create.is_empty() && p.update.is_empty() && p.remove.is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn updatable_columns_follow_upstream_and_manual_edits_in_protected_ones_survive() {
+async fn updatable_columns_follow_upstream_and_manual_edits_in_protected_ones_survive(
+    backend: Backend,
+) {
     let policy = "  update: {columns: {name: on_create, status: on_create, payout: always, revenue: always}}\n";
-    let (mock, m, db) = setup(offers(1..=5), policy).await;
+    let (mock, m, db) = setup(backend, offers(1..=5), policy).await;
     assert!(sync_once(&m, &db, "acme").await.succeeded());
     db.execute(
         "UPDATE campaigns SET name = 'Hand-named', status = 'paused' WHERE external_id = '3'",
@@ -225,9 +235,8 @@ async fn updatable_columns_follow_upstream_and_manual_edits_in_protected_ones_su
     assert_eq!(rewritten, ["3"]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_offer_gone_upstream_is_paused_and_restored_when_it_comes_back() {
-    let (mock, m, db) = setup(offers(1..=10), "").await;
+async fn an_offer_gone_upstream_is_paused_and_restored_when_it_comes_back(backend: Backend) {
+    let (mock, m, db) = setup(backend, offers(1..=10), "").await;
     assert!(sync_once(&m, &db, "acme").await.succeeded());
 
     mock.set_offers(
@@ -260,9 +269,8 @@ async fn an_offer_gone_upstream_is_paused_and_restored_when_it_comes_back() {
     assert_eq!(c4.removed_at, None);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_removed_keep_marks_without_pausing() {
-    let (mock, m, db) = setup(offers(1..=10), "  on_removed: keep\n").await;
+async fn on_removed_keep_marks_without_pausing(backend: Backend) {
+    let (mock, m, db) = setup(backend, offers(1..=10), "  on_removed: keep\n").await;
     assert!(sync_once(&m, &db, "acme").await.succeeded());
     mock.set_offers(offers(2..=10));
     assert_eq!(sync_once(&m, &db, "acme").await.counts.removed, 1);
@@ -272,8 +280,11 @@ async fn on_removed_keep_marks_without_pausing() {
 }
 
 /// Runs after a good first run: upstream changed, then `failure` on page 2 of 3.
-async fn failing_second_run(failure: Failure) -> (RunReport, MockNetwork, TestDb, Vec<RowVersion>) {
-    let (mock, m, db) = setup(offers(1..=25), "").await;
+async fn failing_second_run(
+    backend: Backend,
+    failure: Failure,
+) -> (RunReport, MockNetwork, TestDb, Vec<RowVersion>) {
+    let (mock, m, db) = setup(backend, offers(1..=25), "").await;
     assert!(sync_once(&m, &db, "acme").await.succeeded());
     let before = row_versions(&db);
     // Every offer renamed and offer 25 gone: a complete run would update and pause.
@@ -314,12 +325,16 @@ fn last_run(db: &TestDb) -> RunRow {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failing_page_fails_the_run_and_changes_nothing_after_exhausting_retries() {
-    let (report, mock, db, before) = failing_second_run(Failure::Status {
-        status: 500,
-        times: usize::MAX,
-    })
+async fn a_failing_page_fails_the_run_and_changes_nothing_after_exhausting_retries(
+    backend: Backend,
+) {
+    let (report, mock, db, before) = failing_second_run(
+        backend,
+        Failure::Status {
+            status: 500,
+            times: usize::MAX,
+        },
+    )
     .await;
     let error = report.error.expect("the run failed");
     assert!(error.contains("HTTP 500"), "{error}");
@@ -338,24 +353,28 @@ async fn a_failing_page_fails_the_run_and_changes_nothing_after_exhausting_retri
     assert!(run.error.unwrap().contains("HTTP 500"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_500_that_recovers_within_the_retries_is_only_a_warning() {
-    let (report, _mock, _db, _) = failing_second_run(Failure::Status {
-        status: 503,
-        times: 2,
-    })
+async fn a_500_that_recovers_within_the_retries_is_only_a_warning(backend: Backend) {
+    let (report, _mock, _db, _) = failing_second_run(
+        backend,
+        Failure::Status {
+            status: 503,
+            times: 2,
+        },
+    )
     .await;
     assert!(report.succeeded(), "{:?}", report.error);
     assert_eq!((report.counts.updated, report.counts.removed), (24, 1));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_429_with_retry_after_is_waited_out() {
+async fn a_429_with_retry_after_is_waited_out(backend: Backend) {
     let started = Instant::now();
-    let (report, mock, _db, _) = failing_second_run(Failure::RetryAfter {
-        seconds: 1,
-        times: 1,
-    })
+    let (report, mock, _db, _) = failing_second_run(
+        backend,
+        Failure::RetryAfter {
+            seconds: 1,
+            times: 1,
+        },
+    )
     .await;
     assert!(report.succeeded(), "{:?}", report.error);
     assert!(
@@ -374,9 +393,8 @@ async fn a_429_with_retry_after_is_waited_out() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn truncated_json_fails_the_run_and_changes_nothing() {
-    let (report, _mock, db, before) = failing_second_run(Failure::Truncated).await;
+async fn truncated_json_fails_the_run_and_changes_nothing(backend: Backend) {
+    let (report, _mock, db, before) = failing_second_run(backend, Failure::Truncated).await;
     let error = report.error.expect("the run failed");
     assert!(
         error.contains("page 2") && error.contains("not valid JSON"),
@@ -385,9 +403,8 @@ async fn truncated_json_fails_the_run_and_changes_nothing() {
     assert_nothing_changed(&db, &before);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_empty_feed_or_a_mass_removal_is_refused_as_an_outage() {
-    let (mock, m, db) = setup(offers(1..=10), "").await;
+async fn an_empty_feed_or_a_mass_removal_is_refused_as_an_outage(backend: Backend) {
+    let (mock, m, db) = setup(backend, offers(1..=10), "").await;
     assert!(sync_once(&m, &db, "acme").await.succeeded());
     let before = row_versions(&db);
 
@@ -417,8 +434,7 @@ async fn an_empty_feed_or_a_mass_removal_is_refused_as_an_outage() {
     assert_eq!(report.counts.removed, 10);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn filters_skip_with_reasons_that_the_run_log_keeps() {
+async fn filters_skip_with_reasons_that_the_run_log_keeps(backend: Backend) {
     let filters = r#"  filters:
     countries: {block: [RU]}
     payout: {min: 2, max: 30}
@@ -431,7 +447,7 @@ async fn filters_skip_with_reasons_that_the_run_log_keeps() {
     list[3]["model"] = "cpi".into(); // 4: model excluded
     list[4]["payout"] = "abc".into(); // 5: mapping problem
     list[5]["id"] = 7.into(); // 6 becomes a duplicate of 7
-    let (_mock, m, db) = setup(list, filters).await;
+    let (_mock, m, db) = setup(backend, list, filters).await;
     let report = sync_once(&m, &db, "acme").await;
     assert!(report.succeeded(), "{:?}", report.error);
     let by_reason: Vec<(String, u32)> = report
@@ -494,9 +510,10 @@ async fn filters_skip_with_reasons_that_the_run_log_keeps() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_skipped_offer_that_was_imported_is_removed_but_a_mapping_problem_is_left_alone() {
-    let (mock, m, db) = setup(offers(1..=10), "  filters: {payout: {max: 30}}\n").await;
+async fn a_skipped_offer_that_was_imported_is_removed_but_a_mapping_problem_is_left_alone(
+    backend: Backend,
+) {
+    let (mock, m, db) = setup(backend, offers(1..=10), "  filters: {payout: {max: 30}}\n").await;
     assert!(sync_once(&m, &db, "acme").await.succeeded());
     let mut list = offers(1..=10);
     list[0]["payout"] = "99".into(); // now filtered out: its campaign is paused
@@ -510,6 +527,7 @@ async fn a_skipped_offer_that_was_imported_is_removed_but_a_mapping_problem_is_l
 }
 
 async fn sync_with_network(
+    backend: Backend,
     pagination: &str,
     auth: &str,
     page_size: usize,
@@ -519,13 +537,12 @@ async fn sync_with_network(
         &network_yaml(pagination, auth),
         &integration_yaml("acme", &mock.base_url(), ""),
     );
-    let db = TestDb::new();
+    let db = TestDb::new(backend);
     let report = sync_once(&m, &db, "acme").await;
     (report, mock)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_pagination_kind_reads_every_page() {
+async fn every_pagination_kind_reads_every_page(backend: Backend) {
     for (pagination, expected_pages) in [
         (
             "{kind: page, param: page, size_param: page_size, size: 10}",
@@ -546,7 +563,7 @@ async fn every_pagination_kind_reads_every_page() {
         ("{kind: next_url, path: $.paging.next_url}", 3),
         ("{kind: none}", 1),
     ] {
-        let (report, _) = sync_with_network(pagination, HEADER_AUTH, 10).await;
+        let (report, _) = sync_with_network(backend, pagination, HEADER_AUTH, 10).await;
         assert!(report.succeeded(), "{pagination}: {:?}", report.error);
         let expected_offers = if expected_pages == 1 { 10 } else { 25 };
         assert_eq!(
@@ -557,10 +574,9 @@ async fn every_pagination_kind_reads_every_page() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pagination_loops_and_endless_feeds_are_stopped() {
+async fn pagination_loops_and_endless_feeds_are_stopped(backend: Backend) {
     // The mock ignores `pg`, so every page is page 1.
-    let (report, _) = sync_with_network("{kind: page, param: pg}", HEADER_AUTH, 10).await;
+    let (report, _) = sync_with_network(backend, "{kind: page, param: pg}", HEADER_AUTH, 10).await;
     assert!(
         report.error.as_deref().unwrap().contains("pagination loop"),
         "{:?}",
@@ -571,7 +587,7 @@ async fn pagination_loops_and_endless_feeds_are_stopped() {
         .replace("timeout_seconds: 5", "timeout_seconds: 5, max_pages: 2");
     let mock = MockNetwork::start(offers(1..=25), 10).await;
     let m = Manifests::new(&network, &integration_yaml("acme", &mock.base_url(), ""));
-    let db = TestDb::new();
+    let db = TestDb::new(backend);
     let report = sync_once(&m, &db, "acme").await;
     assert!(
         report
@@ -585,15 +601,14 @@ async fn pagination_loops_and_endless_feeds_are_stopped() {
     assert!(campaigns(&db, "acme").is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_response_over_the_size_limit_fails_the_run() {
+async fn a_response_over_the_size_limit_fails_the_run(backend: Backend) {
     let network = network_yaml(PAGE_PAGINATION, HEADER_AUTH).replace(
         "timeout_seconds: 5",
         "timeout_seconds: 5, max_response_bytes: 2000",
     );
     let mock = MockNetwork::start(offers(1..=25), 10).await;
     let m = Manifests::new(&network, &integration_yaml("acme", &mock.base_url(), ""));
-    let db = TestDb::new();
+    let db = TestDb::new(backend);
     let report = sync_once(&m, &db, "acme").await;
     assert!(
         report
@@ -606,9 +621,9 @@ async fn a_response_over_the_size_limit_fails_the_run() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_auth_kind_sends_its_credentials() {
+async fn every_auth_kind_sends_its_credentials(backend: Backend) {
     let (report, mock) = sync_with_network(
+        backend,
         PAGE_PAGINATION,
         "{kind: query, param: api_key, value: \"{{ params.api_key }}\"}",
         10,
@@ -622,6 +637,7 @@ async fn every_auth_kind_sends_its_credentials() {
     );
 
     let (report, mock) = sync_with_network(
+        backend,
         PAGE_PAGINATION,
         "{kind: bearer, token: \"{{ params.api_key }}\"}",
         10,
@@ -636,6 +652,7 @@ async fn every_auth_kind_sends_its_credentials() {
     );
 
     let (report, mock) = sync_with_network(
+        backend,
         PAGE_PAGINATION,
         "{kind: basic, username: acme, password: \"{{ params.api_key }}\"}",
         10,
@@ -655,7 +672,7 @@ async fn every_auth_kind_sends_its_credentials() {
     let network = network_yaml(PAGE_PAGINATION, oauth);
     let m = Manifests::new(&network, &integration_yaml("acme", &mock.base_url(), ""));
     std::fs::write(m.path().join("secrets/api.key"), "cs-secret-3").unwrap();
-    let db = TestDb::new();
+    let db = TestDb::new(backend);
     let report = sync_once(&m, &db, "acme").await;
     assert!(report.succeeded(), "{:?}", report.error);
     assert_eq!(mock.with_state(|s| s.token_requests), 1);
@@ -685,9 +702,8 @@ fn base64(s: &str) -> String {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_runs_of_one_integration_cannot_overlap() {
-    let (mock, m, db) = setup(offers(1..=25), "").await;
+async fn two_runs_of_one_integration_cannot_overlap(backend: Backend) {
+    let (mock, m, db) = setup(backend, offers(1..=25), "").await;
     mock.fail(1, Failure::Hang(Duration::from_secs(3)));
     let (m1, db_url) = (m.load("acme"), db.url.clone());
     let first = tokio::spawn(async move {
@@ -707,9 +723,8 @@ async fn two_runs_of_one_integration_cannot_overlap() {
     assert!(first.await.unwrap().unwrap().succeeded());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_run_log_and_status_read_back() {
-    let (mock, m, db) = setup(offers(1..=12), "  filters: {payout: {max: 10}}\n").await;
+async fn the_run_log_and_status_read_back(backend: Backend) {
+    let (mock, m, db) = setup(backend, offers(1..=12), "  filters: {payout: {max: 10}}\n").await;
     assert!(sync_once(&m, &db, "acme").await.succeeded());
     mock.fail(
         0,
@@ -754,3 +769,46 @@ async fn the_run_log_and_status_read_back() {
         db.query("SELECT count(*) AS n FROM integrations WHERE spec LIKE '%kind: Integration%'");
     assert_eq!(n[0].n, 1);
 }
+
+/// Each scenario, once per store backend.
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(super::Backend::Postgres).await
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(super::Backend::Sqlite).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    first_import_creates_every_campaign_with_every_column,
+    a_rerun_without_upstream_change_writes_nothing,
+    updatable_columns_follow_upstream_and_manual_edits_in_protected_ones_survive,
+    an_offer_gone_upstream_is_paused_and_restored_when_it_comes_back,
+    on_removed_keep_marks_without_pausing,
+    a_failing_page_fails_the_run_and_changes_nothing_after_exhausting_retries,
+    a_500_that_recovers_within_the_retries_is_only_a_warning,
+    a_429_with_retry_after_is_waited_out,
+    truncated_json_fails_the_run_and_changes_nothing,
+    an_empty_feed_or_a_mass_removal_is_refused_as_an_outage,
+    filters_skip_with_reasons_that_the_run_log_keeps,
+    a_skipped_offer_that_was_imported_is_removed_but_a_mapping_problem_is_left_alone,
+    every_pagination_kind_reads_every_page,
+    pagination_loops_and_endless_feeds_are_stopped,
+    a_response_over_the_size_limit_fails_the_run,
+    every_auth_kind_sends_its_credentials,
+    two_runs_of_one_integration_cannot_overlap,
+    the_run_log_and_status_read_back,
+);

@@ -51,7 +51,7 @@ async fn setup(extra: &str) -> (MockNetwork, Manifests, TestDb) {
         &network_yaml(PAGE_PAGINATION, HEADER_AUTH),
         &integration_yaml("acme", &mock.base_url(), extra),
     );
-    (mock, m, TestDb::new())
+    (mock, m, TestDb::postgres())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,7 +139,7 @@ async fn a_failed_run_exits_1_and_keeps_secrets_out_of_every_output() {
         ),
         &integration_yaml("acme", &mock.base_url(), ""),
     );
-    let db = TestDb::new();
+    let db = TestDb::postgres();
     mock.fail(
         1,
         Failure::Status {
@@ -203,15 +203,31 @@ fn an_unreachable_database_is_a_clear_error_and_exit_2() {
 
     let out = Command::new(binary())
         .args(["status"])
-        .env_remove("DATABASE_URL")
+        .env("DATABASE_URL", "mysql://root@127.0.0.1/offersync")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out)
             .1
-            .contains("set DATABASE_URL or pass --database-url")
+            .contains("expected postgres://USER@HOST/DB or sqlite://PATH"),
+        "{}",
+        text(&out).1
     );
+}
+
+#[test]
+fn without_database_url_the_store_is_an_sqlite_file_in_the_working_directory() {
+    let cwd = tempfile::tempdir().unwrap();
+    let out = Command::new(binary())
+        .args(["status"])
+        .env_remove("DATABASE_URL")
+        .current_dir(cwd.path())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(cwd.path().join("offersync.db").is_file());
 }
 
 #[test]
@@ -347,4 +363,46 @@ async fn a_sync_killed_mid_write_leaves_campaigns_as_they_were_and_the_next_run_
         "{}",
         runs[1].error
     );
+}
+
+#[test]
+fn the_demo_syncs_the_bundled_integration_and_a_second_run_changes_nothing() {
+    let store = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", store.path().join("demo.db").display());
+    let demo = || {
+        Command::new(binary())
+            .args(["demo", "--database-url", &url])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_remove("DATABASE_URL")
+            .output()
+            .unwrap()
+    };
+    let out = demo();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("fetched 5, created 3, updated 0, unchanged 0, skipped 2, removed 0"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  402    QuickLoans - Android + Desktop - MX/BR/AR        active       8.5      6.8  AR,BR,MX"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("skipped 7            no_preview_url"),
+        "{stdout}"
+    );
+
+    let out = demo();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("fetched 5, created 0, updated 0, unchanged 3, skipped 2, removed 0"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(demo_key()), "the API key is never printed");
+}
+
+fn demo_key() -> &'static str {
+    offersync::demo::API_KEY
 }

@@ -11,12 +11,14 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod demo;
 mod runs;
 
 use crate::manifest::{self, Diagnostic, NetworkDef};
 use crate::mapping::program::did_you_mean;
 use crate::mapping::{MappedPage, RecordProblem};
 use crate::offer::Offer;
+use crate::store;
 
 /// Imports advertiser offers from affiliate network APIs, driven by YAML manifests.
 #[derive(Debug, Parser)]
@@ -61,6 +63,20 @@ enum Command {
         /// The manifest directory (for networks defined there).
         #[arg(long, default_value = "integrations.d")]
         dir: PathBuf,
+    },
+    /// Run the bundled demo: a real sync, over HTTP on 127.0.0.1, of the demo
+    /// integration from saved Everflow responses into an SQLite file.
+    ///
+    /// Needs no database server and no network. Writes only the store file
+    /// (default `offersync-demo.db` in the working directory). Run it twice:
+    /// the second run finds everything unchanged.
+    Demo {
+        /// The demo directory: `integrations.d/` and `api/everflow/page*.json`.
+        #[arg(long, default_value = "demo")]
+        dir: PathBuf,
+        /// The store to sync into.
+        #[arg(long, default_value = "sqlite://offersync-demo.db")]
+        database_url: String,
     },
     /// Run one integration now: fetch, map, filter, and reconcile into the store.
     ///
@@ -140,9 +156,10 @@ struct StoreArgs {
     /// The manifest directory.
     #[arg(long, default_value = "integrations.d")]
     dir: PathBuf,
-    /// The store: postgres://USER@HOST:PORT/DB.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    database_url: Option<String>,
+    /// The store: postgres://USER@HOST:PORT/DB, or sqlite://PATH (a file,
+    /// created if missing; relative to the working directory).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, default_value = store::DEFAULT_URL)]
+    database_url: String,
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     format: OutputFormat,
@@ -183,22 +200,22 @@ pub fn main() -> ExitCode {
             dir,
         } => map(&network, &sample, format, &dir),
         Command::Schema { out } => schema(out.as_deref()),
-        Command::Sync { name, common } => with_url(&common, |url| {
-            runs::sync(&name, &common.dir, url, common.format)
-        }),
-        Command::Plan { name, common } => with_url(&common, |url| {
-            runs::plan(&name, &common.dir, url, common.format)
-        }),
+        Command::Sync { name, common } => {
+            runs::sync(&name, &common.dir, &common.database_url, common.format)
+        }
+        Command::Plan { name, common } => {
+            runs::plan(&name, &common.dir, &common.database_url, common.format)
+        }
         Command::Runs {
             action: Some(RunsAction::Show { run_id, common }),
             ..
-        } => with_url(&common, |url| runs::show_run(run_id, url, common.format)),
+        } => runs::show_run(run_id, &common.database_url, common.format),
         Command::Runs {
             action: None,
             name: Some(name),
             limit,
             common,
-        } => with_url(&common, |url| runs::runs(&name, limit, url, common.format)),
+        } => runs::runs(&name, limit, &common.database_url, common.format),
         Command::Runs { name: None, .. } => {
             eprintln!(
                 "error: name an integration (`offersync runs NAME`) or a run (`offersync runs show RUN_ID`)"
@@ -206,17 +223,8 @@ pub fn main() -> ExitCode {
             ExitCode::from(2)
         }
         Command::Fetch { name, dir, format } => runs::fetch(&name, &dir, format),
-        Command::Status { common } => with_url(&common, |url| runs::status(url, common.format)),
-    }
-}
-
-fn with_url(common: &StoreArgs, command: impl FnOnce(&str) -> ExitCode) -> ExitCode {
-    match runs::database_url(common.database_url.clone()) {
-        Ok(url) => command(&url),
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::from(2)
-        }
+        Command::Demo { dir, database_url } => demo::demo(&dir, &database_url),
+        Command::Status { common } => runs::status(&common.database_url, common.format),
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::manifest::{self, IntegrationDef};
 use crate::mapping::program::did_you_mean;
-use crate::store::{self, RunId, RunRecord, Store, Trigger};
+use crate::store::{self, RunId, RunRecord, SkipRecord, Store, Trigger};
 use crate::sync::{self, RunReport};
 
 use super::OutputFormat;
@@ -15,13 +15,7 @@ use super::OutputFormat;
 /// no database).
 const CANNOT_START: u8 = 2;
 
-pub fn database_url(flag: Option<String>) -> Result<String, String> {
-    flag.filter(|u| !u.trim().is_empty()).ok_or_else(|| {
-        "no database: set DATABASE_URL or pass --database-url (e.g. postgres://postgres@127.0.0.1:5432/offersync)".to_string()
-    })
-}
-
-fn open_store(url: &str) -> Result<Box<dyn Store>, ExitCode> {
+pub(super) fn open_store(url: &str) -> Result<Box<dyn Store>, ExitCode> {
     store::open(url).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(CANNOT_START)
@@ -30,6 +24,15 @@ fn open_store(url: &str) -> Result<Box<dyn Store>, ExitCode> {
 
 /// Loads the manifest directory and finds one integration in it.
 fn load_integration(dir: &Path, name: &str) -> Result<Arc<IntegrationDef>, ExitCode> {
+    load_integration_with(dir, name, &manifest::process_env)
+}
+
+/// [`load_integration`] with the environment `${env:…}` references read.
+pub(super) fn load_integration_with(
+    dir: &Path,
+    name: &str,
+    env: manifest::EnvLookup<'_>,
+) -> Result<Arc<IntegrationDef>, ExitCode> {
     if !dir.is_dir() {
         eprintln!(
             "error: {} is not a directory\n  hint: pass the directory of your manifests with --dir",
@@ -37,7 +40,7 @@ fn load_integration(dir: &Path, name: &str) -> Result<Arc<IntegrationDef>, ExitC
         );
         return Err(ExitCode::from(CANNOT_START));
     }
-    let mut loaded = manifest::load_dir(dir, &manifest::process_env);
+    let mut loaded = manifest::load_dir(dir, env);
     if let Some(def) = loaded.catalog.integrations.remove(name) {
         // Problems elsewhere in the directory do not stop this integration.
         for d in loaded.diagnostics.iter().filter(|d| d.is_error()) {
@@ -75,7 +78,7 @@ fn load_integration(dir: &Path, name: &str) -> Result<Arc<IntegrationDef>, ExitC
     Err(ExitCode::from(CANNOT_START))
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(super) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -112,7 +115,7 @@ pub fn sync(name: &str, dir: &Path, url: &str, format: OutputFormat) -> ExitCode
     }
 }
 
-fn print_report(report: &RunReport) {
+pub(super) fn print_report(report: &RunReport) {
     let run = report.run.map(|r| format!(" run {r}")).unwrap_or_default();
     let secs = report.elapsed.as_secs_f64();
     match &report.error {
@@ -255,31 +258,42 @@ pub fn runs(name: &str, limit: i64, url: &str, format: OutputFormat) -> ExitCode
                 println!("{}", serde_json::to_string(r).unwrap_or_default());
             }
         }
-        OutputFormat::Text => {
-            if !runs.is_empty() {
-                println!(
-                    "{:>6}  {:<20}  {:<9}  {:<8}  {:>7} {:>7} {:>7} {:>9} {:>7} {:>7}",
-                    "RUN",
-                    "STARTED",
-                    "STATUS",
-                    "TRIGGER",
-                    "FETCHED",
-                    "CREATED",
-                    "UPDATED",
-                    "UNCHANGED",
-                    "SKIPPED",
-                    "REMOVED"
-                );
-            }
-            for r in &runs {
-                println!("{}", run_line(r));
-                if let Some(e) = &r.error {
-                    println!("        error: {e}");
-                }
-            }
-        }
+        OutputFormat::Text => print_runs(&runs),
     }
     ExitCode::SUCCESS
+}
+
+/// The run log as a table, newest first.
+pub(super) fn print_runs(runs: &[RunRecord]) {
+    if !runs.is_empty() {
+        println!(
+            "{:>6}  {:<20}  {:<9}  {:<8}  {:>7} {:>7} {:>7} {:>9} {:>7} {:>7}",
+            "RUN",
+            "STARTED",
+            "STATUS",
+            "TRIGGER",
+            "FETCHED",
+            "CREATED",
+            "UPDATED",
+            "UNCHANGED",
+            "SKIPPED",
+            "REMOVED"
+        );
+    }
+    for r in runs {
+        println!("{}", run_line(r));
+        if let Some(e) = &r.error {
+            println!("        error: {e}");
+        }
+    }
+}
+
+/// Every skipped offer of a run and why.
+pub(super) fn print_skips(skips: &[SkipRecord]) {
+    for s in skips {
+        let id = s.external_id.as_deref().unwrap_or("?");
+        println!("  skipped {id:<12} {:<24} {}", s.reason, s.detail);
+    }
 }
 
 fn run_line(r: &RunRecord) -> String {
@@ -345,10 +359,7 @@ pub fn show_run(id: i64, url: &str, format: OutputFormat) -> ExitCode {
             if let Some(e) = &run.error {
                 println!("  error: {e}");
             }
-            for s in &skips {
-                let id = s.external_id.as_deref().unwrap_or("?");
-                println!("  skipped {id:<12} {:<24} {}", s.reason, s.detail);
-            }
+            print_skips(&skips);
         }
     }
     ExitCode::SUCCESS

@@ -2,14 +2,16 @@
 //!
 //! This module owns the store interface reconcile calls ([`Store`] and the
 //! [`Writes`] of one transaction), the records read back for the CLI, and one
-//! diesel implementation per backend (Postgres now). It decides nothing: what
+//! diesel implementation per backend: Postgres, and SQLite for one machine. It decides nothing: what
 //! to create, update or pause is reconcile's plan; the store only writes it,
 //! all in one transaction. Its calls block, so async code runs them on a
 //! blocking thread.
 
 mod json;
 pub mod postgres;
+mod rows;
 mod schema;
+pub mod sqlite;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -34,8 +36,12 @@ pub enum StoreError {
         "another run of integration `{0}` is in progress (a daemon or another `offersync sync`); try again when it ends"
     )]
     RunInProgress(String),
-    #[error("unsupported DATABASE_URL {0:?}: expected postgres://… or postgresql://…")]
+    #[error(
+        "unsupported DATABASE_URL {0:?}: expected postgres://USER@HOST/DB or sqlite://PATH (e.g. sqlite://offersync.db)"
+    )]
     UnsupportedUrl(String),
+    #[error("cannot take the run lock in {path}: {message}")]
+    Lock { path: String, message: String },
 }
 
 /// Why a transaction did not commit.
@@ -202,18 +208,20 @@ pub trait Store: Send {
     fn upsert_integration(&mut self, record: &IntegrationRecord<'_>) -> Result<i64, StoreError>;
     /// The id of a registered integration.
     fn integration_id(&mut self, name: &str) -> Result<Option<i64>, StoreError>;
-    /// Takes the integration's run lock (held until [`Store::end_run`] or the
-    /// connection closes), fails runs a dead process left `running`, and
+    /// Takes the integration's run lock, held until [`Store::end_run`] or
+    /// until the process or its connection ends; fails at once with
+    /// [`StoreError::RunInProgress`] when another process holds it.
+    fn lock_run(&mut self, integration: &str) -> Result<(), StoreError>;
+    /// Under the run lock: fails runs a dead process left `running`, and
     /// records a new `running` run.
     fn begin_run(
         &mut self,
         integration_id: i64,
-        integration: &str,
         trigger: Trigger,
         spec_hash: &str,
     ) -> Result<RunId, StoreError>;
     /// Releases the run lock.
-    fn end_run(&mut self, integration_id: i64) -> Result<(), StoreError>;
+    fn end_run(&mut self) -> Result<(), StoreError>;
     fn stored_index(&mut self, integration_id: i64) -> Result<StoredIndex, StoreError>;
     /// Runs `work` in one transaction: it commits only if `work` returns `Ok`.
     fn in_transaction(
@@ -299,13 +307,39 @@ pub struct CampaignRecord {
     pub removed_at: Option<DateTime<Utc>>,
 }
 
+/// The store used when `DATABASE_URL` is not set: an SQLite file in the
+/// working directory.
+pub const DEFAULT_URL: &str = "sqlite://offersync.db";
+
+/// The backend a `DATABASE_URL` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    Postgres(String),
+    /// `sqlite://PATH`: relative to the working directory, or absolute as
+    /// `sqlite:///var/lib/offersync/offersync.db`.
+    Sqlite(std::path::PathBuf),
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(url.to_string()));
+        }
+        match url.strip_prefix("sqlite://") {
+            Some(path) if !path.is_empty() && !path.contains('?') => {
+                Ok(Self::Sqlite(std::path::PathBuf::from(path)))
+            }
+            _ => Err(StoreError::UnsupportedUrl(redact_url(url))),
+        }
+    }
+}
+
 /// Opens the store a `DATABASE_URL` names and brings its schema up to date.
 pub fn open(url: &str) -> Result<Box<dyn Store>, StoreError> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Box::new(postgres::PgStore::connect(url)?))
-    } else {
-        Err(StoreError::UnsupportedUrl(redact_url(url)))
-    }
+    Ok(match Backend::from_url(url)? {
+        Backend::Postgres(url) => Box::new(postgres::PgStore::connect(&url)?),
+        Backend::Sqlite(path) => Box::new(sqlite::SqliteStore::open(&path)?),
+    })
 }
 
 /// A database URL with its password hidden.

@@ -15,6 +15,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use rust_decimal::Decimal;
 
 use super::json::JsonText;
+use super::rows::{INTERRUPTED, RunRow, count, run_record, update_set};
 use super::schema::{campaigns, integrations, publisher_payouts, sync_runs, sync_skips};
 use super::{
     CampaignRecord, IntegrationRecord, IntegrationStatus, RunCounts, RunId, RunRecord, SkipRecord,
@@ -180,33 +181,6 @@ struct NewSkip<'a> {
     detail: &'a str,
 }
 
-/// The database columns a campaign column is stored in.
-fn db_columns(column: Column) -> &'static [&'static str] {
-    match column {
-        Column::Name => &["name"],
-        Column::Status => &["status"],
-        Column::Visibility => &["visibility"],
-        Column::PreviewUrl => &["preview_url"],
-        Column::TrackingUrl => &["tracking_url"],
-        Column::ImpressionUrl => &["impression_url"],
-        Column::Revenue => &["revenue"],
-        Column::Payout => &["payout"],
-        Column::Currency => &["currency"],
-        Column::Model => &["model"],
-        Column::Countries => &["countries", "blocked_countries"],
-        Column::Os => &["os"],
-        Column::Category => &["category"],
-        Column::Description => &["description"],
-        Column::Kpi => &["kpi"],
-        Column::ThumbnailUrl => &["thumbnail_url"],
-        Column::Payouts => &["payouts"],
-        Column::Dates => &["starts_at", "expires_at"],
-        Column::Redirect => &["redirect"],
-        Column::Objective => &["objective"],
-        Column::Settings => &["settings"],
-    }
-}
-
 type Query<'a> = BoxedSqlQuery<'a, Pg, diesel::query_builder::SqlQuery>;
 
 fn bind_column<'a>(q: Query<'a>, column: &str, c: &'a Campaign) -> Query<'a> {
@@ -286,17 +260,9 @@ impl Writes for PgWrites<'_> {
         updates: &[Update<'_>],
         allowed: &UpdateColumns,
     ) -> Result<(), StoreError> {
-        let mut columns: Vec<&'static str> = vec!["advertiser", "raw", "content_hash"];
-        columns.extend(allowed.columns.iter().flat_map(|c| db_columns(*c)));
-        if allowed.caps {
-            columns.extend(["caps", "cap_settings"]);
-        }
         let rewrite_publisher_payouts = allowed.columns.contains(&Column::Payout);
         for update in updates {
-            let mut set = columns.clone();
-            if update.restore && !set.contains(&"status") {
-                set.push("status");
-            }
+            let set = update_set(allowed, update.restore);
             let mut sql = String::from("UPDATE campaigns SET changed_at = $1");
             for (i, column) in set.iter().enumerate() {
                 sql.push_str(&format!(", {column} = ${}", i + 2));
@@ -388,10 +354,6 @@ impl Writes for PgWrites<'_> {
     }
 }
 
-fn count(n: u32) -> i32 {
-    i32::try_from(n).unwrap_or(i32::MAX)
-}
-
 fn write_counts(
     conn: &mut PgConnection,
     run: RunId,
@@ -418,17 +380,6 @@ fn write_counts(
         .execute(conn)?;
     Ok(())
 }
-
-type RunRow = (
-    i64,
-    String,
-    String,
-    DateTime<Utc>,
-    Option<DateTime<Utc>>,
-    String,
-    (i32, i32, i32, i32, i32, i32, i32, i32),
-    Option<String>,
-);
 
 /// The columns of a [`RunRow`].
 type RunSelection = (
@@ -474,27 +425,6 @@ fn run_columns() -> RunSelection {
     )
 }
 
-fn run_record(row: RunRow) -> RunRecord {
-    let (id, integration, trigger, started_at, finished_at, status, n, error) = row;
-    RunRecord {
-        id,
-        integration,
-        trigger,
-        started_at,
-        finished_at,
-        status,
-        pages: n.0,
-        fetched: n.1,
-        created: n.2,
-        updated: n.3,
-        unchanged: n.4,
-        skipped: n.5,
-        removed: n.6,
-        restored: n.7,
-        error,
-    }
-}
-
 impl Store for PgStore {
     fn upsert_integration(&mut self, record: &IntegrationRecord<'_>) -> Result<i64, StoreError> {
         use integrations::dsl as i;
@@ -533,13 +463,7 @@ impl Store for PgStore {
             .optional()?)
     }
 
-    fn begin_run(
-        &mut self,
-        integration_id: i64,
-        integration: &str,
-        trigger: Trigger,
-        spec_hash: &str,
-    ) -> Result<RunId, StoreError> {
+    fn lock_run(&mut self, integration: &str) -> Result<(), StoreError> {
         let locked: Locked = sql_query("SELECT pg_try_advisory_lock($1, hashtext($2)) AS locked")
             .bind::<Int4, _>(RUN_LOCK)
             .bind::<Text, _>(integration)
@@ -548,6 +472,15 @@ impl Store for PgStore {
             return Err(StoreError::RunInProgress(integration.to_string()));
         }
         self.run_lock = Some(integration.to_string());
+        Ok(())
+    }
+
+    fn begin_run(
+        &mut self,
+        integration_id: i64,
+        trigger: Trigger,
+        spec_hash: &str,
+    ) -> Result<RunId, StoreError> {
         use sync_runs::dsl as r;
         // Holding the lock means no other process is running this integration:
         // a run still marked running was cut off (killed, or its connection lost).
@@ -559,9 +492,7 @@ impl Store for PgStore {
         .set((
             r::status.eq("failed"),
             r::finished_at.eq(diesel::dsl::now),
-            r::error.eq(
-                "interrupted: the process stopped before the run finished; nothing it did was kept",
-            ),
+            r::error.eq(INTERRUPTED),
         ))
         .execute(&mut self.conn)?;
         let id = diesel::insert_into(r::sync_runs)
@@ -577,7 +508,7 @@ impl Store for PgStore {
         Ok(RunId(id))
     }
 
-    fn end_run(&mut self, _integration_id: i64) -> Result<(), StoreError> {
+    fn end_run(&mut self) -> Result<(), StoreError> {
         if let Some(name) = self.run_lock.take() {
             sql_query("SELECT pg_advisory_unlock($1, hashtext($2))")
                 .bind::<Int4, _>(RUN_LOCK)

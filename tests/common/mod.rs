@@ -1,5 +1,5 @@
-//! Test harness: a throwaway Postgres database per test, a mock network API
-//! on 127.0.0.1, and manifests in a temp directory.
+//! Test harness: a throwaway database per test (Postgres or SQLite), a mock
+//! network API on 127.0.0.1, and manifests in a temp directory.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -14,7 +14,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use diesel::{Connection, PgConnection, RunQueryDsl};
+use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
 use serde_json::{Value, json};
 
 /// The Postgres server tests use: `OFFERSYNC_TEST_PG` or the local one.
@@ -23,14 +23,40 @@ pub fn admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
-/// A fresh database, dropped when the test ends.
+/// The store backends every scenario runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// A fresh database, dropped when the test ends: a new database on the test
+/// Postgres server, or a new SQLite file in a temp directory.
 pub struct TestDb {
     pub url: String,
+    pub backend: Backend,
     name: String,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl TestDb {
-    pub fn new() -> Self {
+    pub fn new(backend: Backend) -> Self {
+        match backend {
+            Backend::Postgres => Self::postgres(),
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("offersync.db");
+                Self {
+                    url: format!("sqlite://{}", path.display()),
+                    backend,
+                    name: path.display().to_string(),
+                    _dir: Some(dir),
+                }
+            }
+        }
+    }
+
+    pub fn postgres() -> Self {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let name = format!(
             "offersync_t_{}_{}_{}",
@@ -40,7 +66,7 @@ impl TestDb {
         );
         let admin = admin_url();
         let mut conn = PgConnection::establish(&admin).unwrap_or_else(|e| {
-            panic!("tests need PostgreSQL at {admin} (run .ci/run, which starts it): {e}")
+            panic!("tests need PostgreSQL at {admin} (run scripts/test, which starts it): {e}")
         });
         diesel::sql_query(format!("CREATE DATABASE {name}"))
             .execute(&mut conn)
@@ -48,26 +74,49 @@ impl TestDb {
         let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
         Self {
             url: format!("{base}/{name}"),
+            backend: Backend::Postgres,
             name,
+            _dir: None,
         }
     }
 
     pub fn query<T>(&self, sql: &str) -> Vec<T>
     where
-        T: diesel::deserialize::QueryableByName<diesel::pg::Pg> + 'static,
+        T: diesel::deserialize::QueryableByName<diesel::pg::Pg>
+            + diesel::deserialize::QueryableByName<diesel::sqlite::Sqlite>
+            + 'static,
     {
-        let mut conn = PgConnection::establish(&self.url).unwrap();
-        diesel::sql_query(sql).load(&mut conn).unwrap()
+        match self.backend {
+            Backend::Postgres => {
+                let mut conn = PgConnection::establish(&self.url).unwrap();
+                diesel::sql_query(sql).load(&mut conn).unwrap()
+            }
+            Backend::Sqlite => {
+                let mut conn = SqliteConnection::establish(&self.name).unwrap();
+                diesel::sql_query(sql).load(&mut conn).unwrap()
+            }
+        }
     }
 
     pub fn execute(&self, sql: &str) -> usize {
-        let mut conn = PgConnection::establish(&self.url).unwrap();
-        diesel::sql_query(sql).execute(&mut conn).unwrap()
+        match self.backend {
+            Backend::Postgres => {
+                let mut conn = PgConnection::establish(&self.url).unwrap();
+                diesel::sql_query(sql).execute(&mut conn).unwrap()
+            }
+            Backend::Sqlite => {
+                let mut conn = SqliteConnection::establish(&self.name).unwrap();
+                diesel::sql_query(sql).execute(&mut conn).unwrap()
+            }
+        }
     }
 }
 
 impl Drop for TestDb {
     fn drop(&mut self) {
+        if self.backend != Backend::Postgres {
+            return;
+        }
         if let Ok(mut conn) = PgConnection::establish(&admin_url()) {
             let _ = diesel::sql_query(format!(
                 "DROP DATABASE IF EXISTS {} WITH (FORCE)",

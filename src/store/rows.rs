@@ -1,0 +1,91 @@
+//! What both backends share: the campaign columns an update may write, and
+//! run-log rows as read back.
+
+use chrono::{DateTime, Utc};
+
+use super::RunRecord;
+use crate::manifest::model::Column;
+
+/// The database columns a campaign column is stored in.
+pub(super) fn db_columns(column: Column) -> &'static [&'static str] {
+    match column {
+        Column::Name => &["name"],
+        Column::Status => &["status"],
+        Column::Visibility => &["visibility"],
+        Column::PreviewUrl => &["preview_url"],
+        Column::TrackingUrl => &["tracking_url"],
+        Column::ImpressionUrl => &["impression_url"],
+        Column::Revenue => &["revenue"],
+        Column::Payout => &["payout"],
+        Column::Currency => &["currency"],
+        Column::Model => &["model"],
+        Column::Countries => &["countries", "blocked_countries"],
+        Column::Os => &["os"],
+        Column::Category => &["category"],
+        Column::Description => &["description"],
+        Column::Kpi => &["kpi"],
+        Column::ThumbnailUrl => &["thumbnail_url"],
+        Column::Payouts => &["payouts"],
+        Column::Dates => &["starts_at", "expires_at"],
+        Column::Redirect => &["redirect"],
+        Column::Objective => &["objective"],
+        Column::Settings => &["settings"],
+    }
+}
+
+/// Every column an update writes, in order: the bookkeeping columns, those
+/// the policy allows, the caps when `caps.update`, and the status when the
+/// campaign is restored.
+pub(super) fn update_set(allowed: &super::UpdateColumns, restore: bool) -> Vec<&'static str> {
+    let mut set: Vec<&'static str> = vec!["advertiser", "raw", "content_hash"];
+    set.extend(allowed.columns.iter().flat_map(|c| db_columns(*c)));
+    if allowed.caps {
+        set.extend(["caps", "cap_settings"]);
+    }
+    if restore && !set.contains(&"status") {
+        set.push("status");
+    }
+    set
+}
+
+/// A run count as stored (counts beyond `i32` saturate).
+pub(super) fn count(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+/// A run-log row as both backends select it.
+pub(super) type RunRow = (
+    i64,
+    String,
+    String,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+    String,
+    (i32, i32, i32, i32, i32, i32, i32, i32),
+    Option<String>,
+);
+
+pub(super) fn run_record(row: RunRow) -> RunRecord {
+    let (id, integration, trigger, started_at, finished_at, status, n, error) = row;
+    RunRecord {
+        id,
+        integration,
+        trigger,
+        started_at,
+        finished_at,
+        status,
+        pages: n.0,
+        fetched: n.1,
+        created: n.2,
+        updated: n.3,
+        unchanged: n.4,
+        skipped: n.5,
+        removed: n.6,
+        restored: n.7,
+        error,
+    }
+}
+
+/// The error a run left `running` by a dead process is closed with.
+pub(super) const INTERRUPTED: &str =
+    "interrupted: the process stopped before the run finished; nothing it did was kept";

@@ -1,0 +1,875 @@
+//! The embedded store: SQLite through diesel (bundled libsqlite3, WAL),
+//! migrations embedded from `migrations/sqlite`.
+//!
+//! The same tables and semantics as Postgres in SQLite's types: decimals are
+//! stored as their exact text (never REAL), JSON as text, times as ISO 8601
+//! UTC text. A run's writes are one `BEGIN IMMEDIATE` transaction. The run
+//! lock is an OS file lock beside the database (`<db>.locks/`), released by
+//! the kernel when the process dies, as Postgres releases an advisory lock
+//! with its session. SQLite serves one machine: several daemons need Postgres.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::query_builder::BoxedSqlQuery;
+use diesel::sql_types::{BigInt, Integer, Nullable, Text, TimestamptzSqlite};
+use diesel::sqlite::Sqlite;
+use diesel::{Connection, RunQueryDsl, SqliteConnection, sql_query};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use rust_decimal::Decimal;
+
+use super::rows::{INTERRUPTED, RunRow, count, run_record, update_set};
+use super::{
+    CampaignRecord, IntegrationRecord, IntegrationStatus, RunCounts, RunId, RunRecord, SkipRecord,
+    Store, StoreError, StoredCampaign, StoredIndex, Trigger, TxError, Update, UpdateColumns,
+    Writes,
+};
+use crate::campaign::Campaign;
+use crate::manifest::model::Column;
+use crate::rules::Skip;
+
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// How long a statement waits for another connection's write lock.
+const BUSY_TIMEOUT_MS: u32 = 30_000;
+
+mod schema {
+    diesel::table! {
+        use diesel::sql_types::*;
+        integrations (id) {
+            id -> BigInt,
+            name -> Text,
+            network -> Text,
+            spec -> Text,
+            spec_hash -> Text,
+            source_file -> Text,
+            state -> Text,
+            last_error -> Nullable<Text>,
+            last_success_at -> Nullable<TimestamptzSqlite>,
+            created_at -> TimestamptzSqlite,
+            updated_at -> TimestamptzSqlite,
+        }
+    }
+
+    diesel::table! {
+        use diesel::sql_types::*;
+        campaigns (id) {
+            id -> BigInt,
+            integration_id -> BigInt,
+            external_id -> Text,
+            name -> Text,
+            advertiser -> Text,
+            status -> Text,
+            visibility -> Text,
+            preview_url -> Nullable<Text>,
+            tracking_url -> Nullable<Text>,
+            impression_url -> Nullable<Text>,
+            thumbnail_url -> Nullable<Text>,
+            revenue -> Nullable<Text>,
+            payout -> Nullable<Text>,
+            currency -> Nullable<Text>,
+            model -> Nullable<Text>,
+            objective -> Nullable<Text>,
+            redirect -> Integer,
+            countries -> Text,
+            blocked_countries -> Text,
+            os -> Text,
+            category -> Nullable<Text>,
+            description -> Nullable<Text>,
+            kpi -> Nullable<Text>,
+            payouts -> Text,
+            caps -> Text,
+            import_caps -> Text,
+            cap_settings -> Text,
+            settings -> Text,
+            starts_at -> Nullable<TimestamptzSqlite>,
+            expires_at -> Nullable<TimestamptzSqlite>,
+            raw -> Text,
+            content_hash -> Text,
+            first_seen_at -> TimestamptzSqlite,
+            changed_at -> TimestamptzSqlite,
+            removed_at -> Nullable<TimestamptzSqlite>,
+        }
+    }
+
+    diesel::table! {
+        use diesel::sql_types::*;
+        publisher_payouts (integration_id, external_id, kind, name) {
+            integration_id -> BigInt,
+            external_id -> Text,
+            kind -> Text,
+            name -> Text,
+            payout -> Text,
+        }
+    }
+
+    diesel::table! {
+        use diesel::sql_types::*;
+        sync_runs (id) {
+            id -> BigInt,
+            integration_id -> BigInt,
+            trigger -> Text,
+            spec_hash -> Text,
+            started_at -> TimestamptzSqlite,
+            finished_at -> Nullable<TimestamptzSqlite>,
+            status -> Text,
+            pages -> Integer,
+            fetched -> Integer,
+            created -> Integer,
+            updated -> Integer,
+            unchanged -> Integer,
+            skipped -> Integer,
+            removed -> Integer,
+            restored -> Integer,
+            error -> Nullable<Text>,
+        }
+    }
+
+    diesel::table! {
+        use diesel::sql_types::*;
+        sync_skips (run_id, reason) {
+            run_id -> BigInt,
+            external_id -> Nullable<Text>,
+            reason -> Text,
+            detail -> Text,
+        }
+    }
+
+    diesel::joinable!(campaigns -> integrations (integration_id));
+    diesel::joinable!(sync_runs -> integrations (integration_id));
+    diesel::allow_tables_to_appear_in_same_query!(
+        integrations,
+        campaigns,
+        publisher_payouts,
+        sync_runs,
+        sync_skips
+    );
+}
+
+use schema::{campaigns, integrations, publisher_payouts, sync_runs, sync_skips};
+
+/// A connection to an SQLite store file.
+pub struct SqliteStore {
+    conn: SqliteConnection,
+    locks: PathBuf,
+    /// The run lock this process holds (closing the file releases it).
+    run_lock: Option<File>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file, switches it to WAL and
+    /// applies pending migrations.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let shown = path.display().to_string();
+        let connect_error = |message: String| StoreError::Connect {
+            url: format!("sqlite://{shown}"),
+            message,
+        };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| connect_error(e.to_string()))?;
+        }
+        let mut conn = SqliteConnection::establish(&shown)
+            .map_err(|e| connect_error(e.to_string().trim().to_string()))?;
+        // WAL lets `status` and `runs` read while a run writes; foreign keys
+        // are off by default in SQLite.
+        for pragma in [
+            format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}"),
+            "PRAGMA journal_mode = WAL".to_string(),
+            "PRAGMA synchronous = NORMAL".to_string(),
+            "PRAGMA foreign_keys = ON".to_string(),
+        ] {
+            sql_query(pragma)
+                .execute(&mut conn)
+                .map_err(|e| connect_error(e.to_string()))?;
+        }
+        conn.run_pending_migrations(MIGRATIONS)
+            .map_err(|e| StoreError::Migration(e.to_string()))?;
+        let mut locks = path.as_os_str().to_owned();
+        locks.push(".locks");
+        Ok(Self {
+            conn,
+            locks: PathBuf::from(locks),
+            run_lock: None,
+        })
+    }
+}
+
+fn decimal_text(d: Option<Decimal>) -> Option<String> {
+    d.map(|d| d.to_string())
+}
+
+fn text_decimal(s: Option<String>) -> Option<Decimal> {
+    s.and_then(|s| Decimal::from_str(&s).ok())
+}
+
+fn json_text<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).expect("store values always serialize")
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = campaigns, treat_none_as_default_value = false)]
+struct NewCampaign<'a> {
+    integration_id: i64,
+    external_id: &'a str,
+    name: &'a str,
+    advertiser: &'a str,
+    status: &'static str,
+    visibility: &'static str,
+    preview_url: Option<&'a str>,
+    tracking_url: Option<&'a str>,
+    impression_url: Option<&'a str>,
+    thumbnail_url: Option<&'a str>,
+    revenue: Option<String>,
+    payout: Option<String>,
+    currency: Option<&'a str>,
+    model: Option<&'static str>,
+    objective: Option<&'static str>,
+    redirect: i32,
+    countries: String,
+    blocked_countries: String,
+    os: String,
+    category: Option<&'a str>,
+    description: Option<&'a str>,
+    kpi: Option<&'a str>,
+    payouts: String,
+    caps: String,
+    import_caps: String,
+    cap_settings: &'a str,
+    settings: &'a str,
+    starts_at: Option<DateTime<Utc>>,
+    expires_at: Option<DateTime<Utc>>,
+    raw: &'a str,
+    content_hash: &'a str,
+    first_seen_at: DateTime<Utc>,
+    changed_at: DateTime<Utc>,
+}
+
+impl<'a> NewCampaign<'a> {
+    fn of(integration_id: i64, now: DateTime<Utc>, c: &'a Campaign) -> Self {
+        Self {
+            integration_id,
+            external_id: &c.external_id,
+            name: &c.name,
+            advertiser: &c.advertiser,
+            status: c.status.as_str(),
+            visibility: c.visibility.as_str(),
+            preview_url: c.preview_url.as_deref(),
+            tracking_url: c.tracking_url.as_deref(),
+            impression_url: c.impression_url.as_deref(),
+            thumbnail_url: c.thumbnail_url.as_deref(),
+            revenue: decimal_text(c.revenue),
+            payout: decimal_text(c.payout),
+            currency: c.currency.as_deref(),
+            model: c.model.map(|m| m.as_str()),
+            objective: c.objective.map(|m| m.as_str()),
+            redirect: i32::from(c.redirect),
+            countries: json_text(&c.countries),
+            blocked_countries: json_text(&c.blocked_countries),
+            os: json_text(&c.os),
+            category: c.category.as_deref(),
+            description: c.description.as_deref(),
+            kpi: c.kpi.as_deref(),
+            payouts: json_text(&c.payouts),
+            caps: json_text(&c.caps),
+            import_caps: json_text(&*c.import_caps),
+            cap_settings: &c.cap_settings,
+            settings: &c.settings,
+            starts_at: c.starts_at,
+            expires_at: c.expires_at,
+            raw: c.raw.get(),
+            content_hash: &c.content_hash,
+            first_seen_at: now,
+            changed_at: now,
+        }
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = publisher_payouts)]
+struct NewPublisherPayout<'a> {
+    integration_id: i64,
+    external_id: &'a str,
+    kind: &'static str,
+    name: &'a str,
+    payout: String,
+}
+
+fn publisher_rows(
+    integration_id: i64,
+    c: &Campaign,
+) -> impl Iterator<Item = NewPublisherPayout<'_>> {
+    c.publisher_payouts.iter().map(move |p| NewPublisherPayout {
+        integration_id,
+        external_id: &c.external_id,
+        kind: p.kind.as_str(),
+        name: &p.name,
+        payout: p.payout.to_string(),
+    })
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = sync_skips, treat_none_as_default_value = false)]
+struct NewSkip<'a> {
+    run_id: i64,
+    external_id: Option<&'a str>,
+    reason: &'static str,
+    detail: &'a str,
+}
+
+type Query<'a> = BoxedSqlQuery<'a, Sqlite, diesel::query_builder::SqlQuery>;
+
+fn bind_column<'a>(q: Query<'a>, column: &str, c: &'a Campaign) -> Query<'a> {
+    let text = |v: &'a Option<String>| v.as_deref();
+    match column {
+        "name" => q.bind::<Text, _>(&c.name),
+        "status" => q.bind::<Text, _>(c.status.as_str()),
+        "visibility" => q.bind::<Text, _>(c.visibility.as_str()),
+        "preview_url" => q.bind::<Nullable<Text>, _>(text(&c.preview_url)),
+        "tracking_url" => q.bind::<Nullable<Text>, _>(text(&c.tracking_url)),
+        "impression_url" => q.bind::<Nullable<Text>, _>(text(&c.impression_url)),
+        "thumbnail_url" => q.bind::<Nullable<Text>, _>(text(&c.thumbnail_url)),
+        "revenue" => q.bind::<Nullable<Text>, _>(decimal_text(c.revenue)),
+        "payout" => q.bind::<Nullable<Text>, _>(decimal_text(c.payout)),
+        "currency" => q.bind::<Nullable<Text>, _>(text(&c.currency)),
+        "model" => q.bind::<Nullable<Text>, _>(c.model.map(|m| m.as_str())),
+        "objective" => q.bind::<Nullable<Text>, _>(c.objective.map(|m| m.as_str())),
+        "redirect" => q.bind::<Integer, _>(i32::from(c.redirect)),
+        "countries" => q.bind::<Text, _>(json_text(&c.countries)),
+        "blocked_countries" => q.bind::<Text, _>(json_text(&c.blocked_countries)),
+        "os" => q.bind::<Text, _>(json_text(&c.os)),
+        "category" => q.bind::<Nullable<Text>, _>(text(&c.category)),
+        "description" => q.bind::<Nullable<Text>, _>(text(&c.description)),
+        "kpi" => q.bind::<Nullable<Text>, _>(text(&c.kpi)),
+        "payouts" => q.bind::<Text, _>(json_text(&c.payouts)),
+        "caps" => q.bind::<Text, _>(json_text(&c.caps)),
+        "cap_settings" => q.bind::<Text, _>(&*c.cap_settings),
+        "settings" => q.bind::<Text, _>(&*c.settings),
+        "starts_at" => q.bind::<Nullable<TimestamptzSqlite>, _>(c.starts_at),
+        "expires_at" => q.bind::<Nullable<TimestamptzSqlite>, _>(c.expires_at),
+        "advertiser" => q.bind::<Text, _>(&*c.advertiser),
+        "raw" => q.bind::<Text, _>(c.raw.get()),
+        "content_hash" => q.bind::<Text, _>(&c.content_hash),
+        other => unreachable!("no campaign column {other}"),
+    }
+}
+
+struct SqliteWrites<'c> {
+    conn: &'c mut SqliteConnection,
+}
+
+/// Rows per multi-row INSERT (33 columns each; SQLite allows 32,766 parameters).
+const BATCH: usize = 500;
+
+impl Writes for SqliteWrites<'_> {
+    fn create(
+        &mut self,
+        integration_id: i64,
+        now: DateTime<Utc>,
+        campaigns: &[Campaign],
+    ) -> Result<(), StoreError> {
+        for chunk in campaigns.chunks(BATCH) {
+            let rows: Vec<NewCampaign<'_>> = chunk
+                .iter()
+                .map(|c| NewCampaign::of(integration_id, now, c))
+                .collect();
+            diesel::insert_into(campaigns::table)
+                .values(&rows)
+                .execute(self.conn)?;
+            let payouts: Vec<NewPublisherPayout<'_>> = chunk
+                .iter()
+                .flat_map(|c| publisher_rows(integration_id, c))
+                .collect();
+            if !payouts.is_empty() {
+                diesel::insert_into(publisher_payouts::table)
+                    .values(&payouts)
+                    .execute(self.conn)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn update(
+        &mut self,
+        integration_id: i64,
+        now: DateTime<Utc>,
+        updates: &[Update<'_>],
+        allowed: &UpdateColumns,
+    ) -> Result<(), StoreError> {
+        let rewrite_publisher_payouts = allowed.columns.contains(&Column::Payout);
+        for update in updates {
+            let set = update_set(allowed, update.restore);
+            let mut sql = String::from("UPDATE campaigns SET changed_at = ?");
+            for column in &set {
+                sql.push_str(&format!(", {column} = ?"));
+            }
+            if update.restore {
+                sql.push_str(", removed_at = NULL");
+            }
+            sql.push_str(" WHERE id = ?");
+            let mut q: Query<'_> = sql_query(sql)
+                .into_boxed()
+                .bind::<TimestamptzSqlite, _>(now);
+            for column in &set {
+                q = bind_column(q, column, update.campaign);
+            }
+            q.bind::<BigInt, _>(update.id).execute(self.conn)?;
+            if rewrite_publisher_payouts {
+                use publisher_payouts::dsl as pp;
+                diesel::delete(
+                    pp::publisher_payouts
+                        .filter(pp::integration_id.eq(integration_id))
+                        .filter(pp::external_id.eq(&update.campaign.external_id)),
+                )
+                .execute(self.conn)?;
+                let rows: Vec<_> = publisher_rows(integration_id, update.campaign).collect();
+                if !rows.is_empty() {
+                    diesel::insert_into(pp::publisher_payouts)
+                        .values(&rows)
+                        .execute(self.conn)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn remove(&mut self, ids: &[i64], pause: bool, now: DateTime<Utc>) -> Result<(), StoreError> {
+        use campaigns::dsl as c;
+        for chunk in ids.chunks(BATCH * 10) {
+            let target = c::campaigns.filter(c::id.eq_any(chunk));
+            if pause {
+                diesel::update(target)
+                    .set((
+                        c::removed_at.eq(now),
+                        c::changed_at.eq(now),
+                        c::status.eq("paused"),
+                    ))
+                    .execute(self.conn)?;
+            } else {
+                diesel::update(target)
+                    .set((c::removed_at.eq(now), c::changed_at.eq(now)))
+                    .execute(self.conn)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn record_skips(&mut self, run: RunId, skips: &[Skip]) -> Result<(), StoreError> {
+        for chunk in skips.chunks(BATCH * 4) {
+            let rows: Vec<NewSkip<'_>> = chunk
+                .iter()
+                .map(|s| NewSkip {
+                    run_id: run.0,
+                    external_id: s.external_id.as_deref(),
+                    reason: s.reason.as_str(),
+                    detail: &s.detail,
+                })
+                .collect();
+            diesel::insert_into(sync_skips::table)
+                .values(&rows)
+                .execute(self.conn)?;
+        }
+        Ok(())
+    }
+
+    fn finish_run(
+        &mut self,
+        run: RunId,
+        integration_id: i64,
+        counts: &RunCounts,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        write_counts(self.conn, run, counts, "succeeded", None, now)?;
+        use integrations::dsl as i;
+        diesel::update(i::integrations.find(integration_id))
+            .set((
+                i::last_success_at.eq(now),
+                i::last_error.eq(None::<String>),
+                i::updated_at.eq(now),
+            ))
+            .execute(self.conn)?;
+        Ok(())
+    }
+}
+
+fn write_counts(
+    conn: &mut SqliteConnection,
+    run: RunId,
+    counts: &RunCounts,
+    status: &str,
+    error: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    use sync_runs::dsl as r;
+    diesel::update(r::sync_runs.find(run.0))
+        .set((
+            r::status.eq(status),
+            r::finished_at.eq(now),
+            r::error.eq(error),
+            r::pages.eq(count(counts.pages)),
+            r::fetched.eq(count(counts.fetched)),
+            r::created.eq(count(counts.created)),
+            r::updated.eq(count(counts.updated)),
+            r::unchanged.eq(count(counts.unchanged)),
+            r::skipped.eq(count(counts.skipped)),
+            r::removed.eq(count(counts.removed)),
+            r::restored.eq(count(counts.restored)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+macro_rules! run_columns {
+    () => {
+        (
+            sync_runs::id,
+            integrations::name,
+            sync_runs::trigger,
+            sync_runs::started_at,
+            sync_runs::finished_at,
+            sync_runs::status,
+            (
+                sync_runs::pages,
+                sync_runs::fetched,
+                sync_runs::created,
+                sync_runs::updated,
+                sync_runs::unchanged,
+                sync_runs::skipped,
+                sync_runs::removed,
+                sync_runs::restored,
+            ),
+            sync_runs::error,
+        )
+    };
+}
+
+/// A file name for an integration's lock: its name where that is safe, else its hash.
+fn lock_file_name(integration: &str) -> String {
+    let safe = !integration.is_empty()
+        && integration
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !integration.starts_with('.');
+    if safe {
+        format!("{integration}.lock")
+    } else {
+        use sha2::Digest;
+        format!("{:x}.lock", sha2::Sha256::digest(integration.as_bytes()))
+    }
+}
+
+impl Store for SqliteStore {
+    fn upsert_integration(&mut self, record: &IntegrationRecord<'_>) -> Result<i64, StoreError> {
+        use integrations::dsl as i;
+        let state = if record.enabled { "active" } else { "disabled" };
+        let now = Utc::now();
+        let id = diesel::insert_into(i::integrations)
+            .values((
+                i::name.eq(record.name),
+                i::network.eq(record.network),
+                i::spec.eq(record.spec),
+                i::spec_hash.eq(record.spec_hash),
+                i::source_file.eq(record.source_file),
+                i::state.eq(state),
+                i::created_at.eq(now),
+                i::updated_at.eq(now),
+            ))
+            .on_conflict(i::name)
+            .do_update()
+            .set((
+                i::network.eq(record.network),
+                i::spec.eq(record.spec),
+                i::spec_hash.eq(record.spec_hash),
+                i::source_file.eq(record.source_file),
+                i::state.eq(state),
+                i::updated_at.eq(now),
+            ))
+            .returning(i::id)
+            .get_result(&mut self.conn)?;
+        Ok(id)
+    }
+
+    fn integration_id(&mut self, name: &str) -> Result<Option<i64>, StoreError> {
+        use integrations::dsl as i;
+        Ok(i::integrations
+            .filter(i::name.eq(name))
+            .select(i::id)
+            .first(&mut self.conn)
+            .optional()?)
+    }
+
+    fn lock_run(&mut self, integration: &str) -> Result<(), StoreError> {
+        let lock_error = |e: std::io::Error| StoreError::Lock {
+            path: self.locks.display().to_string(),
+            message: e.to_string(),
+        };
+        std::fs::create_dir_all(&self.locks).map_err(lock_error)?;
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.locks.join(lock_file_name(integration)))
+            .map_err(lock_error)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::RunInProgress(integration.to_string()));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(lock_error(e)),
+        }
+        self.run_lock = Some(file);
+        Ok(())
+    }
+
+    fn begin_run(
+        &mut self,
+        integration_id: i64,
+        trigger: Trigger,
+        spec_hash: &str,
+    ) -> Result<RunId, StoreError> {
+        use sync_runs::dsl as r;
+        // Holding the lock means no other process is running this integration:
+        // a run still marked running was cut off.
+        let now = Utc::now();
+        diesel::update(
+            r::sync_runs
+                .filter(r::integration_id.eq(integration_id))
+                .filter(r::status.eq("running")),
+        )
+        .set((
+            r::status.eq("failed"),
+            r::finished_at.eq(now),
+            r::error.eq(INTERRUPTED),
+        ))
+        .execute(&mut self.conn)?;
+        let id = diesel::insert_into(r::sync_runs)
+            .values((
+                r::integration_id.eq(integration_id),
+                r::trigger.eq(trigger.as_str()),
+                r::spec_hash.eq(spec_hash),
+                r::started_at.eq(now),
+                r::status.eq("running"),
+            ))
+            .returning(r::id)
+            .get_result(&mut self.conn)?;
+        Ok(RunId(id))
+    }
+
+    fn end_run(&mut self) -> Result<(), StoreError> {
+        // Closing the file releases the lock.
+        self.run_lock = None;
+        Ok(())
+    }
+
+    fn stored_index(&mut self, integration_id: i64) -> Result<StoredIndex, StoreError> {
+        use campaigns::dsl as c;
+        let rows: Vec<(i64, String, String, Option<DateTime<Utc>>)> = c::campaigns
+            .filter(c::integration_id.eq(integration_id))
+            .select((c::id, c::external_id, c::content_hash, c::removed_at))
+            .load(&mut self.conn)?;
+        let mut index = HashMap::with_capacity(rows.len());
+        for (id, external_id, content_hash, removed_at) in rows {
+            index.insert(
+                external_id,
+                StoredCampaign {
+                    id,
+                    content_hash,
+                    removed: removed_at.is_some(),
+                },
+            );
+        }
+        Ok(index)
+    }
+
+    fn in_transaction(
+        &mut self,
+        work: &mut dyn FnMut(&mut dyn Writes) -> Result<(), TxError>,
+    ) -> Result<(), TxError> {
+        // IMMEDIATE takes the write lock up front, so a concurrent writer
+        // waits at the start instead of failing at the first write.
+        self.conn
+            .immediate_transaction::<(), TxError, _>(|conn| work(&mut SqliteWrites { conn }))
+    }
+
+    fn fail_run(
+        &mut self,
+        run: RunId,
+        integration_id: i64,
+        counts: &RunCounts,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        write_counts(
+            &mut self.conn,
+            run,
+            counts,
+            "failed",
+            Some(error),
+            Utc::now(),
+        )?;
+        use integrations::dsl as i;
+        diesel::update(i::integrations.find(integration_id))
+            .set(i::last_error.eq(error))
+            .execute(&mut self.conn)?;
+        Ok(())
+    }
+
+    fn recent_runs(&mut self, integration: &str, limit: i64) -> Result<Vec<RunRecord>, StoreError> {
+        let rows: Vec<RunRow> = sync_runs::table
+            .inner_join(integrations::table)
+            .filter(integrations::name.eq(integration))
+            .order(sync_runs::id.desc())
+            .limit(limit)
+            .select(run_columns!())
+            .load(&mut self.conn)?;
+        Ok(rows.into_iter().map(run_record).collect())
+    }
+
+    fn run(&mut self, run: RunId) -> Result<Option<RunRecord>, StoreError> {
+        let row: Option<RunRow> = sync_runs::table
+            .inner_join(integrations::table)
+            .filter(sync_runs::id.eq(run.0))
+            .select(run_columns!())
+            .first(&mut self.conn)
+            .optional()?;
+        Ok(row.map(run_record))
+    }
+
+    fn run_skips(&mut self, run: RunId) -> Result<Vec<SkipRecord>, StoreError> {
+        use sync_skips::dsl as s;
+        let rows: Vec<(Option<String>, String, String)> = s::sync_skips
+            .filter(s::run_id.eq(run.0))
+            .select((s::external_id, s::reason, s::detail))
+            .order((s::reason, s::external_id))
+            .load(&mut self.conn)?;
+        Ok(rows
+            .into_iter()
+            .map(|(external_id, reason, detail)| SkipRecord {
+                external_id,
+                reason,
+                detail,
+            })
+            .collect())
+    }
+
+    fn status(&mut self) -> Result<Vec<IntegrationStatus>, StoreError> {
+        use integrations::dsl as i;
+        type Row = (
+            i64,
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<DateTime<Utc>>,
+        );
+        let rows: Vec<Row> = i::integrations
+            .select((
+                i::id,
+                i::name,
+                i::network,
+                i::state,
+                i::spec_hash,
+                i::last_error,
+                i::last_success_at,
+            ))
+            .order(i::name)
+            .load(&mut self.conn)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, name, network, state, spec_hash, last_error, last_success_at) in rows {
+            let last_run = self.recent_runs(&name, 1)?.into_iter().next();
+            use campaigns::dsl as c;
+            let campaigns: i64 = c::campaigns
+                .filter(c::integration_id.eq(id))
+                .count()
+                .get_result(&mut self.conn)?;
+            let active_campaigns: i64 = c::campaigns
+                .filter(c::integration_id.eq(id))
+                .filter(c::status.eq("active"))
+                .filter(c::removed_at.is_null())
+                .count()
+                .get_result(&mut self.conn)?;
+            out.push(IntegrationStatus {
+                name,
+                network,
+                state,
+                spec_hash,
+                last_error,
+                last_success_at,
+                last_run,
+                campaigns,
+                active_campaigns,
+            });
+        }
+        Ok(out)
+    }
+
+    fn campaigns(&mut self, integration: &str) -> Result<Vec<CampaignRecord>, StoreError> {
+        use campaigns::dsl as c;
+        type Row = (
+            (i64, String, String, String, String),
+            (
+                Option<String>,
+                Option<String>,
+                Option<String>,
+                Option<String>,
+                Option<String>,
+            ),
+            (String, String, String),
+            (String, DateTime<Utc>, Option<DateTime<Utc>>),
+        );
+        let rows: Vec<Row> = c::campaigns
+            .inner_join(integrations::table)
+            .filter(integrations::name.eq(integration))
+            .order(c::external_id)
+            .select((
+                (c::id, c::external_id, c::name, c::status, c::visibility),
+                (
+                    c::revenue,
+                    c::payout,
+                    c::currency,
+                    c::tracking_url,
+                    c::category,
+                ),
+                (c::countries, c::caps, c::import_caps),
+                (c::content_hash, c::changed_at, c::removed_at),
+            ))
+            .load(&mut self.conn)?;
+        let json = |t: String| serde_json::from_str(&t).unwrap_or(serde_json::Value::Null);
+        Ok(rows
+            .into_iter()
+            .map(|(a, b, j, h)| CampaignRecord {
+                id: a.0,
+                external_id: a.1,
+                name: a.2,
+                status: a.3,
+                visibility: a.4,
+                revenue: text_decimal(b.0),
+                payout: text_decimal(b.1),
+                currency: b.2,
+                tracking_url: b.3,
+                category: b.4,
+                countries: json(j.0),
+                caps: json(j.1),
+                import_caps: json(j.2),
+                content_hash: h.0,
+                changed_at: h.1,
+                removed_at: h.2,
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lock_file_name;
+
+    #[test]
+    fn lock_files_are_named_safely() {
+        assert_eq!(lock_file_name("acme-everflow"), "acme-everflow.lock");
+        assert_eq!(lock_file_name("../etc/passwd").len(), 64 + 5);
+        assert_eq!(lock_file_name(".hidden").len(), 64 + 5);
+    }
+}
