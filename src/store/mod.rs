@@ -11,6 +11,7 @@ mod json;
 pub mod postgres;
 mod rows;
 mod schema;
+mod shared;
 pub mod sqlite;
 
 use std::collections::{BTreeMap, HashMap};

@@ -8,7 +8,6 @@
 //! the kernel when the process dies, as Postgres releases an advisory lock
 //! with its session. SQLite serves one machine: several daemons need Postgres.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -23,6 +22,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use rust_decimal::Decimal;
 
 use super::rows::{INTERRUPTED, RunRow, count, run_record, update_set};
+use super::shared::shared_queries;
 use super::{
     CampaignRecord, IntegrationRecord, IntegrationStatus, RunCounts, RunId, RunRecord, SkipRecord,
     Store, StoreError, StoredCampaign, StoredIndex, Trigger, TxError, Update, UpdateColumns,
@@ -151,6 +151,8 @@ mod schema {
 }
 
 use schema::{campaigns, integrations, publisher_payouts, sync_runs, sync_skips};
+
+shared_queries!(SqliteConnection);
 
 /// A connection to an SQLite store file.
 pub struct SqliteStore {
@@ -311,15 +313,6 @@ fn publisher_rows(
     })
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = sync_skips, treat_none_as_default_value = false)]
-struct NewSkip<'a> {
-    run_id: i64,
-    external_id: Option<&'a str>,
-    reason: &'static str,
-    detail: &'a str,
-}
-
 type Query<'a> = BoxedSqlQuery<'a, Sqlite, diesel::query_builder::SqlQuery>;
 
 fn bind_column<'a>(q: Query<'a>, column: &str, c: &'a Campaign) -> Query<'a> {
@@ -437,42 +430,11 @@ impl Writes for SqliteWrites<'_> {
     }
 
     fn remove(&mut self, ids: &[i64], pause: bool, now: DateTime<Utc>) -> Result<(), StoreError> {
-        use campaigns::dsl as c;
-        for chunk in ids.chunks(BATCH * 10) {
-            let target = c::campaigns.filter(c::id.eq_any(chunk));
-            if pause {
-                diesel::update(target)
-                    .set((
-                        c::removed_at.eq(now),
-                        c::changed_at.eq(now),
-                        c::status.eq("paused"),
-                    ))
-                    .execute(self.conn)?;
-            } else {
-                diesel::update(target)
-                    .set((c::removed_at.eq(now), c::changed_at.eq(now)))
-                    .execute(self.conn)?;
-            }
-        }
-        Ok(())
+        remove_campaigns(self.conn, ids, pause, now)
     }
 
     fn record_skips(&mut self, run: RunId, skips: &[Skip]) -> Result<(), StoreError> {
-        for chunk in skips.chunks(BATCH * 4) {
-            let rows: Vec<NewSkip<'_>> = chunk
-                .iter()
-                .map(|s| NewSkip {
-                    run_id: run.0,
-                    external_id: s.external_id.as_deref(),
-                    reason: s.reason.as_str(),
-                    detail: &s.detail,
-                })
-                .collect();
-            diesel::insert_into(sync_skips::table)
-                .values(&rows)
-                .execute(self.conn)?;
-        }
-        Ok(())
+        record_skips(self.conn, run, skips)
     }
 
     fn finish_run(
@@ -482,68 +444,8 @@ impl Writes for SqliteWrites<'_> {
         counts: &RunCounts,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        write_counts(self.conn, run, counts, "succeeded", None, now)?;
-        use integrations::dsl as i;
-        diesel::update(i::integrations.find(integration_id))
-            .set((
-                i::last_success_at.eq(now),
-                i::last_error.eq(None::<String>),
-                i::updated_at.eq(now),
-            ))
-            .execute(self.conn)?;
-        Ok(())
+        finish_run(self.conn, run, integration_id, counts, now)
     }
-}
-
-fn write_counts(
-    conn: &mut SqliteConnection,
-    run: RunId,
-    counts: &RunCounts,
-    status: &str,
-    error: Option<&str>,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    use sync_runs::dsl as r;
-    diesel::update(r::sync_runs.find(run.0))
-        .set((
-            r::status.eq(status),
-            r::finished_at.eq(now),
-            r::error.eq(error),
-            r::pages.eq(count(counts.pages)),
-            r::fetched.eq(count(counts.fetched)),
-            r::created.eq(count(counts.created)),
-            r::updated.eq(count(counts.updated)),
-            r::unchanged.eq(count(counts.unchanged)),
-            r::skipped.eq(count(counts.skipped)),
-            r::removed.eq(count(counts.removed)),
-            r::restored.eq(count(counts.restored)),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
-macro_rules! run_columns {
-    () => {
-        (
-            sync_runs::id,
-            integrations::name,
-            sync_runs::trigger,
-            sync_runs::started_at,
-            sync_runs::finished_at,
-            sync_runs::status,
-            (
-                sync_runs::pages,
-                sync_runs::fetched,
-                sync_runs::created,
-                sync_runs::updated,
-                sync_runs::unchanged,
-                sync_runs::skipped,
-                sync_runs::removed,
-                sync_runs::restored,
-            ),
-            sync_runs::error,
-        )
-    };
 }
 
 /// A file name for an integration's lock: its name where that is safe, else its hash.
@@ -593,12 +495,7 @@ impl Store for SqliteStore {
     }
 
     fn integration_id(&mut self, name: &str) -> Result<Option<i64>, StoreError> {
-        use integrations::dsl as i;
-        Ok(i::integrations
-            .filter(i::name.eq(name))
-            .select(i::id)
-            .first(&mut self.conn)
-            .optional()?)
+        integration_id(&mut self.conn, name)
     }
 
     fn lock_run(&mut self, integration: &str) -> Result<(), StoreError> {
@@ -630,32 +527,7 @@ impl Store for SqliteStore {
         trigger: Trigger,
         spec_hash: &str,
     ) -> Result<RunId, StoreError> {
-        use sync_runs::dsl as r;
-        // Holding the lock means no other process is running this integration:
-        // a run still marked running was cut off.
-        let now = Utc::now();
-        diesel::update(
-            r::sync_runs
-                .filter(r::integration_id.eq(integration_id))
-                .filter(r::status.eq("running")),
-        )
-        .set((
-            r::status.eq("failed"),
-            r::finished_at.eq(now),
-            r::error.eq(INTERRUPTED),
-        ))
-        .execute(&mut self.conn)?;
-        let id = diesel::insert_into(r::sync_runs)
-            .values((
-                r::integration_id.eq(integration_id),
-                r::trigger.eq(trigger.as_str()),
-                r::spec_hash.eq(spec_hash),
-                r::started_at.eq(now),
-                r::status.eq("running"),
-            ))
-            .returning(r::id)
-            .get_result(&mut self.conn)?;
-        Ok(RunId(id))
+        insert_run(&mut self.conn, integration_id, trigger, spec_hash)
     }
 
     fn end_run(&mut self) -> Result<(), StoreError> {
@@ -665,23 +537,7 @@ impl Store for SqliteStore {
     }
 
     fn stored_index(&mut self, integration_id: i64) -> Result<StoredIndex, StoreError> {
-        use campaigns::dsl as c;
-        let rows: Vec<(i64, String, String, Option<DateTime<Utc>>)> = c::campaigns
-            .filter(c::integration_id.eq(integration_id))
-            .select((c::id, c::external_id, c::content_hash, c::removed_at))
-            .load(&mut self.conn)?;
-        let mut index = HashMap::with_capacity(rows.len());
-        for (id, external_id, content_hash, removed_at) in rows {
-            index.insert(
-                external_id,
-                StoredCampaign {
-                    id,
-                    content_hash,
-                    removed: removed_at.is_some(),
-                },
-            );
-        }
-        Ok(index)
+        stored_index(&mut self.conn, integration_id)
     }
 
     fn in_transaction(
@@ -701,109 +557,23 @@ impl Store for SqliteStore {
         counts: &RunCounts,
         error: &str,
     ) -> Result<(), StoreError> {
-        write_counts(
-            &mut self.conn,
-            run,
-            counts,
-            "failed",
-            Some(error),
-            Utc::now(),
-        )?;
-        use integrations::dsl as i;
-        diesel::update(i::integrations.find(integration_id))
-            .set(i::last_error.eq(error))
-            .execute(&mut self.conn)?;
-        Ok(())
+        fail_run(&mut self.conn, run, integration_id, counts, error)
     }
 
     fn recent_runs(&mut self, integration: &str, limit: i64) -> Result<Vec<RunRecord>, StoreError> {
-        let rows: Vec<RunRow> = sync_runs::table
-            .inner_join(integrations::table)
-            .filter(integrations::name.eq(integration))
-            .order(sync_runs::id.desc())
-            .limit(limit)
-            .select(run_columns!())
-            .load(&mut self.conn)?;
-        Ok(rows.into_iter().map(run_record).collect())
+        recent_runs(&mut self.conn, integration, limit)
     }
 
     fn run(&mut self, run: RunId) -> Result<Option<RunRecord>, StoreError> {
-        let row: Option<RunRow> = sync_runs::table
-            .inner_join(integrations::table)
-            .filter(sync_runs::id.eq(run.0))
-            .select(run_columns!())
-            .first(&mut self.conn)
-            .optional()?;
-        Ok(row.map(run_record))
+        find_run(&mut self.conn, run)
     }
 
     fn run_skips(&mut self, run: RunId) -> Result<Vec<SkipRecord>, StoreError> {
-        use sync_skips::dsl as s;
-        let rows: Vec<(Option<String>, String, String)> = s::sync_skips
-            .filter(s::run_id.eq(run.0))
-            .select((s::external_id, s::reason, s::detail))
-            .order((s::reason, s::external_id))
-            .load(&mut self.conn)?;
-        Ok(rows
-            .into_iter()
-            .map(|(external_id, reason, detail)| SkipRecord {
-                external_id,
-                reason,
-                detail,
-            })
-            .collect())
+        run_skips(&mut self.conn, run)
     }
 
     fn status(&mut self) -> Result<Vec<IntegrationStatus>, StoreError> {
-        use integrations::dsl as i;
-        type Row = (
-            i64,
-            String,
-            String,
-            String,
-            String,
-            Option<String>,
-            Option<DateTime<Utc>>,
-        );
-        let rows: Vec<Row> = i::integrations
-            .select((
-                i::id,
-                i::name,
-                i::network,
-                i::state,
-                i::spec_hash,
-                i::last_error,
-                i::last_success_at,
-            ))
-            .order(i::name)
-            .load(&mut self.conn)?;
-        let mut out = Vec::with_capacity(rows.len());
-        for (id, name, network, state, spec_hash, last_error, last_success_at) in rows {
-            let last_run = self.recent_runs(&name, 1)?.into_iter().next();
-            use campaigns::dsl as c;
-            let campaigns: i64 = c::campaigns
-                .filter(c::integration_id.eq(id))
-                .count()
-                .get_result(&mut self.conn)?;
-            let active_campaigns: i64 = c::campaigns
-                .filter(c::integration_id.eq(id))
-                .filter(c::status.eq("active"))
-                .filter(c::removed_at.is_null())
-                .count()
-                .get_result(&mut self.conn)?;
-            out.push(IntegrationStatus {
-                name,
-                network,
-                state,
-                spec_hash,
-                last_error,
-                last_success_at,
-                last_run,
-                campaigns,
-                active_campaigns,
-            });
-        }
-        Ok(out)
+        status(&mut self.conn)
     }
 
     fn campaigns(&mut self, integration: &str) -> Result<Vec<CampaignRecord>, StoreError> {

@@ -1,0 +1,329 @@
+//! The queries whose diesel DSL reads the same on both backends, written once
+//! and expanded into each backend's module (`shared_queries!(Connection)`),
+//! where the table names resolve to that backend's schema and diesel checks
+//! the types for that backend.
+
+macro_rules! shared_queries {
+    ($Conn:ty) => {
+        #[derive(diesel::Insertable)]
+        #[diesel(table_name = sync_skips, treat_none_as_default_value = false)]
+        struct NewSkip<'a> {
+            run_id: i64,
+            external_id: Option<&'a str>,
+            reason: &'static str,
+            detail: &'a str,
+        }
+
+        fn integration_id(conn: &mut $Conn, name: &str) -> Result<Option<i64>, StoreError> {
+            use integrations::dsl as i;
+            Ok(i::integrations
+                .filter(i::name.eq(name))
+                .select(i::id)
+                .first(conn)
+                .optional()?)
+        }
+
+        /// Under the run lock: fails the runs a dead process left `running`,
+        /// and records a new `running` run.
+        fn insert_run(
+            conn: &mut $Conn,
+            integration_id: i64,
+            trigger: Trigger,
+            spec_hash: &str,
+        ) -> Result<RunId, StoreError> {
+            use sync_runs::dsl as r;
+            let now = Utc::now();
+            diesel::update(
+                r::sync_runs
+                    .filter(r::integration_id.eq(integration_id))
+                    .filter(r::status.eq("running")),
+            )
+            .set((
+                r::status.eq("failed"),
+                r::finished_at.eq(now),
+                r::error.eq(INTERRUPTED),
+            ))
+            .execute(conn)?;
+            let id = diesel::insert_into(r::sync_runs)
+                .values((
+                    r::integration_id.eq(integration_id),
+                    r::trigger.eq(trigger.as_str()),
+                    r::spec_hash.eq(spec_hash),
+                    r::started_at.eq(now),
+                    r::status.eq("running"),
+                ))
+                .returning(r::id)
+                .get_result(conn)?;
+            Ok(RunId(id))
+        }
+
+        fn stored_index(conn: &mut $Conn, integration_id: i64) -> Result<StoredIndex, StoreError> {
+            use campaigns::dsl as c;
+            let rows: Vec<(i64, String, String, Option<DateTime<Utc>>)> = c::campaigns
+                .filter(c::integration_id.eq(integration_id))
+                .select((c::id, c::external_id, c::content_hash, c::removed_at))
+                .load(conn)?;
+            Ok(rows
+                .into_iter()
+                .map(|(id, external_id, content_hash, removed_at)| {
+                    let removed = removed_at.is_some();
+                    (
+                        external_id,
+                        StoredCampaign {
+                            id,
+                            content_hash,
+                            removed,
+                        },
+                    )
+                })
+                .collect())
+        }
+
+        fn remove_campaigns(
+            conn: &mut $Conn,
+            ids: &[i64],
+            pause: bool,
+            now: DateTime<Utc>,
+        ) -> Result<(), StoreError> {
+            use campaigns::dsl as c;
+            for chunk in ids.chunks(5_000) {
+                let target = c::campaigns.filter(c::id.eq_any(chunk));
+                if pause {
+                    diesel::update(target)
+                        .set((
+                            c::removed_at.eq(now),
+                            c::changed_at.eq(now),
+                            c::status.eq("paused"),
+                        ))
+                        .execute(conn)?;
+                } else {
+                    diesel::update(target)
+                        .set((c::removed_at.eq(now), c::changed_at.eq(now)))
+                        .execute(conn)?;
+                }
+            }
+            Ok(())
+        }
+
+        fn record_skips(conn: &mut $Conn, run: RunId, skips: &[Skip]) -> Result<(), StoreError> {
+            // 4 parameters a row: well under either backend's limit per statement.
+            for chunk in skips.chunks(5_000) {
+                let rows: Vec<NewSkip<'_>> = chunk
+                    .iter()
+                    .map(|s| NewSkip {
+                        run_id: run.0,
+                        external_id: s.external_id.as_deref(),
+                        reason: s.reason.as_str(),
+                        detail: &s.detail,
+                    })
+                    .collect();
+                diesel::insert_into(sync_skips::table)
+                    .values(&rows)
+                    .execute(conn)?;
+            }
+            Ok(())
+        }
+
+        fn write_counts(
+            conn: &mut $Conn,
+            run: RunId,
+            counts: &RunCounts,
+            status: &str,
+            error: Option<&str>,
+            now: DateTime<Utc>,
+        ) -> Result<(), StoreError> {
+            use sync_runs::dsl as r;
+            diesel::update(r::sync_runs.find(run.0))
+                .set((
+                    r::status.eq(status),
+                    r::finished_at.eq(now),
+                    r::error.eq(error),
+                    r::pages.eq(count(counts.pages)),
+                    r::fetched.eq(count(counts.fetched)),
+                    r::created.eq(count(counts.created)),
+                    r::updated.eq(count(counts.updated)),
+                    r::unchanged.eq(count(counts.unchanged)),
+                    r::skipped.eq(count(counts.skipped)),
+                    r::removed.eq(count(counts.removed)),
+                    r::restored.eq(count(counts.restored)),
+                ))
+                .execute(conn)?;
+            Ok(())
+        }
+
+        /// Marks the run succeeded and the integration's last success.
+        fn finish_run(
+            conn: &mut $Conn,
+            run: RunId,
+            integration_id: i64,
+            counts: &RunCounts,
+            now: DateTime<Utc>,
+        ) -> Result<(), StoreError> {
+            write_counts(conn, run, counts, "succeeded", None, now)?;
+            use integrations::dsl as i;
+            diesel::update(i::integrations.find(integration_id))
+                .set((
+                    i::last_success_at.eq(now),
+                    i::last_error.eq(None::<String>),
+                    i::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+            Ok(())
+        }
+
+        fn fail_run(
+            conn: &mut $Conn,
+            run: RunId,
+            integration_id: i64,
+            counts: &RunCounts,
+            error: &str,
+        ) -> Result<(), StoreError> {
+            write_counts(conn, run, counts, "failed", Some(error), Utc::now())?;
+            use integrations::dsl as i;
+            diesel::update(i::integrations.find(integration_id))
+                .set(i::last_error.eq(error))
+                .execute(conn)?;
+            Ok(())
+        }
+
+        /// The columns of a [`RunRow`](super::rows::RunRow).
+        type RunSelection = (
+            sync_runs::id,
+            integrations::name,
+            sync_runs::trigger,
+            sync_runs::started_at,
+            sync_runs::finished_at,
+            sync_runs::status,
+            (
+                sync_runs::pages,
+                sync_runs::fetched,
+                sync_runs::created,
+                sync_runs::updated,
+                sync_runs::unchanged,
+                sync_runs::skipped,
+                sync_runs::removed,
+                sync_runs::restored,
+            ),
+            sync_runs::error,
+        );
+
+        fn run_columns() -> RunSelection {
+            use sync_runs::dsl as r;
+            (
+                r::id,
+                integrations::name,
+                r::trigger,
+                r::started_at,
+                r::finished_at,
+                r::status,
+                (
+                    r::pages,
+                    r::fetched,
+                    r::created,
+                    r::updated,
+                    r::unchanged,
+                    r::skipped,
+                    r::removed,
+                    r::restored,
+                ),
+                r::error,
+            )
+        }
+
+        fn recent_runs(
+            conn: &mut $Conn,
+            integration: &str,
+            limit: i64,
+        ) -> Result<Vec<RunRecord>, StoreError> {
+            let rows: Vec<RunRow> = sync_runs::table
+                .inner_join(integrations::table)
+                .filter(integrations::name.eq(integration))
+                .order(sync_runs::id.desc())
+                .limit(limit)
+                .select(run_columns())
+                .load(conn)?;
+            Ok(rows.into_iter().map(run_record).collect())
+        }
+
+        fn find_run(conn: &mut $Conn, run: RunId) -> Result<Option<RunRecord>, StoreError> {
+            let row: Option<RunRow> = sync_runs::table
+                .inner_join(integrations::table)
+                .filter(sync_runs::id.eq(run.0))
+                .select(run_columns())
+                .first(conn)
+                .optional()?;
+            Ok(row.map(run_record))
+        }
+
+        fn run_skips(conn: &mut $Conn, run: RunId) -> Result<Vec<SkipRecord>, StoreError> {
+            use sync_skips::dsl as s;
+            let rows: Vec<(Option<String>, String, String)> = s::sync_skips
+                .filter(s::run_id.eq(run.0))
+                .select((s::external_id, s::reason, s::detail))
+                .order((s::reason, s::external_id))
+                .load(conn)?;
+            Ok(rows
+                .into_iter()
+                .map(|(external_id, reason, detail)| SkipRecord {
+                    external_id,
+                    reason,
+                    detail,
+                })
+                .collect())
+        }
+
+        fn status(conn: &mut $Conn) -> Result<Vec<IntegrationStatus>, StoreError> {
+            use campaigns::dsl as c;
+            use integrations::dsl as i;
+            type Row = (
+                i64,
+                String,
+                String,
+                String,
+                String,
+                Option<String>,
+                Option<DateTime<Utc>>,
+            );
+            let rows: Vec<Row> = i::integrations
+                .select((
+                    i::id,
+                    i::name,
+                    i::network,
+                    i::state,
+                    i::spec_hash,
+                    i::last_error,
+                    i::last_success_at,
+                ))
+                .order(i::name)
+                .load(conn)?;
+            let mut out = Vec::with_capacity(rows.len());
+            for (id, name, network, state, spec_hash, last_error, last_success_at) in rows {
+                let last_run = recent_runs(conn, &name, 1)?.into_iter().next();
+                let campaigns: i64 = c::campaigns
+                    .filter(c::integration_id.eq(id))
+                    .count()
+                    .get_result(conn)?;
+                let active_campaigns: i64 = c::campaigns
+                    .filter(c::integration_id.eq(id))
+                    .filter(c::status.eq("active"))
+                    .filter(c::removed_at.is_null())
+                    .count()
+                    .get_result(conn)?;
+                out.push(IntegrationStatus {
+                    name,
+                    network,
+                    state,
+                    spec_hash,
+                    last_error,
+                    last_success_at,
+                    last_run,
+                    campaigns,
+                    active_campaigns,
+                });
+            }
+            Ok(out)
+        }
+    };
+}
+
+pub(super) use shared_queries;
