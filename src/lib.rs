@@ -8,6 +8,7 @@
 
 pub mod campaign;
 pub mod cli;
+pub mod daemon;
 pub mod demo;
 pub mod fetch;
 pub mod manifest;

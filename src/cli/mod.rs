@@ -78,6 +78,45 @@ enum Command {
         #[arg(long, default_value = "sqlite://offersync-demo.db")]
         database_url: String,
     },
+    /// Run every integration of the directory on its schedule, as a service.
+    ///
+    /// Watches the directory (a changed file is applied within a second; a
+    /// file that stops validating keeps its last good spec), runs new and
+    /// changed integrations at once, retries failed runs with backoff,
+    /// answers `offersync refresh`, and speaks systemd's notify protocol
+    /// (READY, RELOADING on SIGHUP, WATCHDOG, STOPPING). SIGTERM stops
+    /// scheduling and waits for runs in flight up to --grace-seconds.
+    Daemon {
+        #[command(flatten)]
+        common: StoreArgs,
+        /// Runs at once, across all integrations.
+        #[arg(long, default_value_t = 4)]
+        max_concurrent_runs: usize,
+        /// How long SIGTERM waits for runs in flight before abandoning them
+        /// (an abandoned run keeps nothing).
+        #[arg(long, default_value_t = 60)]
+        grace_seconds: u64,
+        /// The periodic rescan of the directory, besides file events.
+        #[arg(long, default_value_t = 60)]
+        rescan_seconds: u64,
+        /// Log lines: human text, or one JSON object per line.
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
+    },
+    /// Ask the daemon to run an integration now (from any host that reaches the store).
+    ///
+    /// Records a refresh request in the store; a daemon picks it up within
+    /// about a second. With --wait, waits for the run and prints its outcome
+    /// (exit 0 succeeded, 1 failed or not run).
+    Refresh {
+        /// The Integration's `metadata.name`.
+        name: String,
+        #[command(flatten)]
+        common: StoreArgs,
+        /// Wait for the run (at most this many seconds).
+        #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "600")]
+        wait: Option<u64>,
+    },
     /// Run one integration now: fetch, map, filter, and reconcile into the store.
     ///
     /// All or nothing: a run that fails (a page that cannot be fetched, a
@@ -189,8 +228,10 @@ enum OfferFormat {
 
 /// Runs the command line and returns the process exit status.
 pub fn main() -> ExitCode {
-    init_tracing();
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Daemon { .. }) {
+        init_tracing();
+    }
     match cli.command {
         Command::Validate { dir, format } => validate(&dir, format),
         Command::Map {
@@ -224,8 +265,64 @@ pub fn main() -> ExitCode {
         }
         Command::Fetch { name, dir, format } => runs::fetch(&name, &dir, format),
         Command::Demo { dir, database_url } => demo::demo(&dir, &database_url),
+        Command::Daemon {
+            common,
+            max_concurrent_runs,
+            grace_seconds,
+            rescan_seconds,
+            log_format,
+        } => {
+            init_daemon_tracing(log_format);
+            let options = crate::daemon::Options {
+                dir: common.dir,
+                database_url: common.database_url,
+                max_concurrent_runs,
+                grace: std::time::Duration::from_secs(grace_seconds),
+                rescan_every: std::time::Duration::from_secs(rescan_seconds.max(1)),
+                identity: format!("{}:{}", hostname(), std::process::id()),
+            };
+            match runs::runtime().block_on(crate::daemon::run(options)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Refresh { name, common, wait } => runs::refresh(
+            &name,
+            &common.database_url,
+            wait.map(std::time::Duration::from_secs),
+        ),
         Command::Status { common } => runs::status(&common.database_url, common.format),
     }
+}
+
+/// Daemon log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The daemon logs at `info` (RUST_LOG overrides), as text or JSON lines.
+fn init_daemon_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let subscriber: Box<dyn tracing::Subscriber + Send + Sync> = match format {
+        LogFormat::Text => Box::new(builder.finish()),
+        LogFormat::Json => Box::new(builder.json().finish()),
+    };
+    let _ = tracing::subscriber::set_global_default(subscriber);
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
 }
 
 fn init_tracing() {

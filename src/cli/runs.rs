@@ -416,3 +416,63 @@ pub fn status(url: &str, format: OutputFormat) -> ExitCode {
     }
     ExitCode::SUCCESS
 }
+
+/// `offersync refresh NAME [--wait]`: records a refresh request for the daemon.
+pub fn refresh(name: &str, url: &str, wait: Option<std::time::Duration>) -> ExitCode {
+    let mut store = match open_store(url) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let by = format!("offersync refresh (pid {})", std::process::id());
+    let request = match store.request_refresh(name, &by) {
+        Ok(Some(id)) => id,
+        Ok(None) => {
+            eprintln!(
+                "error: the store knows no integration `{name}` (a daemon registers an integration when it first runs it)"
+            );
+            return ExitCode::from(CANNOT_START);
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(CANNOT_START);
+        }
+    };
+    let Some(wait) = wait else {
+        println!(
+            "refresh request {request} for {name} recorded; a running daemon starts it within about a second"
+        );
+        return ExitCode::SUCCESS;
+    };
+    println!("refresh request {request} for {name} recorded; waiting for a daemon to run it");
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        match store.refresh_outcome(request) {
+            Ok(Some((run, outcome))) => {
+                let outcome = outcome.unwrap_or_default();
+                match run {
+                    Some(run) => println!("{outcome}: run {run} (offersync runs show {run})"),
+                    None => println!("{outcome}"),
+                }
+                return if outcome == "run succeeded" {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                };
+            }
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(250));
+            }
+            Ok(None) => {
+                eprintln!(
+                    "error: no daemon finished request {request} within {}s (is one running on this store?)",
+                    wait.as_secs()
+                );
+                return ExitCode::from(1);
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(CANNOT_START);
+            }
+        }
+    }
+}

@@ -243,6 +243,47 @@ pub trait Store: Send {
     fn run_skips(&mut self, run: RunId) -> Result<Vec<SkipRecord>, StoreError>;
     fn status(&mut self) -> Result<Vec<IntegrationStatus>, StoreError>;
     fn campaigns(&mut self, integration: &str) -> Result<Vec<CampaignRecord>, StoreError>;
+
+    /// Claims one scheduled tick of an integration: `true` for exactly one
+    /// caller, however many daemons share the store.
+    fn claim_tick(
+        &mut self,
+        integration: &str,
+        tick: DateTime<Utc>,
+        by: &str,
+    ) -> Result<bool, StoreError>;
+    /// Records a refresh request; `None` when the store knows no such integration.
+    fn request_refresh(&mut self, integration: &str, by: &str) -> Result<Option<i64>, StoreError>;
+    /// Claims the refresh requests nobody handles (each for one caller):
+    /// unclaimed ones, and those claimed before `stale_before` and never finished.
+    fn claim_refreshes(
+        &mut self,
+        by: &str,
+        stale_before: DateTime<Utc>,
+    ) -> Result<Vec<(i64, String)>, StoreError>;
+    fn finish_refresh(
+        &mut self,
+        request: i64,
+        run: Option<RunId>,
+        outcome: &str,
+    ) -> Result<(), StoreError>;
+    /// A finished refresh request's run and outcome; `None` while it waits or runs.
+    fn refresh_outcome(
+        &mut self,
+        request: i64,
+    ) -> Result<Option<(Option<i64>, Option<String>)>, StoreError>;
+    /// `active`, `disabled` or `deleted`.
+    fn set_integration_state(&mut self, integration: &str, state: &str) -> Result<(), StoreError>;
+    /// The manifest no longer validates (`Some`), or validates again (`None`s).
+    fn record_manifest_problem(
+        &mut self,
+        integration: &str,
+        attempted_spec_hash: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// The manifest was deleted: the integration is marked deleted and its live
+    /// campaigns get the removal action, in one transaction. Nothing is deleted.
+    fn retire_integration(&mut self, integration: &str, pause: bool) -> Result<u32, StoreError>;
 }
 
 /// One run as logged.
@@ -279,7 +320,10 @@ pub struct IntegrationStatus {
     pub name: String,
     pub network: String,
     pub state: String,
+    /// The version of the spec runs use (the last one that validated).
     pub spec_hash: String,
+    /// The version last seen in the directory when it did not validate.
+    pub attempted_spec_hash: Option<String>,
     pub last_error: Option<String>,
     pub last_success_at: Option<DateTime<Utc>>,
     pub last_run: Option<RunRecord>,

@@ -16,7 +16,10 @@ use rust_decimal::Decimal;
 
 use super::json::JsonText;
 use super::rows::{INTERRUPTED, RunRow, count, run_record, update_set};
-use super::schema::{campaigns, integrations, publisher_payouts, sync_runs, sync_skips};
+use super::schema::{
+    campaigns, integrations, publisher_payouts, refresh_requests, schedule_claims, sync_runs,
+    sync_skips,
+};
 use super::shared::shared_queries;
 use super::{
     CampaignRecord, IntegrationRecord, IntegrationStatus, RunCounts, RunId, RunRecord, SkipRecord,
@@ -463,5 +466,59 @@ impl Store for PgStore {
                 removed_at: h.2,
             })
             .collect())
+    }
+
+    fn claim_tick(
+        &mut self,
+        integration: &str,
+        tick: DateTime<Utc>,
+        by: &str,
+    ) -> Result<bool, StoreError> {
+        claim_tick(&mut self.conn, integration, tick, by)
+    }
+
+    fn request_refresh(&mut self, integration: &str, by: &str) -> Result<Option<i64>, StoreError> {
+        request_refresh(&mut self.conn, integration, by)
+    }
+
+    fn claim_refreshes(
+        &mut self,
+        by: &str,
+        stale_before: DateTime<Utc>,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        claim_refreshes(&mut self.conn, by, stale_before)
+    }
+
+    fn finish_refresh(
+        &mut self,
+        request: i64,
+        run: Option<RunId>,
+        outcome: &str,
+    ) -> Result<(), StoreError> {
+        finish_refresh(&mut self.conn, request, run, outcome)
+    }
+
+    fn refresh_outcome(
+        &mut self,
+        request: i64,
+    ) -> Result<Option<(Option<i64>, Option<String>)>, StoreError> {
+        refresh_outcome(&mut self.conn, request)
+    }
+
+    fn set_integration_state(&mut self, integration: &str, state: &str) -> Result<(), StoreError> {
+        set_integration_state(&mut self.conn, integration, state)
+    }
+
+    fn record_manifest_problem(
+        &mut self,
+        integration: &str,
+        attempted_spec_hash: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        record_manifest_problem(&mut self.conn, integration, attempted_spec_hash, error)
+    }
+
+    fn retire_integration(&mut self, integration: &str, pause: bool) -> Result<u32, StoreError> {
+        retire_integration(&mut self.conn, integration, pause)
     }
 }

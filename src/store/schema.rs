@@ -13,6 +13,7 @@ diesel::table! {
         last_success_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        attempted_spec_hash -> Nullable<Text>,
     }
 }
 
@@ -105,10 +106,22 @@ diesel::table! {
         claimed_at -> Nullable<Timestamptz>,
         claimed_by -> Nullable<Text>,
         run_id -> Nullable<Int8>,
+        finished_at -> Nullable<Timestamptz>,
+        outcome -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    schedule_claims (integration, tick) {
+        integration -> Text,
+        tick -> Timestamptz,
+        claimed_by -> Text,
+        claimed_at -> Timestamptz,
     }
 }
 
 diesel::joinable!(campaigns -> integrations (integration_id));
+diesel::joinable!(refresh_requests -> integrations (integration_id));
 diesel::joinable!(sync_runs -> integrations (integration_id));
 diesel::joinable!(sync_skips -> sync_runs (run_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -117,5 +130,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     publisher_payouts,
     sync_runs,
     sync_skips,
-    refresh_requests
+    refresh_requests,
+    schedule_claims
 );

@@ -272,6 +272,161 @@ macro_rules! shared_queries {
                 .collect())
         }
 
+        fn claim_tick(
+            conn: &mut $Conn,
+            integration: &str,
+            tick: DateTime<Utc>,
+            by: &str,
+        ) -> Result<bool, StoreError> {
+            use schedule_claims::dsl as s;
+            let inserted = diesel::insert_into(s::schedule_claims)
+                .values((
+                    s::integration.eq(integration),
+                    s::tick.eq(tick),
+                    s::claimed_by.eq(by),
+                    s::claimed_at.eq(Utc::now()),
+                ))
+                .on_conflict_do_nothing()
+                .execute(conn)?;
+            Ok(inserted == 1)
+        }
+
+        fn request_refresh(
+            conn: &mut $Conn,
+            integration: &str,
+            by: &str,
+        ) -> Result<Option<i64>, StoreError> {
+            let Some(id) = integration_id(conn, integration)? else {
+                return Ok(None);
+            };
+            use refresh_requests::dsl as r;
+            let request = diesel::insert_into(r::refresh_requests)
+                .values((
+                    r::integration_id.eq(id),
+                    r::requested_at.eq(Utc::now()),
+                    r::requested_by.eq(by),
+                ))
+                .returning(r::id)
+                .get_result(conn)?;
+            Ok(Some(request))
+        }
+
+        fn claim_refreshes(
+            conn: &mut $Conn,
+            by: &str,
+            stale_before: DateTime<Utc>,
+        ) -> Result<Vec<(i64, String)>, StoreError> {
+            use refresh_requests::dsl as r;
+            // Unclaimed, or claimed by a daemon that died before finishing it.
+            let claimable = || {
+                r::finished_at
+                    .is_null()
+                    .and(r::claimed_at.is_null().or(r::claimed_at.lt(stale_before)))
+            };
+            let candidates: Vec<(i64, String)> = r::refresh_requests
+                .inner_join(integrations::table)
+                .filter(claimable())
+                .select((r::id, integrations::name))
+                .order(r::id)
+                .limit(100)
+                .load(conn)?;
+            let mut claimed = Vec::new();
+            for (id, name) in candidates {
+                // The filter again: of several daemons, one updates the row.
+                let updated = diesel::update(r::refresh_requests.find(id).filter(claimable()))
+                    .set((r::claimed_at.eq(Utc::now()), r::claimed_by.eq(by)))
+                    .execute(conn)?;
+                if updated == 1 {
+                    claimed.push((id, name));
+                }
+            }
+            Ok(claimed)
+        }
+
+        fn finish_refresh(
+            conn: &mut $Conn,
+            request: i64,
+            run: Option<RunId>,
+            outcome: &str,
+        ) -> Result<(), StoreError> {
+            use refresh_requests::dsl as r;
+            diesel::update(r::refresh_requests.find(request))
+                .set((
+                    r::finished_at.eq(Utc::now()),
+                    r::run_id.eq(run.map(|r| r.0)),
+                    r::outcome.eq(outcome),
+                ))
+                .execute(conn)?;
+            Ok(())
+        }
+
+        fn refresh_outcome(
+            conn: &mut $Conn,
+            request: i64,
+        ) -> Result<Option<(Option<i64>, Option<String>)>, StoreError> {
+            use refresh_requests::dsl as r;
+            let row: Option<(Option<DateTime<Utc>>, Option<i64>, Option<String>)> =
+                r::refresh_requests
+                    .find(request)
+                    .select((r::finished_at, r::run_id, r::outcome))
+                    .first(conn)
+                    .optional()?;
+            Ok(row.and_then(|(finished, run, outcome)| finished.map(|_| (run, outcome))))
+        }
+
+        fn set_integration_state(
+            conn: &mut $Conn,
+            integration: &str,
+            state: &str,
+        ) -> Result<(), StoreError> {
+            use integrations::dsl as i;
+            diesel::update(i::integrations.filter(i::name.eq(integration)))
+                .set((i::state.eq(state), i::updated_at.eq(Utc::now())))
+                .execute(conn)?;
+            Ok(())
+        }
+
+        fn record_manifest_problem(
+            conn: &mut $Conn,
+            integration: &str,
+            attempted_spec_hash: Option<&str>,
+            error: Option<&str>,
+        ) -> Result<(), StoreError> {
+            use integrations::dsl as i;
+            diesel::update(i::integrations.filter(i::name.eq(integration)))
+                .set((
+                    i::attempted_spec_hash.eq(attempted_spec_hash),
+                    i::last_error.eq(error),
+                ))
+                .execute(conn)?;
+            Ok(())
+        }
+
+        fn retire_integration(
+            conn: &mut $Conn,
+            integration: &str,
+            pause: bool,
+        ) -> Result<u32, StoreError> {
+            let Some(id) = integration_id(conn, integration)? else {
+                return Ok(0);
+            };
+            conn.transaction::<u32, StoreError, _>(|conn| {
+                use campaigns::dsl as c;
+                use integrations::dsl as i;
+                let now = Utc::now();
+                diesel::update(i::integrations.find(id))
+                    .set((i::state.eq("deleted"), i::updated_at.eq(now)))
+                    .execute(conn)?;
+                let live: Vec<i64> = c::campaigns
+                    .filter(c::integration_id.eq(id))
+                    .filter(c::removed_at.is_null())
+                    .select(c::id)
+                    .load(conn)?;
+                remove_campaigns(conn, &live, pause, now)?;
+                Ok(u32::try_from(live.len()).unwrap_or(u32::MAX))
+            })
+        }
+
         fn status(conn: &mut $Conn) -> Result<Vec<IntegrationStatus>, StoreError> {
             use campaigns::dsl as c;
             use integrations::dsl as i;
@@ -283,6 +438,7 @@ macro_rules! shared_queries {
                 String,
                 Option<String>,
                 Option<DateTime<Utc>>,
+                Option<String>,
             );
             let rows: Vec<Row> = i::integrations
                 .select((
@@ -293,11 +449,14 @@ macro_rules! shared_queries {
                     i::spec_hash,
                     i::last_error,
                     i::last_success_at,
+                    i::attempted_spec_hash,
                 ))
                 .order(i::name)
                 .load(conn)?;
             let mut out = Vec::with_capacity(rows.len());
-            for (id, name, network, state, spec_hash, last_error, last_success_at) in rows {
+            for row in rows {
+                let (id, name, network, state, spec_hash, last_error, last_success_at, attempted) =
+                    row;
                 let last_run = recent_runs(conn, &name, 1)?.into_iter().next();
                 let campaigns: i64 = c::campaigns
                     .filter(c::integration_id.eq(id))
@@ -314,6 +473,7 @@ macro_rules! shared_queries {
                     network,
                     state,
                     spec_hash,
+                    attempted_spec_hash: attempted,
                     last_error,
                     last_success_at,
                     last_run,

@@ -52,6 +52,7 @@ mod schema {
             last_success_at -> Nullable<TimestamptzSqlite>,
             created_at -> TimestamptzSqlite,
             updated_at -> TimestamptzSqlite,
+            attempted_spec_hash -> Nullable<Text>,
         }
     }
 
@@ -139,18 +140,49 @@ mod schema {
         }
     }
 
+    diesel::table! {
+        use diesel::sql_types::*;
+        refresh_requests (id) {
+            id -> BigInt,
+            integration_id -> BigInt,
+            requested_at -> TimestamptzSqlite,
+            requested_by -> Text,
+            claimed_at -> Nullable<TimestamptzSqlite>,
+            claimed_by -> Nullable<Text>,
+            run_id -> Nullable<BigInt>,
+            finished_at -> Nullable<TimestamptzSqlite>,
+            outcome -> Nullable<Text>,
+        }
+    }
+
+    diesel::table! {
+        use diesel::sql_types::*;
+        schedule_claims (integration, tick) {
+            integration -> Text,
+            tick -> TimestamptzSqlite,
+            claimed_by -> Text,
+            claimed_at -> TimestamptzSqlite,
+        }
+    }
+
     diesel::joinable!(campaigns -> integrations (integration_id));
     diesel::joinable!(sync_runs -> integrations (integration_id));
+    diesel::joinable!(refresh_requests -> integrations (integration_id));
     diesel::allow_tables_to_appear_in_same_query!(
         integrations,
         campaigns,
         publisher_payouts,
         sync_runs,
-        sync_skips
+        sync_skips,
+        refresh_requests,
+        schedule_claims
     );
 }
 
-use schema::{campaigns, integrations, publisher_payouts, sync_runs, sync_skips};
+use schema::{
+    campaigns, integrations, publisher_payouts, refresh_requests, schedule_claims, sync_runs,
+    sync_skips,
+};
 
 shared_queries!(SqliteConnection);
 
@@ -629,6 +661,60 @@ impl Store for SqliteStore {
                 removed_at: h.2,
             })
             .collect())
+    }
+
+    fn claim_tick(
+        &mut self,
+        integration: &str,
+        tick: DateTime<Utc>,
+        by: &str,
+    ) -> Result<bool, StoreError> {
+        claim_tick(&mut self.conn, integration, tick, by)
+    }
+
+    fn request_refresh(&mut self, integration: &str, by: &str) -> Result<Option<i64>, StoreError> {
+        request_refresh(&mut self.conn, integration, by)
+    }
+
+    fn claim_refreshes(
+        &mut self,
+        by: &str,
+        stale_before: DateTime<Utc>,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        claim_refreshes(&mut self.conn, by, stale_before)
+    }
+
+    fn finish_refresh(
+        &mut self,
+        request: i64,
+        run: Option<RunId>,
+        outcome: &str,
+    ) -> Result<(), StoreError> {
+        finish_refresh(&mut self.conn, request, run, outcome)
+    }
+
+    fn refresh_outcome(
+        &mut self,
+        request: i64,
+    ) -> Result<Option<(Option<i64>, Option<String>)>, StoreError> {
+        refresh_outcome(&mut self.conn, request)
+    }
+
+    fn set_integration_state(&mut self, integration: &str, state: &str) -> Result<(), StoreError> {
+        set_integration_state(&mut self.conn, integration, state)
+    }
+
+    fn record_manifest_problem(
+        &mut self,
+        integration: &str,
+        attempted_spec_hash: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        record_manifest_problem(&mut self.conn, integration, attempted_spec_hash, error)
+    }
+
+    fn retire_integration(&mut self, integration: &str, pause: bool) -> Result<u32, StoreError> {
+        retire_integration(&mut self.conn, integration, pause)
     }
 }
 

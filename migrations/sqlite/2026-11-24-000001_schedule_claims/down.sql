@@ -1,0 +1,4 @@
+ALTER TABLE integrations DROP COLUMN attempted_spec_hash;
+ALTER TABLE refresh_requests DROP COLUMN outcome;
+ALTER TABLE refresh_requests DROP COLUMN finished_at;
+DROP TABLE schedule_claims;

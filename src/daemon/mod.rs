@@ -1,0 +1,590 @@
+//! The daemon: every integration of a manifest directory, on its schedule.
+//!
+//! Owns the schedule (croner, per-integration time zone), the watch on the
+//! directory (notify, debounced, re-armed, plus a periodic rescan), the last
+//! good spec of each integration, refresh requests, the bound on concurrent
+//! runs, and the process lifecycle under systemd. A run is an ordinary
+//! [`sync::run`]: the daemon decides when, never what; it writes campaigns
+//! only through [`Store::retire_integration`] when a manifest is deleted.
+
+mod systemd;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sha2::Digest;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+
+use crate::manifest::{self, IntegrationDef, model::OnRemoved};
+use crate::store::{self, RunId, Store, StoreError, Trigger};
+use crate::sync::{self, SyncError};
+
+pub use systemd::Notifier;
+
+/// How the daemon runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub dir: PathBuf,
+    pub database_url: String,
+    /// Runs at once, across all integrations.
+    pub max_concurrent_runs: usize,
+    /// How long SIGTERM waits for runs in flight before abandoning them.
+    pub grace: Duration,
+    /// The safety-net rescan of the directory, besides file events.
+    pub rescan_every: Duration,
+    /// This daemon's name in claims (`host:pid`).
+    pub identity: String,
+}
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{} is not a directory: pass the manifest directory with --dir", .0.display())]
+    NotADirectory(PathBuf),
+}
+
+/// A refresh request not picked up within this long was claimed by a
+/// daemon that died; another may take it.
+const STALE_CLAIM: chrono::TimeDelta = chrono::TimeDelta::minutes(15);
+/// File events are gathered this long before a rescan (editors and `git pull`
+/// write in bursts).
+const DEBOUNCE: Duration = Duration::from_millis(300);
+/// The first retry of a failed run; doubled per failure, up to `MAX_RETRY`.
+const FIRST_RETRY: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
+const MAX_RETRY: chrono::TimeDelta = chrono::TimeDelta::minutes(30);
+
+struct Entry {
+    def: Arc<IntegrationDef>,
+    next_tick: Option<DateTime<Utc>>,
+    running: bool,
+    /// A run is due now: a new or changed spec, a retry, a queued refresh.
+    due_now: Option<Trigger>,
+    /// Failed runs in a row and when to retry.
+    retry: Option<(u32, DateTime<Utc>)>,
+    /// Refresh requests the next run answers.
+    refreshes: Vec<i64>,
+    /// The manifest's current text does not validate (we run the last good one).
+    broken: bool,
+}
+
+enum Event {
+    FilesChanged,
+    RunDone {
+        name: String,
+        outcome: Result<(Option<RunId>, bool), String>,
+        refreshes: Vec<i64>,
+    },
+}
+
+/// The store connection the daemon's own bookkeeping uses (runs open their own).
+struct Control {
+    url: String,
+    store: Arc<Mutex<Option<Box<dyn Store>>>>,
+}
+
+impl Control {
+    async fn call<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut dyn Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (url, slot) = (self.url.clone(), self.store.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+            if slot.is_none() {
+                *slot = Some(store::open(&url)?);
+            }
+            let result = work(slot.as_deref_mut().expect("opened above"));
+            if result.is_err() {
+                // Reconnect next time: the error may be a lost connection.
+                *slot = None;
+            }
+            result
+        })
+        .await
+        .expect("store calls do not panic")
+    }
+}
+
+struct Daemon {
+    options: Options,
+    entries: BTreeMap<String, Entry>,
+    control: Control,
+    events: mpsc::UnboundedSender<Event>,
+    runs: JoinSet<()>,
+    permits: Arc<Semaphore>,
+}
+
+/// Runs until SIGTERM or SIGINT; then lets runs in flight finish within the
+/// grace period and returns.
+pub async fn run(options: Options) -> Result<(), DaemonError> {
+    if !options.dir.is_dir() {
+        return Err(DaemonError::NotADirectory(options.dir.clone()));
+    }
+    let notifier = Notifier::from_env();
+    let control = Control {
+        url: options.database_url.clone(),
+        store: Arc::new(Mutex::new(None)),
+    };
+    // Reachable and migrated before READY=1.
+    control.call(|_| Ok(())).await?;
+    let (events, mut inbox) = mpsc::unbounded_channel();
+    let _watcher = watch(&options.dir, events.clone());
+    let mut daemon = Daemon {
+        permits: Arc::new(Semaphore::new(options.max_concurrent_runs.max(1))),
+        options,
+        entries: BTreeMap::new(),
+        control,
+        events,
+        runs: JoinSet::new(),
+    };
+    daemon.rescan().await;
+    notifier.notify(&format!(
+        "READY=1\nSTATUS=watching {} integrations",
+        daemon.entries.len()
+    ));
+    tracing::info!(
+        dir = %daemon.options.dir.display(),
+        integrations = daemon.entries.len(),
+        "daemon ready"
+    );
+
+    let mut heartbeat = tokio::time::interval(Duration::from_secs(1));
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut rescan = tokio::time::interval(daemon.options.rescan_every);
+    rescan.reset();
+    let watchdog = Notifier::watchdog_interval();
+    let mut last_ping = tokio::time::Instant::now();
+    let mut rescan_at: Option<tokio::time::Instant> = None;
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = signal(SignalKind::hangup()).expect("signal handlers install");
+    let mut terminate = signal(SignalKind::terminate()).expect("signal handlers install");
+    let mut interrupt = signal(SignalKind::interrupt()).expect("signal handlers install");
+
+    loop {
+        tokio::select! {
+            _ = heartbeat.tick() => {
+                if rescan_at.is_some_and(|at| at <= tokio::time::Instant::now()) {
+                    rescan_at = None;
+                    daemon.rescan().await;
+                }
+                daemon.start_due().await;
+                daemon.take_refreshes().await;
+                if let Some(every) = watchdog
+                    && last_ping.elapsed() >= every
+                {
+                    notifier.notify("WATCHDOG=1");
+                    last_ping = tokio::time::Instant::now();
+                }
+            }
+            Some(event) = inbox.recv() => match event {
+                Event::FilesChanged => {
+                    rescan_at.get_or_insert(tokio::time::Instant::now() + DEBOUNCE);
+                }
+                Event::RunDone { name, outcome, refreshes } => {
+                    daemon.finished(&name, outcome, refreshes).await;
+                }
+            },
+            _ = rescan.tick() => daemon.rescan().await,
+            _ = hangup.recv() => {
+                notifier.notify("RELOADING=1");
+                tracing::info!("SIGHUP: reloading every manifest");
+                daemon.rescan().await;
+                notifier.notify("READY=1");
+            }
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+        }
+    }
+
+    notifier.notify("STOPPING=1");
+    let in_flight = daemon.runs.len();
+    tracing::info!(
+        in_flight,
+        grace_seconds = daemon.options.grace.as_secs(),
+        "stopping: no new runs; waiting for runs in flight"
+    );
+    let grace = daemon.options.grace;
+    let drained = tokio::time::timeout(grace, async {
+        while daemon.runs.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        // Abandoned runs never committed: their transactions roll back when
+        // the process exits and the connections close.
+        tracing::warn!(
+            abandoned = daemon.runs.len(),
+            "grace period over: abandoning runs in flight, nothing of theirs is kept"
+        );
+    }
+    Ok(())
+}
+
+/// Watches the directory and its parent (a deploy may replace the directory
+/// itself, which ends a watch on it; the rescan re-arms it).
+fn watch(dir: &Path, events: mpsc::UnboundedSender<Event>) -> Option<notify::RecommendedWatcher> {
+    use notify::{RecursiveMode, Watcher};
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if event.is_ok() {
+            let _ = events.send(Event::FilesChanged);
+        }
+    })
+    .map_err(|e| tracing::warn!(error = %e, "cannot watch files; relying on the periodic rescan"))
+    .ok()?;
+    if let Err(e) = watcher.watch(dir, RecursiveMode::Recursive) {
+        tracing::warn!(dir = %dir.display(), error = %e, "cannot watch the manifest directory");
+    }
+    let parent = dir
+        .canonicalize()
+        .ok()
+        .and_then(|d| d.parent().map(Path::to_path_buf));
+    if let Some(parent) = parent {
+        let _ = watcher.watch(&parent, RecursiveMode::NonRecursive);
+    }
+    Some(watcher)
+}
+
+fn next_tick(def: &IntegrationDef, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let local = after.with_timezone(&def.schedule.timezone);
+    def.schedule
+        .cron
+        .find_next_occurrence(&local, false)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn file_hash(path: &Path) -> Option<String> {
+    let text = std::fs::read(path).ok()?;
+    Some(format!("{:x}", sha2::Sha256::digest(text)))
+}
+
+impl Daemon {
+    /// Loads the directory and applies what changed: new, changed, disabled,
+    /// broken (keeps its last good spec) and deleted (retired) integrations.
+    async fn rescan(&mut self) {
+        let dir = self.options.dir.clone();
+        let loaded =
+            tokio::task::spawn_blocking(move || manifest::load_dir(&dir, &manifest::process_env))
+                .await
+                .expect("loading never panics");
+        let mut broken_files: BTreeMap<PathBuf, String> = BTreeMap::new();
+        for d in loaded.diagnostics.iter().filter(|d| d.is_error()) {
+            tracing::error!(file = %d.file.display(), line = d.line, "{d}");
+            broken_files
+                .entry(d.file.clone())
+                .or_insert_with(|| d.to_string());
+        }
+        let now = Utc::now();
+        let mut seen = HashSet::new();
+        for (name, def) in loaded.catalog.integrations {
+            seen.insert(name.clone());
+            let def = Arc::new(def);
+            match self.entries.get_mut(&name) {
+                None => {
+                    tracing::info!(integration = %name, enabled = def.enabled, "integration added");
+                    let due_now = def.enabled.then_some(Trigger::Manifest);
+                    self.entries.insert(
+                        name.clone(),
+                        Entry {
+                            next_tick: next_tick(&def, now),
+                            def,
+                            running: false,
+                            due_now,
+                            retry: None,
+                            refreshes: Vec::new(),
+                            broken: false,
+                        },
+                    );
+                }
+                Some(entry) if entry.def.spec_hash != def.spec_hash => {
+                    tracing::info!(integration = %name, enabled = def.enabled, "integration changed");
+                    entry.next_tick = next_tick(&def, now);
+                    entry.due_now = def.enabled.then_some(Trigger::Manifest);
+                    entry.retry = None;
+                    entry.def = def;
+                }
+                Some(_) => {}
+            }
+            let entry = self.entries.get_mut(&name).expect("inserted above");
+            let was_broken = std::mem::replace(&mut entry.broken, false);
+            let state = if entry.def.enabled {
+                "active"
+            } else {
+                "disabled"
+            };
+            let name_for_store = name.clone();
+            let result = self
+                .control
+                .call(move |s| {
+                    if was_broken {
+                        s.record_manifest_problem(&name_for_store, None, None)?;
+                    }
+                    s.set_integration_state(&name_for_store, state)
+                })
+                .await;
+            if let Err(e) = result {
+                tracing::warn!(integration = %name, error = %e, "cannot record the integration's state");
+            }
+        }
+
+        let gone: Vec<String> = self
+            .entries
+            .keys()
+            .filter(|n| !seen.contains(*n))
+            .cloned()
+            .collect();
+        for name in gone {
+            let entry = self.entries.get_mut(&name).expect("listed above");
+            let file = entry.def.source_file.clone();
+            if file.exists() {
+                // The file is still there but does not validate: keep running
+                // the last good spec and say why.
+                let error = broken_files.get(&file).cloned().unwrap_or_else(|| {
+                    format!(
+                        "{} no longer defines this integration validly",
+                        file.display()
+                    )
+                });
+                if !entry.broken {
+                    tracing::error!(
+                        integration = %name,
+                        file = %file.display(),
+                        error = %error,
+                        "manifest invalid: keeping the last good spec"
+                    );
+                }
+                entry.broken = true;
+                let attempted = file_hash(&file);
+                let store_name = name.clone();
+                let result = self
+                    .control
+                    .call(move |s| {
+                        s.record_manifest_problem(
+                            &store_name,
+                            attempted.as_deref(),
+                            Some(&format!(
+                                "manifest invalid, running the last good spec: {error}"
+                            )),
+                        )
+                    })
+                    .await;
+                if let Err(e) = result {
+                    tracing::warn!(integration = %name, error = %e, "cannot record the manifest problem");
+                }
+                continue;
+            }
+            if entry.running {
+                // Retire once its run ends (the next rescan finds it gone again).
+                continue;
+            }
+            let entry = self.entries.remove(&name).expect("listed above");
+            let pause = entry.def.on_removed == OnRemoved::Pause;
+            let store_name = name.clone();
+            match self
+                .control
+                .call(move |s| s.retire_integration(&store_name, pause))
+                .await
+            {
+                Ok(n) => tracing::info!(
+                    integration = %name,
+                    campaigns = n,
+                    action = if pause { "paused" } else { "marked removed" },
+                    "manifest deleted: integration disabled"
+                ),
+                Err(e) => {
+                    tracing::error!(integration = %name, error = %e, "cannot retire the integration; will retry");
+                    self.entries.insert(name, entry);
+                }
+            }
+        }
+    }
+
+    /// Starts every run that is due: scheduled ticks (claimed, so that one
+    /// daemon of several runs each), new or changed specs, retries.
+    async fn start_due(&mut self) {
+        let now = Utc::now();
+        let names: Vec<String> = self.entries.keys().cloned().collect();
+        for name in names {
+            let entry = self.entries.get_mut(&name).expect("listed");
+            if !entry.def.enabled {
+                entry.due_now = None;
+                continue;
+            }
+            let mut trigger = entry.due_now;
+            let mut claim = None;
+            if let Some(tick) = entry.next_tick.filter(|t| *t <= now) {
+                entry.next_tick = next_tick(&entry.def, now);
+                trigger.get_or_insert(Trigger::Schedule);
+                claim = Some((name.clone(), tick));
+            } else if trigger == Some(Trigger::Manifest) {
+                // Several daemons see a new spec: one runs it.
+                let key = format!("{name} spec {}", entry.def.spec_hash);
+                claim = Some((key, DateTime::<Utc>::UNIX_EPOCH));
+            }
+            if trigger.is_none()
+                && let Some((_, at)) = entry.retry
+                && at <= now
+            {
+                trigger = Some(Trigger::Schedule);
+            }
+            let Some(trigger) = trigger else { continue };
+            if entry.running {
+                continue;
+            }
+            entry.due_now = None;
+            if let Some((key, tick)) = claim {
+                let identity = self.options.identity.clone();
+                match self
+                    .control
+                    .call(move |s| s.claim_tick(&key, tick, &identity))
+                    .await
+                {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(e) => {
+                        tracing::warn!(integration = %name, error = %e, "cannot claim the tick; skipping it");
+                        continue;
+                    }
+                }
+            }
+            self.start(&name, trigger);
+        }
+    }
+
+    fn start(&mut self, name: &str, trigger: Trigger) {
+        let entry = self.entries.get_mut(name).expect("known");
+        entry.running = true;
+        let refreshes = std::mem::take(&mut entry.refreshes);
+        let def = entry.def.clone();
+        let url = self.options.database_url.clone();
+        let permits = self.permits.clone();
+        let events = self.events.clone();
+        let name = name.to_string();
+        self.runs.spawn(async move {
+            let _permit = permits.acquire_owned().await.expect("never closed");
+            tracing::info!(integration = %name, trigger = trigger.as_str(), "run starting");
+            let opened = tokio::task::spawn_blocking(move || store::open(&url))
+                .await
+                .expect("opening never panics");
+            let outcome = match opened {
+                Err(e) => Err(e.to_string()),
+                Ok(store) => match sync::run(def, store, trigger).await.1 {
+                    Ok(report) => {
+                        let run = report.run.map(|r| r.0).unwrap_or_default();
+                        match &report.error {
+                            None => tracing::info!(
+                                integration = %name, run_id = run, counts = %report.counts,
+                                duration_ms = report.elapsed.as_millis() as u64, "run succeeded"
+                            ),
+                            Some(e) => tracing::warn!(
+                                integration = %name, run_id = run, error = %e,
+                                duration_ms = report.elapsed.as_millis() as u64, "run failed"
+                            ),
+                        }
+                        Ok((report.run, report.succeeded()))
+                    }
+                    Err(SyncError::Store(StoreError::RunInProgress(_))) => {
+                        tracing::info!(integration = %name, "another process is running it; skipped");
+                        Ok((None, true))
+                    }
+                    Err(e) => Err(e.to_string()),
+                },
+            };
+            let _ = events.send(Event::RunDone {
+                name,
+                outcome,
+                refreshes,
+            });
+        });
+    }
+
+    async fn finished(
+        &mut self,
+        name: &str,
+        outcome: Result<(Option<RunId>, bool), String>,
+        refreshes: Vec<i64>,
+    ) {
+        let (run, succeeded, text) = match &outcome {
+            Ok((run, true)) => (*run, true, "run succeeded".to_string()),
+            Ok((run, false)) => (*run, false, "run failed (see the run log)".to_string()),
+            Err(e) => {
+                tracing::error!(integration = %name, error = %e, "run could not start");
+                (None, false, format!("run could not start: {e}"))
+            }
+        };
+        for request in refreshes {
+            let text = text.clone();
+            if let Err(e) = self
+                .control
+                .call(move |s| s.finish_refresh(request, run, &text))
+                .await
+            {
+                tracing::warn!(request, error = %e, "cannot record the refresh outcome");
+            }
+        }
+        let Some(entry) = self.entries.get_mut(name) else {
+            return;
+        };
+        entry.running = false;
+        if !entry.refreshes.is_empty() {
+            entry.due_now = Some(Trigger::Refresh);
+        }
+        entry.retry = if succeeded {
+            None
+        } else {
+            let failures = entry.retry.map_or(1, |(n, _)| n + 1);
+            let delay = (FIRST_RETRY * 2i32.saturating_pow(failures.min(16) - 1)).min(MAX_RETRY);
+            let at = Utc::now() + delay;
+            // A retry only when it comes before the next scheduled tick.
+            match entry.next_tick {
+                Some(tick) if tick <= at => None,
+                _ => {
+                    tracing::info!(integration = %name, failures, retry_in_seconds = delay.num_seconds(), "will retry");
+                    Some((failures, at))
+                }
+            }
+        };
+    }
+
+    /// Claims refresh requests and starts (or queues) their runs.
+    async fn take_refreshes(&mut self) {
+        let identity = self.options.identity.clone();
+        let stale_before = Utc::now() - STALE_CLAIM;
+        let claimed = match self
+            .control
+            .call(move |s| s.claim_refreshes(&identity, stale_before))
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read refresh requests");
+                return;
+            }
+        };
+        for (request, name) in claimed {
+            match self.entries.get_mut(&name) {
+                Some(entry) if entry.def.enabled => {
+                    tracing::info!(integration = %name, request, "refresh requested");
+                    entry.refreshes.push(request);
+                    if !entry.running {
+                        self.start(&name, Trigger::Refresh);
+                    }
+                }
+                _ => {
+                    let outcome = format!(
+                        "not run: `{name}` is not an enabled integration in this daemon's directory"
+                    );
+                    let _ = self
+                        .control
+                        .call(move |s| s.finish_refresh(request, None, &outcome))
+                        .await;
+                }
+            }
+        }
+    }
+}
