@@ -16,13 +16,21 @@ use offersync::store::{self, CampaignRecord, IntegrationStatus, RunRecord};
 struct Daemon {
     child: Child,
     log: std::path::PathBuf,
+    _log_dir: tempfile::TempDir,
 }
 
 impl Daemon {
     fn start(dir: &Path, db: &TestDb, grace_seconds: u32) -> Self {
-        let log = dir.join(format!("daemon-{}.log", rand_name()));
+        Self::start_with(dir, db, grace_seconds, &[])
+    }
+
+    fn start_with(dir: &Path, db: &TestDb, grace_seconds: u32, extra: &[&str]) -> Self {
+        // Not in the watched directory: the daemon's own writes are no events.
+        let log_dir = tempfile::tempdir().unwrap();
+        let log = log_dir.path().join("daemon.log");
         let child = Command::new(binary())
             .args(["daemon", "--rescan-seconds", "1"])
+            .args(extra)
             .args(["--grace-seconds", &grace_seconds.to_string()])
             .arg("--dir")
             .arg(dir)
@@ -32,7 +40,11 @@ impl Daemon {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("the daemon starts");
-        Self { child, log }
+        Self {
+            child,
+            log,
+            _log_dir: log_dir,
+        }
     }
 
     fn log(&self) -> String {
@@ -63,11 +75,6 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn rand_name() -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    RandomState::new().hash_one(Instant::now())
 }
 
 /// Waits until `check` gives `Some`, up to 30 s; the failure shows the log.
@@ -301,4 +308,189 @@ fn refresh_of_an_unknown_integration_says_so() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("knows no integration `nope`"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_daemon_on_sqlite_runs_refreshes_and_a_second_is_refused() {
+    let (mock, m, _) = setup(5).await;
+    let db = TestDb::new(Backend::Sqlite);
+    std::fs::write(
+        integration_path(&m),
+        integration_yaml("acme", &mock.base_url(), ""),
+    )
+    .unwrap();
+    let daemon = Daemon::start(m.path(), &db, 10);
+    eventually(&daemon, "the integration runs on SQLite", || {
+        (succeeded(&db) == 1).then_some(())
+    })
+    .await;
+
+    let second = Command::new(binary())
+        .args(["daemon", "--dir"])
+        .arg(m.path())
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains("another daemon already uses the SQLite store"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("use Postgres"), "{stderr}");
+
+    let refresh = Command::new(binary())
+        .args(["refresh", "acme", "--wait", "30"])
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    assert_eq!(refresh.status.code(), Some(0), "{}", daemon.log());
+    assert_eq!(runs(&db)[0].trigger, "refresh");
+    assert!(daemon.stop().await.success());
+}
+
+/// A plain HTTP/1.1 GET on loopback: (status line, body).
+fn http_get(addr: &str, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (
+        head.lines().next().unwrap_or_default().to_string(),
+        body.to_string(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_and_health_are_served_on_loopback() {
+    let (mock, m, db) = setup(5).await;
+    std::fs::write(
+        integration_path(&m),
+        integration_yaml("acme", &mock.base_url(), "  filters: {payout: {max: 5}}\n"),
+    )
+    .unwrap();
+    let daemon = Daemon::start_with(m.path(), &db, 10, &["--metrics-addr", "0"]);
+    let addr = eventually(&daemon, "the metrics address is logged", || {
+        let log = daemon.log();
+        let line = log
+            .lines()
+            .find(|l| l.contains("serving /metrics"))?
+            .to_string();
+        let at = line.find("addr=")? + 5;
+        Some(line[at..].split_whitespace().next()?.to_string())
+    })
+    .await;
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+    eventually(&daemon, "the run is counted", || {
+        let (_, body) = http_get(&addr, "/metrics");
+        body.contains("offersync_runs_total{integration=\"acme\",result=\"succeeded\"} 1")
+            .then_some(())
+    })
+    .await;
+    let (status, body) = http_get(&addr, "/metrics");
+    assert!(status.contains("200"), "{status}");
+    for line in [
+        "offersync_offers_total{integration=\"acme\",action=\"created\"} 3",
+        "offersync_offers_skipped_total{integration=\"acme\",reason=\"payout_above_max\"} 2",
+        "offersync_run_duration_seconds_count{integration=\"acme\"} 1",
+        "offersync_last_success_timestamp_seconds{integration=\"acme\"}",
+        "offersync_integrations 1",
+    ] {
+        assert!(body.contains(line), "missing {line:?}:\n{body}");
+    }
+    let (status, body) = http_get(&addr, "/healthz");
+    assert!(status.contains("200"), "{status}");
+    assert_eq!(body, "ok\n");
+    assert!(daemon.stop().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabling_stops_runs_and_a_replaced_directory_is_still_watched() {
+    let (mock, m, db) = setup(5).await;
+    // The daemon watches a directory that a deploy replaces wholesale.
+    let parent = tempfile::tempdir().unwrap();
+    let live = parent.path().join("integrations.d");
+    let copy_manifests = |to: &Path, extra: &str| {
+        std::fs::create_dir_all(to.join("networks")).unwrap();
+        std::fs::create_dir_all(to.join("secrets")).unwrap();
+        for file in ["networks/mocknet.yaml", "secrets/api.key"] {
+            std::fs::copy(m.path().join(file), to.join(file)).unwrap();
+        }
+        std::fs::write(
+            to.join("integration.yaml"),
+            integration_yaml("acme", &mock.base_url(), extra),
+        )
+        .unwrap();
+    };
+    copy_manifests(&live, "");
+    let daemon = Daemon::start(&live, &db, 10);
+    eventually(&daemon, "the first run", || {
+        (succeeded(&db) == 1).then_some(())
+    })
+    .await;
+
+    // A deploy: the new directory is built beside and renamed into place.
+    let staged = parent.path().join("integrations.d.new");
+    copy_manifests(&staged, "  filters: {payout: {max: 5}}\n");
+    std::fs::rename(&live, parent.path().join("integrations.d.old")).unwrap();
+    std::fs::rename(&staged, &live).unwrap();
+    eventually(&daemon, "the deployed spec runs", || {
+        (succeeded(&db) == 2 && runs(&db)[0].skipped == 2).then_some(())
+    })
+    .await;
+    // An edit inside the new directory is seen too.
+    std::fs::write(
+        live.join("integration.yaml"),
+        integration_yaml("acme", &mock.base_url(), "  filters: {payout: {max: 4}}\n"),
+    )
+    .unwrap();
+    eventually(&daemon, "the edit in the new directory runs", || {
+        (succeeded(&db) == 3 && runs(&db)[0].skipped == 3).then_some(())
+    })
+    .await;
+
+    // Disabled: no more runs, campaigns left as they are, refresh declined.
+    std::fs::write(
+        live.join("integration.yaml"),
+        integration_yaml("acme", &mock.base_url(), "  enabled: false\n"),
+    )
+    .unwrap();
+    eventually(&daemon, "the integration is disabled", || {
+        (status(&db)?.state == "disabled").then_some(())
+    })
+    .await;
+    let before = campaigns(&db);
+    let refresh = Command::new(binary())
+        .args(["refresh", "acme", "--wait", "30"])
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    assert_eq!(refresh.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refresh.stdout).contains("not run"));
+    assert_eq!(succeeded(&db), 3);
+    assert_eq!(campaigns(&db), before);
+
+    // SIGHUP reloads; a re-enabled integration runs again.
+    std::fs::write(
+        live.join("integration.yaml"),
+        integration_yaml("acme", &mock.base_url(), ""),
+    )
+    .unwrap();
+    // SAFETY: signals our own child.
+    unsafe { libc::kill(daemon.child.id() as libc::pid_t, libc::SIGHUP) };
+    eventually(&daemon, "the re-enabled integration runs", || {
+        (succeeded(&db) == 4).then_some(())
+    })
+    .await;
+    eventually(&daemon, "the SIGHUP is logged", || {
+        daemon.log().contains("SIGHUP: reloading").then_some(())
+    })
+    .await;
+    assert!(daemon.stop().await.success());
 }

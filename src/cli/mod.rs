@@ -102,6 +102,10 @@ enum Command {
         /// Log lines: human text, or one JSON object per line.
         #[arg(long, value_enum, default_value_t = LogFormat::Text)]
         log_format: LogFormat,
+        /// Serve Prometheus metrics at /metrics and a health check at
+        /// /healthz: a port (bound to 127.0.0.1) or ADDRESS:PORT.
+        #[arg(long, value_name = "[ADDR:]PORT", value_parser = parse_metrics_addr)]
+        metrics_addr: Option<std::net::SocketAddr>,
     },
     /// Ask the daemon to run an integration now (from any host that reaches the store).
     ///
@@ -271,6 +275,7 @@ pub fn main() -> ExitCode {
             grace_seconds,
             rescan_seconds,
             log_format,
+            metrics_addr,
         } => {
             init_daemon_tracing(log_format);
             let options = crate::daemon::Options {
@@ -280,6 +285,7 @@ pub fn main() -> ExitCode {
                 grace: std::time::Duration::from_secs(grace_seconds),
                 rescan_every: std::time::Duration::from_secs(rescan_seconds.max(1)),
                 identity: format!("{}:{}", hostname(), std::process::id()),
+                metrics_addr,
             };
             match runs::runtime().block_on(crate::daemon::run(options)) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -311,12 +317,23 @@ fn init_daemon_tracing(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let subscriber: Box<dyn tracing::Subscriber + Send + Sync> = match format {
         LogFormat::Text => Box::new(builder.finish()),
         LogFormat::Json => Box::new(builder.json().finish()),
     };
     let _ = tracing::subscriber::set_global_default(subscriber);
+}
+
+/// A bare port binds to loopback: metrics are not for the open network.
+fn parse_metrics_addr(value: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(port) = value.parse::<u16>() {
+        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    value
+        .parse()
+        .map_err(|_| format!("`{value}` is not a port or an ADDRESS:PORT"))
 }
 
 fn hostname() -> String {
@@ -330,6 +347,7 @@ fn init_tracing() {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .try_init();
 }

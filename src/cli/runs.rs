@@ -408,6 +408,13 @@ pub fn status(url: &str, format: OutputFormat) -> ExitCode {
                     "{} ({}, {}): {} campaigns, {} active; {last}",
                     r.name, r.network, r.state, r.campaigns, r.active_campaigns
                 );
+                if let Some(attempted) = &r.attempted_spec_hash {
+                    println!(
+                        "  last applied spec {}, last attempted {} (does not validate)",
+                        short_hash(&r.spec_hash),
+                        short_hash(attempted)
+                    );
+                }
                 if let Some(e) = &r.last_error {
                     println!("  last error: {e}");
                 }
@@ -447,8 +454,7 @@ pub fn refresh(name: &str, url: &str, wait: Option<std::time::Duration>) -> Exit
     let deadline = std::time::Instant::now() + wait;
     loop {
         match store.refresh_outcome(request) {
-            Ok(Some((run, outcome))) => {
-                let outcome = outcome.unwrap_or_default();
+            Ok(Some(store::RefreshOutcome { run, outcome })) => {
                 match run {
                     Some(run) => println!("{outcome}: run {run} (offersync runs show {run})"),
                     None => println!("{outcome}"),
@@ -475,4 +481,8 @@ pub fn refresh(name: &str, url: &str, wait: Option<std::time::Duration>) -> Exit
             }
         }
     }
+}
+
+fn short_hash(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
 }

@@ -7,6 +7,7 @@
 //! [`sync::run`]: the daemon decides when, never what; it writes campaigns
 //! only through [`Store::retire_integration`] when a manifest is deleted.
 
+mod metrics;
 mod systemd;
 
 use std::collections::{BTreeMap, HashSet};
@@ -23,6 +24,7 @@ use crate::manifest::{self, IntegrationDef, model::OnRemoved};
 use crate::store::{self, RunId, Store, StoreError, Trigger};
 use crate::sync::{self, SyncError};
 
+pub use metrics::Metrics;
 pub use systemd::Notifier;
 
 /// How the daemon runs.
@@ -38,6 +40,8 @@ pub struct Options {
     pub rescan_every: Duration,
     /// This daemon's name in claims (`host:pid`).
     pub identity: String,
+    /// Where to serve `/metrics` and `/healthz`, if anywhere.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// Why the daemon could not start.
@@ -47,6 +51,11 @@ pub enum DaemonError {
     Store(#[from] StoreError),
     #[error("{} is not a directory: pass the manifest directory with --dir", .0.display())]
     NotADirectory(PathBuf),
+    #[error("cannot serve metrics on {addr}: {error}")]
+    Metrics {
+        addr: std::net::SocketAddr,
+        error: std::io::Error,
+    },
 }
 
 /// A refresh request not picked up within this long was claimed by a
@@ -71,6 +80,16 @@ struct Entry {
     refreshes: Vec<i64>,
     /// The manifest's current text does not validate (we run the last good one).
     broken: bool,
+    /// The state last written to the store (written again only when it changes).
+    recorded_state: Option<&'static str>,
+}
+
+/// What a daemon claims before a run, so that of several daemons one runs it.
+enum Claim {
+    /// A scheduled tick.
+    Tick(DateTime<Utc>),
+    /// A new or changed spec (by its hash).
+    Spec(String),
 }
 
 enum Event {
@@ -118,6 +137,8 @@ struct Daemon {
     events: mpsc::UnboundedSender<Event>,
     runs: JoinSet<()>,
     permits: Arc<Semaphore>,
+    metrics: Arc<Metrics>,
+    watcher: Option<notify::RecommendedWatcher>,
 }
 
 /// Runs until SIGTERM or SIGINT; then lets runs in flight finish within the
@@ -126,6 +147,17 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
     if !options.dir.is_dir() {
         return Err(DaemonError::NotADirectory(options.dir.clone()));
     }
+    // Held for the daemon's life: a second daemon on one SQLite file is refused.
+    let mut options = options;
+    let _sqlite_lock = match store::Backend::from_url(&options.database_url)? {
+        store::Backend::Sqlite(path) => {
+            // SQLite has one writer at a time, and a run writes in one
+            // transaction: runs take turns.
+            options.max_concurrent_runs = 1;
+            Some(store::sqlite::lock_daemon(&path)?)
+        }
+        store::Backend::Postgres(_) => None,
+    };
     let notifier = Notifier::from_env();
     let control = Control {
         url: options.database_url.clone(),
@@ -133,9 +165,18 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
     };
     // Reachable and migrated before READY=1.
     control.call(|_| Ok(())).await?;
+    let metrics = Arc::new(Metrics::default());
+    if let Some(addr) = options.metrics_addr {
+        let bound = metrics::serve(addr, metrics.clone())
+            .await
+            .map_err(|error| DaemonError::Metrics { addr, error })?;
+        tracing::info!(addr = %bound, "serving /metrics and /healthz");
+    }
     let (events, mut inbox) = mpsc::unbounded_channel();
-    let _watcher = watch(&options.dir, events.clone());
+    let watcher = watch(&options.dir, events.clone());
     let mut daemon = Daemon {
+        metrics,
+        watcher,
         permits: Arc::new(Semaphore::new(options.max_concurrent_runs.max(1))),
         options,
         entries: BTreeMap::new(),
@@ -171,10 +212,12 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
             _ = heartbeat.tick() => {
                 if rescan_at.is_some_and(|at| at <= tokio::time::Instant::now()) {
                     rescan_at = None;
+                    daemon.rearm_watch();
                     daemon.rescan().await;
                 }
                 daemon.start_due().await;
                 daemon.take_refreshes().await;
+                daemon.metrics.heartbeat(daemon.entries.len(), daemon.runs.len());
                 if let Some(every) = watchdog
                     && last_ping.elapsed() >= every
                 {
@@ -226,7 +269,7 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
 }
 
 /// Watches the directory and its parent (a deploy may replace the directory
-/// itself, which ends a watch on it; the rescan re-arms it).
+/// itself, which ends a watch on it; [`Daemon::rearm_watch`] renews it).
 fn watch(dir: &Path, events: mpsc::UnboundedSender<Event>) -> Option<notify::RecommendedWatcher> {
     use notify::{RecursiveMode, Watcher};
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
@@ -264,6 +307,20 @@ fn file_hash(path: &Path) -> Option<String> {
 }
 
 impl Daemon {
+    /// Watches the directory again: after a deploy replaced it, the old watch
+    /// follows the old directory. Watching a watched path is a no-op.
+    fn rearm_watch(&mut self) {
+        use notify::{RecursiveMode, Watcher};
+        if let Some(watcher) = &mut self.watcher
+            && self.options.dir.is_dir()
+        {
+            let _ = watcher.unwatch(&self.options.dir);
+            if let Err(e) = watcher.watch(&self.options.dir, RecursiveMode::Recursive) {
+                tracing::warn!(dir = %self.options.dir.display(), error = %e, "cannot watch the manifest directory");
+            }
+        }
+    }
+
     /// Loads the directory and applies what changed: new, changed, disabled,
     /// broken (keeps its last good spec) and deleted (retired) integrations.
     async fn rescan(&mut self) {
@@ -298,6 +355,7 @@ impl Daemon {
                             retry: None,
                             refreshes: Vec::new(),
                             broken: false,
+                            recorded_state: None,
                         },
                     );
                 }
@@ -317,12 +375,21 @@ impl Daemon {
             } else {
                 "disabled"
             };
+            if !was_broken && entry.recorded_state == Some(state) {
+                continue;
+            }
+            entry.recorded_state = Some(state);
             let name_for_store = name.clone();
+            let hash = entry.def.spec_hash.clone();
             let result = self
                 .control
                 .call(move |s| {
                     if was_broken {
                         s.record_manifest_problem(&name_for_store, None, None)?;
+                    }
+                    if state == "disabled" {
+                        // Taken up without a run, so that enabling it again is a change.
+                        s.claim_spec(&name_for_store, &hash)?;
                     }
                     s.set_integration_state(&name_for_store, state)
                 })
@@ -420,11 +487,9 @@ impl Daemon {
             if let Some(tick) = entry.next_tick.filter(|t| *t <= now) {
                 entry.next_tick = next_tick(&entry.def, now);
                 trigger.get_or_insert(Trigger::Schedule);
-                claim = Some((name.clone(), tick));
+                claim = Some(Claim::Tick(tick));
             } else if trigger == Some(Trigger::Manifest) {
-                // Several daemons see a new spec: one runs it.
-                let key = format!("{name} spec {}", entry.def.spec_hash);
-                claim = Some((key, DateTime::<Utc>::UNIX_EPOCH));
+                claim = Some(Claim::Spec(entry.def.spec_hash.clone()));
             }
             if trigger.is_none()
                 && let Some((_, at)) = entry.retry
@@ -437,17 +502,20 @@ impl Daemon {
                 continue;
             }
             entry.due_now = None;
-            if let Some((key, tick)) = claim {
-                let identity = self.options.identity.clone();
-                match self
+            if let Some(claim) = claim {
+                let (identity, key) = (self.options.identity.clone(), name.clone());
+                let claimed = self
                     .control
-                    .call(move |s| s.claim_tick(&key, tick, &identity))
-                    .await
-                {
+                    .call(move |s| match claim {
+                        Claim::Tick(tick) => s.claim_tick(&key, tick, &identity),
+                        Claim::Spec(hash) => s.claim_spec(&key, &hash),
+                    })
+                    .await;
+                match claimed {
                     Ok(true) => {}
                     Ok(false) => continue,
                     Err(e) => {
-                        tracing::warn!(integration = %name, error = %e, "cannot claim the tick; skipping it");
+                        tracing::warn!(integration = %name, error = %e, "cannot claim the run; skipping it");
                         continue;
                     }
                 }
@@ -464,6 +532,7 @@ impl Daemon {
         let url = self.options.database_url.clone();
         let permits = self.permits.clone();
         let events = self.events.clone();
+        let metrics = self.metrics.clone();
         let name = name.to_string();
         self.runs.spawn(async move {
             let _permit = permits.acquire_owned().await.expect("never closed");
@@ -475,6 +544,12 @@ impl Daemon {
                 Err(e) => Err(e.to_string()),
                 Ok(store) => match sync::run(def, store, trigger).await.1 {
                     Ok(report) => {
+                        metrics.record_run(
+                            &name,
+                            report.succeeded(),
+                            Some(&report.counts),
+                            report.elapsed.as_secs_f64(),
+                        );
                         let run = report.run.map(|r| r.0).unwrap_or_default();
                         match &report.error {
                             None => tracing::info!(

@@ -41,6 +41,10 @@ pub enum StoreError {
         "unsupported DATABASE_URL {0:?}: expected postgres://USER@HOST/DB or sqlite://PATH (e.g. sqlite://offersync.db)"
     )]
     UnsupportedUrl(String),
+    #[error(
+        "another daemon already uses the SQLite store {0}: SQLite serves one daemon on one machine; for several daemons (replicas), use Postgres (DATABASE_URL=postgres://…)"
+    )]
+    SqliteDaemonRunning(String),
     #[error("cannot take the run lock in {path}: {message}")]
     Lock { path: String, message: String },
 }
@@ -252,6 +256,9 @@ pub trait Store: Send {
         tick: DateTime<Utc>,
         by: &str,
     ) -> Result<bool, StoreError>;
+    /// Takes up a spec version of an integration: `true` when it differs from
+    /// the version last taken up (by any daemon), so that one daemon runs it.
+    fn claim_spec(&mut self, integration: &str, spec_hash: &str) -> Result<bool, StoreError>;
     /// Records a refresh request; `None` when the store knows no such integration.
     fn request_refresh(&mut self, integration: &str, by: &str) -> Result<Option<i64>, StoreError>;
     /// Claims the refresh requests nobody handles (each for one caller):
@@ -268,10 +275,7 @@ pub trait Store: Send {
         outcome: &str,
     ) -> Result<(), StoreError>;
     /// A finished refresh request's run and outcome; `None` while it waits or runs.
-    fn refresh_outcome(
-        &mut self,
-        request: i64,
-    ) -> Result<Option<(Option<i64>, Option<String>)>, StoreError>;
+    fn refresh_outcome(&mut self, request: i64) -> Result<Option<RefreshOutcome>, StoreError>;
     /// `active`, `disabled` or `deleted`.
     fn set_integration_state(&mut self, integration: &str, state: &str) -> Result<(), StoreError>;
     /// The manifest no longer validates (`Some`), or validates again (`None`s).
@@ -284,6 +288,14 @@ pub trait Store: Send {
     /// The manifest was deleted: the integration is marked deleted and its live
     /// campaigns get the removal action, in one transaction. Nothing is deleted.
     fn retire_integration(&mut self, integration: &str, pause: bool) -> Result<u32, StoreError>;
+}
+
+/// How a daemon finished a refresh request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefreshOutcome {
+    /// The run it made, if it made one.
+    pub run: Option<i64>,
+    pub outcome: String,
 }
 
 /// One run as logged.

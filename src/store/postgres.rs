@@ -22,9 +22,9 @@ use super::schema::{
 };
 use super::shared::shared_queries;
 use super::{
-    CampaignRecord, IntegrationRecord, IntegrationStatus, RunCounts, RunId, RunRecord, SkipRecord,
-    Store, StoreError, StoredCampaign, StoredIndex, Trigger, TxError, Update, UpdateColumns,
-    Writes, redact_url,
+    CampaignRecord, IntegrationRecord, IntegrationStatus, RefreshOutcome, RunCounts, RunId,
+    RunRecord, SkipRecord, Store, StoreError, StoredCampaign, StoredIndex, Trigger, TxError,
+    Update, UpdateColumns, Writes, redact_url,
 };
 use crate::campaign::Campaign;
 use crate::manifest::model::Column;
@@ -477,6 +477,10 @@ impl Store for PgStore {
         claim_tick(&mut self.conn, integration, tick, by)
     }
 
+    fn claim_spec(&mut self, integration: &str, spec_hash: &str) -> Result<bool, StoreError> {
+        claim_spec(&mut self.conn, integration, spec_hash)
+    }
+
     fn request_refresh(&mut self, integration: &str, by: &str) -> Result<Option<i64>, StoreError> {
         request_refresh(&mut self.conn, integration, by)
     }
@@ -498,10 +502,7 @@ impl Store for PgStore {
         finish_refresh(&mut self.conn, request, run, outcome)
     }
 
-    fn refresh_outcome(
-        &mut self,
-        request: i64,
-    ) -> Result<Option<(Option<i64>, Option<String>)>, StoreError> {
+    fn refresh_outcome(&mut self, request: i64) -> Result<Option<RefreshOutcome>, StoreError> {
         refresh_outcome(&mut self.conn, request)
     }
 

@@ -291,6 +291,24 @@ macro_rules! shared_queries {
             Ok(inserted == 1)
         }
 
+        fn claim_spec(
+            conn: &mut $Conn,
+            integration: &str,
+            spec_hash: &str,
+        ) -> Result<bool, StoreError> {
+            // The same statement on both backends: a row inserted or changed
+            // counts 1, the same hash again 0.
+            let moved = diesel::sql_query(
+                "INSERT INTO spec_claims (integration, spec_hash) VALUES ($1, $2) \
+                 ON CONFLICT (integration) DO UPDATE SET spec_hash = excluded.spec_hash \
+                 WHERE spec_claims.spec_hash <> excluded.spec_hash",
+            )
+            .bind::<diesel::sql_types::Text, _>(integration)
+            .bind::<diesel::sql_types::Text, _>(spec_hash)
+            .execute(conn)?;
+            Ok(moved == 1)
+        }
+
         fn request_refresh(
             conn: &mut $Conn,
             integration: &str,
@@ -363,7 +381,7 @@ macro_rules! shared_queries {
         fn refresh_outcome(
             conn: &mut $Conn,
             request: i64,
-        ) -> Result<Option<(Option<i64>, Option<String>)>, StoreError> {
+        ) -> Result<Option<RefreshOutcome>, StoreError> {
             use refresh_requests::dsl as r;
             let row: Option<(Option<DateTime<Utc>>, Option<i64>, Option<String>)> =
                 r::refresh_requests
@@ -371,7 +389,12 @@ macro_rules! shared_queries {
                     .select((r::finished_at, r::run_id, r::outcome))
                     .first(conn)
                     .optional()?;
-            Ok(row.and_then(|(finished, run, outcome)| finished.map(|_| (run, outcome))))
+            Ok(row.and_then(|(finished, run, outcome)| {
+                finished.map(|_| RefreshOutcome {
+                    run,
+                    outcome: outcome.unwrap_or_default(),
+                })
+            }))
         }
 
         fn set_integration_state(

@@ -24,9 +24,9 @@ use rust_decimal::Decimal;
 use super::rows::{INTERRUPTED, RunRow, count, run_record, update_set};
 use super::shared::shared_queries;
 use super::{
-    CampaignRecord, IntegrationRecord, IntegrationStatus, RunCounts, RunId, RunRecord, SkipRecord,
-    Store, StoreError, StoredCampaign, StoredIndex, Trigger, TxError, Update, UpdateColumns,
-    Writes,
+    CampaignRecord, IntegrationRecord, IntegrationStatus, RefreshOutcome, RunCounts, RunId,
+    RunRecord, SkipRecord, Store, StoreError, StoredCampaign, StoredIndex, Trigger, TxError,
+    Update, UpdateColumns, Writes,
 };
 use crate::campaign::Campaign;
 use crate::manifest::model::Column;
@@ -480,6 +480,33 @@ impl Writes for SqliteWrites<'_> {
     }
 }
 
+/// Takes the one-daemon lock of an SQLite store, held while the returned
+/// file is open. A second daemon on the same file is refused: SQLite serves
+/// one machine, and several daemons need Postgres.
+pub fn lock_daemon(path: &Path) -> Result<File, StoreError> {
+    let mut locks = path.as_os_str().to_owned();
+    locks.push(".locks");
+    let locks = PathBuf::from(locks);
+    let lock_error = |e: std::io::Error| StoreError::Lock {
+        path: locks.display().to_string(),
+        message: e.to_string(),
+    };
+    std::fs::create_dir_all(&locks).map_err(lock_error)?;
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(locks.join("daemon.lock"))
+        .map_err(lock_error)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(StoreError::SqliteDaemonRunning(path.display().to_string()))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(lock_error(e)),
+    }
+}
+
 /// A file name for an integration's lock: its name where that is safe, else its hash.
 fn lock_file_name(integration: &str) -> String {
     let safe = !integration.is_empty()
@@ -672,6 +699,10 @@ impl Store for SqliteStore {
         claim_tick(&mut self.conn, integration, tick, by)
     }
 
+    fn claim_spec(&mut self, integration: &str, spec_hash: &str) -> Result<bool, StoreError> {
+        claim_spec(&mut self.conn, integration, spec_hash)
+    }
+
     fn request_refresh(&mut self, integration: &str, by: &str) -> Result<Option<i64>, StoreError> {
         request_refresh(&mut self.conn, integration, by)
     }
@@ -693,10 +724,7 @@ impl Store for SqliteStore {
         finish_refresh(&mut self.conn, request, run, outcome)
     }
 
-    fn refresh_outcome(
-        &mut self,
-        request: i64,
-    ) -> Result<Option<(Option<i64>, Option<String>)>, StoreError> {
+    fn refresh_outcome(&mut self, request: i64) -> Result<Option<RefreshOutcome>, StoreError> {
         refresh_outcome(&mut self.conn, request)
     }
 
@@ -720,7 +748,22 @@ impl Store for SqliteStore {
 
 #[cfg(test)]
 mod tests {
-    use super::lock_file_name;
+    use super::*;
+
+    #[test]
+    fn reading_does_not_wait_for_a_run_that_is_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("offersync.db");
+        drop(SqliteStore::open(&path).unwrap());
+        let mut run = SqliteConnection::establish(&path.display().to_string()).unwrap();
+        sql_query("BEGIN IMMEDIATE").execute(&mut run).unwrap();
+        // `offersync status` while the daemon writes: the busy timeout is 30 s.
+        let started = std::time::Instant::now();
+        let mut reader = SqliteStore::open(&path).unwrap();
+        assert!(reader.status().unwrap().is_empty());
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        sql_query("COMMIT").execute(&mut run).unwrap();
+    }
 
     #[test]
     fn lock_files_are_named_safely() {

@@ -8,6 +8,14 @@ CREATE TABLE schedule_claims (
     PRIMARY KEY (integration, tick)
 );
 
+-- The spec version of each integration that a daemon has taken up: a daemon
+-- runs a new or changed spec at once only if it moves this row, so that of
+-- several daemons one runs it, and a reverted spec runs again.
+CREATE TABLE spec_claims (
+    integration TEXT PRIMARY KEY,
+    spec_hash   TEXT NOT NULL
+);
+
 -- When a daemon finished handling a refresh request, and how.
 ALTER TABLE refresh_requests ADD COLUMN finished_at TIMESTAMPTZ;
 ALTER TABLE refresh_requests ADD COLUMN outcome TEXT;
