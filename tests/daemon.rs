@@ -21,7 +21,7 @@ struct Daemon {
 
 impl Daemon {
     fn start(dir: &Path, db: &TestDb, grace_seconds: u32) -> Self {
-        Self::start_with(dir, db, grace_seconds, &[])
+        Self::start_with(dir, db, grace_seconds, &["--rescan-seconds", "1"])
     }
 
     fn start_with(dir: &Path, db: &TestDb, grace_seconds: u32, extra: &[&str]) -> Self {
@@ -29,7 +29,7 @@ impl Daemon {
         let log_dir = tempfile::tempdir().unwrap();
         let log = log_dir.path().join("daemon.log");
         let child = Command::new(binary())
-            .args(["daemon", "--rescan-seconds", "1"])
+            .arg("daemon")
             .args(extra)
             .args(["--grace-seconds", &grace_seconds.to_string()])
             .arg("--dir")
@@ -212,6 +212,23 @@ async fn files_added_edited_broken_and_deleted_drive_the_runs() {
         "nothing is deleted from the store"
     );
 
+    // Restored: the integration resumes and its campaigns come back.
+    std::fs::write(
+        integration_path(&m),
+        integration_yaml("acme", &mock.base_url(), "  filters: {payout: {max: 10}}\n"),
+    )
+    .unwrap();
+    eventually(
+        &daemon,
+        "the restored integration runs and restores",
+        || {
+            let c = campaigns(&db);
+            let active = c.iter().filter(|c| c.status == "active").count();
+            (active == 8 && status(&db)?.state == "active").then_some(())
+        },
+    )
+    .await;
+
     assert!(daemon.stop().await.success());
 }
 
@@ -375,7 +392,12 @@ async fn metrics_and_health_are_served_on_loopback() {
         integration_yaml("acme", &mock.base_url(), "  filters: {payout: {max: 5}}\n"),
     )
     .unwrap();
-    let daemon = Daemon::start_with(m.path(), &db, 10, &["--metrics-addr", "0"]);
+    let daemon = Daemon::start_with(
+        m.path(),
+        &db,
+        10,
+        &["--rescan-seconds", "1", "--metrics-addr", "0"],
+    );
     let addr = eventually(&daemon, "the metrics address is logged", || {
         let log = daemon.log();
         let line = log
@@ -492,5 +514,29 @@ async fn disabling_stops_runs_and_a_replaced_directory_is_still_watched() {
         daemon.log().contains("SIGHUP: reloading").then_some(())
     })
     .await;
+    assert!(daemon.stop().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_the_manifests_does_not_trigger_another_rescan() {
+    let (mock, m, db) = setup(3).await;
+    std::fs::write(
+        integration_path(&m),
+        integration_yaml("acme", &mock.base_url(), ""),
+    )
+    .unwrap();
+    let daemon = Daemon::start_with(m.path(), &db, 10, &["--rescan-seconds", "3600"]);
+    eventually(&daemon, "the first run", || {
+        (succeeded(&db) == 1).then_some(())
+    })
+    .await;
+    // A rescan reads every file; if reading counted as a change, the daemon
+    // would rescan every few hundred milliseconds from now on.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let rescans = daemon
+        .log()
+        .matches("rescanning the manifest directory")
+        .count();
+    assert_eq!(rescans, 1, "{}", daemon.log());
     assert!(daemon.stop().await.success());
 }

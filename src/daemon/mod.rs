@@ -272,8 +272,21 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
 /// itself, which ends a watch on it; [`Daemon::rearm_watch`] renews it).
 fn watch(dir: &Path, events: mpsc::UnboundedSender<Event>) -> Option<notify::RecommendedWatcher> {
     use notify::{RecursiveMode, Watcher};
+    // The parent watch reports its other entries too (think of /tmp): only
+    // events about the directory or what is in it count.
+    let ours: Vec<PathBuf> = [Some(dir.to_path_buf()), dir.canonicalize().ok()]
+        .into_iter()
+        .flatten()
+        .collect();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.is_ok() {
+        // Reading the files (our own rescan) is an access event: not a change.
+        if let Ok(event) = event
+            && !matches!(event.kind, notify::EventKind::Access(_))
+            && event
+                .paths
+                .iter()
+                .any(|p| ours.iter().any(|d| p.starts_with(d)))
+        {
             let _ = events.send(Event::FilesChanged);
         }
     })
@@ -329,6 +342,7 @@ impl Daemon {
             tokio::task::spawn_blocking(move || manifest::load_dir(&dir, &manifest::process_env))
                 .await
                 .expect("loading never panics");
+        tracing::debug!(dir = %self.options.dir.display(), "rescanning the manifest directory");
         let mut broken_files: BTreeMap<PathBuf, String> = BTreeMap::new();
         for d in loaded.diagnostics.iter().filter(|d| d.is_error()) {
             tracing::error!(file = %d.file.display(), line = d.line, "{d}");

@@ -446,6 +446,10 @@ macro_rules! shared_queries {
                     .select(c::id)
                     .load(conn)?;
                 remove_campaigns(conn, &live, pause, now)?;
+                // Restoring the manifest later is a change that runs at once.
+                diesel::sql_query("DELETE FROM spec_claims WHERE integration = $1")
+                    .bind::<diesel::sql_types::Text, _>(integration)
+                    .execute(conn)?;
                 Ok(u32::try_from(live.len()).unwrap_or(u32::MAX))
             })
         }
