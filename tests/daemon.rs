@@ -300,10 +300,11 @@ async fn two_daemons_on_one_database_run_each_change_and_refresh_once() {
 }
 
 #[test]
-fn a_scheduled_tick_is_claimed_once_on_either_backend() {
+fn a_scheduled_tick_is_claimed_once_and_recoverable_on_either_backend() {
     for backend in [Backend::Postgres, Backend::Sqlite] {
         let db = TestDb::new(backend);
-        let tick = chrono::Utc::now();
+        // Ticks are whole minutes; whole seconds keep both backends exact here.
+        let tick = chrono::DateTime::from_timestamp(chrono::Utc::now().timestamp(), 0).unwrap();
         let mut a = store::open(&db.url).unwrap();
         let mut b = store::open(&db.url).unwrap();
         assert!(a.claim_tick("acme", tick, "host-a:1").unwrap());
@@ -539,4 +540,36 @@ async fn reading_the_manifests_does_not_trigger_another_rescan() {
         .count();
     assert_eq!(rescans, 1, "{}", daemon.log());
     assert!(daemon.stop().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_tick_runs_once_across_two_daemons() {
+    let (mock, m, db) = setup(3).await;
+    // Every minute: the test waits for the next minute boundary (at most
+    // ~60 s), or the one after when the first falls during the new spec's run
+    // (that tick is skipped, as a tick during a run always is).
+    std::fs::write(
+        integration_path(&m),
+        integration_yaml("acme", &mock.base_url(), "").replace("*/30 * * * *", "* * * * *"),
+    )
+    .unwrap();
+    let first = Daemon::start(m.path(), &db, 10);
+    let second = Daemon::start(m.path(), &db, 10);
+    let scheduled = |db: &TestDb| runs(db).iter().filter(|r| r.trigger == "schedule").count();
+    let deadline = Instant::now() + Duration::from_secs(150);
+    while scheduled(&db) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no scheduled run:\n{}\n{}",
+            first.log(),
+            second.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Both daemons have passed the tick by now; the next is a minute away.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(scheduled(&db), 1, "{}\n{}", first.log(), second.log());
+    assert_eq!(succeeded(&db), 2, "the new spec ran once, the tick once");
+    assert!(first.stop().await.success());
+    assert!(second.stop().await.success());
 }

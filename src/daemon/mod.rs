@@ -58,9 +58,11 @@ pub enum DaemonError {
     },
 }
 
-/// A refresh request not picked up within this long was claimed by a
-/// daemon that died; another may take it.
+/// A refresh request or tick claimed this long ago and never finished was
+/// claimed by a daemon that died; another may take it over.
 const STALE_CLAIM: chrono::TimeDelta = chrono::TimeDelta::minutes(15);
+/// How often to look for ticks a dead daemon left unfinished.
+const RECLAIM_EVERY: Duration = Duration::from_secs(30);
 /// File events are gathered this long before a rescan (editors and `git pull`
 /// write in bursts).
 const DEBOUNCE: Duration = Duration::from_millis(300);
@@ -84,20 +86,14 @@ struct Entry {
     recorded_state: Option<&'static str>,
 }
 
-/// What a daemon claims before a run, so that of several daemons one runs it.
-enum Claim {
-    /// A scheduled tick.
-    Tick(DateTime<Utc>),
-    /// A new or changed spec (by its hash).
-    Spec(String),
-}
-
 enum Event {
     FilesChanged,
     RunDone {
         name: String,
         outcome: Result<(Option<RunId>, bool), String>,
         refreshes: Vec<i64>,
+        /// The claimed tick the run was for.
+        tick: Option<DateTime<Utc>>,
     },
 }
 
@@ -201,6 +197,7 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
     rescan.reset();
     let watchdog = Notifier::watchdog_interval();
     let mut last_ping = tokio::time::Instant::now();
+    let mut last_reclaim = tokio::time::Instant::now();
     let mut rescan_at: Option<tokio::time::Instant> = None;
     use tokio::signal::unix::{SignalKind, signal};
     let mut hangup = signal(SignalKind::hangup()).expect("signal handlers install");
@@ -217,6 +214,10 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
                 }
                 daemon.start_due().await;
                 daemon.take_refreshes().await;
+                if last_reclaim.elapsed() >= RECLAIM_EVERY {
+                    daemon.reclaim_ticks().await;
+                    last_reclaim = tokio::time::Instant::now();
+                }
                 daemon.metrics.heartbeat(daemon.entries.len(), daemon.runs.len());
                 if let Some(every) = watchdog
                     && last_ping.elapsed() >= every
@@ -229,8 +230,8 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
                 Event::FilesChanged => {
                     rescan_at.get_or_insert(tokio::time::Instant::now() + DEBOUNCE);
                 }
-                Event::RunDone { name, outcome, refreshes } => {
-                    daemon.finished(&name, outcome, refreshes).await;
+                Event::RunDone { name, outcome, refreshes, tick } => {
+                    daemon.finished(&name, outcome, refreshes, tick).await;
                 }
             },
             _ = rescan.tick() => daemon.rescan().await,
@@ -305,15 +306,6 @@ fn watch(dir: &Path, events: mpsc::UnboundedSender<Event>) -> Option<notify::Rec
     Some(watcher)
 }
 
-fn next_tick(def: &IntegrationDef, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let local = after.with_timezone(&def.schedule.timezone);
-    def.schedule
-        .cron
-        .find_next_occurrence(&local, false)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
-}
-
 fn file_hash(path: &Path) -> Option<String> {
     let text = std::fs::read(path).ok()?;
     Some(format!("{:x}", sha2::Sha256::digest(text)))
@@ -362,7 +354,7 @@ impl Daemon {
                     self.entries.insert(
                         name.clone(),
                         Entry {
-                            next_tick: next_tick(&def, now),
+                            next_tick: def.schedule.next_after(now),
                             def,
                             running: false,
                             due_now,
@@ -375,7 +367,7 @@ impl Daemon {
                 }
                 Some(entry) if entry.def.spec_hash != def.spec_hash => {
                     tracing::info!(integration = %name, enabled = def.enabled, "integration changed");
-                    entry.next_tick = next_tick(&def, now);
+                    entry.next_tick = def.schedule.next_after(now);
                     entry.due_now = def.enabled.then_some(Trigger::Manifest);
                     entry.retry = None;
                     entry.def = def;
@@ -486,7 +478,8 @@ impl Daemon {
     }
 
     /// Starts every run that is due: scheduled ticks (claimed, so that one
-    /// daemon of several runs each), new or changed specs, retries.
+    /// daemon of several runs each), new or changed specs (claimed too),
+    /// refresh requests (claimed when they were taken) and retries.
     async fn start_due(&mut self) {
         let now = Utc::now();
         let names: Vec<String> = self.entries.keys().cloned().collect();
@@ -496,49 +489,87 @@ impl Daemon {
                 entry.due_now = None;
                 continue;
             }
-            let mut trigger = entry.due_now;
-            let mut claim = None;
-            if let Some(tick) = entry.next_tick.filter(|t| *t <= now) {
-                entry.next_tick = next_tick(&entry.def, now);
-                trigger.get_or_insert(Trigger::Schedule);
-                claim = Some(Claim::Tick(tick));
-            } else if trigger == Some(Trigger::Manifest) {
-                claim = Some(Claim::Spec(entry.def.spec_hash.clone()));
+            let tick = entry.next_tick.filter(|t| *t <= now);
+            if tick.is_some() {
+                entry.next_tick = entry.def.schedule.next_after(now);
             }
-            if trigger.is_none()
-                && let Some((_, at)) = entry.retry
-                && at <= now
-            {
-                trigger = Some(Trigger::Schedule);
-            }
-            let Some(trigger) = trigger else { continue };
-            if entry.running {
+            let retry_due = entry.retry.is_some_and(|(_, at)| at <= now);
+            if entry.due_now.is_none() && tick.is_none() && !retry_due {
                 continue;
             }
-            entry.due_now = None;
-            if let Some(claim) = claim {
-                let (identity, key) = (self.options.identity.clone(), name.clone());
-                let claimed = self
-                    .control
-                    .call(move |s| match claim {
-                        Claim::Tick(tick) => s.claim_tick(&key, tick, &identity),
-                        Claim::Spec(hash) => s.claim_spec(&key, &hash),
-                    })
-                    .await;
-                match claimed {
-                    Ok(true) => {}
-                    Ok(false) => continue,
-                    Err(e) => {
-                        tracing::warn!(integration = %name, error = %e, "cannot claim the run; skipping it");
-                        continue;
-                    }
+            if entry.running {
+                // A manifest change, refresh or retry waits for the run to
+                // end; a tick does not, so that a slow feed never piles up runs.
+                if let Some(tick) = tick {
+                    tracing::info!(integration = %name, %tick, "tick skipped: the previous run is still going");
                 }
+                continue;
             }
-            self.start(&name, trigger);
+            let due_now = entry.due_now.take();
+            let spec = (due_now == Some(Trigger::Manifest)).then(|| entry.def.spec_hash.clone());
+            let (identity, key) = (self.options.identity.clone(), name.clone());
+            // A tick that coincides with a new spec is served by the spec's
+            // run, and both are claimed so that no other daemon runs either.
+            let claimed = self
+                .control
+                .call(move |s| {
+                    let tick = match tick {
+                        Some(tick) if s.claim_tick(&key, tick, &identity)? => Some(tick),
+                        _ => None,
+                    };
+                    let spec = match spec {
+                        Some(hash) => s.claim_spec(&key, &hash)?,
+                        None => false,
+                    };
+                    Ok::<_, StoreError>((tick, spec))
+                })
+                .await;
+            let (tick, spec) = match claimed {
+                Ok(claimed) => claimed,
+                Err(e) => {
+                    tracing::warn!(integration = %name, error = %e, "cannot claim the run; skipping it");
+                    continue;
+                }
+            };
+            let trigger = match due_now {
+                Some(Trigger::Manifest) if spec => Trigger::Manifest,
+                Some(Trigger::Refresh) => Trigger::Refresh,
+                _ if tick.is_some() || retry_due => Trigger::Schedule,
+                _ => continue,
+            };
+            self.start(&name, trigger, tick);
         }
     }
 
-    fn start(&mut self, name: &str, trigger: Trigger) {
+    /// Takes over the ticks of daemons that died mid-run, and runs them.
+    async fn reclaim_ticks(&mut self) {
+        let identity = self.options.identity.clone();
+        let stale_before = Utc::now() - STALE_CLAIM;
+        let taken = match self
+            .control
+            .call(move |s| s.reclaim_ticks(&identity, stale_before))
+            .await
+        {
+            Ok(taken) => taken,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot look for abandoned ticks");
+                return;
+            }
+        };
+        for (name, tick) in taken {
+            match self.entries.get(&name) {
+                Some(entry) if entry.def.enabled && !entry.running => {
+                    tracing::info!(integration = %name, %tick, "taking over a tick whose daemon stopped mid-run");
+                    self.start(&name, Trigger::Schedule, Some(tick));
+                }
+                _ => {
+                    let _ = self.control.call(move |s| s.finish_tick(&name, tick)).await;
+                }
+            }
+        }
+    }
+
+    fn start(&mut self, name: &str, trigger: Trigger, tick: Option<DateTime<Utc>>) {
         let entry = self.entries.get_mut(name).expect("known");
         entry.running = true;
         let refreshes = std::mem::take(&mut entry.refreshes);
@@ -588,6 +619,7 @@ impl Daemon {
                 name,
                 outcome,
                 refreshes,
+                tick,
             });
         });
     }
@@ -597,6 +629,7 @@ impl Daemon {
         name: &str,
         outcome: Result<(Option<RunId>, bool), String>,
         refreshes: Vec<i64>,
+        tick: Option<DateTime<Utc>>,
     ) {
         let (run, succeeded, text) = match &outcome {
             Ok((run, true)) => (*run, true, "run succeeded".to_string()),
@@ -616,12 +649,18 @@ impl Daemon {
                 tracing::warn!(request, error = %e, "cannot record the refresh outcome");
             }
         }
+        if let Some(tick) = tick {
+            let key = name.to_string();
+            if let Err(e) = self.control.call(move |s| s.finish_tick(&key, tick)).await {
+                tracing::warn!(integration = %name, error = %e, "cannot mark the tick done");
+            }
+        }
         let Some(entry) = self.entries.get_mut(name) else {
             return;
         };
         entry.running = false;
         if !entry.refreshes.is_empty() {
-            entry.due_now = Some(Trigger::Refresh);
+            entry.due_now.get_or_insert(Trigger::Refresh);
         }
         entry.retry = if succeeded {
             None
@@ -661,7 +700,7 @@ impl Daemon {
                     tracing::info!(integration = %name, request, "refresh requested");
                     entry.refreshes.push(request);
                     if !entry.running {
-                        self.start(&name, Trigger::Refresh);
+                        self.start(&name, Trigger::Refresh, None);
                     }
                 }
                 _ => {

@@ -195,6 +195,23 @@ pub struct Schedule {
     pub timezone: chrono_tz::Tz,
 }
 
+impl Schedule {
+    /// The first tick strictly after `after`, in whole seconds: croner keeps
+    /// the fraction of a second it is given, and every daemon must name (and
+    /// claim) the same tick.
+    pub fn next_after(
+        &self,
+        after: chrono::DateTime<chrono::Utc>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        use chrono::SubsecRound;
+        let local = after.trunc_subsecs(0).with_timezone(&self.timezone);
+        self.cron
+            .find_next_occurrence(&local, false)
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc))
+    }
+}
+
 /// Appends to links, without a leading `?` or `&`.
 #[derive(Debug, Clone, Default)]
 pub struct TrackingDef {
@@ -293,4 +310,48 @@ pub struct CapsDef {
 pub struct SafetyDef {
     pub allow_empty_feed: bool,
     pub max_removed_share: Decimal,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use chrono::{TimeZone, Utc};
+
+    use super::Schedule;
+
+    fn schedule(expression: &str, timezone: chrono_tz::Tz) -> Schedule {
+        Schedule {
+            cron: croner::Cron::from_str(expression).unwrap(),
+            expression: expression.to_string(),
+            timezone,
+        }
+    }
+
+    #[test]
+    fn daemons_starting_at_different_instants_name_the_same_tick() {
+        let every_minute = schedule("* * * * *", chrono_tz::Tz::UTC);
+        let a = Utc.with_ymd_and_hms(2026, 11, 24, 18, 2, 4).unwrap()
+            + chrono::TimeDelta::milliseconds(607);
+        let b = a + chrono::TimeDelta::milliseconds(61);
+        let expected = Utc.with_ymd_and_hms(2026, 11, 24, 18, 3, 0).unwrap();
+        assert_eq!(every_minute.next_after(a), Some(expected));
+        assert_eq!(every_minute.next_after(b), Some(expected));
+        // Strictly after: at the tick itself the next one is a minute on.
+        assert_eq!(
+            every_minute.next_after(expected),
+            Some(expected + chrono::TimeDelta::minutes(1))
+        );
+    }
+
+    #[test]
+    fn ticks_follow_the_schedule_timezone() {
+        let six_on_weekdays = schedule("0 6 * * 1-5", chrono_tz::Europe::Berlin);
+        // Saturday 2026-11-28: the next is Monday 06:00 Berlin, 05:00 UTC.
+        let saturday = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
+        assert_eq!(
+            six_on_weekdays.next_after(saturday),
+            Some(Utc.with_ymd_and_hms(2026, 11, 30, 5, 0, 0).unwrap())
+        );
+    }
 }

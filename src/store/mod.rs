@@ -256,6 +256,15 @@ pub trait Store: Send {
         tick: DateTime<Utc>,
         by: &str,
     ) -> Result<bool, StoreError>;
+    /// Marks a claimed tick's run ended (whatever its result).
+    fn finish_tick(&mut self, integration: &str, tick: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Takes over ticks claimed before `stale_before` whose run never ended
+    /// (the daemon that claimed them died): each for one caller.
+    fn reclaim_ticks(
+        &mut self,
+        by: &str,
+        stale_before: DateTime<Utc>,
+    ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError>;
     /// Takes up a spec version of an integration: `true` when it differs from
     /// the version last taken up (by any daemon), so that one daemon runs it.
     fn claim_spec(&mut self, integration: &str, spec_hash: &str) -> Result<bool, StoreError>;

@@ -477,6 +477,18 @@ impl Store for PgStore {
         claim_tick(&mut self.conn, integration, tick, by)
     }
 
+    fn finish_tick(&mut self, integration: &str, tick: DateTime<Utc>) -> Result<(), StoreError> {
+        finish_tick(&mut self.conn, integration, tick)
+    }
+
+    fn reclaim_ticks(
+        &mut self,
+        by: &str,
+        stale_before: DateTime<Utc>,
+    ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        reclaim_ticks(&mut self.conn, by, stale_before)
+    }
+
     fn claim_spec(&mut self, integration: &str, spec_hash: &str) -> Result<bool, StoreError> {
         claim_spec(&mut self.conn, integration, spec_hash)
     }

@@ -117,6 +117,7 @@ diesel::table! {
         tick -> Timestamptz,
         claimed_by -> Text,
         claimed_at -> Timestamptz,
+        finished_at -> Nullable<Timestamptz>,
     }
 }
 

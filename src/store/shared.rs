@@ -291,6 +291,48 @@ macro_rules! shared_queries {
             Ok(inserted == 1)
         }
 
+        fn finish_tick(
+            conn: &mut $Conn,
+            integration: &str,
+            tick: DateTime<Utc>,
+        ) -> Result<(), StoreError> {
+            use schedule_claims::dsl as s;
+            diesel::update(s::schedule_claims.find((integration, tick)))
+                .set(s::finished_at.eq(Utc::now()))
+                .execute(conn)?;
+            Ok(())
+        }
+
+        fn reclaim_ticks(
+            conn: &mut $Conn,
+            by: &str,
+            stale_before: DateTime<Utc>,
+        ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+            use schedule_claims::dsl as s;
+            let stale = || s::finished_at.is_null().and(s::claimed_at.lt(stale_before));
+            let candidates: Vec<(String, DateTime<Utc>)> = s::schedule_claims
+                .filter(stale())
+                .select((s::integration, s::tick))
+                .order(s::tick)
+                .limit(100)
+                .load(conn)?;
+            let mut taken = Vec::new();
+            for (integration, tick) in candidates {
+                // The filter again: of several daemons, one takes it over.
+                let updated = diesel::update(
+                    s::schedule_claims
+                        .find((integration.as_str(), tick))
+                        .filter(stale()),
+                )
+                .set((s::claimed_by.eq(by), s::claimed_at.eq(Utc::now())))
+                .execute(conn)?;
+                if updated == 1 {
+                    taken.push((integration, tick));
+                }
+            }
+            Ok(taken)
+        }
+
         fn claim_spec(
             conn: &mut $Conn,
             integration: &str,

@@ -162,6 +162,7 @@ mod schema {
             tick -> TimestamptzSqlite,
             claimed_by -> Text,
             claimed_at -> TimestamptzSqlite,
+            finished_at -> Nullable<TimestamptzSqlite>,
         }
     }
 
@@ -212,7 +213,6 @@ impl SqliteStore {
         // are off by default in SQLite.
         for pragma in [
             format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}"),
-            "PRAGMA journal_mode = WAL".to_string(),
             "PRAGMA synchronous = NORMAL".to_string(),
             "PRAGMA foreign_keys = ON".to_string(),
         ] {
@@ -220,8 +220,31 @@ impl SqliteStore {
                 .execute(&mut conn)
                 .map_err(|e| connect_error(e.to_string()))?;
         }
-        conn.run_pending_migrations(MIGRATIONS)
-            .map_err(|e| StoreError::Migration(e.to_string()))?;
+        // Switching a new file to WAL fails at once, without the busy
+        // handler, while another process is switching it too.
+        let started = std::time::Instant::now();
+        while let Err(e) = sql_query("PRAGMA journal_mode = WAL").execute(&mut conn) {
+            let busy = e.to_string().contains("locked");
+            if !busy || started.elapsed().as_millis() >= u128::from(BUSY_TIMEOUT_MS) {
+                return Err(connect_error(e.to_string()));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let migration_error =
+            |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
+        // Checked first so that readers never wait for a writer; applied in
+        // one write transaction so that processes opening a new file together
+        // (a daemon and `offersync refresh`) apply them once.
+        if conn
+            .has_pending_migration(MIGRATIONS)
+            .map_err(migration_error)?
+        {
+            conn.immediate_transaction(|conn| {
+                conn.run_pending_migrations(MIGRATIONS)
+                    .map(|_| ())
+                    .map_err(migration_error)
+            })?;
+        }
         let mut locks = path.as_os_str().to_owned();
         locks.push(".locks");
         Ok(Self {
@@ -699,6 +722,18 @@ impl Store for SqliteStore {
         claim_tick(&mut self.conn, integration, tick, by)
     }
 
+    fn finish_tick(&mut self, integration: &str, tick: DateTime<Utc>) -> Result<(), StoreError> {
+        finish_tick(&mut self.conn, integration, tick)
+    }
+
+    fn reclaim_ticks(
+        &mut self,
+        by: &str,
+        stale_before: DateTime<Utc>,
+    ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        reclaim_ticks(&mut self.conn, by, stale_before)
+    }
+
     fn claim_spec(&mut self, integration: &str, spec_hash: &str) -> Result<bool, StoreError> {
         claim_spec(&mut self.conn, integration, spec_hash)
     }
@@ -763,6 +798,26 @@ mod tests {
         assert!(reader.status().unwrap().is_empty());
         assert!(started.elapsed() < std::time::Duration::from_secs(10));
         sql_query("COMMIT").execute(&mut run).unwrap();
+    }
+
+    #[test]
+    fn processes_opening_a_new_file_together_migrate_it_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("offersync.db");
+        let barrier = std::sync::Barrier::new(8);
+        std::thread::scope(|scope| {
+            let openers: Vec<_> = (0..8)
+                .map(|_| {
+                    scope.spawn(|| {
+                        barrier.wait();
+                        SqliteStore::open(&path).map(drop)
+                    })
+                })
+                .collect();
+            for opener in openers {
+                opener.join().unwrap().unwrap();
+            }
+        });
     }
 
     #[test]

@@ -5,6 +5,9 @@ CREATE TABLE schedule_claims (
     tick        TIMESTAMPTZ NOT NULL,
     claimed_by  TEXT NOT NULL,
     claimed_at  TIMESTAMPTZ NOT NULL,
+    -- Set when the tick's run ended; a claim left open by a daemon that died
+    -- is taken over by another after a while.
+    finished_at TIMESTAMPTZ,
     PRIMARY KEY (integration, tick)
 );
 

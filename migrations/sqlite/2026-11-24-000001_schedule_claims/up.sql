@@ -4,6 +4,9 @@ CREATE TABLE schedule_claims (
     tick        TEXT NOT NULL,
     claimed_by  TEXT NOT NULL,
     claimed_at  TEXT NOT NULL,
+    -- Set when the tick's run ended; a claim left open by a daemon that died
+    -- is taken over by another after a while.
+    finished_at TEXT,
     PRIMARY KEY (integration, tick)
 );
 
