@@ -70,6 +70,19 @@ impl Daemon {
     }
 }
 
+impl Daemon {
+    /// SIGKILL: the daemon dies without a word, as on a lost machine.
+    fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// How often this daemon has taken up a refresh request.
+    fn refreshes_taken(&self) -> usize {
+        self.log().matches("refresh requested").count()
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -307,10 +320,45 @@ fn a_scheduled_tick_is_claimed_once_and_recoverable_on_either_backend() {
         let tick = chrono::DateTime::from_timestamp(chrono::Utc::now().timestamp(), 0).unwrap();
         let mut a = store::open(&db.url).unwrap();
         let mut b = store::open(&db.url).unwrap();
+        let next = tick + chrono::TimeDelta::minutes(1);
         assert!(a.claim_tick("acme", tick, "host-a:1").unwrap());
         assert!(!b.claim_tick("acme", tick, "host-b:2").unwrap());
+        assert!(b.claim_tick("acme", next, "host-b:2").unwrap());
+        b.finish_tick("acme", next).unwrap();
+
+        // While a renews its claim, nobody takes it over.
+        let a_renewed_at = chrono::Utc::now();
+        a.keep_claims("host-a:1").unwrap();
         assert!(
-            b.claim_tick("acme", tick + chrono::TimeDelta::minutes(1), "host-b:2")
+            b.reclaim_ticks("host-b:2", a_renewed_at)
+                .unwrap()
+                .is_empty()
+        );
+        // a stops renewing (it died): once its claim is stale, one daemon
+        // takes it over; the finished tick is never taken.
+        let later = chrono::Utc::now() + chrono::TimeDelta::seconds(1);
+        assert_eq!(
+            b.reclaim_ticks("host-b:2", later).unwrap(),
+            [("acme".to_string(), tick)]
+        );
+        assert!(
+            a.reclaim_ticks("host-a:1", a_renewed_at)
+                .unwrap()
+                .is_empty()
+        );
+
+        // Finished claims are pruned; unfinished ones are kept.
+        b.finish_tick("acme", tick).unwrap();
+        assert!(
+            b.claim_tick("acme", next + chrono::TimeDelta::minutes(1), "host-b:2")
+                .unwrap()
+        );
+        assert_eq!(
+            b.prune_ticks(next + chrono::TimeDelta::hours(1)).unwrap(),
+            2
+        );
+        assert!(
+            !b.claim_tick("acme", next + chrono::TimeDelta::minutes(1), "host-a:1")
                 .unwrap()
         );
     }
@@ -571,5 +619,172 @@ async fn a_scheduled_tick_runs_once_across_two_daemons() {
     assert_eq!(scheduled(&db), 1, "{}\n{}", first.log(), second.log());
     assert_eq!(succeeded(&db), 2, "the new spec ran once, the tick once");
     assert!(first.stop().await.success());
+    assert!(second.stop().await.success());
+}
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// A daemon that renews its claims every second and gives them up after 4 s.
+const FAST_CLAIMS: &[&str] = &["--rescan-seconds", "1", "--claim-timeout-seconds", "4"];
+
+fn request_refresh(db: &TestDb) {
+    let out = Command::new(binary())
+        .args(["refresh", "acme"])
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn refresh_runs(db: &TestDb, status: &str) -> usize {
+    runs(db)
+        .iter()
+        .filter(|r| r.trigger == "refresh" && r.status == status)
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_held_by_a_live_daemon_stays_and_one_held_by_a_dead_daemon_is_taken_over() {
+    let (mock, m, db) = setup(25).await;
+    std::fs::write(
+        integration_path(&m),
+        integration_yaml("acme", &mock.base_url(), ""),
+    )
+    .unwrap();
+    let mut first = Daemon::start_with(m.path(), &db, 10, FAST_CLAIMS);
+    eventually(&first, "the new integration runs", || {
+        (succeeded(&db) == 1).then_some(())
+    })
+    .await;
+    let mut second = Daemon::start_with(m.path(), &db, 10, FAST_CLAIMS);
+    eventually(&second, "the second daemon is ready", || {
+        second.log().contains("daemon ready").then_some(())
+    })
+    .await;
+
+    // A run longer than the claim timeout (every page slow, each within the
+    // fetch timeout): its daemon renews the claim, so the other never runs
+    // the request too.
+    for page in 0..3 {
+        mock.fail(page, Failure::Hang(Duration::from_millis(2500)));
+    }
+    request_refresh(&db);
+    eventually(&first, "the slow refresh run succeeds", || {
+        (refresh_runs(&db, "succeeded") == 1).then_some(())
+    })
+    .await;
+    mock.clear_failures();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        (first.refreshes_taken(), second.refreshes_taken()),
+        (1, 0),
+        "only the daemon running the request held it:\n{}\n{}",
+        first.log(),
+        second.log()
+    );
+    let triggers: Vec<String> = runs(&db).into_iter().map(|r| r.trigger).collect();
+    assert_eq!(
+        triggers,
+        ["refresh", "manifest"],
+        "{}\n{}",
+        first.log(),
+        second.log()
+    );
+
+    // The daemon running the next request dies mid-run: the other takes the
+    // request over once the claim is stale, and runs it.
+    mock.fail(1, Failure::Hang(Duration::from_secs(600)));
+    let taken_before = (first.refreshes_taken(), second.refreshes_taken());
+    request_refresh(&db);
+    let page_2_requests = |mock: &MockNetwork| {
+        mock.requests()
+            .iter()
+            .filter(|r| r.query.get("page").map(String::as_str) == Some("2"))
+            .count()
+    };
+    let hanging = page_2_requests(&mock) + 1;
+    eventually(&first, "the refresh run hangs on page 2", || {
+        (page_2_requests(&mock) >= hanging).then_some(())
+    })
+    .await;
+    mock.clear_failures();
+    let (dead, survivor) = if first.refreshes_taken() > taken_before.0 {
+        (&mut first, &second)
+    } else {
+        (&mut second, &first)
+    };
+    dead.kill();
+    let mut store = store::open(&db.url).unwrap();
+    let outcome = eventually(survivor, "the survivor takes the request over", || {
+        store.refresh_outcome(2).unwrap()
+    })
+    .await;
+    assert_eq!(outcome.outcome, "run succeeded");
+    assert!(survivor.log().contains("request=2"), "{}", survivor.log());
+    assert_eq!(refresh_runs(&db, "succeeded"), 2);
+    let first_outcome = store.refresh_outcome(1).unwrap().map(|o| o.outcome);
+    assert_eq!(first_outcome.as_deref(), Some("run succeeded"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tick_whose_daemon_dies_mid_run_is_taken_over() {
+    let (mock, m, db) = setup(25).await;
+    std::fs::write(
+        integration_path(&m),
+        integration_yaml("acme", &mock.base_url(), "").replace("*/30 * * * *", "* * * * *"),
+    )
+    .unwrap();
+    let mut first = Daemon::start_with(m.path(), &db, 10, FAST_CLAIMS);
+    eventually(&first, "the new integration runs", || {
+        (succeeded(&db) == 1).then_some(())
+    })
+    .await;
+    // The next tick's run hangs on page 2; the test waits for the minute
+    // boundary (or the one after, when the first fell during the first run).
+    mock.fail(1, Failure::Hang(Duration::from_secs(600)));
+    let deadline = Instant::now() + Duration::from_secs(150);
+    while !first.log().contains(r#"trigger="schedule""#) || mock.requests().len() < 5 {
+        assert!(
+            Instant::now() < deadline,
+            "no scheduled run:\n{}",
+            first.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let hung: Vec<Count> = db.query(
+        "SELECT EXTRACT(EPOCH FROM tick)::BIGINT AS n FROM schedule_claims WHERE finished_at IS NULL",
+    );
+    assert_eq!(hung.len(), 1, "one tick is running:\n{}", first.log());
+    first.kill();
+    mock.clear_failures();
+
+    let second = Daemon::start_with(m.path(), &db, 10, FAST_CLAIMS);
+    eventually(&second, "the tick is taken over and run", || {
+        (second.log().contains("taking over a tick")
+            && runs(&db)
+                .iter()
+                .any(|r| r.trigger == "schedule" && r.status == "succeeded"))
+        .then_some(())
+    })
+    .await;
+    let unfinished: Vec<Count> = db.query(&format!(
+        "SELECT COUNT(*) AS n FROM schedule_claims \
+         WHERE finished_at IS NULL AND tick = to_timestamp({})",
+        hung[0].n
+    ));
+    assert_eq!(
+        unfinished[0].n,
+        0,
+        "the taken-over tick ended:\n{}",
+        second.log()
+    );
     assert!(second.stop().await.success());
 }

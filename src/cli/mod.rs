@@ -99,6 +99,11 @@ enum Command {
         /// The periodic rescan of the directory, besides file events.
         #[arg(long, default_value_t = 60)]
         rescan_seconds: u64,
+        /// Daemons sharing a database renew their claims on ticks and refresh
+        /// requests; one not renewed for this long (its daemon died) is taken
+        /// over by another.
+        #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(4..))]
+        claim_timeout_seconds: u64,
         /// Log lines: human text, or one JSON object per line.
         #[arg(long, value_enum, default_value_t = LogFormat::Text)]
         log_format: LogFormat,
@@ -274,6 +279,7 @@ pub fn main() -> ExitCode {
             max_concurrent_runs,
             grace_seconds,
             rescan_seconds,
+            claim_timeout_seconds,
             log_format,
             metrics_addr,
         } => {
@@ -285,6 +291,7 @@ pub fn main() -> ExitCode {
                 grace: std::time::Duration::from_secs(grace_seconds),
                 rescan_every: std::time::Duration::from_secs(rescan_seconds.max(1)),
                 identity: format!("{}:{}", hostname(), std::process::id()),
+                claim_timeout: std::time::Duration::from_secs(claim_timeout_seconds),
                 metrics_addr,
             };
             match runs::runtime().block_on(crate::daemon::run(options)) {

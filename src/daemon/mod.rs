@@ -40,6 +40,9 @@ pub struct Options {
     pub rescan_every: Duration,
     /// This daemon's name in claims (`host:pid`).
     pub identity: String,
+    /// A claim (tick or refresh request) its daemon has not renewed for this
+    /// long is taken over by another: that daemon died.
+    pub claim_timeout: Duration,
     /// Where to serve `/metrics` and `/healthz`, if anywhere.
     pub metrics_addr: Option<std::net::SocketAddr>,
 }
@@ -58,11 +61,10 @@ pub enum DaemonError {
     },
 }
 
-/// A refresh request or tick claimed this long ago and never finished was
-/// claimed by a daemon that died; another may take it over.
-const STALE_CLAIM: chrono::TimeDelta = chrono::TimeDelta::minutes(15);
-/// How often to look for ticks a dead daemon left unfinished.
-const RECLAIM_EVERY: Duration = Duration::from_secs(30);
+/// Claims of ticks whose runs ended are kept this long (for `offersync
+/// status` readers and debugging), then pruned.
+const KEEP_FINISHED_TICKS: chrono::TimeDelta = chrono::TimeDelta::days(1);
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// File events are gathered this long before a rescan (editors and `git pull`
 /// write in bursts).
 const DEBOUNCE: Duration = Duration::from_millis(300);
@@ -197,7 +199,11 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
     rescan.reset();
     let watchdog = Notifier::watchdog_interval();
     let mut last_ping = tokio::time::Instant::now();
-    let mut last_reclaim = tokio::time::Instant::now();
+    // Claims are renewed several times per timeout, so that one slow
+    // heartbeat never looks like a dead daemon.
+    let renew_every = (daemon.options.claim_timeout / 4).max(Duration::from_secs(1));
+    let mut last_renewal = tokio::time::Instant::now();
+    let mut last_prune: Option<tokio::time::Instant> = None;
     let mut rescan_at: Option<tokio::time::Instant> = None;
     use tokio::signal::unix::{SignalKind, signal};
     let mut hangup = signal(SignalKind::hangup()).expect("signal handlers install");
@@ -214,9 +220,14 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
                 }
                 daemon.start_due().await;
                 daemon.take_refreshes().await;
-                if last_reclaim.elapsed() >= RECLAIM_EVERY {
+                if last_renewal.elapsed() >= renew_every {
+                    daemon.renew_claims().await;
                     daemon.reclaim_ticks().await;
-                    last_reclaim = tokio::time::Instant::now();
+                    last_renewal = tokio::time::Instant::now();
+                }
+                if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+                    daemon.prune_ticks().await;
+                    last_prune = Some(tokio::time::Instant::now());
                 }
                 daemon.metrics.heartbeat(daemon.entries.len(), daemon.runs.len());
                 if let Some(every) = watchdog
@@ -541,10 +552,36 @@ impl Daemon {
         }
     }
 
+    /// Tells the other daemons that this one is alive and still holds its
+    /// claims.
+    async fn renew_claims(&self) {
+        let identity = self.options.identity.clone();
+        if let Err(e) = self.control.call(move |s| s.keep_claims(&identity)).await {
+            tracing::warn!(error = %e, "cannot renew this daemon's claims");
+        }
+    }
+
+    async fn prune_ticks(&self) {
+        let before = Utc::now() - KEEP_FINISHED_TICKS;
+        match self.control.call(move |s| s.prune_ticks(before)).await {
+            Ok(pruned) => tracing::debug!(pruned, "old tick claims pruned"),
+            Err(e) => tracing::warn!(error = %e, "cannot prune old tick claims"),
+        }
+    }
+
+    /// The instant before which an unrenewed claim belongs to a dead daemon.
+    fn stale_before(&self) -> DateTime<Utc> {
+        let timeout = chrono::TimeDelta::from_std(self.options.claim_timeout)
+            .unwrap_or(chrono::TimeDelta::MAX);
+        Utc::now()
+            .checked_sub_signed(timeout)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    }
+
     /// Takes over the ticks of daemons that died mid-run, and runs them.
     async fn reclaim_ticks(&mut self) {
         let identity = self.options.identity.clone();
-        let stale_before = Utc::now() - STALE_CLAIM;
+        let stale_before = self.stale_before();
         let taken = match self
             .control
             .call(move |s| s.reclaim_ticks(&identity, stale_before))
@@ -682,7 +719,7 @@ impl Daemon {
     /// Claims refresh requests and starts (or queues) their runs.
     async fn take_refreshes(&mut self) {
         let identity = self.options.identity.clone();
-        let stale_before = Utc::now() - STALE_CLAIM;
+        let stale_before = self.stale_before();
         let claimed = match self
             .control
             .call(move |s| s.claim_refreshes(&identity, stale_before))

@@ -265,6 +265,11 @@ pub trait Store: Send {
         by: &str,
         stale_before: DateTime<Utc>,
     ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError>;
+    /// Marks the unfinished claims of daemon `by` (ticks and refresh
+    /// requests) as still held, so that no other daemon takes them over.
+    fn keep_claims(&mut self, by: &str) -> Result<(), StoreError>;
+    /// Forgets the claims of ticks before `before` whose runs ended.
+    fn prune_ticks(&mut self, before: DateTime<Utc>) -> Result<usize, StoreError>;
     /// Takes up a spec version of an integration: `true` when it differs from
     /// the version last taken up (by any daemon), so that one daemon runs it.
     fn claim_spec(&mut self, integration: &str, spec_hash: &str) -> Result<bool, StoreError>;

@@ -489,6 +489,14 @@ impl Store for PgStore {
         reclaim_ticks(&mut self.conn, by, stale_before)
     }
 
+    fn keep_claims(&mut self, by: &str) -> Result<(), StoreError> {
+        keep_claims(&mut self.conn, by)
+    }
+
+    fn prune_ticks(&mut self, before: DateTime<Utc>) -> Result<usize, StoreError> {
+        prune_ticks(&mut self.conn, before)
+    }
+
     fn claim_spec(&mut self, integration: &str, spec_hash: &str) -> Result<bool, StoreError> {
         claim_spec(&mut self.conn, integration, spec_hash)
     }

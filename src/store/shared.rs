@@ -333,6 +333,31 @@ macro_rules! shared_queries {
             Ok(taken)
         }
 
+        fn keep_claims(conn: &mut $Conn, by: &str) -> Result<(), StoreError> {
+            use refresh_requests::dsl as r;
+            use schedule_claims::dsl as s;
+            let now = Utc::now();
+            diesel::update(
+                s::schedule_claims.filter(s::claimed_by.eq(by).and(s::finished_at.is_null())),
+            )
+            .set(s::claimed_at.eq(now))
+            .execute(conn)?;
+            diesel::update(
+                r::refresh_requests.filter(r::claimed_by.eq(by).and(r::finished_at.is_null())),
+            )
+            .set(r::claimed_at.eq(now))
+            .execute(conn)?;
+            Ok(())
+        }
+
+        fn prune_ticks(conn: &mut $Conn, before: DateTime<Utc>) -> Result<usize, StoreError> {
+            use schedule_claims::dsl as s;
+            Ok(diesel::delete(
+                s::schedule_claims.filter(s::tick.lt(before).and(s::finished_at.is_not_null())),
+            )
+            .execute(conn)?)
+        }
+
         fn claim_spec(
             conn: &mut $Conn,
             integration: &str,
