@@ -10,6 +10,7 @@
 //! A record is then parsed in the [`Shape`] of what its mapping reads: keys no
 //! rule looks at are skipped at scanning speed instead of becoming a tree.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -103,9 +104,8 @@ pub fn split<'a>(body: &'a str, container: &[String]) -> Result<SplitPage<'a>, s
             others: Box::new(Shape::All),
         };
     }
-    let mut captured = None;
-    let skeleton = read(body, &shape, &mut captured)?;
-    let records = captured.map(records_of).transpose()?;
+    let mut records = None;
+    let skeleton = read(body, &shape, &mut records)?;
     Ok(SplitPage { skeleton, records })
 }
 
@@ -114,10 +114,14 @@ pub fn parse_shaped(text: &str, shape: &Shape) -> Result<Value, serde_json::Erro
     read(text, shape, &mut None)
 }
 
+/// Records as the page read them: each with its key when the container is an
+/// object.
+type Records<'a> = Vec<(Option<String>, &'a RawValue)>;
+
 fn read<'a>(
     text: &'a str,
     shape: &Shape,
-    captured: &mut Option<&'a RawValue>,
+    captured: &mut Option<Records<'a>>,
 ) -> Result<Value, serde_json::Error> {
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let value = Reader { shape, captured }.deserialize(&mut deserializer)?;
@@ -125,41 +129,83 @@ fn read<'a>(
     Ok(value)
 }
 
-/// The elements of an array, or the members of an object with their keys.
-fn records_of(container: &RawValue) -> Result<Vec<(Option<String>, &RawValue)>, serde_json::Error> {
-    let text = container.get();
-    match text.trim_start().as_bytes().first() {
-        Some(b'[') => Ok(serde_json::from_str::<Vec<&RawValue>>(text)?
-            .into_iter()
-            .map(|r| (None, r))
-            .collect()),
-        Some(b'{') => {
-            let mut deserializer = serde_json::Deserializer::from_str(text);
-            deserializer.deserialize_map(Members)
-        }
-        _ => Ok(Vec::new()),
-    }
-}
+/// The records container read in the same pass as the rest of the page: the
+/// elements of an array, or the members of an object with their keys; any
+/// other value holds no records.
+struct RecordsOf;
 
-struct Members;
-
-impl<'de> Visitor<'de> for Members {
-    type Value = Vec<(Option<String>, &'de RawValue)>;
+impl<'de> Visitor<'de> for RecordsOf {
+    type Value = Records<'de>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an object of records")
+        f.write_str("a list or an object of records")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(record) = seq.next_element::<&RawValue>()? {
+            out.push((None, record));
+        }
+        Ok(out)
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut out = Vec::new();
         while let Some(key) = map.next_key::<String>()? {
+            if key == NUMBER_KEY {
+                map.next_value::<IgnoredAny>()?;
+                return Ok(Vec::new());
+            }
             out.push((Some(key), map.next_value::<&RawValue>()?));
         }
         Ok(out)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+}
+
+/// An object key, borrowed from the text unless it has escapes: most keys of
+/// a record are skipped, and need no allocation of their own.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyText;
+        impl<'de> Visitor<'de> for KeyText {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(KeyText)
     }
 }
 
 struct Reader<'p, 'a> {
     shape: &'p Shape,
-    captured: &'p mut Option<&'a RawValue>,
+    captured: &'p mut Option<Records<'a>>,
 }
 
 impl<'de: 'a, 'a> DeserializeSeed<'de> for Reader<'_, 'a> {
@@ -169,7 +215,7 @@ impl<'de: 'a, 'a> DeserializeSeed<'de> for Reader<'_, 'a> {
             Shape::All => Value::deserialize(deserializer),
             Shape::Skip => IgnoredAny::deserialize(deserializer).map(|_| Value::Null),
             Shape::Capture => {
-                *self.captured = Some(<&RawValue>::deserialize(deserializer)?);
+                *self.captured = Some(deserializer.deserialize_any(RecordsOf)?);
                 Ok(Value::Null)
             }
             Shape::Keys { .. } => deserializer.deserialize_any(self),
@@ -190,13 +236,13 @@ impl<'de: 'a, 'a> Visitor<'de> for Reader<'_, 'a> {
             unreachable!("only Keys shapes visit");
         };
         let mut out = Map::new();
-        while let Some(key) = map.next_key::<String>()? {
+        while let Some(Key(key)) = map.next_key::<Key>()? {
             if key == NUMBER_KEY {
                 let text: String = map.next_value()?;
                 let number: Number = text.parse().map_err(serde::de::Error::custom)?;
                 return Ok(Value::Number(number));
             }
-            let shape = keys.get(&key).unwrap_or(others);
+            let shape = keys.get(key.as_ref()).unwrap_or(others);
             if *shape == Shape::Skip {
                 map.next_value::<IgnoredAny>()?;
                 continue;
@@ -205,7 +251,7 @@ impl<'de: 'a, 'a> Visitor<'de> for Reader<'_, 'a> {
                 shape,
                 captured: &mut *self.captured,
             })?;
-            out.insert(key, value);
+            out.insert(key.into_owned(), value);
         }
         Ok(Value::Object(out))
     }
@@ -286,10 +332,13 @@ mod tests {
         let mut shape = Shape::nothing();
         shape.keep(&path(&["a", "b"]));
         shape.keep(&path(&["c"]));
-        let text =
-            r#"{"a": {"b": [1, {"x": 2}], "z": 3}, "c": {"d": 1.50}, "e": "skipped", "n": 7}"#;
-        let expected: Value =
-            serde_json::from_str(r#"{"a": {"b": [1, {"x": 2}]}, "c": {"d": 1.50}}"#).unwrap();
+        shape.keep(&path(&["esc\"aped"]));
+        let text = r#"{"a": {"b": [1, {"x": 2}], "z": 3}, "c": {"d": 1.50}, "e": "skipped",
+            "n": 7, "esc\"aped": 1, "\u0065": 2}"#;
+        let expected: Value = serde_json::from_str(
+            r#"{"a": {"b": [1, {"x": 2}]}, "c": {"d": 1.50}, "esc\"aped": 1}"#,
+        )
+        .unwrap();
         assert_eq!(parse_shaped(text, &shape).unwrap(), expected);
         assert_eq!(parse_shaped("[1]", &shape).unwrap(), json!([1]));
         let mut all = Shape::nothing();
@@ -308,6 +357,10 @@ mod tests {
         )
         .unwrap();
         assert!(page.records.is_none());
+        for no_records in [r#"{"data": null}"#, r#"{"data": 5}"#, r#"{"data": "x"}"#] {
+            let page = split(no_records, &path(&["data"])).unwrap();
+            assert_eq!(page.records.unwrap().len(), 0, "{no_records}");
+        }
         assert_eq!(page.skeleton["n"].to_string(), "12345678901234567890123");
         assert!(split(r#"{"data": [1, 2"#, &path(&["data"])).is_err());
         assert!(split(r#"{"data": []} trailing"#, &path(&["data"])).is_err());
