@@ -20,7 +20,7 @@ use super::schema::{
     campaigns, integrations, publisher_payouts, refresh_requests, schedule_claims, sync_runs,
     sync_skips,
 };
-use super::shared::shared_queries;
+use super::shared::{shared_queries, shared_store_methods};
 use super::{
     CampaignRecord, IntegrationRecord, IntegrationStatus, RefreshOutcome, RunCounts, RunId,
     RunRecord, SkipRecord, Store, StoreError, StoredCampaign, StoredIndex, Trigger, TxError,
@@ -387,31 +387,7 @@ impl Store for PgStore {
             .transaction::<(), TxError, _>(|conn| work(&mut PgWrites { conn }))
     }
 
-    fn fail_run(
-        &mut self,
-        run: RunId,
-        integration_id: i64,
-        counts: &RunCounts,
-        error: &str,
-    ) -> Result<(), StoreError> {
-        fail_run(&mut self.conn, run, integration_id, counts, error)
-    }
-
-    fn recent_runs(&mut self, integration: &str, limit: i64) -> Result<Vec<RunRecord>, StoreError> {
-        recent_runs(&mut self.conn, integration, limit)
-    }
-
-    fn run(&mut self, run: RunId) -> Result<Option<RunRecord>, StoreError> {
-        find_run(&mut self.conn, run)
-    }
-
-    fn run_skips(&mut self, run: RunId) -> Result<Vec<SkipRecord>, StoreError> {
-        run_skips(&mut self.conn, run)
-    }
-
-    fn status(&mut self) -> Result<Vec<IntegrationStatus>, StoreError> {
-        status(&mut self.conn)
-    }
+    shared_store_methods!();
 
     fn campaigns(&mut self, integration: &str) -> Result<Vec<CampaignRecord>, StoreError> {
         use campaigns::dsl as c;
@@ -466,80 +442,5 @@ impl Store for PgStore {
                 removed_at: h.2,
             })
             .collect())
-    }
-
-    fn claim_tick(
-        &mut self,
-        integration: &str,
-        tick: DateTime<Utc>,
-        by: &str,
-    ) -> Result<bool, StoreError> {
-        claim_tick(&mut self.conn, integration, tick, by)
-    }
-
-    fn finish_tick(&mut self, integration: &str, tick: DateTime<Utc>) -> Result<(), StoreError> {
-        finish_tick(&mut self.conn, integration, tick)
-    }
-
-    fn reclaim_ticks(
-        &mut self,
-        by: &str,
-        stale_before: DateTime<Utc>,
-    ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
-        reclaim_ticks(&mut self.conn, by, stale_before)
-    }
-
-    fn keep_claims(&mut self, by: &str) -> Result<(), StoreError> {
-        keep_claims(&mut self.conn, by)
-    }
-
-    fn prune_ticks(&mut self, before: DateTime<Utc>) -> Result<usize, StoreError> {
-        prune_ticks(&mut self.conn, before)
-    }
-
-    fn claim_spec(&mut self, integration: &str, spec_hash: &str) -> Result<bool, StoreError> {
-        claim_spec(&mut self.conn, integration, spec_hash)
-    }
-
-    fn request_refresh(&mut self, integration: &str, by: &str) -> Result<Option<i64>, StoreError> {
-        request_refresh(&mut self.conn, integration, by)
-    }
-
-    fn claim_refreshes(
-        &mut self,
-        by: &str,
-        stale_before: DateTime<Utc>,
-    ) -> Result<Vec<(i64, String)>, StoreError> {
-        claim_refreshes(&mut self.conn, by, stale_before)
-    }
-
-    fn finish_refresh(
-        &mut self,
-        request: i64,
-        run: Option<RunId>,
-        outcome: &str,
-    ) -> Result<(), StoreError> {
-        finish_refresh(&mut self.conn, request, run, outcome)
-    }
-
-    fn refresh_outcome(&mut self, request: i64) -> Result<Option<RefreshOutcome>, StoreError> {
-        refresh_outcome(&mut self.conn, request)
-    }
-
-    fn set_integration_state(&mut self, integration: &str, state: &str) -> Result<(), StoreError> {
-        set_integration_state(&mut self.conn, integration, state)
-    }
-
-    fn record_manifest_problem(
-        &mut self,
-        integration: &str,
-        attempted_spec_hash: Option<&str>,
-        error: Option<&str>,
-    ) -> Result<(), StoreError> {
-        record_manifest_problem(&mut self.conn, integration, attempted_spec_hash, error)
-    }
-
-    fn retire_integration(&mut self, integration: &str, pause: bool) -> Result<u32, StoreError> {
-        retire_integration(&mut self.conn, integration, pause)
     }
 }
