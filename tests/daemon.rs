@@ -21,7 +21,8 @@ struct Daemon {
 
 impl Daemon {
     fn start(dir: &Path, db: &TestDb, grace_seconds: u32) -> Self {
-        Self::start_with(dir, db, grace_seconds, &["--rescan-seconds", "1"])
+        let fast = ["--rescan-seconds", "1", "--removal-delay-seconds", "1"];
+        Self::start_with(dir, db, grace_seconds, &fast)
     }
 
     fn start_with(dir: &Path, db: &TestDb, grace_seconds: u32, extra: &[&str]) -> Self {
@@ -242,6 +243,137 @@ async fn files_added_edited_broken_and_deleted_drive_the_runs() {
     )
     .await;
 
+    assert!(daemon.stop().await.success());
+}
+
+fn rescans(daemon: &Daemon) -> usize {
+    daemon
+        .log()
+        .matches("rescanning the manifest directory")
+        .count()
+}
+
+/// Waits for the daemon to read the directory twice more (so at least once
+/// after whatever the test just did).
+async fn two_rescans(daemon: &Daemon) {
+    let target = rescans(daemon) + 2;
+    eventually(daemon, "two more rescans", || {
+        (rescans(daemon) >= target).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_moved_or_gone_briefly_changes_nothing_and_one_deleted_while_stopped_is_retired()
+{
+    let (mock, m, db) = setup(5).await;
+    std::fs::write(
+        integration_path(&m),
+        integration_yaml("acme", &mock.base_url(), ""),
+    )
+    .unwrap();
+    // A removal delay far longer than the test takes to bring files back.
+    let slow_removal = ["--rescan-seconds", "1", "--removal-delay-seconds", "600"];
+    let daemon = Daemon::start_with(m.path(), &db, 10, &slow_removal);
+    eventually(&daemon, "the first run", || {
+        (succeeded(&db) == 1).then_some(())
+    })
+    .await;
+
+    // A change to its network's file is a change to the integration.
+    let network_file = m.path().join("networks/mocknet.yaml");
+    let mut network = std::fs::read_to_string(&network_file).unwrap();
+    network.push_str("# reviewed\n");
+    std::fs::write(&network_file, network).unwrap();
+    eventually(&daemon, "the changed network runs", || {
+        (succeeded(&db) == 2).then_some(())
+    })
+    .await;
+    assert_eq!(runs(&db)[0].trigger, "manifest");
+
+    // A rotated secret is used by the next run, without a run of its own.
+    std::fs::write(m.path().join("secrets/api.key"), "sk-rotated-2").unwrap();
+    two_rescans(&daemon).await;
+    assert_eq!(succeeded(&db), 2);
+    request_refresh(&db);
+    eventually(&daemon, "the refresh runs", || {
+        (succeeded(&db) == 3).then_some(())
+    })
+    .await;
+    let last = mock.requests().pop().unwrap();
+    assert_eq!(
+        last.headers.get("x-api-key").map(String::as_str),
+        Some("sk-rotated-2")
+    );
+
+    // Moved to another file: the same integration, now read from there; an
+    // error in it is reported against it, and the last good spec kept.
+    let moved = m.path().join("acme.yaml");
+    std::fs::rename(integration_path(&m), &moved).unwrap();
+    two_rescans(&daemon).await;
+    std::fs::write(
+        &moved,
+        integration_yaml("acme", &mock.base_url(), "  filterz: {}\n"),
+    )
+    .unwrap();
+    let problem = eventually(&daemon, "the broken manifest is reported", || {
+        status(&db).and_then(|s| s.last_error)
+    })
+    .await;
+    assert!(problem.contains("acme.yaml:"), "{problem}");
+    assert!(!problem.contains("no longer defines"), "{problem}");
+    std::fs::write(&moved, integration_yaml("acme", &mock.base_url(), "")).unwrap();
+    eventually(&daemon, "the fixed manifest clears the error", || {
+        status(&db)
+            .is_some_and(|s| s.last_error.is_none())
+            .then_some(())
+    })
+    .await;
+
+    // Deleted, and back before the removal delay: nothing happens.
+    std::fs::remove_file(&moved).unwrap();
+    eventually(&daemon, "the deletion is noticed", || {
+        daemon.log().contains("manifest gone").then_some(())
+    })
+    .await;
+    std::fs::write(&moved, integration_yaml("acme", &mock.base_url(), "")).unwrap();
+    eventually(&daemon, "the manifest is back", || {
+        daemon.log().contains("manifest back").then_some(())
+    })
+    .await;
+
+    // The whole directory gone for a moment, as during a deploy: nothing
+    // changes either.
+    let aside = m.path().with_extension("aside");
+    std::fs::rename(m.path(), &aside).unwrap();
+    eventually(&daemon, "the missing directory is noticed", || {
+        daemon
+            .log()
+            .contains("the manifest directory is gone")
+            .then_some(())
+    })
+    .await;
+    std::fs::rename(&aside, m.path()).unwrap();
+    two_rescans(&daemon).await;
+    assert_eq!(status(&db).unwrap().state, "active");
+    assert!(campaigns(&db).iter().all(|c| c.status == "active"));
+    assert_eq!(runs(&db).len(), 3, "nothing ran again:\n{}", daemon.log());
+    assert!(
+        !daemon.log().contains("manifest deleted"),
+        "{}",
+        daemon.log()
+    );
+    assert!(daemon.stop().await.success());
+
+    // Deleted while no daemon runs: the next daemon retires it.
+    std::fs::remove_file(&moved).unwrap();
+    let daemon = Daemon::start(m.path(), &db, 10);
+    eventually(&daemon, "the campaigns are paused", || {
+        let c = campaigns(&db);
+        (c.len() == 5 && c.iter().all(|c| c.status == "paused")).then_some(())
+    })
+    .await;
+    assert_eq!(status(&db).unwrap().state, "deleted");
     assert!(daemon.stop().await.success());
 }
 

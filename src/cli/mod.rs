@@ -104,6 +104,12 @@ enum Command {
         /// over by another.
         #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(4..))]
         claim_timeout_seconds: u64,
+        /// An integration whose manifest is deleted stops at once, and is
+        /// retired (its campaigns get the removal action) once the manifest
+        /// has stayed gone this long: a deploy that briefly empties the
+        /// directory pauses nothing.
+        #[arg(long, default_value_t = 30)]
+        removal_delay_seconds: u64,
         /// Log lines: human text, or one JSON object per line.
         #[arg(long, value_enum, default_value_t = LogFormat::Text)]
         log_format: LogFormat,
@@ -280,6 +286,7 @@ pub fn main() -> ExitCode {
             grace_seconds,
             rescan_seconds,
             claim_timeout_seconds,
+            removal_delay_seconds,
             log_format,
             metrics_addr,
         } => {
@@ -292,6 +299,7 @@ pub fn main() -> ExitCode {
                 rescan_every: std::time::Duration::from_secs(rescan_seconds.max(1)),
                 identity: format!("{}:{}", hostname(), std::process::id()),
                 claim_timeout: std::time::Duration::from_secs(claim_timeout_seconds),
+                removal_delay: std::time::Duration::from_secs(removal_delay_seconds),
                 metrics_addr,
             };
             match runs::runtime().block_on(crate::daemon::run(options)) {

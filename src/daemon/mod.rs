@@ -38,6 +38,10 @@ pub struct Options {
     pub grace: Duration,
     /// The safety-net rescan of the directory, besides file events.
     pub rescan_every: Duration,
+    /// How long an integration's manifest must stay gone before the
+    /// integration is retired: a deploy that briefly empties the directory
+    /// pauses nothing.
+    pub removal_delay: Duration,
     /// This daemon's name in claims (`host:pid`).
     pub identity: String,
     /// A claim (tick or refresh request) its daemon has not renewed for this
@@ -86,6 +90,17 @@ struct Entry {
     broken: bool,
     /// The state last written to the store (written again only when it changes).
     recorded_state: Option<&'static str>,
+    /// When the directory, valid, stopped defining this integration: it no
+    /// longer runs, and is retired once gone for the removal delay.
+    gone_since: Option<tokio::time::Instant>,
+}
+
+/// An integration the store holds as live, registered from a file of this
+/// directory that no longer defines it when the daemon starts (deleted while
+/// no daemon ran): retired like a manifest deleted under a running daemon.
+struct Orphan {
+    pause: bool,
+    gone_since: tokio::time::Instant,
 }
 
 enum Event {
@@ -131,6 +146,9 @@ impl Control {
 struct Daemon {
     options: Options,
     entries: BTreeMap<String, Entry>,
+    orphans: BTreeMap<String, Orphan>,
+    /// The last rescan found no errors (deletions are applied only then).
+    directory_valid: bool,
     control: Control,
     events: mpsc::UnboundedSender<Event>,
     runs: JoinSet<()>,
@@ -147,6 +165,10 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
     }
     // Held for the daemon's life: a second daemon on one SQLite file is refused.
     let mut options = options;
+    // Absolute, so that the files integrations were registered from can be
+    // told apart from other directories' (not canonical: a deploy may point
+    // a symlink elsewhere, and the daemon must follow it).
+    options.dir = std::path::absolute(&options.dir).unwrap_or(options.dir);
     let _sqlite_lock = match store::Backend::from_url(&options.database_url)? {
         store::Backend::Sqlite(path) => {
             // SQLite has one writer at a time, and a run writes in one
@@ -178,11 +200,14 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
         permits: Arc::new(Semaphore::new(options.max_concurrent_runs.max(1))),
         options,
         entries: BTreeMap::new(),
+        orphans: BTreeMap::new(),
+        directory_valid: false,
         control,
         events,
         runs: JoinSet::new(),
     };
     daemon.rescan().await;
+    daemon.find_orphans().await;
     notifier.notify(&format!(
         "READY=1\nSTATUS=watching {} integrations",
         daemon.entries.len()
@@ -213,6 +238,9 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
     loop {
         tokio::select! {
             _ = heartbeat.tick() => {
+                if daemon.removal_due() {
+                    rescan_at.get_or_insert(tokio::time::Instant::now());
+                }
                 if rescan_at.is_some_and(|at| at <= tokio::time::Instant::now()) {
                     rescan_at = None;
                     daemon.rearm_watch();
@@ -341,10 +369,18 @@ impl Daemon {
     /// broken (keeps its last good spec) and deleted (retired) integrations.
     async fn rescan(&mut self) {
         let dir = self.options.dir.clone();
-        let loaded =
-            tokio::task::spawn_blocking(move || manifest::load_dir(&dir, &manifest::process_env))
-                .await
-                .expect("loading never panics");
+        let loaded = tokio::task::spawn_blocking(move || {
+            dir.is_dir()
+                .then(|| manifest::load_dir(&dir, &manifest::process_env))
+        })
+        .await
+        .expect("loading never panics");
+        // Gone or unreadable (a deploy in the middle of replacing it): what it
+        // held is unknown, so nothing changes until it is back.
+        let Some(loaded) = loaded.filter(|_| self.options.dir.is_dir()) else {
+            tracing::warn!(dir = %self.options.dir.display(), "the manifest directory is gone; every integration stays as it is until it is back");
+            return;
+        };
         tracing::debug!(dir = %self.options.dir.display(), "rescanning the manifest directory");
         let mut broken_files: BTreeMap<PathBuf, String> = BTreeMap::new();
         for d in loaded.diagnostics.iter().filter(|d| d.is_error()) {
@@ -357,6 +393,7 @@ impl Daemon {
         let mut seen = HashSet::new();
         for (name, def) in loaded.catalog.integrations {
             seen.insert(name.clone());
+            self.orphans.remove(&name);
             let def = Arc::new(def);
             match self.entries.get_mut(&name) {
                 None => {
@@ -373,19 +410,26 @@ impl Daemon {
                             refreshes: Vec::new(),
                             broken: false,
                             recorded_state: None,
+                            gone_since: None,
                         },
                     );
                 }
-                Some(entry) if entry.def.spec_hash != def.spec_hash => {
+                Some(entry) if entry.def.revision != def.revision => {
                     tracing::info!(integration = %name, enabled = def.enabled, "integration changed");
                     entry.next_tick = def.schedule.next_after(now);
                     entry.due_now = def.enabled.then_some(Trigger::Manifest);
                     entry.retry = None;
                     entry.def = def;
                 }
-                Some(_) => {}
+                // The same spec, but maybe moved to another file or with a
+                // rotated secret: the next run uses it.
+                Some(entry) => entry.def = def,
             }
             let entry = self.entries.get_mut(&name).expect("inserted above");
+            if entry.gone_since.take().is_some() {
+                tracing::info!(integration = %name, "manifest back: the integration carries on");
+                entry.next_tick = entry.def.schedule.next_after(now);
+            }
             let was_broken = std::mem::replace(&mut entry.broken, false);
             let state = if entry.def.enabled {
                 "active"
@@ -397,7 +441,7 @@ impl Daemon {
             }
             entry.recorded_state = Some(state);
             let name_for_store = name.clone();
-            let hash = entry.def.spec_hash.clone();
+            let hash = entry.def.revision.clone();
             let result = self
                 .control
                 .call(move |s| {
@@ -422,70 +466,168 @@ impl Daemon {
             .filter(|n| !seen.contains(*n))
             .cloned()
             .collect();
+        // A deletion is applied only when the whole directory validates: an
+        // integration missing from a directory with errors may be in the
+        // broken file (moved, renamed, defined twice), so it keeps running
+        // its last good spec.
+        let first_error = broken_files.values().next().cloned();
+        self.directory_valid = first_error.is_none();
         for name in gone {
             let entry = self.entries.get_mut(&name).expect("listed above");
-            let file = entry.def.source_file.clone();
-            if file.exists() {
-                // The file is still there but does not validate: keep running
-                // the last good spec and say why.
+            if let Some(first_error) = &first_error {
+                entry.gone_since = None;
+                let file = entry.def.source_file.clone();
                 let error = broken_files.get(&file).cloned().unwrap_or_else(|| {
                     format!(
-                        "{} no longer defines this integration validly",
+                        "{} no longer defines this integration validly; the directory has errors: {first_error}",
                         file.display()
                     )
                 });
-                if !entry.broken {
-                    tracing::error!(
-                        integration = %name,
-                        file = %file.display(),
-                        error = %error,
-                        "manifest invalid: keeping the last good spec"
-                    );
-                }
-                entry.broken = true;
-                let attempted = file_hash(&file);
-                let store_name = name.clone();
-                let result = self
-                    .control
-                    .call(move |s| {
-                        s.record_manifest_problem(
-                            &store_name,
-                            attempted.as_deref(),
-                            Some(&format!(
-                                "manifest invalid, running the last good spec: {error}"
-                            )),
-                        )
-                    })
-                    .await;
-                if let Err(e) = result {
-                    tracing::warn!(integration = %name, error = %e, "cannot record the manifest problem");
-                }
+                self.keep_broken(&name, &file, error).await;
                 continue;
             }
-            if entry.running {
-                // Retire once its run ends (the next rescan finds it gone again).
+            let entry = self.entries.get_mut(&name).expect("listed above");
+            let gone_since = *entry.gone_since.get_or_insert_with(|| {
+                tracing::info!(
+                    integration = %name,
+                    file = %entry.def.source_file.display(),
+                    retire_in_seconds = self.options.removal_delay.as_secs(),
+                    "manifest gone: no more runs; the integration is retired unless it comes back"
+                );
+                tokio::time::Instant::now()
+            });
+            if entry.running || gone_since.elapsed() < self.options.removal_delay {
+                // A running integration is retired once its run ends.
                 continue;
             }
             let entry = self.entries.remove(&name).expect("listed above");
             let pause = entry.def.on_removed == OnRemoved::Pause;
-            let store_name = name.clone();
-            match self
-                .control
-                .call(move |s| s.retire_integration(&store_name, pause))
-                .await
-            {
-                Ok(n) => tracing::info!(
+            if !self.retire(&name, pause).await {
+                self.entries.insert(name, entry);
+            }
+        }
+        if first_error.is_none() {
+            let due: Vec<(String, bool)> = self
+                .orphans
+                .iter()
+                .filter(|(_, o)| o.gone_since.elapsed() >= self.options.removal_delay)
+                .map(|(name, o)| (name.clone(), o.pause))
+                .collect();
+            for (name, pause) in due {
+                if self.retire(&name, pause).await {
+                    self.orphans.remove(&name);
+                }
+            }
+        }
+    }
+
+    /// Records that `name`'s manifest does not validate, and keeps it
+    /// running on its last good spec.
+    async fn keep_broken(&mut self, name: &str, file: &Path, error: String) {
+        let entry = self.entries.get_mut(name).expect("a known integration");
+        if !entry.broken {
+            tracing::error!(
+                integration = %name,
+                file = %file.display(),
+                error = %error,
+                "manifest invalid: keeping the last good spec"
+            );
+        }
+        entry.broken = true;
+        let attempted = file_hash(file);
+        let store_name = name.to_string();
+        let result = self
+            .control
+            .call(move |s| {
+                s.record_manifest_problem(
+                    &store_name,
+                    attempted.as_deref(),
+                    Some(&format!(
+                        "manifest invalid, running the last good spec: {error}"
+                    )),
+                )
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(integration = %name, error = %e, "cannot record the manifest problem");
+        }
+    }
+
+    /// Disables an integration whose manifest was deleted and gives its live
+    /// campaigns the removal action; `false` when the store could not be told
+    /// (tried again at the next rescan).
+    async fn retire(&self, name: &str, pause: bool) -> bool {
+        let store_name = name.to_string();
+        match self
+            .control
+            .call(move |s| s.retire_integration(&store_name, pause))
+            .await
+        {
+            Ok(n) => {
+                tracing::info!(
                     integration = %name,
                     campaigns = n,
                     action = if pause { "paused" } else { "marked removed" },
                     "manifest deleted: integration disabled"
-                ),
-                Err(e) => {
-                    tracing::error!(integration = %name, error = %e, "cannot retire the integration; will retry");
-                    self.entries.insert(name, entry);
-                }
+                );
+                true
+            }
+            Err(e) => {
+                tracing::error!(integration = %name, error = %e, "cannot retire the integration; will retry");
+                false
             }
         }
+    }
+
+    /// Finds the live integrations registered from files of this directory
+    /// that are gone (deleted while no daemon ran), to retire them after the
+    /// removal delay like any deleted manifest.
+    async fn find_orphans(&mut self) {
+        let live = match self.control.call(|s| s.live_integrations()).await {
+            Ok(live) => live,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list the stored integrations");
+                return;
+            }
+        };
+        for integration in live {
+            let file = PathBuf::from(&integration.source_file);
+            if self.entries.contains_key(&integration.name)
+                || !file.is_absolute()
+                || !file.starts_with(&self.options.dir)
+            {
+                continue;
+            }
+            let pause = manifest::on_removed_of(&integration.spec) == OnRemoved::Pause;
+            tracing::info!(
+                integration = %integration.name,
+                file = %file.display(),
+                retire_in_seconds = self.options.removal_delay.as_secs(),
+                "registered from this directory, which no longer defines it: the integration is retired unless it comes back"
+            );
+            self.orphans.insert(
+                integration.name,
+                Orphan {
+                    pause,
+                    gone_since: tokio::time::Instant::now(),
+                },
+            );
+        }
+    }
+
+    /// Whether a gone manifest's removal delay has passed (a rescan then
+    /// checks it is still gone and retires it).
+    fn removal_due(&self) -> bool {
+        if !self.directory_valid {
+            return false;
+        }
+        let due = |since: tokio::time::Instant| since.elapsed() >= self.options.removal_delay;
+        self.entries
+            .values()
+            .filter(|e| !e.running)
+            .filter_map(|e| e.gone_since)
+            .chain(self.orphans.values().map(|o| o.gone_since))
+            .any(due)
     }
 
     /// Starts every run that is due: scheduled ticks (claimed, so that one
@@ -496,7 +638,7 @@ impl Daemon {
         let names: Vec<String> = self.entries.keys().cloned().collect();
         for name in names {
             let entry = self.entries.get_mut(&name).expect("listed");
-            if !entry.def.enabled {
+            if !entry.def.enabled || entry.gone_since.is_some() {
                 entry.due_now = None;
                 continue;
             }
@@ -517,7 +659,7 @@ impl Daemon {
                 continue;
             }
             let due_now = entry.due_now.take();
-            let spec = (due_now == Some(Trigger::Manifest)).then(|| entry.def.spec_hash.clone());
+            let spec = (due_now == Some(Trigger::Manifest)).then(|| entry.def.revision.clone());
             let (identity, key) = (self.options.identity.clone(), name.clone());
             // A tick that coincides with a new spec is served by the spec's
             // run, and both are claimed so that no other daemon runs either.

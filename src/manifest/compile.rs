@@ -148,6 +148,7 @@ fn check_name(checker: &mut Checker, name: &Located<String>) {
 pub fn compile_network(
     doc: Document<NetworkSpec>,
     source: &DocSource,
+    chunk: &str,
     origin: Origin,
 ) -> (Option<NetworkDef>, Vec<Diagnostic>) {
     let mut c = Checker {
@@ -331,6 +332,7 @@ pub fn compile_network(
         enrich,
         null_values: spec.null_values,
         origin,
+        source_hash: hex(&Sha256::digest(chunk.as_bytes())),
     };
     (Some(def), c.diagnostics)
 }
@@ -570,6 +572,10 @@ pub fn compile_integration(
     else {
         return (None, c.diagnostics);
     };
+    let spec_hash = hex(&Sha256::digest(chunk.as_bytes()));
+    let revision = hex(&Sha256::digest(
+        format!("{spec_hash}\n{}", network.source_hash).as_bytes(),
+    ));
     let def = IntegrationDef {
         name: doc.metadata.name.into_value(),
         title: doc.metadata.title,
@@ -603,7 +609,8 @@ pub fn compile_integration(
             max_removed_share: share,
         },
         source_file: source.file.clone(),
-        spec_hash: hex(&Sha256::digest(chunk.as_bytes())),
+        spec_hash,
+        revision,
         source_text: chunk.to_string(),
     };
     (Some(def), c.diagnostics)

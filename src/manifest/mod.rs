@@ -161,7 +161,10 @@ pub fn load_texts(sources: &[(PathBuf, String)], env: EnvLookup<'_>) -> Loaded {
     for (file, text) in sources {
         for doc in yaml::parse_file(file, text, &mut diagnostics) {
             match doc {
-                ParsedDoc::Network(d, s, recovered) => networks_raw.push((d, s, recovered)),
+                ParsedDoc::Network(d, s, recovered) => {
+                    let chunk = chunk_of(text, &s).to_string();
+                    networks_raw.push((d, s, chunk, recovered));
+                }
                 ParsedDoc::Integration(d, s, recovered) => {
                     let chunk = chunk_of(text, &s).to_string();
                     integrations_raw.push((d, s, chunk, recovered));
@@ -172,11 +175,11 @@ pub fn load_texts(sources: &[(PathBuf, String)], env: EnvLookup<'_>) -> Loaded {
 
     let mut networks: BTreeMap<String, Arc<NetworkDef>> = built_in_networks();
     let mut seen = FirstDefinitions::default();
-    for (doc, source, recovered) in networks_raw {
+    for (doc, source, chunk, recovered) in networks_raw {
         let name = doc.metadata.name.value().clone();
         let duplicate = seen.check("network", &doc.metadata.name, &source);
         let (def, mut problems) =
-            compile::compile_network(*doc, &source, Origin::File(source.file.clone()));
+            compile::compile_network(*doc, &source, &chunk, Origin::File(source.file.clone()));
         diagnostics.append(&mut problems);
         if let Some(d) = duplicate {
             diagnostics.push(d);
@@ -265,6 +268,25 @@ fn chunk_of<'a>(text: &'a str, source: &DocSource) -> &'a str {
         .unwrap_or(text)
 }
 
+/// What a stored manifest document says to do with its campaigns when the
+/// integration goes away: read leniently from the document as it was last
+/// applied (the daemon retires integrations whose files went while it was
+/// stopped). Anything unreadable means the default, `pause`.
+pub fn on_removed_of(document: &str) -> raw::OnRemoved {
+    #[derive(serde::Deserialize)]
+    struct Document {
+        spec: Spec,
+    }
+    #[derive(serde::Deserialize)]
+    struct Spec {
+        #[serde(default)]
+        on_removed: raw::OnRemoved,
+    }
+    serde_saphyr::from_str::<Document>(document)
+        .map(|d| d.spec.on_removed)
+        .unwrap_or_default()
+}
+
 /// Compiles the built-in network library. Built-ins are checked by tests, so a
 /// broken one is a bug in this release, reported loudly rather than skipped.
 pub fn built_in_networks() -> BTreeMap<String, Arc<NetworkDef>> {
@@ -274,7 +296,9 @@ pub fn built_in_networks() -> BTreeMap<String, Arc<NetworkDef>> {
         let mut diagnostics = Vec::new();
         for doc in yaml::parse_file(&file, text, &mut diagnostics) {
             if let ParsedDoc::Network(doc, source, _) = doc {
-                let (def, mut problems) = compile::compile_network(*doc, &source, Origin::BuiltIn);
+                let chunk = chunk_of(text, &source);
+                let (def, mut problems) =
+                    compile::compile_network(*doc, &source, chunk, Origin::BuiltIn);
                 diagnostics.append(&mut problems);
                 if let Some(def) = def {
                     out.insert(def.name.clone(), Arc::new(def));
@@ -296,8 +320,12 @@ pub fn load_network_file(file: &Path) -> Result<Arc<NetworkDef>, Vec<Diagnostic>
     for doc in yaml::parse_file(file, &text, &mut diagnostics) {
         match doc {
             ParsedDoc::Network(doc, source, recovered) => {
-                let (def, mut problems) =
-                    compile::compile_network(*doc, &source, Origin::File(file.to_path_buf()));
+                let (def, mut problems) = compile::compile_network(
+                    *doc,
+                    &source,
+                    chunk_of(&text, &source),
+                    Origin::File(file.to_path_buf()),
+                );
                 diagnostics.append(&mut problems);
                 found.extend(def.filter(|_| !recovered));
             }
@@ -320,5 +348,20 @@ pub fn load_network_file(file: &Path) -> Result<Arc<NetworkDef>, Vec<Diagnostic>
             "",
             format!("expected one Network document, found {n}"),
         )]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_removal_action_is_read_from_a_stored_document() {
+        let keep = "apiVersion: offersync/v1\nkind: Integration\nmetadata: {name: a}\n\
+                    spec:\n  network: everflow\n  on_removed: keep\n";
+        assert_eq!(on_removed_of(keep), raw::OnRemoved::Keep);
+        let unset = keep.replace("  on_removed: keep\n", "");
+        assert_eq!(on_removed_of(&unset), raw::OnRemoved::Pause);
+        assert_eq!(on_removed_of("not: [yaml"), raw::OnRemoved::Pause);
     }
 }

@@ -44,6 +44,8 @@ pub struct NetworkDef {
     pub enrich: Vec<EnrichDef>,
     pub null_values: Vec<String>,
     pub origin: Origin,
+    /// SHA-256 of the document's text.
+    pub source_hash: String,
 }
 
 /// A parameter a Network declares.
@@ -171,6 +173,9 @@ pub struct IntegrationDef {
     pub source_file: PathBuf,
     /// SHA-256 of the document's text: changes whenever the manifest does.
     pub spec_hash: String,
+    /// The spec together with its Network's mapping: a change of either is
+    /// a change the daemon runs at once.
+    pub revision: String,
     /// The document's text (secrets are references there, never values).
     pub source_text: String,
 }

@@ -246,6 +246,9 @@ pub trait Store: Send {
     fn run(&mut self, run: RunId) -> Result<Option<RunRecord>, StoreError>;
     fn run_skips(&mut self, run: RunId) -> Result<Vec<SkipRecord>, StoreError>;
     fn status(&mut self) -> Result<Vec<IntegrationStatus>, StoreError>;
+    /// Every integration not retired, with the file and document it was last
+    /// registered from.
+    fn live_integrations(&mut self) -> Result<Vec<LiveIntegration>, StoreError>;
     fn campaigns(&mut self, integration: &str) -> Result<Vec<CampaignRecord>, StoreError>;
 
     /// Claims one scheduled tick of an integration: `true` for exactly one
@@ -355,6 +358,15 @@ pub struct IntegrationStatus {
     pub last_run: Option<RunRecord>,
     pub campaigns: i64,
     pub active_campaigns: i64,
+}
+
+/// An integration the store holds as active or disabled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveIntegration {
+    pub name: String,
+    pub source_file: String,
+    /// The manifest document it was last registered with.
+    pub spec: String,
 }
 
 /// A stored campaign, as the CLI and tests read it.

@@ -22,9 +22,9 @@ use super::schema::{
 };
 use super::shared::{shared_queries, shared_store_methods};
 use super::{
-    CampaignRecord, IntegrationRecord, IntegrationStatus, RefreshOutcome, RunCounts, RunId,
-    RunRecord, SkipRecord, Store, StoreError, StoredCampaign, StoredIndex, Trigger, TxError,
-    Update, UpdateColumns, Writes, redact_url,
+    CampaignRecord, IntegrationRecord, IntegrationStatus, LiveIntegration, RefreshOutcome,
+    RunCounts, RunId, RunRecord, SkipRecord, Store, StoreError, StoredCampaign, StoredIndex,
+    Trigger, TxError, Update, UpdateColumns, Writes, redact_url,
 };
 use crate::campaign::Campaign;
 use crate::manifest::model::Column;

@@ -464,6 +464,23 @@ macro_rules! shared_queries {
             }))
         }
 
+        fn live_integrations(conn: &mut $Conn) -> Result<Vec<LiveIntegration>, StoreError> {
+            use integrations::dsl as i;
+            let rows: Vec<(String, String, String)> = i::integrations
+                .filter(i::state.ne("deleted"))
+                .select((i::name, i::source_file, i::spec))
+                .order(i::name)
+                .load(conn)?;
+            Ok(rows
+                .into_iter()
+                .map(|(name, source_file, spec)| LiveIntegration {
+                    name,
+                    source_file,
+                    spec,
+                })
+                .collect())
+        }
+
         fn set_integration_state(
             conn: &mut $Conn,
             integration: &str,
@@ -680,6 +697,10 @@ macro_rules! shared_store_methods {
 
         fn refresh_outcome(&mut self, request: i64) -> Result<Option<RefreshOutcome>, StoreError> {
             refresh_outcome(&mut self.conn, request)
+        }
+
+        fn live_integrations(&mut self) -> Result<Vec<LiveIntegration>, StoreError> {
+            live_integrations(&mut self.conn)
         }
 
         fn set_integration_state(

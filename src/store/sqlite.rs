@@ -24,9 +24,9 @@ use rust_decimal::Decimal;
 use super::rows::{INTERRUPTED, RunRow, count, run_record, update_set};
 use super::shared::{shared_queries, shared_store_methods};
 use super::{
-    CampaignRecord, IntegrationRecord, IntegrationStatus, RefreshOutcome, RunCounts, RunId,
-    RunRecord, SkipRecord, Store, StoreError, StoredCampaign, StoredIndex, Trigger, TxError,
-    Update, UpdateColumns, Writes,
+    CampaignRecord, IntegrationRecord, IntegrationStatus, LiveIntegration, RefreshOutcome,
+    RunCounts, RunId, RunRecord, SkipRecord, Store, StoreError, StoredCampaign, StoredIndex,
+    Trigger, TxError, Update, UpdateColumns, Writes,
 };
 use crate::campaign::Campaign;
 use crate::manifest::model::Column;
