@@ -385,7 +385,7 @@ fn the_demo_syncs_the_bundled_integration_and_a_second_run_changes_nothing() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("  402    QuickLoans - Android + Desktop - MX/BR/AR        active       8.5      6.8  AR,BR,MX"),
+        stdout.contains("  402    QuickLoans - Android + Desktop - MX/BR/AR        active      8.50     6.80  AR,BR,MX"),
         "{stdout}"
     );
     assert!(

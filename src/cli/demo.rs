@@ -67,8 +67,12 @@ pub fn demo(dir: &Path, url: &str) -> ExitCode {
             "OFFER", "NAME", "STATUS", "REVENUE", "PAYOUT"
         );
         for c in &campaigns {
-            let money =
-                |d: Option<rust_decimal::Decimal>| d.map(|d| d.to_string()).unwrap_or_default();
+            // Amounts as people write them (2.60, not 2.6); more places when
+            // the value has them.
+            let money = |d: Option<rust_decimal::Decimal>| {
+                d.map(|d| format!("{d:.*}", d.scale().max(2) as usize))
+                    .unwrap_or_default()
+            };
             let countries = c
                 .countries
                 .as_array()
