@@ -1,0 +1,343 @@
+//! The manifest directory as the daemon sees it: the watch on it (and its
+//! parent, re-armed after a deploy replaces it), the rescan that turns its
+//! files into new, changed, broken and deleted integrations, and the
+//! retirement of integrations whose manifests are gone. It decides nothing
+//! about when runs happen beyond marking a new or changed spec due.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::Utc;
+use sha2::Digest;
+use tokio::sync::mpsc;
+
+use super::{Daemon, Entry, Event, Orphan};
+use crate::manifest::{self, model::OnRemoved};
+use crate::store::Trigger;
+
+/// Watches the directory and its parent (a deploy may replace the directory
+/// itself, which ends a watch on it; [`Daemon::rearm_watch`] renews it).
+pub(super) fn watch(
+    dir: &Path,
+    events: mpsc::UnboundedSender<Event>,
+) -> Option<notify::RecommendedWatcher> {
+    use notify::{RecursiveMode, Watcher};
+    // The parent watch reports its other entries too (think of /tmp): only
+    // events about the directory or what is in it count.
+    let ours: Vec<PathBuf> = [Some(dir.to_path_buf()), dir.canonicalize().ok()]
+        .into_iter()
+        .flatten()
+        .collect();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        // Reading the files (our own rescan) is an access event: not a change.
+        if let Ok(event) = event
+            && !matches!(event.kind, notify::EventKind::Access(_))
+            && event
+                .paths
+                .iter()
+                .any(|p| ours.iter().any(|d| p.starts_with(d)))
+        {
+            let _ = events.send(Event::FilesChanged);
+        }
+    })
+    .map_err(|e| tracing::warn!(error = %e, "cannot watch files; relying on the periodic rescan"))
+    .ok()?;
+    if let Err(e) = watcher.watch(dir, RecursiveMode::Recursive) {
+        tracing::warn!(dir = %dir.display(), error = %e, "cannot watch the manifest directory");
+    }
+    let parent = dir
+        .canonicalize()
+        .ok()
+        .and_then(|d| d.parent().map(Path::to_path_buf));
+    if let Some(parent) = parent {
+        let _ = watcher.watch(&parent, RecursiveMode::NonRecursive);
+    }
+    Some(watcher)
+}
+
+fn file_hash(path: &Path) -> Option<String> {
+    let text = std::fs::read(path).ok()?;
+    Some(format!("{:x}", sha2::Sha256::digest(text)))
+}
+
+impl Daemon {
+    /// Watches the directory again: after a deploy replaced it, the old watch
+    /// follows the old directory. Watching a watched path is a no-op.
+    pub(super) fn rearm_watch(&mut self) {
+        use notify::{RecursiveMode, Watcher};
+        if let Some(watcher) = &mut self.watcher
+            && self.options.dir.is_dir()
+        {
+            let _ = watcher.unwatch(&self.options.dir);
+            if let Err(e) = watcher.watch(&self.options.dir, RecursiveMode::Recursive) {
+                tracing::warn!(dir = %self.options.dir.display(), error = %e, "cannot watch the manifest directory");
+            }
+        }
+    }
+
+    /// Loads the directory and applies what changed: new, changed, disabled,
+    /// broken (keeps its last good spec) and deleted (retired) integrations.
+    pub(super) async fn rescan(&mut self) {
+        let dir = self.options.dir.clone();
+        let loaded = tokio::task::spawn_blocking(move || {
+            dir.is_dir()
+                .then(|| manifest::load_dir(&dir, &manifest::process_env))
+        })
+        .await
+        .expect("loading never panics");
+        // Gone or unreadable (a deploy in the middle of replacing it): what it
+        // held is unknown, so nothing changes until it is back.
+        let Some(loaded) = loaded.filter(|_| self.options.dir.is_dir()) else {
+            tracing::warn!(dir = %self.options.dir.display(), "the manifest directory is gone; every integration stays as it is until it is back");
+            return;
+        };
+        tracing::debug!(dir = %self.options.dir.display(), "rescanning the manifest directory");
+        let mut broken_files: BTreeMap<PathBuf, String> = BTreeMap::new();
+        for d in loaded.diagnostics.iter().filter(|d| d.is_error()) {
+            tracing::error!(file = %d.file.display(), line = d.line, "{d}");
+            broken_files
+                .entry(d.file.clone())
+                .or_insert_with(|| d.to_string());
+        }
+        let now = Utc::now();
+        let mut seen = HashSet::new();
+        for (name, def) in loaded.catalog.integrations {
+            seen.insert(name.clone());
+            self.orphans.remove(&name);
+            let def = Arc::new(def);
+            match self.entries.get_mut(&name) {
+                None => {
+                    tracing::info!(integration = %name, enabled = def.enabled, "integration added");
+                    let due_now = def.enabled.then_some(Trigger::Manifest);
+                    self.entries.insert(
+                        name.clone(),
+                        Entry {
+                            next_tick: def.schedule.next_after(now),
+                            def,
+                            running: false,
+                            due_now,
+                            retry: None,
+                            refreshes: Vec::new(),
+                            broken: false,
+                            recorded_state: None,
+                            gone_since: None,
+                        },
+                    );
+                }
+                Some(entry) if entry.def.revision != def.revision => {
+                    tracing::info!(integration = %name, enabled = def.enabled, "integration changed");
+                    entry.next_tick = def.schedule.next_after(now);
+                    entry.due_now = def.enabled.then_some(Trigger::Manifest);
+                    entry.retry = None;
+                    entry.def = def;
+                }
+                // The same spec, but maybe moved to another file or with a
+                // rotated secret: the next run uses it.
+                Some(entry) => entry.def = def,
+            }
+            let entry = self.entries.get_mut(&name).expect("inserted above");
+            if entry.gone_since.take().is_some() {
+                tracing::info!(integration = %name, "manifest back: the integration carries on");
+                entry.next_tick = entry.def.schedule.next_after(now);
+            }
+            let was_broken = std::mem::replace(&mut entry.broken, false);
+            let state = if entry.def.enabled {
+                "active"
+            } else {
+                "disabled"
+            };
+            if !was_broken && entry.recorded_state == Some(state) {
+                continue;
+            }
+            entry.recorded_state = Some(state);
+            let name_for_store = name.clone();
+            let hash = entry.def.revision.clone();
+            let result = self
+                .control
+                .call(move |s| {
+                    if was_broken {
+                        s.record_manifest_problem(&name_for_store, None, None)?;
+                    }
+                    if state == "disabled" {
+                        // Taken up without a run, so that enabling it again is a change.
+                        s.claim_spec(&name_for_store, &hash)?;
+                    }
+                    s.set_integration_state(&name_for_store, state)
+                })
+                .await;
+            if let Err(e) = result {
+                tracing::warn!(integration = %name, error = %e, "cannot record the integration's state");
+            }
+        }
+
+        let gone: Vec<String> = self
+            .entries
+            .keys()
+            .filter(|n| !seen.contains(*n))
+            .cloned()
+            .collect();
+        // A deletion is applied only when the whole directory validates: an
+        // integration missing from a directory with errors may be in the
+        // broken file (moved, renamed, defined twice), so it keeps running
+        // its last good spec.
+        let first_error = broken_files.values().next().cloned();
+        self.directory_valid = first_error.is_none();
+        for name in gone {
+            let entry = self.entries.get_mut(&name).expect("listed above");
+            if let Some(first_error) = &first_error {
+                entry.gone_since = None;
+                let file = entry.def.source_file.clone();
+                let error = broken_files.get(&file).cloned().unwrap_or_else(|| {
+                    format!(
+                        "{} no longer defines this integration validly; the directory has errors: {first_error}",
+                        file.display()
+                    )
+                });
+                self.keep_broken(&name, &file, error).await;
+                continue;
+            }
+            let entry = self.entries.get_mut(&name).expect("listed above");
+            let gone_since = *entry.gone_since.get_or_insert_with(|| {
+                tracing::info!(
+                    integration = %name,
+                    file = %entry.def.source_file.display(),
+                    retire_in_seconds = self.options.removal_delay.as_secs(),
+                    "manifest gone: no more runs; the integration is retired unless it comes back"
+                );
+                tokio::time::Instant::now()
+            });
+            if entry.running || gone_since.elapsed() < self.options.removal_delay {
+                // A running integration is retired once its run ends.
+                continue;
+            }
+            let entry = self.entries.remove(&name).expect("listed above");
+            let pause = entry.def.on_removed == OnRemoved::Pause;
+            if !self.retire(&name, pause).await {
+                self.entries.insert(name, entry);
+            }
+        }
+        if first_error.is_none() {
+            let due: Vec<(String, bool)> = self
+                .orphans
+                .iter()
+                .filter(|(_, o)| o.gone_since.elapsed() >= self.options.removal_delay)
+                .map(|(name, o)| (name.clone(), o.pause))
+                .collect();
+            for (name, pause) in due {
+                if self.retire(&name, pause).await {
+                    self.orphans.remove(&name);
+                }
+            }
+        }
+    }
+
+    /// Records that `name`'s manifest does not validate, and keeps it
+    /// running on its last good spec.
+    async fn keep_broken(&mut self, name: &str, file: &Path, error: String) {
+        let entry = self.entries.get_mut(name).expect("a known integration");
+        if !entry.broken {
+            tracing::error!(
+                integration = %name,
+                file = %file.display(),
+                error = %error,
+                "manifest invalid: keeping the last good spec"
+            );
+        }
+        entry.broken = true;
+        let attempted = file_hash(file);
+        let store_name = name.to_string();
+        let result = self
+            .control
+            .call(move |s| {
+                s.record_manifest_problem(
+                    &store_name,
+                    attempted.as_deref(),
+                    Some(&format!(
+                        "manifest invalid, running the last good spec: {error}"
+                    )),
+                )
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(integration = %name, error = %e, "cannot record the manifest problem");
+        }
+    }
+
+    /// Disables an integration whose manifest was deleted and gives its live
+    /// campaigns the removal action; `false` when the store could not be told
+    /// (tried again at the next rescan).
+    async fn retire(&self, name: &str, pause: bool) -> bool {
+        let store_name = name.to_string();
+        match self
+            .control
+            .call(move |s| s.retire_integration(&store_name, pause))
+            .await
+        {
+            Ok(n) => {
+                tracing::info!(
+                    integration = %name,
+                    campaigns = n,
+                    action = if pause { "paused" } else { "marked removed" },
+                    "manifest deleted: integration disabled"
+                );
+                true
+            }
+            Err(e) => {
+                tracing::error!(integration = %name, error = %e, "cannot retire the integration; will retry");
+                false
+            }
+        }
+    }
+
+    /// Finds the live integrations registered from files of this directory
+    /// that are gone (deleted while no daemon ran), to retire them after the
+    /// removal delay like any deleted manifest.
+    pub(super) async fn find_orphans(&mut self) {
+        let live = match self.control.call(|s| s.live_integrations()).await {
+            Ok(live) => live,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list the stored integrations");
+                return;
+            }
+        };
+        for integration in live {
+            let file = PathBuf::from(&integration.source_file);
+            if self.entries.contains_key(&integration.name)
+                || !file.is_absolute()
+                || !file.starts_with(&self.options.dir)
+            {
+                continue;
+            }
+            let pause = manifest::on_removed_of(&integration.spec) == OnRemoved::Pause;
+            tracing::info!(
+                integration = %integration.name,
+                file = %file.display(),
+                retire_in_seconds = self.options.removal_delay.as_secs(),
+                "registered from this directory, which no longer defines it: the integration is retired unless it comes back"
+            );
+            self.orphans.insert(
+                integration.name,
+                Orphan {
+                    pause,
+                    gone_since: tokio::time::Instant::now(),
+                },
+            );
+        }
+    }
+
+    /// Whether a gone manifest's removal delay has passed (a rescan then
+    /// checks it is still gone and retires it).
+    pub(super) fn removal_due(&self) -> bool {
+        if !self.directory_valid {
+            return false;
+        }
+        let due = |since: tokio::time::Instant| since.elapsed() >= self.options.removal_delay;
+        self.entries
+            .values()
+            .filter(|e| !e.running)
+            .filter_map(|e| e.gone_since)
+            .chain(self.orphans.values().map(|o| o.gone_since))
+            .any(due)
+    }
+}
