@@ -613,24 +613,66 @@ async fn metrics_and_health_are_served_on_loopback() {
     assert!(daemon.stop().await.success());
 }
 
+/// A copy of the test manifests in `to`, the integration with `extra` settings.
+fn copy_manifests(m: &Manifests, mock: &MockNetwork, to: &Path, extra: &str) {
+    std::fs::create_dir_all(to.join("networks")).unwrap();
+    std::fs::create_dir_all(to.join("secrets")).unwrap();
+    for file in ["networks/mocknet.yaml", "secrets/api.key"] {
+        std::fs::copy(m.path().join(file), to.join(file)).unwrap();
+    }
+    std::fs::write(
+        to.join("integration.yaml"),
+        integration_yaml("acme", &mock.base_url(), extra),
+    )
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_directory_behind_a_swapped_symlink_is_followed() {
+    let (mock, m, db) = setup(5).await;
+    // Releases side by side and a symlink to the current one, swapped by a
+    // deploy. No periodic rescan: only the watches can see what happens.
+    let parent = tempfile::tempdir().unwrap();
+    let releases = parent.path().join("releases");
+    for (release, extra) in [("r1", ""), ("r2", "  filters: {payout: {max: 5}}\n")] {
+        copy_manifests(&m, &mock, &releases.join(release), extra);
+    }
+    std::fs::create_dir(parent.path().join("etc")).unwrap();
+    let link = parent.path().join("etc/integrations.d");
+    std::os::unix::fs::symlink(releases.join("r1"), &link).unwrap();
+    let daemon = Daemon::start_with(&link, &db, 10, &["--rescan-seconds", "3600"]);
+    eventually(&daemon, "the first run", || {
+        (succeeded(&db) == 1).then_some(())
+    })
+    .await;
+
+    let staged = parent.path().join("etc/integrations.d.new");
+    std::os::unix::fs::symlink(releases.join("r2"), &staged).unwrap();
+    std::fs::rename(&staged, &link).unwrap();
+    eventually(&daemon, "the new release's spec runs", || {
+        (succeeded(&db) == 2 && runs(&db)[0].skipped == 2).then_some(())
+    })
+    .await;
+    // The directory the link now leads to is the one watched.
+    std::fs::write(
+        releases.join("r2/integration.yaml"),
+        integration_yaml("acme", &mock.base_url(), "  filters: {payout: {max: 4}}\n"),
+    )
+    .unwrap();
+    eventually(&daemon, "the edit in the new release runs", || {
+        (succeeded(&db) == 3 && runs(&db)[0].skipped == 3).then_some(())
+    })
+    .await;
+    assert!(daemon.stop().await.success());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disabling_stops_runs_and_a_replaced_directory_is_still_watched() {
     let (mock, m, db) = setup(5).await;
     // The daemon watches a directory that a deploy replaces wholesale.
     let parent = tempfile::tempdir().unwrap();
     let live = parent.path().join("integrations.d");
-    let copy_manifests = |to: &Path, extra: &str| {
-        std::fs::create_dir_all(to.join("networks")).unwrap();
-        std::fs::create_dir_all(to.join("secrets")).unwrap();
-        for file in ["networks/mocknet.yaml", "secrets/api.key"] {
-            std::fs::copy(m.path().join(file), to.join(file)).unwrap();
-        }
-        std::fs::write(
-            to.join("integration.yaml"),
-            integration_yaml("acme", &mock.base_url(), extra),
-        )
-        .unwrap();
-    };
+    let copy_manifests = |to: &Path, extra: &str| copy_manifests(&m, &mock, to, extra);
     copy_manifests(&live, "");
     let daemon = Daemon::start(&live, &db, 10);
     eventually(&daemon, "the first run", || {

@@ -46,11 +46,21 @@ pub(super) fn watch(
     if let Err(e) = watcher.watch(dir, RecursiveMode::Recursive) {
         tracing::warn!(dir = %dir.display(), error = %e, "cannot watch the manifest directory");
     }
-    let parent = dir
-        .canonicalize()
-        .ok()
-        .and_then(|d| d.parent().map(Path::to_path_buf));
-    if let Some(parent) = parent {
+    // The parent as named sees the directory replaced, or a symlink on the
+    // way to it swapped to another release (the directory is then watched
+    // again where it now leads); the parent it resolves to sees the
+    // directory itself replaced.
+    let mut parents: Vec<PathBuf> = [
+        dir.parent().map(Path::to_path_buf),
+        dir.canonicalize()
+            .ok()
+            .and_then(|d| d.parent().map(Path::to_path_buf)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    parents.dedup();
+    for parent in parents {
         let _ = watcher.watch(&parent, RecursiveMode::NonRecursive);
     }
     Some(watcher)

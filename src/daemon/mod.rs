@@ -274,10 +274,16 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
                     daemon.finished(&name, outcome, refreshes, tick).await;
                 }
             },
-            _ = rescan.tick() => daemon.rescan().await,
+            _ = rescan.tick() => {
+                // Also catches a symlink swapped above the directory, which
+                // no watch sees: the directory is watched where it now leads.
+                daemon.rearm_watch();
+                daemon.rescan().await;
+            }
             _ = hangup.recv() => {
                 notifier.notify("RELOADING=1");
                 tracing::info!("SIGHUP: reloading every manifest");
+                daemon.rearm_watch();
                 daemon.rescan().await;
                 notifier.notify("READY=1");
             }
