@@ -378,6 +378,64 @@ async fn a_manifest_moved_or_gone_briefly_changes_nothing_and_one_deleted_while_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_started_on_a_broken_manifest_runs_the_spec_last_applied() {
+    let (mock, m, db) = setup(12).await;
+    let good = integration_yaml("acme", &mock.base_url(), "  filters: {payout: {max: 10}}\n");
+    std::fs::write(integration_path(&m), &good).unwrap();
+    let daemon = Daemon::start(m.path(), &db, 10);
+    eventually(&daemon, "the first run", || {
+        (succeeded(&db) == 1).then_some(())
+    })
+    .await;
+    assert!(daemon.stop().await.success());
+
+    // Broken while no daemon ran.
+    std::fs::write(
+        integration_path(&m),
+        integration_yaml("acme", &mock.base_url(), "  filterz: {}\n"),
+    )
+    .unwrap();
+    let daemon = Daemon::start(m.path(), &db, 10);
+    let problem = eventually(&daemon, "the broken manifest is reported", || {
+        status(&db).and_then(|s| s.last_error)
+    })
+    .await;
+    assert!(problem.contains("integration.yaml:"), "{problem}");
+    assert!(problem.contains("filterz"), "{problem}");
+    assert!(
+        daemon
+            .log()
+            .contains("running the spec it was last applied with"),
+        "{}",
+        daemon.log()
+    );
+    let refresh = Command::new(binary())
+        .args(["refresh", "acme", "--wait", "30"])
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    assert_eq!(refresh.status.code(), Some(0), "{}", daemon.log());
+    let last = &runs(&db)[0];
+    assert_eq!(
+        (last.trigger.as_str(), last.status.as_str()),
+        ("refresh", "succeeded")
+    );
+    assert_eq!(last.skipped, 4, "the last applied spec (max payout 10) ran");
+    assert_eq!(status(&db).unwrap().state, "active");
+
+    // Fixed as it was: the same spec, nothing to run.
+    std::fs::write(integration_path(&m), &good).unwrap();
+    eventually(&daemon, "the error is cleared", || {
+        status(&db)
+            .is_some_and(|s| s.last_error.is_none())
+            .then_some(())
+    })
+    .await;
+    assert_eq!(runs(&db).len(), 2);
+    assert!(daemon.stop().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_mid_run_exits_cleanly_and_keeps_nothing_of_the_run() {
     let (mock, m, db) = setup(25).await;
     mock.fail(1, Failure::Hang(Duration::from_secs(60)));

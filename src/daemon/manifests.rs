@@ -300,10 +300,12 @@ impl Daemon {
         }
     }
 
-    /// Finds the live integrations registered from files of this directory
-    /// that are gone (deleted while no daemon ran), to retire them after the
-    /// removal delay like any deleted manifest.
-    pub(super) async fn find_orphans(&mut self) {
+    /// At start, the live integrations the store holds from files of this
+    /// directory that it does not define now. With the directory valid, they
+    /// were deleted while no daemon ran: retired after the removal delay like
+    /// any deleted manifest. With errors in it, each runs on the spec it was
+    /// last applied with, as it would have had the daemon kept running.
+    pub(super) async fn take_up_stored(&mut self) {
         let live = match self.control.call(|s| s.live_integrations()).await {
             Ok(live) => live,
             Err(e) => {
@@ -311,6 +313,7 @@ impl Daemon {
                 return;
             }
         };
+        let mut adopted = false;
         for integration in live {
             let file = PathBuf::from(&integration.source_file);
             if self.entries.contains_key(&integration.name)
@@ -319,13 +322,81 @@ impl Daemon {
             {
                 continue;
             }
+            if !self.directory_valid {
+                let (dir, name) = (self.options.dir.clone(), integration.name.clone());
+                let (stored_file, document) = (file.clone(), integration.spec.clone());
+                let compiled = tokio::task::spawn_blocking(move || {
+                    manifest::load_stored(
+                        &dir,
+                        &stored_file,
+                        &document,
+                        &name,
+                        &manifest::process_env,
+                    )
+                })
+                .await
+                .expect("loading never panics");
+                match compiled {
+                    Ok(def) => {
+                        tracing::warn!(
+                            integration = %integration.name,
+                            file = %file.display(),
+                            "manifest invalid at start: running the spec it was last applied with"
+                        );
+                        let now = Utc::now();
+                        self.entries.insert(
+                            integration.name,
+                            Entry {
+                                next_tick: def.schedule.next_after(now),
+                                def: Arc::new(def),
+                                running: false,
+                                due_now: None,
+                                retry: None,
+                                refreshes: Vec::new(),
+                                broken: false,
+                                recorded_state: None,
+                                gone_since: None,
+                            },
+                        );
+                        adopted = true;
+                        continue;
+                    }
+                    Err(error) => {
+                        tracing::error!(
+                            integration = %integration.name,
+                            file = %file.display(),
+                            error = %error,
+                            "manifest invalid at start, and its last applied spec does not compile: not running"
+                        );
+                        let (name, attempted) = (integration.name.clone(), file_hash(&file));
+                        let message = format!(
+                            "manifest invalid, and the spec last applied does not compile now; not running: {error}"
+                        );
+                        let recorded = self
+                            .control
+                            .call(move |s| {
+                                s.record_manifest_problem(
+                                    &name,
+                                    attempted.as_deref(),
+                                    Some(&message),
+                                )
+                            })
+                            .await;
+                        if let Err(e) = recorded {
+                            tracing::warn!(error = %e, "cannot record the manifest problem");
+                        }
+                    }
+                }
+            } else {
+                tracing::info!(
+                    integration = %integration.name,
+                    file = %file.display(),
+                    retire_in_seconds = self.options.removal_delay.as_secs(),
+                    "registered from this directory, which no longer defines it: the integration is retired unless it comes back"
+                );
+            }
+            // Retired once the directory validates without it.
             let pause = manifest::on_removed_of(&integration.spec) == OnRemoved::Pause;
-            tracing::info!(
-                integration = %integration.name,
-                file = %file.display(),
-                retire_in_seconds = self.options.removal_delay.as_secs(),
-                "registered from this directory, which no longer defines it: the integration is retired unless it comes back"
-            );
             self.orphans.insert(
                 integration.name,
                 Orphan {
@@ -333,6 +404,10 @@ impl Daemon {
                     gone_since: tokio::time::Instant::now(),
                 },
             );
+        }
+        if adopted {
+            // Records why each adopted integration runs its last applied spec.
+            self.rescan().await;
         }
     }
 

@@ -98,7 +98,8 @@ struct Entry {
 
 /// An integration the store holds as live, registered from a file of this
 /// directory that no longer defines it when the daemon starts (deleted while
-/// no daemon ran): retired like a manifest deleted under a running daemon.
+/// no daemon ran): retired like a manifest deleted under a running daemon,
+/// once the directory validates without it.
 struct Orphan {
     pause: bool,
     gone_since: tokio::time::Instant,
@@ -208,7 +209,7 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
         runs: JoinSet::new(),
     };
     daemon.rescan().await;
-    daemon.find_orphans().await;
+    daemon.take_up_stored().await;
     notifier.notify(&format!(
         "READY=1\nSTATUS=watching {} integrations",
         daemon.entries.len()

@@ -268,6 +268,37 @@ fn chunk_of<'a>(text: &'a str, source: &DocSource) -> &'a str {
         .unwrap_or(text)
 }
 
+/// Compiles an integration from the document it was last applied with, as
+/// if `file` of `dir` still held it, beside the directory's other files (its
+/// Network may be one of them): the daemon runs this last good spec when it
+/// starts while the file is broken. The error is the first that kept it
+/// from compiling.
+pub fn load_stored(
+    dir: &Path,
+    file: &Path,
+    document: &str,
+    name: &str,
+    env: EnvLookup<'_>,
+) -> Result<IntegrationDef, String> {
+    let mut sources: Vec<(PathBuf, String)> = manifest_files(dir)
+        .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
+        .into_iter()
+        .filter(|f| f != file)
+        .filter_map(|f| read_manifest(&f).ok().map(|text| (f, text)))
+        .collect();
+    sources.push((file.to_path_buf(), document.to_string()));
+    let mut loaded = load_texts(&sources, env);
+    loaded.catalog.integrations.remove(name).ok_or_else(|| {
+        loaded
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .find(|d| d.file == file)
+            .or_else(|| loaded.diagnostics.iter().find(|d| d.is_error()))
+            .map_or_else(|| format!("{name} is not defined"), |d| d.to_string())
+    })
+}
+
 /// What a stored manifest document says to do with its campaigns when the
 /// integration goes away: read leniently from the document as it was last
 /// applied (the daemon retires integrations whose files went while it was
@@ -354,6 +385,23 @@ pub fn load_network_file(file: &Path) -> Result<Arc<NetworkDef>, Vec<Diagnostic>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stored_document_compiles_beside_the_directory_it_came_from() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("acme.yaml");
+        std::fs::write(&file, "kind: [broken\n").unwrap();
+        let document = "apiVersion: offersync/v1\nkind: Integration\nmetadata: {name: acme}\n\
+                        spec:\n  network: everflow\n  schedule: \"0 * * * *\"\n  params: {api_key: \"${env:KEY}\"}\n  advertiser: Acme\n";
+        let env = |name: &str| (name == "KEY").then(|| "k".to_string());
+        let def = load_stored(dir.path(), &file, document, "acme", &env).unwrap();
+        assert_eq!(
+            (def.name.as_str(), def.source_file.as_path()),
+            ("acme", file.as_path())
+        );
+        let error = load_stored(dir.path(), &file, "kind: Nope\n", "acme", &env).unwrap_err();
+        assert!(error.contains("acme.yaml"), "{error}");
+    }
 
     #[test]
     fn the_removal_action_is_read_from_a_stored_document() {
