@@ -193,11 +193,7 @@ async fn files_added_edited_broken_and_deleted_drive_the_runs() {
     assert!(problem.contains("integration.yaml:"), "{problem}");
     assert!(daemon.log().contains("filterz"), "{}", daemon.log());
     let before = runs(&db).len();
-    let refresh = Command::new(binary())
-        .args(["refresh", "acme", "--wait", "30"])
-        .env("DATABASE_URL", &db.url)
-        .output()
-        .unwrap();
+    let refresh = refresh_and_wait(&db);
     let stdout = String::from_utf8_lossy(&refresh.stdout);
     assert_eq!(refresh.status.code(), Some(0), "{stdout}\n{}", daemon.log());
     assert!(stdout.contains("run succeeded: run"), "{stdout}");
@@ -409,11 +405,7 @@ async fn a_daemon_started_on_a_broken_manifest_runs_the_spec_last_applied() {
         "{}",
         daemon.log()
     );
-    let refresh = Command::new(binary())
-        .args(["refresh", "acme", "--wait", "30"])
-        .env("DATABASE_URL", &db.url)
-        .output()
-        .unwrap();
+    let refresh = refresh_and_wait(&db);
     assert_eq!(refresh.status.code(), Some(0), "{}", daemon.log());
     let last = &runs(&db)[0];
     assert_eq!(
@@ -475,11 +467,7 @@ async fn two_daemons_on_one_database_run_each_change_and_refresh_once() {
     })
     .await;
 
-    let refresh = Command::new(binary())
-        .args(["refresh", "acme", "--wait", "30"])
-        .env("DATABASE_URL", &db.url)
-        .output()
-        .unwrap();
+    let refresh = refresh_and_wait(&db);
     assert_eq!(
         refresh.status.code(),
         Some(0),
@@ -595,11 +583,7 @@ async fn one_daemon_on_sqlite_runs_refreshes_and_a_second_is_refused() {
     );
     assert!(stderr.contains("use Postgres"), "{stderr}");
 
-    let refresh = Command::new(binary())
-        .args(["refresh", "acme", "--wait", "30"])
-        .env("DATABASE_URL", &db.url)
-        .output()
-        .unwrap();
+    let refresh = refresh_and_wait(&db);
     assert_eq!(refresh.status.code(), Some(0), "{}", daemon.log());
     assert_eq!(runs(&db)[0].trigger, "refresh");
     assert!(daemon.stop().await.success());
@@ -685,6 +669,29 @@ fn copy_manifests(m: &Manifests, mock: &MockNetwork, to: &Path, extra: &str) {
     .unwrap();
 }
 
+/// After a deploy of `deployed` (max payout 5: 2 of 5 offers skipped), its
+/// spec runs; then an edit in it (max payout 4) runs too, so it is watched.
+async fn the_deployed_spec_runs_and_then_an_edit_in_it(
+    daemon: &Daemon,
+    db: &TestDb,
+    mock: &MockNetwork,
+    deployed: &Path,
+) {
+    eventually(daemon, "the deployed spec runs", || {
+        (succeeded(db) == 2 && runs(db)[0].skipped == 2).then_some(())
+    })
+    .await;
+    std::fs::write(
+        deployed.join("integration.yaml"),
+        integration_yaml("acme", &mock.base_url(), "  filters: {payout: {max: 4}}\n"),
+    )
+    .unwrap();
+    eventually(daemon, "the edit in the deployed directory runs", || {
+        (succeeded(db) == 3 && runs(db)[0].skipped == 3).then_some(())
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_directory_behind_a_swapped_symlink_is_followed() {
     let (mock, m, db) = setup(5).await;
@@ -707,20 +714,8 @@ async fn a_directory_behind_a_swapped_symlink_is_followed() {
     let staged = parent.path().join("etc/integrations.d.new");
     std::os::unix::fs::symlink(releases.join("r2"), &staged).unwrap();
     std::fs::rename(&staged, &link).unwrap();
-    eventually(&daemon, "the new release's spec runs", || {
-        (succeeded(&db) == 2 && runs(&db)[0].skipped == 2).then_some(())
-    })
-    .await;
     // The directory the link now leads to is the one watched.
-    std::fs::write(
-        releases.join("r2/integration.yaml"),
-        integration_yaml("acme", &mock.base_url(), "  filters: {payout: {max: 4}}\n"),
-    )
-    .unwrap();
-    eventually(&daemon, "the edit in the new release runs", || {
-        (succeeded(&db) == 3 && runs(&db)[0].skipped == 3).then_some(())
-    })
-    .await;
+    the_deployed_spec_runs_and_then_an_edit_in_it(&daemon, &db, &mock, &releases.join("r2")).await;
     assert!(daemon.stop().await.success());
 }
 
@@ -743,20 +738,7 @@ async fn disabling_stops_runs_and_a_replaced_directory_is_still_watched() {
     copy_manifests(&staged, "  filters: {payout: {max: 5}}\n");
     std::fs::rename(&live, parent.path().join("integrations.d.old")).unwrap();
     std::fs::rename(&staged, &live).unwrap();
-    eventually(&daemon, "the deployed spec runs", || {
-        (succeeded(&db) == 2 && runs(&db)[0].skipped == 2).then_some(())
-    })
-    .await;
-    // An edit inside the new directory is seen too.
-    std::fs::write(
-        live.join("integration.yaml"),
-        integration_yaml("acme", &mock.base_url(), "  filters: {payout: {max: 4}}\n"),
-    )
-    .unwrap();
-    eventually(&daemon, "the edit in the new directory runs", || {
-        (succeeded(&db) == 3 && runs(&db)[0].skipped == 3).then_some(())
-    })
-    .await;
+    the_deployed_spec_runs_and_then_an_edit_in_it(&daemon, &db, &mock, &live).await;
 
     // Disabled: no more runs, campaigns left as they are, refresh declined.
     std::fs::write(
@@ -769,11 +751,7 @@ async fn disabling_stops_runs_and_a_replaced_directory_is_still_watched() {
     })
     .await;
     let before = campaigns(&db);
-    let refresh = Command::new(binary())
-        .args(["refresh", "acme", "--wait", "30"])
-        .env("DATABASE_URL", &db.url)
-        .output()
-        .unwrap();
+    let refresh = refresh_and_wait(&db);
     assert_eq!(refresh.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refresh.stdout).contains("not run"));
     assert_eq!(succeeded(&db), 3);
@@ -862,6 +840,15 @@ struct Count {
 
 /// A daemon that renews its claims every second and gives them up after 4 s.
 const FAST_CLAIMS: &[&str] = &["--rescan-seconds", "1", "--claim-timeout-seconds", "4"];
+
+/// `offersync refresh acme --wait 30`: the request, and its outcome.
+fn refresh_and_wait(db: &TestDb) -> std::process::Output {
+    Command::new(binary())
+        .args(["refresh", "acme", "--wait", "30"])
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .unwrap()
+}
 
 fn request_refresh(db: &TestDb) {
     let out = Command::new(binary())
