@@ -143,32 +143,37 @@ fn integration_path(m: &Manifests) -> std::path::PathBuf {
     m.path().join("integration.yaml")
 }
 
+/// Writes the `acme` integration against the mock, with `extra` settings.
+fn write_integration(m: &Manifests, mock: &MockNetwork, extra: &str) {
+    std::fs::write(
+        integration_path(m),
+        integration_yaml("acme", &mock.base_url(), extra),
+    )
+    .unwrap();
+}
+
+async fn ready(daemon: &Daemon) {
+    eventually(daemon, "the daemon is ready", || {
+        daemon.log().contains("daemon ready").then_some(())
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_added_edited_broken_and_deleted_drive_the_runs() {
     let (mock, m, db) = setup(12).await;
     let daemon = Daemon::start(m.path(), &db, 10);
-    eventually(&daemon, "the daemon is ready", || {
-        daemon.log().contains("daemon ready").then_some(())
-    })
-    .await;
+    ready(&daemon).await;
 
     // Added: runs at once.
-    std::fs::write(
-        integration_path(&m),
-        integration_yaml("acme", &mock.base_url(), ""),
-    )
-    .unwrap();
+    write_integration(&m, &mock, "");
     eventually(&daemon, "the first run imports every offer", || {
         (campaigns(&db).len() == 12).then_some(())
     })
     .await;
 
     // Edited: runs again with the new spec.
-    std::fs::write(
-        integration_path(&m),
-        integration_yaml("acme", &mock.base_url(), "  filters: {payout: {max: 10}}\n"),
-    )
-    .unwrap();
+    write_integration(&m, &mock, "  filters: {payout: {max: 10}}\n");
     eventually(&daemon, "a second run under the edited spec", || {
         let runs = runs(&db);
         (runs.len() >= 2 && runs[0].status == "succeeded" && runs[0].skipped == 4).then_some(())
@@ -176,11 +181,7 @@ async fn files_added_edited_broken_and_deleted_drive_the_runs() {
     .await;
 
     // Broken: reported, and the last good spec keeps running.
-    std::fs::write(
-        integration_path(&m),
-        integration_yaml("acme", &mock.base_url(), "  filterz: {}\n"),
-    )
-    .unwrap();
+    write_integration(&m, &mock, "  filterz: {}\n");
     let problem = eventually(&daemon, "the broken manifest is reported", || {
         status(&db).and_then(|s| {
             s.attempted_spec_hash
@@ -223,11 +224,7 @@ async fn files_added_edited_broken_and_deleted_drive_the_runs() {
     );
 
     // Restored: the integration resumes and its campaigns come back.
-    std::fs::write(
-        integration_path(&m),
-        integration_yaml("acme", &mock.base_url(), "  filters: {payout: {max: 10}}\n"),
-    )
-    .unwrap();
+    write_integration(&m, &mock, "  filters: {payout: {max: 10}}\n");
     eventually(
         &daemon,
         "the restored integration runs and restores",
@@ -263,11 +260,7 @@ async fn two_rescans(daemon: &Daemon) {
 async fn a_manifest_moved_or_gone_briefly_changes_nothing_and_one_deleted_while_stopped_is_retired()
 {
     let (mock, m, db) = setup(5).await;
-    std::fs::write(
-        integration_path(&m),
-        integration_yaml("acme", &mock.base_url(), ""),
-    )
-    .unwrap();
+    write_integration(&m, &mock, "");
     // A removal delay far longer than the test takes to bring files back.
     let slow_removal = ["--rescan-seconds", "1", "--removal-delay-seconds", "600"];
     let daemon = Daemon::start_with(m.path(), &db, 10, &slow_removal);
@@ -386,11 +379,7 @@ async fn a_daemon_started_on_a_broken_manifest_runs_the_spec_last_applied() {
     assert!(daemon.stop().await.success());
 
     // Broken while no daemon ran.
-    std::fs::write(
-        integration_path(&m),
-        integration_yaml("acme", &mock.base_url(), "  filterz: {}\n"),
-    )
-    .unwrap();
+    write_integration(&m, &mock, "  filterz: {}\n");
     let daemon = Daemon::start(m.path(), &db, 10);
     let problem = eventually(&daemon, "the broken manifest is reported", || {
         status(&db).and_then(|s| s.last_error)
@@ -432,11 +421,7 @@ async fn sigterm_mid_run_exits_cleanly_and_keeps_nothing_of_the_run() {
     let (mock, m, db) = setup(25).await;
     mock.fail(1, Failure::Hang(Duration::from_secs(60)));
     let daemon = Daemon::start(m.path(), &db, 1);
-    std::fs::write(
-        integration_path(&m),
-        integration_yaml("acme", &mock.base_url(), ""),
-    )
-    .unwrap();
+    write_integration(&m, &mock, "");
     eventually(&daemon, "the run is fetching page 2", || {
         (mock.requests().len() >= 2).then_some(())
     })
@@ -452,16 +437,9 @@ async fn two_daemons_on_one_database_run_each_change_and_refresh_once() {
     let first = Daemon::start(m.path(), &db, 10);
     let second = Daemon::start(m.path(), &db, 10);
     for d in [&first, &second] {
-        eventually(d, "both daemons are ready", || {
-            d.log().contains("daemon ready").then_some(())
-        })
-        .await;
+        ready(d).await;
     }
-    std::fs::write(
-        integration_path(&m),
-        integration_yaml("acme", &mock.base_url(), ""),
-    )
-    .unwrap();
+    write_integration(&m, &mock, "");
     eventually(&first, "the new integration runs", || {
         (succeeded(&db) == 1).then_some(())
     })
@@ -558,11 +536,7 @@ fn refresh_of_an_unknown_integration_says_so() {
 async fn one_daemon_on_sqlite_runs_refreshes_and_a_second_is_refused() {
     let (mock, m, _) = setup(5).await;
     let db = TestDb::new(Backend::Sqlite);
-    std::fs::write(
-        integration_path(&m),
-        integration_yaml("acme", &mock.base_url(), ""),
-    )
-    .unwrap();
+    write_integration(&m, &mock, "");
     let daemon = Daemon::start(m.path(), &db, 10);
     eventually(&daemon, "the integration runs on SQLite", || {
         (succeeded(&db) == 1).then_some(())
@@ -610,11 +584,7 @@ fn http_get(addr: &str, path: &str) -> (String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_and_health_are_served_on_loopback() {
     let (mock, m, db) = setup(5).await;
-    std::fs::write(
-        integration_path(&m),
-        integration_yaml("acme", &mock.base_url(), "  filters: {payout: {max: 5}}\n"),
-    )
-    .unwrap();
+    write_integration(&m, &mock, "  filters: {payout: {max: 5}}\n");
     let daemon = Daemon::start_with(
         m.path(),
         &db,
@@ -779,11 +749,7 @@ async fn disabling_stops_runs_and_a_replaced_directory_is_still_watched() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reading_the_manifests_does_not_trigger_another_rescan() {
     let (mock, m, db) = setup(3).await;
-    std::fs::write(
-        integration_path(&m),
-        integration_yaml("acme", &mock.base_url(), ""),
-    )
-    .unwrap();
+    write_integration(&m, &mock, "");
     let daemon = Daemon::start_with(m.path(), &db, 10, &["--rescan-seconds", "3600"]);
     eventually(&daemon, "the first run", || {
         (succeeded(&db) == 1).then_some(())
@@ -806,11 +772,9 @@ async fn a_scheduled_tick_runs_once_across_two_daemons() {
     // Every minute: the test waits for the next minute boundary (at most
     // ~60 s), or the one after when the first falls during the new spec's run
     // (that tick is skipped, as a tick during a run always is).
-    std::fs::write(
-        integration_path(&m),
-        integration_yaml("acme", &mock.base_url(), "").replace("*/30 * * * *", "* * * * *"),
-    )
-    .unwrap();
+    let every_minute =
+        integration_yaml("acme", &mock.base_url(), "").replace("*/30 * * * *", "* * * * *");
+    std::fs::write(integration_path(&m), every_minute).unwrap();
     let first = Daemon::start(m.path(), &db, 10);
     let second = Daemon::start(m.path(), &db, 10);
     let scheduled = |db: &TestDb| runs(db).iter().filter(|r| r.trigger == "schedule").count();
@@ -873,21 +837,14 @@ fn refresh_runs(db: &TestDb, status: &str) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refresh_held_by_a_live_daemon_stays_and_one_held_by_a_dead_daemon_is_taken_over() {
     let (mock, m, db) = setup(25).await;
-    std::fs::write(
-        integration_path(&m),
-        integration_yaml("acme", &mock.base_url(), ""),
-    )
-    .unwrap();
+    write_integration(&m, &mock, "");
     let mut first = Daemon::start_with(m.path(), &db, 10, FAST_CLAIMS);
     eventually(&first, "the new integration runs", || {
         (succeeded(&db) == 1).then_some(())
     })
     .await;
     let mut second = Daemon::start_with(m.path(), &db, 10, FAST_CLAIMS);
-    eventually(&second, "the second daemon is ready", || {
-        second.log().contains("daemon ready").then_some(())
-    })
-    .await;
+    ready(&second).await;
 
     // A run longer than the claim timeout (every page slow, each within the
     // fetch timeout): its daemon renews the claim, so the other never runs
@@ -956,11 +913,9 @@ async fn a_refresh_held_by_a_live_daemon_stays_and_one_held_by_a_dead_daemon_is_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tick_whose_daemon_dies_mid_run_is_taken_over() {
     let (mock, m, db) = setup(25).await;
-    std::fs::write(
-        integration_path(&m),
-        integration_yaml("acme", &mock.base_url(), "").replace("*/30 * * * *", "* * * * *"),
-    )
-    .unwrap();
+    let every_minute =
+        integration_yaml("acme", &mock.base_url(), "").replace("*/30 * * * *", "* * * * *");
+    std::fs::write(integration_path(&m), every_minute).unwrap();
     let mut first = Daemon::start_with(m.path(), &db, 10, FAST_CLAIMS);
     eventually(&first, "the new integration runs", || {
         (succeeded(&db) == 1).then_some(())
