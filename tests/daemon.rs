@@ -152,6 +152,13 @@ fn write_integration(m: &Manifests, mock: &MockNetwork, extra: &str) {
     .unwrap();
 }
 
+/// The `acme` integration scheduled every minute.
+fn write_every_minute_integration(m: &Manifests, mock: &MockNetwork) {
+    let every_minute =
+        integration_yaml("acme", &mock.base_url(), "").replace("*/30 * * * *", "* * * * *");
+    std::fs::write(integration_path(m), every_minute).unwrap();
+}
+
 async fn ready(daemon: &Daemon) {
     eventually(daemon, "the daemon is ready", || {
         daemon.log().contains("daemon ready").then_some(())
@@ -772,9 +779,7 @@ async fn a_scheduled_tick_runs_once_across_two_daemons() {
     // Every minute: the test waits for the next minute boundary (at most
     // ~60 s), or the one after when the first falls during the new spec's run
     // (that tick is skipped, as a tick during a run always is).
-    let every_minute =
-        integration_yaml("acme", &mock.base_url(), "").replace("*/30 * * * *", "* * * * *");
-    std::fs::write(integration_path(&m), every_minute).unwrap();
+    write_every_minute_integration(&m, &mock);
     let first = Daemon::start(m.path(), &db, 10);
     let second = Daemon::start(m.path(), &db, 10);
     let scheduled = |db: &TestDb| runs(db).iter().filter(|r| r.trigger == "schedule").count();
@@ -913,9 +918,7 @@ async fn a_refresh_held_by_a_live_daemon_stays_and_one_held_by_a_dead_daemon_is_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tick_whose_daemon_dies_mid_run_is_taken_over() {
     let (mock, m, db) = setup(25).await;
-    let every_minute =
-        integration_yaml("acme", &mock.base_url(), "").replace("*/30 * * * *", "* * * * *");
-    std::fs::write(integration_path(&m), every_minute).unwrap();
+    write_every_minute_integration(&m, &mock);
     let mut first = Daemon::start_with(m.path(), &db, 10, FAST_CLAIMS);
     eventually(&first, "the new integration runs", || {
         (succeeded(&db) == 1).then_some(())

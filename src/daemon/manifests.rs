@@ -255,18 +255,19 @@ impl Daemon {
             );
         }
         entry.broken = true;
+        let message = format!("manifest invalid, running the last good spec: {error}");
+        self.record_problem(name, file, message).await;
+    }
+
+    /// Records for `offersync status` why `name`'s manifest is not applied,
+    /// and the version of `file` that was attempted.
+    async fn record_problem(&self, name: &str, file: &Path, message: String) {
         let attempted = file_hash(file);
         let store_name = name.to_string();
         let result = self
             .control
             .call(move |s| {
-                s.record_manifest_problem(
-                    &store_name,
-                    attempted.as_deref(),
-                    Some(&format!(
-                        "manifest invalid, running the last good spec: {error}"
-                    )),
-                )
+                s.record_manifest_problem(&store_name, attempted.as_deref(), Some(&message))
             })
             .await;
         if let Err(e) = result {
@@ -368,23 +369,10 @@ impl Daemon {
                             error = %error,
                             "manifest invalid at start, and its last applied spec does not compile: not running"
                         );
-                        let (name, attempted) = (integration.name.clone(), file_hash(&file));
                         let message = format!(
                             "manifest invalid, and the spec last applied does not compile now; not running: {error}"
                         );
-                        let recorded = self
-                            .control
-                            .call(move |s| {
-                                s.record_manifest_problem(
-                                    &name,
-                                    attempted.as_deref(),
-                                    Some(&message),
-                                )
-                            })
-                            .await;
-                        if let Err(e) = recorded {
-                            tracing::warn!(error = %e, "cannot record the manifest problem");
-                        }
+                        self.record_problem(&integration.name, &file, message).await;
                     }
                 }
             } else {
