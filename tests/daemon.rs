@@ -159,6 +159,18 @@ fn write_every_minute_integration(m: &Manifests, mock: &MockNetwork) {
     std::fs::write(integration_path(m), every_minute).unwrap();
 }
 
+/// The runs, newest first, had exactly these triggers: nothing ran twice.
+fn assert_one_run_each<const N: usize>(db: &TestDb, triggers: [&str; N], daemons: [&Daemon; 2]) {
+    let found: Vec<String> = runs(db).into_iter().map(|r| r.trigger).collect();
+    assert_eq!(
+        found,
+        triggers,
+        "{}\n{}",
+        daemons[0].log(),
+        daemons[1].log()
+    );
+}
+
 async fn ready(daemon: &Daemon) {
     eventually(daemon, "the daemon is ready", || {
         daemon.log().contains("daemon ready").then_some(())
@@ -461,15 +473,7 @@ async fn two_daemons_on_one_database_run_each_change_and_refresh_once() {
     );
     // Both daemons have had several heartbeats to (wrongly) run again.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let runs = runs(&db);
-    let triggers: Vec<&str> = runs.iter().map(|r| r.trigger.as_str()).collect();
-    assert_eq!(
-        triggers,
-        ["refresh", "manifest"],
-        "{}\n{}",
-        first.log(),
-        second.log()
-    );
+    assert_one_run_each(&db, ["refresh", "manifest"], [&first, &second]);
 
     assert!(first.stop().await.success());
     assert!(second.stop().await.success());
@@ -871,14 +875,7 @@ async fn a_refresh_held_by_a_live_daemon_stays_and_one_held_by_a_dead_daemon_is_
         first.log(),
         second.log()
     );
-    let triggers: Vec<String> = runs(&db).into_iter().map(|r| r.trigger).collect();
-    assert_eq!(
-        triggers,
-        ["refresh", "manifest"],
-        "{}\n{}",
-        first.log(),
-        second.log()
-    );
+    assert_one_run_each(&db, ["refresh", "manifest"], [&first, &second]);
 
     // The daemon running the next request dies mid-run: the other takes the
     // request over once the claim is stale, and runs it.
