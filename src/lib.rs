@@ -6,6 +6,7 @@
 //! [`cli`] owns the command line, exit codes and the rendering of errors.
 //! See ARCHITECTURE.md for the map.
 
+pub mod address;
 pub mod campaign;
 pub mod cli;
 pub mod daemon;

@@ -9,21 +9,22 @@
 //! memory. It makes no decisions of its own: those are rules' and
 //! reconcile's.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::campaign::Campaign;
-use crate::fetch::{FetchError, Fetcher, Pager, Request, checked_url};
+use crate::fetch::{FetchError, Fetcher, Pager, Request, checked_url, escape_controls};
 use crate::manifest::model::{EnrichDef, EnrichFailure, Format, IntegrationDef, Method};
 use crate::mapping::{Mapping, PageError};
 use crate::offer::Offer;
-use crate::reconcile::{PagePlan, Reconciler, Refusal};
+use crate::reconcile::{PagePlan, Reconciler, Refusal, RemovalGuard};
 use crate::rules::{Rules, Skip, SkipReason};
 use crate::store::{
     IntegrationRecord, RunCounts, RunId, Store, StoreError, StoredIndex, Trigger, TxError, Update,
@@ -91,6 +92,29 @@ enum Message {
 /// few enough to keep memory flat.
 const PIPELINE_DEPTH: usize = 2;
 
+/// How a run was asked for.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions {
+    pub trigger: Trigger,
+    /// The claimed schedule tick the run serves: marked ended in the run's
+    /// own transaction.
+    pub tick: Option<DateTime<Utc>>,
+    /// An operator accepts the run's removals (`sync --accept-removals`):
+    /// the removal-share guards do not apply, and later runs measure
+    /// shrinkage from this one on.
+    pub accept_removals: bool,
+}
+
+impl RunOptions {
+    pub fn new(trigger: Trigger) -> Self {
+        Self {
+            trigger,
+            tick: None,
+            accept_removals: false,
+        }
+    }
+}
+
 /// Runs one sync: fetch every page, map, apply the rules, and reconcile into
 /// the store in one transaction. Returns the store for reuse.
 pub async fn run(
@@ -98,7 +122,16 @@ pub async fn run(
     store: Box<dyn Store>,
     trigger: Trigger,
 ) -> (Box<dyn Store>, Result<RunReport, SyncError>) {
-    drive(def, store, Mode::Apply(trigger)).await
+    run_with(def, store, RunOptions::new(trigger)).await
+}
+
+/// [`run`], with the options of a claimed tick or a deliberate run.
+pub async fn run_with(
+    def: Arc<IntegrationDef>,
+    store: Box<dyn Store>,
+    options: RunOptions,
+) -> (Box<dyn Store>, Result<RunReport, SyncError>) {
+    drive(def, store, Mode::Apply(options)).await
 }
 
 /// Fetches and compares with the store like a run, but writes nothing.
@@ -111,7 +144,7 @@ pub async fn plan(
 
 #[derive(Clone, Copy)]
 enum Mode {
-    Apply(Trigger),
+    Apply(RunOptions),
     Plan,
 }
 
@@ -215,10 +248,14 @@ fn write_side(
         source_file: &def.source_file.to_string_lossy(),
         enabled: def.enabled,
     };
-    let Mode::Apply(trigger) = mode else {
-        let index = match store.integration_id(def.name.as_str())? {
-            Some(id) => store.stored_index(id)?,
-            None => StoredIndex::new(),
+    let Mode::Apply(options) = mode else {
+        let (index, high_water) = match store.integration_id(def.name.as_str())? {
+            Some(id) => (store.stored_index(id)?, high_water(store, def, id)?),
+            None => (StoredIndex::new(), None),
+        };
+        let guard = RemovalGuard {
+            high_water,
+            accept_removals: false,
         };
         let _ = ready.send(());
         let mut reconciler = Reconciler::new(index, &def.update);
@@ -237,14 +274,16 @@ fn write_side(
             Ok(())
         })
         .err()
-        .or_else(|| match reconciler.removals(def.on_removed, &def.safety) {
-            Ok(removal) => {
-                report.remove = removal.external_ids;
-                report.pause = removal.pause;
-                None
-            }
-            Err(refusal) => Some(refusal.to_string()),
-        });
+        .or_else(
+            || match reconciler.removals(def.on_removed, &def.safety, guard) {
+                Ok(removal) => {
+                    report.remove = removal.external_ids;
+                    report.pause = removal.pause;
+                    None
+                }
+                Err(refusal) => Some(refusal.to_string()),
+            },
+        );
         return Ok((None, reconciler.counts, error, Some(report)));
     };
 
@@ -254,7 +293,7 @@ fn write_side(
     let started = store
         .upsert_integration(&record)
         .and_then(|integration_id| {
-            let run = store.begin_run(integration_id, trigger, &def.spec_hash)?;
+            let run = store.begin_run(integration_id, options.trigger, &def.spec_hash)?;
             Ok((integration_id, run))
         });
     let (integration_id, run) = match started {
@@ -264,18 +303,69 @@ fn write_side(
             return Err(e.into());
         }
     };
-    let outcome = apply(store, def, integration_id, run, &mut rx, ready);
+    let outcome = apply(store, def, integration_id, run, options, &mut rx, ready);
     let (counts, error) = match outcome {
         Ok(counts) => (counts, None),
         Err((counts, error)) => {
-            if let Err(e) = store.fail_run(run, integration_id, &counts, &error) {
-                tracing::error!(integration = %def.name, run = run.0, error = %e, "cannot record the failed run");
-            }
+            // Nothing of a failed run was kept: it reports what it read,
+            // never creates or removals that were rolled back.
+            let counts = RunCounts {
+                pages: counts.pages,
+                fetched: counts.fetched,
+                skipped: counts.skipped,
+                skipped_by_reason: counts.skipped_by_reason,
+                ..RunCounts::default()
+            };
+            record_failure(store, def, run, integration_id, &counts, &error);
             (counts, Some(error))
         }
     };
-    store.end_run()?;
+    if let Err(e) = store.end_run() {
+        // The lock goes with the connection; the run's outcome is what matters.
+        tracing::warn!(integration = %def.name, run = run.0, error = %e, "cannot release the run lock");
+    }
     Ok((Some(run), counts, error, None))
+}
+
+/// Marks a run failed. When the store itself is what failed (the database
+/// went away mid-run), it reconnects a few times over about 15 s, so that
+/// the run log says `failed` as soon as the database is back; if it stays
+/// away, the next run marks this one failed (interrupted).
+fn record_failure(
+    store: &mut dyn Store,
+    def: &IntegrationDef,
+    run: RunId,
+    integration_id: i64,
+    counts: &RunCounts,
+    error: &str,
+) {
+    let Err(first) = store.fail_run(run, integration_id, counts, error) else {
+        return;
+    };
+    let mut last = first;
+    for wait_ms in [250, 1_000, 2_000, 4_000, 8_000] {
+        std::thread::sleep(Duration::from_millis(wait_ms));
+        match store.reopen() {
+            Ok(mut fresh) => match fresh.fail_run(run, integration_id, counts, error) {
+                Ok(()) => return,
+                Err(e) => last = e,
+            },
+            Err(e) => last = e,
+        }
+    }
+    tracing::error!(integration = %def.name, run = run.0, error = %last, "cannot record the failed run; the next run will mark it failed");
+}
+
+/// The removal guard's high-water mark for an integration.
+fn high_water(
+    store: &mut dyn Store,
+    def: &IntegrationDef,
+    integration_id: i64,
+) -> Result<Option<usize>, StoreError> {
+    let since = Utc::now() - chrono::TimeDelta::days(i64::from(def.safety.shrink_window_days));
+    Ok(store
+        .listed_high_water(integration_id, since)?
+        .map(|n| n as usize))
 }
 
 /// The transaction: every page's writes, the removals and the run's success,
@@ -285,12 +375,20 @@ fn apply(
     def: &IntegrationDef,
     integration_id: i64,
     run: RunId,
+    options: RunOptions,
     rx: &mut mpsc::Receiver<Message>,
     ready: tokio::sync::oneshot::Sender<()>,
 ) -> Result<RunCounts, (RunCounts, String)> {
-    let index = match store.stored_index(integration_id) {
-        Ok(index) => index,
+    let (index, high_water) = match store
+        .stored_index(integration_id)
+        .and_then(|index| Ok((index, high_water(store, def, integration_id)?)))
+    {
+        Ok(read) => read,
         Err(e) => return Err((RunCounts::default(), e.to_string())),
+    };
+    let guard = RemovalGuard {
+        high_water,
+        accept_removals: options.accept_removals,
     };
     let _ = ready.send(());
     let mut reconciler = Reconciler::new(index, &def.update);
@@ -302,12 +400,21 @@ fn apply(
         })
         .map_err(TxError::Aborted)?;
         let removal = reconciler
-            .removals(def.on_removed, &def.safety)
+            .removals(def.on_removed, &def.safety, guard)
             .map_err(|r: Refusal| TxError::Aborted(r.to_string()))?;
         if !removal.ids.is_empty() {
             writes.remove(&removal.ids, removal.pause, now)?;
         }
-        writes.finish_run(run, integration_id, &reconciler.counts, Utc::now())?;
+        if let Some(tick) = options.tick {
+            writes.finish_tick(&def.name, tick)?;
+        }
+        writes.finish_run(
+            run,
+            integration_id,
+            &reconciler.counts,
+            options.accept_removals,
+            Utc::now(),
+        )?;
         Ok(())
     });
     let counts = std::mem::take(&mut reconciler.counts);
@@ -363,12 +470,20 @@ fn consume(
             Some(Message::Page { outcomes, records }) => {
                 reconciler.counts.pages += 1;
                 reconciler.counts.fetched += records;
-                let plan = reconciler.plan_page(outcomes);
+                let mut plan = reconciler.plan_page(outcomes);
+                // The run log keeps upstream text only with its control
+                // characters escaped.
+                for skip in &mut plan.skips {
+                    if let Cow::Owned(escaped) = escape_controls(&skip.detail) {
+                        skip.detail = escaped;
+                    }
+                }
                 on_plan(plan)?;
             }
             Some(Message::Done) => return Ok(()),
-            Some(Message::Failed(reason)) => return Err(reason),
-            None => return Err("the run was cancelled".into()),
+            Some(Message::Failed(reason)) => return Err(escape_controls(&reason).into_owned()),
+            // The fetching side went away: the process is stopping.
+            None => return Err(crate::store::INTERRUPTED.into()),
         }
     }
 }

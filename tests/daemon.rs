@@ -633,6 +633,48 @@ async fn metrics_and_health_are_served_on_loopback() {
     let (status, body) = http_get(&addr, "/healthz");
     assert!(status.contains("200"), "{status}");
     assert_eq!(body, "ok\n");
+    // Finished runs are reaped: nothing is in flight on an idle daemon.
+    eventually(&daemon, "no run in flight", || {
+        let (_, body) = http_get(&addr, "/metrics");
+        body.contains("offersync_runs_in_flight 0\n").then_some(())
+    })
+    .await;
+    assert!(daemon.stop().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_lost_to_a_restart_runs_again_at_start_and_reports_nothing_kept() {
+    let (mock, m, db) = setup(25).await;
+    mock.fail(1, Failure::Hang(Duration::from_secs(600)));
+    let daemon = Daemon::start(m.path(), &db, 0);
+    // Scheduled every 30 minutes: only a resumed run can import it in time.
+    write_integration(&m, &mock, "");
+    eventually(&daemon, "the first import is fetching page 2", || {
+        (mock.requests().len() >= 2).then_some(())
+    })
+    .await;
+    assert!(daemon.stop().await.success());
+    assert!(campaigns(&db).is_empty(), "the abandoned run kept nothing");
+    mock.clear_failures();
+
+    let daemon = Daemon::start(m.path(), &db, 10);
+    eventually(&daemon, "the lost import runs again", || {
+        (campaigns(&db).len() == 25).then_some(())
+    })
+    .await;
+    let runs = runs(&db);
+    let lost = runs.last().expect("the lost run is logged");
+    assert_eq!(lost.status, "failed", "{lost:?}");
+    assert_eq!(
+        (lost.created, lost.updated, lost.removed),
+        (0, 0, 0),
+        "a rolled-back run reports nothing done: {lost:?}"
+    );
+    assert!(
+        daemon.log().contains("the last run did not succeed"),
+        "{}",
+        daemon.log()
+    );
     assert!(daemon.stop().await.success());
 }
 

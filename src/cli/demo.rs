@@ -23,7 +23,7 @@ pub fn demo(dir: &Path, url: &str) -> ExitCode {
     let api = match runtime.block_on(demo::serve(&dir.join("api/everflow"))) {
         Ok(api) => api,
         Err(e) => {
-            eprintln!("error: {e}\n  hint: run the demo from the repository root, or pass --dir");
+            errln!("error: {e}\n  hint: run the demo from the repository root, or pass --dir");
             return ExitCode::from(2);
         }
     };
@@ -37,13 +37,13 @@ pub fn demo(dir: &Path, url: &str) -> ExitCode {
         Ok(def) => def,
         Err(code) => return code,
     };
-    println!(
+    outln!(
         "offersync demo: the Everflow network API is played by {} ({} saved pages from {}),",
         api.base_url,
         api.pages,
         dir.join("api/everflow").display()
     );
-    println!(
+    outln!(
         "the integration is {}, the store {url}.\n",
         def.source_file.display()
     );
@@ -53,7 +53,7 @@ pub fn demo(dir: &Path, url: &str) -> ExitCode {
     let report = match report {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return ExitCode::from(2);
         }
     };
@@ -61,10 +61,14 @@ pub fn demo(dir: &Path, url: &str) -> ExitCode {
 
     let shown = (|| {
         let campaigns = store.campaigns(INTEGRATION)?;
-        println!("\ncampaigns in the store:");
-        println!(
+        outln!("\ncampaigns in the store:");
+        outln!(
             "  {:<6} {:<48} {:<7} {:>8} {:>8}  COUNTRIES",
-            "OFFER", "NAME", "STATUS", "REVENUE", "PAYOUT"
+            "OFFER",
+            "NAME",
+            "STATUS",
+            "REVENUE",
+            "PAYOUT"
         );
         for c in &campaigns {
             // Amounts as people write them (2.60, not 2.6); more places when
@@ -84,7 +88,7 @@ pub fn demo(dir: &Path, url: &str) -> ExitCode {
                 })
                 .filter(|s| !s.is_empty())
                 .unwrap_or_else(|| "worldwide".into());
-            println!(
+            outln!(
                 "  {:<6} {:<48} {:<7} {:>8} {:>8}  {countries}",
                 c.external_id,
                 truncate(&c.name, 48),
@@ -96,19 +100,19 @@ pub fn demo(dir: &Path, url: &str) -> ExitCode {
         if let Some(run) = report.run {
             let skips = store.run_skips(RunId(run.0))?;
             if !skips.is_empty() {
-                println!("\noffers skipped by this run, and why:");
+                outln!("\noffers skipped by this run, and why:");
                 print_skips(&skips);
             }
         }
-        println!("\nrun log (offersync runs {INTEGRATION}):");
+        outln!("\nrun log (offersync runs {INTEGRATION}):");
         print_runs(&store.recent_runs(INTEGRATION, 5)?);
         Ok::<_, crate::store::StoreError>(())
     })();
     if let Err(e) = shown {
-        eprintln!("error: {e}");
+        errln!("error: {e}");
         return ExitCode::from(1);
     }
-    println!(
+    outln!(
         "\nRun the demo again: the second run finds every offer unchanged and writes nothing.\n\
          Next: the Quick start in README.md (copy {}, point it at your network, validate, plan, sync).",
         manifests.join("demo-everflow.yaml").display()

@@ -11,8 +11,46 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+/// `println!` for the command line: every line goes out with its control
+/// characters escaped (the layout's own line breaks and tabs kept), so text
+/// that came from a network can neither repaint the terminal nor fake a line
+/// of output. Upstream values printed inside a line are escaped whole with
+/// [`crate::fetch::escape_controls`] where they are formatted.
+macro_rules! outln {
+    () => { $crate::cli::write_line(false, "") };
+    ($($arg:tt)*) => { $crate::cli::write_line(false, &format!($($arg)*)) };
+}
+
+/// `eprintln!` with the same escaping as [`outln!`].
+macro_rules! errln {
+    ($($arg:tt)*) => { $crate::cli::write_line(true, &format!($($arg)*)) };
+}
+
 mod demo;
 mod runs;
+
+/// Writes one line of output (see [`outln!`]). A closed stdout ends the
+/// process through SIGPIPE (restored in [`main`]), as for any Unix filter.
+pub(crate) fn write_line(stderr: bool, text: &str) {
+    let text = crate::fetch::escape_controls_keep_lines(text);
+    let _ = if stderr {
+        writeln!(std::io::stderr().lock(), "{text}")
+    } else {
+        writeln!(std::io::stdout().lock(), "{text}")
+    };
+}
+
+/// Restores the default SIGPIPE action, which Rust's runtime ignores: then
+/// `offersync sync NAME | head -3` ends quietly when `head` has read enough,
+/// instead of panicking on the closed pipe. (The daemon keeps ignoring it: a
+/// closed log pipe must not stop it.)
+fn end_quietly_on_closed_pipe() {
+    // SAFETY: setting a signal's disposition to its default at start, before
+    // any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
 
 use crate::manifest::{self, Diagnostic, NetworkDef};
 use crate::mapping::program::did_you_mean;
@@ -143,6 +181,12 @@ enum Command {
         name: String,
         #[command(flatten)]
         common: StoreArgs,
+        /// The offers really are gone: apply this run's removals even where the
+        /// removal guard (safety.max_removed_share, against the last run or the
+        /// most campaigns live in safety.shrink_window_days) would refuse them.
+        /// Later runs measure shrinkage from this run on.
+        #[arg(long)]
+        accept_removals: bool,
     },
     /// Fetch, map and filter every page of an integration's API, without a database.
     ///
@@ -245,6 +289,7 @@ enum OfferFormat {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     if !matches!(cli.command, Command::Daemon { .. }) {
+        end_quietly_on_closed_pipe();
         init_tracing();
     }
     match cli.command {
@@ -256,9 +301,17 @@ pub fn main() -> ExitCode {
             dir,
         } => map(&network, &sample, format, &dir),
         Command::Schema { out } => schema(out.as_deref()),
-        Command::Sync { name, common } => {
-            runs::sync(&name, &common.dir, &common.database_url, common.format)
-        }
+        Command::Sync {
+            name,
+            common,
+            accept_removals,
+        } => runs::sync(
+            &name,
+            &common.dir,
+            &common.database_url,
+            common.format,
+            accept_removals,
+        ),
         Command::Plan { name, common } => {
             runs::plan(&name, &common.dir, &common.database_url, common.format)
         }
@@ -273,7 +326,7 @@ pub fn main() -> ExitCode {
             common,
         } => runs::runs(&name, limit, &common.database_url, common.format),
         Command::Runs { name: None, .. } => {
-            eprintln!(
+            errln!(
                 "error: name an integration (`offersync runs NAME`) or a run (`offersync runs show RUN_ID`)"
             );
             ExitCode::from(2)
@@ -305,7 +358,7 @@ pub fn main() -> ExitCode {
             match runs::runtime().block_on(crate::daemon::run(options)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    errln!("error: {e}");
                     ExitCode::from(2)
                 }
             }
@@ -369,7 +422,7 @@ fn init_tracing() {
 
 fn validate(dir: &Path, format: DiagnosticFormat) -> ExitCode {
     if !dir.is_dir() {
-        eprintln!(
+        errln!(
             "error: {} is not a directory\n  hint: pass the directory of your manifests with --dir",
             dir.display()
         );
@@ -381,7 +434,7 @@ fn validate(dir: &Path, format: DiagnosticFormat) -> ExitCode {
     match format {
         DiagnosticFormat::Text => {
             for d in &loaded.diagnostics {
-                eprintln!("{d}");
+                errln!("{d}");
             }
             let local_networks = loaded
                 .catalog
@@ -390,7 +443,7 @@ fn validate(dir: &Path, format: DiagnosticFormat) -> ExitCode {
                 .filter(|n| n.origin != manifest::Origin::BuiltIn)
                 .count();
             let verdict = if errors == 0 { "valid" } else { "invalid" };
-            println!(
+            outln!(
                 "{}: {verdict}: {} integrations, {local_networks} local networks ({} built in); {errors} errors, {warnings} warnings",
                 dir.display(),
                 loaded.catalog.integrations.len(),
@@ -404,7 +457,7 @@ fn validate(dir: &Path, format: DiagnosticFormat) -> ExitCode {
                 "networks": loaded.catalog.networks.keys().collect::<Vec<_>>(),
                 "diagnostics": loaded.diagnostics,
             });
-            println!("{out}");
+            outln!("{out}");
         }
     }
     if errors == 0 {
@@ -470,7 +523,7 @@ fn map(network: &str, samples: &[PathBuf], format: OfferFormat, dir: &Path) -> E
         Ok(n) => n,
         Err(messages) => {
             for m in messages {
-                eprintln!("{m}");
+                errln!("{m}");
             }
             return ExitCode::from(2);
         }
@@ -480,14 +533,14 @@ fn map(network: &str, samples: &[PathBuf], format: OfferFormat, dir: &Path) -> E
         let body = match std::fs::read(sample) {
             Ok(b) => b,
             Err(e) => {
-                eprintln!("error: {}: cannot read: {e}", sample.display());
+                errln!("error: {}: cannot read: {e}", sample.display());
                 return ExitCode::from(2);
             }
         };
         match network.mapping.map_page(&body) {
             Ok(page) => pages.push((sample.clone(), page)),
             Err(e) => {
-                eprintln!("error: {}: {e}", sample.display());
+                errln!("error: {}: {e}", sample.display());
                 return ExitCode::from(2);
             }
         }
@@ -509,16 +562,16 @@ fn map(network: &str, samples: &[PathBuf], format: OfferFormat, dir: &Path) -> E
         .flat_map(|(f, p): &(PathBuf, MappedPage)| p.problems.iter().map(move |r| (f, r)))
         .collect();
     for (file, problem) in &problems {
-        eprintln!("problem: {}: {problem}", file.display());
+        errln!("problem: {}: {problem}", file.display());
     }
     if !network.enrich.is_empty() {
         let names: Vec<&str> = network.enrich.iter().map(|e| e.name.as_str()).collect();
-        eprintln!(
+        errln!(
             "note: per-offer requests ({}) are not made by `map`; their fields are absent",
             names.join(", ")
         );
     }
-    eprintln!("{} offers, {} problems", offers.len(), problems.len());
+    errln!("{} offers, {} problems", offers.len(), problems.len());
     if problems.is_empty() {
         ExitCode::SUCCESS
     } else {
@@ -623,10 +676,10 @@ fn schema(out: Option<&Path>) -> ExitCode {
                 if let Err(e) =
                     std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, text))
                 {
-                    eprintln!("error: cannot write {}: {e}", path.display());
+                    errln!("error: cannot write {}: {e}", path.display());
                     return ExitCode::from(2);
                 }
-                println!("wrote {}", path.display());
+                outln!("wrote {}", path.display());
             }
         }
     }

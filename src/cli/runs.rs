@@ -17,7 +17,7 @@ const CANNOT_START: u8 = 2;
 
 pub(super) fn open_store(url: &str) -> Result<Box<dyn Store>, ExitCode> {
     store::open(url).map_err(|e| {
-        eprintln!("error: {e}");
+        errln!("error: {e}");
         ExitCode::from(CANNOT_START)
     })
 }
@@ -34,7 +34,7 @@ pub(super) fn load_integration_with(
     env: manifest::EnvLookup<'_>,
 ) -> Result<Arc<IntegrationDef>, ExitCode> {
     if !dir.is_dir() {
-        eprintln!(
+        errln!(
             "error: {} is not a directory\n  hint: pass the directory of your manifests with --dir",
             dir.display()
         );
@@ -45,7 +45,7 @@ pub(super) fn load_integration_with(
         // Problems elsewhere in the directory do not stop this integration.
         for d in loaded.diagnostics.iter().filter(|d| d.is_error()) {
             if d.file != def.source_file {
-                eprintln!("warning: another manifest is invalid: {d}");
+                errln!("warning: another manifest is invalid: {d}");
             }
         }
         return Ok(Arc::new(def));
@@ -61,18 +61,18 @@ pub(super) fn load_integration_with(
         let hint = did_you_mean(name, names)
             .map(|s| format!("; did you mean `{s}`?"))
             .unwrap_or_default();
-        eprintln!(
+        errln!(
             "error: no Integration named `{name}` in {}{hint}",
             dir.display()
         );
     } else {
-        eprintln!(
+        errln!(
             "error: no valid Integration named `{name}` in {} (run `offersync validate --dir {}`):",
             dir.display(),
             dir.display()
         );
         for e in own_errors {
-            eprintln!("{e}");
+            errln!("{e}");
         }
     }
     Err(ExitCode::from(CANNOT_START))
@@ -87,7 +87,13 @@ pub(super) fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// `offersync sync NAME`: one run now. Exit 0 succeeded, 1 the run failed, 2 it could not start.
-pub fn sync(name: &str, dir: &Path, url: &str, format: OutputFormat) -> ExitCode {
+pub fn sync(
+    name: &str,
+    dir: &Path,
+    url: &str,
+    format: OutputFormat,
+    accept_removals: bool,
+) -> ExitCode {
     let def = match load_integration(dir, name) {
         Ok(def) => def,
         Err(code) => return code,
@@ -96,16 +102,20 @@ pub fn sync(name: &str, dir: &Path, url: &str, format: OutputFormat) -> ExitCode
         Ok(s) => s,
         Err(code) => return code,
     };
-    let (_, report) = runtime().block_on(sync::run(def, store, Trigger::Cli));
+    let options = sync::RunOptions {
+        accept_removals,
+        ..sync::RunOptions::new(Trigger::Cli)
+    };
+    let (_, report) = runtime().block_on(sync::run_with(def, store, options));
     let report = match report {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return ExitCode::from(CANNOT_START);
         }
     };
     match format {
-        OutputFormat::Json => println!("{}", serde_json::to_string(&report).unwrap_or_default()),
+        OutputFormat::Json => outln!("{}", serde_json::to_string(&report).unwrap_or_default()),
         OutputFormat::Text => print_report(&report),
     }
     if report.succeeded() {
@@ -119,20 +129,21 @@ pub(super) fn print_report(report: &RunReport) {
     let run = report.run.map(|r| format!(" run {r}")).unwrap_or_default();
     let secs = report.elapsed.as_secs_f64();
     match &report.error {
-        None => println!("{}:{run} succeeded in {secs:.1}s", report.integration),
-        Some(e) => println!(
-            "{}:{run} FAILED after {secs:.1}s, no campaign changed: {e}",
-            report.integration
+        None => outln!("{}:{run} succeeded in {secs:.1}s", report.integration),
+        Some(e) => outln!(
+            "{}:{run} FAILED after {secs:.1}s, no campaign changed: {}",
+            report.integration,
+            shown(e)
         ),
     }
-    println!("  {}", report.counts);
+    outln!("  {}", report.counts);
     for (reason, n) in &report.counts.skipped_by_reason {
-        println!("  skipped {n:>6}  {reason}");
+        outln!("  skipped {n:>6}  {reason}");
     }
     if let Some(run) = report.run
         && report.counts.skipped > 0
     {
-        println!("  (offersync runs show {run} lists every skipped offer and why)");
+        outln!("  (offersync runs show {run} lists every skipped offer and why)");
     }
 }
 
@@ -147,11 +158,11 @@ pub fn fetch(name: &str, dir: &Path, format: OutputFormat) -> ExitCode {
         Ok(summary) => {
             match format {
                 OutputFormat::Json => {
-                    println!("{}", serde_json::to_string(&summary).unwrap_or_default())
+                    outln!("{}", serde_json::to_string(&summary).unwrap_or_default())
                 }
                 OutputFormat::Text => {
                     let skipped: u32 = summary.skipped_by_reason.values().sum();
-                    println!(
+                    outln!(
                         "{name}: {} pages, {} records in {:.1}s: {} offers to import, {skipped} skipped",
                         summary.pages,
                         summary.records,
@@ -159,14 +170,14 @@ pub fn fetch(name: &str, dir: &Path, format: OutputFormat) -> ExitCode {
                         summary.offers
                     );
                     for (reason, n) in &summary.skipped_by_reason {
-                        println!("  skipped {n:>6}  {reason}");
+                        outln!("  skipped {n:>6}  {reason}");
                     }
                 }
             }
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             ExitCode::from(1)
         }
     }
@@ -187,16 +198,16 @@ pub fn plan(name: &str, dir: &Path, url: &str, format: OutputFormat) -> ExitCode
     let report = match report {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return ExitCode::from(1);
         }
     };
     let plan = report.plan.as_ref().expect("a plan reports its plan");
     match format {
-        OutputFormat::Json => println!("{}", serde_json::to_string(&report).unwrap_or_default()),
+        OutputFormat::Json => outln!("{}", serde_json::to_string(&report).unwrap_or_default()),
         OutputFormat::Text => {
             for (id, name) in &plan.create {
-                println!("+ create  {id}  {name}");
+                outln!("+ create  {}  {}", shown(id), shown(name));
             }
             for (id, name) in &plan.update {
                 let restore = if plan.restore.contains(id) {
@@ -204,17 +215,22 @@ pub fn plan(name: &str, dir: &Path, url: &str, format: OutputFormat) -> ExitCode
                 } else {
                     ""
                 };
-                println!("~ update  {id}  {name}{restore}");
+                outln!("~ update  {}  {}{restore}", shown(id), shown(name));
             }
             let verb = if plan.pause { "pause" } else { "mark removed" };
             for id in &plan.remove {
-                println!("- {verb}  {id}");
+                outln!("- {verb}  {}", shown(id));
             }
             for skip in &plan.skips {
                 let id = skip.external_id.as_deref().unwrap_or("?");
-                println!("  skip    {id}  {}: {}", skip.reason, skip.detail);
+                outln!(
+                    "  skip    {}  {}: {}",
+                    shown(id),
+                    skip.reason,
+                    shown(&skip.detail)
+                );
             }
-            println!(
+            outln!(
                 "plan for {}: {} to create, {} to update, {} to {verb}, {} unchanged, {} skipped",
                 report.integration,
                 plan.create.len(),
@@ -226,7 +242,7 @@ pub fn plan(name: &str, dir: &Path, url: &str, format: OutputFormat) -> ExitCode
         }
     }
     if let Some(e) = &report.error {
-        eprintln!("error: a run now would fail: {e}");
+        errln!("error: a run now would fail: {e}");
         return ExitCode::from(1);
     }
     if plan.create.is_empty() && plan.update.is_empty() && plan.remove.is_empty() {
@@ -245,17 +261,17 @@ pub fn runs(name: &str, limit: i64, url: &str, format: OutputFormat) -> ExitCode
     let runs = match store.recent_runs(name, limit) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return ExitCode::from(CANNOT_START);
         }
     };
     if runs.is_empty() && format == OutputFormat::Text {
-        eprintln!("no runs of `{name}` yet (offersync sync {name} runs one)");
+        errln!("no runs of `{name}` yet (offersync sync {name} runs one)");
     }
     match format {
         OutputFormat::Json => {
             for r in &runs {
-                println!("{}", serde_json::to_string(r).unwrap_or_default());
+                outln!("{}", serde_json::to_string(r).unwrap_or_default());
             }
         }
         OutputFormat::Text => print_runs(&runs),
@@ -266,7 +282,7 @@ pub fn runs(name: &str, limit: i64, url: &str, format: OutputFormat) -> ExitCode
 /// The run log as a table, newest first.
 pub(super) fn print_runs(runs: &[RunRecord]) {
     if !runs.is_empty() {
-        println!(
+        outln!(
             "{:>6}  {:<20}  {:<9}  {:<8}  {:>7} {:>7} {:>7} {:>9} {:>7} {:>7}",
             "RUN",
             "STARTED",
@@ -281,9 +297,9 @@ pub(super) fn print_runs(runs: &[RunRecord]) {
         );
     }
     for r in runs {
-        println!("{}", run_line(r));
+        outln!("{}", run_line(r));
         if let Some(e) = &r.error {
-            println!("        error: {e}");
+            outln!("        error: {}", shown(e));
         }
     }
 }
@@ -292,7 +308,12 @@ pub(super) fn print_runs(runs: &[RunRecord]) {
 pub(super) fn print_skips(skips: &[SkipRecord]) {
     for s in skips {
         let id = s.external_id.as_deref().unwrap_or("?");
-        println!("  skipped {id:<12} {:<24} {}", s.reason, s.detail);
+        outln!(
+            "  skipped {:<12} {:<24} {}",
+            shown(id),
+            s.reason,
+            shown(&s.detail)
+        );
     }
 }
 
@@ -321,32 +342,35 @@ pub fn show_run(id: i64, url: &str, format: OutputFormat) -> ExitCode {
     let run = match store.run(RunId(id)) {
         Ok(Some(run)) => run,
         Ok(None) => {
-            eprintln!("error: no run {id}");
+            errln!("error: no run {id}");
             return ExitCode::from(1);
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return ExitCode::from(CANNOT_START);
         }
     };
     let skips = match store.run_skips(RunId(id)) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return ExitCode::from(CANNOT_START);
         }
     };
     match format {
         OutputFormat::Json => {
             let value = serde_json::json!({"run": run, "skips": skips});
-            println!("{value}");
+            outln!("{value}");
         }
         OutputFormat::Text => {
-            println!(
+            outln!(
                 "run {} of {} ({}): {}",
-                run.id, run.integration, run.trigger, run.status
+                run.id,
+                run.integration,
+                run.trigger,
+                run.status
             );
-            println!(
+            outln!(
                 "  fetched {}, created {}, updated {}, unchanged {}, skipped {}, removed {}, restored {}",
                 run.fetched,
                 run.created,
@@ -357,7 +381,7 @@ pub fn show_run(id: i64, url: &str, format: OutputFormat) -> ExitCode {
                 run.restored
             );
             if let Some(e) = &run.error {
-                println!("  error: {e}");
+                outln!("  error: {}", shown(e));
             }
             print_skips(&skips);
         }
@@ -374,19 +398,19 @@ pub fn status(url: &str, format: OutputFormat) -> ExitCode {
     let rows = match store.status() {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return ExitCode::from(CANNOT_START);
         }
     };
     match format {
         OutputFormat::Json => {
             for r in &rows {
-                println!("{}", serde_json::to_string(r).unwrap_or_default());
+                outln!("{}", serde_json::to_string(r).unwrap_or_default());
             }
         }
         OutputFormat::Text => {
             if rows.is_empty() {
-                eprintln!("no integrations have run yet");
+                errln!("no integrations have run yet");
             }
             for r in &rows {
                 let last = match &r.last_run {
@@ -404,19 +428,23 @@ pub fn status(url: &str, format: OutputFormat) -> ExitCode {
                     ),
                     None => "never run".into(),
                 };
-                println!(
+                outln!(
                     "{} ({}, {}): {} campaigns, {} active; {last}",
-                    r.name, r.network, r.state, r.campaigns, r.active_campaigns
+                    r.name,
+                    r.network,
+                    r.state,
+                    r.campaigns,
+                    r.active_campaigns
                 );
                 if let Some(attempted) = &r.attempted_spec_hash {
-                    println!(
+                    outln!(
                         "  last applied spec {}, last attempted {} (does not validate)",
                         short_hash(&r.spec_hash),
                         short_hash(attempted)
                     );
                 }
                 if let Some(e) = &r.last_error {
-                    println!("  last error: {e}");
+                    outln!("  last error: {}", shown(e));
                 }
             }
         }
@@ -434,30 +462,30 @@ pub fn refresh(name: &str, url: &str, wait: Option<std::time::Duration>) -> Exit
     let request = match store.request_refresh(name, &by) {
         Ok(Some(id)) => id,
         Ok(None) => {
-            eprintln!(
+            errln!(
                 "error: the store knows no integration `{name}` (a daemon registers an integration when it first runs it)"
             );
             return ExitCode::from(CANNOT_START);
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return ExitCode::from(CANNOT_START);
         }
     };
     let Some(wait) = wait else {
-        println!(
+        outln!(
             "refresh request {request} for {name} recorded; a running daemon starts it within about a second"
         );
         return ExitCode::SUCCESS;
     };
-    println!("refresh request {request} for {name} recorded; waiting for a daemon to run it");
+    outln!("refresh request {request} for {name} recorded; waiting for a daemon to run it");
     let deadline = std::time::Instant::now() + wait;
     loop {
         match store.refresh_outcome(request) {
             Ok(Some(store::RefreshOutcome { run, outcome })) => {
                 match run {
-                    Some(run) => println!("{outcome}: run {run} (offersync runs show {run})"),
-                    None => println!("{outcome}"),
+                    Some(run) => outln!("{outcome}: run {run} (offersync runs show {run})"),
+                    None => outln!("{outcome}"),
                 }
                 return if outcome == "run succeeded" {
                     ExitCode::SUCCESS
@@ -469,18 +497,24 @@ pub fn refresh(name: &str, url: &str, wait: Option<std::time::Duration>) -> Exit
                 std::thread::sleep(std::time::Duration::from_millis(250));
             }
             Ok(None) => {
-                eprintln!(
+                errln!(
                     "error: no daemon finished request {request} within {}s (is one running on this store?)",
                     wait.as_secs()
                 );
                 return ExitCode::from(1);
             }
             Err(e) => {
-                eprintln!("error: {e}");
+                errln!("error: {e}");
                 return ExitCode::from(CANNOT_START);
             }
         }
     }
+}
+
+/// A value that may have come from a network, with every control
+/// character escaped (line breaks too: it is printed inside a line).
+fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    crate::fetch::escape_controls(text)
 }
 
 fn short_hash(hash: &str) -> &str {

@@ -16,6 +16,9 @@ use super::{Daemon, Entry, Event, Orphan};
 use crate::manifest::{self, model::OnRemoved};
 use crate::store::Trigger;
 
+/// The longest a rescan waits for the directory to be read.
+const LOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Watches the directory and its parent (a deploy may replace the directory
 /// itself, which ends a watch on it; [`Daemon::rearm_watch`] renews it).
 pub(super) fn watch(
@@ -90,12 +93,17 @@ impl Daemon {
     /// broken (keeps its last good spec) and deleted (retired) integrations.
     pub(super) async fn rescan(&mut self) {
         let dir = self.options.dir.clone();
-        let loaded = tokio::task::spawn_blocking(move || {
+        let loading = tokio::task::spawn_blocking(move || {
             dir.is_dir()
                 .then(|| manifest::load_dir(&dir, &manifest::process_env))
-        })
-        .await
-        .expect("loading never panics");
+        });
+        // The loop (ticks, health, signals) never waits on the file system
+        // for long: a directory that cannot be read in time changes nothing.
+        let Ok(loaded) = tokio::time::timeout(LOAD_TIMEOUT, loading).await else {
+            tracing::error!(dir = %self.options.dir.display(), timeout_seconds = LOAD_TIMEOUT.as_secs(), "reading the manifest directory takes too long (a file that blocks?); every integration stays as it is");
+            return;
+        };
+        let loaded = loaded.expect("loading never panics");
         // Gone or unreadable (a deploy in the middle of replacing it): what it
         // held is unknown, so nothing changes until it is back.
         let Some(loaded) = loaded.filter(|_| self.options.dir.is_dir()) else {

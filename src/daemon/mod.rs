@@ -210,6 +210,7 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
     };
     daemon.rescan().await;
     daemon.take_up_stored().await;
+    daemon.resume_failed().await;
     notifier.notify(&format!(
         "READY=1\nSTATUS=watching {} integrations",
         daemon.entries.len()
@@ -259,7 +260,7 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
                     daemon.prune_ticks().await;
                     last_prune = Some(tokio::time::Instant::now());
                 }
-                daemon.metrics.heartbeat(daemon.entries.len(), daemon.runs.len());
+                daemon.metrics.heartbeat(daemon.entries.len(), daemon.runs_in_flight());
                 if let Some(every) = watchdog
                     && last_ping.elapsed() >= every
                 {
@@ -267,6 +268,8 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
                     last_ping = tokio::time::Instant::now();
                 }
             }
+            // Finished runs are reaped as they end (their outcome came as RunDone).
+            Some(_) = daemon.runs.join_next(), if !daemon.runs.is_empty() => {}
             Some(event) = inbox.recv() => match event {
                 Event::FilesChanged => {
                     rescan_at.get_or_insert(tokio::time::Instant::now() + DEBOUNCE);
@@ -317,6 +320,44 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
 }
 
 impl Daemon {
+    /// Runs holding a permit: running now, not waiting for one.
+    fn runs_in_flight(&self) -> usize {
+        self.options.max_concurrent_runs.max(1) - self.permits.available_permits()
+    }
+
+    /// At start: an integration whose last run failed, or was left running
+    /// by a process that stopped (its work rolled back), is run again rather
+    /// than waiting for its next tick (which may be hours away).
+    async fn resume_failed(&mut self) {
+        let statuses = match self.control.call(|s| s.status()).await {
+            Ok(statuses) => statuses,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the last runs; nothing is resumed");
+                return;
+            }
+        };
+        let now = Utc::now();
+        for status in statuses {
+            let (Some(entry), Some(run)) = (self.entries.get_mut(&status.name), status.last_run)
+            else {
+                continue;
+            };
+            if !matches!(run.status.as_str(), "failed" | "running") || !entry.def.enabled {
+                continue;
+            }
+            // A run cut short by a stopping daemon is resumed at once; one
+            // that failed waits the first backoff from its end.
+            let abandoned =
+                run.status == "running" || run.error.as_deref() == Some(store::INTERRUPTED);
+            let at = match run.finished_at {
+                Some(ended) if !abandoned => (ended + FIRST_RETRY).max(now),
+                _ => now,
+            };
+            tracing::info!(integration = %status.name, run_id = run.id, last = %run.status, retry_in_seconds = (at - now).num_seconds(), "the last run did not succeed: retrying");
+            entry.retry = Some((1, at));
+        }
+    }
+
     /// Starts every run that is due: scheduled ticks (claimed, so that one
     /// daemon of several runs each), new or changed specs (claimed too),
     /// refresh requests (claimed when they were taken) and retries.
@@ -453,7 +494,12 @@ impl Daemon {
                 .expect("opening never panics");
             let outcome = match opened {
                 Err(e) => Err(e.to_string()),
-                Ok(store) => match sync::run(def, store, trigger).await.1 {
+                Ok(store) => {
+                    let options = sync::RunOptions {
+                        tick,
+                        ..sync::RunOptions::new(trigger)
+                    };
+                    match sync::run_with(def, store, options).await.1 {
                     Ok(report) => {
                         metrics.record_run(
                             &name,
@@ -479,7 +525,8 @@ impl Daemon {
                         Ok((None, true))
                     }
                     Err(e) => Err(e.to_string()),
-                },
+                }
+                }
             };
             let _ = events.send(Event::RunDone {
                 name,

@@ -6,19 +6,22 @@
 //! redaction of secrets from anything it reports. It returns response
 //! bodies; it does not map them (mapping) or decide anything about offers.
 
+mod guard;
 mod pager;
 mod redact;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, LOCATION, RETRY_AFTER};
 use reqwest::{Method as HttpMethod, StatusCode};
 use tokio::sync::Mutex;
 use url::Url;
 
+pub use guard::{RestrictedAddress, check_literal_host};
 pub use pager::Pager;
-pub use redact::Redactor;
+pub use redact::{Redactor, escape_controls, escape_controls_keep_lines};
 
 use crate::manifest::model::{AuthDef, IntegrationDef, LimitsDef, Method};
 use crate::mapping::program::Template;
@@ -55,7 +58,30 @@ pub enum FetchError {
     TooManyPages(u64),
     #[error("OAuth2 token request to {url} failed: {message}")]
     OAuth { url: String, message: String },
+    #[error("{url}: redirected to {to}: {reason}")]
+    Redirect {
+        url: String,
+        to: String,
+        reason: String,
+    },
+    #[error("{url}: {address}")]
+    Restricted {
+        url: String,
+        address: RestrictedAddress,
+    },
+    #[error("{0}")]
+    ShortFeed(String),
 }
+
+/// Redirects followed for one request, at most (as browsers and curl allow).
+const MAX_REDIRECTS: u32 = 10;
+/// Of a response that failed, this much is read (decoded) for the message;
+/// the rest is never downloaded.
+const ERROR_BODY_BYTES: usize = 16 * 1024;
+/// The longest excerpt of an error body kept for the run log, in characters.
+const EXCERPT_CHARS: usize = 200;
+/// An OAuth2 token response larger than this is refused.
+const MAX_TOKEN_RESPONSE_BYTES: u64 = 1024 * 1024;
 
 /// A request ready to send (auth is added when it is sent).
 #[derive(Debug, Clone)]
@@ -80,6 +106,8 @@ pub struct Fetcher {
     limits: LimitsDef,
     redactor: Redactor,
     token: Mutex<Option<Token>>,
+    redirect_hosts: Vec<String>,
+    allow_link_local: bool,
 }
 
 #[derive(Debug)]
@@ -159,21 +187,31 @@ impl Fetcher {
             },
         };
         let timeout = Duration::from_secs(network.limits.timeout_seconds);
-        let client = reqwest::Client::builder()
+        let allow_link_local = def.safety.allow_link_local_addresses;
+        // Redirects are followed by hand (`attempt`), so that credentials
+        // never go to another origin; no Referer ever carries a URL (and
+        // with query auth, the key) anywhere.
+        let mut builder = reqwest::Client::builder()
             .user_agent(concat!("offersync/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
+            .referer(false)
             .connect_timeout(timeout.min(Duration::from_secs(30)))
-            .timeout(timeout)
-            .build()
-            .map_err(|e| FetchError::Transport {
-                url: String::new(),
-                message: e.to_string(),
-            })?;
+            .timeout(timeout);
+        if !allow_link_local {
+            builder = builder.dns_resolver(Arc::new(guard::GuardedResolver));
+        }
+        let client = builder.build().map_err(|e| FetchError::Transport {
+            url: String::new(),
+            message: e.to_string(),
+        })?;
         Ok(Self {
             client,
             auth,
             limits: network.limits,
             redactor,
             token: Mutex::new(None),
+            redirect_hosts: network.redirect_hosts.clone(),
+            allow_link_local,
         })
     }
 
@@ -223,53 +261,101 @@ impl Fetcher {
         Duration::from_millis(rand::rng().random_range(ceiling / 2..=ceiling))
     }
 
+    /// One try of a request, following the redirects the policy allows
+    /// (`guard::redirect_allowed`): credentials go only to the request's own
+    /// origin.
     async fn attempt(&self, request: &Request, shown: &str) -> Result<Vec<u8>, Attempt> {
-        let method = match request.method {
+        let mut method = match request.method {
             Method::GET => HttpMethod::GET,
             Method::POST => HttpMethod::POST,
         };
         let mut url = request.url.clone();
-        if let ResolvedAuth::Query(param, value) = &self.auth {
-            url.query_pairs_mut().append_pair(param, value);
+        let mut body = request.body.clone();
+        let mut credentials = true;
+        let mut hops = 0;
+        if let Some((name, _)) = request.headers.iter().find(|(name, value)| {
+            HeaderName::from_bytes(name.as_bytes()).is_err()
+                || HeaderValue::from_str(value).is_err()
+        }) {
+            return Err(Attempt::Fatal(FetchError::BadUrl {
+                url: shown.to_string(),
+                message: format!("header {name} is not a valid header"),
+            }));
         }
-        let mut builder = self.client.request(method, url);
-        let mut headers = HeaderMap::new();
-        for (name, value) in &request.headers {
-            let (Ok(name), Ok(mut value)) = (
-                HeaderName::from_bytes(name.as_bytes()),
-                HeaderValue::from_str(value),
-            ) else {
-                return Err(Attempt::Fatal(FetchError::BadUrl {
-                    url: shown.to_string(),
-                    message: format!("header {name} is not a valid header"),
-                }));
-            };
-            value.set_sensitive(true);
-            headers.insert(name, value);
-        }
-        builder = builder.headers(headers);
-        builder = match &self.auth {
-            ResolvedAuth::Header(name, value) => builder.header(name, value),
-            ResolvedAuth::Basic(user, password) => builder.basic_auth(user, Some(password)),
-            ResolvedAuth::Bearer(token) => builder.bearer_auth(token),
-            ResolvedAuth::OAuth2 { .. } => builder.bearer_auth(self.oauth_token().await?),
-            ResolvedAuth::None | ResolvedAuth::Query(..) => builder,
+        let oauth = match &self.auth {
+            ResolvedAuth::OAuth2 { .. } => Some(self.oauth_token().await?),
+            _ => None,
         };
-        if let Some(body) = &request.body {
-            builder = builder
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body.clone());
-        }
-        let response = builder.send().await.map_err(|e| self.transport(shown, e))?;
+        let response = loop {
+            if !self.allow_link_local {
+                check_literal_host(&url).map_err(|address| {
+                    Attempt::Fatal(FetchError::Restricted {
+                        url: self.redactor.redact(url.as_str()),
+                        address,
+                    })
+                })?;
+            }
+            let response = self
+                .send(
+                    &method,
+                    &url,
+                    request,
+                    credentials.then_some(oauth.as_deref()),
+                    body.as_deref(),
+                )
+                .await
+                .map_err(|e| self.transport(shown, e))?;
+            let status = response.status();
+            let location = response.headers().get(LOCATION).cloned();
+            let redirect = matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308);
+            let (true, Some(location)) = (redirect, location) else {
+                break response;
+            };
+            let refuse = |to: String, reason: String| {
+                Attempt::Fatal(FetchError::Redirect {
+                    url: shown.to_string(),
+                    to: escape_controls(&self.redactor.redact(&to)).into_owned(),
+                    reason,
+                })
+            };
+            let target = String::from_utf8_lossy(location.as_bytes()).into_owned();
+            let next = url
+                .join(&target)
+                .map_err(|e| refuse(target.clone(), e.to_string()))?;
+            hops += 1;
+            if hops > MAX_REDIRECTS {
+                return Err(refuse(
+                    next.to_string(),
+                    format!("more than {MAX_REDIRECTS} redirects"),
+                ));
+            }
+            // As browsers do: 303 (and 301/302 after a POST) turn into a GET.
+            if status == StatusCode::SEE_OTHER
+                || (method == HttpMethod::POST && matches!(status.as_u16(), 301 | 302))
+            {
+                method = HttpMethod::GET;
+                body = None;
+            }
+            credentials = guard::redirect_allowed(
+                &request.url,
+                &url,
+                &next,
+                &self.redirect_hosts,
+                body.is_some(),
+            )
+            .map_err(|reason| refuse(next.to_string(), reason.to_string()))?;
+            tracing::debug!(from = %self.redactor.redact(url.as_str()), to = %self.redactor.redact(next.as_str()), credentials, "following a redirect");
+            url = next;
+        };
         let status = response.status();
         if !status.is_success() {
             let retry_after = retry_after(response.headers());
-            let body = response.text().await.unwrap_or_default();
+            let start = body_start(response, ERROR_BODY_BYTES).await;
             let error = FetchError::Status {
                 url: shown.to_string(),
                 status: status.as_u16(),
                 reason: status.canonical_reason().unwrap_or("").to_string(),
-                detail: self.body_excerpt(&body),
+                detail: self.body_excerpt(&start),
             };
             let retryable = status.is_server_error()
                 || status == StatusCode::TOO_MANY_REQUESTS
@@ -280,15 +366,69 @@ impl Fetcher {
                 Attempt::Fatal(error)
             });
         }
-        self.read_limited(response, shown).await
+        self.read_limited(response, shown, self.limits.max_response_bytes)
+            .await
     }
 
+    /// Sends one request. `credentials` is `None` on a redirect to another
+    /// host, which then gets no auth, no request headers (they may carry
+    /// keys) and no body; else it holds the OAuth2 token, if that is the auth.
+    async fn send(
+        &self,
+        method: &HttpMethod,
+        url: &Url,
+        request: &Request,
+        credentials: Option<Option<&str>>,
+        body: Option<&str>,
+    ) -> Result<reqwest::Response, reqwest::Error> {
+        let mut url = url.clone();
+        let Some(oauth) = credentials else {
+            return self.client.request(method.clone(), url).send().await;
+        };
+        if let ResolvedAuth::Query(param, value) = &self.auth
+            && !url.query_pairs().any(|(k, _)| k == param.as_str())
+        {
+            url.query_pairs_mut().append_pair(param, value);
+        }
+        let mut builder = self.client.request(method.clone(), url);
+        let mut headers = HeaderMap::new();
+        for (name, value) in &request.headers {
+            // Each was checked by `attempt`.
+            if let (Ok(name), Ok(mut value)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) {
+                value.set_sensitive(true);
+                headers.insert(name, value);
+            }
+        }
+        builder = builder.headers(headers);
+        builder = match &self.auth {
+            ResolvedAuth::Header(name, value) => builder.header(name, value),
+            ResolvedAuth::Basic(user, password) => builder.basic_auth(user, Some(password)),
+            ResolvedAuth::Bearer(token) => builder.bearer_auth(token),
+            ResolvedAuth::OAuth2 { .. } => match oauth {
+                Some(token) => builder.bearer_auth(token),
+                None => builder,
+            },
+            ResolvedAuth::None | ResolvedAuth::Query(..) => builder,
+        };
+        if let Some(body) = body {
+            builder = builder
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.to_string());
+        }
+        builder.send().await
+    }
+
+    /// The body, counted as it is decoded (so a gzip bomb stops at the
+    /// limit): more than `limit` bytes fail the request.
     async fn read_limited(
         &self,
         mut response: reqwest::Response,
         shown: &str,
+        limit: u64,
     ) -> Result<Vec<u8>, Attempt> {
-        let limit = self.limits.max_response_bytes;
         let too_large = || {
             Attempt::Fatal(FetchError::TooLarge {
                 url: shown.to_string(),
@@ -316,6 +456,16 @@ impl Fetcher {
     }
 
     fn transport(&self, shown: &str, e: reqwest::Error) -> Attempt {
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            if let Some(address) = s.downcast_ref::<RestrictedAddress>() {
+                return Attempt::Fatal(FetchError::Restricted {
+                    url: shown.to_string(),
+                    address: address.clone(),
+                });
+            }
+            source = s.source();
+        }
         let kind = if e.is_timeout() {
             "timed out"
         } else if e.is_connect() {
@@ -334,22 +484,25 @@ impl Fetcher {
         Attempt::Retry {
             error: FetchError::Transport {
                 url: shown.to_string(),
-                message: self.redactor.redact(&message),
+                message: escape_controls(&self.redactor.redact(&message)).into_owned(),
             },
             retry_after: None,
         }
     }
 
-    fn body_excerpt(&self, body: &str) -> String {
-        let body = body.trim();
-        if body.is_empty() {
+    /// A short, redacted excerpt of an error body with its control
+    /// characters escaped: fit for the run log and a terminal.
+    fn body_excerpt(&self, body: &[u8]) -> String {
+        let text = String::from_utf8_lossy(body);
+        let text = text.trim();
+        if text.is_empty() {
             return String::new();
         }
-        let mut excerpt: String = body.chars().take(200).collect();
-        if excerpt.len() < body.len() {
+        let mut excerpt: String = text.chars().take(EXCERPT_CHARS).collect();
+        if excerpt.len() < text.len() {
             excerpt.push('…');
         }
-        format!(": {}", self.redactor.redact(&excerpt))
+        format!(": {}", escape_controls(&self.redactor.redact(&excerpt)))
     }
 
     async fn oauth_token(&self) -> Result<String, Attempt> {
@@ -396,12 +549,12 @@ impl Fetcher {
             .await
             .map_err(|e| self.transport(&shown, e))?;
         let status = response.status();
-        let body = response.text().await.unwrap_or_default();
         if !status.is_success() {
+            let start = body_start(response, ERROR_BODY_BYTES).await;
             let error = fail(format!(
                 "HTTP {}{}",
                 status.as_u16(),
-                self.body_excerpt(&body)
+                self.body_excerpt(&start)
             ));
             return Err(
                 if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
@@ -420,7 +573,10 @@ impl Fetcher {
             #[serde(default)]
             expires_in: Option<u64>,
         }
-        let parsed: TokenResponse = serde_json::from_str(&body)
+        let body = self
+            .read_limited(response, &shown, MAX_TOKEN_RESPONSE_BYTES)
+            .await?;
+        let parsed: TokenResponse = serde_json::from_slice(&body)
             .map_err(|e| Attempt::Fatal(fail(format!("unexpected response: {e}"))))?;
         // Renew a little early so a token never expires mid-request.
         let lifetime = parsed.expires_in.unwrap_or(3600).saturating_sub(30).max(1);
@@ -430,6 +586,22 @@ impl Fetcher {
         });
         Ok(parsed.access_token)
     }
+}
+
+/// The first `keep` bytes of a body (decoded), for an error message; the
+/// rest is never read, and a body that breaks off gives what came.
+async fn body_start(mut response: reqwest::Response, keep: usize) -> Vec<u8> {
+    let mut start = Vec::new();
+    while start.len() < keep {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = keep - start.len();
+                start.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            _ => break,
+        }
+    }
+    start
 }
 
 enum Attempt {

@@ -1,7 +1,17 @@
 //! Pagination: which request comes next, when the list ends, and the guards
 //! against a feed that never does.
+//!
+//! Stop rules. When the response states a total (`total_pages` or
+//! `total_count`, read from each page, the latest winning), the total decides:
+//! a short page does not end the list (many APIs silently cap the page size),
+//! and an empty page before the total is reached fails the run as a truncated
+//! feed. Without a stated total, an empty page or one shorter than the page
+//! size ends it. Cursor and next-link pagers end when the page names no next
+//! one. Always: a page whose body repeats any earlier page of the run, or a
+//! cursor or link followed before, is a pagination loop; more than
+//! `limits.max_pages` pages is an error.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 use serde_json::Value;
@@ -22,7 +32,8 @@ pub struct Pager<'a> {
     pages: u64,
     records: u64,
     seen_links: HashSet<String>,
-    last_body: Option<u64>,
+    /// A digest of every non-empty page's body, with its page number.
+    seen_bodies: HashMap<u64, u64>,
 }
 
 impl<'a> Pager<'a> {
@@ -78,7 +89,7 @@ impl<'a> Pager<'a> {
             pages: 0,
             records: 0,
             seen_links: HashSet::new(),
-            last_body: None,
+            seen_bodies: HashMap::new(),
         })
     }
 
@@ -103,15 +114,15 @@ impl<'a> Pager<'a> {
         let mut hasher = DefaultHasher::new();
         body.hash(&mut hasher);
         let body_hash = hasher.finish();
-        if records > 0 && self.last_body == Some(body_hash) {
+        if records > 0
+            && let Some(earlier) = self.seen_bodies.insert(body_hash, self.pages)
+        {
             return Err(FetchError::Loop(format!(
-                "page {} is identical to page {} ({}); the network ignores the pagination parameter or repeats itself",
+                "page {} is identical to page {earlier} ({}); the network ignores the pagination parameter or repeats itself",
                 self.pages,
-                self.pages - 1,
                 self.redactor.redact(current.url.as_str())
             )));
         }
-        self.last_body = Some(body_hash);
         let next = match &self.def.network.pagination {
             PaginationDef::None => None,
             PaginationDef::Page {
@@ -122,10 +133,12 @@ impl<'a> Pager<'a> {
                 total_count,
                 ..
             } => {
-                let ended = records == 0
-                    || size.is_some_and(|s| (records as u64) < s)
-                    || number_at(total_pages.as_ref(), page).is_some_and(|t| self.pages >= t)
-                    || number_at(total_count.as_ref(), page).is_some_and(|t| self.records >= t);
+                let stated = Stated {
+                    pages: number_at(total_pages.as_ref(), page),
+                    count: number_at(total_count.as_ref(), page),
+                };
+                let short = size.is_some_and(|s| (records as u64) < s);
+                let ended = self.ended(&stated, records, short)?;
                 (!ended).then(|| {
                     let mut r = self.first.clone();
                     set_param(&mut r.url, param, &(start + self.pages).to_string());
@@ -140,9 +153,11 @@ impl<'a> Pager<'a> {
                 total_count,
                 ..
             } => {
-                let ended = records == 0
-                    || (records as u64) < *size
-                    || number_at(total_count.as_ref(), page).is_some_and(|t| self.records >= t);
+                let stated = Stated {
+                    pages: None,
+                    count: number_at(total_count.as_ref(), page),
+                };
+                let ended = self.ended(&stated, records, (records as u64) < *size)?;
                 (!ended).then(|| {
                     let offset = match unit {
                         OffsetUnit::Rows => start + self.records,
@@ -185,6 +200,29 @@ impl<'a> Pager<'a> {
         Ok(())
     }
 
+    /// Whether a page or offset list has ended (see the module's stop rules).
+    fn ended(&self, stated: &Stated, records: usize, short: bool) -> Result<bool, FetchError> {
+        if stated.pages.is_none() && stated.count.is_none() {
+            return Ok(records == 0 || short);
+        }
+        let reached = stated.pages.is_some_and(|t| self.pages >= t)
+            || stated.count.is_some_and(|t| self.records >= t);
+        if !reached && records == 0 {
+            let total = match (stated.count, stated.pages) {
+                (Some(count), _) => format!("{count} records"),
+                (None, Some(pages)) => format!("{pages} pages"),
+                (None, None) => unreachable!("a total is stated"),
+            };
+            return Err(FetchError::ShortFeed(format!(
+                "the feed ended short of its stated total: page {} was empty after {} records in {} pages, but the response states {total}; the network truncated its answer, so nothing was kept or removed",
+                self.pages,
+                self.records,
+                self.pages - 1
+            )));
+        }
+        Ok(reached)
+    }
+
     fn check_new(&mut self, link: &str, what: &str) -> Result<(), FetchError> {
         if !self.seen_links.insert(link.to_string()) {
             return Err(FetchError::Loop(format!(
@@ -195,6 +233,12 @@ impl<'a> Pager<'a> {
         }
         Ok(())
     }
+}
+
+/// The totals a page states, when its Network says where to read them.
+struct Stated {
+    pages: Option<u64>,
+    count: Option<u64>,
 }
 
 /// Sets a query parameter, replacing any value it had.

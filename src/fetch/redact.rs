@@ -1,4 +1,8 @@
-//! Keeping secrets out of logs and errors.
+//! Keeping secrets out of logs and errors, and upstream text from
+//! repainting a terminal or faking a log line.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
 
 /// Replaces every secret value (as written, and URL-encoded) with `[redacted]`.
 #[derive(Debug, Clone, Default)]
@@ -44,9 +48,65 @@ impl Redactor {
     }
 }
 
+/// Upstream text made safe to print or log: control characters (ANSI
+/// escapes, carriage returns, newlines, bidi overrides) are written as
+/// escapes, so a network's response can neither repaint the operator's
+/// terminal nor fake a log line. Text without them is returned as it is.
+pub fn escape_controls(text: &str) -> Cow<'_, str> {
+    escape(text, false)
+}
+
+/// Like [`escape_controls`], but keeps line breaks and tabs: for output that
+/// is ours and laid out in lines, with upstream values already escaped.
+pub fn escape_controls_keep_lines(text: &str) -> Cow<'_, str> {
+    escape(text, true)
+}
+
+fn escape(text: &str, keep_lines: bool) -> Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        let layout = keep_lines && (c == '\n' || c == '\t');
+        !layout
+            && (c.is_control()
+                || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'))
+    };
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            c if !unsafe_char(c) => out.push(c),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+        }
+    }
+    Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::Redactor;
+    use super::{Redactor, escape_controls, escape_controls_keep_lines};
+
+    #[test]
+    fn control_characters_from_upstream_are_escaped() {
+        let hostile = "\u{1b}[2J\u{1b}[31mFAKE: all offers synced OK\r\nnext";
+        let shown = escape_controls(hostile);
+        assert_eq!(
+            shown,
+            "\\u{1b}[2J\\u{1b}[31mFAKE: all offers synced OK\\r\\nnext"
+        );
+        assert!(!shown.chars().any(char::is_control));
+        assert_eq!(escape_controls("plain – text"), "plain – text");
+        assert_eq!(escape_controls("a\u{202e}b"), "a\\u{202e}b");
+        assert_eq!(
+            escape_controls_keep_lines("a\n\tb\u{1b}c\r"),
+            "a\n\tb\\u{1b}c\\r"
+        );
+    }
 
     #[test]
     fn secrets_are_masked_as_written_and_url_encoded() {

@@ -328,6 +328,12 @@ pub fn compile_network(
             retry_base_ms: spec.limits.retry_base_ms,
             max_retry_after_seconds: spec.limits.max_retry_after_seconds,
         },
+        redirect_hosts: spec
+            .redirects
+            .allow_hosts
+            .iter()
+            .map(|h| h.trim().to_ascii_lowercase())
+            .collect(),
         mapping,
         enrich,
         null_values: spec.null_values,
@@ -540,13 +546,27 @@ pub fn compile_integration(
     let settings = compile_settings(&mut c, &spec.settings);
     let caps = compile_caps(&mut c, &spec.caps);
 
-    let share = *spec.safety.max_removed_share.value();
-    if share < Decimal::ZERO || share > Decimal::ONE {
-        c.error(
+    for (share, field) in [
+        (
             &spec.safety.max_removed_share,
             "spec.safety.max_removed_share",
-            format!("{share} is not a share between 0 and 1"),
-        );
+        ),
+        (
+            &spec.safety.max_duplicate_share,
+            "spec.safety.max_duplicate_share",
+        ),
+    ] {
+        let value = *share.value();
+        if value < Decimal::ZERO || value > Decimal::ONE {
+            c.error(
+                share,
+                field,
+                format!("{value} is not a share between 0 and 1"),
+            );
+        }
+    }
+    if let (Some(network), Some(Some(params))) = (&network, &params) {
+        check_urls(&mut c, &spec, network, params);
     }
 
     if c.has_errors() {
@@ -606,7 +626,10 @@ pub fn compile_integration(
         on_removed: spec.on_removed,
         safety: SafetyDef {
             allow_empty_feed: spec.safety.allow_empty_feed,
-            max_removed_share: share,
+            max_removed_share: *spec.safety.max_removed_share.value(),
+            shrink_window_days: spec.safety.shrink_window_days,
+            max_duplicate_share: *spec.safety.max_duplicate_share.value(),
+            allow_link_local_addresses: spec.safety.allow_link_local_addresses,
         },
         source_file: source.file.clone(),
         spec_hash,
@@ -614,6 +637,78 @@ pub fn compile_integration(
         source_text: chunk.to_string(),
     };
     (Some(def), c.diagnostics)
+}
+
+/// The URLs an integration will fetch, as its params fill the Network's
+/// templates: only http(s), and no link-local or metadata address written as
+/// an IP unless the Integration allows it (names are checked when they
+/// resolve, at run time). An error points at the param that made the URL,
+/// when one did.
+fn check_urls(
+    c: &mut Checker,
+    spec: &IntegrationSpec,
+    network: &NetworkDef,
+    params: &BTreeMap<String, ParamValue>,
+) {
+    let lookup = |name: &str| params.get(name).map(|p| p.expose().to_string());
+    // An enrichment URL may be built from the record, unknown here: it is
+    // checked only when it reads as a URL already.
+    let mut urls = vec![(
+        "request URL",
+        network.request.url.render(None, &lookup),
+        true,
+    )];
+    if let AuthDef::OAuth2 { token_url, .. } = &network.auth {
+        urls.push(("OAuth2 token URL", token_url.render(None, &lookup), true));
+    }
+    for enrich in &network.enrich {
+        urls.push(("enrichment URL", enrich.url.render(None, &lookup), false));
+    }
+    let redact = |text: &str| {
+        params
+            .values()
+            .filter(|p| p.is_secret() && !p.expose().is_empty())
+            .fold(text.to_string(), |t, p| t.replace(p.expose(), "[redacted]"))
+    };
+    for (what, text, whole) in urls {
+        let text = text.trim();
+        let problem = match url::Url::parse(text) {
+            Ok(url) if !matches!(url.scheme(), "http" | "https") => Some((
+                "only http and https URLs are fetched; write an http:// or https:// URL".to_string(),
+                format!("scheme {:?}", url.scheme()),
+            )),
+            Ok(url) if !spec.safety.allow_link_local_addresses => {
+                crate::address::check_literal_host(&url).err().map(|e| {
+                    (
+                        "set spec.safety.allow_link_local_addresses: true only if the network's API really is there".to_string(),
+                        format!("{} is a link-local or cloud metadata address", e.addr),
+                    )
+                })
+            }
+            Ok(_) => None,
+            Err(_) if !whole => None,
+            Err(e) => Some((
+                "write a full URL such as https://api.network.example".to_string(),
+                e.to_string(),
+            )),
+        };
+        let Some((hint, why)) = problem else {
+            continue;
+        };
+        let message = format!("the {what} would be {:?}: {why}", redact(text));
+        let culprit = spec.params.iter().find(|(name, _)| {
+            params.get(*name).is_some_and(|p| {
+                let value = p.expose().trim();
+                !p.is_secret() && !value.is_empty() && text.starts_with(value)
+            })
+        });
+        match culprit {
+            Some((name, located)) => {
+                c.error_hint(located, &format!("spec.params.{name}"), message, hint)
+            }
+            None => c.error_hint(&spec.network, "spec.network", message, hint),
+        }
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -40,6 +40,8 @@ pub struct NetworkDef {
     pub auth: AuthDef,
     pub pagination: PaginationDef,
     pub limits: LimitsDef,
+    /// Other hosts redirects may lead to (lowercase), without credentials.
+    pub redirect_hosts: Vec<String>,
     pub mapping: Mapping,
     pub enrich: Vec<EnrichDef>,
     pub null_values: Vec<String>,
@@ -315,6 +317,21 @@ pub struct CapsDef {
 pub struct SafetyDef {
     pub allow_empty_feed: bool,
     pub max_removed_share: Decimal,
+    pub shrink_window_days: u32,
+    pub max_duplicate_share: Decimal,
+    pub allow_link_local_addresses: bool,
+}
+
+impl Default for SafetyDef {
+    fn default() -> Self {
+        Self {
+            allow_empty_feed: false,
+            max_removed_share: Decimal::new(5, 1),
+            shrink_window_days: 7,
+            max_duplicate_share: Decimal::new(1, 2),
+            allow_link_local_addresses: false,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -86,6 +86,10 @@ pub struct NetworkSpec {
     /// Safety limits for fetching.
     #[serde(default)]
     pub limits: Limits,
+    /// Which redirects are followed. By default only those within the
+    /// request's own origin (scheme, host and port), with credentials.
+    #[serde(default)]
+    pub redirects: Redirects,
     /// The response format. XML is converted to a JSON-like tree first (see `xml`).
     #[serde(default)]
     pub format: Format,
@@ -251,6 +255,18 @@ pub enum OffsetUnit {
     #[default]
     Rows,
     Pages,
+}
+
+/// Which redirects a network's responses may send offersync to.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Redirects {
+    /// Other hosts a redirect may lead to (e.g. a CDN serving exports). They
+    /// get no credentials: no auth header, query key, basic or bearer auth,
+    /// no request headers and no body. Redirects to any other host, to a
+    /// scheme other than http(s), or from https to http fail the request.
+    #[serde(default)]
+    pub allow_hosts: Vec<String>,
 }
 
 /// Safety limits for fetching one integration.
@@ -964,10 +980,29 @@ pub struct Safety {
     /// Accept a feed with zero offers (otherwise the run fails as a suspected outage).
     #[serde(default)]
     pub allow_empty_feed: bool,
-    /// Refuse a run that would remove more than this share of live campaigns. Default 0.5.
+    /// Refuse a run that would remove more than this share of the live
+    /// campaigns, or whose feed lists more than this share fewer offers than
+    /// the most it listed in a successful run in the last
+    /// `shrink_window_days` (so a feed shrinking run by run trips it too).
+    /// Offers the filters skip still count as listed. Default 0.5.
     #[serde(default = "half")]
     #[schemars(with = "f64")]
     pub max_removed_share: Located<Decimal>,
+    /// How far back the removal guard looks for the most live campaigns, in
+    /// days. Default 7.
+    #[serde(default = "default_shrink_window_days")]
+    pub shrink_window_days: u32,
+    /// Fail a run in which more than this share of the records fetched repeat
+    /// an id already seen in the run: a pager that repeats records hides
+    /// others, which must not be removed. Default 0.01.
+    #[serde(default = "one_percent")]
+    #[schemars(with = "f64")]
+    pub max_duplicate_share: Located<Decimal>,
+    /// Allow the network's host to be a link-local or cloud metadata address
+    /// (169.254.0.0/16, fe80::/10, 100.100.100.200, fd00:ec2::254), which are
+    /// refused by default. Loopback and private addresses are always allowed.
+    #[serde(default)]
+    pub allow_link_local_addresses: bool,
 }
 
 impl Default for Safety {
@@ -975,8 +1010,19 @@ impl Default for Safety {
         Self {
             allow_empty_feed: false,
             max_removed_share: half(),
+            shrink_window_days: default_shrink_window_days(),
+            max_duplicate_share: one_percent(),
+            allow_link_local_addresses: false,
         }
     }
+}
+
+fn default_shrink_window_days() -> u32 {
+    7
+}
+
+fn one_percent() -> Located<Decimal> {
+    Located::unlocated(Decimal::new(1, 2))
 }
 
 fn half() -> Located<Decimal> {

@@ -97,17 +97,46 @@ pub fn resolve(raw: &str, base_dir: &Path, env: EnvLookup<'_>) -> Result<Resolve
     Ok(Resolved { text, referenced })
 }
 
+/// Reads a secret file: only a regular file, and at most the limit (+1 byte
+/// to tell a file that is too large). Opened without blocking, so a FIFO
+/// dropped into the directory cannot hang the loader (or the daemon's loop
+/// behind it), and checked after opening, so the file checked is the file read.
 fn read_secret_file(path: &Path, as_written: &str) -> Result<String, String> {
-    let meta = std::fs::metadata(path)
-        .map_err(|e| format!("secret file {as_written} cannot be read: {e}"))?;
-    if meta.len() > MAX_SECRET_FILE_BYTES {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| format!("secret file {as_written} cannot be read: {e}");
+    let file = open_nonblocking(path).map_err(cannot)?;
+    let meta = file.metadata().map_err(cannot)?;
+    if !meta.is_file() {
+        return Err(format!(
+            "secret file {as_written} is not a regular file (a device, pipe, socket or directory); point it at a file holding the secret"
+        ));
+    }
+    let mut content = Vec::new();
+    file.take(MAX_SECRET_FILE_BYTES + 1)
+        .read_to_end(&mut content)
+        .map_err(cannot)?;
+    if content.len() as u64 > MAX_SECRET_FILE_BYTES {
         return Err(format!(
             "secret file {as_written} is larger than {MAX_SECRET_FILE_BYTES} bytes; is it the right file?"
         ));
     }
-    let content = std::fs::read_to_string(path)
-        .map_err(|e| format!("secret file {as_written} cannot be read: {e}"))?;
+    let content = String::from_utf8(content)
+        .map_err(|_| format!("secret file {as_written} is not UTF-8 text"))?;
     Ok(content.trim_end_matches(['\n', '\r']).to_string())
+}
+
+#[cfg(unix)]
+fn open_nonblocking(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn open_nonblocking(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::File::open(path)
 }
 
 /// A value with its references shown but nothing else (for messages about a literal).

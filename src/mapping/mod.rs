@@ -196,6 +196,10 @@ impl fmt::Display for RecordProblem {
     }
 }
 
+/// The deepest nesting of a record's JSON that is stored: as deep as
+/// serde_json parses, far below what Postgres's jsonb parser accepts.
+pub const MAX_RECORD_DEPTH: usize = 128;
+
 /// The offers of one page and the records that failed.
 #[derive(Debug, Default)]
 pub struct MappedPage {
@@ -310,6 +314,8 @@ impl Mapping {
         out
     }
 
+    /// Records are stored whole (`Offer.raw`); one nested deeper than this is
+    /// a problem of its own rather than a database error failing the run.
     fn map_raw(
         &self,
         skeleton: Value,
@@ -332,6 +338,17 @@ impl Mapping {
                             reason: e.to_string(),
                         })?;
                     let mut offer = self.map_record(first + i, key.as_deref(), &record)?;
+                    let depth = split::nesting_depth(raw.get());
+                    if depth > MAX_RECORD_DEPTH {
+                        return Err(RecordProblem {
+                            index: first + i,
+                            external_id: Some(offer.external_id),
+                            field: "record",
+                            reason: format!(
+                                "the record is nested {depth} levels deep, more than the {MAX_RECORD_DEPTH} a stored record may have (databases refuse such JSON); the offer is not imported"
+                            ),
+                        });
+                    }
                     let start = raw.get().as_ptr() as usize - text.as_ptr() as usize;
                     offer.raw = RawRecord::new(text.clone(), start..start + raw.get().len());
                     Ok(offer)

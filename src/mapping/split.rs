@@ -288,6 +288,35 @@ impl<'de: 'a, 'a> Visitor<'de> for Reader<'_, 'a> {
     }
 }
 
+/// How deeply arrays and objects nest in valid JSON text (a byte scan that
+/// skips strings: records are split off unparsed where unmapped).
+pub fn nesting_depth(text: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in text.as_bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,6 +324,15 @@ mod tests {
 
     fn path(p: &[&str]) -> Vec<String> {
         p.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn nesting_is_measured_outside_strings() {
+        assert_eq!(nesting_depth(r#"{"a": 1}"#), 1);
+        assert_eq!(nesting_depth(r#"{"a": [{"b": "[[[{"}], "c": "\\"[["}"#), 3);
+        assert_eq!(nesting_depth("7"), 0);
+        let deep = format!("{}{}", "[".repeat(20_000), "]".repeat(20_000));
+        assert_eq!(nesting_depth(&deep), 20_000);
     }
 
     #[test]

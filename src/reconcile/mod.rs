@@ -49,7 +49,7 @@ pub enum Refusal {
     )]
     EmptyFeed,
     #[error(
-        "the run would remove {removing} of {live} live campaigns ({share}%), more than safety.max_removed_share allows ({allowed}%): suspected upstream outage; raise the share if this is expected"
+        "the run would remove {removing} of {live} live campaigns ({share}%), more than safety.max_removed_share allows ({allowed}%): suspected upstream outage; if the offers really are gone, sync once with --accept-removals"
     )]
     TooManyRemoved {
         removing: usize,
@@ -57,6 +57,54 @@ pub enum Refusal {
         share: Decimal,
         allowed: Decimal,
     },
+    #[error(
+        "the feed lists {listed} offers, {share}% fewer than the {high_water} it listed in a successful run in the last {window_days} days, more than safety.max_removed_share allows ({allowed}%): the feed is shrinking run by run, a suspected upstream fault; if the offers really are gone, sync once with --accept-removals"
+    )]
+    Shrinking {
+        listed: usize,
+        high_water: usize,
+        share: Decimal,
+        allowed: Decimal,
+        window_days: u32,
+    },
+    #[error(
+        "{duplicates} of the {fetched} records fetched repeat an id seen earlier in the run ({share}%, more than safety.max_duplicate_share allows: {allowed}%): the network's pagination repeats records and may hide others, so nothing was kept or removed; raise the share if the feed really lists offers twice"
+    )]
+    Duplicates {
+        duplicates: u32,
+        fetched: u32,
+        share: Decimal,
+        allowed: Decimal,
+    },
+}
+
+/// What the removal guard compares a run with, besides the live campaigns.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RemovalGuard {
+    /// The most offers the feed listed in a successful run in the guard
+    /// window (upstream's size: offers the filters skip count too, so that
+    /// narrowing a filter is no shrinkage).
+    pub high_water: Option<usize>,
+    /// An operator's deliberate run: the removal-share guards do not apply.
+    pub accept_removals: bool,
+}
+
+/// `part` of `whole` as a percentage, when that share is more than `limit`.
+fn share_over(
+    part: impl Into<Decimal>,
+    whole: impl Into<Decimal>,
+    limit: Decimal,
+) -> Option<Decimal> {
+    let (part, whole) = (part.into(), whole.into());
+    if part.is_zero() || whole.is_zero() {
+        return None;
+    }
+    let share = part / whole;
+    (share > limit).then(|| percent(share))
+}
+
+fn percent(d: Decimal) -> Decimal {
+    (d * Decimal::ONE_HUNDRED).round_dp(1).normalize()
 }
 
 /// The plan of one run, built page by page.
@@ -146,14 +194,32 @@ impl<'a> Reconciler<'a> {
     }
 
     /// Once every page was fetched: the campaigns whose offers are gone,
-    /// unless that looks like an outage rather than a change.
+    /// unless that looks like an upstream fault rather than a change (an
+    /// empty feed, a pager repeating records, too many removed at once or
+    /// over the recent runs).
     pub fn removals(
         &mut self,
         on_removed: OnRemoved,
         safety: &SafetyDef,
+        guard: RemovalGuard,
     ) -> Result<Removal, Refusal> {
         if self.counts.fetched == 0 && !safety.allow_empty_feed {
             return Err(Refusal::EmptyFeed);
+        }
+        let duplicates = self
+            .counts
+            .skipped_by_reason
+            .get(&SkipReason::DuplicateId)
+            .copied()
+            .unwrap_or(0);
+        let fetched = self.counts.fetched;
+        if let Some(share) = share_over(duplicates, fetched, safety.max_duplicate_share) {
+            return Err(Refusal::Duplicates {
+                duplicates,
+                fetched,
+                share,
+                allowed: percent(safety.max_duplicate_share),
+            });
         }
         let live = self.index.values().filter(|s| !s.removed).count();
         let mut removal = Removal {
@@ -171,19 +237,31 @@ impl<'a> Reconciler<'a> {
         }
         removal.external_ids.sort();
         let removing = removal.ids.len();
-        if live > 0 && removing > 0 {
-            let share = Decimal::from(removing) / Decimal::from(live);
-            if share > safety.max_removed_share {
-                let percent = |d: Decimal| (d * Decimal::ONE_HUNDRED).round_dp(1).normalize();
+        let listed = (fetched - duplicates) as usize;
+        let allowed = safety.max_removed_share;
+        if removing > 0 && !guard.accept_removals {
+            if let Some(share) = share_over(removing, live, allowed) {
                 return Err(Refusal::TooManyRemoved {
                     removing,
                     live,
-                    share: percent(share),
-                    allowed: percent(safety.max_removed_share),
+                    share,
+                    allowed: percent(allowed),
+                });
+            }
+            let high_water = guard.high_water.unwrap_or(0);
+            if let Some(share) = share_over(high_water.saturating_sub(listed), high_water, allowed)
+            {
+                return Err(Refusal::Shrinking {
+                    listed,
+                    high_water,
+                    share,
+                    allowed: percent(allowed),
+                    window_days: safety.shrink_window_days,
                 });
             }
         }
         self.counts.removed = removing as u32;
+        self.counts.listed = listed as u32;
         Ok(removal)
     }
 }

@@ -63,6 +63,7 @@ fn safety(allow_empty_feed: bool, share: &str) -> SafetyDef {
     SafetyDef {
         allow_empty_feed,
         max_removed_share: share.parse().unwrap(),
+        ..SafetyDef::default()
     }
 }
 
@@ -117,7 +118,13 @@ fn offers_gone_upstream_are_removed_but_not_those_that_failed_to_map() {
             detail: "field payout: \"abc\" is not a decimal".into(),
         }),
     ]);
-    let removal = r.removals(OnRemoved::Pause, &safety(false, "0.5")).unwrap();
+    let removal = r
+        .removals(
+            OnRemoved::Pause,
+            &safety(false, "0.5"),
+            RemovalGuard::default(),
+        )
+        .unwrap();
     assert_eq!(removal.external_ids, ["c"]);
     assert!(removal.pause);
     assert_eq!(r.counts.removed, 1);
@@ -135,13 +142,17 @@ fn an_empty_feed_or_a_mass_removal_is_refused_unless_allowed() {
     };
     let mut r = Reconciler::new(index(), &update);
     assert_eq!(
-        r.removals(OnRemoved::Pause, &safety(false, "1"))
-            .unwrap_err(),
+        r.removals(
+            OnRemoved::Pause,
+            &safety(false, "1"),
+            RemovalGuard::default()
+        )
+        .unwrap_err(),
         Refusal::EmptyFeed
     );
     let mut r = Reconciler::new(index(), &update);
     assert_eq!(
-        r.removals(OnRemoved::Keep, &safety(true, "1"))
+        r.removals(OnRemoved::Keep, &safety(true, "1"), RemovalGuard::default())
             .unwrap()
             .ids
             .len(),
@@ -152,11 +163,15 @@ fn an_empty_feed_or_a_mass_removal_is_refused_unless_allowed() {
     r.counts.fetched = 1;
     r.plan_page(vec![Ok(campaign("a", "h"))]);
     let refusal = r
-        .removals(OnRemoved::Pause, &safety(false, "0.5"))
+        .removals(
+            OnRemoved::Pause,
+            &safety(false, "0.5"),
+            RemovalGuard::default(),
+        )
         .unwrap_err();
     assert_eq!(
         refusal.to_string(),
-        "the run would remove 2 of 3 live campaigns (66.7%), more than safety.max_removed_share allows (50%): suspected upstream outage; raise the share if this is expected"
+        "the run would remove 2 of 3 live campaigns (66.7%), more than safety.max_removed_share allows (50%): suspected upstream outage; if the offers really are gone, sync once with --accept-removals"
     );
 }
 
@@ -176,4 +191,116 @@ fn never_columns_are_left_empty_on_create_and_only_always_columns_update() {
     assert!(!columns.columns.contains(&Column::Status));
     assert!(!columns.columns.contains(&Column::Category));
     assert!(columns.columns.contains(&Column::Payout));
+}
+
+#[test]
+fn a_deliberate_run_may_remove_what_the_share_guard_refuses() {
+    let update = UpdateDef::default();
+    let index = stored(&[
+        ("a", 1, "h", false),
+        ("b", 2, "h", false),
+        ("c", 3, "h", false),
+    ]);
+    let mut r = Reconciler::new(index, &update);
+    r.counts.fetched = 1;
+    r.plan_page(vec![Ok(campaign("a", "h"))]);
+    let guard = RemovalGuard {
+        high_water: Some(3),
+        accept_removals: true,
+    };
+    let removal = r
+        .removals(OnRemoved::Pause, &safety(false, "0.5"), guard)
+        .unwrap();
+    assert_eq!(removal.external_ids, ["b", "c"]);
+    assert_eq!(r.counts.listed, 1);
+}
+
+#[test]
+fn a_feed_shrinking_run_by_run_is_refused_against_the_high_water_mark() {
+    let update = UpdateDef::default();
+    // 4 live now, 3 of them still listed: 25% removed, within the share...
+    let index = stored(&[
+        ("a", 1, "h", false),
+        ("b", 2, "h", false),
+        ("c", 3, "h", false),
+        ("d", 4, "h", false),
+    ]);
+    let plan = |r: &mut Reconciler<'_>| {
+        r.counts.fetched = 3;
+        r.plan_page(vec![
+            Ok(campaign("a", "h")),
+            Ok(campaign("b", "h")),
+            Ok(campaign("c", "h")),
+        ]);
+    };
+    let mut r = Reconciler::new(index.clone(), &update);
+    plan(&mut r);
+    assert!(
+        r.removals(
+            OnRemoved::Pause,
+            &safety(false, "0.5"),
+            RemovalGuard::default()
+        )
+        .is_ok()
+    );
+    assert_eq!(r.counts.listed, 3);
+    // ...but the feed listed 10 a few runs ago: 3 is 70% fewer.
+    let mut r = Reconciler::new(index, &update);
+    plan(&mut r);
+    let guard = RemovalGuard {
+        high_water: Some(10),
+        accept_removals: false,
+    };
+    let refusal = r
+        .removals(OnRemoved::Pause, &safety(false, "0.5"), guard)
+        .unwrap_err();
+    assert_eq!(
+        refusal,
+        Refusal::Shrinking {
+            listed: 3,
+            high_water: 10,
+            share: Decimal::from(70),
+            allowed: Decimal::from(50),
+            window_days: 7,
+        }
+    );
+    assert_eq!(r.counts.removed, 0);
+}
+
+#[test]
+fn many_repeated_ids_fail_the_run_a_few_do_not() {
+    let update = UpdateDef::default();
+    let index = stored(&[("a", 1, "h", false), ("z", 9, "h", false)]);
+    let run = |copies: usize, fetched: u32| {
+        let mut r = Reconciler::new(index.clone(), &update);
+        r.counts.fetched = fetched;
+        let mut page: Vec<Result<Campaign, Skip>> = (0..fetched as usize - copies)
+            .map(|i| Ok(campaign(&format!("n{i}"), "h")))
+            .collect();
+        page.extend((0..copies).map(|_| Ok(campaign("n0", "h"))));
+        r.plan_page(page);
+        r.removals(
+            OnRemoved::Pause,
+            &safety(false, "1"),
+            RemovalGuard::default(),
+        )
+    };
+    // 1 in 200 is 0.5%: within the default 1%.
+    assert!(run(1, 200).is_ok());
+    let refusal = run(20, 200).unwrap_err();
+    assert!(
+        matches!(
+            refusal,
+            Refusal::Duplicates {
+                duplicates: 20,
+                fetched: 200,
+                ..
+            }
+        ),
+        "{refusal}"
+    );
+    assert!(
+        refusal.to_string().contains("nothing was kept or removed"),
+        "{refusal}"
+    );
 }

@@ -14,6 +14,8 @@ mod schema;
 mod shared;
 pub mod sqlite;
 
+pub use rows::INTERRUPTED;
+
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
@@ -132,6 +134,9 @@ pub struct RunCounts {
     /// Campaigns removed earlier whose offer came back (also counted as updated).
     pub restored: u32,
     pub skipped_by_reason: BTreeMap<SkipReason, u32>,
+    /// Offers the feed listed (records less repeated ids, whatever the
+    /// filters decided): what the removal guard compares later runs with.
+    pub listed: u32,
 }
 
 impl RunCounts {
@@ -197,18 +202,25 @@ pub trait Writes {
     /// Marks campaigns removed upstream, pausing them when `pause`.
     fn remove(&mut self, ids: &[i64], pause: bool, now: DateTime<Utc>) -> Result<(), StoreError>;
     fn record_skips(&mut self, run: RunId, skips: &[Skip]) -> Result<(), StoreError>;
-    /// Marks the run succeeded with its counts, and the integration's last success.
+    /// Marks the run succeeded with its counts (and whether an operator
+    /// accepted its removals), and the integration's last success.
     fn finish_run(
         &mut self,
         run: RunId,
         integration_id: i64,
         counts: &RunCounts,
+        accepted_removals: bool,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+    /// Marks the claimed tick the run serves as ended, in the run's own
+    /// transaction: no daemon can see the run succeeded and its tick open.
+    fn finish_tick(&mut self, integration: &str, tick: DateTime<Utc>) -> Result<(), StoreError>;
 }
 
 /// A store backend.
 pub trait Store: Send {
+    /// A new connection to the same database (after this one was lost).
+    fn reopen(&self) -> Result<Box<dyn Store>, StoreError>;
     /// Registers an integration, or refreshes its spec; returns its id.
     fn upsert_integration(&mut self, record: &IntegrationRecord<'_>) -> Result<i64, StoreError>;
     /// The id of a registered integration.
@@ -228,6 +240,14 @@ pub trait Store: Send {
     /// Releases the run lock.
     fn end_run(&mut self) -> Result<(), StoreError>;
     fn stored_index(&mut self, integration_id: i64) -> Result<StoredIndex, StoreError>;
+    /// The most offers a feed listed in a successful run finished since
+    /// `since`, from the last run whose removals were accepted on: what the
+    /// removal guard measures a run against.
+    fn listed_high_water(
+        &mut self,
+        integration_id: i64,
+        since: DateTime<Utc>,
+    ) -> Result<Option<u32>, StoreError>;
     /// Runs `work` in one transaction: it commits only if `work` returns `Ok`.
     fn in_transaction(
         &mut self,

@@ -20,7 +20,7 @@ use super::schema::{
     campaigns, integrations, publisher_payouts, refresh_requests, schedule_claims, sync_runs,
     sync_skips,
 };
-use super::shared::{shared_queries, shared_store_methods};
+use super::shared::{shared_queries, shared_store_methods, shared_writes_methods};
 use super::{
     CampaignRecord, IntegrationRecord, IntegrationStatus, LiveIntegration, RefreshOutcome,
     RunCounts, RunId, RunRecord, SkipRecord, Store, StoreError, StoredCampaign, StoredIndex,
@@ -41,6 +41,7 @@ const RUN_LOCK: i32 = 0x0ff5_0002;
 /// A connection to the Postgres store.
 pub struct PgStore {
     conn: PgConnection,
+    url: String,
     /// The integration whose run lock this connection holds.
     run_lock: Option<String>,
 }
@@ -72,6 +73,7 @@ impl PgStore {
         migrated?;
         Ok(Self {
             conn,
+            url: url.to_string(),
             run_lock: None,
         })
     }
@@ -292,26 +294,14 @@ impl Writes for PgWrites<'_> {
         Ok(())
     }
 
-    fn remove(&mut self, ids: &[i64], pause: bool, now: DateTime<Utc>) -> Result<(), StoreError> {
-        remove_campaigns(self.conn, ids, pause, now)
-    }
-
-    fn record_skips(&mut self, run: RunId, skips: &[Skip]) -> Result<(), StoreError> {
-        record_skips(self.conn, run, skips)
-    }
-
-    fn finish_run(
-        &mut self,
-        run: RunId,
-        integration_id: i64,
-        counts: &RunCounts,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        finish_run(self.conn, run, integration_id, counts, now)
-    }
+    shared_writes_methods!();
 }
 
 impl Store for PgStore {
+    fn reopen(&self) -> Result<Box<dyn Store>, StoreError> {
+        Ok(Box::new(Self::connect(&self.url)?))
+    }
+
     fn upsert_integration(&mut self, record: &IntegrationRecord<'_>) -> Result<i64, StoreError> {
         use integrations::dsl as i;
         let state = if record.enabled { "active" } else { "disabled" };

@@ -87,5 +87,5 @@ pub(super) fn run_record(row: RunRow) -> RunRecord {
 }
 
 /// The error a run left `running` by a dead process is closed with.
-pub(super) const INTERRUPTED: &str =
+pub const INTERRUPTED: &str =
     "interrupted: the process stopped before the run finished; nothing it did was kept";

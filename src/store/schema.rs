@@ -85,6 +85,8 @@ diesel::table! {
         removed -> Int4,
         restored -> Int4,
         error -> Nullable<Text>,
+        listed -> Nullable<Int4>,
+        accepted_removals -> Bool,
     }
 }
 

@@ -157,9 +157,19 @@ macro_rules! shared_queries {
             run: RunId,
             integration_id: i64,
             counts: &RunCounts,
+            accepted_removals: bool,
             now: DateTime<Utc>,
         ) -> Result<(), StoreError> {
             write_counts(conn, run, counts, "succeeded", None, now)?;
+            {
+                use sync_runs::dsl as r;
+                diesel::update(r::sync_runs.find(run.0))
+                    .set((
+                        r::listed.eq(Some(count(counts.listed))),
+                        r::accepted_removals.eq(accepted_removals),
+                    ))
+                    .execute(conn)?;
+            }
             use integrations::dsl as i;
             diesel::update(i::integrations.find(integration_id))
                 .set((
@@ -169,6 +179,30 @@ macro_rules! shared_queries {
                 ))
                 .execute(conn)?;
             Ok(())
+        }
+
+        /// The most offers listed in a successful run since `since`, not
+        /// counting runs before the last one whose removals were accepted.
+        fn listed_high_water(
+            conn: &mut $Conn,
+            integration_id: i64,
+            since: DateTime<Utc>,
+        ) -> Result<Option<u32>, StoreError> {
+            use sync_runs::dsl as r;
+            let succeeded = r::integration_id
+                .eq(integration_id)
+                .and(r::status.eq("succeeded"));
+            let accepted: Option<i64> = r::sync_runs
+                .filter(succeeded.and(r::accepted_removals.eq(true)))
+                .select(diesel::dsl::max(r::id))
+                .first(conn)?;
+            let high: Option<i32> = r::sync_runs
+                .filter(succeeded)
+                .filter(r::finished_at.ge(since))
+                .filter(r::id.ge(accepted.unwrap_or(0)))
+                .select(diesel::dsl::max(r::listed))
+                .first(conn)?;
+            Ok(high.map(|n| n.max(0) as u32))
         }
 
         fn fail_run(
@@ -601,8 +635,61 @@ pub(super) use shared_queries;
 
 /// The `Store` methods that only hand their arguments to the shared queries,
 /// expanded inside each backend's `impl Store` (whose `conn` they use).
+/// The `Writes` methods that only delegate to the shared queries, for a
+/// backend's writes type holding `conn: &mut Connection`.
+macro_rules! shared_writes_methods {
+    () => {
+        fn remove(
+            &mut self,
+            ids: &[i64],
+            pause: bool,
+            now: DateTime<Utc>,
+        ) -> Result<(), StoreError> {
+            remove_campaigns(self.conn, ids, pause, now)
+        }
+
+        fn record_skips(&mut self, run: RunId, skips: &[Skip]) -> Result<(), StoreError> {
+            record_skips(self.conn, run, skips)
+        }
+
+        fn finish_run(
+            &mut self,
+            run: RunId,
+            integration_id: i64,
+            counts: &RunCounts,
+            accepted_removals: bool,
+            now: DateTime<Utc>,
+        ) -> Result<(), StoreError> {
+            finish_run(
+                self.conn,
+                run,
+                integration_id,
+                counts,
+                accepted_removals,
+                now,
+            )
+        }
+
+        fn finish_tick(
+            &mut self,
+            integration: &str,
+            tick: DateTime<Utc>,
+        ) -> Result<(), StoreError> {
+            finish_tick(self.conn, integration, tick)
+        }
+    };
+}
+
 macro_rules! shared_store_methods {
     () => {
+        fn listed_high_water(
+            &mut self,
+            integration_id: i64,
+            since: DateTime<Utc>,
+        ) -> Result<Option<u32>, StoreError> {
+            listed_high_water(&mut self.conn, integration_id, since)
+        }
+
         fn fail_run(
             &mut self,
             run: RunId,
@@ -731,3 +818,4 @@ macro_rules! shared_store_methods {
 }
 
 pub(super) use shared_store_methods;
+pub(super) use shared_writes_methods;

@@ -22,7 +22,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use rust_decimal::Decimal;
 
 use super::rows::{INTERRUPTED, RunRow, count, run_record, update_set};
-use super::shared::{shared_queries, shared_store_methods};
+use super::shared::{shared_queries, shared_store_methods, shared_writes_methods};
 use super::{
     CampaignRecord, IntegrationRecord, IntegrationStatus, LiveIntegration, RefreshOutcome,
     RunCounts, RunId, RunRecord, SkipRecord, Store, StoreError, StoredCampaign, StoredIndex,
@@ -127,6 +127,8 @@ mod schema {
             removed -> Integer,
             restored -> Integer,
             error -> Nullable<Text>,
+            listed -> Nullable<Integer>,
+            accepted_removals -> Bool,
         }
     }
 
@@ -190,6 +192,7 @@ shared_queries!(SqliteConnection);
 /// A connection to an SQLite store file.
 pub struct SqliteStore {
     conn: SqliteConnection,
+    path: PathBuf,
     locks: PathBuf,
     /// The run lock this process holds (closing the file releases it).
     run_lock: Option<File>,
@@ -249,6 +252,7 @@ impl SqliteStore {
         locks.push(".locks");
         Ok(Self {
             conn,
+            path: path.to_path_buf(),
             locks: PathBuf::from(locks),
             run_lock: None,
         })
@@ -484,23 +488,7 @@ impl Writes for SqliteWrites<'_> {
         Ok(())
     }
 
-    fn remove(&mut self, ids: &[i64], pause: bool, now: DateTime<Utc>) -> Result<(), StoreError> {
-        remove_campaigns(self.conn, ids, pause, now)
-    }
-
-    fn record_skips(&mut self, run: RunId, skips: &[Skip]) -> Result<(), StoreError> {
-        record_skips(self.conn, run, skips)
-    }
-
-    fn finish_run(
-        &mut self,
-        run: RunId,
-        integration_id: i64,
-        counts: &RunCounts,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        finish_run(self.conn, run, integration_id, counts, now)
-    }
+    shared_writes_methods!();
 }
 
 /// Takes the one-daemon lock of an SQLite store, held while the returned
@@ -546,6 +534,10 @@ fn lock_file_name(integration: &str) -> String {
 }
 
 impl Store for SqliteStore {
+    fn reopen(&self) -> Result<Box<dyn Store>, StoreError> {
+        Ok(Box::new(Self::open(&self.path)?))
+    }
+
     fn upsert_integration(&mut self, record: &IntegrationRecord<'_>) -> Result<i64, StoreError> {
         use integrations::dsl as i;
         let state = if record.enabled { "active" } else { "disabled" };

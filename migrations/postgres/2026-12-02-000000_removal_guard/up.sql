@@ -1,0 +1,6 @@
+-- What the removal guard compares a run with: the offers each successful
+-- run's feed listed (the guard looks at the most in its window), and whether
+-- an operator accepted the run's removals (later runs compare only with
+-- runs from that one on).
+ALTER TABLE sync_runs ADD COLUMN listed INTEGER;
+ALTER TABLE sync_runs ADD COLUMN accepted_removals BOOLEAN NOT NULL DEFAULT false;

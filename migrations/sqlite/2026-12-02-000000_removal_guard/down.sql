@@ -1,0 +1,2 @@
+ALTER TABLE sync_runs DROP COLUMN accepted_removals;
+ALTER TABLE sync_runs DROP COLUMN listed;

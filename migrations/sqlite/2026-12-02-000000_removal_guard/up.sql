@@ -1,0 +1,3 @@
+-- What the removal guard compares a run with (see migrations/postgres).
+ALTER TABLE sync_runs ADD COLUMN listed INTEGER;
+ALTER TABLE sync_runs ADD COLUMN accepted_removals BOOLEAN NOT NULL DEFAULT 0;

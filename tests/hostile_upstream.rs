@@ -1,0 +1,721 @@
+//! The real binary against hostile and broken upstreams on 127.0.0.1:
+//! redirects that would leak the key, endless error bodies, pagers that loop,
+//! truncate or repeat, feeds that shrink run by run, a pathological record,
+//! terminal escapes in error bodies, and a database lost mid-run. Every
+//! failure must end in a failed run that changed no campaign, or in a
+//! per-record problem; never in a partial removal.
+
+mod common;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use common::*;
+use serde_json::{Value, json};
+
+/// One request the hostile server received.
+#[derive(Debug, Clone)]
+struct Hit {
+    path: String,
+    query: HashMap<String, String>,
+    headers: HashMap<String, String>,
+}
+
+impl Hit {
+    fn page(&self) -> usize {
+        self.query
+            .get("page")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(1)
+    }
+}
+
+type Reply = dyn Fn(&Hit) -> Response + Send + Sync;
+
+#[derive(Clone)]
+struct ServerState {
+    hits: Arc<Mutex<Vec<Hit>>>,
+    reply: Arc<Reply>,
+}
+
+/// An HTTP server on 127.0.0.1 that answers every request with `reply`.
+struct Hostile {
+    addr: SocketAddr,
+    hits: Arc<Mutex<Vec<Hit>>>,
+}
+
+impl Hostile {
+    async fn start(reply: impl Fn(&Hit) -> Response + Send + Sync + 'static) -> Self {
+        let state = ServerState {
+            hits: Arc::default(),
+            reply: Arc::new(reply),
+        };
+        let hits = state.hits.clone();
+        let app = Router::new().fallback(answer).with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { addr, hits }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn hits(&self) -> Vec<Hit> {
+        self.hits.lock().unwrap().clone()
+    }
+}
+
+async fn answer(State(state): State<ServerState>, uri: Uri, headers: HeaderMap) -> Response {
+    let hit = Hit {
+        path: uri.path().to_string(),
+        query: url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect(),
+    };
+    state.hits.lock().unwrap().push(hit.clone());
+    (state.reply)(&hit)
+}
+
+/// A page in the mock network's shape, stating `total` offers.
+fn page(offers: &[Value], page: usize, total: usize) -> Response {
+    axum::Json(json!({
+        "offers": offers,
+        "paging": {"page": page, "total_count": total}
+    }))
+    .into_response()
+}
+
+/// The `page`-th page of 10 of `offers`, honestly.
+fn honest_page(offers: &[Value], hit: &Hit) -> Response {
+    let n = hit.page();
+    let slice = page_of(offers, n, 10);
+    page(&slice, n, offers.len())
+}
+
+fn redirect(to: &str) -> Response {
+    (StatusCode::FOUND, [("location", to.to_string())], "").into_response()
+}
+
+/// A manifest directory for the mock network, `acme` against `base_url`.
+fn manifests(base_url: &str, auth: &str, network_extra: &str, extra: &str) -> Manifests {
+    let network = network_yaml(PAGE_PAGINATION, auth).replace(
+        "  records: $.offers[*]\n",
+        &format!("{network_extra}  records: $.offers[*]\n"),
+    );
+    Manifests::new(&network, &integration_yaml("acme", base_url, extra))
+}
+
+const QUERY_AUTH: &str = "{kind: query, param: api_key, value: \"{{ params.api_key }}\"}";
+
+/// Runs the binary (off the async threads, so the servers keep answering).
+async fn offersync(m: &Manifests, db: &str, args: &[&str]) -> Output {
+    let mut command = Command::new(binary());
+    command
+        .args(args)
+        .arg("--dir")
+        .arg(m.path())
+        .env("DATABASE_URL", db)
+        .env("RUST_LOG", "offersync=info");
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
+
+/// `sync acme`, which must succeed.
+async fn sync_succeeds(m: &Manifests, db: &TestDb) {
+    let out = offersync(m, &db.url, &["sync", "acme"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+/// `sync acme`, which must fail as a run (exit 1); what it printed.
+async fn sync_fails(m: &Manifests, db: &TestDb) -> String {
+    let out = offersync(m, &db.url, &["sync", "acme"]).await;
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    shown
+}
+
+/// Page `n` (from 1) of `size` offers.
+fn page_of(offers: &[Value], n: usize, size: usize) -> Vec<Value> {
+    offers
+        .iter()
+        .skip((n - 1) * size)
+        .take(size)
+        .cloned()
+        .collect()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn sqlite() -> TestDb {
+    TestDb::new(Backend::Sqlite)
+}
+
+fn live_campaigns(db: &TestDb) -> usize {
+    db.query::<Count>("SELECT COUNT(*) AS n FROM campaigns WHERE removed_at IS NULL")[0].n as usize
+}
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+#[derive(diesel::QueryableByName)]
+struct RunRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    status: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    error: Option<String>,
+}
+
+fn runs(db: &TestDb) -> Vec<RunRow> {
+    db.query("SELECT status, error FROM sync_runs ORDER BY id")
+}
+
+// --- Credentials and where requests go -------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_to_another_host_is_refused_and_never_carries_the_key() {
+    let offers = offers(1..=5);
+    // `localhost` is another origin than `127.0.0.1`, on another port too.
+    let thief = Hostile::start(move |hit| honest_page(&offers, hit)).await;
+    let thief_url = format!("http://localhost:{}/steal", thief.addr.port());
+    let to = thief_url.clone();
+    let network = Hostile::start(move |_| redirect(&to)).await;
+
+    for auth in [HEADER_AUTH, QUERY_AUTH] {
+        let m = manifests(&network.url(), auth, "", "");
+        let db = sqlite();
+        let shown = sync_fails(&m, &db).await;
+        assert!(shown.contains("redirected to"), "{shown}");
+        assert!(shown.contains("redirects.allow_hosts"), "{shown}");
+        assert!(thief.hits().is_empty(), "followed: {:?}", thief.hits());
+    }
+    // A refused redirect is final: one request per sync, no retries.
+    assert_eq!(network.hits().len(), 2);
+
+    // Allowed by name, the other host gets the request but no credential in
+    // any form: no auth header, no key in the query, no Referer.
+    for auth in [HEADER_AUTH, QUERY_AUTH] {
+        let m = manifests(
+            &network.url(),
+            auth,
+            "  redirects: {allow_hosts: [localhost]}\n",
+            "",
+        );
+        let db = sqlite();
+        sync_succeeds(&m, &db).await;
+        assert_eq!(live_campaigns(&db), 5);
+    }
+    let hits = thief.hits();
+    assert_eq!(hits.len(), 2, "{hits:?}");
+    for hit in hits {
+        let everything = format!("{:?}{:?}", hit.query, hit.headers);
+        assert!(!everything.contains(API_KEY), "the key leaked: {hit:?}");
+        assert!(!hit.headers.contains_key("referer"), "{hit:?}");
+        assert!(!hit.headers.contains_key("x-api-key"), "{hit:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_same_origin_redirect_is_followed_with_credentials() {
+    let offers = offers(1..=15);
+    let network = Hostile::start(move |hit| {
+        if hit.path == "/offers" {
+            let query = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(hit.query.iter().filter(|(k, _)| *k != "api_key"))
+                .finish();
+            return redirect(&format!("/v2/offers?{query}"));
+        }
+        if hit.headers.get("x-api-key").map(String::as_str) != Some(API_KEY) {
+            return (StatusCode::UNAUTHORIZED, "no key").into_response();
+        }
+        honest_page(&offers, hit)
+    })
+    .await;
+    let m = manifests(&network.url(), HEADER_AUTH, "", "");
+    let db = sqlite();
+    sync_succeeds(&m, &db).await;
+    assert_eq!(live_campaigns(&db), 15);
+    assert!(
+        network
+            .hits()
+            .iter()
+            .all(|h| !h.headers.contains_key("referer"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_to_another_scheme_fails_at_once() {
+    let network = Hostile::start(|_| redirect("file:///etc/passwd")).await;
+    let m = manifests(&network.url(), HEADER_AUTH, "", "");
+    let db = sqlite();
+    let shown = sync_fails(&m, &db).await;
+    assert!(
+        shown.contains("only http and https redirects are followed"),
+        "{shown}"
+    );
+    assert_eq!(network.hits().len(), 1, "not retried");
+}
+
+#[test]
+fn validate_refuses_urls_that_are_not_http_or_point_at_cloud_metadata() {
+    for (base_url, expected) in [
+        ("file:///etc", "scheme \\\"file\\\""),
+        ("gopher://127.0.0.1:70/", "scheme \\\"gopher\\\""),
+        (
+            "http://169.254.169.254/latest",
+            "169.254.169.254 is a link-local or cloud metadata address",
+        ),
+    ] {
+        let m = manifests(base_url, HEADER_AUTH, "", "");
+        let out = Command::new(binary())
+            .args(["validate", "--format", "json", "--dir"])
+            .arg(m.path())
+            .output()
+            .unwrap();
+        let shown = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{base_url}: {shown}");
+        assert!(shown.contains(expected), "{base_url}: {shown}");
+        assert!(shown.contains("spec.params.base_url"), "{shown}");
+        assert!(shown.contains("integration.yaml"), "{shown}");
+    }
+    // Allowed explicitly, the metadata address validates.
+    let m = manifests(
+        "http://169.254.169.254/latest",
+        HEADER_AUTH,
+        "",
+        "  safety: {allow_link_local_addresses: true}\n",
+    );
+    let out = Command::new(binary())
+        .args(["validate", "--dir"])
+        .arg(m.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+#[test]
+fn secret_files_must_be_regular_files_and_a_fifo_never_blocks() {
+    let m = manifests("http://127.0.0.1:9", HEADER_AUTH, "", "");
+    let fifo = m.path().join("secrets/api.key");
+    std::fs::remove_file(&fifo).unwrap();
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: creates a FIFO at a path we own.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let integration = std::fs::read_to_string(m.path().join("integration.yaml")).unwrap();
+    for reference in ["secrets/api.key", "/dev/null"] {
+        m.set_integration(&integration.replace("secrets/api.key", reference));
+        let mut child = Command::new(binary())
+            .args(["validate", "--dir"])
+            .arg(m.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                child.kill().unwrap();
+                panic!("validate blocked on ${{file:{reference}}}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let out = child.wait_with_output().unwrap();
+        let shown = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{reference}: {shown}");
+        assert!(
+            shown.contains("is not a regular file"),
+            "{reference}: {shown}"
+        );
+    }
+}
+
+// --- Memory and time bounds ------------------------------------------------
+
+/// Runs a command to its end; its output and largest resident size, in KiB.
+// The child is reaped by wait4 (for its rusage), which clippy cannot see.
+#[allow(clippy::zombie_processes)]
+fn run_measured(mut command: Command) -> (Output, i64) {
+    use std::os::unix::process::ExitStatusExt;
+    let child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut stdout = child.stdout.unwrap();
+    let mut stderr = child.stderr.unwrap();
+    let err = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        std::io::Read::read_to_end(&mut stderr, &mut s).unwrap();
+        s
+    });
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut stdout, &mut out).unwrap();
+    let mut status = 0;
+    // SAFETY: plain wait4 on our own child, with valid out-pointers.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid);
+    let output = Output {
+        status: std::process::ExitStatus::from_raw(status),
+        stdout: out,
+        stderr: err.join().unwrap(),
+    };
+    (output, usage.ru_maxrss)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_error_body_is_not_read_and_the_excerpt_is_short() {
+    const CHUNK: usize = 64 * 1024;
+    // Up to 4 GiB per response: "endless" for any client that reads it all.
+    const BOUND: u64 = 4 << 30;
+    let sent = Arc::new(AtomicU64::new(0));
+    let counter = sent.clone();
+    let network = Hostile::start(move |_| {
+        let counter = counter.clone();
+        let chunks = futures_util::stream::unfold(0u64, move |n| {
+            let counter = counter.clone();
+            async move {
+                (n < BOUND).then(|| {
+                    counter.fetch_add(CHUNK as u64, Ordering::Relaxed);
+                    (
+                        Ok::<_, std::io::Error>(Bytes::from(vec![b'x'; CHUNK])),
+                        n + CHUNK as u64,
+                    )
+                })
+            }
+        });
+        (StatusCode::INTERNAL_SERVER_ERROR, Body::from_stream(chunks)).into_response()
+    })
+    .await;
+    let m = manifests(&network.url(), HEADER_AUTH, "", "");
+    let db = sqlite();
+    let mut command = Command::new(binary());
+    command
+        .args(["sync", "acme", "--dir"])
+        .arg(m.path())
+        .env("DATABASE_URL", &db.url);
+    let (out, max_rss_kib) = tokio::task::spawn_blocking(move || run_measured(command))
+        .await
+        .unwrap();
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    assert!(shown.contains("HTTP 500"), "{shown}");
+    assert!(shown.contains("xxxx…"), "an excerpt: {shown}");
+    assert!(
+        shown.len() < 4_000,
+        "the excerpt is short: {} bytes",
+        shown.len()
+    );
+    assert_eq!(network.hits().len(), 3, "retried twice");
+    assert!(max_rss_kib < 200 * 1024, "peak RSS {max_rss_kib} KiB");
+    // The body was abandoned: what was sent is what the socket buffers took.
+    let sent = sent.load(Ordering::Relaxed);
+    assert!(sent < 256 << 20, "{sent} bytes were sent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_that_alternate_are_a_loop_however_large_the_total() {
+    let a = offers(1..=10);
+    let b = offers(11..=20);
+    let network = Hostile::start(move |hit| {
+        let n = hit.page();
+        // Ignores the page number: A, B, A, B, ... with a huge total.
+        let offers = if n % 2 == 1 { &a } else { &b };
+        axum::Json(json!({"offers": offers, "paging": {"total_count": 10_000_000}})).into_response()
+    })
+    .await;
+    let m = manifests(&network.url(), HEADER_AUTH, "", "");
+    let db = sqlite();
+    let shown = sync_fails(&m, &db).await;
+    assert!(shown.contains("page 3 is identical to page 1"), "{shown}");
+    assert_eq!(network.hits().len(), 3);
+    assert_eq!(live_campaigns(&db), 0, "nothing kept");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capped_page_size_does_not_end_the_feed_before_its_total() {
+    let all = offers(1..=25);
+    // Asked for 10 a page, the API silently serves 4.
+    let network = Hostile::start(move |hit| {
+        let n = hit.page();
+        let slice = page_of(&all, n, 4);
+        page(&slice, n, 25)
+    })
+    .await;
+    let m = manifests(&network.url(), HEADER_AUTH, "", "");
+    let db = sqlite();
+    sync_succeeds(&m, &db).await;
+    assert_eq!(live_campaigns(&db), 25);
+    assert_eq!(network.hits().len(), 7);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_that_ends_short_of_its_total_fails_and_removes_nothing() {
+    let all = offers(1..=30);
+    let truncate = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let cut = truncate.clone();
+    let network = Hostile::start(move |hit| {
+        if cut.load(Ordering::Relaxed) && hit.page() >= 3 {
+            // Pages 3 and on are short and then empty: only 24 of 30 arrive.
+            let slice: Vec<Value> = if hit.page() == 3 {
+                all[20..24].to_vec()
+            } else {
+                vec![]
+            };
+            return page(&slice, hit.page(), 30);
+        }
+        honest_page(&all, hit)
+    })
+    .await;
+    let m = manifests(&network.url(), HEADER_AUTH, "", "");
+    let db = sqlite();
+    sync_succeeds(&m, &db).await;
+    assert_eq!(live_campaigns(&db), 30);
+    truncate.store(true, Ordering::Relaxed);
+    let shown = sync_fails(&m, &db).await;
+    assert!(shown.contains("ended short of its stated total"), "{shown}");
+    assert!(shown.contains("24 records"), "{shown}");
+    assert_eq!(live_campaigns(&db), 30, "nothing removed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pager_that_repeats_records_fails_instead_of_removing_what_it_hid() {
+    let all = offers(1..=40);
+    let broken = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = broken.clone();
+    let network = Hostile::start(move |hit| {
+        // Broken: page 4 serves page 3's records again, hiding offers 31-40.
+        let n = if flag.load(Ordering::Relaxed) && hit.page() == 4 {
+            3
+        } else {
+            hit.page()
+        };
+        let slice = page_of(&all, n, 10);
+        page(&slice, hit.page(), 40)
+    })
+    .await;
+    let m = manifests(&network.url(), HEADER_AUTH, "", "");
+    let db = sqlite();
+    sync_succeeds(&m, &db).await;
+    assert_eq!(live_campaigns(&db), 40);
+    broken.store(true, Ordering::Relaxed);
+    let shown = sync_fails(&m, &db).await;
+    assert!(
+        shown.contains("10 of the 40 records fetched repeat an id"),
+        "{shown}"
+    );
+    assert_eq!(
+        live_campaigns(&db),
+        40,
+        "the hidden offers were not removed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_shrinking_run_by_run_trips_the_guard_until_accepted() {
+    let size = Arc::new(std::sync::atomic::AtomicUsize::new(20));
+    let shared = size.clone();
+    let network = Hostile::start(move |hit| {
+        let all = offers(1..=shared.load(Ordering::Relaxed) as u32);
+        honest_page(&all, hit)
+    })
+    .await;
+    let m = manifests(&network.url(), HEADER_AUTH, "", "");
+    let db = sqlite();
+    // 20 → 12 → 8: each run removes under half of what was live before it.
+    for (n, live) in [(20, 20), (12, 12)] {
+        size.store(n, Ordering::Relaxed);
+        sync_succeeds(&m, &db).await;
+        assert_eq!(live_campaigns(&db), live);
+    }
+    size.store(8, Ordering::Relaxed);
+    let shown = sync_fails(&m, &db).await;
+    assert!(
+        shown.contains("the feed lists 8 offers, 60% fewer than the 20 it listed"),
+        "{shown}"
+    );
+    assert_eq!(live_campaigns(&db), 12);
+    // The operator confirms the offers are gone; later runs measure from there.
+    let out = offersync(&m, &db.url, &["sync", "acme", "--accept-removals"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(live_campaigns(&db), 8);
+    size.store(5, Ordering::Relaxed);
+    sync_succeeds(&m, &db).await;
+    assert_eq!(live_campaigns(&db), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_pathological_record_is_a_problem_of_its_own() {
+    let mut all = offers(1..=12);
+    let deep = format!("{}{}", "[".repeat(20_000), "]".repeat(20_000));
+    all[4]["tracking_meta"] = serde_json::from_str::<Value>("0").unwrap();
+    let network = Hostile::start(move |hit| {
+        let n = hit.page();
+        let slice = page_of(&all, n, 10);
+        // serde_json builds no 20k-deep tree, so the record is spliced in as text.
+        let body = json!({"offers": slice, "paging": {"total_count": 12}})
+            .to_string()
+            .replace("\"tracking_meta\":0", &format!("\"tracking_meta\":{deep}"));
+        ([("content-type", "application/json")], body).into_response()
+    })
+    .await;
+    let m = manifests(&network.url(), HEADER_AUTH, "", "");
+    let db = TestDb::postgres();
+    let out = offersync(&m, &db.url, &["sync", "acme"]).await;
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{shown}");
+    assert_eq!(live_campaigns(&db), 11);
+    assert!(shown.contains("skipped      1  mapping_problem"), "{shown}");
+    let out = offersync(&m, &db.url, &["runs", "show", "1"]).await;
+    let shown = text(&out);
+    assert!(
+        shown.contains("5 ") && shown.contains("nested 20001 levels deep"),
+        "the problem names the offer: {shown}"
+    );
+}
+
+// --- What reaches the operator ---------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminal_escapes_from_upstream_are_shown_escaped() {
+    let network = Hostile::start(|_| {
+        (
+            StatusCode::BAD_REQUEST,
+            "\u{1b}[2J\u{1b}[31mFAKE: all offers synced OK\r\nerror: none",
+        )
+            .into_response()
+    })
+    .await;
+    let m = manifests(&network.url(), HEADER_AUTH, "", "");
+    let db = sqlite();
+    let mut seen = String::new();
+    for args in [
+        &["sync", "acme"][..],
+        &["runs", "acme"],
+        &["runs", "show", "1"],
+        &["status"],
+    ] {
+        let out = offersync(&m, &db.url, args).await;
+        seen.push_str(&text(&out));
+    }
+    assert!(seen.contains("\\u{1b}[2J\\u{1b}[31mFAKE"), "{seen}");
+    assert!(!seen.contains('\u{1b}'), "{seen:?}");
+    assert!(!seen.contains('\r'), "{seen:?}");
+    assert!(
+        !seen.lines().any(|l| l.starts_with("error: none")),
+        "no faked line: {seen}"
+    );
+    #[derive(diesel::QueryableByName)]
+    struct Error {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        error: String,
+    }
+    let stored = db.query::<Error>("SELECT error FROM sync_runs");
+    assert!(!stored[0].error.contains('\u{1b}'), "{:?}", stored[0].error);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_pipe_ends_the_command_quietly() {
+    let all = offers(1..=3000);
+    let network = Hostile::start(move |hit| {
+        let n = hit.page();
+        let slice = page_of(&all, n, 500);
+        page(&slice, n, 3000)
+    })
+    .await;
+    let m = manifests(&network.url(), HEADER_AUTH, "", "");
+    let db = sqlite();
+    // The plan lists 3000 creates, far more than a pipe holds: `head` closes it.
+    let script = format!(
+        "'{}' plan acme --dir '{}' | head -1",
+        binary().display(),
+        m.path().display()
+    );
+    let mut command = Command::new("sh");
+    command.args(["-c", &script]).env("DATABASE_URL", &db.url);
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("Broken pipe"), "{stderr}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("+ create  1  Offer 1"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_lost_mid_run_fails_the_run_exit_1_and_marks_it_failed() {
+    let all = offers(1..=20);
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let opened = gate.clone();
+    let network = Hostile::start(move |hit| {
+        if hit.page() == 2 {
+            // Page 2 waits until the test has cut the database connection.
+            let opened = opened.clone();
+            let slice = all[10..].to_vec();
+            let body = futures_util::stream::once(async move {
+                opened.notified().await;
+                Ok::<_, std::io::Error>(Bytes::from(
+                    json!({"offers": slice, "paging": {"total_count": 20}}).to_string(),
+                ))
+            });
+            return (
+                [("content-type", "application/json")],
+                Body::from_stream(body),
+            )
+                .into_response();
+        }
+        honest_page(&all, hit)
+    })
+    .await;
+    let m = manifests(&network.url(), HEADER_AUTH, "", "");
+    let db = TestDb::postgres();
+    let run = offersync(&m, &db.url, &["sync", "acme"]);
+    let cut = async {
+        while network.hits().len() < 2 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Page 1 is written (or being written) inside the run's transaction.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let name = db.url.rsplit('/').next().unwrap().to_string();
+        let admin = TestDb::postgres();
+        let _ = admin.execute(&format!(
+            "SELECT pg_terminate_backend(pid)::INT FROM pg_stat_activity WHERE datname = '{name}'"
+        ));
+        gate.notify_one();
+    };
+    let (out, ()) = tokio::join!(run, cut);
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(1), "the run failed: {shown}");
+    let runs = runs(&db);
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, "failed", "{:?}", runs[0].error);
+    assert_eq!(live_campaigns(&db), 0);
+}
