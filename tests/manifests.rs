@@ -71,5 +71,8 @@ fn the_example_integration_compiles_every_setting() {
     assert_eq!(acme.caps.on_import[0].period, CapPeriod::Daily);
     assert_eq!(acme.on_removed, OnRemoved::Pause);
     assert_eq!(acme.safety.max_removed_share, dec("0.5"));
+    assert_eq!(acme.safety.shrink_window_days, 7);
+    assert_eq!(acme.safety.max_duplicate_share, dec("0.01"));
+    assert!(!acme.safety.allow_link_local_addresses);
     assert_eq!(acme.spec_hash.len(), 64);
 }

@@ -338,14 +338,37 @@ impl Daemon {
         };
         let now = Utc::now();
         for status in statuses {
-            let (Some(entry), Some(run)) = (self.entries.get_mut(&status.name), status.last_run)
-            else {
+            let (Some(entry), Some(run)) = (self.entries.get(&status.name), status.last_run) else {
                 continue;
             };
             if !matches!(run.status.as_str(), "failed" | "running") || !entry.def.enabled {
                 continue;
             }
-            // A run cut short by a stopping daemon is resumed at once; one
+            if run.status == "running" {
+                // Left running: by a live process (which holds the run
+                // lock), or for a tick another daemon will take over; else
+                // by a process that died, and it is resumed here.
+                let name = status.name.clone();
+                let orphaned = self
+                    .control
+                    .call(move |s| {
+                        match s.lock_run(&name) {
+                            Ok(()) => s.end_run()?,
+                            Err(StoreError::RunInProgress(_)) => return Ok(false),
+                            Err(e) => return Err(e),
+                        }
+                        Ok(!s.has_open_tick(&name)?)
+                    })
+                    .await
+                    .unwrap_or(false);
+                if !orphaned {
+                    continue;
+                }
+            }
+            let Some(entry) = self.entries.get_mut(&status.name) else {
+                continue;
+            };
+            // A run cut short by a stopping process is resumed at once; one
             // that failed waits the first backoff from its end.
             let abandoned =
                 run.status == "running" || run.error.as_deref() == Some(store::INTERRUPTED);

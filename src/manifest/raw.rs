@@ -993,8 +993,8 @@ pub struct Safety {
     #[serde(default = "default_shrink_window_days")]
     pub shrink_window_days: u32,
     /// Fail a run in which more than this share of the records fetched repeat
-    /// an id already seen in the run: a pager that repeats records hides
-    /// others, which must not be removed. Default 0.01.
+    /// an id already seen in the run (and at least 5 do): a pager that
+    /// repeats records hides others, which must not be removed. Default 0.01.
     #[serde(default = "one_percent")]
     #[schemars(with = "f64")]
     pub max_duplicate_share: Located<Decimal>,

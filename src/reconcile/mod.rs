@@ -89,6 +89,10 @@ pub struct RemovalGuard {
     pub accept_removals: bool,
 }
 
+/// A feed may list an offer twice; a broken pager repeats a whole page. Fewer
+/// repeated ids than this never fail a run, whatever their share.
+pub const SUSPICIOUS_DUPLICATES: u32 = 5;
+
 /// `part` of `whole` as a percentage, when that share is more than `limit`.
 fn share_over(
     part: impl Into<Decimal>,
@@ -213,7 +217,9 @@ impl<'a> Reconciler<'a> {
             .copied()
             .unwrap_or(0);
         let fetched = self.counts.fetched;
-        if let Some(share) = share_over(duplicates, fetched, safety.max_duplicate_share) {
+        if duplicates >= SUSPICIOUS_DUPLICATES
+            && let Some(share) = share_over(duplicates, fetched, safety.max_duplicate_share)
+        {
             return Err(Refusal::Duplicates {
                 duplicates,
                 fetched,

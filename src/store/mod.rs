@@ -288,6 +288,9 @@ pub trait Store: Send {
         by: &str,
         stale_before: DateTime<Utc>,
     ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError>;
+    /// Whether a claimed tick of the integration has not ended (its run is
+    /// going, or its daemon died and another will take it over).
+    fn has_open_tick(&mut self, integration: &str) -> Result<bool, StoreError>;
     /// Marks the unfinished claims of daemon `by` (ticks and refresh
     /// requests) as still held, so that no other daemon takes them over.
     fn keep_claims(&mut self, by: &str) -> Result<(), StoreError>;

@@ -367,6 +367,15 @@ macro_rules! shared_queries {
             Ok(taken)
         }
 
+        fn has_open_tick(conn: &mut $Conn, integration: &str) -> Result<bool, StoreError> {
+            use schedule_claims::dsl as s;
+            let open: i64 = s::schedule_claims
+                .filter(s::integration.eq(integration).and(s::finished_at.is_null()))
+                .count()
+                .get_result(conn)?;
+            Ok(open > 0)
+        }
+
         fn keep_claims(conn: &mut $Conn, by: &str) -> Result<(), StoreError> {
             use refresh_requests::dsl as r;
             use schedule_claims::dsl as s;
@@ -747,6 +756,10 @@ macro_rules! shared_store_methods {
 
         fn keep_claims(&mut self, by: &str) -> Result<(), StoreError> {
             keep_claims(&mut self.conn, by)
+        }
+
+        fn has_open_tick(&mut self, integration: &str) -> Result<bool, StoreError> {
+            has_open_tick(&mut self.conn, integration)
         }
 
         fn prune_ticks(&mut self, before: DateTime<Utc>) -> Result<usize, StoreError> {
