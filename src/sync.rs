@@ -73,6 +73,9 @@ pub struct PlanReport {
     pub restore: Vec<String>,
     pub remove: Vec<String>,
     pub pause: bool,
+    /// Live campaigns whose offers the filters now skip (`on_filtered`).
+    pub filter: Vec<String>,
+    pub pause_filtered: bool,
     pub skips: Vec<Skip>,
 }
 
@@ -274,16 +277,18 @@ fn write_side(
             Ok(())
         })
         .err()
-        .or_else(
-            || match reconciler.removals(def.on_removed, &def.safety, guard) {
+        .or_else(|| {
+            match reconciler.removals(def.on_removed, def.on_filtered, &def.safety, guard) {
                 Ok(removal) => {
                     report.remove = removal.external_ids;
                     report.pause = removal.pause;
+                    report.filter = removal.filtered_external_ids;
+                    report.pause_filtered = removal.pause_filtered;
                     None
                 }
                 Err(refusal) => Some(refusal.to_string()),
-            },
-        );
+            }
+        });
         return Ok((None, reconciler.counts, error, Some(report)));
     };
 
@@ -400,10 +405,13 @@ fn apply(
         })
         .map_err(TxError::Aborted)?;
         let removal = reconciler
-            .removals(def.on_removed, &def.safety, guard)
+            .removals(def.on_removed, def.on_filtered, &def.safety, guard)
             .map_err(|r: Refusal| TxError::Aborted(r.to_string()))?;
         if !removal.ids.is_empty() {
             writes.remove(&removal.ids, removal.pause, now)?;
+        }
+        if !removal.filtered_ids.is_empty() {
+            writes.remove(&removal.filtered_ids, removal.pause_filtered, now)?;
         }
         if let Some(tick) = options.tick {
             writes.finish_tick(&def.name, tick)?;

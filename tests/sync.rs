@@ -510,7 +510,7 @@ async fn filters_skip_with_reasons_that_the_run_log_keeps(backend: Backend) {
     );
 }
 
-async fn a_skipped_offer_that_was_imported_is_removed_but_a_mapping_problem_is_left_alone(
+async fn a_skipped_offer_that_was_imported_is_filtered_out_but_a_mapping_problem_is_left_alone(
     backend: Backend,
 ) {
     let (mock, m, db) = setup(backend, offers(1..=10), "  filters: {payout: {max: 30}}\n").await;
@@ -521,9 +521,64 @@ async fn a_skipped_offer_that_was_imported_is_removed_but_a_mapping_problem_is_l
     mock.set_offers(list);
     let report = sync_once(&m, &db, "acme").await;
     assert!(report.succeeded(), "{:?}", report.error);
-    assert_eq!(report.counts.removed, 1);
-    assert_eq!(campaign(&db, "acme", "1").status, "paused");
+    assert_eq!((report.counts.removed, report.counts.filtered), (0, 1));
+    let filtered = campaign(&db, "acme", "1");
+    assert_eq!(filtered.status, "paused");
+    assert!(filtered.removed_at.is_some());
     assert_eq!(campaign(&db, "acme", "2").status, "active");
+}
+
+async fn narrowing_the_filters_filters_out_without_tripping_the_outage_guard(backend: Backend) {
+    let (mock, m, db) = setup(backend, offers(1..=10), "").await;
+    assert!(sync_once(&m, &db, "acme").await.succeeded());
+    // 8 of 10 no longer selected: more than max_removed_share, but not gone.
+    let narrowed = |extra: &str| {
+        integration_yaml(
+            "acme",
+            &mock.base_url(),
+            &format!("  filters: {{offers: ['2', '7']}}\n{extra}"),
+        )
+    };
+    m.set_integration(&narrowed(""));
+    let plan = plan_once(&m, &db, "acme").await;
+    assert!(plan.succeeded(), "{:?}", plan.error);
+    assert_eq!(plan.plan.as_ref().unwrap().filter.len(), 8);
+    let report = sync_once(&m, &db, "acme").await;
+    assert!(report.succeeded(), "{:?}", report.error);
+    assert_eq!((report.counts.removed, report.counts.filtered), (0, 8));
+    let stored = campaigns(&db, "acme");
+    let active: Vec<&str> = stored
+        .iter()
+        .filter(|c| c.status == "active" && c.removed_at.is_none())
+        .map(|c| c.external_id.as_str())
+        .collect();
+    assert_eq!(active, ["2", "7"]);
+    let runs = store::open(&db.url)
+        .unwrap()
+        .recent_runs("acme", 1)
+        .unwrap();
+    assert_eq!(
+        (runs[0].filtered, runs[0].removed),
+        (8, 0),
+        "the run log counts them"
+    );
+    // Widened again, the filtered-out campaigns are restored.
+    m.set_integration(&integration_yaml("acme", &mock.base_url(), ""));
+    let report = sync_once(&m, &db, "acme").await;
+    assert!(report.succeeded(), "{:?}", report.error);
+    assert_eq!(report.counts.restored, 8);
+    assert!(
+        campaigns(&db, "acme")
+            .iter()
+            .all(|c| c.status == "active" && c.removed_at.is_none())
+    );
+    // on_filtered: keep only marks them.
+    m.set_integration(&narrowed("  on_filtered: keep\n"));
+    let report = sync_once(&m, &db, "acme").await;
+    assert_eq!(report.counts.filtered, 8);
+    let kept = campaign(&db, "acme", "1");
+    assert_eq!(kept.status, "active");
+    assert!(kept.removed_at.is_some());
 }
 
 async fn sync_with_network(
@@ -804,7 +859,8 @@ on_both_backends!(
     truncated_json_fails_the_run_and_changes_nothing,
     an_empty_feed_or_a_mass_removal_is_refused_as_an_outage,
     filters_skip_with_reasons_that_the_run_log_keeps,
-    a_skipped_offer_that_was_imported_is_removed_but_a_mapping_problem_is_left_alone,
+    a_skipped_offer_that_was_imported_is_filtered_out_but_a_mapping_problem_is_left_alone,
+    narrowing_the_filters_filters_out_without_tripping_the_outage_guard,
     every_pagination_kind_reads_every_page,
     pagination_loops_and_endless_feeds_are_stopped,
     a_response_over_the_size_limit_fails_the_run,

@@ -406,3 +406,30 @@ fn the_demo_syncs_the_bundled_integration_and_a_second_run_changes_nothing() {
 fn demo_key() -> &'static str {
     offersync::demo::API_KEY
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_integration_refuses_sync_unless_forced_and_plan_says_so() {
+    let (_mock, m, db) = setup("  enabled: false\n").await;
+    let out = offersync_async(&m, &db.url, &["sync", "acme"]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("acme is disabled (spec.enabled: false"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--force"), "{stderr}");
+    let stored = offersync::store::open(&db.url)
+        .unwrap()
+        .campaigns("acme")
+        .unwrap();
+    assert!(stored.is_empty(), "nothing imported");
+
+    let out = offersync_async(&m, &db.url, &["plan", "acme"]).await;
+    let (_, stderr) = text(&out);
+    assert!(stderr.contains("acme is disabled"), "{stderr}");
+
+    let out = offersync_async(&m, &db.url, &["sync", "acme", "--force"]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("created 25"), "{stdout}");
+}

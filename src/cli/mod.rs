@@ -187,6 +187,9 @@ enum Command {
         /// Later runs measure shrinkage from this run on.
         #[arg(long)]
         accept_removals: bool,
+        /// Run it even though the manifest says `enabled: false` (a deliberate one-off).
+        #[arg(long)]
+        force: bool,
     },
     /// Fetch, map and filter every page of an integration's API, without a database.
     ///
@@ -305,12 +308,16 @@ pub fn main() -> ExitCode {
             name,
             common,
             accept_removals,
+            force,
         } => runs::sync(
             &name,
             &common.dir,
             &common.database_url,
             common.format,
-            accept_removals,
+            runs::SyncFlags {
+                accept_removals,
+                force,
+            },
         ),
         Command::Plan { name, common } => {
             runs::plan(&name, &common.dir, &common.database_url, common.format)

@@ -87,23 +87,31 @@ pub(super) fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// `offersync sync NAME`: one run now. Exit 0 succeeded, 1 the run failed, 2 it could not start.
-pub fn sync(
-    name: &str,
-    dir: &Path,
-    url: &str,
-    format: OutputFormat,
-    accept_removals: bool,
-) -> ExitCode {
+/// The deliberate overrides of `offersync sync`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SyncFlags {
+    pub accept_removals: bool,
+    pub force: bool,
+}
+
+pub fn sync(name: &str, dir: &Path, url: &str, format: OutputFormat, flags: SyncFlags) -> ExitCode {
     let def = match load_integration(dir, name) {
         Ok(def) => def,
         Err(code) => return code,
     };
+    if !def.enabled && !flags.force {
+        errln!(
+            "error: {name} is disabled (spec.enabled: false in {}); nothing was run\n  hint: enable it, or run it once anyway with `offersync sync {name} --force`",
+            def.source_file.display()
+        );
+        return ExitCode::from(CANNOT_START);
+    }
     let store = match open_store(url) {
         Ok(s) => s,
         Err(code) => return code,
     };
     let options = sync::RunOptions {
-        accept_removals,
+        accept_removals: flags.accept_removals,
         ..sync::RunOptions::new(Trigger::Cli)
     };
     let (_, report) = runtime().block_on(sync::run_with(def, store, options));
@@ -194,6 +202,12 @@ pub fn plan(name: &str, dir: &Path, url: &str, format: OutputFormat) -> ExitCode
         Ok(s) => s,
         Err(_) => return ExitCode::from(1),
     };
+    if !def.enabled {
+        errln!(
+            "note: {name} is disabled (spec.enabled: false in {}): the daemon does not run it, and `offersync sync` needs --force",
+            def.source_file.display()
+        );
+    }
     let (_, report) = runtime().block_on(sync::plan(def, store));
     let report = match report {
         Ok(r) => r,
@@ -221,6 +235,14 @@ pub fn plan(name: &str, dir: &Path, url: &str, format: OutputFormat) -> ExitCode
             for id in &plan.remove {
                 outln!("- {verb}  {}", shown(id));
             }
+            let filtered_verb = if plan.pause_filtered {
+                "pause (filtered out)"
+            } else {
+                "mark filtered out"
+            };
+            for id in &plan.filter {
+                outln!("- {filtered_verb}  {}", shown(id));
+            }
             for skip in &plan.skips {
                 let id = skip.external_id.as_deref().unwrap_or("?");
                 outln!(
@@ -230,8 +252,13 @@ pub fn plan(name: &str, dir: &Path, url: &str, format: OutputFormat) -> ExitCode
                     shown(&skip.detail)
                 );
             }
+            let filtered = if plan.filter.is_empty() {
+                String::new()
+            } else {
+                format!(", {} filtered out", plan.filter.len())
+            };
             outln!(
-                "plan for {}: {} to create, {} to update, {} to {verb}, {} unchanged, {} skipped",
+                "plan for {}: {} to create, {} to update, {} to {verb}, {} unchanged, {} skipped{filtered}",
                 report.integration,
                 plan.create.len(),
                 plan.update.len(),
@@ -245,7 +272,11 @@ pub fn plan(name: &str, dir: &Path, url: &str, format: OutputFormat) -> ExitCode
         errln!("error: a run now would fail: {e}");
         return ExitCode::from(1);
     }
-    if plan.create.is_empty() && plan.update.is_empty() && plan.remove.is_empty() {
+    if plan.create.is_empty()
+        && plan.update.is_empty()
+        && plan.remove.is_empty()
+        && plan.filter.is_empty()
+    {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(2)

@@ -121,6 +121,24 @@ mod tests {
         assert!(check_literal_host(&Url::parse("http://127.0.0.1:9/").unwrap()).is_ok());
     }
 
+    #[tokio::test]
+    async fn the_resolver_refuses_restricted_addresses_and_passes_the_rest() {
+        use std::str::FromStr;
+        // IP literals resolve without DNS: no traffic, no lookup.
+        let resolve = |host: &str| GuardedResolver.resolve(Name::from_str(host).unwrap());
+        let refused = match resolve("169.254.169.254").await {
+            Err(e) => e,
+            Ok(_) => panic!("a metadata address resolved"),
+        };
+        let refused = refused
+            .downcast_ref::<RestrictedAddress>()
+            .expect("a RestrictedAddress");
+        assert_eq!(refused.addr.to_string(), "169.254.169.254");
+        assert!(refused.to_string().contains("allow_link_local_addresses"));
+        let addrs: Vec<SocketAddr> = resolve("127.0.0.1").await.unwrap().collect();
+        assert_eq!(addrs[0].ip().to_string(), "127.0.0.1");
+    }
+
     #[test]
     fn redirects_stay_in_the_origin_unless_a_host_is_allowed() {
         let u = |s: &str| Url::parse(s).unwrap();

@@ -624,6 +624,7 @@ pub fn compile_integration(
         kpi_append: spec.kpi.append.filter(|s| !s.trim().is_empty()),
         caps,
         on_removed: spec.on_removed,
+        on_filtered: spec.on_filtered,
         safety: SafetyDef {
             allow_empty_feed: spec.safety.allow_empty_feed,
             max_removed_share: *spec.safety.max_removed_share.value(),

@@ -171,6 +171,7 @@ pub struct IntegrationDef {
     pub kpi_append: Option<String>,
     pub caps: CapsDef,
     pub on_removed: OnRemoved,
+    pub on_filtered: OnRemoved,
     pub safety: SafetyDef,
     pub source_file: PathBuf,
     /// SHA-256 of the document's text: changes whenever the manifest does.

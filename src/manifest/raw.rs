@@ -556,6 +556,14 @@ pub struct IntegrationSpec {
     /// What happens to a campaign whose offer disappears upstream. Default `pause`.
     #[serde(default)]
     pub on_removed: OnRemoved,
+    /// What happens to a campaign whose offer is still upstream but now
+    /// skipped by this Integration's filters (a narrowed filter, a raised
+    /// minimum payout): `pause` (default) pauses it and marks it removed,
+    /// `keep` only marks it; either way it is restored when the offer passes
+    /// the filters again. Such campaigns are counted as `filtered`, apart from
+    /// the removed, and never count toward the outage guards.
+    #[serde(default)]
+    pub on_filtered: OnRemoved,
     /// Protection against importing a broken upstream response.
     #[serde(default)]
     pub safety: Safety,

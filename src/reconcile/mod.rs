@@ -32,13 +32,18 @@ impl PagePlan {
     }
 }
 
-/// Campaigns whose offers are gone upstream.
+/// Campaigns whose offers are gone upstream, and those whose offers the
+/// Integration's filters now skip.
 #[derive(Debug, Default, Serialize)]
 pub struct Removal {
     pub ids: Vec<i64>,
     pub external_ids: Vec<String>,
     /// Pause them (`on_removed: pause`) or only mark them removed (`keep`).
     pub pause: bool,
+    pub filtered_ids: Vec<i64>,
+    pub filtered_external_ids: Vec<String>,
+    /// `on_filtered: pause`.
+    pub pause_filtered: bool,
 }
 
 /// Why a run was refused rather than applied.
@@ -120,6 +125,8 @@ pub struct Reconciler<'a> {
     /// Ids of offers that failed to map or enrich: not imported, but not
     /// treated as gone either (their campaigns are left as they are).
     kept: HashSet<String>,
+    /// Ids of offers upstream that the Integration's filters skipped.
+    filtered: HashSet<String>,
     pub counts: RunCounts,
 }
 
@@ -130,6 +137,7 @@ impl<'a> Reconciler<'a> {
             update,
             seen: HashSet::new(),
             kept: HashSet::new(),
+            filtered: HashSet::new(),
             counts: RunCounts::default(),
         }
     }
@@ -159,6 +167,11 @@ impl<'a> Reconciler<'a> {
                         )
                     {
                         self.kept.insert(id.clone());
+                    }
+                    if let Some(id) = &skip.external_id
+                        && skip.reason.is_filter()
+                    {
+                        self.filtered.insert(id.clone());
                     }
                     self.counts.skip(skip.reason);
                     plan.skips.push(skip);
@@ -204,6 +217,7 @@ impl<'a> Reconciler<'a> {
     pub fn removals(
         &mut self,
         on_removed: OnRemoved,
+        on_filtered: OnRemoved,
         safety: &SafetyDef,
         guard: RemovalGuard,
     ) -> Result<Removal, Refusal> {
@@ -230,18 +244,26 @@ impl<'a> Reconciler<'a> {
         let live = self.index.values().filter(|s| !s.removed).count();
         let mut removal = Removal {
             pause: on_removed == OnRemoved::Pause,
+            pause_filtered: on_filtered == OnRemoved::Pause,
             ..Removal::default()
         };
         for (external_id, stored) in &self.index {
-            if !stored.removed
-                && !self.seen.contains(external_id)
-                && !self.kept.contains(external_id)
+            if stored.removed || self.seen.contains(external_id) || self.kept.contains(external_id)
             {
+                continue;
+            }
+            // Still upstream, skipped by this integration's own filters: not
+            // gone, so no part of the outage guards.
+            if self.filtered.contains(external_id) {
+                removal.filtered_ids.push(stored.id);
+                removal.filtered_external_ids.push(external_id.clone());
+            } else {
                 removal.ids.push(stored.id);
                 removal.external_ids.push(external_id.clone());
             }
         }
         removal.external_ids.sort();
+        removal.filtered_external_ids.sort();
         let removing = removal.ids.len();
         let listed = (fetched - duplicates) as usize;
         let allowed = safety.max_removed_share;
@@ -267,6 +289,7 @@ impl<'a> Reconciler<'a> {
             }
         }
         self.counts.removed = removing as u32;
+        self.counts.filtered = removal.filtered_ids.len() as u32;
         self.counts.listed = listed as u32;
         Ok(removal)
     }

@@ -121,6 +121,7 @@ fn offers_gone_upstream_are_removed_but_not_those_that_failed_to_map() {
     let removal = r
         .removals(
             OnRemoved::Pause,
+            OnRemoved::Pause,
             &safety(false, "0.5"),
             RemovalGuard::default(),
         )
@@ -144,6 +145,7 @@ fn an_empty_feed_or_a_mass_removal_is_refused_unless_allowed() {
     assert_eq!(
         r.removals(
             OnRemoved::Pause,
+            OnRemoved::Pause,
             &safety(false, "1"),
             RemovalGuard::default()
         )
@@ -152,10 +154,15 @@ fn an_empty_feed_or_a_mass_removal_is_refused_unless_allowed() {
     );
     let mut r = Reconciler::new(index(), &update);
     assert_eq!(
-        r.removals(OnRemoved::Keep, &safety(true, "1"), RemovalGuard::default())
-            .unwrap()
-            .ids
-            .len(),
+        r.removals(
+            OnRemoved::Keep,
+            OnRemoved::Pause,
+            &safety(true, "1"),
+            RemovalGuard::default()
+        )
+        .unwrap()
+        .ids
+        .len(),
         3
     );
 
@@ -164,6 +171,7 @@ fn an_empty_feed_or_a_mass_removal_is_refused_unless_allowed() {
     r.plan_page(vec![Ok(campaign("a", "h"))]);
     let refusal = r
         .removals(
+            OnRemoved::Pause,
             OnRemoved::Pause,
             &safety(false, "0.5"),
             RemovalGuard::default(),
@@ -209,7 +217,12 @@ fn a_deliberate_run_may_remove_what_the_share_guard_refuses() {
         accept_removals: true,
     };
     let removal = r
-        .removals(OnRemoved::Pause, &safety(false, "0.5"), guard)
+        .removals(
+            OnRemoved::Pause,
+            OnRemoved::Pause,
+            &safety(false, "0.5"),
+            guard,
+        )
         .unwrap();
     assert_eq!(removal.external_ids, ["b", "c"]);
     assert_eq!(r.counts.listed, 1);
@@ -238,6 +251,7 @@ fn a_feed_shrinking_run_by_run_is_refused_against_the_high_water_mark() {
     assert!(
         r.removals(
             OnRemoved::Pause,
+            OnRemoved::Pause,
             &safety(false, "0.5"),
             RemovalGuard::default()
         )
@@ -252,7 +266,12 @@ fn a_feed_shrinking_run_by_run_is_refused_against_the_high_water_mark() {
         accept_removals: false,
     };
     let refusal = r
-        .removals(OnRemoved::Pause, &safety(false, "0.5"), guard)
+        .removals(
+            OnRemoved::Pause,
+            OnRemoved::Pause,
+            &safety(false, "0.5"),
+            guard,
+        )
         .unwrap_err();
     assert_eq!(
         refusal,
@@ -281,6 +300,7 @@ fn many_repeated_ids_fail_the_run_a_few_do_not() {
         r.plan_page(page);
         r.removals(
             OnRemoved::Pause,
+            OnRemoved::Pause,
             &safety(false, "1"),
             RemovalGuard::default(),
         )
@@ -305,4 +325,42 @@ fn many_repeated_ids_fail_the_run_a_few_do_not() {
         refusal.to_string().contains("nothing was kept or removed"),
         "{refusal}"
     );
+}
+
+#[test]
+fn offers_the_filters_now_skip_are_filtered_out_not_removed() {
+    let update = UpdateDef::default();
+    let index = stored(&[
+        ("a", 1, "h", false),
+        ("b", 2, "h", false),
+        ("c", 3, "h", false),
+    ]);
+    let mut r = Reconciler::new(index, &update);
+    r.counts.fetched = 3;
+    r.plan_page(vec![
+        Ok(campaign("a", "h")),
+        Err(Skip {
+            external_id: Some("b".into()),
+            reason: SkipReason::NotSelected,
+            detail: "not in filters.offers".into(),
+        }),
+        Err(Skip {
+            external_id: Some("c".into()),
+            reason: SkipReason::PayoutBelowMin,
+            detail: "payout 1 < min 5".into(),
+        }),
+    ]);
+    // 2 of 3 is more than the share guard allows, but nothing is gone.
+    let removal = r
+        .removals(
+            OnRemoved::Pause,
+            OnRemoved::Keep,
+            &safety(false, "0.5"),
+            RemovalGuard::default(),
+        )
+        .unwrap();
+    assert!(removal.ids.is_empty());
+    assert_eq!(removal.filtered_external_ids, ["b", "c"]);
+    assert!(!removal.pause_filtered);
+    assert_eq!((r.counts.removed, r.counts.filtered), (0, 2));
 }

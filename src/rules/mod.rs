@@ -54,6 +54,15 @@ pub enum SkipReason {
 }
 
 impl SkipReason {
+    /// A skip by one of the Integration's filters: the offer is upstream,
+    /// this integration does not import it.
+    pub fn is_filter(self) -> bool {
+        !matches!(
+            self,
+            Self::DuplicateId | Self::MappingProblem | Self::EnrichFailed
+        )
+    }
+
     pub const ALL: [SkipReason; 12] = [
         Self::NotSelected,
         Self::CountryBlocked,

@@ -134,6 +134,9 @@ pub struct RunCounts {
     /// Campaigns removed earlier whose offer came back (also counted as updated).
     pub restored: u32,
     pub skipped_by_reason: BTreeMap<SkipReason, u32>,
+    /// Live campaigns whose offers the Integration's filters now skip (given
+    /// the `on_filtered` action; not counted as removed).
+    pub filtered: u32,
     /// Offers the feed listed (records less repeated ids, whatever the
     /// filters decided): what the removal guard compares later runs with.
     pub listed: u32,
@@ -160,6 +163,9 @@ impl fmt::Display for RunCounts {
         )?;
         if self.restored > 0 {
             write!(f, " (restored {})", self.restored)?;
+        }
+        if self.filtered > 0 {
+            write!(f, ", filtered out {}", self.filtered)?;
         }
         Ok(())
     }
@@ -355,6 +361,8 @@ pub struct RunRecord {
     pub skipped: i32,
     pub removed: i32,
     pub restored: i32,
+    /// Live campaigns the filters now skip.
+    pub filtered: i32,
     pub error: Option<String>,
 }
 

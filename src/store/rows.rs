@@ -61,7 +61,7 @@ pub(super) type RunRow = (
     DateTime<Utc>,
     Option<DateTime<Utc>>,
     String,
-    (i32, i32, i32, i32, i32, i32, i32, i32),
+    (i32, i32, i32, i32, i32, i32, i32, i32, i32),
     Option<String>,
 );
 
@@ -82,6 +82,7 @@ pub(super) fn run_record(row: RunRow) -> RunRecord {
         skipped: n.5,
         removed: n.6,
         restored: n.7,
+        filtered: n.8,
         error,
     }
 }

@@ -86,6 +86,7 @@ diesel::table! {
         restored -> Int4,
         error -> Nullable<Text>,
         listed -> Nullable<Int4>,
+        filtered -> Int4,
         accepted_removals -> Bool,
     }
 }

@@ -146,6 +146,7 @@ macro_rules! shared_queries {
                     r::skipped.eq(count(counts.skipped)),
                     r::removed.eq(count(counts.removed)),
                     r::restored.eq(count(counts.restored)),
+                    r::filtered.eq(count(counts.filtered)),
                 ))
                 .execute(conn)?;
             Ok(())
@@ -237,6 +238,7 @@ macro_rules! shared_queries {
                 sync_runs::skipped,
                 sync_runs::removed,
                 sync_runs::restored,
+                sync_runs::filtered,
             ),
             sync_runs::error,
         );
@@ -259,6 +261,7 @@ macro_rules! shared_queries {
                     r::skipped,
                     r::removed,
                     r::restored,
+                    r::filtered,
                 ),
                 r::error,
             )

@@ -128,6 +128,7 @@ mod schema {
             restored -> Integer,
             error -> Nullable<Text>,
             listed -> Nullable<Integer>,
+            filtered -> Integer,
             accepted_removals -> Bool,
         }
     }

@@ -1,2 +1,3 @@
+ALTER TABLE sync_runs DROP COLUMN filtered;
 ALTER TABLE sync_runs DROP COLUMN accepted_removals;
 ALTER TABLE sync_runs DROP COLUMN listed;

@@ -4,3 +4,5 @@
 -- runs from that one on).
 ALTER TABLE sync_runs ADD COLUMN listed INTEGER;
 ALTER TABLE sync_runs ADD COLUMN accepted_removals BOOLEAN NOT NULL DEFAULT false;
+-- Live campaigns whose offers the Integration's filters now skip (on_filtered).
+ALTER TABLE sync_runs ADD COLUMN filtered INTEGER NOT NULL DEFAULT 0;
