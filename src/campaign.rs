@@ -119,18 +119,26 @@ pub struct Campaign {
     /// [`Campaign::compute_hash`], filled in once the campaign is complete.
     #[serde(skip)]
     pub content_hash: String,
+    /// [`Campaign::compute_raw_hash`]: the raw record alone.
+    #[serde(skip)]
+    pub raw_hash: String,
 }
 
 impl Campaign {
-    /// SHA-256 (hex) of every value of the campaign, raw record included. Two
-    /// campaigns with the same hash would be written identically, so a stored
-    /// campaign whose hash matches needs no write.
+    /// SHA-256 (hex) of every value offersync mapped or computed, the raw
+    /// record aside. Two campaigns with the same hash would be written the
+    /// same, so a stored campaign whose hash matches has no column to
+    /// update; a raw record that changed alone (an unmapped counter) costs
+    /// only its own write ([`Campaign::compute_raw_hash`]).
     pub fn compute_hash(&self) -> String {
         let mut hasher = HashWriter(Sha256::new());
         serde_json::to_writer(&mut hasher, self).expect("a campaign always serializes");
-        hasher.0.update([0]);
-        hasher.0.update(self.raw.get().as_bytes());
         hex(&hasher.0.finalize())
+    }
+
+    /// SHA-256 (hex) of the raw record's text.
+    pub fn compute_raw_hash(&self) -> String {
+        hex(&Sha256::digest(self.raw.get().as_bytes()))
     }
 }
 

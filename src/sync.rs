@@ -460,6 +460,10 @@ fn write_page(
             .update(integration_id, now, &updates, columns)
             .map_err(fail)?;
     }
+    if !plan.raw_only.is_empty() {
+        let rows: Vec<(i64, &Campaign)> = plan.raw_only.iter().map(|(id, c)| (*id, c)).collect();
+        writes.update_raw(&rows).map_err(fail)?;
+    }
     if !plan.skips.is_empty() {
         writes.record_skips(run, &plan.skips).map_err(fail)?;
     }

@@ -581,6 +581,97 @@ async fn narrowing_the_filters_filters_out_without_tripping_the_outage_guard(bac
     assert!(kept.removed_at.is_some());
 }
 
+async fn a_restore_undoes_the_removal_and_leaves_a_protected_status_as_set(backend: Backend) {
+    for on_removed in ["pause", "keep"] {
+        let extra = format!(
+            "  update: {{columns: {{status: on_create}}}}\n  on_removed: {on_removed}\n  safety: {{max_removed_share: 1}}\n"
+        );
+        let (mock, m, db) = setup(backend, offers(1..=3), &extra).await;
+        assert!(sync_once(&m, &db, "acme").await.succeeded());
+        db.execute("UPDATE campaigns SET status = 'paused' WHERE external_id = '1'");
+        mock.set_offers(offers(3..=3));
+        let report = sync_once(&m, &db, "acme").await;
+        assert_eq!(report.counts.removed, 2, "{on_removed}: {:?}", report.error);
+        let expected = if on_removed == "pause" {
+            "paused"
+        } else {
+            "active"
+        };
+        assert_eq!(campaign(&db, "acme", "2").status, expected, "{on_removed}");
+        mock.set_offers(offers(1..=3));
+        let report = sync_once(&m, &db, "acme").await;
+        assert_eq!(report.counts.restored, 2, "{on_removed}");
+        let (one, two) = (campaign(&db, "acme", "1"), campaign(&db, "acme", "2"));
+        assert_eq!(
+            one.status, "paused",
+            "{on_removed}: the operator's pause stays"
+        );
+        assert_eq!(
+            two.status, "active",
+            "{on_removed}: the removal's pause is undone"
+        );
+        assert!(one.removed_at.is_none() && two.removed_at.is_none());
+    }
+}
+
+#[derive(QueryableByName, Debug)]
+struct RawRow {
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Text)]
+    raw: String,
+    #[diesel(sql_type = Text)]
+    changed_at: String,
+}
+
+fn raw_row(db: &TestDb, external_id: &str) -> RawRow {
+    let sql = match db.backend {
+        Backend::Postgres => {
+            "SELECT name, raw::text AS raw, changed_at::text AS changed_at FROM campaigns WHERE external_id = "
+        }
+        Backend::Sqlite => "SELECT name, raw, changed_at FROM campaigns WHERE external_id = ",
+    };
+    db.query::<RawRow>(&format!("{sql}'{external_id}'"))
+        .remove(0)
+}
+
+async fn a_raw_only_change_rewrites_the_raw_record_and_nothing_else(backend: Backend) {
+    let with_counter = |n: u32| {
+        let mut list = offers(1..=3);
+        list[1]["remaining_conversion_cap"] = n.into();
+        list
+    };
+    let (mock, m, db) = setup(backend, with_counter(100), "").await;
+    assert!(sync_once(&m, &db, "acme").await.succeeded());
+    db.execute("UPDATE campaigns SET name = 'Hand-named' WHERE external_id = '2'");
+    let before = raw_row(&db, "2");
+    mock.set_offers(with_counter(97));
+    let plan = plan_once(&m, &db, "acme").await;
+    assert!(
+        plan.plan.as_ref().unwrap().update.is_empty(),
+        "no ~ update: {:?}",
+        plan.plan
+    );
+    let report = sync_once(&m, &db, "acme").await;
+    assert_eq!((report.counts.updated, report.counts.unchanged), (0, 3));
+    let after = raw_row(&db, "2");
+    assert_eq!(
+        after.name, "Hand-named",
+        "an `always` column is not rewritten"
+    );
+    assert_eq!(after.changed_at, before.changed_at, "changed_at stays");
+    assert!(
+        before.raw.contains("100") && after.raw.contains("97"),
+        "{after:?}"
+    );
+    // A mapped change still updates.
+    let mut renamed = with_counter(97);
+    renamed[1]["name"] = "Renamed upstream".into();
+    mock.set_offers(renamed);
+    assert_eq!(sync_once(&m, &db, "acme").await.counts.updated, 1);
+    assert_eq!(raw_row(&db, "2").name, "Renamed upstream");
+}
+
 async fn sync_with_network(
     backend: Backend,
     pagination: &str,
@@ -861,6 +952,8 @@ on_both_backends!(
     filters_skip_with_reasons_that_the_run_log_keeps,
     a_skipped_offer_that_was_imported_is_filtered_out_but_a_mapping_problem_is_left_alone,
     narrowing_the_filters_filters_out_without_tripping_the_outage_guard,
+    a_restore_undoes_the_removal_and_leaves_a_protected_status_as_set,
+    a_raw_only_change_rewrites_the_raw_record_and_nothing_else,
     every_pagination_kind_reads_every_page,
     pagination_loops_and_endless_feeds_are_stopped,
     a_response_over_the_size_limit_fails_the_run,

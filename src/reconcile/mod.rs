@@ -23,12 +23,18 @@ pub struct PagePlan {
     pub create: Vec<Campaign>,
     /// (stored id, desired campaign, restore).
     pub update: Vec<(i64, Campaign, bool)>,
+    /// Campaigns whose mapped values did not change but whose raw record
+    /// did: only the raw record is rewritten (counted as unchanged).
+    pub raw_only: Vec<(i64, Campaign)>,
     pub skips: Vec<Skip>,
 }
 
 impl PagePlan {
     pub fn is_empty(&self) -> bool {
-        self.create.is_empty() && self.update.is_empty() && self.skips.is_empty()
+        self.create.is_empty()
+            && self.update.is_empty()
+            && self.raw_only.is_empty()
+            && self.skips.is_empty()
     }
 }
 
@@ -200,6 +206,9 @@ impl<'a> Reconciler<'a> {
                 }
                 Some(stored) if stored.content_hash == campaign.content_hash => {
                     self.counts.unchanged += 1;
+                    if stored.raw_hash != campaign.raw_hash {
+                        plan.raw_only.push((stored.id, campaign));
+                    }
                 }
                 Some(stored) => {
                     self.counts.updated += 1;

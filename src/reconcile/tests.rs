@@ -40,6 +40,7 @@ fn campaign(id: &str, hash: &str) -> Campaign {
         expires_at: None,
         raw: RawRecord::from_json("{}".into()),
         content_hash: hash.into(),
+        raw_hash: "r".into(),
     }
 }
 
@@ -52,6 +53,7 @@ fn stored(entries: &[(&str, i64, &str, bool)]) -> StoredIndex {
                 StoredCampaign {
                     id: *id,
                     content_hash: hash.to_string(),
+                    raw_hash: "r".into(),
                     removed: *removed,
                 },
             )
@@ -363,4 +365,20 @@ fn offers_the_filters_now_skip_are_filtered_out_not_removed() {
     assert_eq!(removal.filtered_external_ids, ["b", "c"]);
     assert!(!removal.pause_filtered);
     assert_eq!((r.counts.removed, r.counts.filtered), (0, 2));
+}
+
+#[test]
+fn a_raw_only_change_is_unchanged_and_rewrites_only_the_raw_record() {
+    let update = UpdateDef::default();
+    let mut r = Reconciler::new(
+        stored(&[("a", 1, "h", false), ("b", 2, "h", false)]),
+        &update,
+    );
+    let mut counter_moved = campaign("b", "h");
+    counter_moved.raw_hash = "r2".into();
+    let plan = r.plan_page(vec![Ok(campaign("a", "h")), Ok(counter_moved)]);
+    assert!(plan.update.is_empty());
+    assert_eq!(plan.raw_only.len(), 1);
+    assert_eq!(plan.raw_only[0].0, 2);
+    assert_eq!((r.counts.unchanged, r.counts.updated), (2, 0));
 }

@@ -308,6 +308,7 @@ impl<'a> Rules<'a> {
     fn campaign(&self, offer: Offer) -> Campaign {
         let mut campaign = self.unhashed_campaign(offer);
         campaign.content_hash = campaign.compute_hash();
+        campaign.raw_hash = campaign.compute_raw_hash();
         campaign
     }
 
@@ -387,6 +388,7 @@ impl<'a> Rules<'a> {
             expires_at: offer.expires_at,
             raw: offer.raw,
             content_hash: String::new(),
+            raw_hash: String::new(),
         }
     }
 }

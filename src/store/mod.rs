@@ -114,6 +114,7 @@ impl fmt::Display for RunId {
 pub struct StoredCampaign {
     pub id: i64,
     pub content_hash: String,
+    pub raw_hash: String,
     pub removed: bool,
 }
 
@@ -205,7 +206,11 @@ pub trait Writes {
         updates: &[Update<'_>],
         columns: &UpdateColumns,
     ) -> Result<(), StoreError>;
-    /// Marks campaigns removed upstream, pausing them when `pause`.
+    /// Rewrites only the raw record (and its hash) of campaigns whose mapped
+    /// values did not change: no other column, not `changed_at`.
+    fn update_raw(&mut self, campaigns: &[(i64, &Campaign)]) -> Result<(), StoreError>;
+    /// Marks campaigns removed upstream, pausing them when `pause` (and
+    /// remembering the status the pause replaced, for the restore).
     fn remove(&mut self, ids: &[i64], pause: bool, now: DateTime<Utc>) -> Result<(), StoreError>;
     fn record_skips(&mut self, run: RunId, skips: &[Skip]) -> Result<(), StoreError>;
     /// Marks the run succeeded with its counts (and whether an operator

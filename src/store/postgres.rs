@@ -15,7 +15,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use rust_decimal::Decimal;
 
 use super::json::JsonText;
-use super::rows::{INTERRUPTED, RunRow, count, run_record, update_set};
+use super::rows::{INTERRUPTED, RAW_ONLY_SET, RunRow, count, restore_sql, run_record, update_set};
 use super::schema::{
     campaigns, integrations, publisher_payouts, refresh_requests, schedule_claims, sync_runs,
     sync_skips,
@@ -113,6 +113,7 @@ struct NewCampaign<'a> {
     expires_at: Option<DateTime<Utc>>,
     raw: JsonText<'a>,
     content_hash: &'a str,
+    raw_hash: &'a str,
     first_seen_at: DateTime<Utc>,
     changed_at: DateTime<Utc>,
 }
@@ -151,6 +152,7 @@ impl<'a> NewCampaign<'a> {
             expires_at: c.expires_at,
             raw: JsonText(Cow::Borrowed(c.raw.get())),
             content_hash: &c.content_hash,
+            raw_hash: &c.raw_hash,
             first_seen_at: now,
             changed_at: now,
         }
@@ -213,6 +215,7 @@ fn bind_column<'a>(q: Query<'a>, column: &str, c: &'a Campaign) -> Query<'a> {
         "advertiser" => q.bind::<Text, _>(&*c.advertiser),
         "raw" => q.bind::<Jsonb, _>(JsonText(Cow::Borrowed(c.raw.get()))),
         "content_hash" => q.bind::<Text, _>(&c.content_hash),
+        "raw_hash" => q.bind::<Text, _>(&c.raw_hash),
         other => unreachable!("no campaign column {other}"),
     }
 }
@@ -261,13 +264,13 @@ impl Writes for PgWrites<'_> {
     ) -> Result<(), StoreError> {
         let rewrite_publisher_payouts = allowed.columns.contains(&Column::Payout);
         for update in updates {
-            let set = update_set(allowed, update.restore);
+            let set = update_set(allowed);
             let mut sql = String::from("UPDATE campaigns SET changed_at = $1");
             for (i, column) in set.iter().enumerate() {
                 sql.push_str(&format!(", {column} = ${}", i + 2));
             }
             if update.restore {
-                sql.push_str(", removed_at = NULL");
+                sql.push_str(restore_sql(&set));
             }
             sql.push_str(&format!(" WHERE id = ${}", set.len() + 2));
             let mut q: Query<'_> = sql_query(sql).into_boxed().bind::<Timestamptz, _>(now);
@@ -290,6 +293,19 @@ impl Writes for PgWrites<'_> {
                         .execute(self.conn)?;
                 }
             }
+        }
+        Ok(())
+    }
+
+    fn update_raw(&mut self, campaigns: &[(i64, &Campaign)]) -> Result<(), StoreError> {
+        for (id, campaign) in campaigns {
+            let mut q: Query<'_> =
+                sql_query("UPDATE campaigns SET raw = $1, raw_hash = $2 WHERE id = $3")
+                    .into_boxed();
+            for column in RAW_ONLY_SET {
+                q = bind_column(q, column, campaign);
+            }
+            q.bind::<Int8, _>(*id).execute(self.conn)?;
         }
         Ok(())
     }

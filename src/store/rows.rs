@@ -33,20 +33,33 @@ pub(super) fn db_columns(column: Column) -> &'static [&'static str] {
     }
 }
 
-/// Every column an update writes, in order: the bookkeeping columns, those
-/// the policy allows, the caps when `caps.update`, and the status when the
-/// campaign is restored.
-pub(super) fn update_set(allowed: &super::UpdateColumns, restore: bool) -> Vec<&'static str> {
-    let mut set: Vec<&'static str> = vec!["advertiser", "raw", "content_hash"];
+/// Every column an update binds, in order: the bookkeeping columns, those
+/// the policy allows, and the caps when `caps.update`.
+pub(super) fn update_set(allowed: &super::UpdateColumns) -> Vec<&'static str> {
+    let mut set: Vec<&'static str> = vec!["advertiser", "raw", "content_hash", "raw_hash"];
     set.extend(allowed.columns.iter().flat_map(|c| db_columns(*c)));
     if allowed.caps {
         set.extend(["caps", "cap_settings"]);
     }
-    if restore && !set.contains(&"status") {
-        set.push("status");
-    }
     set
 }
+
+/// What a restore adds to an update's SET list (no binds): the removal is
+/// undone, and no more. Where the status column follows upstream it was
+/// bound already; where it is protected, a status the removal paused goes
+/// back to what it was (an operator's own pause, or a status the operator
+/// set since, stays).
+pub(super) fn restore_sql(set: &[&str]) -> &'static str {
+    if set.contains(&"status") {
+        ", removed_at = NULL, status_before_removal = NULL"
+    } else {
+        ", removed_at = NULL, status_before_removal = NULL, \
+         status = CASE WHEN status = 'paused' THEN COALESCE(status_before_removal, status) ELSE status END"
+    }
+}
+
+/// The raw-only update of a campaign whose mapped values did not change.
+pub(super) const RAW_ONLY_SET: [&str; 2] = ["raw", "raw_hash"];
 
 /// A run count as stored (counts beyond `i32` saturate).
 pub(super) fn count(n: u32) -> i32 {

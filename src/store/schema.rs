@@ -51,6 +51,8 @@ diesel::table! {
         expires_at -> Nullable<Timestamptz>,
         raw -> Jsonb,
         content_hash -> Text,
+        raw_hash -> Text,
+        status_before_removal -> Nullable<Text>,
         first_seen_at -> Timestamptz,
         changed_at -> Timestamptz,
         removed_at -> Nullable<Timestamptz>,

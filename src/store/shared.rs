@@ -59,19 +59,26 @@ macro_rules! shared_queries {
 
         fn stored_index(conn: &mut $Conn, integration_id: i64) -> Result<StoredIndex, StoreError> {
             use campaigns::dsl as c;
-            let rows: Vec<(i64, String, String, Option<DateTime<Utc>>)> = c::campaigns
+            let rows: Vec<(i64, String, String, String, Option<DateTime<Utc>>)> = c::campaigns
                 .filter(c::integration_id.eq(integration_id))
-                .select((c::id, c::external_id, c::content_hash, c::removed_at))
+                .select((
+                    c::id,
+                    c::external_id,
+                    c::content_hash,
+                    c::raw_hash,
+                    c::removed_at,
+                ))
                 .load(conn)?;
             Ok(rows
                 .into_iter()
-                .map(|(id, external_id, content_hash, removed_at)| {
+                .map(|(id, external_id, content_hash, raw_hash, removed_at)| {
                     let removed = removed_at.is_some();
                     (
                         external_id,
                         StoredCampaign {
                             id,
                             content_hash,
+                            raw_hash,
                             removed,
                         },
                     )
@@ -89,10 +96,12 @@ macro_rules! shared_queries {
             for chunk in ids.chunks(5_000) {
                 let target = c::campaigns.filter(c::id.eq_any(chunk));
                 if pause {
+                    // SET reads the row as it was: the status the pause replaces.
                     diesel::update(target)
                         .set((
                             c::removed_at.eq(now),
                             c::changed_at.eq(now),
+                            c::status_before_removal.eq(c::status.nullable()),
                             c::status.eq("paused"),
                         ))
                         .execute(conn)?;

@@ -21,7 +21,7 @@ use diesel::{Connection, RunQueryDsl, SqliteConnection, sql_query};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use rust_decimal::Decimal;
 
-use super::rows::{INTERRUPTED, RunRow, count, run_record, update_set};
+use super::rows::{INTERRUPTED, RAW_ONLY_SET, RunRow, count, restore_sql, run_record, update_set};
 use super::shared::{shared_queries, shared_store_methods, shared_writes_methods};
 use super::{
     CampaignRecord, IntegrationRecord, IntegrationStatus, LiveIntegration, RefreshOutcome,
@@ -91,6 +91,8 @@ mod schema {
             expires_at -> Nullable<TimestamptzSqlite>,
             raw -> Text,
             content_hash -> Text,
+            raw_hash -> Text,
+            status_before_removal -> Nullable<Text>,
             first_seen_at -> TimestamptzSqlite,
             changed_at -> TimestamptzSqlite,
             removed_at -> Nullable<TimestamptzSqlite>,
@@ -306,6 +308,7 @@ struct NewCampaign<'a> {
     expires_at: Option<DateTime<Utc>>,
     raw: &'a str,
     content_hash: &'a str,
+    raw_hash: &'a str,
     first_seen_at: DateTime<Utc>,
     changed_at: DateTime<Utc>,
 }
@@ -344,6 +347,7 @@ impl<'a> NewCampaign<'a> {
             expires_at: c.expires_at,
             raw: c.raw.get(),
             content_hash: &c.content_hash,
+            raw_hash: &c.raw_hash,
             first_seen_at: now,
             changed_at: now,
         }
@@ -406,6 +410,7 @@ fn bind_column<'a>(q: Query<'a>, column: &str, c: &'a Campaign) -> Query<'a> {
         "advertiser" => q.bind::<Text, _>(&*c.advertiser),
         "raw" => q.bind::<Text, _>(c.raw.get()),
         "content_hash" => q.bind::<Text, _>(&c.content_hash),
+        "raw_hash" => q.bind::<Text, _>(&c.raw_hash),
         other => unreachable!("no campaign column {other}"),
     }
 }
@@ -454,13 +459,13 @@ impl Writes for SqliteWrites<'_> {
     ) -> Result<(), StoreError> {
         let rewrite_publisher_payouts = allowed.columns.contains(&Column::Payout);
         for update in updates {
-            let set = update_set(allowed, update.restore);
+            let set = update_set(allowed);
             let mut sql = String::from("UPDATE campaigns SET changed_at = ?");
             for column in &set {
                 sql.push_str(&format!(", {column} = ?"));
             }
             if update.restore {
-                sql.push_str(", removed_at = NULL");
+                sql.push_str(restore_sql(&set));
             }
             sql.push_str(" WHERE id = ?");
             let mut q: Query<'_> = sql_query(sql)
@@ -485,6 +490,18 @@ impl Writes for SqliteWrites<'_> {
                         .execute(self.conn)?;
                 }
             }
+        }
+        Ok(())
+    }
+
+    fn update_raw(&mut self, campaigns: &[(i64, &Campaign)]) -> Result<(), StoreError> {
+        for (id, campaign) in campaigns {
+            let mut q: Query<'_> =
+                sql_query("UPDATE campaigns SET raw = ?, raw_hash = ? WHERE id = ?").into_boxed();
+            for column in RAW_ONLY_SET {
+                q = bind_column(q, column, campaign);
+            }
+            q.bind::<BigInt, _>(*id).execute(self.conn)?;
         }
         Ok(())
     }

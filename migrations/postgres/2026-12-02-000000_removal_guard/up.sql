@@ -6,3 +6,9 @@ ALTER TABLE sync_runs ADD COLUMN listed INTEGER;
 ALTER TABLE sync_runs ADD COLUMN accepted_removals BOOLEAN NOT NULL DEFAULT false;
 -- Live campaigns whose offers the Integration's filters now skip (on_filtered).
 ALTER TABLE sync_runs ADD COLUMN filtered INTEGER NOT NULL DEFAULT 0;
+-- The raw record's own hash: a change in it alone (an unmapped counter)
+-- rewrites only the raw record. Rows from before have none, so their first
+-- run after the upgrade refreshes it once.
+ALTER TABLE campaigns ADD COLUMN raw_hash TEXT NOT NULL DEFAULT '';
+-- The status a removal's pause replaced: a restore puts it back, and no more.
+ALTER TABLE campaigns ADD COLUMN status_before_removal TEXT;
