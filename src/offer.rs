@@ -139,6 +139,10 @@ pub struct Cap {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PayoutEntry {
     pub payout: Decimal,
+    /// What publishers get for this traffic: the payout × the Integration's
+    /// ratio (set by rules; absent on the offer as mapped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publisher_payout: Option<Decimal>,
     pub currency: Option<String>,
     pub model: Option<PayoutModel>,
     pub countries: Vec<String>,
@@ -398,6 +402,28 @@ pub fn normalize_os(raw: &str) -> String {
 }
 
 /// Normalizes a currency: an ISO 4217 code in any case, or a common symbol.
+/// The active ISO 4217 currency codes, sorted.
+const ISO_4217: [&str; 160] = [
+    "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT",
+    "BGN", "BHD", "BIF", "BMD", "BND", "BOB", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD",
+    "CDF", "CHF", "CLP", "CNY", "COP", "CRC", "CUC", "CUP", "CVE", "CZK", "DJF", "DKK", "DOP",
+    "DZD", "EGP", "ERN", "ETB", "EUR", "FJD", "FKP", "GBP", "GEL", "GHS", "GIP", "GMD", "GNF",
+    "GTQ", "GYD", "HKD", "HNL", "HTG", "HUF", "IDR", "ILS", "INR", "IQD", "IRR", "ISK", "JMD",
+    "JOD", "JPY", "KES", "KGS", "KHR", "KMF", "KPW", "KRW", "KWD", "KYD", "KZT", "LAK", "LBP",
+    "LKR", "LRD", "LSL", "LYD", "MAD", "MDL", "MGA", "MKD", "MMK", "MNT", "MOP", "MRU", "MUR",
+    "MVR", "MWK", "MXN", "MYR", "MZN", "NAD", "NGN", "NIO", "NOK", "NPR", "NZD", "OMR", "PAB",
+    "PEN", "PGK", "PHP", "PKR", "PLN", "PYG", "QAR", "RON", "RSD", "RUB", "RWF", "SAR", "SBD",
+    "SCR", "SDG", "SEK", "SGD", "SHP", "SLE", "SLL", "SOS", "SRD", "SSP", "STN", "SVC", "SYP",
+    "SZL", "THB", "TJS", "TMT", "TND", "TOP", "TRY", "TTD", "TWD", "TZS", "UAH", "UGX", "USD",
+    "UYU", "UZS", "VED", "VES", "VND", "VUV", "WST", "XAF", "XCD", "XCG", "XOF", "XPF", "YER",
+    "ZAR", "ZMW", "ZWG", "ZWL",
+];
+
+/// Whether `code` (upper case) is an active ISO 4217 currency.
+pub fn is_iso_4217(code: &str) -> bool {
+    ISO_4217.binary_search(&code).is_ok()
+}
+
 pub fn normalize_currency(raw: &str) -> Result<String, UnknownWord> {
     let trimmed = raw.trim();
     let code = match trimmed {

@@ -390,3 +390,39 @@ fn schema_command_writes_both_schemas() {
     let integration = std::fs::read_to_string(dir.path().join("integration.schema.json")).unwrap();
     assert!(integration.contains("Append to Impression URL; must contain the `{imp_id}` macro."));
 }
+
+#[test]
+fn a_currency_override_must_be_iso_4217() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "a.yaml",
+        &GOOD.replace(
+            "  advertiser:",
+            "  defaults: {currency: qqq}\n  advertiser:",
+        ),
+    );
+    let out = offersync(
+        &["validate", "--dir", dir.path().to_str().unwrap()],
+        &[("OFFERSYNC_TEST_KEY", "k")],
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("spec.defaults.currency: QQQ is not an ISO 4217 currency"),
+        "{stderr}"
+    );
+    write(
+        dir.path(),
+        "a.yaml",
+        &GOOD.replace(
+            "  advertiser:",
+            "  defaults: {currency: gbp}\n  advertiser:",
+        ),
+    );
+    let out = offersync(
+        &["validate", "--dir", dir.path().to_str().unwrap()],
+        &[("OFFERSYNC_TEST_KEY", "k")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+}

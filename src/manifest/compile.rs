@@ -525,6 +525,15 @@ pub fn compile_integration(
         .currency
         .as_ref()
         .and_then(|cur| match normalize_currency(cur) {
+            Ok(code) if !crate::offer::is_iso_4217(&code) => {
+                c.error_hint(
+                    cur,
+                    "spec.defaults.currency",
+                    format!("{code} is not an ISO 4217 currency"),
+                    "write a code such as USD, EUR or GBP",
+                );
+                None
+            }
             Ok(code) => Some(code),
             Err(e) => {
                 c.error(cur, "spec.defaults.currency", e.to_string());

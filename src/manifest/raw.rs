@@ -740,10 +740,12 @@ pub struct Filters {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CountryFilter {
-    /// Import only offers that accept at least one of these countries.
+    /// Import only offers that accept at least one of these countries. A
+    /// worldwide offer (no country list) is imported targeting these.
     #[serde(default)]
     pub allow: Vec<Located<String>>,
-    /// Skip offers that accept any of these countries.
+    /// Skip offers that accept any of these countries. A worldwide offer is
+    /// imported with these as its blocked countries, so they are never served.
     #[serde(default)]
     pub block: Vec<Located<String>>,
 }
@@ -847,7 +849,8 @@ pub struct Settings {
     /// Track Multiple Conversions with the Same Click ID.
     #[serde(default)]
     pub multi_conversion: bool,
-    /// Allow Impressions.
+    /// Allow Impressions: only then is the offer's impression URL imported
+    /// (default false: no impression URL is written).
     #[serde(default)]
     pub allow_impressions: bool,
     /// Allow Spillover Conversions once a cap is exceeded: `always` approve,

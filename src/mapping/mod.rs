@@ -636,6 +636,7 @@ fn apply(
                 };
                 payouts.push(PayoutEntry {
                     payout,
+                    publisher_payout: None,
                     currency: first_text(&field("currency"))
                         .map_err(at)?
                         .map(|c| normalize_currency(&c).map_err(|e| at(e.to_string())))

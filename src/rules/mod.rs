@@ -352,6 +352,12 @@ impl<'a> Rules<'a> {
         let mut caps = offer.caps;
         caps.extend(def.caps.additional.iter().cloned());
         let model = offer.model.or(defaults.objective);
+        let mut payouts = offer.payouts;
+        for entry in &mut payouts {
+            entry.publisher_payout = Some(scaled(entry.payout, payout_rules.ratio, payout_rules));
+        }
+        let (countries, blocked_countries) =
+            targeting(offer.countries, offer.blocked_countries, &def.filters);
         Campaign {
             external_id: offer.external_id,
             name: offer.name,
@@ -362,23 +368,26 @@ impl<'a> Rules<'a> {
             tracking_url: offer
                 .tracking_url
                 .map(|u| with_append(u, def.tracking.append.as_deref())),
+            // Impressions are brought in only where the Integration allows them.
             impression_url: offer
                 .impression_url
+                .filter(|_| def.settings.allow_impressions)
                 .map(|u| with_append(u, def.tracking.append_impression.as_deref())),
             thumbnail_url: offer.thumbnail_url,
             revenue,
             payout,
             currency: defaults.currency.clone().or(offer.currency),
             model,
-            objective: defaults.objective.or(model),
+            // The network's own model first; defaults.objective when it sends none.
+            objective: model,
             redirect: defaults.redirect,
-            countries: offer.countries,
-            blocked_countries: offer.blocked_countries,
+            countries,
+            blocked_countries,
             os: offer.os,
             category: offer.category.or_else(|| defaults.category.clone()),
             description: appended(offer.description, def.description_append.as_deref()),
             kpi: appended(offer.kpi, def.kpi_append.as_deref()),
-            payouts: offer.payouts,
+            payouts,
             publisher_payouts,
             caps,
             import_caps: self.import_caps.clone(),
@@ -403,6 +412,32 @@ pub fn scaled(amount: Decimal, ratio: Decimal, rules: &PayoutDef) -> Decimal {
     (amount * ratio)
         .round_dp_with_strategy(rules.decimals, strategy)
         .normalize()
+}
+
+/// The countries a campaign targets and blocks. An offer that lists
+/// countries passed the country filters as it is. A worldwide one (no list)
+/// takes the filters with it: it targets `filters.countries.allow` and
+/// blocks `filters.countries.block`, so a blocked country is never served.
+fn targeting(
+    countries: Vec<String>,
+    mut blocked: Vec<String>,
+    filters: &crate::manifest::model::FiltersDef,
+) -> (Vec<String>, Vec<String>) {
+    if !countries.is_empty() {
+        return (countries, blocked);
+    }
+    let allowed: Vec<String> = filters
+        .allow_countries
+        .iter()
+        .filter(|c| !filters.block_countries.contains(c))
+        .cloned()
+        .collect();
+    for c in &filters.block_countries {
+        if !blocked.contains(c) {
+            blocked.push(c.clone());
+        }
+    }
+    (allowed, blocked)
 }
 
 /// The payout an offer pays for traffic from `country`: the country's own

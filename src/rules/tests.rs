@@ -73,6 +73,7 @@ fn every_filter_names_its_reason() {
     let mut o = offer("11");
     o.payouts = vec![PayoutEntry {
         payout: dec("1.50"),
+        publisher_payout: None,
         currency: None,
         model: None,
         countries: vec!["US".into()],
@@ -153,7 +154,7 @@ fn tiers_and_publishers_get_their_own_payouts() {
 #[test]
 fn defaults_overrides_and_appends_shape_the_campaign() {
     let def = integration(
-        "  tracking: {append: 'sub1={click_id}', append_impression: 'imp={imp_id}'}\n  defaults: {category: Finance, status: pending, visibility: public, currency: EUR, objective: CPI, redirect: 301}\n  description: {append: 'No incent.'}\n  kpi: {append: 'Fraud > 5% unpaid.'}\n",
+        "  tracking: {append: 'sub1={click_id}', append_impression: 'imp={imp_id}'}\n  defaults: {category: Finance, status: pending, visibility: public, currency: EUR, objective: CPI, redirect: 301}\n  description: {append: 'No incent.'}\n  kpi: {append: 'Fraud > 5% unpaid.'}\n  settings: {allow_impressions: true}\n",
     );
     let mut o = offer("1");
     o.impression_url = Some("https://t.example/i".into());
@@ -172,8 +173,9 @@ fn defaults_overrides_and_appends_shape_the_campaign() {
     assert_eq!(c.status, CampaignStatus::Pending);
     assert_eq!(c.visibility, CampaignVisibility::Public);
     assert_eq!(c.currency.as_deref(), Some("EUR"));
+    // defaults.objective applies where the network sends no model.
     assert_eq!(c.model, Some(PayoutModel::Cpa));
-    assert_eq!(c.objective, Some(PayoutModel::Cpi));
+    assert_eq!(c.objective, Some(PayoutModel::Cpa));
     assert_eq!(c.redirect, 301);
     assert_eq!(c.description.as_deref(), Some("Great offer.\n\nNo incent."));
     assert_eq!(c.kpi.as_deref(), Some("Fraud > 5% unpaid."));
@@ -182,9 +184,55 @@ fn defaults_overrides_and_appends_shape_the_campaign() {
     let mut o = offer("2");
     o.category = Some("Games".into());
     o.status = OfferStatus::Paused;
+    o.model = None;
     let c = Rules::new(&def).apply(o).unwrap();
     assert_eq!(c.category.as_deref(), Some("Games"));
     assert_eq!(c.status, CampaignStatus::Paused);
+    assert_eq!(c.objective, Some(PayoutModel::Cpi));
+}
+
+#[test]
+fn impressions_come_in_only_when_allowed() {
+    let mut o = offer("1");
+    o.impression_url = Some("https://t.example/i".into());
+    let c = Rules::new(&integration("")).apply(o.clone()).unwrap();
+    assert_eq!(c.impression_url, None);
+    let allowed = integration("  settings: {allow_impressions: true}\n");
+    let c = Rules::new(&allowed).apply(o).unwrap();
+    assert_eq!(c.impression_url.as_deref(), Some("https://t.example/i"));
+}
+
+#[test]
+fn a_worldwide_offer_takes_the_country_filters_with_it() {
+    let def = integration("  filters:\n    countries: {allow: [US, CA], block: [RU]}\n");
+    let mut o = offer("1");
+    o.countries = vec![];
+    let c = Rules::new(&def).apply(o).unwrap();
+    assert_eq!(c.countries, ["US", "CA"]);
+    assert_eq!(c.blocked_countries, ["RU"]);
+    let def = integration("  filters:\n    countries: {block: [US]}\n");
+    let mut o = offer("2");
+    o.countries = vec![];
+    let c = Rules::new(&def).apply(o).unwrap();
+    assert!(c.countries.is_empty(), "still worldwide");
+    assert_eq!(c.blocked_countries, ["US"], "but never served in the US");
+}
+
+#[test]
+fn every_payout_entry_gets_its_publisher_payout() {
+    let def = integration("  payout: {ratio: 0.8}\n");
+    let mut o = offer("1");
+    o.payouts = vec![PayoutEntry {
+        payout: dec("2.50"),
+        publisher_payout: None,
+        currency: None,
+        model: None,
+        countries: vec![],
+        os: vec![],
+        goal: Some("install".into()),
+    }];
+    let c = Rules::new(&def).apply(o).unwrap();
+    assert_eq!(c.payouts[0].publisher_payout, Some(dec("2")));
 }
 
 #[test]
