@@ -672,6 +672,60 @@ async fn a_raw_only_change_rewrites_the_raw_record_and_nothing_else(backend: Bac
     assert_eq!(raw_row(&db, "2").name, "Renamed upstream");
 }
 
+/// A database made by the release before the removal guard (its two
+/// migrations), with a campaign and a run in it, upgrades without losing a
+/// row, and syncs.
+async fn a_database_of_the_previous_release_upgrades_without_losing_a_row(backend: Backend) {
+    let mock = MockNetwork::start(offers(1..=3), 10).await;
+    let m = Manifests::new(
+        &network_yaml(PAGE_PAGINATION, HEADER_AUTH),
+        &integration_yaml("acme", &mock.base_url(), ""),
+    );
+    let db = TestDb::new(backend);
+    db.migrate_to_release(2);
+    let now = "2026-11-30T12:00:00Z";
+    let (json, time) = match backend {
+        Backend::Postgres => ("::jsonb", "::timestamptz"),
+        Backend::Sqlite => ("", ""),
+    };
+    db.execute(&format!(
+        "INSERT INTO integrations (id, name, network, spec, spec_hash, source_file, state, created_at, updated_at) \
+         VALUES (1, 'acme', 'mocknet', '', 'old', 'integration.yaml', 'active', '{now}'{time}, '{now}'{time})"
+    ));
+    db.execute(&format!(
+        "INSERT INTO campaigns (integration_id, external_id, name, advertiser, status, visibility, redirect, \
+         countries, blocked_countries, os, payouts, caps, import_caps, cap_settings, settings, raw, content_hash, \
+         first_seen_at, changed_at) VALUES (1, '1', 'Hand-named', 'Acme Ads', 'paused', 'permission', 302, \
+         '[]'{json}, '[]'{json}, '[]'{json}, '[]'{json}, '[]'{json}, '[]'{json}, '{{}}'{json}, '{{}}'{json}, \
+         '{{\"id\": 1}}'{json}, 'old-hash', '{now}'{time}, '{now}'{time})"
+    ));
+    db.execute(&format!(
+        "INSERT INTO sync_runs (integration_id, trigger, spec_hash, started_at, finished_at, status, created) \
+         VALUES (1, 'cli', 'old', '{now}'{time}, '{now}'{time}, 'succeeded', 1)"
+    ));
+
+    let runs = store::open(&db.url)
+        .unwrap()
+        .recent_runs("acme", 10)
+        .unwrap();
+    assert_eq!((runs.len(), runs[0].created, runs[0].filtered), (1, 1, 0));
+    let kept = campaign(&db, "acme", "1");
+    assert_eq!(
+        (kept.name.as_str(), kept.status.as_str()),
+        ("Hand-named", "paused")
+    );
+
+    let report = sync_once(&m, &db, "acme").await;
+    assert!(report.succeeded(), "{:?}", report.error);
+    assert_eq!((report.counts.created, report.counts.updated), (2, 1));
+    assert_eq!(campaigns(&db, "acme").len(), 3);
+    let runs = store::open(&db.url)
+        .unwrap()
+        .recent_runs("acme", 10)
+        .unwrap();
+    assert_eq!(runs.len(), 2, "the old run is still in the log");
+}
+
 async fn sync_with_network(
     backend: Backend,
     pagination: &str,
@@ -954,6 +1008,7 @@ on_both_backends!(
     narrowing_the_filters_filters_out_without_tripping_the_outage_guard,
     a_restore_undoes_the_removal_and_leaves_a_protected_status_as_set,
     a_raw_only_change_rewrites_the_raw_record_and_nothing_else,
+    a_database_of_the_previous_release_upgrades_without_losing_a_row,
     every_pagination_kind_reads_every_page,
     pagination_loops_and_endless_feeds_are_stopped,
     a_response_over_the_size_limit_fails_the_run,

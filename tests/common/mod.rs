@@ -98,6 +98,31 @@ impl TestDb {
         }
     }
 
+    /// Brings a fresh database to the schema of an earlier release: only
+    /// the first `migrations` of `migrations/<backend>` applied.
+    pub fn migrate_to_release(&self, migrations: usize) {
+        use diesel_migrations::{FileBasedMigrations, MigrationHarness};
+        let dir = match self.backend {
+            Backend::Postgres => "migrations/postgres",
+            Backend::Sqlite => "migrations/sqlite",
+        };
+        let source = || FileBasedMigrations::from_path(dir).unwrap();
+        match self.backend {
+            Backend::Postgres => {
+                let mut conn = PgConnection::establish(&self.url).unwrap();
+                for _ in 0..migrations {
+                    conn.run_next_migration(source()).unwrap();
+                }
+            }
+            Backend::Sqlite => {
+                let mut conn = SqliteConnection::establish(&self.name).unwrap();
+                for _ in 0..migrations {
+                    conn.run_next_migration(source()).unwrap();
+                }
+            }
+        }
+    }
+
     pub fn execute(&self, sql: &str) -> usize {
         match self.backend {
             Backend::Postgres => {
