@@ -83,6 +83,9 @@ pub struct Campaign {
     pub name: String,
     pub advertiser: Arc<str>,
     pub status: CampaignStatus,
+    /// The offer is paused, pending or expired upstream (what a protected
+    /// status follows with `update.follow_upstream_pauses`).
+    pub upstream_inactive: bool,
     pub visibility: CampaignVisibility,
     pub preview_url: Option<String>,
     pub tracking_url: Option<String>,

@@ -726,6 +726,46 @@ async fn a_database_of_the_previous_release_upgrades_without_losing_a_row(backen
     assert_eq!(runs.len(), 2, "the old run is still in the log");
 }
 
+async fn a_protected_status_follows_upstream_pauses_unless_told_not_to(backend: Backend) {
+    let policy = "  update: {columns: {status: on_create}}\n";
+    let (mock, m, db) = setup(backend, offers(1..=3), policy).await;
+    assert!(sync_once(&m, &db, "acme").await.succeeded());
+    // The operator pauses 3 by hand; upstream pauses 1 and 3.
+    db.execute("UPDATE campaigns SET status = 'paused' WHERE external_id = '3'");
+    let mut list = offers(1..=3);
+    list[0]["status"] = "paused".into();
+    list[2]["status"] = "paused".into();
+    mock.set_offers(list);
+    assert!(sync_once(&m, &db, "acme").await.succeeded());
+    assert_eq!(
+        campaign(&db, "acme", "1").status,
+        "paused",
+        "follows the upstream pause"
+    );
+    assert_eq!(campaign(&db, "acme", "2").status, "active");
+    // Active upstream again: the pause offersync made is undone, the operator's stays.
+    mock.set_offers(offers(1..=3));
+    assert!(sync_once(&m, &db, "acme").await.succeeded());
+    assert_eq!(campaign(&db, "acme", "1").status, "active");
+    assert_eq!(
+        campaign(&db, "acme", "3").status,
+        "paused",
+        "the manual pause stays"
+    );
+
+    // Told not to, the status is the operator's alone.
+    m.set_integration(&integration_yaml(
+        "acme",
+        &mock.base_url(),
+        "  update: {columns: {status: on_create}, follow_upstream_pauses: false}\n",
+    ));
+    let mut list = offers(1..=3);
+    list[1]["status"] = "expired".into();
+    mock.set_offers(list);
+    assert!(sync_once(&m, &db, "acme").await.succeeded());
+    assert_eq!(campaign(&db, "acme", "2").status, "active");
+}
+
 async fn sync_with_network(
     backend: Backend,
     pagination: &str,
@@ -1009,6 +1049,7 @@ on_both_backends!(
     a_restore_undoes_the_removal_and_leaves_a_protected_status_as_set,
     a_raw_only_change_rewrites_the_raw_record_and_nothing_else,
     a_database_of_the_previous_release_upgrades_without_losing_a_row,
+    a_protected_status_follows_upstream_pauses_unless_told_not_to,
     every_pagination_kind_reads_every_page,
     pagination_loops_and_endless_feeds_are_stopped,
     a_response_over_the_size_limit_fails_the_run,

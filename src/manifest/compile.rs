@@ -627,6 +627,7 @@ pub fn compile_integration(
         update: UpdateDef {
             default: spec.update.default,
             columns: spec.update.columns,
+            follow_upstream_pauses: spec.update.follow_upstream_pauses,
         },
         settings,
         description_append: spec.description.append.filter(|s| !s.trim().is_empty()),

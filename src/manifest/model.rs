@@ -275,6 +275,8 @@ pub struct GeoDef {
 pub struct UpdateDef {
     pub default: ColumnPolicy,
     pub columns: BTreeMap<Column, ColumnPolicy>,
+    /// A protected status still follows upstream pauses (see the raw key).
+    pub follow_upstream_pauses: bool,
 }
 
 impl UpdateDef {

@@ -788,7 +788,7 @@ pub struct GeoFilter {
 }
 
 /// Updatable Columns: what later runs may change in an existing campaign.
-#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdatePolicy {
     /// The policy of columns not listed in `columns`. Default `always`.
@@ -797,6 +797,23 @@ pub struct UpdatePolicy {
     /// Per-column policy, e.g. `{status: on_create, payout: always, name: never}`.
     #[serde(default)]
     pub columns: BTreeMap<Column, ColumnPolicy>,
+    /// Where `status` is not `always` (manual status edits kept): still pause
+    /// a campaign whose offer is paused, pending or expired upstream, and put
+    /// back the status that pause replaced when the offer is active again
+    /// (a pause of the operator's own stays). Default true; false leaves the
+    /// status entirely to the operator.
+    #[serde(default = "yes")]
+    pub follow_upstream_pauses: bool,
+}
+
+impl Default for UpdatePolicy {
+    fn default() -> Self {
+        Self {
+            default: ColumnPolicy::default(),
+            columns: BTreeMap::new(),
+            follow_upstream_pauses: true,
+        }
+    }
 }
 
 /// When a column is written.

@@ -156,6 +156,7 @@ impl<'a> Reconciler<'a> {
                 .filter(|c| update.policy(*c) == ColumnPolicy::Always)
                 .collect(),
             caps,
+            follow_upstream_pauses: update.follow_upstream_pauses,
         }
     }
 

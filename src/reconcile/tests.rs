@@ -13,6 +13,7 @@ fn campaign(id: &str, hash: &str) -> Campaign {
         name: format!("Offer {id}"),
         advertiser: Arc::from("Acme"),
         status: CampaignStatus::Active,
+        upstream_inactive: false,
         visibility: CampaignVisibility::Permission,
         preview_url: Some("https://p".into()),
         tracking_url: None,

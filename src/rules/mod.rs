@@ -363,6 +363,7 @@ impl<'a> Rules<'a> {
             name: offer.name,
             advertiser: self.advertiser.clone(),
             status,
+            upstream_inactive: offer.status != OfferStatus::Active,
             visibility,
             preview_url: offer.preview_url,
             tracking_url: offer

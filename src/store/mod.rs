@@ -187,6 +187,9 @@ pub struct UpdateColumns {
     pub columns: Vec<Column>,
     /// `caps.update`: rewrite the network's and the additional caps and the cap settings.
     pub caps: bool,
+    /// Where `status` is not among `columns`: pause for an offer inactive
+    /// upstream, and undo that pause when it is active again.
+    pub follow_upstream_pauses: bool,
 }
 
 /// The writes of one run, inside one transaction.

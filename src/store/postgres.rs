@@ -15,7 +15,10 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use rust_decimal::Decimal;
 
 use super::json::JsonText;
-use super::rows::{INTERRUPTED, RAW_ONLY_SET, RunRow, count, restore_sql, run_record, update_set};
+use super::rows::{
+    INTERRUPTED, RAW_ONLY_SET, RunRow, count, restore_sql, run_record, update_set,
+    upstream_pause_sql,
+};
 use super::schema::{
     campaigns, integrations, publisher_payouts, refresh_requests, schedule_claims, sync_runs,
     sync_skips,
@@ -270,7 +273,9 @@ impl Writes for PgWrites<'_> {
                 sql.push_str(&format!(", {column} = ${}", i + 2));
             }
             if update.restore {
-                sql.push_str(restore_sql(&set));
+                sql.push_str(restore_sql(&set, allowed, update.campaign));
+            } else {
+                sql.push_str(upstream_pause_sql(&set, allowed, update.campaign));
             }
             sql.push_str(&format!(" WHERE id = ${}", set.len() + 2));
             let mut q: Query<'_> = sql_query(sql).into_boxed().bind::<Timestamptz, _>(now);

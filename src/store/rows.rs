@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::RunRecord;
+use crate::campaign::Campaign;
 use crate::manifest::model::Column;
 
 /// The database columns a campaign column is stored in.
@@ -49,12 +50,39 @@ pub(super) fn update_set(allowed: &super::UpdateColumns) -> Vec<&'static str> {
 /// bound already; where it is protected, a status the removal paused goes
 /// back to what it was (an operator's own pause, or a status the operator
 /// set since, stays).
-pub(super) fn restore_sql(set: &[&str]) -> &'static str {
+pub(super) fn restore_sql(
+    set: &[&str],
+    allowed: &super::UpdateColumns,
+    c: &Campaign,
+) -> &'static str {
     if set.contains(&"status") {
-        ", removed_at = NULL, status_before_removal = NULL"
+        ", removed_at = NULL, status_before_pause = NULL"
+    } else if allowed.follow_upstream_pauses && c.upstream_inactive {
+        // Back, but inactive upstream: it stays paused until the offer runs.
+        ", removed_at = NULL"
     } else {
-        ", removed_at = NULL, status_before_removal = NULL, \
-         status = CASE WHEN status = 'paused' THEN COALESCE(status_before_removal, status) ELSE status END"
+        ", removed_at = NULL, status_before_pause = NULL, \
+         status = CASE WHEN status = 'paused' THEN COALESCE(status_before_pause, status) ELSE status END"
+    }
+}
+
+/// What an update that is no restore adds to its SET list (no binds) for a
+/// protected status that follows upstream pauses: an offer inactive upstream
+/// pauses the campaign (remembering the status it replaces), an active one
+/// puts back what such a pause replaced; the operator's own pause stays.
+pub(super) fn upstream_pause_sql(
+    set: &[&str],
+    allowed: &super::UpdateColumns,
+    c: &Campaign,
+) -> &'static str {
+    if set.contains(&"status") || !allowed.follow_upstream_pauses {
+        ""
+    } else if c.upstream_inactive {
+        ", status_before_pause = CASE WHEN status <> 'paused' THEN status ELSE status_before_pause END, \
+         status = 'paused'"
+    } else {
+        ", status = CASE WHEN status = 'paused' THEN COALESCE(status_before_pause, status) ELSE status END, \
+         status_before_pause = NULL"
     }
 }
 

@@ -52,7 +52,7 @@ diesel::table! {
         raw -> Jsonb,
         content_hash -> Text,
         raw_hash -> Text,
-        status_before_removal -> Nullable<Text>,
+        status_before_pause -> Nullable<Text>,
         first_seen_at -> Timestamptz,
         changed_at -> Timestamptz,
         removed_at -> Nullable<Timestamptz>,

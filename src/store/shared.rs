@@ -101,7 +101,7 @@ macro_rules! shared_queries {
                         .set((
                             c::removed_at.eq(now),
                             c::changed_at.eq(now),
-                            c::status_before_removal.eq(c::status.nullable()),
+                            c::status_before_pause.eq(c::status.nullable()),
                             c::status.eq("paused"),
                         ))
                         .execute(conn)?;

@@ -21,7 +21,10 @@ use diesel::{Connection, RunQueryDsl, SqliteConnection, sql_query};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use rust_decimal::Decimal;
 
-use super::rows::{INTERRUPTED, RAW_ONLY_SET, RunRow, count, restore_sql, run_record, update_set};
+use super::rows::{
+    INTERRUPTED, RAW_ONLY_SET, RunRow, count, restore_sql, run_record, update_set,
+    upstream_pause_sql,
+};
 use super::shared::{shared_queries, shared_store_methods, shared_writes_methods};
 use super::{
     CampaignRecord, IntegrationRecord, IntegrationStatus, LiveIntegration, RefreshOutcome,
@@ -92,7 +95,7 @@ mod schema {
             raw -> Text,
             content_hash -> Text,
             raw_hash -> Text,
-            status_before_removal -> Nullable<Text>,
+            status_before_pause -> Nullable<Text>,
             first_seen_at -> TimestamptzSqlite,
             changed_at -> TimestamptzSqlite,
             removed_at -> Nullable<TimestamptzSqlite>,
@@ -465,7 +468,9 @@ impl Writes for SqliteWrites<'_> {
                 sql.push_str(&format!(", {column} = ?"));
             }
             if update.restore {
-                sql.push_str(restore_sql(&set));
+                sql.push_str(restore_sql(&set, allowed, update.campaign));
+            } else {
+                sql.push_str(upstream_pause_sql(&set, allowed, update.campaign));
             }
             sql.push_str(" WHERE id = ?");
             let mut q: Query<'_> = sql_query(sql)

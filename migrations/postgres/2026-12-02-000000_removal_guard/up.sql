@@ -10,5 +10,6 @@ ALTER TABLE sync_runs ADD COLUMN filtered INTEGER NOT NULL DEFAULT 0;
 -- rewrites only the raw record. Rows from before have none, so their first
 -- run after the upgrade refreshes it once.
 ALTER TABLE campaigns ADD COLUMN raw_hash TEXT NOT NULL DEFAULT '';
--- The status a removal's pause replaced: a restore puts it back, and no more.
-ALTER TABLE campaigns ADD COLUMN status_before_removal TEXT;
+-- The status a pause of offersync's replaced (a removal, or the offer paused
+-- upstream): a restore or the offer's return puts it back, and no more.
+ALTER TABLE campaigns ADD COLUMN status_before_pause TEXT;

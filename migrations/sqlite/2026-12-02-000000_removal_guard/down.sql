@@ -1,4 +1,4 @@
-ALTER TABLE campaigns DROP COLUMN status_before_removal;
+ALTER TABLE campaigns DROP COLUMN status_before_pause;
 ALTER TABLE campaigns DROP COLUMN raw_hash;
 ALTER TABLE sync_runs DROP COLUMN filtered;
 ALTER TABLE sync_runs DROP COLUMN accepted_removals;
