@@ -33,6 +33,24 @@ impl CampaignStatus {
     }
 }
 
+/// What a campaign's revenue and payout are: money, or a percentage of the
+/// sale (revenue-share offers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PayoutKind {
+    Amount,
+    Percent,
+}
+
+impl PayoutKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Amount => "amount",
+            Self::Percent => "percent",
+        }
+    }
+}
+
 /// Who can see a campaign.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -95,6 +113,9 @@ pub struct Campaign {
     pub revenue: Option<Decimal>,
     /// What publishers are paid: revenue × ratio, rounded.
     pub payout: Option<Decimal>,
+    /// Whether revenue and payout are amounts (in `currency`) or percentages
+    /// (no currency).
+    pub payout_kind: PayoutKind,
     pub currency: Option<String>,
     pub model: Option<PayoutModel>,
     pub objective: Option<PayoutModel>,

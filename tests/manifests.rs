@@ -72,6 +72,7 @@ fn the_example_integration_compiles_every_setting() {
     assert_eq!(acme.on_removed, OnRemoved::Pause);
     assert_eq!(acme.on_filtered, OnRemoved::Pause);
     assert!(acme.update.follow_upstream_pauses);
+    assert_eq!(acme.filters.percent_min, Some(dec("5")));
     assert_eq!(acme.safety.max_removed_share, dec("0.5"));
     assert_eq!(acme.safety.shrink_window_days, 7);
     assert_eq!(acme.safety.max_duplicate_share, dec("0.01"));

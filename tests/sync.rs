@@ -766,6 +766,29 @@ async fn a_protected_status_follows_upstream_pauses_unless_told_not_to(backend: 
     assert_eq!(campaign(&db, "acme", "2").status, "active");
 }
 
+async fn a_revenue_share_offer_is_stored_as_a_percentage(backend: Backend) {
+    let mut list = offers(1..=2);
+    list[0]["model"] = "revshare".into();
+    list[0]["payout"] = "12".into();
+    let filters = "  defaults: {currency: GBP}\n  filters: {payout: {min: 15}}\n";
+    let (_mock, m, db) = setup(backend, list, filters).await;
+    let report = sync_once(&m, &db, "acme").await;
+    assert!(report.succeeded(), "{:?}", report.error);
+    // Offer 2 pays 3.50 < 15 and is skipped; 12 % is no money and passes.
+    assert_eq!((report.counts.created, report.counts.skipped), (1, 1));
+    #[derive(QueryableByName)]
+    struct Kind {
+        #[diesel(sql_type = Text)]
+        payout_kind: String,
+        #[diesel(sql_type = Nullable<Text>)]
+        currency: Option<String>,
+    }
+    let rows: Vec<Kind> =
+        db.query("SELECT payout_kind, currency FROM campaigns WHERE external_id = '1'");
+    assert_eq!(rows[0].payout_kind, "percent");
+    assert_eq!(rows[0].currency, None, "not labelled 12 GBP");
+}
+
 async fn sync_with_network(
     backend: Backend,
     pagination: &str,
@@ -1050,6 +1073,7 @@ on_both_backends!(
     a_raw_only_change_rewrites_the_raw_record_and_nothing_else,
     a_database_of_the_previous_release_upgrades_without_losing_a_row,
     a_protected_status_follows_upstream_pauses_unless_told_not_to,
+    a_revenue_share_offer_is_stored_as_a_percentage,
     every_pagination_kind_reads_every_page,
     pagination_loops_and_endless_feeds_are_stopped,
     a_response_over_the_size_limit_fails_the_run,

@@ -983,6 +983,8 @@ fn compile_filters(c: &mut Checker, f: &raw::Filters) -> Option<FiltersDef> {
         models: f.models.clone(),
         payout_min: f.payout.min,
         payout_max: f.payout.max,
+        percent_min: f.payout_percent.min,
+        percent_max: f.payout_percent.max,
         os: f.os,
         geo,
         offers: f

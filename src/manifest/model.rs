@@ -257,6 +257,9 @@ pub struct FiltersDef {
     pub models: Vec<PayoutModel>,
     pub payout_min: Option<Decimal>,
     pub payout_max: Option<Decimal>,
+    /// Bounds of revenue-share percentages (the money bounds skip them).
+    pub percent_min: Option<Decimal>,
+    pub percent_max: Option<Decimal>,
     pub os: OsFilter,
     pub geo: Vec<GeoDef>,
     pub offers: BTreeSet<String>,

@@ -722,9 +722,14 @@ pub struct Filters {
     /// Offers Model to Import; empty imports every model.
     #[serde(default)]
     pub models: Vec<PayoutModel>,
-    /// Minimum and maximum payout.
+    /// Minimum and maximum payout, as amounts: revenue-share offers (model
+    /// `revshare`, whose payout is a percentage) are not judged by these.
     #[serde(default)]
     pub payout: PayoutRange,
+    /// Minimum and maximum payout percentage of revenue-share offers, e.g.
+    /// `{min: 10}` for 10 %. Unset, percentage offers pass.
+    #[serde(default)]
+    pub payout_percent: PayoutRange,
     /// OS: all, android or ios.
     #[serde(default)]
     pub os: OsFilter,

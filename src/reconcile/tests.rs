@@ -21,6 +21,7 @@ fn campaign(id: &str, hash: &str) -> Campaign {
         thumbnail_url: None,
         revenue: Some(Decimal::TEN),
         payout: Some(Decimal::TEN),
+        payout_kind: crate::campaign::PayoutKind::Amount,
         currency: None,
         model: None,
         objective: None,

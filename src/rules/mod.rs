@@ -18,7 +18,7 @@ use serde::Serialize;
 pub use links::append_query;
 
 use crate::campaign::{
-    Campaign, CampaignStatus, CampaignVisibility, PublisherPayout, PublisherPayoutKind,
+    Campaign, CampaignStatus, CampaignVisibility, PayoutKind, PublisherPayout, PublisherPayoutKind,
 };
 use crate::manifest::model::{
     ImportedStatus, IntegrationDef, OsFilter, PayoutDef, Rounding, Visibility,
@@ -230,7 +230,13 @@ impl<'a> Rules<'a> {
                 }
             }
         }
-        if let Some(min) = f.payout_min {
+        let percent = self.model_of(offer) == Some(crate::offer::PayoutModel::RevShare);
+        // A percentage is no money: the money bounds and the geo filter's
+        // bounds do not judge it; the percentage bounds do.
+        if percent {
+            check_percent(offer, f)?;
+        }
+        if let Some(min) = f.payout_min.filter(|_| !percent) {
             match offer.payout {
                 Some(p) if p >= min => {}
                 Some(p) => {
@@ -249,7 +255,7 @@ impl<'a> Rules<'a> {
                 }
             }
         }
-        if let (Some(max), Some(p)) = (f.payout_max, offer.payout)
+        if let (Some(max), Some(p)) = (f.payout_max.filter(|_| !percent), offer.payout)
             && p > max
         {
             return Err(Skip::new(
@@ -274,7 +280,7 @@ impl<'a> Rules<'a> {
                 format!("runs on {}", offer.os.join(",")),
             ));
         }
-        for geo in &f.geo {
+        for geo in f.geo.iter().filter(|_| !percent) {
             let targets = offer.countries.is_empty() || offer.countries.contains(&geo.country);
             if !targets || offer.blocked_countries.contains(&geo.country) {
                 continue;
@@ -330,6 +336,7 @@ impl<'a> Rules<'a> {
             Visibility::Public => CampaignVisibility::Public,
         };
         let revenue = offer.payout;
+        let percent = self.model_of(&offer) == Some(crate::offer::PayoutModel::RevShare);
         let payout_rules = &def.payout;
         let payout = revenue.map(|r| scaled(r, payout_rules.ratio, payout_rules));
         let mut publisher_payouts = Vec::new();
@@ -377,7 +384,17 @@ impl<'a> Rules<'a> {
             thumbnail_url: offer.thumbnail_url,
             revenue,
             payout,
-            currency: defaults.currency.clone().or(offer.currency),
+            payout_kind: if percent {
+                PayoutKind::Percent
+            } else {
+                PayoutKind::Amount
+            },
+            // A percentage has no currency, and the override labels amounts only.
+            currency: if percent {
+                None
+            } else {
+                defaults.currency.clone().or(offer.currency)
+            },
             model,
             // The network's own model first; defaults.objective when it sends none.
             objective: model,
@@ -413,6 +430,39 @@ pub fn scaled(amount: Decimal, ratio: Decimal, rules: &PayoutDef) -> Decimal {
     (amount * ratio)
         .round_dp_with_strategy(rules.decimals, strategy)
         .normalize()
+}
+
+/// The percentage bounds of a revenue-share offer (`filters.payout_percent`).
+fn check_percent(offer: &Offer, f: &crate::manifest::model::FiltersDef) -> Result<(), Skip> {
+    let Some(p) = offer.payout else {
+        return match f.percent_min {
+            Some(min) => Err(Skip::new(
+                offer,
+                SkipReason::PayoutBelowMin,
+                format!("no payout percentage; min is {min}%"),
+            )),
+            None => Ok(()),
+        };
+    };
+    if let Some(min) = f.percent_min
+        && p < min
+    {
+        return Err(Skip::new(
+            offer,
+            SkipReason::PayoutBelowMin,
+            format!("payout {p}% < min {min}%"),
+        ));
+    }
+    if let Some(max) = f.percent_max
+        && p > max
+    {
+        return Err(Skip::new(
+            offer,
+            SkipReason::PayoutAboveMax,
+            format!("payout {p}% > max {max}%"),
+        ));
+    }
+    Ok(())
 }
 
 /// The countries a campaign targets and blocks. An offer that lists

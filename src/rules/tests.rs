@@ -282,3 +282,37 @@ fn the_content_hash_changes_with_any_mapped_value_and_only_then() {
     assert_eq!(a.content_hash, raw_only.content_hash);
     assert_ne!(a.raw_hash, raw_only.raw_hash);
 }
+
+#[test]
+fn a_revenue_share_percentage_is_no_money() {
+    let def = integration(
+        "  defaults: {currency: GBP}\n  filters:\n    payout: {min: 5, max: 20}\n    geo: [{country: US, max: 10}]\n",
+    );
+    let mut o = offer("1");
+    o.model = Some(PayoutModel::RevShare);
+    o.payout = Some(dec("30"));
+    o.currency = Some("USD".into());
+    // 30 % passes money bounds of 5..20 and the US bound of 10: they judge amounts.
+    let c = Rules::new(&def).apply(o.clone()).unwrap();
+    assert_eq!(c.payout_kind, crate::campaign::PayoutKind::Percent);
+    assert_eq!(
+        c.currency, None,
+        "a percentage has no currency, override or not"
+    );
+    // Percentage bounds judge it.
+    let def = integration("  filters:\n    payout_percent: {min: 35}\n");
+    let skip = Rules::new(&def).apply(o).unwrap_err();
+    assert_eq!(skip.reason, SkipReason::PayoutBelowMin);
+    assert_eq!(skip.detail, "payout 30% < min 35%");
+    // An amount offer is still judged by money and labelled.
+    let def = integration("  defaults: {currency: GBP}\n  filters:\n    payout: {max: 20}\n");
+    let mut o = offer("2");
+    o.payout = Some(dec("30"));
+    assert_eq!(
+        Rules::new(&def).apply(o).unwrap_err().reason,
+        SkipReason::PayoutAboveMax
+    );
+    let c = Rules::new(&def).apply(offer("3")).unwrap();
+    assert_eq!(c.payout_kind, crate::campaign::PayoutKind::Amount);
+    assert_eq!(c.currency.as_deref(), Some("GBP"));
+}

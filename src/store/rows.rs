@@ -17,7 +17,7 @@ pub(super) fn db_columns(column: Column) -> &'static [&'static str] {
         Column::TrackingUrl => &["tracking_url"],
         Column::ImpressionUrl => &["impression_url"],
         Column::Revenue => &["revenue"],
-        Column::Payout => &["payout"],
+        Column::Payout => &["payout", "payout_kind"],
         Column::Currency => &["currency"],
         Column::Model => &["model"],
         Column::Countries => &["countries", "blocked_countries"],

@@ -32,6 +32,7 @@ diesel::table! {
         thumbnail_url -> Nullable<Text>,
         revenue -> Nullable<Numeric>,
         payout -> Nullable<Numeric>,
+        payout_kind -> Text,
         currency -> Nullable<Text>,
         model -> Nullable<Text>,
         objective -> Nullable<Text>,

@@ -13,3 +13,5 @@ ALTER TABLE campaigns ADD COLUMN raw_hash TEXT NOT NULL DEFAULT '';
 -- The status a pause of offersync's replaced (a removal, or the offer paused
 -- upstream): a restore or the offer's return puts it back, and no more.
 ALTER TABLE campaigns ADD COLUMN status_before_pause TEXT;
+-- Whether revenue and payout are amounts or percentages (revenue-share offers).
+ALTER TABLE campaigns ADD COLUMN payout_kind TEXT NOT NULL DEFAULT 'amount';
