@@ -72,9 +72,10 @@ pub fn demo(dir: &Path, url: &str) -> ExitCode {
         );
         for c in &campaigns {
             // Amounts as people write them (2.60, not 2.6); more places when
-            // the value has them.
-            let money = |d: Option<rust_decimal::Decimal>| {
-                d.map(|d| format!("{d:.*}", d.scale().max(2) as usize))
+            // the value has them. A revenue share is a percentage.
+            let money = |d: Option<rust_decimal::Decimal>, kind: &str| {
+                let unit = if kind == "percent" { "%" } else { "" };
+                d.map(|d| format!("{d:.*}{unit}", d.scale().max(2) as usize))
                     .unwrap_or_default()
             };
             let countries = c
@@ -93,8 +94,8 @@ pub fn demo(dir: &Path, url: &str) -> ExitCode {
                 c.external_id,
                 truncate(&c.name, 48),
                 c.status,
-                money(c.revenue),
-                money(c.payout)
+                money(c.revenue, &c.payout_kind),
+                money(c.payout, &c.payout_kind)
             );
         }
         if let Some(run) = report.run {

@@ -417,6 +417,8 @@ pub struct CampaignRecord {
     pub status: String,
     pub visibility: String,
     pub revenue: Option<rust_decimal::Decimal>,
+    /// `amount` or `percent` (revenue share: revenue and payout are percentages).
+    pub payout_kind: String,
     pub payout: Option<rust_decimal::Decimal>,
     pub currency: Option<String>,
     pub tracking_url: Option<String>,

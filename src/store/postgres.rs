@@ -415,7 +415,7 @@ impl Store for PgStore {
                 Option<String>,
             ),
             (JsonText<'static>, JsonText<'static>, JsonText<'static>),
-            (String, DateTime<Utc>, Option<DateTime<Utc>>),
+            (String, DateTime<Utc>, Option<DateTime<Utc>>, String),
         );
         let rows: Vec<Row> = c::campaigns
             .inner_join(integrations::table)
@@ -431,7 +431,12 @@ impl Store for PgStore {
                     c::category,
                 ),
                 (c::countries, c::caps, c::import_caps),
-                (c::content_hash, c::changed_at, c::removed_at),
+                (
+                    c::content_hash,
+                    c::changed_at,
+                    c::removed_at,
+                    c::payout_kind,
+                ),
             ))
             .load(&mut self.conn)?;
         let json = |t: JsonText<'_>| serde_json::from_str(&t.0).unwrap_or(serde_json::Value::Null);
@@ -454,6 +459,7 @@ impl Store for PgStore {
                 content_hash: h.0,
                 changed_at: h.1,
                 removed_at: h.2,
+                payout_kind: h.3,
             })
             .collect())
     }

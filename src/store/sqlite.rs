@@ -665,7 +665,7 @@ impl Store for SqliteStore {
                 Option<String>,
             ),
             (String, String, String),
-            (String, DateTime<Utc>, Option<DateTime<Utc>>),
+            (String, DateTime<Utc>, Option<DateTime<Utc>>, String),
         );
         let rows: Vec<Row> = c::campaigns
             .inner_join(integrations::table)
@@ -681,7 +681,12 @@ impl Store for SqliteStore {
                     c::category,
                 ),
                 (c::countries, c::caps, c::import_caps),
-                (c::content_hash, c::changed_at, c::removed_at),
+                (
+                    c::content_hash,
+                    c::changed_at,
+                    c::removed_at,
+                    c::payout_kind,
+                ),
             ))
             .load(&mut self.conn)?;
         let json = |t: String| serde_json::from_str(&t).unwrap_or(serde_json::Value::Null);
@@ -704,6 +709,7 @@ impl Store for SqliteStore {
                 content_hash: h.0,
                 changed_at: h.1,
                 removed_at: h.2,
+                payout_kind: h.3,
             })
             .collect())
     }
