@@ -276,6 +276,11 @@ fn write_side(
             report.skips.extend(plan.skips);
             Ok(())
         })
+        .map(|()| {
+            report
+                .skips
+                .extend(reconciler.missing_selected(&def.filters.offers))
+        })
         .err()
         .or_else(|| {
             match reconciler.removals(def.on_removed, def.on_filtered, &def.safety, guard) {
@@ -404,6 +409,10 @@ fn apply(
             write_page(writes, integration_id, run, now, plan, &columns)
         })
         .map_err(TxError::Aborted)?;
+        let missing = reconciler.missing_selected(&def.filters.offers);
+        if !missing.is_empty() {
+            writes.record_skips(run, &missing)?;
+        }
         let removal = reconciler
             .removals(def.on_removed, def.on_filtered, &def.safety, guard)
             .map_err(|r: Refusal| TxError::Aborted(r.to_string()))?;

@@ -789,6 +789,38 @@ async fn a_revenue_share_offer_is_stored_as_a_percentage(backend: Backend) {
     assert_eq!(rows[0].currency, None, "not labelled 12 GBP");
 }
 
+async fn selected_offers_are_asked_for_by_id_and_a_missing_one_is_logged(backend: Backend) {
+    let mock = MockNetwork::start(offers(1..=10), 10).await;
+    let network = network_yaml(PAGE_PAGINATION, HEADER_AUTH).replace(
+        "    url: \"{{ params.base_url }}/offers\"\n",
+        "    url: \"{{ params.base_url }}/offers\"\n    select_ids: {param: ids}\n",
+    );
+    let m = Manifests::new(
+        &network,
+        &integration_yaml(
+            "acme",
+            &mock.base_url(),
+            "  filters: {offers: ['2', '7', '99']}\n",
+        ),
+    );
+    let db = TestDb::new(backend);
+    let report = sync_once(&m, &db, "acme").await;
+    assert!(report.succeeded(), "{:?}", report.error);
+    assert_eq!(
+        mock.requests()[0].query.get("ids").map(String::as_str),
+        Some("2,7,99")
+    );
+    assert_eq!(report.counts.created, 2);
+    let runs = store::open(&db.url).unwrap();
+    let skips = {
+        let mut s = runs;
+        s.run_skips(report.run.unwrap()).unwrap()
+    };
+    let missing: Vec<_> = skips.iter().filter(|s| s.reason == "not_in_feed").collect();
+    assert_eq!(missing.len(), 1, "{skips:?}");
+    assert_eq!(missing[0].external_id.as_deref(), Some("99"));
+}
+
 async fn sync_with_network(
     backend: Backend,
     pagination: &str,
@@ -1074,6 +1106,7 @@ on_both_backends!(
     a_database_of_the_previous_release_upgrades_without_losing_a_row,
     a_protected_status_follows_upstream_pauses_unless_told_not_to,
     a_revenue_share_offer_is_stored_as_a_percentage,
+    selected_offers_are_asked_for_by_id_and_a_missing_one_is_logged,
     every_pagination_kind_reads_every_page,
     pagination_loops_and_endless_feeds_are_stopped,
     a_response_over_the_size_limit_fails_the_run,

@@ -49,6 +49,12 @@ impl<'a> Pager<'a> {
             .iter()
             .map(|(n, v)| (n.clone(), render(v, def)))
             .collect();
+        if let Some((param, separator)) = &request.select_ids
+            && !def.filters.offers.is_empty()
+        {
+            let ids: Vec<&str> = def.filters.offers.iter().map(String::as_str).collect();
+            set_param(&mut url, param, &ids.join(separator));
+        }
         let body = request.body.as_ref().map(|b| render(b, def));
         let mut first = Request {
             method: request.method,

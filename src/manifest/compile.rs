@@ -317,6 +317,7 @@ pub fn compile_network(
             headers,
             query,
             body,
+            select_ids: spec.request.select_ids.map(|s| (s.param, s.separator)),
         },
         auth,
         pagination,

@@ -67,6 +67,8 @@ pub struct RequestDef {
     pub headers: Vec<(String, Template)>,
     pub query: Vec<(String, Template)>,
     pub body: Option<Template>,
+    /// (param, separator) that restricts the list to `filters.offers`.
+    pub select_ids: Option<(String, String)>,
 }
 
 /// Authentication.

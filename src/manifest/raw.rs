@@ -149,6 +149,27 @@ pub struct Request {
     /// A request body (for POST APIs), sent as is after template filling.
     #[serde(default)]
     pub body: Option<Located<String>>,
+    /// How the API fetches chosen offers only: when an Integration selects
+    /// offers (`filters.offers`), their ids go in this query parameter,
+    /// joined by `separator` (e.g. `{param: "filter[ids]", separator: ","}`).
+    /// Without it the whole feed is fetched and filtered here.
+    #[serde(default)]
+    pub select_ids: Option<SelectIds>,
+}
+
+/// The query parameter that restricts the offer list to chosen ids.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SelectIds {
+    /// The parameter's name.
+    pub param: String,
+    /// What joins several ids. Default `,`.
+    #[serde(default = "comma")]
+    pub separator: String,
+}
+
+fn comma() -> String {
+    ",".into()
 }
 
 /// HTTP method.

@@ -220,6 +220,26 @@ impl<'a> Reconciler<'a> {
         plan
     }
 
+    /// Once every page was fetched: the ids of `selected` that no record of
+    /// the feed had, each a skip (`not_in_feed`) for the run log.
+    pub fn missing_selected(&mut self, selected: &std::collections::BTreeSet<String>) -> Vec<Skip> {
+        let missing: Vec<Skip> = selected
+            .iter()
+            .filter(|id| {
+                !self.seen.contains(*id) && !self.kept.contains(*id) && !self.filtered.contains(*id)
+            })
+            .map(|id| Skip {
+                external_id: Some(id.clone()),
+                reason: SkipReason::NotInFeed,
+                detail: "selected in filters.offers, but the feed does not list it".into(),
+            })
+            .collect();
+        for _ in &missing {
+            self.counts.skip(SkipReason::NotInFeed);
+        }
+        missing
+    }
+
     /// Once every page was fetched: the campaigns whose offers are gone,
     /// unless that looks like an upstream fault rather than a change (an
     /// empty feed, a pager repeating records, too many removed at once or

@@ -51,6 +51,8 @@ pub enum SkipReason {
     MappingProblem,
     /// A per-offer request (`enrich`) failed.
     EnrichFailed,
+    /// An id `filters.offers` selects that the feed did not list.
+    NotInFeed,
 }
 
 impl SkipReason {
@@ -59,11 +61,11 @@ impl SkipReason {
     pub fn is_filter(self) -> bool {
         !matches!(
             self,
-            Self::DuplicateId | Self::MappingProblem | Self::EnrichFailed
+            Self::DuplicateId | Self::MappingProblem | Self::EnrichFailed | Self::NotInFeed
         )
     }
 
-    pub const ALL: [SkipReason; 12] = [
+    pub const ALL: [SkipReason; 13] = [
         Self::NotSelected,
         Self::CountryBlocked,
         Self::CountryNotAllowed,
@@ -76,6 +78,7 @@ impl SkipReason {
         Self::DuplicateId,
         Self::MappingProblem,
         Self::EnrichFailed,
+        Self::NotInFeed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -92,6 +95,7 @@ impl SkipReason {
             Self::DuplicateId => "duplicate_id",
             Self::MappingProblem => "mapping_problem",
             Self::EnrichFailed => "enrich_failed",
+            Self::NotInFeed => "not_in_feed",
         }
     }
 
