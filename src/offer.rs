@@ -133,6 +133,13 @@ pub struct Cap {
     /// The limit; `0` from a network means "no cap" and is dropped at mapping.
     #[schemars(with = "f64")]
     pub value: Decimal,
+    /// The IANA time zone this cap's periods reset in, where it differs
+    /// from the caps' (only caps the Integration adds have one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// `pause` or `continue` once reached, where it differs from the caps'.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub over_delivery: Option<String>,
 }
 
 /// One payout that applies to part of the traffic (a country, a goal, an OS).

@@ -1051,10 +1051,23 @@ fn compile_caps(c: &mut Checker, caps: &raw::CapSettings) -> Option<CapsDef> {
                     );
                     return None;
                 }
+                let timezone = match &r.timezone {
+                    Some(tz) => Some(
+                        c.timezone(tz, &format!("{field}[{i}].timezone"))?
+                            .name()
+                            .to_string(),
+                    ),
+                    None => None,
+                };
                 Some(Cap {
                     event: r.event,
                     period: r.period,
                     value: *r.value.value(),
+                    timezone,
+                    over_delivery: r.over_delivery.map(|o| match o {
+                        raw::OverDelivery::Pause => "pause".to_string(),
+                        raw::OverDelivery::Continue => "continue".to_string(),
+                    }),
                 })
             })
             .collect()

@@ -987,6 +987,12 @@ pub struct CapRule {
     /// The limit.
     #[schemars(with = "f64")]
     pub value: Located<Decimal>,
+    /// This cap's own time zone (IANA name). Default: `caps.timezone`.
+    #[serde(default)]
+    pub timezone: Option<Located<String>>,
+    /// What happens once this cap is reached. Default: `caps.over_delivery`.
+    #[serde(default)]
+    pub over_delivery: Option<OverDelivery>,
 }
 
 /// Which conversions a cap counts.

@@ -622,6 +622,8 @@ fn apply(
                     event,
                     period,
                     value,
+                    timezone: None,
+                    over_delivery: None,
                 });
             }
             offer.caps = caps;

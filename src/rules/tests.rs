@@ -238,17 +238,29 @@ fn every_payout_entry_gets_its_publisher_payout() {
 #[test]
 fn caps_and_settings_are_carried_onto_every_campaign() {
     let def = integration(
-        "  caps: {update: true, type: approved, visibility: visible, timezone: Europe/Berlin, over_delivery: continue, additional: [{event: conversions, period: daily, value: 50}], on_import: [{event: clicks, period: total, value: 1000}]}\n  settings: {multi_conversion: true, allow_impressions: true, spillover: always, time_targeting: {timezone: UTC, days: [mon], from: '09:00', to: '17:30'}}\n",
+        "  caps: {update: true, type: approved, visibility: visible, timezone: Europe/Berlin, over_delivery: continue, additional: [{event: conversions, period: daily, value: 50}, {event: clicks, period: daily, value: 900, timezone: Asia/Tokyo, over_delivery: pause}], on_import: [{event: clicks, period: total, value: 1000}]}\n  settings: {multi_conversion: true, allow_impressions: true, spillover: always, time_targeting: {timezone: UTC, days: [mon], from: '09:00', to: '17:30'}}\n",
     );
     let mut o = offer("1");
     o.caps = vec![Cap {
         event: crate::offer::CapEvent::Conversions,
         period: crate::offer::CapPeriod::Monthly,
         value: dec("300"),
+        timezone: None,
+        over_delivery: None,
     }];
     let c = Rules::new(&def).apply(o).unwrap();
-    assert_eq!(c.caps.len(), 2);
+    assert_eq!(c.caps.len(), 3);
     assert_eq!(c.caps[1].value, dec("50"));
+    assert_eq!(
+        (
+            c.caps[1].timezone.as_deref(),
+            c.caps[1].over_delivery.as_deref()
+        ),
+        (None, None)
+    );
+    // An additional cap may reset in its own time zone and act on its own.
+    assert_eq!(c.caps[2].timezone.as_deref(), Some("Asia/Tokyo"));
+    assert_eq!(c.caps[2].over_delivery.as_deref(), Some("pause"));
     assert_eq!(c.import_caps.len(), 1);
     let caps: serde_json::Value = serde_json::from_str(&c.cap_settings).unwrap();
     assert_eq!(
