@@ -146,6 +146,10 @@ pub struct Campaign {
     /// [`Campaign::compute_raw_hash`]: the raw record alone.
     #[serde(skip)]
     pub raw_hash: String,
+    /// What the operator should know about this campaign (e.g. a fixed
+    /// publisher payout above the revenue); logged, and shown by `plan`.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 impl Campaign {

@@ -75,6 +75,8 @@ pub struct PlanReport {
     pub pause: bool,
     /// Live campaigns whose offers the filters now skip (`on_filtered`).
     pub filter: Vec<String>,
+    /// (external id, warning) of campaigns the run would write.
+    pub warnings: Vec<(String, String)>,
     pub pause_filtered: bool,
     pub skips: Vec<Skip>,
 }
@@ -264,6 +266,15 @@ fn write_side(
         let mut reconciler = Reconciler::new(index, &def.update);
         let mut report = PlanReport::default();
         let error = consume(&mut rx, &mut reconciler, |plan| {
+            for c in plan
+                .create
+                .iter()
+                .chain(plan.update.iter().map(|(_, c, _)| c))
+            {
+                for w in &c.warnings {
+                    report.warnings.push((c.external_id.clone(), w.clone()));
+                }
+            }
             report
                 .create
                 .extend(plan.create.into_iter().map(|c| (c.external_id, c.name)));
@@ -551,6 +562,11 @@ async fn fetch_side(def: &Arc<IntegrationDef>, tx: &mpsc::Sender<Message>) -> Re
         })
         .await
         .expect("rules never panic");
+        for campaign in outcomes.iter().flatten() {
+            for warning in &campaign.warnings {
+                tracing::warn!(integration = %def.name, offer = %escape_controls(&campaign.external_id), "{warning}");
+            }
+        }
         tracing::debug!(integration = %def.name, page = page_number, records, "page fetched");
         if tx
             .send(Message::Page {

@@ -68,8 +68,14 @@ fn the_example_integration_compiles_every_setting() {
         (true, Spillover::No)
     );
     assert_eq!(acme.caps.additional[0].event, CapEvent::Conversions);
-    assert_eq!(acme.caps.additional[1].timezone.as_deref(), Some("Europe/London"));
-    assert_eq!(acme.caps.additional[1].over_delivery.as_deref(), Some("continue"));
+    assert_eq!(
+        acme.caps.additional[1].timezone.as_deref(),
+        Some("Europe/London")
+    );
+    assert_eq!(
+        acme.caps.additional[1].over_delivery.as_deref(),
+        Some("continue")
+    );
     assert_eq!(acme.caps.on_import[0].period, CapPeriod::Daily);
     assert_eq!(acme.on_removed, OnRemoved::Pause);
     assert_eq!(acme.on_filtered, OnRemoved::Pause);

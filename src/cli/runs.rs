@@ -243,6 +243,9 @@ pub fn plan(name: &str, dir: &Path, url: &str, format: OutputFormat) -> ExitCode
             for id in &plan.filter {
                 outln!("- {filtered_verb}  {}", shown(id));
             }
+            for (id, warning) in &plan.warnings {
+                outln!("  warning {}  {warning}", shown(id));
+            }
             for skip in &plan.skips {
                 let id = skip.external_id.as_deref().unwrap_or("?");
                 outln!(

@@ -43,6 +43,7 @@ fn campaign(id: &str, hash: &str) -> Campaign {
         raw: RawRecord::from_json("{}".into()),
         content_hash: hash.into(),
         raw_hash: "r".into(),
+        warnings: vec![],
     }
 }
 

@@ -353,7 +353,13 @@ impl<'a> Rules<'a> {
                 });
             }
         }
+        let mut warnings = Vec::new();
         for (publisher, fixed) in &payout_rules.publishers {
+            if let Some(r) = revenue.filter(|r| fixed > r && !percent) {
+                warnings.push(format!(
+                    "publisher {publisher} is paid {fixed}, more than the revenue {r}"
+                ));
+            }
             publisher_payouts.push(PublisherPayout {
                 kind: PublisherPayoutKind::Publisher,
                 name: publisher.clone(),
@@ -420,6 +426,7 @@ impl<'a> Rules<'a> {
             raw: offer.raw,
             content_hash: String::new(),
             raw_hash: String::new(),
+            warnings,
         }
     }
 }

@@ -149,6 +149,11 @@ fn tiers_and_publishers_get_their_own_payouts() {
             ("publisher", "pub-42", "12.00".to_string()),
         ]
     );
+    // 12.00 fixed is more than offer 1's revenue of 10: the operator is told.
+    assert_eq!(
+        c.warnings,
+        ["publisher pub-42 is paid 12.00, more than the revenue 10"]
+    );
 }
 
 #[test]
