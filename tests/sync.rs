@@ -821,6 +821,255 @@ async fn selected_offers_are_asked_for_by_id_and_a_missing_one_is_logged(backend
     assert_eq!(missing[0].external_id.as_deref(), Some("99"));
 }
 
+/// Every column of a stored campaign, as JSON values (decimals and
+/// timestamps as text, JSON columns parsed), read the same on both backends.
+fn stored_row(db: &TestDb, external_id: &str) -> serde_json::Map<String, serde_json::Value> {
+    const COLUMNS: [&str; 38] = [
+        "id",
+        "integration_id",
+        "external_id",
+        "name",
+        "advertiser",
+        "status",
+        "visibility",
+        "preview_url",
+        "tracking_url",
+        "impression_url",
+        "thumbnail_url",
+        "revenue",
+        "payout",
+        "payout_kind",
+        "currency",
+        "model",
+        "objective",
+        "redirect",
+        "countries",
+        "blocked_countries",
+        "os",
+        "category",
+        "description",
+        "kpi",
+        "payouts",
+        "caps",
+        "import_caps",
+        "cap_settings",
+        "settings",
+        "starts_at",
+        "expires_at",
+        "raw",
+        "content_hash",
+        "raw_hash",
+        "first_seen_at",
+        "changed_at",
+        "removed_at",
+        "status_before_pause",
+    ];
+    let pairs: Vec<String> = COLUMNS
+        .iter()
+        .map(|c| format!("'{c}', CAST({c} AS TEXT)"))
+        .collect();
+    let object = match db.backend {
+        Backend::Postgres => format!("json_build_object({})::text", pairs.join(", ")),
+        Backend::Sqlite => format!("json_object({})", pairs.join(", ")),
+    };
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Text)]
+        row: String,
+    }
+    let rows: Vec<Row> = db.query(&format!(
+        "SELECT {object} AS row FROM campaigns WHERE external_id = '{external_id}'"
+    ));
+    let serde_json::Value::Object(map) = serde_json::from_str(&rows[0].row).unwrap() else {
+        panic!("an object")
+    };
+    // JSON columns come back as text: parse them, so both backends compare alike.
+    map.into_iter()
+        .map(|(k, v)| {
+            let v = match v {
+                serde_json::Value::String(t) if t.starts_with(['[', '{']) => {
+                    serde_json::from_str(&t).unwrap_or(serde_json::Value::String(t))
+                }
+                other => other,
+            };
+            (k, v)
+        })
+        .collect()
+}
+
+fn text_of(row: &serde_json::Map<String, serde_json::Value>, column: &str) -> Option<String> {
+    match &row[column] {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+fn publisher_payouts(db: &TestDb, external_id: &str) -> Vec<(String, String, Decimal)> {
+    #[derive(QueryableByName)]
+    struct Payout {
+        #[diesel(sql_type = Text)]
+        kind: String,
+        #[diesel(sql_type = Text)]
+        name: String,
+        #[diesel(sql_type = Text)]
+        payout: String,
+    }
+    let rows: Vec<Payout> = db.query(&format!(
+        "SELECT kind, name, CAST(payout AS TEXT) AS payout FROM publisher_payouts \
+         WHERE external_id = '{external_id}' ORDER BY kind, name"
+    ));
+    rows.into_iter()
+        .map(|p| (p.kind, p.name, dec(&p.payout)))
+        .collect()
+}
+
+async fn every_column_is_stored_right_through_create_update_removal_and_restore(backend: Backend) {
+    let rich = |payout: &str, description: &str| {
+        let mut list = offers(1..=3);
+        let o = &mut list[1];
+        o["payout"] = payout.into();
+        o["description"] = description.into();
+        o["impression_url"] = "https://imp.example/2".into();
+        o["thumbnail_url"] = "https://img.example/2.png".into();
+        o["kpi"] = "No incent.".into();
+        o["blocked_countries"] = serde_json::json!(["FR"]);
+        o["starts_at"] = "2026-11-01 00:00:00".into();
+        o["expires_at"] = "2027-01-31 23:59:59".into();
+        list
+    };
+    let extra_fields = "    impression_url: $.impression_url\n    thumbnail_url: $.thumbnail_url\n    kpi: $.kpi\n    blocked_countries: $.blocked_countries[*]\n    starts_at: $.starts_at\n    expires_at: $.expires_at\n";
+    let mock = MockNetwork::start(rich("5.00", "First."), 10).await;
+    let network = network_yaml(PAGE_PAGINATION, HEADER_AUTH).replacen(
+        "    caps:\n",
+        &format!("{extra_fields}    caps:\n"),
+        1,
+    );
+    let policy = "  update: {columns: {name: on_create, category: on_create, status: on_create}}\n  payout: {ratio: 0.8, tiers: {gold: 0.9}, publishers: {pub-7: 3.00}}\n  settings: {allow_impressions: true}\n  tracking: {append: 'sub1={click_id}', append_impression: 'imp={imp_id}'}\n  defaults: {visibility: public, redirect: 301}\n  description: {append: 'Read the KPI.'}\n  safety: {max_removed_share: 0.5}\n";
+    let m = Manifests::new(
+        &network,
+        &integration_yaml("acme", &mock.base_url(), policy),
+    );
+    let db = TestDb::new(backend);
+
+    // Create.
+    assert!(sync_once(&m, &db, "acme").await.succeeded());
+    let created = stored_row(&db, "2");
+    let expect = [
+        ("external_id", Some("2")),
+        ("name", Some("Offer 2")),
+        ("advertiser", Some("Acme Ads")),
+        ("status", Some("active")),
+        ("visibility", Some("public")),
+        ("preview_url", Some("https://adv.example/2")),
+        (
+            "tracking_url",
+            Some("https://trk.example/c/2?aff=1&sub1={click_id}"),
+        ),
+        ("impression_url", Some("https://imp.example/2?imp={imp_id}")),
+        ("thumbnail_url", Some("https://img.example/2.png")),
+        ("payout_kind", Some("amount")),
+        ("currency", Some("USD")),
+        ("model", Some("CPA")),
+        ("objective", Some("CPA")),
+        ("redirect", Some("301")),
+        ("category", Some("Finance")),
+        ("description", Some("First.\n\nRead the KPI.")),
+        ("kpi", Some("No incent.")),
+        ("removed_at", None),
+        ("status_before_pause", None),
+    ];
+    for (column, value) in expect {
+        assert_eq!(
+            text_of(&created, column).as_deref(),
+            value,
+            "{column}: {created:?}"
+        );
+    }
+    assert_eq!(dec(&text_of(&created, "revenue").unwrap()), dec("5"));
+    assert_eq!(dec(&text_of(&created, "payout").unwrap()), dec("4"));
+    assert_eq!(created["countries"], serde_json::json!(["CA", "US"]));
+    assert_eq!(created["blocked_countries"], serde_json::json!(["FR"]));
+    assert_eq!(created["os"], serde_json::json!(["android", "ios"]));
+    assert!(
+        created["caps"].as_array().is_some_and(|c| !c.is_empty()),
+        "{created:?}"
+    );
+    assert!(created["import_caps"].is_array() && created["payouts"].is_array());
+    assert!(
+        created["cap_settings"].is_object() && created["settings"]["allow_impressions"] == true
+    );
+    assert!(
+        text_of(&created, "starts_at")
+            .unwrap()
+            .starts_with("2026-11-01")
+    );
+    assert!(
+        text_of(&created, "expires_at")
+            .unwrap()
+            .starts_with("2027-01-31")
+    );
+    assert_eq!(created["raw"]["description"], "First.");
+    for hash in ["content_hash", "raw_hash"] {
+        assert_eq!(text_of(&created, hash).unwrap().len(), 64, "{hash}");
+    }
+    assert_eq!(
+        publisher_payouts(&db, "2"),
+        [
+            ("publisher".into(), "pub-7".into(), dec("3")),
+            ("tier".into(), "gold".into(), dec("4.5")),
+        ]
+    );
+
+    // Manual edits in protected columns; then an upstream change.
+    db.execute("UPDATE campaigns SET name = 'Hand-named', category = 'Hand-picked' WHERE external_id = '2'");
+    mock.set_offers(rich("20.00", "Second."));
+    assert!(sync_once(&m, &db, "acme").await.succeeded());
+    let updated = stored_row(&db, "2");
+    assert_eq!(dec(&text_of(&updated, "revenue").unwrap()), dec("20"));
+    assert_eq!(dec(&text_of(&updated, "payout").unwrap()), dec("16"));
+    assert_eq!(
+        text_of(&updated, "description").as_deref(),
+        Some("Second.\n\nRead the KPI.")
+    );
+    assert_eq!(updated["raw"]["description"], "Second.");
+    assert_ne!(updated["content_hash"], created["content_hash"]);
+    assert_ne!(updated["changed_at"], created["changed_at"]);
+    assert_eq!(updated["first_seen_at"], created["first_seen_at"]);
+    assert_eq!(
+        publisher_payouts(&db, "2"),
+        [
+            ("publisher".into(), "pub-7".into(), dec("3")),
+            ("tier".into(), "gold".into(), dec("18")),
+        ]
+    );
+
+    // Removal, then restore: the protected columns survive each.
+    let without_2: Vec<_> = rich("20.00", "Second.")
+        .into_iter()
+        .filter(|o| o["id"] != 2)
+        .collect();
+    mock.set_offers(without_2);
+    assert!(sync_once(&m, &db, "acme").await.succeeded());
+    let removed = stored_row(&db, "2");
+    assert!(text_of(&removed, "removed_at").is_some());
+    assert_eq!(text_of(&removed, "status").as_deref(), Some("paused"));
+    assert_eq!(
+        text_of(&removed, "status_before_pause").as_deref(),
+        Some("active")
+    );
+    mock.set_offers(rich("20.00", "Second."));
+    assert!(sync_once(&m, &db, "acme").await.succeeded());
+    let restored = stored_row(&db, "2");
+    assert_eq!(text_of(&restored, "removed_at"), None);
+    assert_eq!(text_of(&restored, "status").as_deref(), Some("active"));
+    assert_eq!(text_of(&restored, "status_before_pause"), None);
+    for row in [&updated, &removed, &restored] {
+        assert_eq!(text_of(row, "name").as_deref(), Some("Hand-named"));
+        assert_eq!(text_of(row, "category").as_deref(), Some("Hand-picked"));
+    }
+}
+
 async fn sync_with_network(
     backend: Backend,
     pagination: &str,
@@ -1107,6 +1356,7 @@ on_both_backends!(
     a_protected_status_follows_upstream_pauses_unless_told_not_to,
     a_revenue_share_offer_is_stored_as_a_percentage,
     selected_offers_are_asked_for_by_id_and_a_missing_one_is_logged,
+    every_column_is_stored_right_through_create_update_removal_and_restore,
     every_pagination_kind_reads_every_page,
     pagination_loops_and_endless_feeds_are_stopped,
     a_response_over_the_size_limit_fails_the_run,
