@@ -140,22 +140,7 @@ async fn first_import_creates_every_campaign_with_every_column(backend: Backend)
         serde_json::json!([{"event": "conversions", "period": "total", "value": "900"}])
     );
 
-    #[derive(QueryableByName)]
-    struct Payout {
-        #[diesel(sql_type = Text)]
-        kind: String,
-        #[diesel(sql_type = Text)]
-        name: String,
-        #[diesel(sql_type = Text)]
-        payout: String,
-    }
-    let payouts: Vec<Payout> = db.query(
-        "SELECT kind, name, CAST(payout AS TEXT) AS payout FROM publisher_payouts WHERE external_id = '7' ORDER BY kind, name",
-    );
-    let payouts: Vec<(String, String, String)> = payouts
-        .into_iter()
-        .map(|p| (p.kind, p.name, p.payout))
-        .collect();
+    let payouts = publisher_payouts(&db, "7");
     assert_eq!(
         payouts,
         [
@@ -905,7 +890,8 @@ fn text_of(row: &serde_json::Map<String, serde_json::Value>, column: &str) -> Op
     }
 }
 
-fn publisher_payouts(db: &TestDb, external_id: &str) -> Vec<(String, String, Decimal)> {
+/// A campaign's publisher payouts as stored: (kind, name, payout as text).
+fn publisher_payouts(db: &TestDb, external_id: &str) -> Vec<(String, String, String)> {
     #[derive(QueryableByName)]
     struct Payout {
         #[diesel(sql_type = Text)]
@@ -920,7 +906,7 @@ fn publisher_payouts(db: &TestDb, external_id: &str) -> Vec<(String, String, Dec
          WHERE external_id = '{external_id}' ORDER BY kind, name"
     ));
     rows.into_iter()
-        .map(|p| (p.kind, p.name, dec(&p.payout)))
+        .map(|p| (p.kind, p.name, p.payout))
         .collect()
 }
 
@@ -1016,8 +1002,8 @@ async fn every_column_is_stored_right_through_create_update_removal_and_restore(
     assert_eq!(
         publisher_payouts(&db, "2"),
         [
-            ("publisher".into(), "pub-7".into(), dec("3")),
-            ("tier".into(), "gold".into(), dec("4.5")),
+            ("publisher".into(), "pub-7".into(), "3.00".into()),
+            ("tier".into(), "gold".into(), "4.5".into()),
         ]
     );
 
@@ -1039,8 +1025,8 @@ async fn every_column_is_stored_right_through_create_update_removal_and_restore(
     assert_eq!(
         publisher_payouts(&db, "2"),
         [
-            ("publisher".into(), "pub-7".into(), dec("3")),
-            ("tier".into(), "gold".into(), dec("18")),
+            ("publisher".into(), "pub-7".into(), "3.00".into()),
+            ("tier".into(), "gold".into(), "18".into()),
         ]
     );
 

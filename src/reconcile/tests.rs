@@ -47,6 +47,14 @@ fn campaign(id: &str, hash: &str) -> Campaign {
     }
 }
 
+fn skip(id: &str, reason: SkipReason, detail: &str) -> Result<Campaign, Skip> {
+    Err(Skip {
+        external_id: Some(id.into()),
+        reason,
+        detail: detail.into(),
+    })
+}
+
 fn stored(entries: &[(&str, i64, &str, bool)]) -> StoredIndex {
     entries
         .iter()
@@ -117,11 +125,11 @@ fn offers_gone_upstream_are_removed_but_not_those_that_failed_to_map() {
     r.counts.fetched = 2;
     r.plan_page(vec![
         Ok(campaign("a", "h")),
-        Err(Skip {
-            external_id: Some("b".into()),
-            reason: SkipReason::MappingProblem,
-            detail: "field payout: \"abc\" is not a decimal".into(),
-        }),
+        skip(
+            "b",
+            SkipReason::MappingProblem,
+            "field payout: \"abc\" is not a decimal",
+        ),
     ]);
     let removal = r
         .removals(
@@ -344,16 +352,8 @@ fn offers_the_filters_now_skip_are_filtered_out_not_removed() {
     r.counts.fetched = 3;
     r.plan_page(vec![
         Ok(campaign("a", "h")),
-        Err(Skip {
-            external_id: Some("b".into()),
-            reason: SkipReason::NotSelected,
-            detail: "not in filters.offers".into(),
-        }),
-        Err(Skip {
-            external_id: Some("c".into()),
-            reason: SkipReason::PayoutBelowMin,
-            detail: "payout 1 < min 5".into(),
-        }),
+        skip("b", SkipReason::NotSelected, "not in filters.offers"),
+        skip("c", SkipReason::PayoutBelowMin, "payout 1 < min 5"),
     ]);
     // 2 of 3 is more than the share guard allows, but nothing is gone.
     let removal = r
