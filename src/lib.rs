@@ -6,6 +6,14 @@
 //! [`cli`] owns the command line, exit codes and the rendering of errors.
 //! See ARCHITECTURE.md for the map.
 
+/// `offersync --version`: the release and the commit it was built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("OFFERSYNC_COMMIT"),
+    ")"
+);
+
 pub mod address;
 pub mod campaign;
 pub mod cli;

@@ -83,19 +83,20 @@ spec:
     let file = dir.path().join("acme.yaml");
     let at = |pos: &str| format!("{}:{pos}: error: ", file.display());
     for expected in [
-        format!(
-            "{}spec.network: no network named \"everflw\"\n  hint: did you mean `everflow`?",
-            at("5:12")
-        ),
+        format!("{}spec.network: no network named \"everflw\"", at("5:12")),
+        "  hint: did you mean `everflow`?".to_string(),
         format!(
             "{}spec.schedule: \"*/30 * * *\" has 4 fields; a crontab schedule has 5",
             at("6:13")
         ),
         format!(
-            "{}spec.filters.countries.alow: unknown field `alow`, expected one of allow, block\n  hint: did you mean `allow`?",
+            "{}spec.filters.countries.alow: unknown key `alow`\n   |\n 9 |     countries: {{alow: [US]}}\n   |                 ^^^^\n  hint: did you mean `allow`?",
             at("9:17")
         ),
-        format!("{}spec.filters.os: unknown variant `andriod`", at("10:9")),
+        format!(
+            "{}spec.filters.os: \"andriod\" is not one of: all, android, ios",
+            at("10:9")
+        ),
         format!(
             "{}spec.defaults.currency: \"dollars\" is not a known currency",
             at("11:39")
@@ -139,9 +140,11 @@ fn validate_checks_networks_params_secrets_and_duplicates() {
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1));
     for expected in [
-        "b.yaml:3:18: error: metadata.name: integration \"acme\" is defined twice\n  hint: it is also defined at",
+        "b.yaml:3:18: error: metadata.name: integration \"acme\" is defined twice",
+        "  hint: it is also defined at",
         "b.yaml:7:21: error: spec.params.api_key: `api_key` is a secret and is written in the manifest",
-        "c.yaml:7:23: error: spec.params.base_urll: network everflow has no param `base_urll`\n  hint: did you mean `base_url`?",
+        "c.yaml:7:23: error: spec.params.base_urll: network everflow has no param `base_urll`",
+        "  hint: did you mean `base_url`?",
         "c.yaml:7:35: error: spec.params.api_key: secret file missing.key cannot be read",
         "d.yaml:5:12: error: spec.params: network affise needs param `base_url`",
     ] {
@@ -176,7 +179,8 @@ fn validate_reports_broken_yaml_and_bad_mappings() {
         "broken.yaml:3:11: error: metadata: unclosed bracket",
         "mine.yaml:5:18: error: spec.request.url: template uses `{{ params.nope }}` but the network has no param `nope`",
         "mine.yaml:6:12: error: spec.records: \"$.offers[*\" is not a valid JSONPath: syntax error at character 10",
-        "mine.yaml:9:32: error: spec.fields.name.type: unknown variant `decmal`",
+        "mine.yaml:9:32: error: spec.fields.name.type: \"decmal\" is not one of: string, decimal, integer, bool, list, datetime",
+        "  hint: did you mean `decimal`?",
         "mine.yaml:10:14: error: spec.fields.payouts.fields.amount: `payouts` entries have no field `amount`",
     ] {
         assert!(
@@ -425,4 +429,181 @@ fn a_currency_override_must_be_iso_4217() {
         &[("OFFERSYNC_TEST_KEY", "k")],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+}
+
+/// Issue 14.1: CI has no secrets; `validate --offline` checks references for
+/// their form only, and says what is wrong with a malformed one.
+#[test]
+fn validate_offline_needs_no_secrets_and_still_checks_their_form() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "acme.yaml",
+        &GOOD.replace(
+            "api_key: \"${env:OFFERSYNC_TEST_KEY}\"",
+            "api_key: \"${file:secrets/absent.key}\", base_url: \"${env:ACME_BASE_URL}\"",
+        ),
+    );
+    write(
+        dir.path(),
+        "beta.yaml",
+        &GOOD
+            .replace("name: acme", "name: beta")
+            .replace("${env:OFFERSYNC_TEST_KEY}", "${credential:beta.key}"),
+    );
+    let path = dir.path().to_str().unwrap();
+    let online = offersync(&["validate", "--dir", path], &[]);
+    assert_eq!(online.status.code(), Some(1), "without --offline the secrets are read");
+    let offline = offersync(&["validate", "--offline", "--dir", path], &[]);
+    let (stdout, stderr) = text(&offline);
+    assert_eq!(offline.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("valid: 2 integrations"), "{stdout}");
+
+    write(
+        dir.path(),
+        "gamma.yaml",
+        &GOOD
+            .replace("name: acme", "name: gamma")
+            .replace("${env:OFFERSYNC_TEST_KEY}", "${env:BAD-NAME}"),
+    );
+    let out = offersync(&["validate", "--offline", "--dir", path], &[]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("`BAD-NAME` is not an environment variable name"),
+        "{stderr}"
+    );
+}
+
+/// Issue 14.2 and 14.3: seven mistakes in one file, all reported in one run,
+/// in words that say what to write, each under its source line.
+#[test]
+fn validate_reports_every_mistake_of_a_file_at_once_in_plain_words() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "acme.yaml",
+        r#"apiVersion: offersync/v1
+kind: Integration
+metadata: {name: acme}
+spec:
+  network: everflow
+  schedule: "*/30 * * * *"
+  enabled: yes
+  params: {api_key: "${env:OFFERSYNC_TEST_KEY}"}
+  advertiser: Acme
+  defaults: {status: actve, redirect: lots}
+  payout:
+    ratio: "90%"
+    decimals: two
+  filters:
+    countries: {alow: [US]}
+    payout: {min: abc}
+  caps:
+    additional:
+      - {period: daily}
+"#,
+    );
+    let out = offersync(
+        &["validate", "--offline", "--dir", dir.path().to_str().unwrap()],
+        &[],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout.contains("9 errors"), "{stdout}\n{stderr}");
+    for expected in [
+        "acme.yaml:7:12: error: spec.enabled: \"yes\" is not true or false\n   |\n 7 |   enabled: yes\n   |            ^^^\n  hint: write true",
+        "acme.yaml:10:22: error: spec.defaults.status: \"actve\" is not one of: active, paused, pending",
+        "acme.yaml:10:39: error: spec.defaults.redirect: \"lots\" is not a whole number",
+        "acme.yaml:12:12: error: spec.payout.ratio: \"90%\" is not a number\n    |\n 12 |     ratio: \"90%\"\n    |            ^^^^^\n  hint: write 0.9 for 90 %",
+        "acme.yaml:13:15: error: spec.payout.decimals: \"two\" is not a whole number",
+        "acme.yaml:15:17: error: spec.filters.countries.alow: unknown key `alow`",
+        "acme.yaml:16:19: error: spec.filters.payout.min: \"abc\" is not a number",
+        // A missing key points at its parent's line.
+        "acme.yaml:19:9: error: spec.caps.additional[0]: `value` is missing",
+    ] {
+        assert!(stderr.contains(expected), "missing:\n{expected}\nin:\n{stderr}");
+    }
+    for jargon in ["u32", "u16", "Decimal", "invalid boolean", "serde", "variant", "field `"] {
+        assert!(!stderr.contains(jargon), "jargon {jargon:?} in:\n{stderr}");
+    }
+}
+
+/// Issue 14.3: a tab is explained, and a broken Network file is not also
+/// reported as a missing network by the Integrations that use it.
+#[test]
+fn a_broken_network_is_not_also_reported_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "networks/mynet.yaml",
+        "apiVersion: offersync/v1\nkind: Network\nmetadata:\n  name: mynet\nspec:\n\trequest: {url: 'https://api.example'}\n",
+    );
+    write(
+        dir.path(),
+        "acme.yaml",
+        &GOOD.replace("network: everflow", "network: mynet").replace(
+            "  params: {api_key: \"${env:OFFERSYNC_TEST_KEY}\"}\n",
+            "",
+        ),
+    );
+    let out = offersync(&["validate", "--dir", dir.path().to_str().unwrap()], &[]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("a tab is used to indent this line; YAML indents with spaces only"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("no network named"), "{stderr}");
+    assert!(!stderr.contains("add a kind: Network file"), "{stderr}");
+    assert!(
+        stderr.contains("network \"mynet\" cannot be used until the errors in its file are fixed"),
+        "{stderr}"
+    );
+}
+
+/// Issue 14.4: `offersync schema` prints one valid JSON document; the
+/// committed schemas are what the binary generates.
+#[test]
+fn schema_prints_valid_json_and_the_committed_schemas_are_current() {
+    let out = offersync(&["schema"], &[]);
+    assert!(out.status.success());
+    let both: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    assert_eq!(
+        both["integration.schema.json"]["$id"],
+        "urn:offersync:schema:v1:integration"
+    );
+    let out = offersync(&["schema", "--kind", "network"], &[]);
+    let network: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    assert_eq!(network, both["network.schema.json"]);
+    for name in ["integration.schema.json", "network.schema.json"] {
+        let committed: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(Path::new("schemas").join(name)).unwrap())
+                .unwrap();
+        assert_eq!(
+            committed, both[name],
+            "schemas/{name} is stale: run `offersync schema --out schemas`"
+        );
+    }
+}
+
+/// Issue 14.7: `--version` names the commit; completions and man pages come
+/// from the clap definitions.
+#[test]
+fn version_names_the_commit_and_completions_and_man_pages_are_generated() {
+    let out = offersync(&["--version"], &[]);
+    let (stdout, _) = text(&out);
+    assert!(stdout.starts_with("offersync 0."), "{stdout}");
+    assert!(stdout.contains(" ("), "no commit in {stdout}");
+    for shell in ["bash", "zsh", "fish"] {
+        let out = offersync(&["completions", shell], &[]);
+        assert!(out.status.success());
+        assert!(text(&out).0.contains("validate"), "{shell}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = offersync(&["man", "--out", dir.path().to_str().unwrap()], &[]);
+    assert!(out.status.success());
+    let page = std::fs::read_to_string(dir.path().join("offersync-validate.1")).unwrap();
+    assert!(page.contains(".TH offersync-validate"), "{page}");
+    assert!(page.contains("offline"), "{page}");
 }

@@ -60,7 +60,7 @@ use crate::store;
 
 /// Imports advertiser offers from affiliate network APIs, driven by YAML manifests.
 #[derive(Debug, Parser)]
-#[command(name = "offersync", version, about, long_about = None)]
+#[command(name = "offersync", version = crate::VERSION, about, long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -71,12 +71,20 @@ enum Command {
     /// Check every manifest in a directory (the check to run in git CI).
     ///
     /// Reports every problem with file:line:column, the field, and what was
-    /// expected. Exit status: 0 valid (warnings allowed), 1 invalid, 2 the
-    /// directory cannot be read.
+    /// expected. In CI, use --offline: secret references are checked for
+    /// their form only, so CI needs no keys. Without it, every
+    /// `${env:...}`, `${file:...}` and `${credential:...}` is also read, as
+    /// the daemon will: run that on the machine that runs the daemon. Exit
+    /// status: 0 valid (warnings allowed), 1 invalid, 2 the directory cannot
+    /// be read.
     Validate {
         /// The manifest directory.
         #[arg(long, default_value = "integrations.d")]
         dir: PathBuf,
+        /// Check secret references for their form only; read no environment
+        /// variable, secret file or credential (for CI, which has no secrets).
+        #[arg(long)]
+        offline: bool,
         /// Output format.
         #[arg(long, value_enum, default_value_t = DiagnosticFormat::Text)]
         format: DiagnosticFormat,
@@ -233,12 +241,39 @@ enum Command {
         #[command(flatten)]
         common: StoreArgs,
     },
-    /// Print or write the JSON Schemas of the manifest kinds.
+    /// Print or write the JSON Schemas of the manifest kinds, for editors.
+    ///
+    /// `offersync schema --out integrations.d/.schemas` puts them where the
+    /// `# yaml-language-server: $schema=.schemas/...` line of every shipped
+    /// manifest looks, in any manifest directory. Without --out, prints one
+    /// schema (--kind) or a JSON object of both, by file name.
     Schema {
         /// Write `network.schema.json` and `integration.schema.json` into this directory.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Print only this kind's schema.
+        #[arg(long, value_enum, conflicts_with = "out")]
+        kind: Option<SchemaKind>,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    ///
+    /// e.g. `offersync completions bash > /etc/bash_completion.d/offersync`.
+    /// The Debian package installs them.
+    Completions {
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), or write one per command into a directory.
+    Man {
+        /// Write `offersync.1` and `offersync-COMMAND.1` into this directory.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SchemaKind {
+    Integration,
+    Network,
 }
 
 #[derive(Debug, Subcommand)]
@@ -296,14 +331,24 @@ pub fn main() -> ExitCode {
         init_tracing();
     }
     match cli.command {
-        Command::Validate { dir, format } => validate(&dir, format),
+        Command::Validate {
+            dir,
+            offline,
+            format,
+        } => validate(&dir, offline, format),
         Command::Map {
             network,
             sample,
             format,
             dir,
         } => map(&network, &sample, format, &dir),
-        Command::Schema { out } => schema(out.as_deref()),
+        Command::Schema { out, kind } => schema(out.as_deref(), kind),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "offersync", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Command::Man { out } => man(out.as_deref()),
         Command::Sync {
             name,
             common,
@@ -427,7 +472,7 @@ fn init_tracing() {
         .try_init();
 }
 
-fn validate(dir: &Path, format: DiagnosticFormat) -> ExitCode {
+fn validate(dir: &Path, offline: bool, format: DiagnosticFormat) -> ExitCode {
     if !dir.is_dir() {
         errln!(
             "error: {} is not a directory\n  hint: pass the directory of your manifests with --dir",
@@ -435,7 +480,12 @@ fn validate(dir: &Path, format: DiagnosticFormat) -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let loaded = manifest::load_dir(dir, &manifest::process_env);
+    let secrets = if offline {
+        manifest::Secrets::Offline
+    } else {
+        manifest::Secrets::Resolve(&manifest::process_env)
+    };
+    let loaded = manifest::load_dir_with(dir, secrets);
     let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = loaded.diagnostics.len() - errors;
     match format {
@@ -669,16 +719,33 @@ fn truncate(s: &str, max: usize) -> String {
     }
 }
 
-fn schema(out: Option<&Path>) -> ExitCode {
-    let schemas = manifest::schema::all();
-    match out {
-        None => {
-            for (_, text) in schemas {
-                print!("{text}");
-            }
+fn schema(out: Option<&Path>, kind: Option<SchemaKind>) -> ExitCode {
+    use manifest::raw::Kind;
+    match (out, kind) {
+        (None, Some(kind)) => {
+            let kind = match kind {
+                SchemaKind::Integration => Kind::Integration,
+                SchemaKind::Network => Kind::Network,
+            };
+            let text = serde_json::to_string_pretty(manifest::schema::json(kind))
+                .expect("a schema serializes");
+            outln!("{text}");
         }
-        Some(dir) => {
-            for (name, text) in schemas {
+        (None, None) => {
+            let both: serde_json::Map<String, serde_json::Value> = [Kind::Network, Kind::Integration]
+                .into_iter()
+                .map(|k| {
+                    (
+                        manifest::schema::file_name(k).to_string(),
+                        manifest::schema::json(k).clone(),
+                    )
+                })
+                .collect();
+            let text = serde_json::to_string_pretty(&both).expect("a schema serializes");
+            outln!("{text}");
+        }
+        (Some(dir), _) => {
+            for (name, text) in manifest::schema::all() {
                 let path = dir.join(name);
                 if let Err(e) =
                     std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, text))
@@ -689,6 +756,36 @@ fn schema(out: Option<&Path>) -> ExitCode {
                 outln!("wrote {}", path.display());
             }
         }
+    }
+    ExitCode::SUCCESS
+}
+
+/// The manual pages, from the same clap definitions as `--help`.
+fn man(out: Option<&Path>) -> ExitCode {
+    let command = <Cli as clap::CommandFactory>::command();
+    let render = |cmd: clap::Command| -> Vec<u8> {
+        let mut page = Vec::new();
+        clap_mangen::Man::new(cmd)
+            .render(&mut page)
+            .expect("rendering into memory cannot fail");
+        page
+    };
+    let Some(dir) = out else {
+        let _ = std::io::stdout().write_all(&render(command));
+        return ExitCode::SUCCESS;
+    };
+    let mut pages = vec![("offersync.1".to_string(), render(command.clone()))];
+    for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
+        let name: &'static str = Box::leak(format!("offersync-{}", sub.get_name()).into_boxed_str());
+        pages.push((format!("{name}.1"), render(sub.clone().name(name))));
+    }
+    for (name, page) in pages {
+        let path = dir.join(name);
+        if let Err(e) = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, page)) {
+            errln!("error: cannot write {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+        outln!("wrote {}", path.display());
     }
     ExitCode::SUCCESS
 }

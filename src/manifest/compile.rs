@@ -5,7 +5,7 @@
 //! no definition.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -17,7 +17,7 @@ use super::diagnostic::{Diagnostic, DocSource};
 use super::located::Located;
 use super::model::*;
 use super::raw::{self, Auth, Document, IntegrationSpec, NetworkSpec, Pagination, Records};
-use super::secret::{self, EnvLookup};
+use super::secret::Secrets;
 use crate::mapping::path::JsonPath;
 use crate::mapping::program::{CompileError, Cond, Template, TemplateScope, did_you_mean};
 use crate::mapping::{FieldMapping, Mapping, ResponseFormat, Target};
@@ -469,7 +469,8 @@ pub fn compile_integration(
     source: &DocSource,
     chunk: &str,
     networks: &BTreeMap<String, Arc<NetworkDef>>,
-    env: EnvLookup<'_>,
+    broken_networks: &BTreeMap<String, PathBuf>,
+    secrets: Secrets<'_>,
 ) -> (Option<IntegrationDef>, Vec<Diagnostic>) {
     let mut c = Checker {
         source,
@@ -479,7 +480,18 @@ pub fn compile_integration(
     let spec = doc.spec;
 
     let network = networks.get(spec.network.value().as_str()).cloned();
-    if network.is_none() {
+    if let (None, Some(file)) = (&network, broken_networks.get(spec.network.value())) {
+        // Its own errors are reported in its file: no "no such network" too.
+        c.error_hint(
+            &spec.network,
+            "spec.network",
+            format!(
+                "network {:?} cannot be used until the errors in its file are fixed",
+                spec.network.value()
+            ),
+            format!("see the errors reported for {}", file.display()),
+        );
+    } else if network.is_none() {
         let hint = did_you_mean(&spec.network, networks.keys().map(String::as_str))
             .map(|s| format!("did you mean `{s}`?"))
             .unwrap_or_else(|| {
@@ -500,7 +512,7 @@ pub fn compile_integration(
     let base_dir = source.file.parent().unwrap_or(Path::new("."));
     let params = network
         .as_ref()
-        .map(|n| compile_params(&mut c, &spec, n, base_dir, env));
+        .map(|n| compile_params(&mut c, &spec, n, base_dir, secrets));
 
     let tracking = TrackingDef {
         append: spec
@@ -662,19 +674,33 @@ fn check_urls(
     network: &NetworkDef,
     params: &BTreeMap<String, ParamValue>,
 ) {
-    let lookup = |name: &str| params.get(name).map(|p| p.expose().to_string());
+    // Offline, a param given as a reference has no value: a URL made with
+    // one is unknown and not checked.
+    let unknown = std::cell::Cell::new(false);
+    let lookup = |name: &str| {
+        let param = params.get(name)?;
+        if param.is_unresolved() {
+            unknown.set(true);
+        }
+        Some(param.expose().to_string())
+    };
     // An enrichment URL may be built from the record, unknown here: it is
     // checked only when it reads as a URL already.
-    let mut urls = vec![(
-        "request URL",
-        network.request.url.render(None, &lookup),
-        true,
-    )];
+    let render = |template: &crate::mapping::program::Template| {
+        unknown.set(false);
+        let text = template.render(None, &lookup);
+        (text, unknown.get())
+    };
+    let mut urls = Vec::new();
+    let (text, unknown_url) = render(&network.request.url);
+    urls.push(("request URL", text, true, unknown_url));
     if let AuthDef::OAuth2 { token_url, .. } = &network.auth {
-        urls.push(("OAuth2 token URL", token_url.render(None, &lookup), true));
+        let (text, unknown_url) = render(token_url);
+        urls.push(("OAuth2 token URL", text, true, unknown_url));
     }
     for enrich in &network.enrich {
-        urls.push(("enrichment URL", enrich.url.render(None, &lookup), false));
+        let (text, unknown_url) = render(&enrich.url);
+        urls.push(("enrichment URL", text, false, unknown_url));
     }
     let redact = |text: &str| {
         params
@@ -682,7 +708,10 @@ fn check_urls(
             .filter(|p| p.is_secret() && !p.expose().is_empty())
             .fold(text.to_string(), |t, p| t.replace(p.expose(), "[redacted]"))
     };
-    for (what, text, whole) in urls {
+    for (what, text, whole, unknown_url) in urls {
+        if unknown_url {
+            continue;
+        }
         let text = text.trim();
         let problem = match url::Url::parse(text) {
             Ok(url) if !matches!(url.scheme(), "http" | "https") => Some((
@@ -772,7 +801,7 @@ fn compile_params(
     spec: &IntegrationSpec,
     network: &NetworkDef,
     base_dir: &Path,
-    env: EnvLookup<'_>,
+    secrets: Secrets<'_>,
 ) -> Option<BTreeMap<String, ParamValue>> {
     let mut out = BTreeMap::new();
     let mut ok = true;
@@ -802,13 +831,13 @@ fn compile_params(
             ok = false;
             continue;
         };
-        match secret::resolve(value, base_dir, env) {
-            Ok(resolved) => {
-                if def.secret && !resolved.referenced {
-                    c.error_hint(value, &field, format!("`{name}` is a secret and is written in the manifest"), format!("write `${{env:NAME}}` or `${{file:PATH}}` and keep the {name} out of git"));
+        match secrets.param(value, base_dir, def.secret) {
+            Ok((param, referenced)) => {
+                if def.secret && !referenced {
+                    c.error_hint(value, &field, format!("`{name}` is a secret and is written in the manifest"), format!("write `${{env:NAME}}`, `${{file:PATH}}` or `${{credential:NAME}}` and keep the {name} out of git"));
                     ok = false;
                 }
-                out.insert(name.clone(), ParamValue::new(resolved.text, def.secret));
+                out.insert(name.clone(), param);
             }
             Err(e) => {
                 c.error(value, &field, e);

@@ -7,6 +7,7 @@
 //! returns what is valid plus every diagnostic. Nothing outside this module
 //! sees YAML.
 
+mod check;
 mod compile;
 pub mod diagnostic;
 pub mod located;
@@ -22,7 +23,7 @@ use std::sync::Arc;
 
 pub use diagnostic::{Diagnostic, Severity};
 pub use model::{IntegrationDef, NetworkDef, Origin};
-pub use secret::EnvLookup;
+pub use secret::{EnvLookup, Secrets};
 
 use diagnostic::DocSource;
 use yaml::ParsedDoc;
@@ -103,8 +104,15 @@ pub fn manifest_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Loads a manifest directory: its files plus the built-in networks.
+/// Loads a manifest directory: its files plus the built-in networks, with
+/// every secret reference read (as a run needs them).
 pub fn load_dir(dir: &Path, env: EnvLookup<'_>) -> Loaded {
+    load_dir_with(dir, Secrets::Resolve(env))
+}
+
+/// Loads a manifest directory, treating secret references as `secrets` says
+/// (`Secrets::Offline` for `validate --offline`: checked, never read).
+pub fn load_dir_with(dir: &Path, secrets: Secrets<'_>) -> Loaded {
     let mut diagnostics = Vec::new();
     let files = match manifest_files(dir) {
         Ok(files) => files,
@@ -127,7 +135,7 @@ pub fn load_dir(dir: &Path, env: EnvLookup<'_>) -> Loaded {
             Err(d) => diagnostics.push(d),
         }
     }
-    let mut loaded = load_texts(&sources, env);
+    let mut loaded = load_texts_with(&sources, secrets);
     diagnostics.append(&mut loaded.diagnostics);
     loaded.diagnostics = diagnostics;
     loaded
@@ -155,10 +163,19 @@ fn read_manifest(file: &Path) -> Result<String, Diagnostic> {
 
 /// Loads manifests given as `(file name, text)` pairs, plus the built-in networks.
 pub fn load_texts(sources: &[(PathBuf, String)], env: EnvLookup<'_>) -> Loaded {
+    load_texts_with(sources, Secrets::Resolve(env))
+}
+
+fn load_texts_with(sources: &[(PathBuf, String)], secrets: Secrets<'_>) -> Loaded {
     let mut diagnostics = Vec::new();
     let mut networks_raw = Vec::new();
     let mut integrations_raw = Vec::new();
+    // Local networks that failed, by name, with their file.
+    let mut broken_networks = BTreeMap::new();
     for (file, text) in sources {
+        for name in yaml::broken_network_names(text) {
+            broken_networks.insert(name, file.clone());
+        }
         for doc in yaml::parse_file(file, text, &mut diagnostics) {
             match doc {
                 ParsedDoc::Network(d, s, recovered) => {
@@ -193,6 +210,7 @@ pub fn load_texts(sources: &[(PathBuf, String)], env: EnvLookup<'_>) -> Loaded {
             // An invalid local network must not silently fall back to the built-in one.
             _ => {
                 networks.remove(&name);
+                broken_networks.insert(name, source.file.clone());
             }
         }
     }
@@ -203,7 +221,14 @@ pub fn load_texts(sources: &[(PathBuf, String)], env: EnvLookup<'_>) -> Loaded {
         let name = doc.metadata.name.value().clone();
         let duplicate = seen.check("integration", &doc.metadata.name, &source);
         let (def, mut problems) =
-            compile::compile_integration(*doc, &source, &chunk, &networks, env);
+            compile::compile_integration(
+                *doc,
+                &source,
+                &chunk,
+                &networks,
+                &broken_networks,
+                secrets,
+            );
         diagnostics.append(&mut problems);
         if let Some(d) = duplicate {
             // Neither copy runs: which one was meant is for a person to decide.
@@ -216,6 +241,17 @@ pub fn load_texts(sources: &[(PathBuf, String)], env: EnvLookup<'_>) -> Loaded {
         }
     }
     diagnostics.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+    let texts: BTreeMap<&Path, &str> = sources
+        .iter()
+        .map(|(file, text)| (file.as_path(), text.as_str()))
+        .collect();
+    let diagnostics = diagnostics
+        .into_iter()
+        .map(|d| match texts.get(d.file.as_path()) {
+            Some(text) => d.with_source_line_from(text),
+            None => d,
+        })
+        .collect();
     Loaded {
         catalog: Catalog {
             networks,

@@ -42,7 +42,10 @@ pub struct Document<S> {
     pub api_version: ApiVersion,
     /// `Network` or `Integration`.
     pub kind: Kind,
+    /// The document's name and, optionally, a title and description.
     pub metadata: Metadata,
+    /// The settings of this kind: a Network's API and mapping, or an
+    /// Integration's account, filters and schedule.
     pub spec: S,
 }
 
@@ -189,19 +192,41 @@ pub enum Auth {
     /// No authentication beyond `request.headers` / `request.query`.
     None,
     /// A query parameter, e.g. `api_key=...`.
-    Query { param: String, value: String },
+    Query {
+        /// The query parameter's name, e.g. `api_key`.
+        param: String,
+        /// Its value, usually `{{ params.api_key }}`.
+        value: String,
+    },
     /// A header, e.g. `X-Api-Key: ...`.
-    Header { name: String, value: String },
+    Header {
+        /// The header's name, e.g. `X-Api-Key`.
+        name: String,
+        /// Its value, usually `{{ params.api_key }}`.
+        value: String,
+    },
     /// HTTP Basic authentication.
-    Basic { username: String, password: String },
+    Basic {
+        /// The user name, e.g. `{{ params.username }}`.
+        username: String,
+        /// The password, e.g. `{{ params.password }}` (a secret param).
+        password: String,
+    },
     /// `Authorization: Bearer <token>`.
-    Bearer { token: String },
+    Bearer {
+        /// The token, e.g. `{{ params.token }}` (a secret param).
+        token: String,
+    },
     /// OAuth2 client credentials: a token is fetched from `token_url`, cached
     /// until it expires, and sent as a bearer token.
     Oauth2 {
+        /// Where the token is asked for (an https URL; may use params).
         token_url: String,
+        /// The client id the network issued.
         client_id: String,
+        /// The client secret the network issued (a secret param).
         client_secret: String,
+        /// The scope to ask for, when the network wants one.
         #[serde(default)]
         scope: Option<String>,
     },
@@ -381,7 +406,10 @@ pub enum Records {
     Path(String),
     /// Several JSONPaths, tried in order; the first that finds records wins
     /// (for APIs whose response shape changes with request parameters).
-    FirstOf { first_of: Vec<String> },
+    FirstOf {
+        /// JSONPaths tried in order, e.g. `[$.offers[*], $.data.offers[*]]`.
+        first_of: Vec<String>,
+    },
 }
 
 /// The offer fields a Network maps. Each is a JSONPath relative to the record
@@ -397,10 +425,13 @@ pub struct OfferFields {
     /// active, paused, pending or expired (after `map`). Default active.
     #[serde(default)]
     pub status: Option<Located<FieldSpec>>,
+    /// The advertiser's landing page, as publishers preview it.
     #[serde(default)]
     pub preview_url: Option<Located<FieldSpec>>,
+    /// The network's tracking link for the offer.
     #[serde(default)]
     pub tracking_url: Option<Located<FieldSpec>>,
+    /// The network's impression pixel URL, if any (imported only with `settings.allow_impressions`).
     #[serde(default)]
     pub impression_url: Option<Located<FieldSpec>>,
     /// The advertiser's payout (an amount, or a percentage for revshare).
@@ -422,12 +453,16 @@ pub struct OfferFields {
     /// Operating systems (android, ios, windows, macos, linux).
     #[serde(default)]
     pub os: Option<Located<FieldSpec>>,
+    /// The offer's category or vertical.
     #[serde(default)]
     pub category: Option<Located<FieldSpec>>,
+    /// The offer's description (HTML is kept as sent unless the rule strips it).
     #[serde(default)]
     pub description: Option<Located<FieldSpec>>,
+    /// The advertiser's KPI / restrictions text.
     #[serde(default)]
     pub kpi: Option<Located<FieldSpec>>,
+    /// The offer's icon or thumbnail image URL.
     #[serde(default)]
     pub thumbnail_url: Option<Located<FieldSpec>>,
     /// Caps: `each` over the cap entries with `fields` event, period, value.
@@ -804,10 +839,13 @@ pub enum OsFilter {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GeoFilter {
+    /// The country these bounds are for: an ISO code such as `US`.
     pub country: Located<String>,
+    /// The smallest payout accepted for offers in this country.
     #[serde(default)]
     #[schemars(with = "Option<f64>")]
     pub min: Option<Decimal>,
+    /// The largest payout accepted for offers in this country.
     #[serde(default)]
     #[schemars(with = "Option<f64>")]
     pub max: Option<Decimal>,

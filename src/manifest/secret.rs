@@ -1,6 +1,8 @@
-//! Secret references (`${env:NAME}`, `${file:PATH}`) and the values they hold.
+//! Secret references (`${env:NAME}`, `${file:PATH}`, `${credential:NAME}`)
+//! and the values they hold.
 //!
-//! Secrets are resolved once at load. The resolved text lives in a
+//! Secrets are resolved once at load, or, offline (`validate --offline`, for
+//! a CI that has no secrets), only checked for their form. The resolved text lives in a
 //! [`ParamValue`] whose `Debug` and `Display` never show it; code that must
 //! send it (fetch) asks for it explicitly with [`ParamValue::expose`].
 
@@ -15,11 +17,22 @@ const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
 pub struct ParamValue {
     value: String,
     secret: bool,
+    /// Checked offline: the value holds a reference that was not read.
+    unresolved: bool,
 }
 
 impl ParamValue {
     pub fn new(value: String, secret: bool) -> Self {
-        Self { value, secret }
+        Self {
+            value,
+            secret,
+            unresolved: false,
+        }
+    }
+
+    /// Whether the value is unknown: a reference checked offline, not read.
+    pub fn is_unresolved(&self) -> bool {
+        self.unresolved
     }
 
     /// The value, to put in a request. Never log what this returns for a secret.
@@ -51,6 +64,35 @@ impl fmt::Display for ParamValue {
 /// Where environment variables are read from (the process, or a test's map).
 pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
+/// How the references in manifests are treated while loading.
+#[derive(Clone, Copy)]
+pub enum Secrets<'a> {
+    /// Read every reference (environment, files, credentials), as a run does.
+    Resolve(EnvLookup<'a>),
+    /// Check only each reference's form; read nothing. For CI, which has no
+    /// secrets: what it cannot tell is whether the secrets exist where the
+    /// daemon runs.
+    Offline,
+}
+
+impl Secrets<'_> {
+    /// A parameter's value: resolved, or (offline) checked and left unknown.
+    pub fn param(&self, raw: &str, base_dir: &Path, secret: bool) -> Result<(ParamValue, bool), String> {
+        match self {
+            Secrets::Resolve(env) => {
+                let resolved = resolve(raw, base_dir, *env)?;
+                Ok((ParamValue::new(resolved.text, secret), resolved.referenced))
+            }
+            Secrets::Offline => {
+                let referenced = check_references(raw)?;
+                let mut value = ParamValue::new(if referenced { String::new() } else { raw.to_string() }, secret);
+                value.unresolved = referenced;
+                Ok((value, referenced))
+            }
+        }
+    }
+}
+
 /// The result of filling the references in a parameter value.
 #[derive(Debug)]
 pub struct Resolved {
@@ -59,36 +101,81 @@ pub struct Resolved {
     pub referenced: bool,
 }
 
-/// Fills every `${env:NAME}` and `${file:PATH}` in `raw`. Relative file paths
-/// are relative to `base_dir` (the manifest's folder). Errors name the
-/// reference, never its value.
+/// The references of `raw`, as `(kind, argument)` pairs, or what is wrong
+/// with their form. Reads nothing.
+fn references(raw: &str) -> Result<Vec<(&str, &str)>, String> {
+    let mut found = Vec::new();
+    let mut rest = raw;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("unclosed secret reference in {:?}", redact_refs(raw)))?;
+        let reference = &after[..end];
+        let (kind, argument) = match reference.split_once(':') {
+            Some((kind @ ("env" | "file" | "credential"), argument)) => (kind, argument.trim()),
+            _ => {
+                return Err(format!(
+                    "`${{{reference}}}` is not a secret reference; write `${{env:NAME}}`, `${{file:PATH}}` or `${{credential:NAME}}`"
+                ));
+            }
+        };
+        if argument.is_empty() {
+            return Err(format!("`${{{kind}:}}` names nothing; write `${{{kind}:{}}}`", if kind == "file" { "PATH" } else { "NAME" }));
+        }
+        let is_name = |s: &str| {
+            s.chars().enumerate().all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()))
+        };
+        if kind == "env" && !is_name(argument) {
+            return Err(format!(
+                "`{argument}` is not an environment variable name (letters, digits and _, not starting with a digit)"
+            ));
+        }
+        if kind == "credential" && (argument.contains('/') || argument == "." || argument == "..") {
+            return Err(format!(
+                "`{argument}` is not a credential name: write the name given to LoadCredential=, without a directory"
+            ));
+        }
+        found.push((kind, argument));
+        rest = &after[end + 1..];
+    }
+    Ok(found)
+}
+
+/// Checks the form of every reference in `raw`; whether it has any.
+pub fn check_references(raw: &str) -> Result<bool, String> {
+    references(raw).map(|found| !found.is_empty())
+}
+
+/// Fills every `${env:NAME}`, `${file:PATH}` and `${credential:NAME}` in
+/// `raw`. Relative file paths are relative to `base_dir` (the manifest's
+/// folder); a credential is the file systemd's `LoadCredential=` put in
+/// `$CREDENTIALS_DIRECTORY`. Errors name the reference, never its value.
 pub fn resolve(raw: &str, base_dir: &Path, env: EnvLookup<'_>) -> Result<Resolved, String> {
+    references(raw)?;
     let mut text = String::with_capacity(raw.len());
     let mut referenced = false;
     let mut rest = raw;
     while let Some(start) = rest.find("${") {
         text.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let end = after
-            .find('}')
-            .ok_or_else(|| format!("unclosed secret reference in {:?}", redact_refs(raw)))?;
+        let end = after.find('}').unwrap_or(after.len());
         let reference = &after[..end];
         referenced = true;
-        let value = match reference.split_once(':') {
-            Some(("env", name)) => {
-                let name = name.trim();
-                env(name).ok_or_else(|| {
+        let value = match reference.split_once(':').map(|(k, a)| (k, a.trim())) {
+            Some(("env", name)) => env(name).ok_or_else(|| {
+                format!("environment variable {name} is not set (referenced as ${{env:{name}}})")
+            })?,
+            Some(("file", path)) => read_secret_file(&base_dir.join(path), path)?,
+            Some(("credential", name)) => {
+                let dir = env("CREDENTIALS_DIRECTORY").ok_or_else(|| {
                     format!(
-                        "environment variable {name} is not set (referenced as ${{env:{name}}})"
+                        "${{credential:{name}}} needs $CREDENTIALS_DIRECTORY, which systemd sets for a unit with LoadCredential={name}:PATH; outside systemd use ${{file:PATH}}"
                     )
-                })?
+                })?;
+                read_secret_file(&Path::new(&dir).join(name), &format!("credential {name}"))?
             }
-            Some(("file", path)) => read_secret_file(&base_dir.join(path.trim()), path.trim())?,
-            _ => {
-                return Err(format!(
-                    "`${{{reference}}}` is not a secret reference; write `${{env:NAME}}` or `${{file:PATH}}`"
-                ));
-            }
+            _ => unreachable!("references() accepted only env, file and credential"),
         };
         text.push_str(&value);
         rest = &after[end + 1..];
@@ -185,6 +272,34 @@ mod tests {
                 .unwrap_err()
                 .contains("not a secret reference")
         );
+    }
+
+    #[test]
+    fn credentials_are_read_from_the_directory_systemd_names() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("acme.key"), "k3y\n").unwrap();
+        let creds = dir.path().display().to_string();
+        let env = move |n: &str| (n == "CREDENTIALS_DIRECTORY").then(|| creds.clone());
+        let r = resolve("${credential:acme.key}", Path::new("/nonexistent"), &env).unwrap();
+        assert_eq!(r.text, "k3y");
+        let outside = resolve("${credential:acme.key}", Path::new("."), &|_| None).unwrap_err();
+        assert!(outside.contains("LoadCredential="), "{outside}");
+        assert!(resolve("${credential:../etc/passwd}", Path::new("."), &env).is_err());
+    }
+
+    #[test]
+    fn offline_checks_the_form_of_references_and_reads_nothing() {
+        let offline = Secrets::Offline;
+        let (value, referenced) = offline.param("${env:UNSET_IN_CI}", Path::new("/nonexistent"), true).unwrap();
+        assert!(referenced && value.is_unresolved());
+        let (value, _) = offline.param("${file:/nonexistent/key}", Path::new("."), true).unwrap();
+        assert!(value.is_unresolved());
+        let (value, referenced) = offline.param("https://api.example", Path::new("."), false).unwrap();
+        assert!(!referenced && !value.is_unresolved());
+        assert_eq!(value.expose(), "https://api.example");
+        for bad in ["${env:}", "${env:1X}", "${env:A-B}", "${vault:x}", "${env:X", "${credential:a/b}"] {
+            assert!(offline.param(bad, Path::new("."), true).is_err(), "{bad}");
+        }
     }
 
     #[test]

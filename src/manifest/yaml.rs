@@ -8,8 +8,10 @@ use std::path::Path;
 
 use serde::de::{DeserializeOwned, IgnoredAny};
 
+use super::check::{self, Node};
 use super::diagnostic::{Diagnostic, DocSource};
 use super::raw::{Document, IntegrationSpec, Kind, NetworkSpec};
+use super::schema;
 use crate::mapping::program::did_you_mean;
 
 /// One parsed document. A document parsed only after recovering from errors
@@ -41,15 +43,75 @@ pub fn parse_file(file: &Path, text: &str, diagnostics: &mut Vec<Diagnostic>) ->
                 continue;
             }
         };
-        let parsed = match header.kind {
-            Kind::Network => deserialize_recovering(chunk, &source, diagnostics)
-                .map(|(d, r)| ParsedDoc::Network(Box::new(d), source, r)),
-            Kind::Integration => deserialize_recovering(chunk, &source, diagnostics)
-                .map(|(d, r)| ParsedDoc::Integration(Box::new(d), source, r)),
+        // The schema first: it reports every problem of the document at once.
+        let problems = match serde_saphyr::from_str_with_options::<Node>(chunk, options()) {
+            Ok(tree) => check::check(&tree, schema::json(header.kind)),
+            Err(e) => {
+                diagnostics.push(located_error(&e, "", &source));
+                continue;
+            }
         };
+        let clean = problems.is_empty();
+        let mut serde_problems = Vec::new();
+        for p in problems {
+            let mut d = source.error_at(p.line, p.column, p.field, p.message);
+            d.hint = p.hint;
+            diagnostics.push(d);
+        }
+        // serde still reads a document the schema faulted (its repairs let the
+        // rest be compiled, so that the document's other problems show in this
+        // pass too), but the document is never used, and serde's view of what
+        // the schema already reported is dropped.
+        let target = if clean {
+            &mut *diagnostics
+        } else {
+            &mut serde_problems
+        };
+        let parsed = match header.kind {
+            Kind::Network => deserialize_recovering(chunk, &source, target)
+                .map(|(d, r)| ParsedDoc::Network(Box::new(d), source.clone(), r || !clean)),
+            Kind::Integration => deserialize_recovering(chunk, &source, target)
+                .map(|(d, r)| ParsedDoc::Integration(Box::new(d), source.clone(), r || !clean)),
+        };
+        if !clean {
+            let faulted_lines: Vec<u64> = diagnostics
+                .iter()
+                .filter(|d| d.file == source.file)
+                .map(|d| d.line)
+                .collect();
+            diagnostics.extend(
+                serde_problems
+                    .into_iter()
+                    .filter(|d| !faulted_lines.contains(&d.line) && !d.message.contains("is missing")),
+            );
+        }
         docs.extend(parsed);
     }
     docs
+}
+
+/// The names of the Network documents of a file that cannot be read as YAML
+/// at all, found by a look at the text, so that an Integration using one is
+/// told its network is broken rather than missing.
+pub fn broken_network_names(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for (_, chunk) in split_documents(text) {
+        if serde_saphyr::from_str_with_options::<Node>(chunk, options()).is_ok() {
+            continue;
+        }
+        let is_network = chunk
+            .lines()
+            .any(|l| l.trim_end() == "kind: Network" || l.trim_end() == "kind: \"Network\"");
+        let name = chunk
+            .lines()
+            .skip_while(|l| !l.starts_with("metadata:"))
+            .find_map(|l| l.trim().strip_prefix("name:"))
+            .map(|n| n.split('#').next().unwrap_or(n).trim().trim_matches(['"', '\'']).to_string());
+        if let (true, Some(name)) = (is_network, name) {
+            names.push(name);
+        }
+    }
+    names
 }
 
 /// Splits a YAML stream at document markers: `(lines before the document, its text)`.
@@ -94,6 +156,8 @@ fn push_doc<'a>(docs: &mut Vec<(u64, &'a str)>, line: u64, chunk: &'a str) {
 fn options() -> serde_saphyr::Options {
     let mut options = serde_saphyr::Options::default();
     options.with_snippet = false;
+    // YAML 1.2: `yes`, `on` are text, as the schema (and editors) read them.
+    options.strict_booleans = true;
     options
 }
 
@@ -115,9 +179,9 @@ fn deserialize_recovering<T: DeserializeOwned>(
     // if the field does not accept null.
     let mut nulled: Option<(String, u64, u64)> = None;
     for _ in 0..MAX_RECOVERIES {
-        let diagnostic = match deserialize(&text, source) {
+        let (diagnostic, raw_message) = match deserialize_raw(&text, source) {
             Ok(doc) => return Some((doc, recovered)),
-            Err(d) => d,
+            Err(e) => e,
         };
         let line = diagnostic.line.saturating_sub(source.line_offset);
         // The field did not take `~` (a required value, or an enum reading "~").
@@ -130,7 +194,7 @@ fn deserialize_recovering<T: DeserializeOwned>(
             }
             return None;
         }
-        let recoverable = is_recoverable(&diagnostic.message);
+        let recoverable = is_recoverable(&raw_message);
         let repeated = diagnostics.iter().any(|d| {
             (d.file.as_path(), d.line, d.column)
                 == (
@@ -143,7 +207,7 @@ fn deserialize_recovering<T: DeserializeOwned>(
             return None; // possibly caused by a repair: not reported
         }
         let column = diagnostic.column;
-        let message = diagnostic.message.clone();
+        let message = raw_message;
         diagnostics.push(diagnostic);
         if !recoverable || line == 0 {
             return None;
@@ -248,6 +312,15 @@ fn blank_line(text: &mut String, line: u64) -> bool {
 /// Deserializes one document, turning serde's error into a located diagnostic
 /// that names the field path and, for a misspelled key, the likely intended one.
 pub fn deserialize<T: DeserializeOwned>(chunk: &str, source: &DocSource) -> Result<T, Diagnostic> {
+    deserialize_raw(chunk, source).map_err(|(diagnostic, _)| diagnostic)
+}
+
+/// [`deserialize`], also returning serde's own wording, by which recovery
+/// decides what it can repair.
+fn deserialize_raw<T: DeserializeOwned>(
+    chunk: &str,
+    source: &DocSource,
+) -> Result<T, (Diagnostic, String)> {
     let mut path = String::new();
     let result = serde_saphyr::with_deserializer_from_str_with_options(chunk, options(), |de| {
         serde_path_to_error::deserialize(de).map_err(|e| {
@@ -256,18 +329,83 @@ pub fn deserialize<T: DeserializeOwned>(chunk: &str, source: &DocSource) -> Resu
         })
     });
     result.map_err(|error| {
-        let (line, column) = error
-            .location()
-            .map(|l| (l.line(), l.column()))
-            .unwrap_or((0, 0));
-        let message = strip_location(&error.to_string());
-        let field = clean_path(&path);
-        let mut diagnostic = source.error_at(line, column, field, message.clone());
-        if let Some(hint) = hint_for(&message) {
-            diagnostic = diagnostic.with_hint(hint);
-        }
-        diagnostic
+        let raw = strip_location(&error.to_string());
+        (located_error(&error, &clean_path(&path), source), raw)
     })
+}
+
+/// serde-saphyr's error as a diagnostic in words for manifest authors.
+fn located_error(error: &serde_saphyr::Error, field: &str, source: &DocSource) -> Diagnostic {
+    let (line, column) = error
+        .location()
+        .map(|l| (l.line(), l.column()))
+        .unwrap_or((0, 0));
+    let raw = strip_location(&error.to_string());
+    let suggestion = hint_for(&raw);
+    let (message, hint) = humanize(&raw);
+    let mut diagnostic = source.error_at(line, column, field, message);
+    diagnostic.hint = suggestion.or(hint);
+    diagnostic
+}
+
+/// Rewrites the parser's and serde's wording (Rust type names, parser
+/// states) as what the author should write. Unknown wording passes through.
+fn humanize(message: &str) -> (String, Option<String>) {
+    let m = message.trim();
+    let owned = |s: &str| s.to_string();
+    if m.contains("tabs disallowed") || m.contains("found a tab") || m.contains("tab character") {
+        return (
+            owned("a tab is used to indent this line; YAML indents with spaces only"),
+            Some(owned("replace the tab with spaces, lined up with the keys beside it")),
+        );
+    }
+    if m.starts_with("invalid boolean") {
+        return (owned("this is not true or false"), Some(owned("write true or false")));
+    }
+    if let Some(rest) = m.strip_prefix("unknown field `") {
+        let name = rest.split('`').next().unwrap_or(rest);
+        return (format!("unknown key `{name}`"), None);
+    }
+    if let Some(rest) = m.strip_prefix("unknown variant `") {
+        let name = rest.split('`').next().unwrap_or(rest);
+        let choices = rest
+            .split_once("expected one of ")
+            .or_else(|| rest.split_once("expected "))
+            .map(|(_, list)| list.replace('`', ""))
+            .unwrap_or_default();
+        return (format!("{name:?} is not one of: {choices}"), None);
+    }
+    if let Some(rest) = m.strip_prefix("missing field `") {
+        let name = rest.split('`').next().unwrap_or(rest);
+        return (
+            format!("`{name}` is missing"),
+            Some(format!("add `{name}: ...` here")),
+        );
+    }
+    let integer_type = ["u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64", "usize"]
+        .iter()
+        .any(|t| m.contains(&format!("invalid {t}")) || m.contains(&format!("expected {t}")));
+    if integer_type {
+        return (
+            owned("this is not a whole number"),
+            Some(owned("write a whole number such as 2 (no quotes, no decimal point)")),
+        );
+    }
+    if m.contains("Decimal type") || m.contains("invalid f64") || m.contains("expected f64") {
+        return (
+            owned("this is not a number"),
+            Some(owned("write a number such as 0.9 or 12.50 (no units, no quotes)")),
+        );
+    }
+    if m.contains("mapping values are not allowed") || m.contains("did not find expected key") {
+        return (
+            owned("the indentation or a `:` is off on this line"),
+            Some(owned(
+                "line the key up with the keys beside it, and put text containing `: ` in quotes",
+            )),
+        );
+    }
+    (m.to_string(), None)
 }
 
 /// serde-saphyr appends " at line L, column C"; the diagnostic carries those itself.
