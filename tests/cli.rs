@@ -453,7 +453,11 @@ fn validate_offline_needs_no_secrets_and_still_checks_their_form() {
     );
     let path = dir.path().to_str().unwrap();
     let online = offersync(&["validate", "--dir", path], &[]);
-    assert_eq!(online.status.code(), Some(1), "without --offline the secrets are read");
+    assert_eq!(
+        online.status.code(),
+        Some(1),
+        "without --offline the secrets are read"
+    );
     let offline = offersync(&["validate", "--offline", "--dir", path], &[]);
     let (stdout, stderr) = text(&offline);
     assert_eq!(offline.status.code(), Some(0), "{stdout}{stderr}");
@@ -505,7 +509,12 @@ spec:
 "#,
     );
     let out = offersync(
-        &["validate", "--offline", "--dir", dir.path().to_str().unwrap()],
+        &[
+            "validate",
+            "--offline",
+            "--dir",
+            dir.path().to_str().unwrap(),
+        ],
         &[],
     );
     let (stdout, stderr) = text(&out);
@@ -522,9 +531,20 @@ spec:
         // A missing key points at its parent's line.
         "acme.yaml:19:9: error: spec.caps.additional[0]: `value` is missing",
     ] {
-        assert!(stderr.contains(expected), "missing:\n{expected}\nin:\n{stderr}");
+        assert!(
+            stderr.contains(expected),
+            "missing:\n{expected}\nin:\n{stderr}"
+        );
     }
-    for jargon in ["u32", "u16", "Decimal", "invalid boolean", "serde", "variant", "field `"] {
+    for jargon in [
+        "u32",
+        "u16",
+        "Decimal",
+        "invalid boolean",
+        "serde",
+        "variant",
+        "field `",
+    ] {
         assert!(!stderr.contains(jargon), "jargon {jargon:?} in:\n{stderr}");
     }
 }
@@ -542,10 +562,9 @@ fn a_broken_network_is_not_also_reported_missing() {
     write(
         dir.path(),
         "acme.yaml",
-        &GOOD.replace("network: everflow", "network: mynet").replace(
-            "  params: {api_key: \"${env:OFFERSYNC_TEST_KEY}\"}\n",
-            "",
-        ),
+        &GOOD
+            .replace("network: everflow", "network: mynet")
+            .replace("  params: {api_key: \"${env:OFFERSYNC_TEST_KEY}\"}\n", ""),
     );
     let out = offersync(&["validate", "--dir", dir.path().to_str().unwrap()], &[]);
     let (_, stderr) = text(&out);
@@ -577,9 +596,10 @@ fn schema_prints_valid_json_and_the_committed_schemas_are_current() {
     let network: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
     assert_eq!(network, both["network.schema.json"]);
     for name in ["integration.schema.json", "network.schema.json"] {
-        let committed: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(Path::new("schemas").join(name)).unwrap())
-                .unwrap();
+        let committed: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(Path::new("schemas").join(name)).unwrap(),
+        )
+        .unwrap();
         assert_eq!(
             committed, both[name],
             "schemas/{name} is stale: run `offersync schema --out schemas`"

@@ -259,9 +259,7 @@ enum Command {
     ///
     /// e.g. `offersync completions bash > /etc/bash_completion.d/offersync`.
     /// The Debian package installs them.
-    Completions {
-        shell: clap_complete::Shell,
-    },
+    Completions { shell: clap_complete::Shell },
     /// Print the manual page (roff), or write one per command into a directory.
     Man {
         /// Write `offersync.1` and `offersync-COMMAND.1` into this directory.
@@ -732,15 +730,16 @@ fn schema(out: Option<&Path>, kind: Option<SchemaKind>) -> ExitCode {
             outln!("{text}");
         }
         (None, None) => {
-            let both: serde_json::Map<String, serde_json::Value> = [Kind::Network, Kind::Integration]
-                .into_iter()
-                .map(|k| {
-                    (
-                        manifest::schema::file_name(k).to_string(),
-                        manifest::schema::json(k).clone(),
-                    )
-                })
-                .collect();
+            let both: serde_json::Map<String, serde_json::Value> =
+                [Kind::Network, Kind::Integration]
+                    .into_iter()
+                    .map(|k| {
+                        (
+                            manifest::schema::file_name(k).to_string(),
+                            manifest::schema::json(k).clone(),
+                        )
+                    })
+                    .collect();
             let text = serde_json::to_string_pretty(&both).expect("a schema serializes");
             outln!("{text}");
         }
@@ -776,7 +775,8 @@ fn man(out: Option<&Path>) -> ExitCode {
     };
     let mut pages = vec![("offersync.1".to_string(), render(command.clone()))];
     for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
-        let name: &'static str = Box::leak(format!("offersync-{}", sub.get_name()).into_boxed_str());
+        let name: &'static str =
+            Box::leak(format!("offersync-{}", sub.get_name()).into_boxed_str());
         pages.push((format!("{name}.1"), render(sub.clone().name(name))));
     }
     for (name, page) in pages {

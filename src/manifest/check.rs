@@ -225,7 +225,15 @@ impl<'s> Walker<'s> {
             for part in parts {
                 self.check(node, part, path, anchor);
             }
-            let own_rules = ["type", "enum", "const", "properties", "items", "anyOf", "oneOf"];
+            let own_rules = [
+                "type",
+                "enum",
+                "const",
+                "properties",
+                "items",
+                "anyOf",
+                "oneOf",
+            ];
             if !own_rules.iter().any(|k| schema.get(*k).is_some()) {
                 return;
             }
@@ -518,10 +526,7 @@ impl<'s> Walker<'s> {
             if trial.problems.is_empty() {
                 return;
             }
-            if best
-                .as_ref()
-                .is_none_or(|b| trial.problems.len() < b.len())
-            {
+            if best.as_ref().is_none_or(|b| trial.problems.len() < b.len()) {
                 best = Some(trial.problems);
             }
         }
@@ -758,9 +763,15 @@ mod tests {
             messages("payout:\n  ratio: 1\n"),
             ["1:1 : `name` is missing"]
         );
-        let found = check(&tree("name: x\npayout: {}\nauth:\n  kind: query_key\n"), &schema());
+        let found = check(
+            &tree("name: x\npayout: {}\nauth:\n  kind: query_key\n"),
+            &schema(),
+        );
         assert_eq!((found[0].line, found[0].column), (3, 1), "{found:?}");
-        assert_eq!(found[0].hint.as_deref(), Some("add `param: ...` under `auth:`"));
+        assert_eq!(
+            found[0].hint.as_deref(),
+            Some("add `param: ...` under `auth:`")
+        );
     }
 
     #[test]
@@ -769,6 +780,8 @@ mod tests {
             messages("name: x\npayout: {}\nauth: {kind: query_kye}\n"),
             ["3:14 auth.kind: \"query_kye\" is not one of: none, query_key"]
         );
-        assert!(messages("name: x\npayout: {decimals: 2}\nauth: {kind: none}\ncountries:\n").is_empty());
+        assert!(
+            messages("name: x\npayout: {decimals: 2}\nauth: {kind: none}\ncountries:\n").is_empty()
+        );
     }
 }

@@ -229,7 +229,9 @@ mod tests {
         );
         assert_eq!(token_width("  alow: [US]", 3), 4);
         assert_eq!(
-            mask_secret_looking_values("spec: {api_key: s3cr3t, password: \"x y\", token: ${env:T}, n: 1}"),
+            mask_secret_looking_values(
+                "spec: {api_key: s3cr3t, password: \"x y\", token: ${env:T}, n: 1}"
+            ),
             "spec: {api_key: [redacted], password: [redacted], token: ${env:T}, n: 1}"
         );
         assert_eq!(token_width("x: https://a.b/c d", 4), 13);

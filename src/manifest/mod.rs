@@ -220,15 +220,14 @@ fn load_texts_with(sources: &[(PathBuf, String)], secrets: Secrets<'_>) -> Loade
     for (doc, source, chunk, recovered) in integrations_raw {
         let name = doc.metadata.name.value().clone();
         let duplicate = seen.check("integration", &doc.metadata.name, &source);
-        let (def, mut problems) =
-            compile::compile_integration(
-                *doc,
-                &source,
-                &chunk,
-                &networks,
-                &broken_networks,
-                secrets,
-            );
+        let (def, mut problems) = compile::compile_integration(
+            *doc,
+            &source,
+            &chunk,
+            &networks,
+            &broken_networks,
+            secrets,
+        );
         diagnostics.append(&mut problems);
         if let Some(d) = duplicate {
             // Neither copy runs: which one was meant is for a person to decide.

@@ -27,8 +27,7 @@ pub fn all() -> Vec<(&'static str, String)> {
     [Kind::Network, Kind::Integration]
         .into_iter()
         .map(|kind| {
-            let mut text =
-                serde_json::to_string_pretty(json(kind)).expect("a schema serializes");
+            let mut text = serde_json::to_string_pretty(json(kind)).expect("a schema serializes");
             text.push('\n');
             (file_name(kind), text)
         })
@@ -83,7 +82,10 @@ fn render<T: schemars::JsonSchema>(id: &str, title: &str) -> Json {
 fn describe_tags(value: &mut Json, variant: Option<&str>) {
     match value {
         Json::Object(map) => {
-            let own = map.get("description").and_then(Json::as_str).map(first_line);
+            let own = map
+                .get("description")
+                .and_then(Json::as_str)
+                .map(first_line);
             if let Some(Json::Object(properties)) = map.get_mut("properties") {
                 for property in properties.values_mut() {
                     let Json::Object(p) = property else { continue };
@@ -160,8 +162,19 @@ fn standard_formats_only(value: &mut Json) {
                     _ => None,
                 };
                 let standard = [
-                    "date-time", "date", "time", "duration", "email", "hostname", "ipv4",
-                    "ipv6", "uri", "uri-reference", "uri-template", "regex", "uuid",
+                    "date-time",
+                    "date",
+                    "time",
+                    "duration",
+                    "email",
+                    "hostname",
+                    "ipv4",
+                    "ipv6",
+                    "uri",
+                    "uri-reference",
+                    "uri-template",
+                    "regex",
+                    "uuid",
                 ];
                 if !standard.contains(&format.as_str()) {
                     map.remove("format");
@@ -223,7 +236,12 @@ mod tests {
                     file_name(kind)
                 );
             }
-            assert!(schema["$id"].as_str().unwrap().starts_with("urn:offersync:"));
+            assert!(
+                schema["$id"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("urn:offersync:")
+            );
         }
     }
 }

@@ -77,7 +77,12 @@ pub enum Secrets<'a> {
 
 impl Secrets<'_> {
     /// A parameter's value: resolved, or (offline) checked and left unknown.
-    pub fn param(&self, raw: &str, base_dir: &Path, secret: bool) -> Result<(ParamValue, bool), String> {
+    pub fn param(
+        &self,
+        raw: &str,
+        base_dir: &Path,
+        secret: bool,
+    ) -> Result<(ParamValue, bool), String> {
         match self {
             Secrets::Resolve(env) => {
                 let resolved = resolve(raw, base_dir, *env)?;
@@ -85,7 +90,14 @@ impl Secrets<'_> {
             }
             Secrets::Offline => {
                 let referenced = check_references(raw)?;
-                let mut value = ParamValue::new(if referenced { String::new() } else { raw.to_string() }, secret);
+                let mut value = ParamValue::new(
+                    if referenced {
+                        String::new()
+                    } else {
+                        raw.to_string()
+                    },
+                    secret,
+                );
                 value.unresolved = referenced;
                 Ok((value, referenced))
             }
@@ -121,10 +133,15 @@ fn references(raw: &str) -> Result<Vec<(&str, &str)>, String> {
             }
         };
         if argument.is_empty() {
-            return Err(format!("`${{{kind}:}}` names nothing; write `${{{kind}:{}}}`", if kind == "file" { "PATH" } else { "NAME" }));
+            return Err(format!(
+                "`${{{kind}:}}` names nothing; write `${{{kind}:{}}}`",
+                if kind == "file" { "PATH" } else { "NAME" }
+            ));
         }
         let is_name = |s: &str| {
-            s.chars().enumerate().all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()))
+            s.chars()
+                .enumerate()
+                .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()))
         };
         if kind == "env" && !is_name(argument) {
             return Err(format!(
@@ -290,14 +307,27 @@ mod tests {
     #[test]
     fn offline_checks_the_form_of_references_and_reads_nothing() {
         let offline = Secrets::Offline;
-        let (value, referenced) = offline.param("${env:UNSET_IN_CI}", Path::new("/nonexistent"), true).unwrap();
+        let (value, referenced) = offline
+            .param("${env:UNSET_IN_CI}", Path::new("/nonexistent"), true)
+            .unwrap();
         assert!(referenced && value.is_unresolved());
-        let (value, _) = offline.param("${file:/nonexistent/key}", Path::new("."), true).unwrap();
+        let (value, _) = offline
+            .param("${file:/nonexistent/key}", Path::new("."), true)
+            .unwrap();
         assert!(value.is_unresolved());
-        let (value, referenced) = offline.param("https://api.example", Path::new("."), false).unwrap();
+        let (value, referenced) = offline
+            .param("https://api.example", Path::new("."), false)
+            .unwrap();
         assert!(!referenced && !value.is_unresolved());
         assert_eq!(value.expose(), "https://api.example");
-        for bad in ["${env:}", "${env:1X}", "${env:A-B}", "${vault:x}", "${env:X", "${credential:a/b}"] {
+        for bad in [
+            "${env:}",
+            "${env:1X}",
+            "${env:A-B}",
+            "${vault:x}",
+            "${env:X",
+            "${credential:a/b}",
+        ] {
             assert!(offline.param(bad, Path::new("."), true).is_err(), "{bad}");
         }
     }

@@ -80,9 +80,9 @@ pub fn parse_file(file: &Path, text: &str, diagnostics: &mut Vec<Diagnostic>) ->
                 .map(|d| d.line)
                 .collect();
             diagnostics.extend(
-                serde_problems
-                    .into_iter()
-                    .filter(|d| !faulted_lines.contains(&d.line) && !d.message.contains("is missing")),
+                serde_problems.into_iter().filter(|d| {
+                    !faulted_lines.contains(&d.line) && !d.message.contains("is missing")
+                }),
             );
         }
         docs.extend(parsed);
@@ -106,7 +106,14 @@ pub fn broken_network_names(text: &str) -> Vec<String> {
             .lines()
             .skip_while(|l| !l.starts_with("metadata:"))
             .find_map(|l| l.trim().strip_prefix("name:"))
-            .map(|n| n.split('#').next().unwrap_or(n).trim().trim_matches(['"', '\'']).to_string());
+            .map(|n| {
+                n.split('#')
+                    .next()
+                    .unwrap_or(n)
+                    .trim()
+                    .trim_matches(['"', '\''])
+                    .to_string()
+            });
         if let (true, Some(name)) = (is_network, name) {
             names.push(name);
         }
@@ -356,11 +363,16 @@ fn humanize(message: &str) -> (String, Option<String>) {
     if m.contains("tabs disallowed") || m.contains("found a tab") || m.contains("tab character") {
         return (
             owned("a tab is used to indent this line; YAML indents with spaces only"),
-            Some(owned("replace the tab with spaces, lined up with the keys beside it")),
+            Some(owned(
+                "replace the tab with spaces, lined up with the keys beside it",
+            )),
         );
     }
     if m.starts_with("invalid boolean") {
-        return (owned("this is not true or false"), Some(owned("write true or false")));
+        return (
+            owned("this is not true or false"),
+            Some(owned("write true or false")),
+        );
     }
     if let Some(rest) = m.strip_prefix("unknown field `") {
         let name = rest.split('`').next().unwrap_or(rest);
@@ -382,19 +394,25 @@ fn humanize(message: &str) -> (String, Option<String>) {
             Some(format!("add `{name}: ...` here")),
         );
     }
-    let integer_type = ["u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64", "usize"]
-        .iter()
-        .any(|t| m.contains(&format!("invalid {t}")) || m.contains(&format!("expected {t}")));
+    let integer_type = [
+        "u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64", "usize",
+    ]
+    .iter()
+    .any(|t| m.contains(&format!("invalid {t}")) || m.contains(&format!("expected {t}")));
     if integer_type {
         return (
             owned("this is not a whole number"),
-            Some(owned("write a whole number such as 2 (no quotes, no decimal point)")),
+            Some(owned(
+                "write a whole number such as 2 (no quotes, no decimal point)",
+            )),
         );
     }
     if m.contains("Decimal type") || m.contains("invalid f64") || m.contains("expected f64") {
         return (
             owned("this is not a number"),
-            Some(owned("write a number such as 0.9 or 12.50 (no units, no quotes)")),
+            Some(owned(
+                "write a number such as 0.9 or 12.50 (no units, no quotes)",
+            )),
         );
     }
     if m.contains("mapping values are not allowed") || m.contains("did not find expected key") {

@@ -13,6 +13,7 @@ mod rows;
 mod schema;
 mod shared;
 pub mod sqlite;
+mod tls;
 
 pub use rows::INTERRUPTED;
 
