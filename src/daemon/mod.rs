@@ -285,7 +285,7 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
                 daemon.rescan().await;
             }
             _ = hangup.recv() => {
-                notifier.notify("RELOADING=1");
+                notifier.notify(&systemd::reloading());
                 tracing::info!("SIGHUP: reloading every manifest");
                 daemon.rearm_watch();
                 daemon.rescan().await;

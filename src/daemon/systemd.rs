@@ -48,6 +48,20 @@ impl Notifier {
     }
 }
 
+/// `RELOADING=1` with the `CLOCK_MONOTONIC` time of the reload, which
+/// `Type=notify-reload` requires (sd_notify(3)) to tell this reload from a
+/// stale one.
+pub fn reloading() -> String {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    let usec = now.tv_sec as u64 * 1_000_000 + now.tv_nsec as u64 / 1_000;
+    format!("RELOADING=1\nMONOTONIC_USEC={usec}")
+}
+
 #[cfg(target_os = "linux")]
 fn send_abstract(socket: &UnixDatagram, name: &str, state: &str) -> std::io::Result<()> {
     use std::os::linux::net::SocketAddrExt;
@@ -76,5 +90,12 @@ mod tests {
         let mut buf = [0u8; 64];
         let n = listener.recv(&mut buf).unwrap();
         assert_eq!(&buf[..n], b"READY=1");
+        let reload = reloading();
+        let usec: u64 = reload
+            .strip_prefix("RELOADING=1\nMONOTONIC_USEC=")
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(usec > 0);
     }
 }
