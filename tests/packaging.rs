@@ -79,7 +79,10 @@ fn the_units_exposure_is_two_or_lower() {
     let text = String::from_utf8_lossy(&out.stdout);
     let exposure: f64 = text
         .lines()
-        .find_map(|l| l.split("Overall exposure level for offersync.service: ").nth(1))
+        .find_map(|l| {
+            l.split("Overall exposure level for offersync.service: ")
+                .nth(1)
+        })
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no exposure level in:\n{text}"));

@@ -226,8 +226,30 @@ fn without_database_url_the_store_is_an_sqlite_file_in_the_working_directory() {
         .output()
         .unwrap();
     let (stdout, stderr) = text(&out);
+    // A command that only reads names the default store and does not create
+    // it (issue 14.9: an empty file that then says "no runs yet" misleads).
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("there is no store at offersync.db"),
+        "{stderr}"
+    );
+    assert!(!cwd.path().join("offersync.db").exists());
+    // Once the file is there, it is the store read.
+    let created = Command::new(binary())
+        .args(["status", "--database-url", "sqlite://offersync.db"])
+        .current_dir(cwd.path())
+        .output()
+        .unwrap();
+    assert_eq!(created.status.code(), Some(2));
+    std::fs::write(cwd.path().join("offersync.db"), "").unwrap();
+    let out = Command::new(binary())
+        .args(["status"])
+        .env_remove("DATABASE_URL")
+        .current_dir(cwd.path())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
-    assert!(cwd.path().join("offersync.db").is_file());
 }
 
 #[test]

@@ -105,7 +105,7 @@ pub fn demo(dir: &Path, url: &str) -> ExitCode {
                 print_skips(&skips);
             }
         }
-        outln!("\nrun log (offersync runs {INTEGRATION}):");
+        outln!("\nrun log (offersync runs {INTEGRATION} --database-url {url}):");
         print_runs(&store.recent_runs(INTEGRATION, 5)?);
         Ok::<_, crate::store::StoreError>(())
     })();
@@ -115,6 +115,7 @@ pub fn demo(dir: &Path, url: &str) -> ExitCode {
     }
     outln!(
         "\nRun the demo again: the second run finds every offer unchanged and writes nothing.\n\
+         A run's skipped offers: offersync runs show RUN --database-url {url}\n\
          Next: the Quick start in README.md (copy {}, point it at your network, validate, plan, sync).",
         manifests.join("demo-everflow.yaml").display()
     );

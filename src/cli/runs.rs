@@ -22,6 +22,22 @@ pub(super) fn open_store(url: &str) -> Result<Box<dyn Store>, ExitCode> {
     })
 }
 
+/// For commands that only read (runs, status, refresh): an SQLite store
+/// that does not exist is an error, not a new empty file that then says
+/// "no runs yet".
+fn open_existing_store(url: &str) -> Result<Box<dyn Store>, ExitCode> {
+    if let Ok(store::Backend::Sqlite(path)) = store::Backend::from_url(url)
+        && !path.exists()
+    {
+        errln!(
+            "error: there is no store at {}: nothing has been synced into it\n  hint: pass the store you synced into with --database-url (the demo's is sqlite://offersync-demo.db) or set DATABASE_URL",
+            path.display()
+        );
+        return Err(ExitCode::from(CANNOT_START));
+    }
+    open_store(url)
+}
+
 /// Loads the manifest directory and finds one integration in it.
 fn load_integration(dir: &Path, name: &str) -> Result<Arc<IntegrationDef>, ExitCode> {
     load_integration_with(dir, name, &manifest::process_env)
@@ -288,7 +304,7 @@ pub fn plan(name: &str, dir: &Path, url: &str, format: OutputFormat) -> ExitCode
 
 /// `offersync runs NAME` and `offersync runs show RUN_ID`.
 pub fn runs(name: &str, limit: i64, url: &str, format: OutputFormat) -> ExitCode {
-    let mut store = match open_store(url) {
+    let mut store = match open_existing_store(url) {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -369,7 +385,7 @@ fn run_line(r: &RunRecord) -> String {
 
 /// `offersync runs show RUN_ID`: one run and every offer it skipped.
 pub fn show_run(id: i64, url: &str, format: OutputFormat) -> ExitCode {
-    let mut store = match open_store(url) {
+    let mut store = match open_existing_store(url) {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -425,7 +441,7 @@ pub fn show_run(id: i64, url: &str, format: OutputFormat) -> ExitCode {
 
 /// `offersync status`: every registered integration and its last run.
 pub fn status(url: &str, format: OutputFormat) -> ExitCode {
-    let mut store = match open_store(url) {
+    let mut store = match open_existing_store(url) {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -488,7 +504,7 @@ pub fn status(url: &str, format: OutputFormat) -> ExitCode {
 
 /// `offersync refresh NAME [--wait]`: records a refresh request for the daemon.
 pub fn refresh(name: &str, url: &str, wait: Option<std::time::Duration>) -> ExitCode {
-    let mut store = match open_store(url) {
+    let mut store = match open_existing_store(url) {
         Ok(s) => s,
         Err(code) => return code,
     };

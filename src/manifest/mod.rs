@@ -141,6 +141,8 @@ pub fn load_dir_with(dir: &Path, secrets: Secrets<'_>) -> Loaded {
     loaded
 }
 
+// A diagnostic is made once per mistake a person wrote: its size is no cost.
+#[allow(clippy::result_large_err)]
 fn read_manifest(file: &Path) -> Result<String, Diagnostic> {
     let source = DocSource::new(file, 0);
     let meta = std::fs::metadata(file)

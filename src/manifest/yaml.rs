@@ -318,12 +318,16 @@ fn blank_line(text: &mut String, line: u64) -> bool {
 
 /// Deserializes one document, turning serde's error into a located diagnostic
 /// that names the field path and, for a misspelled key, the likely intended one.
+// A diagnostic is made once per mistake a person wrote: its size is no cost.
+#[allow(clippy::result_large_err)]
 pub fn deserialize<T: DeserializeOwned>(chunk: &str, source: &DocSource) -> Result<T, Diagnostic> {
     deserialize_raw(chunk, source).map_err(|(diagnostic, _)| diagnostic)
 }
 
 /// [`deserialize`], also returning serde's own wording, by which recovery
 /// decides what it can repair.
+// A diagnostic is made once per mistake a person wrote: its size is no cost.
+#[allow(clippy::result_large_err)]
 fn deserialize_raw<T: DeserializeOwned>(
     chunk: &str,
     source: &DocSource,
