@@ -208,9 +208,14 @@ impl<'s> Walker<'s> {
     }
 
     fn push(&mut self, at: &Node, field: &str, message: String, hint: Option<String>) {
+        self.push_at((at.line, at.column), field, message, hint);
+    }
+
+    /// A problem at a place no node stands for (where a missing key belongs).
+    fn push_at(&mut self, at: (u64, u64), field: &str, message: String, hint: Option<String>) {
         self.problems.push(Problem {
-            line: at.line,
-            column: at.column,
+            line: at.0,
+            column: at.1,
             field: field.to_string(),
             message,
             hint,
@@ -326,13 +331,8 @@ impl<'s> Walker<'s> {
             } else {
                 format!("under `{}:`", path.rsplit('.').next().unwrap_or(path))
             };
-            let at = Node {
-                tree: Tree::Null,
-                line: anchor.0,
-                column: anchor.1,
-            };
-            self.push(
-                &at,
+            self.push_at(
+                anchor,
                 path,
                 format!("`{name}` is missing{what}"),
                 Some(format!("add `{name}: ...` {parent}")),
@@ -476,13 +476,8 @@ impl<'s> Walker<'s> {
             let written = entries.iter().find(|(k, _)| key_text(k) == tag);
             let Some((_, value)) = written else {
                 let names = self.tag_values(&candidates, tag);
-                let at = Node {
-                    tree: Tree::Null,
-                    line: anchor.0,
-                    column: anchor.1,
-                };
-                self.push(
-                    &at,
+                self.push_at(
+                    anchor,
                     path,
                     format!("`{tag}` is missing"),
                     Some(format!("add `{tag}:` with one of: {}", names.join(", "))),
