@@ -154,3 +154,40 @@ fn steps_2_to_4_a_copied_integration_validates_for_every_built_in_network() {
         assert!(out.status.success(), "{network}: {}", all(&out));
     }
 }
+
+/// Issue 14.7: `refresh --wait` with no number, on a store no daemon runs
+/// on, gives up once no daemon has taken the request, and says why.
+#[test]
+fn refresh_wait_without_a_daemon_gives_up_and_says_why() {
+    let work = tempfile::tempdir().unwrap();
+    let demo_dir = repo().join("demo");
+    let out = offersync(
+        work.path(),
+        &["demo", "--dir", demo_dir.to_str().unwrap()],
+        &[],
+    );
+    assert!(out.status.success(), "{}", all(&out));
+    let started = std::time::Instant::now();
+    let out = offersync(
+        work.path(),
+        &[
+            "refresh",
+            "demo-everflow",
+            "--wait",
+            "--database-url",
+            "sqlite://offersync-demo.db",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", all(&out));
+    assert!(
+        all(&out).contains("no daemon took request"),
+        "{}",
+        all(&out)
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(120),
+        "it waited {:?}",
+        started.elapsed()
+    );
+}

@@ -503,6 +503,9 @@ pub fn status(url: &str, format: OutputFormat) -> ExitCode {
 }
 
 /// `offersync refresh NAME [--wait]`: records a refresh request for the daemon.
+/// How long `refresh --wait` waits for some daemon to take its request.
+const NO_DAEMON_AFTER: std::time::Duration = std::time::Duration::from_secs(15);
+
 pub fn refresh(name: &str, url: &str, wait: Option<std::time::Duration>) -> ExitCode {
     let mut store = match open_existing_store(url) {
         Ok(s) => s,
@@ -529,7 +532,9 @@ pub fn refresh(name: &str, url: &str, wait: Option<std::time::Duration>) -> Exit
         return ExitCode::SUCCESS;
     };
     outln!("refresh request {request} for {name} recorded; waiting for a daemon to run it");
-    let deadline = std::time::Instant::now() + wait;
+    let started = std::time::Instant::now();
+    let deadline = started + wait;
+    let mut claimed = false;
     loop {
         match store.refresh_outcome(request) {
             Ok(Some(store::RefreshOutcome { run, outcome })) => {
@@ -544,6 +549,24 @@ pub fn refresh(name: &str, url: &str, wait: Option<std::time::Duration>) -> Exit
                 };
             }
             Ok(None) if std::time::Instant::now() < deadline => {
+                // Daemons look for requests every second: one that nobody
+                // took for a while means no daemon runs on this store.
+                if !claimed && started.elapsed() > NO_DAEMON_AFTER {
+                    match store.refresh_claimed(request) {
+                        Ok(true) => claimed = true,
+                        Ok(false) => {
+                            errln!(
+                                "error: no daemon took request {request} within {}s: none is running on this store, or all are busy\n  hint: start one (`systemctl start offersync` or `offersync daemon`); the request stays queued and the next daemon runs it",
+                                NO_DAEMON_AFTER.as_secs()
+                            );
+                            return ExitCode::from(1);
+                        }
+                        Err(e) => {
+                            errln!("error: {e}");
+                            return ExitCode::from(CANNOT_START);
+                        }
+                    }
+                }
                 std::thread::sleep(std::time::Duration::from_millis(250));
             }
             Ok(None) => {

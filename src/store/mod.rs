@@ -331,6 +331,8 @@ pub trait Store: Send {
     ) -> Result<(), StoreError>;
     /// A finished refresh request's run and outcome; `None` while it waits or runs.
     fn refresh_outcome(&mut self, request: i64) -> Result<Option<RefreshOutcome>, StoreError>;
+    /// Whether a daemon has taken the refresh request (it may still be running).
+    fn refresh_claimed(&mut self, request: i64) -> Result<bool, StoreError>;
     /// `active`, `disabled` or `deleted`.
     fn set_integration_state(&mut self, integration: &str, state: &str) -> Result<(), StoreError>;
     /// The manifest no longer validates (`Some`), or validates again (`None`s).

@@ -519,6 +519,16 @@ macro_rules! shared_queries {
             }))
         }
 
+        fn refresh_claimed(conn: &mut $Conn, request: i64) -> Result<bool, StoreError> {
+            use refresh_requests::dsl as r;
+            let claimed: Option<Option<DateTime<Utc>>> = r::refresh_requests
+                .find(request)
+                .select(r::claimed_at)
+                .first(conn)
+                .optional()?;
+            Ok(matches!(claimed, Some(Some(_))))
+        }
+
         fn live_integrations(conn: &mut $Conn) -> Result<Vec<LiveIntegration>, StoreError> {
             use integrations::dsl as i;
             let rows: Vec<(String, String, String)> = i::integrations
@@ -809,6 +819,10 @@ macro_rules! shared_store_methods {
 
         fn refresh_outcome(&mut self, request: i64) -> Result<Option<RefreshOutcome>, StoreError> {
             refresh_outcome(&mut self.conn, request)
+        }
+
+        fn refresh_claimed(&mut self, request: i64) -> Result<bool, StoreError> {
+            refresh_claimed(&mut self.conn, request)
         }
 
         fn live_integrations(&mut self) -> Result<Vec<LiveIntegration>, StoreError> {
