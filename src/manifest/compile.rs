@@ -1022,6 +1022,7 @@ fn compile_filters(c: &mut Checker, f: &raw::Filters) -> Option<FiltersDef> {
             .iter()
             .map(|s| s.trim().to_string())
             .collect::<BTreeSet<_>>(),
+        statuses: f.status.clone(),
     })
 }
 

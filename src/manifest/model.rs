@@ -265,6 +265,8 @@ pub struct FiltersDef {
     pub os: OsFilter,
     pub geo: Vec<GeoDef>,
     pub offers: BTreeSet<String>,
+    /// Upstream statuses imported; empty: all.
+    pub statuses: Vec<crate::offer::OfferStatus>,
 }
 
 /// Payout bounds for one country.

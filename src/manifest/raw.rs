@@ -795,6 +795,12 @@ pub struct Filters {
     /// View Offers: import only these offer ids (empty imports all).
     #[serde(default)]
     pub offers: Vec<String>,
+    /// Upstream statuses to import, e.g. `[active, paused]` (not pending or
+    /// expired); empty imports every status. An offer whose status is not
+    /// listed is skipped as `status_excluded`, and its campaign follows
+    /// `on_filtered`.
+    #[serde(default)]
+    pub status: Vec<crate::offer::OfferStatus>,
 }
 
 /// Country logic.

@@ -53,6 +53,8 @@ pub enum SkipReason {
     EnrichFailed,
     /// An id `filters.offers` selects that the feed did not list.
     NotInFeed,
+    /// The offer's upstream status is not in `filters.status`.
+    StatusExcluded,
 }
 
 impl SkipReason {
@@ -65,8 +67,9 @@ impl SkipReason {
         )
     }
 
-    pub const ALL: [SkipReason; 13] = [
+    pub const ALL: [SkipReason; 14] = [
         Self::NotSelected,
+        Self::StatusExcluded,
         Self::CountryBlocked,
         Self::CountryNotAllowed,
         Self::NoPreviewUrl,
@@ -96,6 +99,7 @@ impl SkipReason {
             Self::MappingProblem => "mapping_problem",
             Self::EnrichFailed => "enrich_failed",
             Self::NotInFeed => "not_in_feed",
+            Self::StatusExcluded => "status_excluded",
         }
     }
 
@@ -185,6 +189,13 @@ impl<'a> Rules<'a> {
                 offer,
                 SkipReason::NotSelected,
                 "not in filters.offers",
+            ));
+        }
+        if !f.statuses.is_empty() && !f.statuses.contains(&offer.status) {
+            return Err(Skip::new(
+                offer,
+                SkipReason::StatusExcluded,
+                format!("status {} is not in filters.status", offer.status),
             ));
         }
         if let Some(c) = offer

@@ -32,6 +32,32 @@ fn skip_reason(def: &IntegrationDef, o: Offer) -> Option<SkipReason> {
 }
 
 #[test]
+fn the_status_filter_imports_only_the_listed_upstream_statuses() {
+    use crate::offer::OfferStatus;
+    let def = integration("  filters:\n    status: [active, paused]\n");
+    for (status, imported) in [
+        (OfferStatus::Active, true),
+        (OfferStatus::Paused, true),
+        (OfferStatus::Pending, false),
+        (OfferStatus::Expired, false),
+    ] {
+        let mut o = offer("1");
+        o.status = status;
+        let skip = Rules::new(&def).apply(o).err();
+        assert_eq!(skip.is_none(), imported, "{status:?}");
+        if let Some(skip) = skip {
+            assert_eq!(skip.reason, SkipReason::StatusExcluded);
+            assert!(skip.reason.is_filter(), "a filter: the campaign follows on_filtered");
+            assert!(skip.detail.contains("not in filters.status"), "{}", skip.detail);
+        }
+    }
+    let unfiltered = integration("");
+    let mut o = offer("1");
+    o.status = OfferStatus::Pending;
+    assert_eq!(skip_reason(&unfiltered, o), None);
+}
+
+#[test]
 fn every_filter_names_its_reason() {
     let def = integration(
         "  filters:\n    offers: ['1','2','3','4','5','6','7','8','9','10','11']\n    countries: {allow: [US, CA], block: [RU]}\n    require_preview_url: true\n    models: [CPA, CPI]\n    payout: {min: 1, max: 100}\n    os: android\n    geo: [{country: US, min: 2, max: 50}]\n",
