@@ -536,7 +536,7 @@ async fn fetch_side(def: &Arc<IntegrationDef>, tx: &mpsc::Sender<Message>) -> Re
         .await
         .expect("mapping never panics");
         let mapped = mapped.map_err(|e: PageError| format!("page {page_number} ({shown}): {e}"))?;
-        let records = mapped.record_count();
+        let records = mapped.listed();
         pager
             .advance(&mapped.page, records, &body)
             .map_err(|e| e.to_string())?;

@@ -598,6 +598,57 @@ async fn one_pathological_record_is_a_problem_of_its_own() {
     );
 }
 
+/// Issue 15.4: a records path with a filter (`[?(... || ...)]`) is read
+/// record by record like a plain one: a pathological record it does not
+/// select costs nothing, one it selects is a problem of its own, the filter
+/// may read fields no mapping reads, and stated totals count every listed
+/// offer, selected or not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filtered_records_path_reads_record_by_record() {
+    let mut all = offers(1..=12);
+    for (i, offer) in all.iter_mut().enumerate() {
+        let id = i + 1;
+        let approval = match id {
+            _ if id % 3 == 0 => "required",
+            _ if id % 2 == 0 => "open",
+            _ => "approved",
+        };
+        offer["approval"] = json!(approval);
+        offer["tracking_meta"] = json!(id);
+    }
+    let deep = format!("{}{}", "[".repeat(20_000), "]".repeat(20_000));
+    let network = Hostile::start(move |hit| {
+        let n = hit.page();
+        let slice = page_of(&all, n, 10);
+        // Offer 5 (selected) and offer 6 (not) are 20,001 levels deep.
+        let body = json!({"offers": slice, "paging": {"total_count": 12}})
+            .to_string()
+            .replace(
+                "\"tracking_meta\":5,",
+                &format!("\"tracking_meta\":{deep},"),
+            )
+            .replace(
+                "\"tracking_meta\":6,",
+                &format!("\"tracking_meta\":{deep},"),
+            );
+        ([("content-type", "application/json")], body).into_response()
+    })
+    .await;
+    let m = manifests(&network.url(), HEADER_AUTH, "", "");
+    let filtered = network_yaml(PAGE_PAGINATION, HEADER_AUTH).replace(
+        "records: $.offers[*]",
+        r#"records: '$.offers[?(@.approval == "approved" || @.approval == "open")]'"#,
+    );
+    std::fs::write(m.dir.path().join("networks/mocknet.yaml"), filtered).unwrap();
+    let db = TestDb::postgres();
+    let out = offersync(&m, &db.url, &["sync", "acme"]).await;
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{shown}");
+    // Selected: 1 2 4 5 7 8 10 11; offer 5 is the one problem.
+    assert_eq!(live_campaigns(&db), 7, "{shown}");
+    assert!(shown.contains("skipped      1  mapping_problem"), "{shown}");
+}
+
 // --- What reaches the operator ---------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

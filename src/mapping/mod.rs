@@ -208,12 +208,23 @@ pub struct MappedPage {
     /// The page itself, where pagination paths are read. When records were
     /// read one at a time, their container reads as null here.
     pub page: Value,
+    /// Entries of the records container, selected by the records path's
+    /// filter or not, when records were read one at a time.
+    pub container_entries: Option<usize>,
 }
 
 impl MappedPage {
     /// Records seen on the page.
     pub fn record_count(&self) -> usize {
         self.offers.len() + self.problems.len()
+    }
+
+    /// What the page lists, as pagination counts it (stated totals, row
+    /// offsets): every entry of the records container, also those a records
+    /// filter leaves out.
+    pub fn listed(&self) -> usize {
+        self.container_entries
+            .unwrap_or_else(|| self.record_count())
     }
 }
 
@@ -229,6 +240,11 @@ impl Mapping {
         let mut record_shape = split::Shape::nothing();
         for field in &fields {
             field.program.record_needs(&mut record_shape);
+        }
+        // Records a filtered records path reads one at a time are tested
+        // against its filter: what it reads is parsed too.
+        if let Some((_, Some(filter))) = records.first().and_then(JsonPath::container_with_filter) {
+            filter.needs(&mut record_shape);
         }
         Self {
             format,
@@ -277,7 +293,11 @@ impl Mapping {
         if self.format == ResponseFormat::Xml {
             return Ok(self.map_tree(xml::xml_to_value(body, &self.xml_lists)?));
         }
-        let Some(container) = self.records.first().and_then(JsonPath::container_keys) else {
+        let Some((container, filter)) = self
+            .records
+            .first()
+            .and_then(JsonPath::container_with_filter)
+        else {
             return Ok(self.map_tree(serde_json::from_slice(body)?));
         };
         let text: Arc<str> = std::str::from_utf8(body)
@@ -286,7 +306,7 @@ impl Mapping {
         let page = split::split(&text, &container)?;
         match page.records {
             Some(records) if !records.is_empty() || self.records.len() == 1 => {
-                Ok(self.map_raw(page.skeleton, &text, &records, threads))
+                Ok(self.map_raw(page.skeleton, &text, &records, filter, threads))
             }
             // Not there (or empty): the other `first_of` paths may find them.
             _ => Ok(self.map_tree(page.skeleton)),
@@ -321,40 +341,36 @@ impl Mapping {
         skeleton: Value,
         text: &Arc<str>,
         records: &[(Option<String>, &serde_json::value::RawValue)],
+        filter: Option<path::RecordFilter<'_>>,
         threads: usize,
     ) -> MappedPage {
+        // `None`: the records path's filter does not select the record.
         let map_chunk = |first: usize, chunk: &[(Option<String>, &serde_json::value::RawValue)]| {
             chunk
                 .iter()
                 .enumerate()
-                .map(|(i, (key, raw))| {
+                .filter_map(|(i, (key, raw))| {
                     // The text was checked when the page was split; parsing it again cannot fail
                     // but a failure would still be a problem for this record, not a panic.
-                    let record: Value =
-                        self.parse_record(raw.get()).map_err(|e| RecordProblem {
-                            index: first + i,
-                            external_id: None,
-                            field: "record",
-                            reason: e.to_string(),
-                        })?;
-                    let mut offer = self.map_record(first + i, key.as_deref(), &record)?;
-                    let depth = split::nesting_depth(raw.get());
-                    if depth > MAX_RECORD_DEPTH {
-                        return Err(RecordProblem {
-                            index: first + i,
-                            external_id: Some(offer.external_id),
-                            field: "record",
-                            reason: format!(
-                                "the record is nested {depth} levels deep, more than the {MAX_RECORD_DEPTH} a stored record may have (databases refuse such JSON); the offer is not imported"
-                            ),
-                        });
+                    let record: Value = match self.parse_record(raw.get()) {
+                        Ok(record) => record,
+                        Err(e) => {
+                            return Some(Err(RecordProblem {
+                                index: first + i,
+                                external_id: None,
+                                field: "record",
+                                reason: e.to_string(),
+                            }));
+                        }
+                    };
+                    if filter.is_some_and(|f| !f.selects(&record)) {
+                        return None;
                     }
-                    let start = raw.get().as_ptr() as usize - text.as_ptr() as usize;
-                    offer.raw = RawRecord::new(text.clone(), start..start + raw.get().len());
-                    Ok(offer)
+                    Some(self.map_selected(first + i, key.as_deref(), &record, raw, text))
                 })
                 .collect::<Vec<Result<Offer, RecordProblem>>>()
         };
+
         let threads = threads.clamp(1, 16).min(records.len().div_ceil(256).max(1));
         let results: Vec<Result<Offer, RecordProblem>> = if threads == 1 {
             map_chunk(0, records)
@@ -374,15 +390,44 @@ impl Mapping {
         };
         let mut out = MappedPage {
             page: skeleton,
+            container_entries: Some(records.len()),
             ..MappedPage::default()
         };
-        for result in results {
+        // Records are numbered among those the records path selects, as
+        // when the page is read as one tree.
+        for (index, result) in results.into_iter().enumerate() {
             match result {
                 Ok(offer) => out.offers.push(offer),
-                Err(problem) => out.problems.push(problem),
+                Err(problem) => out.problems.push(RecordProblem { index, ..problem }),
             }
         }
         out
+    }
+
+    /// Maps one record read as text; the offer keeps that text as its raw record.
+    fn map_selected(
+        &self,
+        index: usize,
+        key: Option<&str>,
+        record: &Value,
+        raw: &serde_json::value::RawValue,
+        text: &Arc<str>,
+    ) -> Result<Offer, RecordProblem> {
+        let mut offer = self.map_record(index, key, record)?;
+        let depth = split::nesting_depth(raw.get());
+        if depth > MAX_RECORD_DEPTH {
+            return Err(RecordProblem {
+                index,
+                external_id: Some(offer.external_id),
+                field: "record",
+                reason: format!(
+                    "the record is nested {depth} levels deep, more than the {MAX_RECORD_DEPTH} a stored record may have (databases refuse such JSON); the offer is not imported"
+                ),
+            });
+        }
+        let start = raw.get().as_ptr() as usize - text.as_ptr() as usize;
+        offer.raw = RawRecord::new(text.clone(), start..start + raw.get().len());
+        Ok(offer)
     }
 
     /// Maps one record. The offer's `raw` is left `null`: the caller has the

@@ -144,20 +144,34 @@ impl JsonPath {
     /// For a path of object keys ending in a wildcard (`$.data.offers[*]`),
     /// the keys of the container; records there can be read one at a time.
     pub fn container_keys(&self) -> Option<Vec<String>> {
+        match self.container_with_filter()? {
+            (keys, None) => Some(keys),
+            (_, Some(_)) => None,
+        }
+    }
+
+    /// For a path of object keys ending in a wildcard or in a filter the
+    /// fast walker evaluates (`$.offers[?(@.status == "active" || @.status
+    /// == "paused")]`), the keys of the container and the filter, which
+    /// each record is then tested against on its own.
+    pub fn container_with_filter(&self) -> Option<(Vec<String>, Option<RecordFilter<'_>>)> {
         let Plan::Simple(steps) = &self.plan else {
             return None;
         };
         let (last, names) = steps.split_last()?;
-        if !matches!(last, Step::Wildcard) {
-            return None;
-        }
-        names
+        let filter = match last {
+            Step::Wildcard => None,
+            Step::Filter(predicate) => Some(RecordFilter(predicate)),
+            _ => return None,
+        };
+        let keys = names
             .iter()
             .map(|s| match s {
                 Step::Name(n) => Some(n.clone()),
                 _ => None,
             })
-            .collect()
+            .collect::<Option<Vec<String>>>()?;
+        Some((keys, filter))
     }
 
     /// Appends every value the path selects in `root` to `out`.
@@ -279,6 +293,22 @@ fn walk<'a>(
     }
 }
 
+/// A records path's final filter, to test records read one at a time.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordFilter<'a>(&'a Predicate);
+
+impl RecordFilter<'_> {
+    /// Whether the path selects this record.
+    pub fn selects(&self, record: &Value) -> bool {
+        self.0.holds(record)
+    }
+
+    /// Adds what the filter reads of a record to the shape records are parsed in.
+    pub fn needs(&self, shape: &mut super::split::Shape) {
+        self.0.needs(shape);
+    }
+}
+
 /// The fast form of a filter, when it only compares the current node with literals.
 fn predicate(filter: &Filter) -> Option<Predicate> {
     Some(match filter {
@@ -363,6 +393,33 @@ impl Operand {
 }
 
 impl Predicate {
+    fn needs(&self, shape: &mut super::split::Shape) {
+        let keep = |shape: &mut super::split::Shape, keys: &[Key]| {
+            let names: Vec<String> = keys
+                .iter()
+                .map_while(|k| match k {
+                    Key::Name(n) => Some(n.clone()),
+                    Key::Index(_) => None,
+                })
+                .collect();
+            shape.keep(&names);
+        };
+        match self {
+            Predicate::Or(parts) | Predicate::And(parts) => {
+                parts.iter().for_each(|p| p.needs(shape))
+            }
+            Predicate::Not(p) => p.needs(shape),
+            Predicate::Exists(keys) => keep(shape, keys),
+            Predicate::Compare(l, _, r) => {
+                for operand in [l, r] {
+                    if let Operand::Current(keys) = operand {
+                        keep(shape, keys);
+                    }
+                }
+            }
+        }
+    }
+
     fn holds(&self, current: &Value) -> bool {
         match self {
             Predicate::Or(parts) => parts.iter().any(|p| p.holds(current)),

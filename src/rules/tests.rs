@@ -47,8 +47,15 @@ fn the_status_filter_imports_only_the_listed_upstream_statuses() {
         assert_eq!(skip.is_none(), imported, "{status:?}");
         if let Some(skip) = skip {
             assert_eq!(skip.reason, SkipReason::StatusExcluded);
-            assert!(skip.reason.is_filter(), "a filter: the campaign follows on_filtered");
-            assert!(skip.detail.contains("not in filters.status"), "{}", skip.detail);
+            assert!(
+                skip.reason.is_filter(),
+                "a filter: the campaign follows on_filtered"
+            );
+            assert!(
+                skip.detail.contains("not in filters.status"),
+                "{}",
+                skip.detail
+            );
         }
     }
     let unfiltered = integration("");
