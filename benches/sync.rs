@@ -51,8 +51,10 @@ fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     write_manifests(dir.path(), &network.base_url);
     println!(
-        "sync benchmark: {count} offers in pages of {PAGE_SIZE}, {:.1} MB of JSON",
-        network.megabytes
+        "sync benchmark: {count} {} offers in pages of {PAGE_SIZE}, {:.1} MB of JSON ({:.2} KB an offer)",
+        std::env::var("OFFERSYNC_BENCH_OFFERS").unwrap_or_else(|_| "realistic".into()),
+        network.megabytes,
+        network.megabytes * 1024.0 / count as f64
     );
 
     let line = |what: &str, m: &Measured| {
@@ -150,7 +152,7 @@ struct Feed {
 impl Feed {
     fn new(count: usize) -> Self {
         let render = |revised: bool| {
-            let offers = common::offers(count, revised);
+            let offers = common::offers_for_bench(count, revised);
             offers
                 .chunks(PAGE_SIZE)
                 .enumerate()

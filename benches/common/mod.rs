@@ -90,3 +90,96 @@ pub fn offers(count: usize, revised: bool) -> Vec<Value> {
         })
         .collect()
 }
+
+/// Which offers the benchmarks generate: `OFFERSYNC_BENCH_OFFERS=compact`
+/// for the original ~1.4 KB shape; by default the realistic one.
+pub fn offers_for_bench(count: usize, revised: bool) -> Vec<Value> {
+    match std::env::var("OFFERSYNC_BENCH_OFFERS").as_deref() {
+        Ok("compact") => offers(count, revised),
+        _ => realistic_offers(count, revised),
+    }
+}
+
+/// Offers in the size range real feeds have (issue 15): 1 to 8 KB each,
+/// about 2.5 KB on average, from a long HTML description, creatives and a
+/// payout table per country, on top of the compact shape.
+pub fn realistic_offers(count: usize, revised: bool) -> Vec<Value> {
+    const WORDS: [&str; 16] = [
+        "Install",
+        "the",
+        "app",
+        "and",
+        "complete",
+        "registration",
+        "within",
+        "7",
+        "days",
+        "<b>no</b>",
+        "incent",
+        "traffic;",
+        "deposit",
+        "required",
+        "<br/>",
+        "users",
+    ];
+    const COUNTRIES: [&str; 10] = ["US", "CA", "GB", "DE", "FR", "BR", "MX", "IN", "AU", "ES"];
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    offers(count, revised)
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut offer)| {
+            // Mostly 1-3 KB of text, a tail up to about 7 KB.
+            let words = match next() % 10 {
+                0 => 700 + next() % 300,
+                1 | 2 => 300 + next() % 250,
+                _ => 60 + next() % 140,
+            };
+            let mut html = String::from("<p>");
+            for w in 0..words {
+                html.push_str(WORDS[((next() >> 3) % 16) as usize]);
+                html.push(if w % 24 == 23 { '\n' } else { ' ' });
+            }
+            html.push_str(
+                "</p><ul><li>Allowed: search, social</li><li>Not allowed: email, incent</li></ul>",
+            );
+            offer["html_description"] = Value::String(html);
+            let creatives: Vec<Value> = (0..1 + next() % 6)
+                .map(|k| {
+                    json!({
+                        "network_offer_creative_id": i * 10 + k as usize,
+                        "name": format!("Banner {k} 300x250"),
+                        "creative_type": "image",
+                        "width": 300, "height": 250,
+                        "url": format!("https://cdn.example.com/creatives/{i}/{k}.png"),
+                        "creative_status": "active"
+                    })
+                })
+                .collect();
+            offer["creatives"] = Value::Array(creatives);
+            let table: Vec<Value> = (0..2 + next() % 8)
+                .map(|k| {
+                    let country = COUNTRIES[((next() >> 5) % 10) as usize];
+                    json!({
+                        "entry_name": format!("{country} tier {k}"),
+                        "is_default": false,
+                        "payout_type": "cpa",
+                        "payout_amount": (next() % 4000) as f64 / 100.0,
+                        "payout_percentage": 0,
+                        "countries": [country],
+                        "platforms": ["Android", "iOS"]
+                    })
+                })
+                .collect();
+            if let Some(entries) = offer["relationship"]["payouts"]["entries"].as_array_mut() {
+                entries.extend(table);
+            }
+            offer
+        })
+        .collect()
+}

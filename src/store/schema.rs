@@ -50,7 +50,7 @@ diesel::table! {
         settings -> Jsonb,
         starts_at -> Nullable<Timestamptz>,
         expires_at -> Nullable<Timestamptz>,
-        raw -> Jsonb,
+        raw -> Text,
         content_hash -> Text,
         raw_hash -> Text,
         status_before_pause -> Nullable<Text>,

@@ -1,0 +1,2 @@
+ALTER TABLE campaigns ALTER COLUMN raw SET COMPRESSION default;
+ALTER TABLE campaigns ALTER COLUMN raw TYPE JSONB USING raw::jsonb;

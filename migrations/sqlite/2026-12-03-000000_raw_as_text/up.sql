@@ -1,0 +1,2 @@
+-- SQLite stores the raw record as text already (see the Postgres migration).
+SELECT 1;
