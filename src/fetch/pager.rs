@@ -34,6 +34,9 @@ pub struct Pager<'a> {
     seen_links: HashSet<String>,
     /// A digest of every non-empty page's body, with its page number.
     seen_bodies: HashMap<u64, u64>,
+    /// The last page the latest response's stated total implies (page
+    /// pagination), which makes the pages before it safe to fetch ahead.
+    stated_last_page: Option<u64>,
 }
 
 impl<'a> Pager<'a> {
@@ -96,7 +99,33 @@ impl<'a> Pager<'a> {
             records: 0,
             seen_links: HashSet::new(),
             seen_bodies: HashMap::new(),
+            stated_last_page: None,
         })
+    }
+
+    /// The next request and up to `count - 1` after it that the latest
+    /// stated total says will follow (page-number pagination only; other
+    /// kinds learn each next request from the page before). They may be
+    /// fetched ahead; each is still taken in through [`Pager::advance`] in
+    /// order, and one that the list turns out not to need is never used.
+    pub fn ahead(&self, count: usize) -> Vec<Request> {
+        let (Some(next), PaginationDef::Page { param, start, .. }) =
+            (&self.next, &self.def.network.pagination)
+        else {
+            return self.next.iter().take(count.min(1)).cloned().collect();
+        };
+        let last = self.stated_last_page.unwrap_or(0);
+        let mut requests = vec![next.clone()];
+        // `next` is page `pages + 1` (counting from 1).
+        for k in 1..count as u64 {
+            if self.pages + 1 + k > last {
+                break;
+            }
+            let mut r = self.first.clone();
+            set_param(&mut r.url, param, &(start + self.pages + k).to_string());
+            requests.push(r);
+        }
+        requests
     }
 
     /// The next request, or `None` once the list has ended.
@@ -144,6 +173,10 @@ impl<'a> Pager<'a> {
                     count: number_at(total_count.as_ref(), page),
                 };
                 let short = size.is_some_and(|s| (records as u64) < s);
+                self.stated_last_page = stated.pages.or_else(|| {
+                    let per_page = size.filter(|s| *s > 0)?;
+                    Some(stated.count?.div_ceil(per_page))
+                });
                 let ended = self.ended(&stated, records, short)?;
                 (!ended).then(|| {
                     let mut r = self.first.clone();

@@ -186,6 +186,11 @@ pub struct MockState {
     pub failures: HashMap<usize, Failure>,
     pub requests: Vec<Seen>,
     pub token_requests: usize,
+    /// How long each page takes to answer, and the most page requests that
+    /// were being answered at once.
+    pub page_delay: Option<std::time::Duration>,
+    pub in_flight: usize,
+    pub max_in_flight: usize,
 }
 
 /// A network API on 127.0.0.1 serving `offers` in pages, by page number
@@ -261,8 +266,18 @@ async fn offers_page(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
+    let delay = {
+        let mut s = state.lock().unwrap();
+        s.in_flight += 1;
+        s.max_in_flight = s.max_in_flight.max(s.in_flight);
+        s.page_delay
+    };
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
     let (failure, body) = {
         let mut s = state.lock().unwrap();
+        s.in_flight -= 1;
         s.requests.push(Seen {
             path: "/offers".into(),
             query: query.clone(),
