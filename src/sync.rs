@@ -524,13 +524,16 @@ fn consume(
 /// the stated total promises. Bounded, so memory is at most this many bodies.
 const PAGES_AHEAD: usize = 2;
 
+/// A page being fetched: its URL, and the task fetching its body.
+type PageInFlight = (
+    url::Url,
+    tokio::task::JoinHandle<Result<Vec<u8>, crate::fetch::FetchError>>,
+);
+
 /// Page requests fetched ahead, in the order the pager will ask for them.
 #[derive(Default)]
 struct PagesAhead {
-    queue: std::collections::VecDeque<(
-        url::Url,
-        tokio::task::JoinHandle<Result<Vec<u8>, crate::fetch::FetchError>>,
-    )>,
+    queue: std::collections::VecDeque<PageInFlight>,
 }
 
 impl PagesAhead {
