@@ -34,15 +34,16 @@ fn repo() -> PathBuf {
 
 const README: &str = include_str!("../README.md");
 
+/// The README's first command, in `work`: the demo into its SQLite store there.
+fn run_demo(work: &Path) -> Output {
+    let demo_dir = repo().join("demo");
+    offersync(work, &["demo", "--dir", demo_dir.to_str().unwrap()], &[])
+}
+
 #[test]
 fn step_1_the_demos_printed_commands_read_the_demos_store() {
     let work = tempfile::tempdir().unwrap();
-    let demo_dir = repo().join("demo");
-    let out = offersync(
-        work.path(),
-        &["demo", "--dir", demo_dir.to_str().unwrap()],
-        &[],
-    );
+    let out = run_demo(work.path());
     let text = stdout(&out);
     assert!(out.status.success(), "{}", all(&out));
     let suggested = "offersync runs demo-everflow --database-url sqlite://offersync-demo.db";
@@ -160,12 +161,7 @@ fn steps_2_to_4_a_copied_integration_validates_for_every_built_in_network() {
 #[test]
 fn refresh_wait_without_a_daemon_gives_up_and_says_why() {
     let work = tempfile::tempdir().unwrap();
-    let demo_dir = repo().join("demo");
-    let out = offersync(
-        work.path(),
-        &["demo", "--dir", demo_dir.to_str().unwrap()],
-        &[],
-    );
+    let out = run_demo(work.path());
     assert!(out.status.success(), "{}", all(&out));
     let started = std::time::Instant::now();
     let out = offersync(

@@ -24,17 +24,22 @@ pub fn generate(count: usize) -> Value {
     json!({"offers": offers, "paging": {"page": 1, "page_size": count, "total_count": count}})
 }
 
-/// Deterministic pseudo-random offers in Everflow's `offersrunnable` shape.
-/// With `revised`, every tenth offer has a new name and a payout one higher:
-/// the same feed after an upstream change to 10% of it.
-pub fn offers(count: usize, revised: bool) -> Vec<Value> {
-    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-    let mut next = move || {
+/// A deterministic pseudo-random sequence (xorshift64), so that every run
+/// of a benchmark sees the same offers.
+fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+    move || {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
         seed
-    };
+    }
+}
+
+/// Deterministic pseudo-random offers in Everflow's `offersrunnable` shape.
+/// With `revised`, every tenth offer has a new name and a payout one higher:
+/// the same feed after an upstream change to 10% of it.
+pub fn offers(count: usize, revised: bool) -> Vec<Value> {
+    let mut next = xorshift(0x2545_f491_4f6c_dd1d);
     const COUNTRIES: [&str; 8] = ["US", "CA", "GB", "DE", "FR", "BR", "MX", "IN"];
     (0..count)
         .map(|i| {
@@ -50,14 +55,14 @@ pub fn offers(count: usize, revised: bool) -> Vec<Value> {
                 "thumbnail_url": format!("https://cdn.example.com/thumbs/{i}.png"),
                 "network_category_id": r % 20,
                 "preview_url": format!("https://advertiser.example.com/landing/{i}"),
-                "offer_status": if r % 10 == 0 { "paused" } else { "active" },
+                "offer_status": if r.is_multiple_of(10) { "paused" } else { "active" },
                 "currency_id": "USD",
                 "caps_timezone_id": 80,
-                "date_live_until": if r % 3 == 0 { "2031-01-31" } else { "" },
+                "date_live_until": if r.is_multiple_of(3) { "2031-01-31" } else { "" },
                 "html_description": format!("<p>Offer {i}: <b>no incent</b>, no SMS.</p>"),
                 "terms_and_conditions": "NO Incentivized",
                 "visibility": "public",
-                "is_caps_enabled": r % 2 == 0,
+                "is_caps_enabled": r.is_multiple_of(2),
                 "daily_conversion_cap": r % 500,
                 "weekly_conversion_cap": 0,
                 "monthly_conversion_cap": r % 5000,
@@ -123,13 +128,7 @@ pub fn realistic_offers(count: usize, revised: bool) -> Vec<Value> {
         "users",
     ];
     const COUNTRIES: [&str; 10] = ["US", "CA", "GB", "DE", "FR", "BR", "MX", "IN", "AU", "ES"];
-    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
     offers(count, revised)
         .into_iter()
         .enumerate()
