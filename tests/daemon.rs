@@ -898,10 +898,10 @@ async fn a_refresh_held_by_a_live_daemon_stays_and_one_held_by_a_dead_daemon_is_
     ready(&second).await;
 
     // A run longer than the claim timeout (every page slow, each within the
-    // fetch timeout): its daemon renews the claim, so the other never runs
-    // the request too.
+    // fetch timeout; pages 2 and 3 overlap, one fetched ahead): its daemon
+    // renews the claim, so the other never runs the request too.
     for page in 0..3 {
-        mock.fail(page, Failure::Hang(Duration::from_millis(2500)));
+        mock.fail(page, Failure::Hang(Duration::from_millis(3500)));
     }
     request_refresh(&db);
     eventually(&first, "the slow refresh run succeeds", || {
