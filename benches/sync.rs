@@ -32,7 +32,22 @@ use axum::extract::{Query, State};
 use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl, sql_query};
 use serde_json::{Value, json};
 
-const PAGE_SIZE: usize = 1000;
+/// Offers a page: `OFFERSYNC_BENCH_PAGE_SIZE` (default 1,000).
+fn page_size() -> usize {
+    std::env::var("OFFERSYNC_BENCH_PAGE_SIZE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000)
+}
+
+/// Runs of the whole sequence, for medians (`OFFERSYNC_BENCH_RUNS`, default 3).
+fn runs() -> usize {
+    std::env::var("OFFERSYNC_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+        .max(1)
+}
 
 fn main() {
     let count: usize = std::env::args()
@@ -47,94 +62,253 @@ fn main() {
         return serve(count);
     }
     let network = MockNetwork::start(count);
-    let db = BenchDb::create(&admin_url);
     let dir = tempfile::tempdir().expect("temp dir");
     write_manifests(dir.path(), &network.base_url);
+    let python = peer::python();
     println!(
-        "sync benchmark: {count} {} offers in pages of {PAGE_SIZE}, {:.1} MB of JSON ({:.2} KB an offer)",
+        "sync benchmark: {count} {} offers in pages of {}, {:.1} MB of JSON ({:.2} KB an offer); {} runs",
         std::env::var("OFFERSYNC_BENCH_OFFERS").unwrap_or_else(|_| "realistic".into()),
+        page_size(),
         network.megabytes,
-        network.megabytes * 1024.0 / count as f64
+        network.megabytes * 1024.0 / count as f64,
+        runs()
     );
 
-    let line = |what: &str, m: &Measured| {
+    let mut figures: Vec<Figures> = Vec::new();
+    for _ in 0..runs() {
+        let db = BenchDb::create(&admin_url);
+        let offersync = |args: &[&str]| {
+            let mut command = Command::new(env!("CARGO_BIN_EXE_offersync"));
+            command
+                .args(args)
+                .arg("--dir")
+                .arg(dir.path())
+                .env("DATABASE_URL", &db.url)
+                .env("RUST_LOG", "warn");
+            run_measured(command)
+        };
+        let peer = || {
+            let mut command = Command::new(&python);
+            command.arg(peer::SCRIPT).args([
+                network.base_url.as_str(),
+                "bench-key",
+                db.url.as_str(),
+                &page_size().to_string(),
+            ]);
+            let measured = run_measured(command);
+            let report: Value = serde_json::from_str(measured.stdout.trim()).expect("JSON");
+            (measured, report)
+        };
+
+        // The read floor, best of two (the first also warms the page cache).
+        let fetch = offersync(&["fetch", "bench", "--format", "json"]);
+        let fetch = fetch.best(offersync(&["fetch", "bench", "--format", "json"]));
+        let summary: Value = serde_json::from_str(&fetch.stdout).expect("fetch prints JSON");
+        assert_eq!(
+            summary["offers"],
+            json!(count),
+            "every offer passes the rules"
+        );
+        let read_bytes = network.read_floor();
+
+        let first = offersync(&["sync", "bench", "--format", "json"]);
+        assert_eq!(first.counts()["created"], json!(count), "{}", first.stdout);
+        let write_floor = db.copy_floor();
+        let rows_before = db.row_versions();
+        let unchanged = offersync(&["sync", "bench", "--format", "json"]);
+        assert_eq!(
+            unchanged.counts()["unchanged"],
+            json!(count),
+            "{}",
+            unchanged.stdout
+        );
+        let zero_writes = db.row_versions() == rows_before;
+
+        let (peer_first, report) = peer();
+        assert_eq!(report["created"], json!(count), "{report}");
+        let (peer_unchanged, report) = peer();
+        assert_eq!(report["updated"], json!(0), "{report}");
+
+        network.revise();
+        let changed = offersync(&["sync", "bench", "--format", "json"]);
+        assert_eq!(
+            changed.counts()["updated"],
+            json!(count / 10),
+            "{}",
+            changed.stdout
+        );
+        let (peer_changed, report) = peer();
+        assert_eq!(report["updated"], json!(count / 10), "{report}");
+        network.restore();
+
+        figures.push(Figures {
+            read_bytes,
+            fetch,
+            first,
+            write_floor,
+            unchanged,
+            changed,
+            peer_first,
+            peer_unchanged,
+            peer_changed,
+            zero_writes,
+        });
+        drop(db);
+    }
+
+    let line = |what: &str, pick: &dyn Fn(&Figures) -> &Measured| {
+        let seconds: Vec<f64> = figures.iter().map(|f| pick(f).seconds).collect();
+        let rss: Vec<f64> = figures
+            .iter()
+            .map(|f| pick(f).peak_rss_kb as f64 / 1024.0)
+            .collect();
         println!(
-            "  {what:<34} {:>7.2} s  {:>8.0} offers/s  peak RSS {:>5.1} MB",
-            m.seconds,
-            count as f64 / m.seconds,
-            m.peak_rss_kb as f64 / 1024.0
+            "  {what:<40} {}  peak RSS {}",
+            spread(&seconds, "s"),
+            spread(&rss, "MB")
         );
     };
-    let offersync = |args: &[&str]| {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_offersync"));
-        command
-            .args(args)
-            .arg("--dir")
-            .arg(dir.path())
-            .env("DATABASE_URL", &db.url)
-            .env("RUST_LOG", "warn");
-        run_measured(command)
+    line("read floor: pages as bytes, no parse", &|f| &f.read_bytes);
+    line("offersync fetch (fetch + map + rules)", &|f| &f.fetch);
+    line("first sync", &|f| &f.first);
+    line("write floor (COPY into a twin table)", &|f| &f.write_floor);
+    line("re-sync, nothing changed", &|f| &f.unchanged);
+    line("re-sync, 10% changed", &|f| &f.changed);
+    line("python peer: first sync", &|f| &f.peer_first);
+    line("python peer: re-sync, nothing changed", &|f| {
+        &f.peer_unchanged
+    });
+    line("python peer: re-sync, 10% changed", &|f| &f.peer_changed);
+
+    let ratio = |a: &dyn Fn(&Figures) -> f64| {
+        let values: Vec<f64> = figures.iter().map(a).collect();
+        median(&values)
     };
-
-    // The read floor, best of two (the first also warms the page cache).
-    let fetch = offersync(&["fetch", "bench", "--format", "json"]);
-    let fetch = fetch.best(offersync(&["fetch", "bench", "--format", "json"]));
-    let summary: Value = serde_json::from_str(&fetch.stdout).expect("fetch prints JSON");
-    assert_eq!(
-        summary["offers"],
-        json!(count),
-        "every offer passes the rules"
+    println!("targets (medians of the per-run ratios):");
+    verdict_at_least(
+        "first sync vs the python peer >= 10 x",
+        ratio(&|f| f.peer_first.seconds / f.first.seconds),
+        10.0,
     );
-    line("read floor (fetch + map + rules)", &fetch);
-
-    let first = offersync(&["sync", "bench", "--format", "json"]);
-    let counts = first.counts();
-    assert_eq!(counts["created"], json!(count), "{}", first.stdout);
-    line("first sync", &first);
-
-    let write_floor = db.copy_floor();
-    line("write floor (COPY into a twin table)", &write_floor);
-
-    let rows_before = db.row_versions();
-    let unchanged = offersync(&["sync", "bench", "--format", "json"]);
-    let counts = unchanged.counts();
-    assert_eq!(counts["unchanged"], json!(count), "{}", unchanged.stdout);
-    let zero_writes = db.row_versions() == rows_before;
-    line("re-sync, nothing changed", &unchanged);
-
-    network.revise();
-    let changed = offersync(&["sync", "bench", "--format", "json"]);
-    let counts = changed.counts();
-    assert_eq!(counts["updated"], json!(count / 10), "{}", changed.stdout);
-    line("re-sync, 10% changed", &changed);
-
-    let floor = write_floor.seconds + fetch.seconds;
-    let peak = [&first, &unchanged, &changed]
-        .iter()
-        .map(|m| m.peak_rss_kb)
-        .max()
-        .unwrap_or(0) as f64
-        / 1024.0;
-    println!("targets:");
+    verdict_at_least(
+        "no-change re-sync vs the python peer >= 20 x",
+        ratio(&|f| f.peer_unchanged.seconds / f.unchanged.seconds),
+        20.0,
+    );
+    verdict_at_least(
+        "10% changed re-sync vs the python peer >= 15 x",
+        ratio(&|f| f.peer_changed.seconds / f.changed.seconds),
+        15.0,
+    );
     verdict(
-        "first sync <= 1.5 x (write floor + read floor)",
-        first.seconds / floor,
-        1.5,
+        "no-change re-sync <= 2.5 x the read floor",
+        ratio(&|f| f.unchanged.seconds / f.read_bytes.seconds),
+        2.5,
         "x",
     );
     verdict(
-        "no-change re-sync <= 1.3 x read floor",
-        unchanged.seconds / fetch.seconds,
-        1.3,
+        "first sync <= 1.5 x (write floor + fetch)",
+        ratio(&|f| f.first.seconds / (f.write_floor.seconds + f.fetch.seconds)),
+        1.5,
         "x",
     );
     println!(
         "  {:<48} {}",
         "no-change re-sync writes no campaign row",
-        if zero_writes { "met" } else { "NOT MET" }
+        if figures.iter().all(|f| f.zero_writes) {
+            "met"
+        } else {
+            "NOT MET"
+        }
     );
-    verdict("peak RSS of any sync < 64 MB", peak, 64.0, "MB");
-    drop(db);
+    let peak = figures
+        .iter()
+        .flat_map(|f| [&f.first, &f.unchanged, &f.changed])
+        .map(|m| m.peak_rss_kb)
+        .max()
+        .unwrap_or(0) as f64
+        / 1024.0;
+    let peer_peak = figures
+        .iter()
+        .flat_map(|f| [&f.peer_first, &f.peer_unchanged, &f.peer_changed])
+        .map(|m| m.peak_rss_kb)
+        .max()
+        .unwrap_or(0) as f64
+        / 1024.0;
+    verdict("peak RSS of any sync <= 50 MB", peak, 50.0, "MB");
+    verdict(
+        "peak RSS of any sync <= the python peer's",
+        peak,
+        peer_peak,
+        "MB",
+    );
+}
+
+/// One run's measurements.
+struct Figures {
+    read_bytes: Measured,
+    fetch: Measured,
+    first: Measured,
+    write_floor: Measured,
+    unchanged: Measured,
+    changed: Measured,
+    peer_first: Measured,
+    peer_unchanged: Measured,
+    peer_changed: Measured,
+    zero_writes: bool,
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[sorted.len() / 2]
+}
+
+/// `median (min-max)`.
+fn spread(values: &[f64], unit: &str) -> String {
+    let min = values.iter().copied().fold(f64::MAX, f64::min);
+    let max = values.iter().copied().fold(f64::MIN, f64::max);
+    format!("{:>6.2} {unit} ({min:.2}-{max:.2})", median(values))
+}
+
+fn verdict_at_least(what: &str, value: f64, limit: f64) {
+    let result = if value >= limit { "met" } else { "NOT MET" };
+    println!("  {what:<48} {value:>6.2} x   {result}");
+}
+
+/// The hand-written Python importer (`benches/peer/importer.py`), in a
+/// virtual environment of its own made the first time (untimed).
+mod peer {
+    use std::path::PathBuf;
+    use std::process::Command;
+
+    pub const SCRIPT: &str = "benches/peer/importer.py";
+
+    pub fn python() -> PathBuf {
+        let cache = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .unwrap_or_else(std::env::temp_dir);
+        let venv = cache.join("offersync-bench-peer");
+        let python = venv.join("bin/python");
+        let ready = Command::new(&python)
+            .args(["-c", "import psycopg, jsonpath_ng, requests"])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ready {
+            let ok = Command::new("python3")
+                .args(["-m", "venv"])
+                .arg(&venv)
+                .status()
+                .is_ok_and(|s| s.success())
+                && Command::new(venv.join("bin/pip"))
+                    .args(["install", "-q", "-r", "benches/peer/requirements.txt"])
+                    .status()
+                    .is_ok_and(|s| s.success());
+            assert!(ok, "cannot set up the python peer in {}", venv.display());
+        }
+        python
+    }
 }
 
 fn verdict(what: &str, value: f64, limit: f64, unit: &str) {
@@ -154,12 +328,12 @@ impl Feed {
         let render = |revised: bool| {
             let offers = common::offers_for_bench(count, revised);
             offers
-                .chunks(PAGE_SIZE)
+                .chunks(page_size())
                 .enumerate()
                 .map(|(i, chunk)| {
                     let page = json!({
                         "offers": chunk,
-                        "paging": {"page": i + 1, "page_size": PAGE_SIZE, "total_count": count},
+                        "paging": {"page": i + 1, "page_size": page_size(), "total_count": count},
                     });
                     axum::body::Bytes::from(serde_json::to_vec(&page).expect("serializes"))
                 })
@@ -213,11 +387,61 @@ impl MockNetwork {
 
     /// Switches the feed to its revised edition (10% of offers changed).
     fn revise(&self) {
+        self.post("/revise");
+    }
+
+    /// The read floor: every page fetched as bytes, one after another, on
+    /// one keep-alive connection, nothing parsed (what curl would do).
+    fn read_floor(&self) -> Measured {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let client = reqwest::Client::new();
+        let started = Instant::now();
+        let bytes = runtime.block_on(async {
+            let mut bytes = 0;
+            for page in 1.. {
+                let body = client
+                    .get(format!(
+                        "{}/v1/affiliates/offersrunnable?page={page}&page_size={}",
+                        self.base_url,
+                        page_size()
+                    ))
+                    .send()
+                    .await
+                    .expect("the mock answers")
+                    .bytes()
+                    .await
+                    .expect("a body");
+                if body.starts_with(br#"{"offers":[]"#) {
+                    break;
+                }
+                bytes += body.len();
+            }
+            bytes
+        });
+        Measured {
+            seconds: started.elapsed().as_secs_f64(),
+            peak_rss_kb: 0,
+            stdout: bytes.to_string(),
+        }
+    }
+
+    /// Back to the feed as first seen, for the next run.
+    fn restore(&self) {
+        self.post("/restore");
+    }
+
+    fn post(&self, path: &str) {
         use std::io::Write;
         let addr = self.base_url.trim_start_matches("http://");
         let mut stream = std::net::TcpStream::connect(addr).expect("connects to the mock");
-        write!(stream, "POST /revise HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-            .expect("sends");
+        write!(
+            stream,
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .expect("sends");
         let mut answer = String::new();
         stream.read_to_string(&mut answer).expect("reads");
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
@@ -258,9 +482,14 @@ fn serve(count: usize) {
             feed.revised.store(true, Ordering::SeqCst);
             "revised"
         }
+        async fn restore(State(feed): State<Arc<Feed>>) -> &'static str {
+            feed.revised.store(false, Ordering::SeqCst);
+            "restored"
+        }
         let app = axum::Router::new()
             .route("/v1/affiliates/offersrunnable", axum::routing::get(offers))
             .route("/revise", axum::routing::post(revise))
+            .route("/restore", axum::routing::post(restore))
             .with_state(feed);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -276,7 +505,7 @@ fn write_manifests(dir: &Path, base_url: &str) {
     let network = std::fs::read_to_string("integrations.d/networks/everflow.yaml")
         .expect("the built-in everflow network");
     assert!(network.contains("size: 500"), "everflow pages by 500");
-    let network = network.replace("size: 500", &format!("size: {PAGE_SIZE}"));
+    let network = network.replace("size: 500", &format!("size: {}", page_size()));
     std::fs::create_dir_all(dir.join("networks")).expect("mkdir");
     std::fs::create_dir_all(dir.join("secrets")).expect("mkdir");
     std::fs::write(dir.join("networks/everflow.yaml"), network).expect("write");
