@@ -397,6 +397,8 @@ impl MockNetwork {
             .enable_all()
             .build()
             .expect("runtime");
+        // The crate's reqwest has no TLS provider of its own (offersync installs ring).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::new();
         let started = Instant::now();
         let bytes = runtime.block_on(async {

@@ -118,7 +118,7 @@ def main():
 
     with psycopg.connect(database_url) as conn:
         conn.execute(SCHEMA)
-        conn.execute("CREATE TEMP TABLE staging (LIKE campaigns_py) ON COMMIT DROP")
+        conn.execute("CREATE TEMP TABLE staging (LIKE campaigns_py INCLUDING DEFAULTS) ON COMMIT DROP")
         with conn.cursor() as cur:
             with cur.copy(f"COPY staging ({', '.join(COLUMNS)}) FROM STDIN") as copy:
                 for row in rows:

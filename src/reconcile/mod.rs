@@ -205,9 +205,9 @@ impl<'a> Reconciler<'a> {
                     self.counts.restored += 1;
                     plan.update.push((stored.id, campaign, true));
                 }
-                Some(stored) if stored.content_hash == campaign.content_hash => {
+                Some(stored) if stored.content_hash.matches(&campaign.content_hash) => {
                     self.counts.unchanged += 1;
-                    if stored.raw_hash != campaign.raw_hash {
+                    if !stored.raw_hash.matches(&campaign.raw_hash) {
                         plan.raw_only.push((stored.id, campaign));
                     }
                 }

@@ -6,6 +6,7 @@ use super::*;
 use crate::campaign::{CampaignStatus, CampaignVisibility};
 use crate::offer::RawRecord;
 use crate::store::StoredCampaign;
+use crate::store::StoredHash;
 
 fn campaign(id: &str, hash: &str) -> Campaign {
     Campaign {
@@ -63,8 +64,8 @@ fn stored(entries: &[(&str, i64, &str, bool)]) -> StoredIndex {
                 ext.to_string(),
                 StoredCampaign {
                     id: *id,
-                    content_hash: hash.to_string(),
-                    raw_hash: "r".into(),
+                    content_hash: StoredHash::new(hash),
+                    raw_hash: StoredHash::new("r"),
                     removed: *removed,
                 },
             )

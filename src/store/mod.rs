@@ -114,9 +114,69 @@ impl fmt::Display for RunId {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredCampaign {
     pub id: i64,
-    pub content_hash: String,
-    pub raw_hash: String,
+    pub content_hash: StoredHash,
+    pub raw_hash: StoredHash,
     pub removed: bool,
+}
+
+/// A stored hash, held compactly: a SHA-256 in hex as its 32 bytes (as
+/// strings, the two hashes were most of a 100k-campaign index's memory),
+/// anything else (a row from before a hash existed) as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoredHash {
+    Sha256([u8; 32]),
+    Text(Box<str>),
+}
+
+impl StoredHash {
+    pub fn new(text: &str) -> Self {
+        let mut bytes = [0u8; 32];
+        let decoded = text.len() == 64
+            && text
+                .as_bytes()
+                .chunks(2)
+                .zip(bytes.iter_mut())
+                .all(
+                    |(pair, byte)| match (hex_digit(pair[0]), hex_digit(pair[1])) {
+                        (Some(h), Some(l)) => {
+                            *byte = h << 4 | l;
+                            true
+                        }
+                        _ => false,
+                    },
+                );
+        if decoded {
+            Self::Sha256(bytes)
+        } else {
+            Self::Text(text.into())
+        }
+    }
+
+    /// Whether `text` (a hash as [`crate::campaign::Campaign`] computes it) is this hash.
+    pub fn matches(&self, text: &str) -> bool {
+        match self {
+            Self::Sha256(bytes) => {
+                text.len() == 64
+                    && text
+                        .as_bytes()
+                        .chunks(2)
+                        .zip(bytes)
+                        .all(|(pair, byte)| {
+                            matches!((hex_digit(pair[0]), hex_digit(pair[1])), (Some(h), Some(l)) if h << 4 | l == *byte)
+                        })
+            }
+            Self::Text(stored) => &**stored == text,
+        }
+    }
+}
+
+/// Lower-case hex only: the hashes offersync writes.
+fn hex_digit(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    }
 }
 
 /// An integration's stored campaigns by external id.
@@ -477,5 +537,24 @@ pub fn redact_url(url: &str) -> String {
             None => url.to_string(),
         },
         Err(_) => "[an unparseable URL]".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StoredHash;
+
+    #[test]
+    fn a_stored_sha256_is_held_as_bytes_and_matches_its_hex() {
+        let hex = "00ff10a9".repeat(8);
+        let stored = StoredHash::new(&hex);
+        assert!(matches!(stored, StoredHash::Sha256(_)));
+        assert!(stored.matches(&hex));
+        assert!(!stored.matches(&"00ff10a8".repeat(8)));
+        assert!(!stored.matches(""));
+        // A row from before raw hashes existed has '' and never matches one.
+        let empty = StoredHash::new("");
+        assert!(empty.matches("") && !empty.matches(&hex));
+        assert!(std::mem::size_of::<StoredHash>() <= 40);
     }
 }

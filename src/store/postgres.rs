@@ -26,8 +26,8 @@ use super::schema::{
 use super::shared::{shared_queries, shared_store_methods, shared_writes_methods};
 use super::{
     CampaignRecord, IntegrationRecord, IntegrationStatus, LiveIntegration, RefreshOutcome,
-    RunCounts, RunId, RunRecord, SkipRecord, Store, StoreError, StoredCampaign, StoredIndex,
-    Trigger, TxError, Update, UpdateColumns, Writes, redact_url,
+    RunCounts, RunId, RunRecord, SkipRecord, Store, StoreError, StoredCampaign, StoredHash,
+    StoredIndex, Trigger, TxError, Update, UpdateColumns, Writes, redact_url,
 };
 use crate::campaign::Campaign;
 use crate::manifest::model::Column;

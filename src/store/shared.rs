@@ -77,8 +77,8 @@ macro_rules! shared_queries {
                         external_id,
                         StoredCampaign {
                             id,
-                            content_hash,
-                            raw_hash,
+                            content_hash: StoredHash::new(&content_hash),
+                            raw_hash: StoredHash::new(&raw_hash),
                             removed,
                         },
                     )

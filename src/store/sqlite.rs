@@ -28,8 +28,8 @@ use super::rows::{
 use super::shared::{shared_queries, shared_store_methods, shared_writes_methods};
 use super::{
     CampaignRecord, IntegrationRecord, IntegrationStatus, LiveIntegration, RefreshOutcome,
-    RunCounts, RunId, RunRecord, SkipRecord, Store, StoreError, StoredCampaign, StoredIndex,
-    Trigger, TxError, Update, UpdateColumns, Writes,
+    RunCounts, RunId, RunRecord, SkipRecord, Store, StoreError, StoredCampaign, StoredHash,
+    StoredIndex, Trigger, TxError, Update, UpdateColumns, Writes,
 };
 use crate::campaign::Campaign;
 use crate::manifest::model::Column;
