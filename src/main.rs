@@ -19,8 +19,11 @@ mod allocator {
     /// doubled a 100k-offer sync's peak RSS (100 MB instead of 50 MB,
     /// benches/sync.rs) at no measurable gain in speed.
     pub fn tune() {
-        // SAFETY: a plain setter of one of mimalloc's global options.
-        unsafe { mi_option_set(PURGE_DELAY, 0) }
+        // mimalloc's own variable wins, for measuring other settings.
+        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+            // SAFETY: a plain setter of one of mimalloc's global options.
+            unsafe { mi_option_set(PURGE_DELAY, 0) }
+        }
     }
 
     /// Eager commit must be off before mimalloc makes its first arena, at the

@@ -256,7 +256,7 @@ fn write_side(
     let Mode::Apply(options) = mode else {
         let (index, high_water) = match store.integration_id(def.name.as_str())? {
             Some(id) => (store.stored_index(id)?, high_water(store, def, id)?),
-            None => (StoredIndex::new(), None),
+            None => (StoredIndex::default(), None),
         };
         let guard = RemovalGuard {
             high_water,
@@ -520,6 +520,18 @@ fn consume(
     }
 }
 
+/// Threads a page's records are mapped on: the machine's cores (at most 4),
+/// since mapping is most of a run's work and the writer mostly waits.
+fn mapping_threads() -> usize {
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(4)
+    })
+}
+
 /// Pages in flight at once: the one being waited for and those after it that
 /// the stated total promises. Bounded, so memory is at most this many bodies.
 const PAGES_AHEAD: usize = 2;
@@ -603,7 +615,10 @@ async fn fetch_side(def: &Arc<IntegrationDef>, tx: &mpsc::Sender<Message>) -> Re
         let shown = fetcher.redactor().redact(request.url.as_str());
         let mapping_def = def.clone();
         let (mapped, body) = tokio::task::spawn_blocking(move || {
-            let mapped = mapping_def.network.mapping.map_page(&body);
+            let mapped = mapping_def
+                .network
+                .mapping
+                .map_page_with(&body, mapping_threads());
             (mapped, body)
         })
         .await

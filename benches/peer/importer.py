@@ -135,7 +135,8 @@ def main():
             created = sum(1 for (c,) in written if c)
             cur.execute(
                 "UPDATE campaigns_py SET status = 'paused', changed_at = now() "
-                "WHERE status <> 'paused' AND external_id NOT IN (SELECT external_id FROM staging)"
+                "WHERE status <> 'paused' AND NOT EXISTS "
+                "(SELECT 1 FROM staging s WHERE s.external_id = campaigns_py.external_id)"
             )
             paused = cur.rowcount
     print(json.dumps({"fetched": len(rows), "created": created,

@@ -127,12 +127,12 @@ fn percent(d: Decimal) -> Decimal {
 pub struct Reconciler<'a> {
     index: StoredIndex,
     update: &'a UpdateDef,
-    seen: HashSet<String>,
+    seen: HashSet<String, foldhash::fast::RandomState>,
     /// Ids of offers that failed to map or enrich: not imported, but not
     /// treated as gone either (their campaigns are left as they are).
-    kept: HashSet<String>,
+    kept: HashSet<String, foldhash::fast::RandomState>,
     /// Ids of offers upstream that the Integration's filters skipped.
-    filtered: HashSet<String>,
+    filtered: HashSet<String, foldhash::fast::RandomState>,
     pub counts: RunCounts,
 }
 
@@ -141,9 +141,9 @@ impl<'a> Reconciler<'a> {
         Self {
             index,
             update,
-            seen: HashSet::new(),
-            kept: HashSet::new(),
-            filtered: HashSet::new(),
+            seen: HashSet::default(),
+            kept: HashSet::default(),
+            filtered: HashSet::default(),
             counts: RunCounts::default(),
         }
     }

@@ -205,7 +205,7 @@ fn never_columns_are_left_empty_on_create_and_only_always_columns_update() {
     update
         .columns
         .insert(Column::Status, ColumnPolicy::OnCreate);
-    let mut r = Reconciler::new(StoredIndex::new(), &update);
+    let mut r = Reconciler::new(StoredIndex::default(), &update);
     let plan = r.plan_page(vec![Ok(campaign("a", "h"))]);
     assert_eq!(plan.create[0].category, None);
     assert_eq!(plan.create[0].name, "Offer a");

@@ -180,7 +180,7 @@ fn hex_digit(c: u8) -> Option<u8> {
 }
 
 /// An integration's stored campaigns by external id.
-pub type StoredIndex = HashMap<String, StoredCampaign>;
+pub type StoredIndex = HashMap<String, StoredCampaign, foldhash::fast::RandomState>;
 
 /// A run's counts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
