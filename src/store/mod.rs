@@ -179,6 +179,9 @@ fn hex_digit(c: u8) -> Option<u8> {
     }
 }
 
+/// Rows of the stored index read at a time.
+const INDEX_SLICE: i64 = 25_000;
+
 /// An integration's stored campaigns by external id.
 pub type StoredIndex = HashMap<String, StoredCampaign, foldhash::fast::RandomState>;
 

@@ -57,33 +57,53 @@ macro_rules! shared_queries {
             Ok(RunId(id))
         }
 
+        /// Read in slices of [`INDEX_SLICE`] rows by id: the rows as loaded
+        /// (hashes as text) are several times the index they become, and
+        /// loading them all at once was the peak of a re-sync's memory.
         fn stored_index(conn: &mut $Conn, integration_id: i64) -> Result<StoredIndex, StoreError> {
             use campaigns::dsl as c;
-            let rows: Vec<(i64, String, String, String, Option<DateTime<Utc>>)> = c::campaigns
+            // Sized once: growing a map of 100k entries rehashes it repeatedly.
+            let rows: i64 = c::campaigns
                 .filter(c::integration_id.eq(integration_id))
-                .select((
-                    c::id,
-                    c::external_id,
-                    c::content_hash,
-                    c::raw_hash,
-                    c::removed_at,
-                ))
-                .load(conn)?;
-            Ok(rows
-                .into_iter()
-                .map(|(id, external_id, content_hash, raw_hash, removed_at)| {
-                    let removed = removed_at.is_some();
-                    (
-                        external_id,
-                        StoredCampaign {
-                            id,
-                            content_hash: StoredHash::new(&content_hash),
-                            raw_hash: StoredHash::new(&raw_hash),
-                            removed,
-                        },
-                    )
-                })
-                .collect())
+                .count()
+                .get_result(conn)?;
+            let mut index = StoredIndex::with_capacity_and_hasher(
+                usize::try_from(rows).unwrap_or(0),
+                Default::default(),
+            );
+            let mut after = i64::MIN;
+            loop {
+                let rows: Vec<(i64, String, String, String, Option<DateTime<Utc>>)> = c::campaigns
+                    .filter(c::integration_id.eq(integration_id))
+                    .filter(c::id.gt(after))
+                    .order(c::id)
+                    .limit(super::INDEX_SLICE)
+                    .select((
+                        c::id,
+                        c::external_id,
+                        c::content_hash,
+                        c::raw_hash,
+                        c::removed_at,
+                    ))
+                    .load(conn)?;
+                let Some(last) = rows.last().map(|row| row.0) else {
+                    return Ok(index);
+                };
+                after = last;
+                index.extend(rows.into_iter().map(
+                    |(id, external_id, content_hash, raw_hash, removed_at)| {
+                        (
+                            external_id,
+                            StoredCampaign {
+                                id,
+                                content_hash: StoredHash::new(&content_hash),
+                                raw_hash: StoredHash::new(&raw_hash),
+                                removed: removed_at.is_some(),
+                            },
+                        )
+                    },
+                ));
+            }
         }
 
         fn remove_campaigns(
