@@ -258,7 +258,7 @@ impl<'s> Walker<'s> {
         if let Some(allowed) = self.allowed_values(schema)
             && !allowed.iter().any(|v| same_value(node, v))
         {
-            self.choice_problem(node, &allowed, path);
+            self.choice_problem(node, allowed.iter().map(|v| plain(v)).collect(), path);
             return;
         }
         match &node.tree {
@@ -464,7 +464,7 @@ impl<'s> Walker<'s> {
         });
         if let Some(choices) = choices {
             if !choices.iter().any(|v| same_value(node, v)) {
-                self.choice_problem(node, &choices, path);
+                self.choice_problem(node, choices.iter().map(|v| plain(v)).collect(), path);
             }
             return;
         }
@@ -493,18 +493,7 @@ impl<'s> Walker<'s> {
                 Some(branch) => self.check(node, branch, path, anchor),
                 None => {
                     let names = self.tag_values(&candidates, tag);
-                    let hint = match &value.tree {
-                        Tree::Str(s) => did_you_mean(s, names.iter().map(String::as_str))
-                            .map(|n| format!("did you mean `{n}`?")),
-                        _ => None,
-                    }
-                    .unwrap_or_else(|| format!("write one of: {}", names.join(", ")));
-                    self.push(
-                        value,
-                        &child_path(path, tag),
-                        format!("{} is not one of: {}", shown(value), names.join(", ")),
-                        Some(hint),
-                    );
+                    self.choice_problem(value, names, &child_path(path, tag));
                 }
             }
             return;
@@ -557,8 +546,7 @@ impl<'s> Walker<'s> {
             .collect()
     }
 
-    fn choice_problem(&mut self, node: &Node, allowed: &[&Json], path: &str) {
-        let names: Vec<String> = allowed.iter().map(|v| plain(v)).collect();
+    fn choice_problem(&mut self, node: &Node, names: Vec<String>, path: &str) {
         let hint = match &node.tree {
             Tree::Str(s) => did_you_mean(s, names.iter().map(String::as_str))
                 .map(|n| format!("did you mean `{n}`?")),
