@@ -11,6 +11,11 @@
 //!   written: the rows' `xmin` are the same before and after);
 //! - re-sync with 10% of the offers changed upstream.
 //!
+//! `OFFERSYNC_BENCH_STORE=sqlite` puts offersync's store in an SQLite file
+//! instead (the Python peer stays on PostgreSQL, so the ratios compare the
+//! backends); its write floor is an `INSERT … SELECT` of the final rows into
+//! a twin table, and its zero-writes check counts writes with a trigger.
+//!
 //! Run: `cargo bench --bench sync` (optional argument: offer count). Needs
 //! PostgreSQL (`OFFERSYNC_BENCH_PG`, else `OFFERSYNC_TEST_PG`, else
 //! postgres://postgres@127.0.0.1:5432/postgres; `scripts/test` starts the
@@ -40,6 +45,11 @@ fn page_size() -> usize {
         .unwrap_or(1000)
 }
 
+/// Whether offersync's store is an SQLite file (`OFFERSYNC_BENCH_STORE=sqlite`).
+fn sqlite() -> bool {
+    std::env::var("OFFERSYNC_BENCH_STORE").is_ok_and(|s| s == "sqlite")
+}
+
 /// Runs of the whole sequence, for medians (`OFFERSYNC_BENCH_RUNS`, default 3).
 fn runs() -> usize {
     std::env::var("OFFERSYNC_BENCH_RUNS")
@@ -66,9 +76,10 @@ fn main() {
     write_manifests(dir.path(), &network.base_url);
     let python = peer::python();
     println!(
-        "sync benchmark: {count} {} offers in pages of {}, {:.1} MB of JSON ({:.2} KB an offer); {} runs",
+        "sync benchmark: {count} {} offers in pages of {} into {}, {:.1} MB of JSON ({:.2} KB an offer); {} runs",
         std::env::var("OFFERSYNC_BENCH_OFFERS").unwrap_or_else(|_| "realistic".into()),
         page_size(),
+        if sqlite() { "SQLite" } else { "PostgreSQL" },
         network.megabytes,
         network.megabytes * 1024.0 / count as f64,
         runs()
@@ -77,13 +88,14 @@ fn main() {
     let mut figures: Vec<Figures> = Vec::new();
     for _ in 0..runs() {
         let db = BenchDb::create(&admin_url);
+        let store = OffersyncStore::new(&db);
         let offersync = |args: &[&str]| {
             let mut command = Command::new(env!("CARGO_BIN_EXE_offersync"));
             command
                 .args(args)
                 .arg("--dir")
                 .arg(dir.path())
-                .env("DATABASE_URL", &db.url)
+                .env("DATABASE_URL", store.url())
                 .env("RUST_LOG", "warn");
             run_measured(command)
         };
@@ -113,16 +125,15 @@ fn main() {
 
         let first = offersync(&["sync", "bench", "--format", "json"]);
         assert_eq!(first.counts()["created"], json!(count), "{}", first.stdout);
-        let write_floor = db.copy_floor();
-        let rows_before = db.row_versions();
-        let unchanged = offersync(&["sync", "bench", "--format", "json"]);
+        let write_floor = store.write_floor();
+        let (unchanged, zero_writes) =
+            store.campaign_writes_none(|| offersync(&["sync", "bench", "--format", "json"]));
         assert_eq!(
             unchanged.counts()["unchanged"],
             json!(count),
             "{}",
             unchanged.stdout
         );
-        let zero_writes = db.row_versions() == rows_before;
 
         let (peer_first, report) = peer();
         assert_eq!(report["created"], json!(count), "{report}");
@@ -153,6 +164,7 @@ fn main() {
             peer_changed,
             zero_writes,
         });
+        drop(store);
         drop(db);
     }
 
@@ -171,7 +183,14 @@ fn main() {
     line("read floor: pages as bytes, no parse", &|f| &f.read_bytes);
     line("offersync fetch (fetch + map + rules)", &|f| &f.fetch);
     line("first sync", &|f| &f.first);
-    line("write floor (COPY into a twin table)", &|f| &f.write_floor);
+    line(
+        if sqlite() {
+            "write floor (INSERT-SELECT into a twin)"
+        } else {
+            "write floor (COPY into a twin table)"
+        },
+        &|f| &f.write_floor,
+    );
     line("re-sync, nothing changed", &|f| &f.unchanged);
     line("re-sync, 10% changed", &|f| &f.changed);
     line("python peer: first sync", &|f| &f.peer_first);
@@ -670,6 +689,123 @@ impl BenchDb {
             .execute(&mut conn)
             .expect("drops the twin table");
         measured
+    }
+}
+
+/// Where offersync stores its campaigns in this run: the bench database, or
+/// an SQLite file beside it.
+enum OffersyncStore<'a> {
+    Postgres(&'a BenchDb),
+    Sqlite { dir: tempfile::TempDir, url: String },
+}
+
+impl<'a> OffersyncStore<'a> {
+    fn new(db: &'a BenchDb) -> Self {
+        if !sqlite() {
+            return Self::Postgres(db);
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+        Self::Sqlite { dir, url }
+    }
+
+    fn url(&self) -> &str {
+        match self {
+            Self::Postgres(db) => &db.url,
+            Self::Sqlite { url, .. } => url,
+        }
+    }
+
+    fn sqlite(&self) -> diesel::SqliteConnection {
+        let Self::Sqlite { dir, .. } = self else {
+            unreachable!("an SQLite store")
+        };
+        diesel::SqliteConnection::establish(&dir.path().join("bench.db").to_string_lossy())
+            .expect("opens the bench SQLite file")
+    }
+
+    /// Runs `sync` and says whether it wrote no campaign row.
+    fn campaign_writes_none(&self, sync: impl FnOnce() -> Measured) -> (Measured, bool) {
+        match self {
+            Self::Postgres(db) => {
+                let before = db.row_versions();
+                let measured = sync();
+                let none = db.row_versions() == before;
+                (measured, none)
+            }
+            Self::Sqlite { .. } => {
+                let mut conn = self.sqlite();
+                diesel::connection::SimpleConnection::batch_execute(
+                    &mut conn,
+                    "CREATE TABLE bench_writes (n INTEGER NOT NULL); \
+                     INSERT INTO bench_writes VALUES (0); \
+                     CREATE TRIGGER bench_inserts AFTER INSERT ON campaigns \
+                       BEGIN UPDATE bench_writes SET n = n + 1; END; \
+                     CREATE TRIGGER bench_updates AFTER UPDATE ON campaigns \
+                       BEGIN UPDATE bench_writes SET n = n + 1; END;",
+                )
+                .expect("installs the write counter");
+                let measured = sync();
+                #[derive(QueryableByName)]
+                struct Writes {
+                    #[diesel(sql_type = diesel::sql_types::BigInt)]
+                    n: i64,
+                }
+                let writes: Writes = sql_query("SELECT n FROM bench_writes")
+                    .get_result(&mut conn)
+                    .expect("reads the write counter");
+                diesel::connection::SimpleConnection::batch_execute(
+                    &mut conn,
+                    "DROP TRIGGER bench_inserts; DROP TRIGGER bench_updates; DROP TABLE bench_writes;",
+                )
+                .expect("removes the write counter");
+                (measured, writes.n == 0)
+            }
+        }
+    }
+
+    /// The fastest the backend takes the final rows: PostgreSQL's binary
+    /// COPY, or SQLite's `INSERT … SELECT` into a twin with the same indexes.
+    fn write_floor(&self) -> Measured {
+        match self {
+            Self::Postgres(db) => db.copy_floor(),
+            Self::Sqlite { .. } => {
+                #[derive(QueryableByName)]
+                struct Sql {
+                    #[diesel(sql_type = diesel::sql_types::Text)]
+                    sql: String,
+                }
+                let mut conn = self.sqlite();
+                let schema: Vec<Sql> = sql_query(
+                    "SELECT sql FROM sqlite_master WHERE tbl_name = 'campaigns' AND sql IS NOT NULL",
+                )
+                .load(&mut conn)
+                .expect("reads the campaigns schema");
+                let twin = schema
+                    .iter()
+                    .map(|s| {
+                        // Indexes are named after their table; the table is named once.
+                        s.sql.replace("campaigns", "campaigns_twin")
+                    })
+                    .collect::<Vec<_>>()
+                    .join(";\n");
+                diesel::connection::SimpleConnection::batch_execute(&mut conn, &twin)
+                    .expect("creates the twin table");
+                let started = Instant::now();
+                sql_query("INSERT INTO campaigns_twin SELECT * FROM campaigns")
+                    .execute(&mut conn)
+                    .expect("copies the rows");
+                let seconds = started.elapsed().as_secs_f64();
+                sql_query("DROP TABLE campaigns_twin")
+                    .execute(&mut conn)
+                    .expect("drops the twin table");
+                Measured {
+                    seconds,
+                    peak_rss_kb: 0,
+                    stdout: String::new(),
+                }
+            }
+        }
     }
 }
 

@@ -113,16 +113,33 @@ pub struct Campaign {
     pub revenue: Option<Decimal>,
     /// What publishers are paid: revenue × ratio, rounded.
     pub payout: Option<Decimal>,
+    /// The top of a commission range: `revenue` is its bottom.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revenue_max: Option<Decimal>,
+    /// `revenue_max` × ratio, rounded like `payout`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payout_max: Option<Decimal>,
     /// Whether revenue and payout are amounts (in `currency`) or percentages
     /// (no currency).
     pub payout_kind: PayoutKind,
     pub currency: Option<String>,
     pub model: Option<PayoutModel>,
+    /// Every model of a hybrid offer (`model` is the first); empty otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<PayoutModel>,
     pub objective: Option<PayoutModel>,
     pub redirect: u16,
     pub countries: Vec<String>,
     pub blocked_countries: Vec<String>,
     pub os: Vec<String>,
+    // New columns stay out of the hash while empty, so that campaigns
+    // stored before they existed are not all rewritten once.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub blocked_os: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_os_version: Option<String>,
     pub category: Option<String>,
     pub description: Option<String>,
     pub kpi: Option<String>,

@@ -30,6 +30,13 @@ pub struct Offer {
     /// ISO 4217 code, upper case.
     pub currency: Option<String>,
     pub model: Option<PayoutModel>,
+    /// The models of a hybrid offer (`CPA+CPS`), in the order sent; `model`
+    /// is the first. Empty for an offer of one model.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<PayoutModel>,
+    /// The top of a commission range (`"3.5%-6%"`): `payout` is its bottom.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payout_max: Option<Decimal>,
     /// ISO 3166-1 alpha-2 codes the offer accepts traffic from, sorted; empty means worldwide.
     pub countries: Vec<String>,
     /// ISO 3166-1 alpha-2 codes the offer refuses traffic from, sorted.
@@ -37,6 +44,16 @@ pub struct Offer {
     /// Normalized operating systems (`android`, `ios`, `windows`, `macos`, `linux`, ...),
     /// sorted; empty means any.
     pub os: Vec<String>,
+    /// Operating systems the offer refuses, normalized like `os`, sorted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub blocked_os: Vec<String>,
+    /// Device types the offer accepts (`desktop`, `mobile`, `tablet`),
+    /// sorted; empty means any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<String>,
+    /// The lowest OS version the offer accepts (`"8.0"`), as sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_os_version: Option<String>,
     pub category: Option<String>,
     pub description: Option<String>,
     pub kpi: Option<String>,
@@ -49,6 +66,10 @@ pub struct Offer {
     /// The record as the network sent it: its JSON text, exactly (for XML
     /// feeds, the converted tree).
     pub raw: RawRecord,
+    /// What mapping could not use and left out (an optional field's value
+    /// that could not be read, unknown countries dropped); kept in the run log.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl Offer {
@@ -64,9 +85,14 @@ impl Offer {
             payout: None,
             currency: None,
             model: None,
+            models: Vec::new(),
+            payout_max: None,
             countries: Vec::new(),
             blocked_countries: Vec::new(),
             os: Vec::new(),
+            blocked_os: Vec::new(),
+            devices: Vec::new(),
+            min_os_version: None,
             category: None,
             description: None,
             kpi: None,
@@ -76,6 +102,7 @@ impl Offer {
             starts_at: None,
             expires_at: None,
             raw: RawRecord::from_json("null".to_string()),
+            warnings: Vec::new(),
         }
     }
 }
@@ -365,13 +392,15 @@ pub enum CountryCode {
     Worldwide,
 }
 
-/// Normalizes a country as networks send it: ISO alpha-2 in any case, common
-/// aliases (`UK`), a few alpha-3 codes and English names, and worldwide sentinels.
+/// Normalizes a country as networks send it: ISO alpha-2 or alpha-3 in any
+/// case, English names with or without spaces (`UNITEDSTATES`, `Cayman
+/// Islands`, `The Netherlands`), common aliases (`UK`, `Holland`, `UAE`), and
+/// the worldwide sentinels (`ALL`, `WW`, `00`, `*`...).
 pub fn normalize_country(raw: &str) -> Result<CountryCode, UnknownWord> {
     let trimmed = raw.trim();
     let upper = trimmed.to_ascii_uppercase();
     match upper.as_str() {
-        "ALL" | "WW" | "*" | "WORLDWIDE" | "GLOBAL" | "INT" | "ANY" => {
+        "ALL" | "WW" | "*" | "00" | "WORLDWIDE" | "WORLD WIDE" | "GLOBAL" | "INT" | "ANY" => {
             return Ok(CountryCode::Worldwide);
         }
         "UK" => return Ok(CountryCode::Code("GB".into())),
@@ -381,17 +410,62 @@ pub fn normalize_country(raw: &str) -> Result<CountryCode, UnknownWord> {
     if upper.len() == 2 && ISO_ALPHA2.binary_search(&upper.as_str()).is_ok() {
         return Ok(CountryCode::Code(upper));
     }
-    if let Some((_, code)) = COUNTRY_ALIASES
+    // Names compare as letters only: "United States", "UNITEDSTATES" and
+    // "united-states" are one name. Digits are not names (numeric codes are
+    // too easily an id of the network's own).
+    let letters: String = trimmed
+        .chars()
+        .filter(|c| c.is_alphabetic())
+        .flat_map(char::to_lowercase)
+        .collect();
+    let known = |code: &str| ISO_ALPHA2.binary_search(&code).is_ok();
+    let found = COUNTRY_ALIASES
         .iter()
-        .find(|(alias, _)| alias.eq_ignore_ascii_case(trimmed))
-    {
-        return Ok(CountryCode::Code((*code).to_string()));
+        .find(|(alias, _)| *alias == letters)
+        .map(|(_, code)| (*code).to_string())
+        .or_else(|| {
+            let name = letters.strip_prefix("the").unwrap_or(&letters);
+            [letters.as_str(), name]
+                .into_iter()
+                .filter(|n| n.len() >= 3 && trimmed.chars().all(|c| !c.is_ascii_digit()))
+                .find_map(|n| n.parse::<celes::Country>().ok())
+                .map(|c| c.alpha2.to_string())
+        })
+        .filter(|code| known(code));
+    if let Some(code) = found {
+        return Ok(CountryCode::Code(code));
     }
     Err(unknown(
         "country",
         raw,
-        "an ISO 3166-1 alpha-2 code such as US, GB, DE (or ALL for worldwide)",
+        "an ISO 3166-1 code such as US, GB, DE (alpha-2 or alpha-3), an English name, or ALL for worldwide",
     ))
+}
+
+/// Reads a hybrid model (`"CPA+CPS"`, `"CPL/CPA"`, `"cpa & revshare"`):
+/// every part, in order, without repeats.
+pub fn parse_models(raw: &str) -> Result<Vec<PayoutModel>, UnknownWord> {
+    let mut models = Vec::new();
+    for part in raw.split(['+', '/', '&', ',']).map(str::trim) {
+        if part.is_empty() {
+            continue;
+        }
+        let model: PayoutModel = part.parse()?;
+        if !models.contains(&model) {
+            models.push(model);
+        }
+    }
+    Ok(models)
+}
+
+/// Normalizes a device type: `desktop`, `mobile` or `tablet`.
+pub fn normalize_device(raw: &str) -> Result<&'static str, UnknownWord> {
+    Ok(match fold(raw).as_str() {
+        "desktop" | "pc" | "computer" | "web" | "laptop" => "desktop",
+        "mobile" | "phone" | "smartphone" | "mobilephone" | "cellphone" | "handset" => "mobile",
+        "tablet" | "tab" | "pad" => "tablet",
+        _ => return Err(unknown("device type", raw, "desktop, mobile, tablet")),
+    })
 }
 
 /// Normalizes an operating system name to its canonical lower-case word.
@@ -477,47 +551,144 @@ const ISO_ALPHA2: &[&str] = &[
 ];
 
 /// Spellings networks use instead of alpha-2 codes.
+/// Names networks use that ISO does not list (letters only, lower case).
 const COUNTRY_ALIASES: &[(&str, &str)] = &[
-    ("USA", "US"),
-    ("United States", "US"),
-    ("United States of America", "US"),
-    ("GBR", "GB"),
-    ("United Kingdom", "GB"),
-    ("Great Britain", "GB"),
-    ("England", "GB"),
-    ("CAN", "CA"),
-    ("Canada", "CA"),
-    ("AUS", "AU"),
-    ("Australia", "AU"),
-    ("DEU", "DE"),
-    ("Germany", "DE"),
-    ("FRA", "FR"),
-    ("France", "FR"),
-    ("ESP", "ES"),
-    ("Spain", "ES"),
-    ("ITA", "IT"),
-    ("Italy", "IT"),
-    ("BRA", "BR"),
-    ("Brazil", "BR"),
-    ("MEX", "MX"),
-    ("Mexico", "MX"),
-    ("IND", "IN"),
-    ("India", "IN"),
-    ("RUS", "RU"),
-    ("Russia", "RU"),
-    ("JPN", "JP"),
-    ("Japan", "JP"),
-    ("South Africa", "ZA"),
-    ("ZAF", "ZA"),
-    ("South Korea", "KR"),
-    ("Korea", "KR"),
-    ("Netherlands", "NL"),
-    ("Holland", "NL"),
+    ("england", "GB"),
+    ("scotland", "GB"),
+    ("wales", "GB"),
+    ("greatbritain", "GB"),
+    ("britain", "GB"),
+    ("holland", "NL"),
+    ("uae", "AE"),
+    ("emirates", "AE"),
+    ("america", "US"),
+    ("korea", "KR"),
+    ("southkorea", "KR"),
+    ("republicofkorea", "KR"),
+    ("northkorea", "KP"),
+    ("russia", "RU"),
+    ("vietnam", "VN"),
+    ("iran", "IR"),
+    ("syria", "SY"),
+    ("laos", "LA"),
+    ("taiwan", "TW"),
+    ("czechia", "CZ"),
+    ("czechrepublic", "CZ"),
+    ("turkey", "TR"),
+    ("turkiye", "TR"),
+    ("ivorycoast", "CI"),
+    ("cotedivoire", "CI"),
+    ("côtedivoire", "CI"),
+    ("korearepublicof", "KR"),
+    ("iranislamicrepublicof", "IR"),
+    ("curaçao", "CW"),
+    ("réunion", "RE"),
+    ("macedonia", "MK"),
+    ("northmacedonia", "MK"),
+    ("moldova", "MD"),
+    ("bolivia", "BO"),
+    ("venezuela", "VE"),
+    ("tanzania", "TZ"),
+    ("palestine", "PS"),
+    ("vatican", "VA"),
+    ("vaticancity", "VA"),
+    ("kosovo", "XK"),
+    ("congo", "CG"),
+    ("drcongo", "CD"),
+    ("democraticrepublicofthecongo", "CD"),
+    ("swaziland", "SZ"),
+    ("eswatini", "SZ"),
+    ("burma", "MM"),
+    ("myanmar", "MM"),
+    ("capeverde", "CV"),
+    ("caboverde", "CV"),
+    ("brunei", "BN"),
+    ("micronesia", "FM"),
+    ("hongkong", "HK"),
+    ("macao", "MO"),
+    ("macau", "MO"),
+    ("stkitts", "KN"),
+    ("saintkittsandnevis", "KN"),
+    ("stlucia", "LC"),
+    ("saintlucia", "LC"),
+    ("stvincent", "VC"),
+    ("saintvincentandthegrenadines", "VC"),
+    ("trinidad", "TT"),
+    ("trinidadandtobago", "TT"),
+    ("bosnia", "BA"),
+    // impact.com's region names, spelled as it sends them.
+    ("antiguabarbuda", "AG"),
+    ("bosniaherzegovina", "BA"),
+    ("capverde", "CV"),
+    ("dijibouti", "DJ"),
+    ("democraticrepubliccongo", "CD"),
+    ("cocosislands", "CC"),
+    ("heardmcdonaldislands", "HM"),
+    ("saotomeprincipe", "ST"),
+    ("stpierremiquelon", "PM"),
+    ("turkscaicosislands", "TC"),
+    ("wallisfutunaislands", "WF"),
+    ("bosniaandherzegovina", "BA"),
+    ("unitedstates", "US"),
+    ("unitedkingdom", "GB"),
+    ("netherlands", "NL"),
+    ("philippines", "PH"),
+    ("dominicanrepublic", "DO"),
+    ("centralafricanrepublic", "CF"),
+    ("caymanislands", "KY"),
+    ("falklandislands", "FK"),
+    ("faroeislands", "FO"),
+    ("marshallislands", "MH"),
+    ("solomonislands", "SB"),
+    ("cookislands", "CK"),
+    ("virginislandsbritish", "VG"),
+    ("britishvirginislands", "VG"),
+    ("virginislandsus", "VI"),
+    ("usvirginislands", "VI"),
 ];
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn countries_read_english_names_alpha3_and_sentinels() {
+        for (raw, code) in [
+            ("UNITEDSTATES", "US"),
+            ("UNITEDKINGDOM", "GB"),
+            ("Cayman Islands", "KY"),
+            ("caymanislands", "KY"),
+            ("united states of america", "US"),
+            ("DEU", "DE"),
+            ("gbr", "GB"),
+            ("The Netherlands", "NL"),
+            ("Côte d'Ivoire", "CI"),
+            ("Viet Nam", "VN"),
+            ("Korea, Republic of", "KR"),
+            ("Russian Federation", "RU"),
+            ("Bosnia and Herzegovina", "BA"),
+            ("Turks and Caicos Islands", "TC"),
+            ("SAUDIARABIA", "SA"),
+            ("New Zealand", "NZ"),
+            ("Kosovo", "XK"),
+        ] {
+            assert_eq!(
+                normalize_country(raw),
+                Ok(CountryCode::Code(code.into())),
+                "{raw}"
+            );
+        }
+        for sentinel in ["00", "ALL", "ww", "*", "Worldwide"] {
+            assert_eq!(
+                normalize_country(sentinel),
+                Ok(CountryCode::Worldwide),
+                "{sentinel}"
+            );
+        }
+        for unknown in ["Atlantis", "840", "XX", "Narnia", "U"] {
+            assert!(normalize_country(unknown).is_err(), "{unknown}");
+        }
+    }
 
     #[test]
     fn countries_normalize_aliases_case_and_sentinels() {

@@ -606,6 +606,7 @@ async fn fetch_side(def: &Arc<IntegrationDef>, tx: &mpsc::Sender<Message>) -> Re
     let fetcher = Arc::new(Fetcher::new(def).map_err(|e| e.to_string())?);
     let mut pager = Pager::new(def, fetcher.redactor().clone()).map_err(|e| e.to_string())?;
     let mut ahead = PagesAhead::default();
+    let field_params = Arc::new(field_params(def));
     while let Some(request) = pager.next_request().cloned() {
         let page_number = pager.pages() + 1;
         let body = ahead
@@ -614,16 +615,24 @@ async fn fetch_side(def: &Arc<IntegrationDef>, tx: &mpsc::Sender<Message>) -> Re
             .map_err(|e| e.to_string())?;
         let shown = fetcher.redactor().redact(request.url.as_str());
         let mapping_def = def.clone();
+        let params = field_params.clone();
         let (mapped, body) = tokio::task::spawn_blocking(move || {
-            let mapped = mapping_def
-                .network
-                .mapping
-                .map_page_with(&body, mapping_threads());
+            let mapped =
+                mapping_def
+                    .network
+                    .mapping
+                    .map_page_using(&body, mapping_threads(), &params);
             (mapped, body)
         })
         .await
         .expect("mapping never panics");
         let mapped = mapped.map_err(|e: PageError| format!("page {page_number} ({shown}): {e}"))?;
+        if let Some(message) = def.network.mapping.response_error(&mapped.page) {
+            return Err(format!(
+                "page {page_number} ({shown}): the API answered with an error: {}",
+                fetcher.redactor().redact(&message)
+            ));
+        }
         let records = mapped.listed();
         pager
             .advance(&mapped.page, records, &body)
@@ -670,6 +679,19 @@ async fn fetch_side(def: &Arc<IntegrationDef>, tx: &mpsc::Sender<Message>) -> Re
         }
     }
     Ok(())
+}
+
+/// The params an offer field's template may read: the Integration's values
+/// of the Network's non-secret params (compiling refuses secret ones).
+fn field_params(def: &IntegrationDef) -> std::collections::BTreeMap<String, String> {
+    if !def.network.mapping.uses_params() {
+        return Default::default();
+    }
+    def.params
+        .iter()
+        .filter(|(_, value)| !value.is_secret())
+        .map(|(name, value)| (name.clone(), value.expose().to_string()))
+        .collect()
 }
 
 /// Runs a network's per-offer requests, a bounded number at a time.
@@ -721,11 +743,7 @@ async fn enrich_offer(
     let record: Value = serde_json::from_str(offer.raw.get()).map_err(|e| e.to_string())?;
     if let Some(when) = &enrich.when {
         let nulls = crate::mapping::program::NullSet::new(&def.network.null_values);
-        let ctx = crate::mapping::program::Ctx {
-            record: &record,
-            key: None,
-            nulls: &nulls,
-        };
+        let ctx = crate::mapping::program::Ctx::new(&record, None, &nulls);
         if !when.holds(&ctx) {
             return Ok(());
         }

@@ -289,18 +289,40 @@ fn map_prints_offers_and_a_summary() {
 #[test]
 fn map_reports_record_problems_and_unreadable_samples() {
     let dir = tempfile::tempdir().unwrap();
-    let page = std::fs::read_to_string("tests/fixtures/networks/affise/page1.json")
-        .unwrap()
-        .replacen("\"revenue\": 1.4", "\"revenue\": \"abc\"", 1);
+    let original = std::fs::read_to_string("tests/fixtures/networks/affise/page1.json").unwrap();
+    // An optional field that cannot be read is left empty with a warning:
+    // the offer is still imported.
+    let page = original.replacen("\"revenue\": 1.4", "\"revenue\": \"abc\"", 1);
     write(dir.path(), "bad.json", &page);
     write(dir.path(), "cut.json", &page[..page.len() / 3]);
     let bad = dir.path().join("bad.json");
     let (status, stderr) = map_sample("affise", &bad);
+    assert_eq!(status, Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "warning: {}: offer 78: field payout: \"abc\" is not a decimal; left empty",
+            bad.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.ends_with("3 offers, 0 problems\n"), "{stderr}");
+
+    // Countries nobody knows cannot be left empty (that is worldwide): the
+    // record is a problem.
+    let page = original.replacen(
+        "\"countries\": [\n        \"US\"\n      ]",
+        "\"countries\": [\"Atlantis\"]",
+        1,
+    );
+    assert_ne!(page, original, "the fixture lists countries as expected");
+    write(dir.path(), "nowhere.json", &page);
+    let nowhere = dir.path().join("nowhere.json");
+    let (status, stderr) = map_sample("affise", &nowhere);
     assert_eq!(status, Some(1), "{stderr}");
     assert!(
         stderr.contains(&format!(
-            "problem: {}: record 0 (id 78): field payout: \"abc\" is not a decimal",
-            bad.display()
+            "problem: {}: record 0 (id 78): field countries: \"Atlantis\" is no country offersync knows; left empty the offer would run worldwide",
+            nowhere.display()
         )),
         "{stderr}"
     );
@@ -626,4 +648,135 @@ fn version_names_the_commit_and_completions_and_man_pages_are_generated() {
     let page = std::fs::read_to_string(dir.path().join("offersync-validate.1")).unwrap();
     assert!(page.contains(".TH offersync-validate"), "{page}");
     assert!(page.contains("offline"), "{page}");
+}
+
+/// Issue 17: `tests:` in a Network file, run by `offersync test` and by
+/// `validate`, each failure with the offer, field, expected, actual and path.
+#[test]
+fn network_file_tests_report_each_failed_expectation_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "networks/samples/page1.json",
+        r#"{"data": {"offers": [
+            {"id": 1, "title": "A", "relationship": {"payouts": {"entries": [{"payout_amount": 2.5}]}}},
+            {"id": 2, "title": "B", "relationship": {"payouts": {"entries": [{"payout_amount": "abc"}]}}}
+        ]}}"#,
+    );
+    let network = |expected_payout: &str, sample: &str| {
+        format!(
+            r#"apiVersion: offersync/v1
+kind: Network
+metadata: {{name: mynet}}
+spec:
+  request: {{url: "https://api.example.com/offers"}}
+  records: $.data.offers[*]
+  fields:
+    external_id: $.id
+    name: $.title
+    payout: '$.relationship.payouts.entries[0].payout_amount'
+    category: $.relationship.vertical
+  tests:
+    - name: first page
+      samples: [{sample}]
+      count: {{offers: 2, problems: 0}}
+      offers:
+        "1": {{payout: "{expected_payout}"}}
+        "2": {{payout: null}}
+"#
+        )
+    };
+    let dir_arg = dir.path().to_str().unwrap();
+    write(
+        dir.path(),
+        "networks/mynet.yaml",
+        &network("3.0", "samples/page1.json"),
+    );
+    let out = offersync(&["test", "--dir", dir_arg], &[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("FAIL mynet (first page): offer 1: payout: expected \"3.0\", got \"2.5\" (read from `$.relationship.payouts.entries[0].payout_amount`)"),
+        "{stderr}"
+    );
+    // A path that reads nothing in any record says so, with what exists.
+    assert!(
+        stderr.contains("warning: mynet (first page): field category: `$.relationship.vertical` selects nothing in any record of the samples"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("1 tests in 1 networks: 0 passed, 1 failed"),
+        "{stdout}"
+    );
+    // validate runs them too, offline.
+    let out = offersync(&["validate", "--offline", "--dir", dir_arg], &[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stderr.contains("FAIL mynet (first page)"), "{stderr}");
+
+    write(
+        dir.path(),
+        "networks/mynet.yaml",
+        &network("2.50", "samples/page1.json"),
+    );
+    let out = offersync(&["test", "mynet", "--dir", dir_arg], &[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("1 tests in 1 networks: 1 passed, 0 failed"),
+        "{stdout}"
+    );
+
+    write(
+        dir.path(),
+        "networks/mynet.yaml",
+        &network("2.5", "samples/missing.json"),
+    );
+    let out = offersync(&["test", "--dir", dir_arg], &[]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("samples/missing.json: cannot read"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn map_names_a_path_that_matches_nothing_and_the_nearest_that_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "page.json",
+        r#"{"offers": [{"id": 1, "name": "A", "relationship": {"payouts": {"entries": [{"payout_amount": 2.5}]}}}]}"#,
+    );
+    write(
+        dir.path(),
+        "net.yaml",
+        r#"apiVersion: offersync/v1
+kind: Network
+metadata: {name: typo}
+spec:
+  request: {url: "https://api.example.com/offers"}
+  records: $.offers[*]
+  fields:
+    external_id: $.id
+    name: $.name
+    payout: '$.relationship.payout.entries[0].payout_amout'
+"#,
+    );
+    let out = offersync(
+        &[
+            "map",
+            "--network",
+            dir.path().join("net.yaml").to_str().unwrap(),
+            "--sample",
+            dir.path().join("page.json").to_str().unwrap(),
+        ],
+        &[],
+    );
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.contains("warning: field payout: `$.relationship.payout.entries[0].payout_amout` selects nothing in any record of the samples; did you mean `$.relationship.payouts.entries[0].payout_amount`?"),
+        "{stderr}"
+    );
 }

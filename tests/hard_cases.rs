@@ -1,34 +1,12 @@
 //! The fourteen hard cases of tests/fixtures/networks/README.md, each written
 //! in mapping YAML alone and run on a small response of that shape.
 
-use offersync::manifest;
-use offersync::offer::{Offer, OfferStatus, PayoutModel};
+mod mapping_support;
+
+use mapping_support::{BASIC, map, network};
+use offersync::offer::{OfferStatus, PayoutModel};
 use rust_decimal::Decimal;
 use serde_json::json;
-
-/// A Network with the given `records`, `fields` and extra spec keys.
-fn network(records: &str, fields: &str, extra: &str) -> std::sync::Arc<manifest::NetworkDef> {
-    let fields = fields
-        .lines()
-        .map(|l| format!("    {l}"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let yaml = format!(
-        "apiVersion: offersync/v1\nkind: Network\nmetadata: {{name: case}}\nspec:\n  request: {{url: 'http://127.0.0.1/offers'}}\n  records: {records}\n{extra}  fields:\n{fields}\n"
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("case.yaml");
-    std::fs::write(&file, &yaml).unwrap();
-    manifest::load_network_file(&file).unwrap_or_else(|d| panic!("{yaml}\n{d:#?}"))
-}
-
-fn map(net: &manifest::NetworkDef, body: &str) -> Vec<Offer> {
-    let page = net.mapping.map_page(body.as_bytes()).unwrap();
-    assert!(page.problems.is_empty(), "{:?}", page.problems);
-    page.offers
-}
-
-const BASIC: &str = "external_id: $.id\nname: $.name";
 
 #[test]
 fn case_01_offers_keyed_by_id_with_the_key_as_the_only_id() {

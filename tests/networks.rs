@@ -261,7 +261,11 @@ fn cake_single_offer_feed_maps_like_many() {
 fn a_bad_record_is_a_problem_not_a_failed_page() {
     let page = String::from_utf8(fixture("everflow/page1.json"))
         .unwrap()
-        .replacen("\"payout_amount\": 3.25", "\"payout_amount\": \"abc\"", 1);
+        .replacen(
+            "\"name\": \"FitTrack Pro - iOS - US - CPI\"",
+            "\"name\": {\"en\": \"FitTrack\"}",
+            1,
+        );
     let mapped = network("everflow")
         .mapping
         .map_page(page.as_bytes())
@@ -270,7 +274,7 @@ fn a_bad_record_is_a_problem_not_a_failed_page() {
     assert_eq!(mapped.problems.len(), 1);
     assert_eq!(
         mapped.problems[0].to_string(),
-        "record 0 (id 214): field payout: \"abc\" is not a decimal"
+        "record 0 (id 214): field name: an object is not text (add a path to a value inside it)"
     );
 }
 
@@ -305,5 +309,208 @@ fn built_in_networks_are_the_library_files_and_have_no_diagnostics() {
             loaded.diagnostics
         );
         assert!(loaded.catalog.networks.contains_key(*name));
+    }
+}
+
+/// Issue 16: every built-in network maps its fixtures, checked offer by offer
+/// against the expected file, with its messy cases pinned below.
+#[test]
+fn admitad_reads_nested_rates_ranges_and_region_groups() {
+    let offers = map_pages("admitad", &["admitad/page1.json", "admitad/page2.json"]);
+    assert_matches_expected("admitad", &offers);
+    let ali = find(&offers, "6");
+    assert_eq!(
+        (ali.payout, ali.payout_max),
+        (Some(dec("0.5")), Some(dec("3")))
+    );
+    assert!(ali.countries.is_empty(), "region 00 is All");
+    // actions → tariffs → rates, with the action's name and the program's currency.
+    assert_eq!(ali.payouts[1].countries, ["RU"]);
+    assert_eq!(ali.payouts[1].goal.as_deref(), Some("Paid order"));
+    assert_eq!(ali.payouts[1].currency.as_deref(), Some("USD"));
+    let card = find(&offers, "17");
+    assert_eq!(
+        card.currency.as_deref(),
+        Some("USD"),
+        "\"5USD\" names its currency"
+    );
+    assert_eq!(card.countries, ["KZ", "RU"], "01 (CIS) is a group: dropped");
+    assert_eq!(card.warnings.len(), 1, "{:?}", card.warnings);
+    assert_eq!(card.status, OfferStatus::Pending);
+    assert_eq!(find(&offers, "23").status, OfferStatus::Paused);
+}
+
+#[test]
+fn scaleo_reads_the_default_goal_and_geo_strings() {
+    let offers = map_pages(
+        "scaleo",
+        &[
+            "scaleo/page1.json",
+            "scaleo/page2.json",
+            "scaleo/page3_empty.json",
+        ],
+    );
+    assert_matches_expected("scaleo", &offers);
+    assert_eq!(find(&offers, "1201").payout, Some(dec("2.50")));
+    let uk = find(&offers, "1305");
+    assert_eq!(uk.countries, ["GB"], "an English name");
+    assert_eq!(uk.thumbnail_url, None, "a bare file name is left out");
+    assert_eq!(uk.model, Some(PayoutModel::RevShare));
+    assert_eq!(find(&offers, "1410").blocked_countries, ["IR", "US"]);
+}
+
+#[test]
+fn adgatemedia_reads_events_and_its_error_envelope() {
+    let offers = map_pages("adgatemedia", &["adgatemedia/page1.json"]);
+    assert_matches_expected("adgatemedia", &offers);
+    let raid = find(&offers, "4849");
+    assert_eq!(raid.payouts.len(), 2);
+    assert_eq!(raid.os, ["ios"], "from the name");
+    let network = network("adgatemedia");
+    let page = network
+        .mapping
+        .map_page(&fixture("adgatemedia/error.json"))
+        .unwrap();
+    assert_eq!(
+        network.mapping.response_error(&page.page).as_deref(),
+        Some("Invalid API key or affiliate ID.")
+    );
+}
+
+#[test]
+fn adscend_reads_placeholders_and_daily_caps() {
+    let offers = map_pages("adscend", &["adscend/page1.json"]);
+    assert_matches_expected("adscend", &offers);
+    assert_eq!(
+        find(&offers, "225").expires_at,
+        None,
+        "0000-00-00 is no date"
+    );
+    assert!(find(&offers, "225").caps.is_empty(), "a null cap is no cap");
+    assert_eq!(find(&offers, "4410").caps[0].value, dec("500"));
+}
+
+#[test]
+fn impact_reads_squashed_region_names_and_pages_by_link() {
+    let offers = map_pages("impact", &["impact/page1.json", "impact/page2.json"]);
+    assert_matches_expected("impact", &offers);
+    assert_eq!(find(&offers, "10306").countries, ["CA", "GB", "US"]);
+    assert_eq!(find(&offers, "20411").countries, ["AG", "DO", "KY"]);
+    assert_eq!(find(&offers, "30777").status, OfferStatus::Expired);
+    assert_eq!(
+        network("impact").enrich.len(),
+        1,
+        "payouts come per program"
+    );
+}
+
+#[test]
+fn awin_cj_partnerize_farly_and_convertiser_map_every_fixture_offer() {
+    let awin = map_pages("awin", &["awin/page1.json"]);
+    assert_matches_expected("awin", &awin);
+    assert_eq!(find(&awin, "1001").status, OfferStatus::Paused);
+    let awin_net = network("awin");
+    assert_eq!(
+        awin_net
+            .rate_limit
+            .map(|r| (r.requests, r.period.as_secs())),
+        Some((20, 60)),
+        "Awin allows 20 calls a minute"
+    );
+
+    let cj = map_pages("cj", &["cj/page1.xml", "cj/page2.xml"]);
+    assert_matches_expected("cj", &cj);
+    let acme = find(&cj, "1513033");
+    assert_eq!(
+        (acme.model, acme.payout),
+        (Some(PayoutModel::RevShare), Some(dec("8.00")))
+    );
+    assert_eq!(acme.payouts[1].model, Some(PayoutModel::Cpl));
+    assert!(
+        find(&cj, "3100200").payouts.is_empty(),
+        "<actions/> is none"
+    );
+
+    let partnerize = map_pages("partnerize", &["partnerize/page1.json"]);
+    assert_matches_expected("partnerize", &partnerize);
+    assert_eq!(
+        find(&partnerize, "1100l77").description.as_deref(),
+        Some("Gadgets pour tous."),
+        "no English description: the first language"
+    );
+
+    let farly = map_pages("farly", &["farly/page1.json"]);
+    assert_matches_expected("farly", &farly);
+    let coin = find(&farly, "90211");
+    assert_eq!(
+        (coin.os.as_slice(), coin.devices.as_slice()),
+        (
+            &["ios".to_string()][..],
+            &["mobile".to_string(), "tablet".to_string()][..]
+        )
+    );
+
+    let convertiser = map_pages(
+        "convertiser",
+        &["convertiser/page1.json", "convertiser/page2.json"],
+    );
+    assert_matches_expected("convertiser", &convertiser);
+    assert_eq!(
+        find(&convertiser, "c0a911").payout,
+        None,
+        "0.00 is no CPC rate"
+    );
+}
+
+#[test]
+fn every_network_file_is_built_in_and_the_catalogue_is_current() {
+    let mut on_disk: Vec<String> = std::fs::read_dir("integrations.d/networks")
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            name.strip_suffix(".yaml").map(str::to_string)
+        })
+        .collect();
+    on_disk.sort();
+    let built_in: Vec<&str> = manifest::BUILT_IN_NETWORKS
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
+    assert_eq!(on_disk, built_in);
+    assert!(
+        built_in.len() >= 15,
+        "the library has {} networks",
+        built_in.len()
+    );
+    for name in &built_in {
+        assert!(
+            Path::new(&format!("tests/fixtures/expected/{name}.jsonl")).exists(),
+            "{name} has fixtures checked offer by offer"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string("docs/networks.md").unwrap(),
+        offersync::cli::catalogue::markdown(),
+        "docs/networks.md is stale: run `offersync networks --format markdown > docs/networks.md`"
+    );
+}
+
+/// Issue 17: every library network carries `tests:` in its own file, and
+/// they pass through the same runner `offersync test` and `validate` use.
+#[test]
+fn every_library_network_carries_passing_tests_in_its_file() {
+    let loaded = manifest::load_dir_with(Path::new("integrations.d"), manifest::Secrets::Offline);
+    assert!(!loaded.has_errors(), "{:#?}", loaded.diagnostics);
+    for (name, _) in manifest::BUILT_IN_NETWORKS {
+        let network = &loaded.catalog.networks[*name];
+        assert!(!network.tests.is_empty(), "{name} has no tests in its file");
+        for outcome in offersync::cli::testing::run(network) {
+            assert!(outcome.passed(), "{}", outcome.lines().join("\n"));
+            assert!(
+                outcome.unmatched.is_empty(),
+                "{name}: {}",
+                outcome.lines().join("\n")
+            );
+        }
     }
 }

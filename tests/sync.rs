@@ -463,7 +463,8 @@ async fn filters_skip_with_reasons_that_the_run_log_keeps(backend: Backend) {
     list[1]["payout"] = "31.00".into(); // 2: above max
     list[2]["countries"] = serde_json::json!(["RU"]); // 3: blocked
     list[3]["model"] = "cpi".into(); // 4: model excluded
-    list[4]["payout"] = "abc".into(); // 5: mapping problem
+    // 5: a mapping problem (countries nobody knows would read as worldwide)
+    list[4]["countries"] = serde_json::json!(["Narnia"]);
     list[5]["id"] = 7.into(); // 6 becomes a duplicate of 7
     let (_mock, m, db) = setup(backend, list, filters).await;
     let report = sync_once(&m, &db, "acme").await;
@@ -514,7 +515,7 @@ async fn filters_skip_with_reasons_that_the_run_log_keeps(backend: Backend) {
         skips.contains(&(
             "5".into(),
             "mapping_problem".into(),
-            "record 4 (id 5): field payout: \"abc\" is not a decimal".into()
+            "record 4 (id 5): field countries: \"Narnia\" is no country offersync knows; left empty the offer would run worldwide".into()
         )),
         "{skips:?}"
     );
@@ -842,7 +843,7 @@ async fn selected_offers_are_asked_for_by_id_and_a_missing_one_is_logged(backend
 /// Every column of a stored campaign, as JSON values (decimals and
 /// timestamps as text, JSON columns parsed), read the same on both backends.
 fn stored_row(db: &TestDb, external_id: &str) -> serde_json::Map<String, serde_json::Value> {
-    const COLUMNS: [&str; 38] = [
+    const COLUMNS: [&str; 44] = [
         "id",
         "integration_id",
         "external_id",
@@ -881,6 +882,12 @@ fn stored_row(db: &TestDb, external_id: &str) -> serde_json::Map<String, serde_j
         "changed_at",
         "removed_at",
         "status_before_pause",
+        "revenue_max",
+        "payout_max",
+        "models",
+        "blocked_os",
+        "devices",
+        "min_os_version",
     ];
     let pairs: Vec<String> = COLUMNS
         .iter()
@@ -1229,21 +1236,125 @@ async fn every_auth_kind_sends_its_credentials(backend: Backend) {
             .all(|r| r.headers.get("authorization") == Some(&basic))
     );
 
-    // OAuth2 client credentials: one token for the whole run.
-    let oauth = "{kind: oauth2, token_url: \"{{ params.base_url }}/token\", client_id: acme, client_secret: \"{{ params.api_key }}\"}";
+    // OAuth2 client credentials: one token for the whole run, the client
+    // authenticated by HTTP Basic unless the Network says it posts them.
+    for (client_auth, sent) in [
+        ("", "basic"),
+        (", client_auth: client_secret_basic", "basic"),
+        (", client_auth: client_secret_post", "post"),
+    ] {
+        let oauth = format!(
+            "{{kind: oauth2, token_url: \"{{{{ params.base_url }}}}/token\", client_id: acme, client_secret: \"{{{{ params.api_key }}}}\"{client_auth}}}"
+        );
+        let mock = MockNetwork::start(offers(1..=25), 10).await;
+        let network = network_yaml(PAGE_PAGINATION, &oauth);
+        let m = Manifests::new(&network, &integration_yaml("acme", &mock.base_url(), ""));
+        std::fs::write(m.path().join("secrets/api.key"), "cs-secret-3").unwrap();
+        let db = TestDb::new(backend);
+        let report = sync_once(&m, &db, "acme").await;
+        assert!(report.succeeded(), "{client_auth}: {:?}", report.error);
+        assert_eq!(mock.with_state(|s| s.token_client_auth.clone()), [sent]);
+        assert!(
+            mock.requests().iter().all(
+                |r| r.headers.get("authorization").map(String::as_str) == Some("Bearer tok-1")
+            )
+        );
+    }
+}
+
+async fn an_error_answered_with_200_fails_the_run_with_the_apis_message(backend: Backend) {
+    let errors = "  errors:\n    - when: {path: $.response, exists: true, not_in: [\"200\"]}\n      message: $.message\n  records: $.offers[*]\n";
+    let network =
+        network_yaml(PAGE_PAGINATION, HEADER_AUTH).replace("  records: $.offers[*]\n", errors);
     let mock = MockNetwork::start(offers(1..=25), 10).await;
-    let network = network_yaml(PAGE_PAGINATION, oauth);
     let m = Manifests::new(&network, &integration_yaml("acme", &mock.base_url(), ""));
-    std::fs::write(m.path().join("secrets/api.key"), "cs-secret-3").unwrap();
+    let db = TestDb::new(backend);
+    assert!(sync_once(&m, &db, "acme").await.succeeded());
+
+    // A bad key, answered the way HasOffers-style APIs do: 200 and a body
+    // that says 401. Without the rule this is an empty feed (refused as an
+    // outage, or, with allow_empty_feed, every campaign paused).
+    mock.with_state(|s| {
+        s.answer_instead =
+            Some(serde_json::json!({"response": "401", "message": "Invalid API key \u{1b}[31m"}))
+    });
+    let before = row_versions(&db);
+    let report = sync_once(&m, &db, "acme").await;
+    let error = report.error.clone().expect("the run fails");
+    assert!(
+        error.contains("the API answered with an error: Invalid API key \\u{1b}[31m"),
+        "{error}"
+    );
+    assert_nothing_changed(&db, &before);
+    assert_eq!(last_run(&db).status, "failed");
+}
+
+async fn hybrid_models_ranges_and_device_targeting_reach_the_campaign_row(backend: Backend) {
+    let network = network_yaml(PAGE_PAGINATION, HEADER_AUTH).replace(
+        "    caps:\n",
+        "    payout_max: $.payout_top\n    blocked_os: $.os_block[*]\n    devices: {path: $.devices, split: ','}\n    min_os_version: $.min_os\n    caps:\n",
+    );
+    let mut hybrid = offer(1);
+    hybrid["model"] = serde_json::json!("CPA+CPS");
+    hybrid["payout"] = serde_json::json!("3.50");
+    hybrid["payout_top"] = serde_json::json!("6");
+    hybrid["os_block"] = serde_json::json!(["iOS"]);
+    hybrid["devices"] = serde_json::json!("phone,tablet");
+    hybrid["min_os"] = serde_json::json!("Android 8.0+");
+    let mock = MockNetwork::start(vec![hybrid, offer(2)], 10).await;
+    let m = Manifests::new(
+        &network,
+        &integration_yaml("acme", &mock.base_url(), "  payout: {ratio: 0.5}\n"),
+    );
     let db = TestDb::new(backend);
     let report = sync_once(&m, &db, "acme").await;
     assert!(report.succeeded(), "{:?}", report.error);
-    assert_eq!(mock.with_state(|s| s.token_requests), 1);
-    assert!(
-        mock.requests()
-            .iter()
-            .all(|r| r.headers.get("authorization").map(String::as_str) == Some("Bearer tok-1"))
+    let row = stored_row(&db, "1");
+    assert_eq!(text_of(&row, "model").as_deref(), Some("CPA"));
+    assert_eq!(row["models"], serde_json::json!(["CPA", "CPS"]));
+    assert_eq!(dec(&text_of(&row, "revenue").unwrap()), dec("3.50"));
+    assert_eq!(dec(&text_of(&row, "revenue_max").unwrap()), dec("6"));
+    assert_eq!(dec(&text_of(&row, "payout_max").unwrap()), dec("3"));
+    assert_eq!(row["blocked_os"], serde_json::json!(["ios"]));
+    assert_eq!(row["devices"], serde_json::json!(["mobile", "tablet"]));
+    assert_eq!(text_of(&row, "min_os_version").as_deref(), Some("8.0"));
+    // An offer without them stores the empty values, and a rerun writes nothing.
+    let plain = stored_row(&db, "2");
+    assert_eq!(plain["models"], serde_json::json!([]));
+    assert_eq!(plain["revenue_max"], serde_json::Value::Null);
+    let before = row_versions(&db);
+    let again = sync_once(&m, &db, "acme").await;
+    assert_eq!(again.counts.unchanged, 2, "{:?}", again.counts);
+    assert_nothing_changed(&db, &before);
+}
+
+async fn a_rate_limit_holds_across_pages_and_concurrent_runs_of_the_network(backend: Backend) {
+    // 3 requests a second: two integrations of the network, 3 pages each, run at once.
+    let network = network_yaml(PAGE_PAGINATION, HEADER_AUTH).replace(
+        "  records: $.offers[*]\n",
+        "  rate_limit: {requests: 3, per_seconds: 1}\n  records: $.offers[*]\n",
     );
+    let mock = MockNetwork::start(offers(1..=25), 10).await;
+    let m = Manifests::new(&network, &integration_yaml("acme", &mock.base_url(), ""));
+    m.set_other_integration(&integration_yaml("globex", &mock.base_url(), ""));
+    let db = TestDb::new(backend);
+    let runs = ["acme", "globex"].map(|name| {
+        let (def, url) = (m.load(name), db.url.clone());
+        tokio::spawn(async move {
+            let store = store::open(&url).unwrap();
+            sync::run(def, store, Trigger::Cli).await.1
+        })
+    });
+    for run in runs {
+        assert!(run.await.unwrap().unwrap().succeeded());
+    }
+    let times = mock.with_state(|s| s.request_times.clone());
+    assert_eq!(times.len(), 6);
+    // No window of one second holds more than 3 of the 6 requests.
+    for window in times.windows(4) {
+        let spread = window[3] - window[0];
+        assert!(spread >= Duration::from_millis(900), "{times:?}");
+    }
 }
 
 fn base64(s: &str) -> String {
@@ -1380,6 +1491,9 @@ on_both_backends!(
     pagination_loops_and_endless_feeds_are_stopped,
     a_response_over_the_size_limit_fails_the_run,
     every_auth_kind_sends_its_credentials,
+    an_error_answered_with_200_fails_the_run_with_the_apis_message,
+    a_rate_limit_holds_across_pages_and_concurrent_runs_of_the_network,
+    hybrid_models_ranges_and_device_targeting_reach_the_campaign_row,
     two_runs_of_one_integration_cannot_overlap,
     the_run_log_and_status_read_back,
 );

@@ -26,8 +26,10 @@ macro_rules! errln {
     ($($arg:tt)*) => { $crate::cli::write_line(true, &format!($($arg)*)) };
 }
 
+pub mod catalogue;
 mod demo;
 mod runs;
+pub mod testing;
 
 /// Writes one line of output (see [`outln!`]). A closed stdout ends the
 /// process through SIGPIPE (restored in [`main`]), as for any Unix filter.
@@ -109,6 +111,10 @@ enum Command {
         /// The manifest directory (for networks defined there).
         #[arg(long, default_value = "integrations.d")]
         dir: PathBuf,
+        /// A param value for field templates (`{{ params.NAME }}`), as
+        /// NAME=VALUE; repeat for more. Params' defaults apply without it.
+        #[arg(long = "param", value_name = "NAME=VALUE")]
+        params: Vec<String>,
     },
     /// Run the bundled demo: a real sync, over HTTP on 127.0.0.1, of the demo
     /// integration from saved Everflow responses into an SQLite file.
@@ -241,6 +247,27 @@ enum Command {
         #[command(flatten)]
         common: StoreArgs,
     },
+    /// Run the `tests:` of Network files offline, over their saved responses.
+    ///
+    /// Prints each failed expectation with the offer, field, expected and
+    /// actual value and the path that produced it, and each field whose path
+    /// selects nothing in any record (with the nearest paths that exist).
+    /// Without names, runs the tests of every network file in --dir. Exit
+    /// status: 0 all pass, 1 a test failed, 2 a file could not be read.
+    Test {
+        /// Networks to test (default: every network file in --dir with tests).
+        networks: Vec<String>,
+        /// The manifest directory.
+        #[arg(long, default_value = "integrations.d")]
+        dir: PathBuf,
+    },
+    /// List the networks built into offersync: their auth and paging, or
+    /// (`--format markdown`) the whole catalogue of docs/networks.md.
+    Networks {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = CatalogueFormat::Table)]
+        format: CatalogueFormat,
+    },
     /// Print or write the JSON Schemas of the manifest kinds, for editors.
     ///
     /// `offersync schema --out integrations.d/.schemas` puts them where the
@@ -314,6 +341,14 @@ enum DiagnosticFormat {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
+enum CatalogueFormat {
+    /// A table of names, auth and paging.
+    Table,
+    /// The catalogue page (docs/networks.md).
+    Markdown,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
 enum OfferFormat {
     /// One JSON object per line.
     Json,
@@ -339,8 +374,18 @@ pub fn main() -> ExitCode {
             sample,
             format,
             dir,
-        } => map(&network, &sample, format, &dir),
+            params,
+        } => map(&network, &sample, format, &dir, &params),
         Command::Schema { out, kind } => schema(out.as_deref(), kind),
+        Command::Test { networks, dir } => testing::command(&dir, &networks),
+        Command::Networks { format } => {
+            let text = match format {
+                CatalogueFormat::Table => catalogue::table(),
+                CatalogueFormat::Markdown => catalogue::markdown(),
+            };
+            outln!("{}", text.trim_end());
+            ExitCode::SUCCESS
+        }
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut command, "offersync", &mut std::io::stdout());
@@ -484,12 +529,26 @@ fn validate(dir: &Path, offline: bool, format: DiagnosticFormat) -> ExitCode {
         manifest::Secrets::Resolve(&manifest::process_env)
     };
     let loaded = manifest::load_dir_with(dir, secrets);
-    let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
-    let warnings = loaded.diagnostics.len() - errors;
+    // The directory's own networks carry tests over saved responses: run offline.
+    let tests: Vec<testing::Outcome> = loaded
+        .catalog
+        .networks
+        .values()
+        .filter(|n| n.origin != manifest::Origin::BuiltIn)
+        .flat_map(|n| testing::run(n))
+        .collect();
+    let failed_tests = tests.iter().filter(|t| !t.passed()).count();
+    let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count() + failed_tests;
+    let warnings = loaded.diagnostics.len() + failed_tests - errors;
     match format {
         DiagnosticFormat::Text => {
             for d in &loaded.diagnostics {
                 errln!("{d}");
+            }
+            for t in &tests {
+                for line in t.lines() {
+                    errln!("{line}");
+                }
             }
             let local_networks = loaded
                 .catalog
@@ -511,6 +570,14 @@ fn validate(dir: &Path, offline: bool, format: DiagnosticFormat) -> ExitCode {
                 "integrations": loaded.catalog.integrations.keys().collect::<Vec<_>>(),
                 "networks": loaded.catalog.networks.keys().collect::<Vec<_>>(),
                 "diagnostics": loaded.diagnostics,
+                "tests": tests.iter().map(|t| serde_json::json!({
+                    "network": t.network,
+                    "test": t.test,
+                    "passed": t.passed(),
+                    "file_problem": t.file_problem,
+                    "failures": t.failures,
+                    "unmatched": t.unmatched,
+                })).collect::<Vec<_>>(),
             });
             outln!("{out}");
         }
@@ -573,7 +640,13 @@ fn find_network(name_or_file: &str, dir: &Path) -> Result<Arc<NetworkDef>, Vec<S
     Err(messages)
 }
 
-fn map(network: &str, samples: &[PathBuf], format: OfferFormat, dir: &Path) -> ExitCode {
+fn map(
+    network: &str,
+    samples: &[PathBuf],
+    format: OfferFormat,
+    dir: &Path,
+    params: &[String],
+) -> ExitCode {
     let network = match find_network(network, dir) {
         Ok(n) => n,
         Err(messages) => {
@@ -583,7 +656,35 @@ fn map(network: &str, samples: &[PathBuf], format: OfferFormat, dir: &Path) -> E
             return ExitCode::from(2);
         }
     };
+    let mut field_params: std::collections::BTreeMap<String, String> = network
+        .params
+        .iter()
+        .filter_map(|(name, p)| Some((name.clone(), p.default.clone()?)))
+        .collect();
+    for given in params {
+        let Some((name, value)) = given.split_once('=') else {
+            errln!("error: --param {given:?}: write NAME=VALUE");
+            return ExitCode::from(2);
+        };
+        match network.params.get(name) {
+            Some(p) if p.secret => {
+                errln!(
+                    "error: --param {name}: a secret param is never read by a field; leave it out"
+                );
+                return ExitCode::from(2);
+            }
+            Some(_) => {
+                field_params.insert(name.to_string(), value.to_string());
+            }
+            None => {
+                errln!("error: --param {name}: the network has no such param");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let mut api_errors = Vec::new();
     let mut pages = Vec::new();
+    let mut trees = Vec::new();
     for sample in samples {
         let body = match std::fs::read(sample) {
             Ok(b) => b,
@@ -592,8 +693,16 @@ fn map(network: &str, samples: &[PathBuf], format: OfferFormat, dir: &Path) -> E
                 return ExitCode::from(2);
             }
         };
-        match network.mapping.map_page(&body) {
-            Ok(page) => pages.push((sample.clone(), page)),
+        if let Ok(tree) = network.mapping.parse(&body) {
+            trees.push(tree);
+        }
+        match network.mapping.map_page_using(&body, 1, &field_params) {
+            Ok(page) => {
+                if let Some(message) = network.mapping.response_error(&page.page) {
+                    api_errors.push((sample.clone(), message));
+                }
+                pages.push((sample.clone(), page));
+            }
             Err(e) => {
                 errln!("error: {}: {e}", sample.display());
                 return ExitCode::from(2);
@@ -619,6 +728,30 @@ fn map(network: &str, samples: &[PathBuf], format: OfferFormat, dir: &Path) -> E
     for (file, problem) in &problems {
         errln!("problem: {}: {problem}", file.display());
     }
+    for (file, page) in &pages {
+        for offer in &page.offers {
+            for warning in &offer.warnings {
+                errln!(
+                    "warning: {}: offer {}: {warning}",
+                    file.display(),
+                    offer.external_id
+                );
+            }
+        }
+    }
+    let records: Vec<&serde_json::Value> = trees
+        .iter()
+        .flat_map(|t| network.mapping.records(t).into_iter().map(|(_, r)| r))
+        .collect();
+    for unmatched in crate::mapping::suggest::unmatched(&network.mapping, &records) {
+        errln!("warning: {}", testing::unmatched_line(&unmatched));
+    }
+    for (file, message) in &api_errors {
+        errln!(
+            "problem: {}: the API answered with an error: {message}",
+            file.display()
+        );
+    }
     if !network.enrich.is_empty() {
         let names: Vec<&str> = network.enrich.iter().map(|e| e.name.as_str()).collect();
         errln!(
@@ -626,8 +759,12 @@ fn map(network: &str, samples: &[PathBuf], format: OfferFormat, dir: &Path) -> E
             names.join(", ")
         );
     }
-    errln!("{} offers, {} problems", offers.len(), problems.len());
-    if problems.is_empty() {
+    errln!(
+        "{} offers, {} problems",
+        offers.len(),
+        problems.len() + api_errors.len()
+    );
+    if problems.is_empty() && api_errors.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -8,6 +8,7 @@
 
 mod guard;
 mod pager;
+mod rate;
 mod redact;
 
 use std::sync::Arc;
@@ -108,6 +109,8 @@ pub struct Fetcher {
     token: Mutex<Option<Token>>,
     redirect_hosts: Vec<String>,
     allow_link_local: bool,
+    /// The network's request rate, shared with every run of the network.
+    rate: Option<Arc<rate::RateLimiter>>,
 }
 
 #[derive(Debug)]
@@ -122,6 +125,7 @@ enum ResolvedAuth {
         client_id: String,
         client_secret: String,
         scope: Option<String>,
+        client_auth: crate::manifest::raw::ClientAuth,
     },
 }
 
@@ -179,11 +183,13 @@ impl Fetcher {
                 client_id,
                 client_secret,
                 scope,
+                client_auth,
             } => ResolvedAuth::OAuth2 {
                 token_url: r(token_url),
                 client_id: r(client_id),
                 client_secret: r(client_secret),
                 scope: scope.clone(),
+                client_auth: *client_auth,
             },
         };
         let timeout = Duration::from_secs(network.limits.timeout_seconds);
@@ -212,6 +218,9 @@ impl Fetcher {
             token: Mutex::new(None),
             redirect_hosts: network.redirect_hosts.clone(),
             allow_link_local,
+            rate: network
+                .rate_limit
+                .map(|limit| rate::RateLimiter::shared(&network.name, limit)),
         })
     }
 
@@ -265,6 +274,9 @@ impl Fetcher {
     /// (`guard::redirect_allowed`): credentials go only to the request's own
     /// origin.
     async fn attempt(&self, request: &Request, shown: &str) -> Result<Vec<u8>, Attempt> {
+        if let Some(rate) = &self.rate {
+            rate.acquire().await;
+        }
         let mut method = match request.method {
             Method::GET => HttpMethod::GET,
             Method::POST => HttpMethod::POST,
@@ -511,6 +523,7 @@ impl Fetcher {
             client_id,
             client_secret,
             scope,
+            client_auth,
         } = &self.auth
         else {
             unreachable!("oauth_token is only called for OAuth2 auth");
@@ -527,23 +540,30 @@ impl Fetcher {
             message,
         };
         let url = checked_url(token_url, &self.redactor).map_err(Attempt::Fatal)?;
+        let basic = *client_auth == crate::manifest::raw::ClientAuth::ClientSecretBasic;
         let form = {
             let mut form = url::form_urlencoded::Serializer::new(String::new());
-            form.append_pair("grant_type", "client_credentials")
-                .append_pair("client_id", client_id)
-                .append_pair("client_secret", client_secret);
+            form.append_pair("grant_type", "client_credentials");
+            if !basic {
+                form.append_pair("client_id", client_id)
+                    .append_pair("client_secret", client_secret);
+            }
             if let Some(scope) = scope {
                 form.append_pair("scope", scope);
             }
             form.finish()
         };
-        let response = self
-            .client
-            .post(url)
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
+        let mut token_request = self.client.post(url).header(
+            reqwest::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        );
+        if basic {
+            token_request = token_request.header(
+                reqwest::header::AUTHORIZATION,
+                client_secret_basic(client_id, client_secret),
+            );
+        }
+        let response = token_request
             .body(form)
             .send()
             .await
@@ -586,6 +606,22 @@ impl Fetcher {
         });
         Ok(parsed.access_token)
     }
+}
+
+/// The `Authorization` header of RFC 6749 §2.3.1: id and secret each
+/// form-encoded, joined by a colon, in base64; marked sensitive.
+fn client_secret_basic(client_id: &str, client_secret: &str) -> HeaderValue {
+    use base64::Engine as _;
+    let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let credentials = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        encode(client_id),
+        encode(client_secret)
+    ));
+    let mut value = HeaderValue::from_str(&format!("Basic {credentials}"))
+        .expect("base64 is a valid header value");
+    value.set_sensitive(true);
+    value
 }
 
 /// The first `keep` bytes of a body (decoded), for an error message; the

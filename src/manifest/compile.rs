@@ -19,8 +19,10 @@ use super::model::*;
 use super::raw::{self, Auth, Document, IntegrationSpec, NetworkSpec, Pagination, Records};
 use super::secret::Secrets;
 use crate::mapping::path::JsonPath;
-use crate::mapping::program::{CompileError, Cond, Template, TemplateScope, did_you_mean};
-use crate::mapping::{FieldMapping, Mapping, ResponseFormat, Target};
+use crate::mapping::program::{
+    CompileError, Cond, FieldEnv, Template, TemplateScope, did_you_mean,
+};
+use crate::mapping::{FieldMapping, Mapping, ResponseError, ResponseFormat, Target};
 use crate::offer::{Cap, CountryCode, normalize_country, normalize_currency};
 
 /// Collects the diagnostics of one document.
@@ -235,10 +237,23 @@ pub fn compile_network(
     .filter_map(|p| c.path(&spec.records, "spec.records", p))
     .collect();
 
+    let secret_params: Vec<&str> = spec
+        .params
+        .iter()
+        .filter(|(_, p)| p.secret)
+        .map(|(n, _)| n.as_str())
+        .collect();
+    let plain_params: Vec<&str> = spec
+        .params
+        .iter()
+        .filter(|(_, p)| !p.secret)
+        .map(|(n, _)| n.as_str())
+        .collect();
+    let field_env = FieldEnv::new(&plain_params, &secret_params);
     let mut fields = Vec::new();
     for (name, field_spec) in spec.fields.entries() {
         let target = Target::from_name(name).expect("OfferFields names are targets");
-        match FieldMapping::compile(target, field_spec.value()) {
+        match FieldMapping::compile_in(target, field_spec.value(), field_env) {
             Ok(f) => fields.push(f),
             Err(e) => c.compile_error(field_spec, &format!("spec.fields.{name}"), e),
         }
@@ -293,6 +308,59 @@ pub fn compile_network(
         }
     }
 
+    let mut required = Vec::new();
+    for name in &spec.required {
+        match Target::from_name(name) {
+            Some(target) => required.push(target),
+            None => {
+                let names = Target::ALL.iter().map(|(n, _)| *n);
+                let message = format!("`{name}` is not an offer field");
+                match did_you_mean(name, names) {
+                    Some(h) => c.error_hint(
+                        &doc.metadata.name,
+                        "spec.required",
+                        message,
+                        format!("did you mean `{h}`?"),
+                    ),
+                    None => c.error(&doc.metadata.name, "spec.required", message),
+                }
+            }
+        }
+    }
+    let mut errors = Vec::new();
+    for (i, rule) in spec.errors.iter().enumerate() {
+        let at = format!("spec.errors[{i}]");
+        let when = Cond::compile(&rule.when)
+            .map_err(|e| c.compile_error(&doc.metadata.name, &format!("{at}.when"), e))
+            .ok();
+        let message = match &rule.message {
+            None => Some(None),
+            Some(p) => c
+                .path(&doc.metadata.name, &format!("{at}.message"), p)
+                .map(Some),
+        };
+        if let (Some(when), Some(message)) = (when, message) {
+            errors.push(ResponseError { when, message });
+        }
+    }
+    let base = source.file.parent().unwrap_or(Path::new("."));
+    let tests = spec
+        .tests
+        .iter()
+        .enumerate()
+        .map(|(i, t)| crate::mapping::expect::MappingTest {
+            name: t.name.clone().unwrap_or_else(|| format!("tests[{i}]")),
+            samples: t.samples.iter().map(|s| base.join(s)).collect(),
+            offers: t.count.and_then(|c| c.offers),
+            problems: t.count.and_then(|c| c.problems),
+            expected: t.offers.clone(),
+        })
+        .collect();
+    let rate_limit = spec.rate_limit.map(|r| RateLimitDef {
+        requests: r.requests.max(1),
+        period: std::time::Duration::from_secs(u64::from(r.per_seconds.max(1))),
+    });
+
     if c.has_errors() {
         return (None, c.diagnostics);
     }
@@ -306,7 +374,9 @@ pub fn compile_network(
         raw::Format::Xml => ResponseFormat::Xml,
     };
     let xml_lists = spec.xml.map(|x| x.lists).unwrap_or_default();
-    let mapping = Mapping::new(format, xml_lists, records, &spec.null_values, fields);
+    let mapping = Mapping::new(format, xml_lists, records, &spec.null_values, fields)
+        .with_required(required)
+        .with_errors(errors);
     let def = NetworkDef {
         name: doc.metadata.name.into_value(),
         title: doc.metadata.title,
@@ -338,6 +408,8 @@ pub fn compile_network(
         mapping,
         enrich,
         null_values: spec.null_values,
+        rate_limit,
+        tests,
         origin,
         source_hash: hex(&Sha256::digest(chunk.as_bytes())),
     };
@@ -390,6 +462,7 @@ fn compile_auth(c: &mut Checker, at: &Located<Auth>, scope: TemplateScope<'_>) -
             client_id,
             client_secret,
             scope,
+            client_auth,
         } => {
             let token_url = t("token_url", token_url);
             let client_id = t("client_id", client_id);
@@ -399,6 +472,7 @@ fn compile_auth(c: &mut Checker, at: &Located<Auth>, scope: TemplateScope<'_>) -
                 client_id: client_id?,
                 client_secret: client_secret?,
                 scope: scope.clone(),
+                client_auth: *client_auth,
             }
         }
     })

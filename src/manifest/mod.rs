@@ -28,28 +28,33 @@ pub use secret::{EnvLookup, Secrets};
 use diagnostic::DocSource;
 use yaml::ParsedDoc;
 
+/// `(name, text)` of each named file of `integrations.d/networks/`.
+macro_rules! built_in_networks {
+    ($($name:literal),* $(,)?) => {
+        &[$((
+            $name,
+            include_str!(concat!("../../integrations.d/networks/", $name, ".yaml")),
+        )),*]
+    };
+}
+
 /// The networks compiled into the binary: `integrations.d/networks/*.yaml`.
-pub const BUILT_IN_NETWORKS: &[(&str, &str)] = &[
-    (
-        "affise",
-        include_str!("../../integrations.d/networks/affise.yaml"),
-    ),
-    (
-        "cake",
-        include_str!("../../integrations.d/networks/cake.yaml"),
-    ),
-    (
-        "everflow",
-        include_str!("../../integrations.d/networks/everflow.yaml"),
-    ),
-    (
-        "hasoffers",
-        include_str!("../../integrations.d/networks/hasoffers.yaml"),
-    ),
-    (
-        "trackier",
-        include_str!("../../integrations.d/networks/trackier.yaml"),
-    ),
+pub const BUILT_IN_NETWORKS: &[(&str, &str)] = built_in_networks![
+    "adgatemedia",
+    "admitad",
+    "adscend",
+    "affise",
+    "awin",
+    "cake",
+    "cj",
+    "convertiser",
+    "everflow",
+    "farly",
+    "hasoffers",
+    "impact",
+    "partnerize",
+    "scaleo",
+    "trackier",
 ];
 
 /// Every valid definition found, by name.

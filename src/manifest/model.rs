@@ -45,9 +45,27 @@ pub struct NetworkDef {
     pub mapping: Mapping,
     pub enrich: Vec<EnrichDef>,
     pub null_values: Vec<String>,
+    /// The most requests allowed in a period, shared by every run of the network.
+    pub rate_limit: Option<RateLimitDef>,
+    /// The file's `tests:`, samples resolved against its directory.
+    pub tests: Vec<crate::mapping::expect::MappingTest>,
     pub origin: Origin,
     /// SHA-256 of the document's text.
     pub source_hash: String,
+}
+
+/// A request rate: `requests` in every `period`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RateLimitDef {
+    pub requests: u32,
+    pub period: std::time::Duration,
+}
+
+impl NetworkDef {
+    /// The offer fields the Network maps from the list (not from per-offer requests).
+    pub fn network_fields(&self) -> Vec<&'static str> {
+        self.mapping.targets().map(|t| t.name()).collect()
+    }
 }
 
 /// A parameter a Network declares.
@@ -95,6 +113,7 @@ pub enum AuthDef {
         client_id: Template,
         client_secret: Template,
         scope: Option<String>,
+        client_auth: crate::manifest::raw::ClientAuth,
     },
 }
 

@@ -113,6 +113,83 @@ pub struct NetworkSpec {
     /// payout terms), with a URL built from the list record.
     #[serde(default)]
     pub enrich: Vec<Enrichment>,
+    /// Offer fields an offer of this network cannot exist without, besides
+    /// `external_id` and `name`: a record without a usable value there is not
+    /// imported. Any other field whose value cannot be read is left empty
+    /// with a warning (status, countries, blocked_countries and caps never
+    /// are: empty, they would widen where the offer runs).
+    #[serde(default)]
+    pub required: Vec<String>,
+    /// How the API says a response is an error although its HTTP status is
+    /// 200 (`{"response": "401", "message": "..."}`): such a response fails
+    /// the run with the API's own message.
+    #[serde(default)]
+    pub errors: Vec<ErrorRule>,
+    /// The most requests the API allows (pages and per-offer requests
+    /// together), honoured across a run and across runs of this network at
+    /// once in one daemon.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimit>,
+    /// Tests of this mapping over saved responses, run offline by
+    /// `offersync test` and `offersync validate`.
+    #[serde(default)]
+    pub tests: Vec<MappingTest>,
+}
+
+/// One test of a mapping: saved responses and what they must map to.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MappingTest {
+    /// What the test checks, shown when it fails.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Saved responses (pages), each a path relative to this file.
+    pub samples: Vec<String>,
+    /// How many offers and record problems the samples give in all.
+    #[serde(default)]
+    pub count: Option<TestCount>,
+    /// Expectations by offer id: offer field → expected value (as `map
+    /// --format json` prints it; decimals compare by value), or
+    /// `problem: FIELD` for a record that must not become an offer because
+    /// of that field.
+    #[serde(default)]
+    pub offers: BTreeMap<String, BTreeMap<String, serde_json::Value>>,
+}
+
+/// Expected counts of a mapping test.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestCount {
+    /// Offers mapped.
+    #[serde(default)]
+    pub offers: Option<usize>,
+    /// Records that could not be mapped.
+    #[serde(default)]
+    pub problems: Option<usize>,
+}
+
+/// A response with a success status that is an error.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorRule {
+    /// The condition on the response (paths from the response's root), e.g.
+    /// `{path: $.response, exists: true, not_in: ["200"]}` or `{path: $.error, exists: true}`.
+    pub when: crate::mapping::spec::Condition,
+    /// A JSONPath to the API's message, shown in the run's error.
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// A request rate.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Requests allowed in each period (a burst of this many may go at once).
+    #[schemars(range(min = 1))]
+    pub requests: u32,
+    /// The period in seconds, e.g. 60 for "20 requests a minute".
+    #[schemars(range(min = 1))]
+    pub per_seconds: u32,
 }
 
 /// One setting an Integration supplies to a Network.
@@ -229,7 +306,23 @@ pub enum Auth {
         /// The scope to ask for, when the network wants one.
         #[serde(default)]
         scope: Option<String>,
+        /// How the client authenticates to `token_url` (RFC 6749 §2.3.1):
+        /// `client_secret_basic` (HTTP Basic, the method servers must
+        /// support; the default) or `client_secret_post` (in the form body).
+        #[serde(default)]
+        client_auth: ClientAuth,
     },
+}
+
+/// How an OAuth2 client sends its id and secret to the token endpoint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuth {
+    /// HTTP Basic with the form-encoded id and secret.
+    #[default]
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body.
+    ClientSecretPost,
 }
 
 /// How to walk the pages of the offer list, by `kind`. Paths are JSONPaths on the whole response.
@@ -438,10 +531,15 @@ pub struct OfferFields {
     /// Strings like `"2.40000"`, `"$2.50"`, `"€11.00"`, `"4%"` are read exactly.
     #[serde(default)]
     pub payout: Option<Located<FieldSpec>>,
+    /// The top of a commission range. Without it, a payout read as a range
+    /// (`"3.5%-6%"`) keeps its top here on its own.
+    #[serde(default)]
+    pub payout_max: Option<Located<FieldSpec>>,
     /// ISO 4217 code or symbol (`usd`, `$`).
     #[serde(default)]
     pub currency: Option<Located<FieldSpec>>,
-    /// CPA, CPI, CPL, CPS, CPC, CPM or revshare (common spellings are understood).
+    /// CPA, CPI, CPL, CPS, CPC, CPM or revshare (common spellings are
+    /// understood); a hybrid such as `CPA+CPS` keeps every part.
     #[serde(default)]
     pub model: Option<Located<FieldSpec>>,
     /// Countries accepted; ISO codes, `UK`, English names; `ALL` or none = worldwide.
@@ -453,6 +551,15 @@ pub struct OfferFields {
     /// Operating systems (android, ios, windows, macos, linux).
     #[serde(default)]
     pub os: Option<Located<FieldSpec>>,
+    /// Operating systems the offer refuses.
+    #[serde(default)]
+    pub blocked_os: Option<Located<FieldSpec>>,
+    /// Device types accepted: desktop, mobile, tablet (`phone`, `pc`... are understood).
+    #[serde(default)]
+    pub devices: Option<Located<FieldSpec>>,
+    /// The lowest OS version accepted; the number is taken from text such as `"Android 8.0+"`.
+    #[serde(default)]
+    pub min_os_version: Option<Located<FieldSpec>>,
     /// The offer's category or vertical.
     #[serde(default)]
     pub category: Option<Located<FieldSpec>>,
@@ -490,11 +597,15 @@ impl OfferFields {
             ("tracking_url", &self.tracking_url),
             ("impression_url", &self.impression_url),
             ("payout", &self.payout),
+            ("payout_max", &self.payout_max),
             ("currency", &self.currency),
             ("model", &self.model),
             ("countries", &self.countries),
             ("blocked_countries", &self.blocked_countries),
             ("os", &self.os),
+            ("blocked_os", &self.blocked_os),
+            ("devices", &self.devices),
+            ("min_os_version", &self.min_os_version),
             ("category", &self.category),
             ("description", &self.description),
             ("kpi", &self.kpi),

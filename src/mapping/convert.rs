@@ -218,6 +218,65 @@ pub fn to_datetime(value: &Value) -> Result<DateTime<Utc>, String> {
 }
 
 /// Removes HTML tags (and the content of script and style elements) and decodes entities.
+/// Undoes one level of JSON-style backslash escapes (`\/`, `\"`, `\\`,
+/// `\n`, `\t`, `\r`, `\uXXXX` with surrogate pairs). A backslash before
+/// anything else is kept, so text that was never escaped passes unchanged.
+pub fn unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.peek().copied() {
+            Some(e @ ('/' | '"' | '\\' | '\'')) => {
+                chars.next();
+                out.push(e);
+            }
+            Some('n') => {
+                chars.next();
+                out.push('\n');
+            }
+            Some('t') => {
+                chars.next();
+                out.push('\t');
+            }
+            Some('r') => {
+                chars.next();
+                out.push('\r');
+            }
+            Some('u') => {
+                let rest: String = chars.clone().skip(1).take(4).collect();
+                match u32::from_str_radix(&rest, 16) {
+                    Ok(unit) if rest.len() == 4 => {
+                        chars.nth(4);
+                        let decoded = if (0xD800..0xDC00).contains(&unit) {
+                            // A high surrogate: its pair follows as `\uXXXX`.
+                            let pair: String = chars.clone().take(6).collect();
+                            pair.strip_prefix("\\u")
+                                .and_then(|low| u32::from_str_radix(low, 16).ok())
+                                .filter(|low| (0xDC00..0xE000).contains(low))
+                                .and_then(|low| {
+                                    chars.nth(5);
+                                    char::from_u32(
+                                        0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00),
+                                    )
+                                })
+                        } else {
+                            char::from_u32(unit)
+                        };
+                        out.push(decoded.unwrap_or(char::REPLACEMENT_CHARACTER));
+                    }
+                    _ => out.push('\\'),
+                }
+            }
+            _ => out.push('\\'),
+        }
+    }
+    out
+}
+
 pub fn strip_html(html: &str) -> String {
     let mut out = String::with_capacity(html.len());
     let mut rest = html;
@@ -313,6 +372,20 @@ fn decode_entities(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unescape_undoes_one_level_of_json_escapes() {
+        assert_eq!(
+            unescape(r"https:\/\/apps.example.com\/app\/id14417?ls=1"),
+            "https://apps.example.com/app/id14417?ls=1"
+        );
+        assert_eq!(
+            unescape(r#"say \"hi\"\n\u00e9\ud83d\ude00"#),
+            "say \"hi\"\né😀"
+        );
+        // Text that was never escaped, and a lone backslash, pass unchanged.
+        assert_eq!(unescape(r"C:\dir and \q \u12"), r"C:\dir and \q \u12");
+    }
     use serde_json::json;
 
     fn dec(v: Value) -> Result<Decimal, String> {

@@ -7,13 +7,16 @@
 //! that cannot be mapped becomes a [`RecordProblem`], never a failed page.
 
 pub mod convert;
+pub mod expect;
 pub mod path;
 pub mod program;
 pub mod spec;
 pub mod split;
+pub mod suggest;
 pub mod xml;
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -21,12 +24,12 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use crate::offer::{
-    Cap, CountryCode, Offer, OfferStatus, PayoutEntry, PayoutModel, RawRecord, normalize_country,
-    normalize_currency, normalize_os,
+    Cap, CountryCode, Offer, OfferStatus, PayoutEntry, RawRecord, normalize_country,
+    normalize_currency, normalize_device, normalize_os, parse_models,
 };
 use convert::{describe, text_of};
 use path::JsonPath;
-use program::{CompileError, Ctx, NullSet, Program};
+use program::{CompileError, Cond, Ctx, FieldEnv, NullSet, Program};
 use spec::{FieldSpec, RangeEnd};
 
 /// The response format a mapping reads.
@@ -59,10 +62,14 @@ pub enum Target {
     Payouts,
     StartsAt,
     ExpiresAt,
+    PayoutMax,
+    BlockedOs,
+    Devices,
+    MinOsVersion,
 }
 
 impl Target {
-    pub const ALL: [(&'static str, Target); 20] = [
+    pub const ALL: [(&'static str, Target); 24] = [
         ("external_id", Target::ExternalId),
         ("name", Target::Name),
         ("status", Target::Status),
@@ -70,11 +77,15 @@ impl Target {
         ("tracking_url", Target::TrackingUrl),
         ("impression_url", Target::ImpressionUrl),
         ("payout", Target::Payout),
+        ("payout_max", Target::PayoutMax),
         ("currency", Target::Currency),
         ("model", Target::Model),
         ("countries", Target::Countries),
         ("blocked_countries", Target::BlockedCountries),
         ("os", Target::Os),
+        ("blocked_os", Target::BlockedOs),
+        ("devices", Target::Devices),
+        ("min_os_version", Target::MinOsVersion),
         ("category", Target::Category),
         ("description", Target::Description),
         ("kpi", Target::Kpi),
@@ -117,7 +128,16 @@ pub struct FieldMapping {
 impl FieldMapping {
     /// Compiles a rule for a target, checking `each` sub-fields against the target.
     pub fn compile(target: Target, spec: &FieldSpec) -> Result<Self, CompileError> {
-        let program = Program::compile(spec)?;
+        Self::compile_in(target, spec, FieldEnv::default())
+    }
+
+    /// Like [`FieldMapping::compile`], for a rule that may read the params `env` names.
+    pub fn compile_in(
+        target: Target,
+        spec: &FieldSpec,
+        env: FieldEnv<'_>,
+    ) -> Result<Self, CompileError> {
+        let program = Program::compile_in(spec, env)?;
         match target.entry_fields() {
             Some(allowed) => {
                 for name in program.each_fields() {
@@ -159,9 +179,40 @@ pub struct Mapping {
     records: Vec<JsonPath>,
     nulls: NullSet,
     fields: Vec<FieldMapping>,
+    /// Fields an offer cannot exist without: a record without a value there,
+    /// or with one that cannot be read, is a problem. Beyond these and
+    /// [`ALWAYS_REQUIRED`], a value that cannot be read is left empty, with
+    /// a warning.
+    required: Vec<Target>,
+    /// How a response says it is an error although its status is 200.
+    errors: Vec<ResponseError>,
     /// The parts of a record the fields read: records read as text are parsed in this shape.
     record_shape: split::Shape,
 }
+
+/// A Network's rule for an error answered with a success status: when
+/// `when` holds on the response, the page is the API's error, with its
+/// message at `message`.
+#[derive(Debug, Clone)]
+pub struct ResponseError {
+    pub when: Cond,
+    pub message: Option<JsonPath>,
+}
+
+/// Fields whose value, when present but unreadable, is never left empty:
+/// an offer without them is not an offer, or it would run wider than the
+/// network allows (a status left empty reads as active, countries as
+/// worldwide, caps as uncapped).
+pub const ALWAYS_REQUIRED: [Target; 8] = [
+    Target::ExternalId,
+    Target::Name,
+    Target::Status,
+    Target::Countries,
+    Target::BlockedCountries,
+    Target::BlockedOs,
+    Target::Devices,
+    Target::Caps,
+];
 
 /// A page that could not be read at all (as opposed to one bad record).
 #[derive(Debug, thiserror::Error)]
@@ -252,8 +303,81 @@ impl Mapping {
             records,
             nulls: NullSet::new(null_values),
             fields,
+            required: vec![Target::ExternalId, Target::Name],
+            errors: Vec::new(),
             record_shape,
         }
+    }
+
+    /// Marks more fields as ones an offer cannot exist without.
+    pub fn with_required(mut self, targets: impl IntoIterator<Item = Target>) -> Self {
+        for target in targets {
+            if !self.required.contains(&target) {
+                self.required.push(target);
+            }
+        }
+        self
+    }
+
+    /// Adds the rules by which a response with a success status is an error.
+    pub fn with_errors(mut self, errors: Vec<ResponseError>) -> Self {
+        self.errors = errors;
+        self
+    }
+
+    /// Whether a value of this field that cannot be read drops the record
+    /// (rather than leaving the field empty with a warning).
+    pub fn is_required(&self, target: Target) -> bool {
+        ALWAYS_REQUIRED.contains(&target) || self.required.contains(&target)
+    }
+
+    /// The offer fields this mapping fills, in the order they are read.
+    pub fn targets(&self) -> impl Iterator<Item = Target> + '_ {
+        self.fields.iter().map(|f| f.target)
+    }
+
+    /// The fields beyond `external_id` and `name` a record must have.
+    pub fn required_targets(&self) -> impl Iterator<Item = Target> + '_ {
+        self.required.iter().copied().skip(2)
+    }
+
+    /// The path a field's rule reads first, for messages about it.
+    pub fn path_of(&self, target: Target) -> Option<String> {
+        self.fields
+            .iter()
+            .find(|f| f.target == target)
+            .and_then(|f| {
+                f.program
+                    .source_paths()
+                    .first()
+                    .map(|p| p.as_str().to_string())
+            })
+    }
+
+    /// Whether the Network declares how its responses signal errors.
+    pub fn has_error_rules(&self) -> bool {
+        !self.errors.is_empty()
+    }
+
+    /// Whether any field fills a template with params.
+    pub fn uses_params(&self) -> bool {
+        self.fields.iter().any(|f| f.program.uses_params())
+    }
+
+    /// The API's own error, when a page (parsed; records may have been split
+    /// off) is one by the Network's `errors` rules: its message, or the rule.
+    pub fn response_error(&self, page: &Value) -> Option<String> {
+        let nulls = NullSet::new(&[]);
+        let ctx = Ctx::new(page, None, &nulls);
+        self.errors.iter().find(|e| e.when.holds(&ctx)).map(|e| {
+            e.message
+                .as_ref()
+                .and_then(|m| m.first(page))
+                .and_then(text_of)
+                .map(|m| m.trim().chars().take(500).collect::<String>())
+                .filter(|m| !m.is_empty())
+                .unwrap_or_else(|| "the response matches the network's error rule".to_string())
+        })
     }
 
     /// Parses a record's JSON text in the shape of what this mapping reads.
@@ -286,19 +410,30 @@ impl Mapping {
     }
 
     /// Parses and maps a page, records spread over up to `threads` threads.
-    /// JSON records under a plain container path are split off as text and
-    /// each is parsed, mapped and moved into its offer, so the page never
-    /// exists as one big tree.
     pub fn map_page_with(&self, body: &[u8], threads: usize) -> Result<MappedPage, PageError> {
+        self.map_page_using(body, threads, &program::NO_PARAMS)
+    }
+
+    /// Parses and maps a page with an Integration's params (for field
+    /// templates), records spread over up to `threads` threads. JSON
+    /// records under a plain container path are split off as text and each
+    /// is parsed, mapped and moved into its offer, so the page never exists
+    /// as one big tree.
+    pub fn map_page_using(
+        &self,
+        body: &[u8],
+        threads: usize,
+        params: &BTreeMap<String, String>,
+    ) -> Result<MappedPage, PageError> {
         if self.format == ResponseFormat::Xml {
-            return Ok(self.map_tree(xml::xml_to_value(body, &self.xml_lists)?));
+            return Ok(self.map_tree(xml::xml_to_value(body, &self.xml_lists)?, params));
         }
         let Some((container, filter)) = self
             .records
             .first()
             .and_then(JsonPath::container_with_filter)
         else {
-            return Ok(self.map_tree(serde_json::from_slice(body)?));
+            return Ok(self.map_tree(serde_json::from_slice(body)?, params));
         };
         let text: Arc<str> = std::str::from_utf8(body)
             .map_err(|e| PageError::Utf8(e.valid_up_to()))?
@@ -306,18 +441,22 @@ impl Mapping {
         let page = split::split(&text, &container)?;
         match page.records {
             Some(records) if !records.is_empty() || self.records.len() == 1 => {
-                Ok(self.map_raw(page.skeleton, &text, &records, filter, threads))
+                Ok(self.map_raw(page.skeleton, &text, &records, filter, threads, params))
             }
             // Not there (or empty): the other `first_of` paths may find them.
-            _ => Ok(self.map_tree(page.skeleton)),
+            _ => Ok(self.map_tree(page.skeleton, params)),
         }
     }
 
     /// Maps an already parsed page (records are copied into their offers).
     pub fn map_value(&self, page: &Value) -> MappedPage {
+        self.map_value_using(page, &program::NO_PARAMS)
+    }
+
+    fn map_value_using(&self, page: &Value, params: &BTreeMap<String, String>) -> MappedPage {
         let mut out = MappedPage::default();
         for (index, (key, record)) in self.records(page).into_iter().enumerate() {
-            match self.map_record(index, key.as_deref(), record) {
+            match self.map_record_using(index, key.as_deref(), record, params) {
                 Ok(mut offer) => {
                     offer.raw = raw_text(record);
                     out.offers.push(offer);
@@ -328,8 +467,8 @@ impl Mapping {
         out
     }
 
-    fn map_tree(&self, page: Value) -> MappedPage {
-        let mut out = self.map_value(&page);
+    fn map_tree(&self, page: Value, params: &BTreeMap<String, String>) -> MappedPage {
+        let mut out = self.map_value_using(&page, params);
         out.page = page;
         out
     }
@@ -343,6 +482,7 @@ impl Mapping {
         records: &[(Option<String>, &serde_json::value::RawValue)],
         filter: Option<path::RecordFilter<'_>>,
         threads: usize,
+        params: &BTreeMap<String, String>,
     ) -> MappedPage {
         // `None`: the records path's filter does not select the record.
         let map_chunk = |first: usize, chunk: &[(Option<String>, &serde_json::value::RawValue)]| {
@@ -366,7 +506,7 @@ impl Mapping {
                     if filter.is_some_and(|f| !f.selects(&record)) {
                         return None;
                     }
-                    Some(self.map_selected(first + i, key.as_deref(), &record, raw, text))
+                    Some(self.map_selected(first + i, key.as_deref(), &record, raw, text, params))
                 })
                 .collect::<Vec<Result<Offer, RecordProblem>>>()
         };
@@ -412,8 +552,9 @@ impl Mapping {
         record: &Value,
         raw: &serde_json::value::RawValue,
         text: &Arc<str>,
+        params: &BTreeMap<String, String>,
     ) -> Result<Offer, RecordProblem> {
-        let mut offer = self.map_record(index, key, record)?;
+        let mut offer = self.map_record_using(index, key, record, params)?;
         let depth = split::nesting_depth(raw.get());
         if depth > MAX_RECORD_DEPTH {
             return Err(RecordProblem {
@@ -438,42 +579,60 @@ impl Mapping {
         key: Option<&str>,
         record: &Value,
     ) -> Result<Offer, RecordProblem> {
+        self.map_record_using(index, key, record, &program::NO_PARAMS)
+    }
+
+    fn map_record_using(
+        &self,
+        index: usize,
+        key: Option<&str>,
+        record: &Value,
+        params: &BTreeMap<String, String>,
+    ) -> Result<Offer, RecordProblem> {
         let ctx = Ctx {
-            record,
-            key,
-            nulls: &self.nulls,
+            params,
+            ..Ctx::new(record, key, &self.nulls)
         };
         let mut offer = Offer::new(String::new(), String::new());
         let mut have_id = false;
         let mut have_name = false;
         for field in &self.fields {
-            let problem = |reason: String, offer: &Offer, have_id: bool| RecordProblem {
-                index,
-                external_id: have_id.then(|| offer.external_id.clone()),
-                field: field.target.name(),
-                reason,
-            };
-            let values = field
+            let read = field
                 .program
                 .eval(&ctx)
-                .map_err(|reason| problem(reason, &offer, have_id))?;
-            apply(&mut offer, field.target, values, field.program.range())
-                .map_err(|reason| problem(reason, &offer, have_id))?;
+                .and_then(|values| apply(&mut offer, field.target, values, field.program.range()));
+            if let Err(reason) = read {
+                if self.is_required(field.target) {
+                    return Err(RecordProblem {
+                        index,
+                        external_id: have_id.then(|| offer.external_id.clone()),
+                        field: field.target.name(),
+                        reason,
+                    });
+                }
+                offer.warnings.push(format!(
+                    "field {}: {reason}; left empty",
+                    field.target.name()
+                ));
+            }
             match field.target {
                 Target::ExternalId => have_id = !offer.external_id.is_empty(),
                 Target::Name => have_name = !offer.name.is_empty(),
                 _ => {}
             }
         }
-        for (present, target) in [(have_id, Target::ExternalId), (have_name, Target::Name)] {
-            if !present {
-                return Err(RecordProblem {
-                    index,
-                    external_id: have_id.then(|| offer.external_id.clone()),
-                    field: target.name(),
-                    reason: "no value (the field is required)".into(),
-                });
-            }
+        let missing = self.required.iter().copied().find(|&target| match target {
+            Target::ExternalId => !have_id,
+            Target::Name => !have_name,
+            other => !has_value(&offer, other),
+        });
+        if let Some(target) = missing {
+            return Err(RecordProblem {
+                index,
+                external_id: have_id.then(|| offer.external_id.clone()),
+                field: target.name(),
+                reason: "no value (the field is required)".into(),
+            });
         }
         Ok(offer)
     }
@@ -486,11 +645,7 @@ impl Mapping {
         response: &Value,
     ) -> Result<(), String> {
         let nulls = NullSet::new(nulls);
-        let ctx = Ctx {
-            record: response,
-            key: None,
-            nulls: &nulls,
-        };
+        let ctx = Ctx::new(response, None, &nulls);
         for field in fields {
             let values = field
                 .program
@@ -502,6 +657,37 @@ impl Mapping {
             }
         }
         Ok(())
+    }
+}
+
+/// Whether a mapped offer has a value for a field.
+fn has_value(offer: &Offer, target: Target) -> bool {
+    match target {
+        Target::ExternalId => !offer.external_id.is_empty(),
+        Target::Name => !offer.name.is_empty(),
+        // A status is always there: active when the network says nothing.
+        Target::Status => true,
+        Target::PreviewUrl => offer.preview_url.is_some(),
+        Target::TrackingUrl => offer.tracking_url.is_some(),
+        Target::ImpressionUrl => offer.impression_url.is_some(),
+        Target::ThumbnailUrl => offer.thumbnail_url.is_some(),
+        Target::Payout => offer.payout.is_some(),
+        Target::Currency => offer.currency.is_some(),
+        Target::Model => offer.model.is_some(),
+        Target::Countries => !offer.countries.is_empty(),
+        Target::BlockedCountries => !offer.blocked_countries.is_empty(),
+        Target::Os => !offer.os.is_empty(),
+        Target::Category => offer.category.is_some(),
+        Target::Description => offer.description.is_some(),
+        Target::Kpi => offer.kpi.is_some(),
+        Target::Caps => !offer.caps.is_empty(),
+        Target::Payouts => !offer.payouts.is_empty(),
+        Target::StartsAt => offer.starts_at.is_some(),
+        Target::ExpiresAt => offer.expires_at.is_some(),
+        Target::PayoutMax => offer.payout_max.is_some(),
+        Target::BlockedOs => !offer.blocked_os.is_empty(),
+        Target::Devices => !offer.devices.is_empty(),
+        Target::MinOsVersion => offer.min_os_version.is_some(),
     }
 }
 
@@ -552,20 +738,118 @@ fn parse_word<T: std::str::FromStr<Err = crate::offer::UnknownWord>>(
 }
 
 /// Countries as a sorted set: the order a network lists them in means nothing,
-/// and a stable order keeps an unchanged offer unchanged.
-fn countries(values: &[Cow<'_, Value>]) -> Result<Vec<String>, String> {
-    let mut out: Vec<String> = Vec::new();
+/// and a stable order keeps an unchanged offer unchanged. Values that are no
+/// country are returned apart, for the caller to decide: dropping one must
+/// never widen where an offer runs.
+fn countries(values: &[Cow<'_, Value>]) -> Result<Countries, String> {
+    let mut out = Countries::default();
     for v in values {
         let text = text_of(v).ok_or_else(|| format!("{} is not a country code", describe(v)))?;
-        match normalize_country(&text).map_err(|e| e.to_string())? {
+        match normalize_country(&text) {
             // A worldwide sentinel anywhere means "no restriction".
-            CountryCode::Worldwide => return Ok(Vec::new()),
-            CountryCode::Code(code) => out.push(code),
+            Ok(CountryCode::Worldwide) => return Ok(Countries::default()),
+            Ok(CountryCode::Code(code)) => out.codes.push(code),
+            Err(_) => out.unknown.push(text),
         }
+    }
+    out.codes.sort_unstable();
+    out.codes.dedup();
+    Ok(out)
+}
+
+#[derive(Default)]
+struct Countries {
+    codes: Vec<String>,
+    unknown: Vec<String>,
+}
+
+impl Countries {
+    /// Where an offer runs. Unknown values beside known ones are dropped
+    /// with a warning (the offer runs in fewer places, never more); when
+    /// every value is unknown, an empty list would mean worldwide, so the
+    /// field cannot be read.
+    fn allowed(self, warnings: &mut Vec<String>, field: &str) -> Result<Vec<String>, String> {
+        if self.unknown.is_empty() {
+            return Ok(self.codes);
+        }
+        let listed = quoted_list(&self.unknown);
+        if self.codes.is_empty() {
+            return Err(format!(
+                "{listed} {} no country offersync knows; left empty the offer would run worldwide",
+                if self.unknown.len() == 1 { "is" } else { "are" }
+            ));
+        }
+        warnings.push(format!(
+            "field {field}: {listed} ignored (not a country offersync knows); the offer runs in the {} countries that were read",
+            self.codes.len()
+        ));
+        Ok(self.codes)
+    }
+
+    /// Where an offer must not run: dropping an unknown value would let it
+    /// run there, so any unknown value makes the field unreadable.
+    fn blocked(self) -> Result<Vec<String>, String> {
+        if self.unknown.is_empty() {
+            return Ok(self.codes);
+        }
+        Err(format!(
+            "{} {} no country offersync knows; a blocked country cannot be dropped",
+            quoted_list(&self.unknown),
+            if self.unknown.len() == 1 { "is" } else { "are" }
+        ))
+    }
+}
+
+fn quoted_list(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|i| format!("{i:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Device types as a sorted set. Unknown values beside known ones are
+/// dropped with a warning; when none is known, an empty list would mean
+/// every device, so the field cannot be read.
+fn devices(values: &[Cow<'_, Value>], warnings: &mut Vec<String>) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut unknown = Vec::new();
+    for v in values {
+        let text = text_of(v).ok_or_else(|| format!("{} is not a device type", describe(v)))?;
+        if matches!(text.trim().to_ascii_lowercase().as_str(), "all" | "any") {
+            return Ok(Vec::new());
+        }
+        match normalize_device(&text) {
+            Ok(device) => out.push(device.to_string()),
+            Err(_) => unknown.push(text),
+        }
+    }
+    if !unknown.is_empty() {
+        let listed = quoted_list(&unknown);
+        if out.is_empty() {
+            return Err(format!(
+                "{listed}: no device type (desktop, mobile, tablet); left empty the offer would accept every device"
+            ));
+        }
+        warnings.push(format!(
+            "field devices: {listed} ignored (not desktop, mobile or tablet)"
+        ));
     }
     out.sort_unstable();
     out.dedup();
     Ok(out)
+}
+
+/// The version in text like `"Android 8.0+"`, `"iOS >= 14.2"` or `"10"`.
+fn os_version(text: &str) -> Result<String, String> {
+    let start = text
+        .find(|c: char| c.is_ascii_digit())
+        .ok_or_else(|| format!("{text:?} holds no version number"))?;
+    let version: String = text[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    Ok(version.trim_end_matches('.').to_string())
 }
 
 /// Operating systems as a sorted set, like countries.
@@ -633,15 +917,39 @@ fn apply(
         Target::TrackingUrl => offer.tracking_url = url(&values)?,
         Target::ImpressionUrl => offer.impression_url = url(&values)?,
         Target::ThumbnailUrl => offer.thumbnail_url = url(&values)?,
-        Target::Payout => offer.payout = decimal(&values, range)?,
+        Target::Payout => {
+            offer.payout = decimal(&values, range)?;
+            // A range keeps both ends: the other end is the top.
+            if range == RangeEnd::Low
+                && let Some(high) = decimal(&values, RangeEnd::High)?
+                && Some(high) > offer.payout
+            {
+                offer.payout_max = Some(high);
+            }
+        }
+        Target::PayoutMax => offer.payout_max = decimal(&values, RangeEnd::High)?,
+        Target::BlockedOs => offer.blocked_os = os_list(&values)?,
+        Target::Devices => offer.devices = devices(&values, &mut offer.warnings)?,
+        Target::MinOsVersion => {
+            offer.min_os_version = first_text(&values)?.map(|v| os_version(&v)).transpose()?
+        }
         Target::Currency => {
             offer.currency = first_text(&values)?
                 .map(|c| normalize_currency(&c).map_err(|e| e.to_string()))
                 .transpose()?
         }
-        Target::Model => offer.model = parse_word::<PayoutModel>(&values)?,
-        Target::Countries => offer.countries = countries(&values)?,
-        Target::BlockedCountries => offer.blocked_countries = countries(&values)?,
+        Target::Model => {
+            let models = first_text(&values)?
+                .map(|t| parse_models(&t).map_err(|e| e.to_string()))
+                .transpose()?
+                .unwrap_or_default();
+            offer.model = models.first().copied();
+            offer.models = if models.len() > 1 { models } else { Vec::new() };
+        }
+        Target::Countries => {
+            offer.countries = countries(&values)?.allowed(&mut offer.warnings, "countries")?
+        }
+        Target::BlockedCountries => offer.blocked_countries = countries(&values)?.blocked()?,
         Target::Os => offer.os = os_list(&values)?,
         Target::Category => offer.category = first_text(&values)?,
         Target::Description => offer.description = joined_text(&values)?,
@@ -689,7 +997,9 @@ fn apply(
                         .map(|c| normalize_currency(&c).map_err(|e| at(e.to_string())))
                         .transpose()?,
                     model: parse_word(&field("model")).map_err(at)?,
-                    countries: countries(&text_list(entry.get("countries"))).map_err(at)?,
+                    countries: countries(&text_list(entry.get("countries")))
+                        .and_then(|c| c.allowed(&mut offer.warnings, "payouts"))
+                        .map_err(at)?,
                     os: os_list(&text_list(entry.get("os"))).map_err(at)?,
                     goal: first_text(&field("goal")).map_err(at)?,
                 });

@@ -91,7 +91,13 @@ impl JsonPath {
         }
         let query = parse_json_path(trimmed).map_err(|e| PathError {
             path: source.to_string(),
-            reason: parse_reason(&e.to_string()),
+            reason: match bracketed(trimmed) {
+                Some((key, fixed)) => format!(
+                    "{}; a key with symbols (`{key}`) is written in brackets and quotes: `{fixed}`",
+                    parse_reason(&e.to_string())
+                ),
+                None => parse_reason(&e.to_string()),
+            },
         })?;
         let simple: Option<Vec<Step>> = query
             .segments
@@ -471,6 +477,31 @@ fn last_key(path: &str) -> Option<String> {
 }
 
 /// jsonpath-rust reports pest errors ("--> 1:10 ..."); users need the position.
+/// For a path whose dotted keys hold symbols (`$.@nextpageuri`,
+/// `$.data.offer-id`): the first such key, and the path with every such key
+/// in brackets (`$['@nextpageuri']`).
+fn bracketed(path: &str) -> Option<(String, String)> {
+    let mut fixed = String::from("$");
+    let mut first = None;
+    let rest = path.strip_prefix('$')?;
+    // Only plain dotted paths are rewritten; brackets and filters are left to the user.
+    if rest.contains(['[', ']', '(', ')', '?', '\'', '"']) {
+        return None;
+    }
+    for key in rest.split('.').skip(1) {
+        let plain =
+            !key.is_empty() && (key == "*" || key.chars().all(|c| c.is_alphanumeric() || c == '_'));
+        if plain {
+            fixed.push('.');
+            fixed.push_str(key);
+        } else {
+            first.get_or_insert_with(|| key.to_string());
+            fixed.push_str(&format!("['{key}']"));
+        }
+    }
+    first.map(|key| (key, fixed))
+}
+
 fn parse_reason(message: &str) -> String {
     let position = message
         .split("--> ")
@@ -493,6 +524,20 @@ fn parse_reason(message: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_dotted_key_with_symbols_is_shown_in_brackets() {
+        let err = JsonPath::parse("$.@nextpageuri").unwrap_err().to_string();
+        assert!(err.contains("`$['@nextpageuri']`"), "{err}");
+        let err = JsonPath::parse("$.meta.next-page").unwrap_err().to_string();
+        assert!(err.contains("`$.meta['next-page']`"), "{err}");
+        // The bracketed form reads the key.
+        let page = json!({"@nextpageuri": "/offers?page=2"});
+        assert_eq!(
+            select("$['@nextpageuri']", &page),
+            [json!("/offers?page=2")]
+        );
+    }
 
     fn select(path: &str, v: &Value) -> Vec<Value> {
         let p = JsonPath::parse(path).unwrap();

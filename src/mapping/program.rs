@@ -5,7 +5,7 @@
 //! a reason for a value it cannot use.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use regex::Regex;
 use serde_json::Value;
@@ -13,7 +13,7 @@ use smallvec::SmallVec;
 
 use super::convert::{self, describe, text_of};
 use super::path::{JsonPath, RECORD_KEY};
-use super::spec::{Case, Condition, FieldRule, FieldSpec, RangeEnd, ValueType};
+use super::spec::{Case, Condition, FieldRule, FieldSpec, RangeEnd, Scope, ScopeName, ValueType};
 use super::split::Shape;
 
 /// What a rule produces: usually one value, so kept inline.
@@ -74,7 +74,8 @@ enum Source {
     Value(Value),
     Template(Template),
     Each {
-        path: JsonPath,
+        /// Nested lists: each path is read from an entry of the one before.
+        levels: Vec<JsonPath>,
         fields: Vec<(String, Program)>,
     },
 }
@@ -83,10 +84,13 @@ enum Source {
 #[derive(Debug, Clone)]
 pub struct Program {
     source: Source,
+    from: Option<Scope>,
     when: Option<Cond>,
     null_if: Vec<String>,
     keys: bool,
     split: Option<String>,
+    unescape: bool,
+    replaces: Vec<(Regex, String)>,
     strip_html: bool,
     case: Option<Case>,
     matches: Vec<(Regex, Value)>,
@@ -140,6 +144,37 @@ pub enum TemplateScope<'a> {
     Params(&'a [&'a str]),
     /// Both: `{{ params.NAME }}` and `{{ record.$.path }}`.
     ParamsAndRecord(&'a [&'a str]),
+    /// An offer field: `{{ $.path }}` and `{{ params.NAME }}`, where a secret
+    /// param is refused (a field's value is stored and shown).
+    Field(FieldEnv<'a>),
+}
+
+/// What an offer field's rules may use besides the record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FieldEnv<'a> {
+    /// The Network's params a field template may read.
+    pub params: &'a [&'a str],
+    /// Params that are secrets: named in a field, they are refused.
+    pub secret_params: &'a [&'a str],
+    /// How many `each` levels enclose the rule.
+    depth: usize,
+}
+
+impl<'a> FieldEnv<'a> {
+    pub fn new(params: &'a [&'a str], secret_params: &'a [&'a str]) -> Self {
+        Self {
+            params,
+            secret_params,
+            depth: 0,
+        }
+    }
+
+    fn deeper(self, levels: usize) -> Self {
+        Self {
+            depth: self.depth + levels,
+            ..self
+        }
+    }
 }
 
 impl Template {
@@ -162,6 +197,11 @@ impl Template {
             parts.push(Part::Text(rest.to_string()));
         }
         Ok(Self { parts })
+    }
+
+    /// Whether the template reads any param.
+    pub fn uses_params(&self) -> bool {
+        self.parts.iter().any(|p| matches!(p, Part::Param(_)))
     }
 
     /// Fills the template. A record placeholder that finds nothing becomes empty text.
@@ -191,7 +231,18 @@ fn placeholder(expr: &str, scope: TemplateScope<'_>) -> Result<Part, CompileErro
         TemplateScope::Record => (None, Some("")),
         TemplateScope::Params(p) => (Some(p), None),
         TemplateScope::ParamsAndRecord(p) => (Some(p), Some("record.")),
+        TemplateScope::Field(env) => (Some(env.params), Some("")),
     };
+    if let (TemplateScope::Field(env), Some(name)) = (scope, expr.strip_prefix("params."))
+        && env.secret_params.contains(&name)
+    {
+        return Err(CompileError::new(
+            "",
+            format!(
+                "`{{{{ {expr} }}}}` is a secret param: a field's value is stored in the campaign table and shown, so a secret cannot be part of it"
+            ),
+        ));
+    }
     if let (Some(names), Some(name)) = (allowed_params, expr.strip_prefix("params.")) {
         if names.contains(&name) {
             return Ok(Part::Param(name.to_string()));
@@ -222,6 +273,7 @@ fn placeholder(expr: &str, scope: TemplateScope<'_>) -> Result<Part, CompileErro
     }
     let expected = match scope {
         TemplateScope::Record => "`{{ $.path }}`",
+        TemplateScope::Field(_) => "`{{ $.path }}` or `{{ params.NAME }}`",
         TemplateScope::Params(_) => "`{{ params.NAME }}`",
         TemplateScope::ParamsAndRecord(_) => "`{{ params.NAME }}` or `{{ record.$.path }}`",
     };
@@ -245,20 +297,29 @@ pub fn did_you_mean<'a>(
 }
 
 impl Program {
+    /// Compiles a rule that reads the record only (no params).
     pub fn compile(spec: &FieldSpec) -> Result<Self, CompileError> {
+        Self::compile_in(spec, FieldEnv::default())
+    }
+
+    /// Compiles a rule that may read the params `env` names.
+    pub fn compile_in(spec: &FieldSpec, env: FieldEnv<'_>) -> Result<Self, CompileError> {
         match spec {
             FieldSpec::Path(path) => Ok(Self::from_source(source_for_path(path)?)),
-            FieldSpec::Rule(rule) => Self::compile_rule(rule),
+            FieldSpec::Rule(rule) => Self::compile_rule(rule, env),
         }
     }
 
     fn from_source(source: Source) -> Self {
         Self {
             source,
+            from: None,
             when: None,
             null_if: Vec::new(),
             keys: false,
             split: None,
+            unescape: false,
+            replaces: Vec::new(),
             strip_html: false,
             case: None,
             matches: Vec::new(),
@@ -269,29 +330,74 @@ impl Program {
         }
     }
 
-    fn compile_rule(rule: &FieldRule) -> Result<Self, CompileError> {
+    fn compile_rule(rule: &FieldRule, env: FieldEnv<'_>) -> Result<Self, CompileError> {
+        match rule.from {
+            Some(Scope::Named(ScopeName::Parent)) if env.depth == 0 => {
+                return Err(CompileError::new(
+                    "from",
+                    "`from: parent` reads the entry one level up, so it belongs in the `fields` of an `each`",
+                ));
+            }
+            Some(Scope::Level(level)) if level == 0 || level as usize > env.depth => {
+                return Err(CompileError::new(
+                    "from",
+                    format!(
+                        "`from: {level}` names an `each` level, but {} enclose this rule (1 is the first path of `each`)",
+                        match env.depth {
+                            0 => "none".to_string(),
+                            1 => "1 level".to_string(),
+                            n => format!("{n} levels"),
+                        }
+                    ),
+                ));
+            }
+            _ => {}
+        }
         let mut sources = Vec::new();
         if let Some(path) = &rule.path {
             sources.push(source_for_path(path).map_err(|e| e.within("path"))?);
         }
         if let Some(alternatives) = &rule.first_of {
-            sources.push(Source::FirstOf(compile_list(alternatives, "first_of")?));
+            sources.push(Source::FirstOf(compile_list(
+                alternatives,
+                "first_of",
+                env,
+            )?));
         }
         if let Some(parts) = &rule.all_of {
-            sources.push(Source::AllOf(compile_list(parts, "all_of")?));
+            sources.push(Source::AllOf(compile_list(parts, "all_of", env)?));
         }
         if let Some(value) = &rule.value {
             sources.push(Source::Value(value.clone()));
         }
         if let Some(template) = &rule.template {
             sources.push(Source::Template(
-                Template::compile(template, TemplateScope::Record)
+                Template::compile(template, TemplateScope::Field(env))
                     .map_err(|e| e.within("template"))?,
             ));
         }
         if let Some(each) = &rule.each {
-            let path =
-                JsonPath::parse(each).map_err(|e| CompileError::new("each", e.to_string()))?;
+            let levels = each
+                .levels()
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    JsonPath::parse(p).map_err(|e| {
+                        CompileError::new(
+                            if each.levels().len() == 1 {
+                                "each".to_string()
+                            } else {
+                                format!("each[{i}]")
+                            },
+                            e.to_string(),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if levels.is_empty() {
+                return Err(CompileError::new("each", "`each` lists no path"));
+            }
+            let inner = env.deeper(levels.len());
             let Some(fields) = &rule.fields else {
                 return Err(CompileError::new(
                     "each",
@@ -301,12 +407,12 @@ impl Program {
             let fields = fields
                 .iter()
                 .map(|(name, spec)| {
-                    Program::compile(spec)
+                    Program::compile_in(spec, inner)
                         .map(|p| (name.clone(), p))
                         .map_err(|e| e.within(&format!("fields.{name}")))
                 })
                 .collect::<Result<_, _>>()?;
-            sources.push(Source::Each { path, fields });
+            sources.push(Source::Each { levels, fields });
         } else if rule.fields.is_some() {
             return Err(CompileError::new(
                 "fields",
@@ -368,12 +474,34 @@ impl Program {
         if rule.split.as_deref() == Some("") {
             return Err(CompileError::new("split", "the delimiter is empty"));
         }
+        let replaces = rule
+            .replace
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                Regex::new(&r.pattern)
+                    .map(|re| (re, r.replacement.clone()))
+                    .map_err(|e| {
+                        CompileError::new(
+                            format!("replace[{i}].pattern"),
+                            format!(
+                                "{:?} is not a valid regular expression: {}",
+                                r.pattern,
+                                first_line(&e.to_string())
+                            ),
+                        )
+                    })
+            })
+            .collect::<Result<_, _>>()?;
         Ok(Self {
             source,
+            from: rule.from,
             when,
             null_if: rule.null_if.iter().map(|s| s.trim().to_string()).collect(),
             keys: rule.keys,
             split: rule.split.clone(),
+            unescape: rule.unescape,
+            replaces,
             strip_html: rule.strip_html,
             case: rule.case,
             matches,
@@ -429,20 +557,86 @@ impl Program {
                     keep(p, shape);
                 }
             }),
-            Source::Each { path, fields } => match path.key_prefix() {
+            Source::Each { levels, fields } => match levels[0].key_prefix() {
                 // `each: $.a` reads its fields relative to the object at `$.a`.
-                Some(prefix) if path.is_keys_only() => {
+                Some(prefix)
+                    if levels.len() == 1
+                        && levels[0].is_keys_only()
+                        && fields.iter().all(|(_, p)| !p.reads_outside_entry()) =>
+                {
                     let mut inner = Shape::nothing();
                     fields.iter().for_each(|(_, p)| p.record_needs(&mut inner));
                     shape.keep_shape(&prefix, inner);
                 }
-                _ => keep(path, shape),
+                // Entries that read their parents or the record: the record whole.
+                _ if fields.iter().any(|(_, p)| p.reads_outside_entry()) => shape.keep(&[]),
+                _ => keep(&levels[0], shape),
             },
+        }
+    }
+
+    /// The JSONPaths the rule reads its values from (not its `when`, not
+    /// inside `each`), in the order written.
+    pub fn source_paths(&self) -> Vec<&JsonPath> {
+        match &self.source {
+            Source::Path(p) => vec![p],
+            Source::FirstOf(programs) | Source::AllOf(programs) => {
+                programs.iter().flat_map(Program::source_paths).collect()
+            }
+            Source::Each { levels, .. } => vec![&levels[0]],
+            Source::Template(t) => t
+                .parts
+                .iter()
+                .filter_map(|part| match part {
+                    Part::Path(p) => Some(p),
+                    _ => None,
+                })
+                .collect(),
+            Source::Key | Source::Value(_) => Vec::new(),
+        }
+    }
+
+    /// Whether the rule (or one inside it) reads from an enclosing entry.
+    fn reads_outside_entry(&self) -> bool {
+        self.from.is_some()
+            || match &self.source {
+                Source::FirstOf(programs) | Source::AllOf(programs) => {
+                    programs.iter().any(Program::reads_outside_entry)
+                }
+                Source::Each { fields, .. } => fields.iter().any(|(_, p)| p.reads_outside_entry()),
+                _ => false,
+            }
+    }
+
+    /// Whether the rule fills text with params.
+    pub fn uses_params(&self) -> bool {
+        match &self.source {
+            Source::Template(t) => t.uses_params(),
+            Source::FirstOf(programs) | Source::AllOf(programs) => {
+                programs.iter().any(Program::uses_params)
+            }
+            Source::Each { fields, .. } => fields.iter().any(|(_, p)| p.uses_params()),
+            _ => false,
         }
     }
 
     /// Runs the rule on a record.
     pub fn eval<'a>(&'a self, ctx: &Ctx<'a>) -> Result<Values<'a>, String> {
+        if let Some(from) = self.from {
+            let record = match from {
+                Scope::Named(ScopeName::Record) => ctx.scopes.first().copied(),
+                Scope::Named(ScopeName::Parent) => ctx.scopes.last().copied(),
+                Scope::Level(level) => ctx.scopes.get(level as usize).copied(),
+            }
+            // Level n of n (the entry itself), or a rule outside any `each`.
+            .unwrap_or(ctx.record);
+            let outer = Ctx { record, ..*ctx };
+            return self.eval_here(&outer);
+        }
+        self.eval_here(ctx)
+    }
+
+    fn eval_here<'a>(&'a self, ctx: &Ctx<'a>) -> Result<Values<'a>, String> {
         if let Some(cond) = &self.when
             && !cond.holds(ctx)
         {
@@ -472,17 +666,37 @@ impl Program {
             }
             Source::Value(v) => raw.push(Cow::Borrowed(v)),
             Source::Template(t) => {
-                let text = t.render(Some(ctx.record), &|_| None);
+                let text = t.render(Some(ctx.record), &|name| ctx.params.get(name).cloned());
                 raw.push(Cow::Owned(Value::String(text)));
             }
-            Source::Each { path, fields } => {
-                let mut entries = Vec::new();
-                path.select_into(ctx.record, &mut entries);
-                for entry in entries {
+            Source::Each { levels, fields } => {
+                // Every entry of the innermost list, with the entries that
+                // enclose it (the record first).
+                let mut scopes: Vec<&Value> = ctx.scopes.to_vec();
+                // At the top the record is the first scope; inside an entry, that entry.
+                scopes.push(ctx.record);
+                let mut current: Vec<(Vec<&Value>, &Value)> = vec![(scopes, ctx.record)];
+                for (i, level) in levels.iter().enumerate() {
+                    let mut next = Vec::new();
+                    for (scopes, entry) in current {
+                        let mut found = Vec::new();
+                        level.select_into(entry, &mut found);
+                        for item in found {
+                            let mut inner = scopes.clone();
+                            if i > 0 {
+                                inner.push(entry);
+                            }
+                            next.push((inner, item));
+                        }
+                    }
+                    current = next;
+                }
+                for (scopes, entry) in &current {
                     let sub = Ctx {
                         record: entry,
                         key: None,
-                        nulls: ctx.nulls,
+                        scopes,
+                        ..*ctx
                     };
                     let mut object = serde_json::Map::new();
                     for (name, program) in fields {
@@ -555,6 +769,14 @@ impl Program {
                 let mut text: Cow<'_, str> = Cow::Borrowed(s.as_str());
                 if text.trim().len() != text.len() {
                     text = Cow::Owned(text.trim().to_string());
+                }
+                if self.unescape && text.contains('\\') {
+                    text = Cow::Owned(convert::unescape(&text));
+                }
+                for (re, with) in &self.replaces {
+                    if let Cow::Owned(replaced) = re.replace_all(&text, with.as_str()) {
+                        text = Cow::Owned(replaced);
+                    }
                 }
                 if self.strip_html {
                     text = Cow::Owned(convert::strip_html(&text));
@@ -667,14 +889,18 @@ fn source_for_path(path: &str) -> Result<Source, CompileError> {
         .map_err(|e| CompileError::new("", e.to_string()))
 }
 
-fn compile_list(specs: &[FieldSpec], name: &str) -> Result<Vec<Program>, CompileError> {
+fn compile_list(
+    specs: &[FieldSpec],
+    name: &str,
+    env: FieldEnv<'_>,
+) -> Result<Vec<Program>, CompileError> {
     if specs.is_empty() {
         return Err(CompileError::new(name, format!("`{name}` is empty")));
     }
     specs
         .iter()
         .enumerate()
-        .map(|(i, s)| Program::compile(s).map_err(|e| e.within(&format!("{name}[{i}]"))))
+        .map(|(i, s)| Program::compile_in(s, env).map_err(|e| e.within(&format!("{name}[{i}]"))))
         .collect()
 }
 
@@ -747,11 +973,33 @@ impl Cond {
 }
 
 /// What a rule runs against.
+#[derive(Clone, Copy)]
 pub struct Ctx<'a> {
     pub record: &'a Value,
     /// The record's key in the object that holds it, when it is in one.
     pub key: Option<&'a str>,
     pub nulls: &'a NullSet,
+    /// Inside `each`: the record, then the entries of the levels that
+    /// enclose `record` (empty outside `each`).
+    pub scopes: &'a [&'a Value],
+    /// The Integration's params field templates may read.
+    pub params: &'a BTreeMap<String, String>,
+}
+
+/// No params (a saved response mapped without an Integration).
+pub static NO_PARAMS: BTreeMap<String, String> = BTreeMap::new();
+
+impl<'a> Ctx<'a> {
+    /// A record at the top level.
+    pub fn new(record: &'a Value, key: Option<&'a str>, nulls: &'a NullSet) -> Self {
+        Self {
+            record,
+            key,
+            nulls,
+            scopes: &[],
+            params: &NO_PARAMS,
+        }
+    }
 }
 
 /// The regex crate's multi-line report ends in "error: <what>"; that line says it all.
@@ -776,11 +1024,7 @@ mod tests {
 
     fn run(p: &Program, record: &Value) -> Result<Vec<Value>, String> {
         let nulls = NullSet::new(&["Need to apply".to_string()]);
-        let ctx = Ctx {
-            record,
-            key: Some("1042"),
-            nulls: &nulls,
-        };
+        let ctx = Ctx::new(record, Some("1042"), &nulls);
         p.eval(&ctx)
             .map(|vs| vs.into_iter().map(Cow::into_owned).collect())
     }

@@ -20,8 +20,10 @@ pub enum FieldSpec {
 }
 
 /// A field rule. Exactly one source: `path`, `first_of`, `all_of`, `value`,
-/// `template` or `each`. Then, in this order: `when`, `null_if`, `keys`, `split`, `trim`
-/// (always), `strip_html`, `case`, `match`, `map`, `type`, `default`.
+/// `template` or `each`, read from the record (or, with `from`, from an
+/// enclosing entry). Then, in this order: `when`, `null_if`, `keys`, `split`,
+/// `trim` (always), `unescape`, `replace`, `strip_html`, `case`, `match`, `map`,
+/// `type`, `default`.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FieldRule {
@@ -40,16 +42,24 @@ pub struct FieldRule {
     /// A constant.
     #[serde(default)]
     pub value: Option<serde_json::Value>,
-    /// Text with `{{ $.path }}` placeholders filled from the record.
+    /// Text with `{{ $.path }}` placeholders filled from the record, and
+    /// `{{ params.NAME }}` from the Integration's (non-secret) params.
     #[serde(default)]
     pub template: Option<String>,
     /// A JSONPath to a list of sub-objects; each becomes one entry whose `fields`
-    /// are read relative to it (caps, per-country payouts).
+    /// are read relative to it (caps, per-country payouts). A list of paths
+    /// walks nested lists, each path relative to the entry before
+    /// (`[$.actions[*], $.tariffs[*]]`: one entry per tariff of every action).
     #[serde(default)]
-    pub each: Option<String>,
+    pub each: Option<EachPath>,
     /// The sub-fields of each entry (with `each`).
     #[serde(default)]
     pub fields: Option<BTreeMap<String, FieldSpec>>,
+    /// Where the rule's paths (and `when`) read, inside `each`: `record` (the
+    /// whole record), `parent` (the entry one level up), or a level number
+    /// (1 is the entry of the first `each` path). Default: the entry itself.
+    #[serde(default)]
+    pub from: Option<Scope>,
     /// Use this rule only when the condition holds.
     #[serde(default)]
     pub when: Option<Condition>,
@@ -63,6 +73,15 @@ pub struct FieldRule {
     /// Split a delimited string into a list, e.g. `","`.
     #[serde(default)]
     pub split: Option<String>,
+    /// Undo backslash escapes left in text by a feed that escaped its JSON
+    /// twice: `https:\/\/a.com\/x` becomes `https://a.com/x` (also `\"`,
+    /// `\\`, `\n`, `\t`, `\uXXXX`).
+    #[serde(default)]
+    pub unescape: bool,
+    /// Regular-expression replacements applied to text in order; `with` may
+    /// use capture groups (`$1`, `${name}`).
+    #[serde(default)]
+    pub replace: Vec<Replace>,
     /// Remove HTML tags and decode entities.
     #[serde(default)]
     pub strip_html: bool,
@@ -106,6 +125,54 @@ pub struct Condition {
     /// Holds when the path has (true) or lacks (false) a non-null value.
     #[serde(default)]
     pub exists: Option<bool>,
+}
+
+/// The list (or nested lists) an `each` rule walks.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum EachPath {
+    /// One JSONPath relative to the record.
+    One(String),
+    /// JSONPaths of nested lists, each relative to an entry of the one before.
+    Levels(Vec<String>),
+}
+
+impl EachPath {
+    pub fn levels(&self) -> Vec<&str> {
+        match self {
+            EachPath::One(p) => vec![p.as_str()],
+            EachPath::Levels(ps) => ps.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+/// Where a rule inside `each` reads: `record`, `parent`, or a level number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Scope {
+    /// `record` (the whole record) or `parent` (the entry one level up).
+    Named(ScopeName),
+    /// The entry of the `each` path at this level (1 is the first).
+    Level(u32),
+}
+
+/// A named scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ScopeName {
+    Record,
+    Parent,
+}
+
+/// One text replacement.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Replace {
+    /// A regular expression (Rust syntax).
+    pub pattern: String,
+    /// The replacement; `$1` or `${name}` insert a captured group.
+    #[serde(default, rename = "with")]
+    pub replacement: String,
 }
 
 /// One regular expression and the value it stands for.

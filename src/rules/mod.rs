@@ -354,6 +354,8 @@ impl<'a> Rules<'a> {
         let percent = self.model_of(&offer) == Some(crate::offer::PayoutModel::RevShare);
         let payout_rules = &def.payout;
         let payout = revenue.map(|r| scaled(r, payout_rules.ratio, payout_rules));
+        let revenue_max = offer.payout_max.filter(|max| Some(*max) != revenue);
+        let payout_max = revenue_max.map(|r| scaled(r, payout_rules.ratio, payout_rules));
         let mut publisher_payouts = Vec::new();
         if let Some(r) = revenue {
             for (tier, ratio) in &payout_rules.tiers {
@@ -364,7 +366,7 @@ impl<'a> Rules<'a> {
                 });
             }
         }
-        let mut warnings = Vec::new();
+        let mut warnings = offer.warnings;
         for (publisher, fixed) in &payout_rules.publishers {
             if let Some(r) = revenue.filter(|r| fixed > r && !percent) {
                 warnings.push(format!(
@@ -405,6 +407,8 @@ impl<'a> Rules<'a> {
             thumbnail_url: offer.thumbnail_url,
             revenue,
             payout,
+            revenue_max,
+            payout_max,
             payout_kind: if percent {
                 PayoutKind::Percent
             } else {
@@ -417,12 +421,16 @@ impl<'a> Rules<'a> {
                 defaults.currency.clone().or(offer.currency)
             },
             model,
+            models: offer.models,
             // The network's own model first; defaults.objective when it sends none.
             objective: model,
             redirect: defaults.redirect,
             countries,
             blocked_countries,
             os: offer.os,
+            blocked_os: offer.blocked_os,
+            devices: offer.devices,
+            min_os_version: offer.min_os_version,
             category: offer.category.or_else(|| defaults.category.clone()),
             description: appended(offer.description, def.description_append.as_deref()),
             kpi: appended(offer.kpi, def.kpi_append.as_deref()),

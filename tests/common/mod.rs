@@ -186,6 +186,12 @@ pub struct MockState {
     pub failures: HashMap<usize, Failure>,
     pub requests: Vec<Seen>,
     pub token_requests: usize,
+    /// How each token request authenticated the client: "basic" or "post".
+    pub token_client_auth: Vec<&'static str>,
+    /// When each page request arrived.
+    pub request_times: Vec<std::time::Instant>,
+    /// When set, every page answers HTTP 200 with this body instead.
+    pub answer_instead: Option<Value>,
     /// How long each page takes to answer, and the most page requests that
     /// were being answered at once.
     pub page_delay: Option<std::time::Duration>,
@@ -249,14 +255,26 @@ impl MockNetwork {
     }
 }
 
-async fn token(State(state): State<Arc<Mutex<MockState>>>, body: String) -> Response {
+/// The OAuth2 token endpoint: the client `acme` with secret `cs-secret-3`,
+/// by HTTP Basic (RFC 6749 §2.3.1, id and secret form-encoded) or in the body.
+async fn token(
+    State(state): State<Arc<Mutex<MockState>>>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
     let mut s = state.lock().unwrap();
     s.token_requests += 1;
-    if !body.contains("client_secret=cs-secret-3")
-        || !body.contains("grant_type=client_credentials")
-    {
+    let basic = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == "Basic YWNtZTpjcy1zZWNyZXQtMw=="); // acme:cs-secret-3
+    let post = body.contains("client_id=acme") && body.contains("client_secret=cs-secret-3");
+    if !body.contains("grant_type=client_credentials") || basic == post {
+        // Neither, or both at once (RFC 6749 forbids more than one method).
         return (StatusCode::UNAUTHORIZED, "bad client").into_response();
     }
+    s.token_client_auth
+        .push(if basic { "basic" } else { "post" });
     axum::Json(json!({"access_token": format!("tok-{}", s.token_requests), "expires_in": 3600}))
         .into_response()
 }
@@ -278,6 +296,7 @@ async fn offers_page(
     let (failure, body) = {
         let mut s = state.lock().unwrap();
         s.in_flight -= 1;
+        s.request_times.push(std::time::Instant::now());
         s.requests.push(Seen {
             path: "/offers".into(),
             query: query.clone(),
@@ -329,7 +348,7 @@ async fn offers_page(
             .cloned()
             .collect();
         let more = index + 1 < pages;
-        let body = json!({
+        let body = s.answer_instead.clone().unwrap_or_else(|| json!({
             "offers": slice,
             "paging": {
                 "page": index + 1,
@@ -339,7 +358,7 @@ async fn offers_page(
                 "next_cursor": if more { json!(format!("c{}", index + 1)) } else { Value::Null },
                 "next_url": if more { json!(format!("/offers?next=c{}", index + 1)) } else { json!("") },
             }
-        });
+        }));
         (failure, body)
     };
     match failure {
@@ -469,6 +488,11 @@ impl Manifests {
 
     pub fn set_integration(&self, yaml: &str) {
         std::fs::write(self.dir.path().join("integration.yaml"), yaml).unwrap();
+    }
+
+    /// A second integration beside the first.
+    pub fn set_other_integration(&self, yaml: &str) {
+        std::fs::write(self.dir.path().join("other.yaml"), yaml).unwrap();
     }
 
     pub fn load(&self, name: &str) -> Arc<offersync::manifest::IntegrationDef> {

@@ -1,0 +1,169 @@
+//! `offersync test`: the `tests:` of Network files, run offline over their
+//! saved responses; `validate` runs the same for a directory's networks.
+
+use std::process::ExitCode;
+
+use crate::manifest::{self, NetworkDef, Origin};
+use crate::mapping::expect::{self, Failure};
+use crate::mapping::suggest::{self, Unmatched};
+
+/// What one `tests:` entry gave.
+pub struct Outcome {
+    pub network: String,
+    pub test: String,
+    /// A sample that could not be read or parsed: the test did not run.
+    pub file_problem: Option<String>,
+    pub failures: Vec<Failure>,
+    /// Fields whose paths select nothing in any record of the samples.
+    pub unmatched: Vec<Unmatched>,
+}
+
+impl Outcome {
+    pub fn passed(&self) -> bool {
+        self.file_problem.is_none() && self.failures.is_empty()
+    }
+
+    /// The report's lines: a failed expectation each, then the paths that
+    /// match nothing.
+    pub fn lines(&self) -> Vec<String> {
+        let at = format!("{} ({})", self.network, self.test);
+        let mut lines = Vec::new();
+        if let Some(problem) = &self.file_problem {
+            lines.push(format!("error: {at}: {problem}"));
+        }
+        for f in &self.failures {
+            let offer = f
+                .offer
+                .as_ref()
+                .map(|id| format!("offer {id}: "))
+                .unwrap_or_default();
+            let path = f
+                .path
+                .as_ref()
+                .map(|p| format!(" (read from `{p}`)"))
+                .unwrap_or_default();
+            lines.push(format!(
+                "FAIL {at}: {offer}{}: expected {}, got {}{path}",
+                f.field, f.expected, f.actual
+            ));
+        }
+        for u in &self.unmatched {
+            lines.push(format!("warning: {at}: {}", unmatched_line(u)));
+        }
+        lines
+    }
+}
+
+/// `field X: `$.path` selects nothing...; did you mean ...?`
+pub fn unmatched_line(u: &Unmatched) -> String {
+    let hint = match u.suggestions.as_slice() {
+        [] => String::new(),
+        [one] => format!("; did you mean `{one}`?"),
+        many => format!(
+            "; did you mean one of: {}?",
+            many.iter()
+                .map(|s| format!("`{s}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    format!(
+        "field {}: `{}` selects nothing in any record of the samples{hint}",
+        u.field, u.path
+    )
+}
+
+/// Runs every test of `network`.
+pub fn run(network: &NetworkDef) -> Vec<Outcome> {
+    network
+        .tests
+        .iter()
+        .map(|test| {
+            let mut outcome = Outcome {
+                network: network.name.clone(),
+                test: test.name.clone(),
+                file_problem: None,
+                failures: Vec::new(),
+                unmatched: Vec::new(),
+            };
+            let mut pages = Vec::new();
+            let mut trees = Vec::new();
+            for sample in &test.samples {
+                let body = match std::fs::read(sample) {
+                    Ok(body) => body,
+                    Err(e) => {
+                        outcome.file_problem =
+                            Some(format!("sample {}: cannot read: {e}", sample.display()));
+                        return outcome;
+                    }
+                };
+                match network.mapping.map_page(&body) {
+                    Ok(page) => pages.push(page),
+                    Err(e) => {
+                        outcome.file_problem = Some(format!("sample {}: {e}", sample.display()));
+                        return outcome;
+                    }
+                }
+                if let Ok(tree) = network.mapping.parse(&body) {
+                    trees.push(tree);
+                }
+            }
+            outcome.failures = expect::check(&network.mapping, test, &pages);
+            let records: Vec<&serde_json::Value> = trees
+                .iter()
+                .flat_map(|t| network.mapping.records(t).into_iter().map(|(_, r)| r))
+                .collect();
+            outcome.unmatched = suggest::unmatched(&network.mapping, &records);
+            outcome
+        })
+        .collect()
+}
+
+/// `offersync test [--dir DIR] [NETWORK...]`: 0 all pass, 1 a failure, 2 a
+/// file problem (a manifest or a sample that cannot be read).
+pub fn command(dir: &std::path::Path, names: &[String]) -> ExitCode {
+    let loaded = manifest::load_dir_with(dir, manifest::Secrets::Offline);
+    let broken: Vec<_> = loaded.diagnostics.iter().filter(|d| d.is_error()).collect();
+    for d in &broken {
+        errln!("{d}");
+    }
+    let mut selected: Vec<&NetworkDef> = Vec::new();
+    for name in names {
+        match loaded.catalog.networks.get(name) {
+            Some(n) => selected.push(n),
+            None => {
+                errln!("error: no network named {name:?} in {}", dir.display());
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if names.is_empty() {
+        selected = loaded
+            .catalog
+            .networks
+            .values()
+            .filter(|n| n.origin != Origin::BuiltIn && !n.tests.is_empty())
+            .map(|n| n.as_ref())
+            .collect();
+    }
+    let outcomes: Vec<Outcome> = selected.iter().flat_map(|n| run(n)).collect();
+    for outcome in &outcomes {
+        for line in outcome.lines() {
+            errln!("{line}");
+        }
+    }
+    let failed = outcomes.iter().filter(|o| !o.passed()).count();
+    outln!(
+        "{} tests in {} networks: {} passed, {failed} failed",
+        outcomes.len(),
+        selected.len(),
+        outcomes.len() - failed
+    );
+    if !broken.is_empty() || outcomes.iter().any(|o| o.file_problem.is_some()) {
+        ExitCode::from(2)
+    } else if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
