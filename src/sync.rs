@@ -683,7 +683,7 @@ async fn fetch_side(def: &Arc<IntegrationDef>, tx: &mpsc::Sender<Message>) -> Re
 
 /// The params an offer field's template may read: the Integration's values
 /// of the Network's non-secret params (compiling refuses secret ones).
-fn field_params(def: &IntegrationDef) -> std::collections::BTreeMap<String, String> {
+pub fn field_params(def: &IntegrationDef) -> std::collections::BTreeMap<String, String> {
     if !def.network.mapping.uses_params() {
         return Default::default();
     }
@@ -692,6 +692,35 @@ fn field_params(def: &IntegrationDef) -> std::collections::BTreeMap<String, Stri
         .filter(|(_, value)| !value.is_secret())
         .map(|(name, value)| (name.clone(), value.expose().to_string()))
         .collect()
+}
+
+/// The record of one offer as the network lists it (for `explain`): the
+/// pages are read in order until a record maps to `external_id` (or fails
+/// to map with that id). Nothing is written.
+pub async fn find_record(
+    def: &Arc<IntegrationDef>,
+    external_id: &str,
+) -> Result<Option<(Value, Option<String>)>, String> {
+    let fetcher = Arc::new(Fetcher::new(def).map_err(|e| e.to_string())?);
+    let mut pager = Pager::new(def, fetcher.redactor().clone()).map_err(|e| e.to_string())?;
+    let mapping = &def.network.mapping;
+    let params = field_params(def);
+    while let Some(request) = pager.next_request().cloned() {
+        let body = fetcher.fetch(&request).await.map_err(|e| e.to_string())?;
+        let mapped = mapping
+            .map_page_using(&body, 1, &params)
+            .map_err(|e| e.to_string())?;
+        if let Some(message) = mapping.response_error(&mapped.page) {
+            return Err(format!("the API answered with an error: {message}"));
+        }
+        if let Some(found) = mapping.find_record(&body, &mapped, external_id) {
+            return Ok(Some(found));
+        }
+        pager
+            .advance(&mapped.page, mapped.listed(), &body)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(None)
 }
 
 /// Runs a network's per-offer requests, a bounded number at a time.

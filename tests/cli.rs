@@ -780,3 +780,146 @@ spec:
         "{stderr}"
     );
 }
+
+/// Issue 17: a Network file proposed from a saved response maps it at once,
+/// and its own test over the sample passes.
+#[test]
+fn scaffold_proposes_a_network_that_maps_its_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("networks/acme.yaml");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    let out = offersync(
+        &[
+            "scaffold",
+            "--sample",
+            std::fs::canonicalize("tests/fixtures/networks/admitad/page1.json")
+                .unwrap()
+                .to_str()
+                .unwrap(),
+            "--name",
+            "acme",
+            "--out",
+            file.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("records at $.results[*] (2 in the sample)"),
+        "{stdout}"
+    );
+    let yaml = std::fs::read_to_string(&file).unwrap();
+    assert!(yaml.contains("    external_id: '$.id'\n"), "{yaml}");
+    assert!(
+        yaml.contains("    countries: '$.regions[*].region'\n"),
+        "{yaml}"
+    );
+    assert!(yaml.contains("    tracking_url: '$.gotolink'\n"), "{yaml}");
+    // The proposal is a valid file whose test over the sample passes.
+    let dir_arg = dir.path().to_str().unwrap();
+    let out = offersync(&["test", "acme", "--dir", dir_arg], &[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{yaml}\n{stdout}{stderr}");
+    assert!(stdout.contains("1 passed, 0 failed"), "{stdout}");
+    // It never overwrites.
+    let again = offersync(
+        &[
+            "scaffold",
+            "--sample",
+            "tests/fixtures/networks/admitad/page1.json",
+            "--out",
+            file.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(again.status.code(), Some(2));
+}
+
+/// Issue 17: one offer through the whole pipeline, from saved responses,
+/// with each field's rule, each filter's verdict, the payout arithmetic and,
+/// against a store, the planned change and what the update policy holds back.
+#[test]
+fn explain_traces_one_offer_through_mapping_filters_payout_and_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("demo.db").display());
+    let demo = offersync(&["demo", "--database-url", &db], &[]);
+    assert!(demo.status.success(), "{}", text(&demo).1);
+    let manifests = dir.path().join("integrations.d");
+    let integration = std::fs::read_to_string("demo/integrations.d/demo-everflow.yaml").unwrap()
+        + "  update: {columns: {name: on_create}}\n";
+    write(&manifests, "demo-everflow.yaml", &integration);
+    let page = std::fs::read_to_string("demo/api/everflow/page1.json")
+        .unwrap()
+        .replace("\"name\": \"GlowSkin Shop", "\"name\": \"GlowSkin Store");
+    write(dir.path(), "page1.json", &page);
+    let explain = |offer: &str, format: &str| {
+        offersync(
+            &[
+                "explain",
+                "demo-everflow",
+                "--offer",
+                offer,
+                "--sample",
+                dir.path().join("page1.json").to_str().unwrap(),
+                "--dir",
+                manifests.to_str().unwrap(),
+                "--database-url",
+                &db,
+                "--format",
+                format,
+            ],
+            &[],
+        )
+    };
+    let out = explain("318", "table");
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("\"network_offer_id\": 318"),
+        "the raw record: {stdout}"
+    );
+    assert!(
+        stdout.contains("  filters.countries              passes"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("payout: 12 × 0.8 = 9.6"), "{stdout}");
+    assert!(stdout.contains("plan: update"), "{stdout}");
+    assert!(
+        stdout.contains("  name: GlowSkin Shop - RevShare 12% - EU (exclude FR) → GlowSkin Store - RevShare 12% - EU (exclude FR)  (held back by update policy)"),
+        "{stdout}"
+    );
+
+    // An offer the filters skip says which filter and why.
+    let out = explain("7", "table");
+    let (stdout, _) = text(&out);
+    assert!(
+        stdout.contains("filters.require_preview_url    skips: no_preview_url (no preview URL)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("verdict: skipped: no_preview_url"),
+        "{stdout}"
+    );
+
+    // JSON for tools: a first_of's alternatives and which gave the value.
+    let out = explain("7", "json");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let payout = report["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["field"] == "payout")
+        .unwrap();
+    assert_eq!(payout["value"], "22");
+    let gave: Vec<bool> = payout["alternatives"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["gave_value"].as_bool().unwrap())
+        .collect();
+    assert_eq!(gave[..2], [false, true], "{payout}");
+
+    let missing = explain("999", "table");
+    assert_eq!(missing.status.code(), Some(1));
+}

@@ -28,7 +28,9 @@ macro_rules! errln {
 
 pub mod catalogue;
 mod demo;
+mod explain;
 mod runs;
+pub mod scaffold;
 pub mod testing;
 
 /// Writes one line of output (see [`outln!`]). A closed stdout ends the
@@ -247,6 +249,51 @@ enum Command {
         #[command(flatten)]
         common: StoreArgs,
     },
+    /// One offer through the whole pipeline, from the live API or saved responses.
+    ///
+    /// Shows the raw record; each mapped field with the rule that produced it
+    /// (and a `first_of`'s alternatives that gave nothing); each filter's
+    /// verdict; the payout arithmetic; and with --database-url, what a sync
+    /// would do to its campaign (create, update with old → new per column,
+    /// unchanged, restore) and which changes the update policy holds back.
+    /// Writes nothing. Exit status: 0 explained, 1 no such offer, 2 a file
+    /// or the API could not be read.
+    Explain {
+        /// The Integration.
+        name: String,
+        /// The offer's id as the network sends it.
+        #[arg(long)]
+        offer: String,
+        /// Saved responses to read instead of the live API; repeat for pages.
+        #[arg(long)]
+        sample: Vec<PathBuf>,
+        /// The manifest directory.
+        #[arg(long, default_value = "integrations.d")]
+        dir: PathBuf,
+        /// The store whose campaign to compare with (default: none).
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OfferFormat::Table)]
+        format: OfferFormat,
+    },
+    /// Propose a Network file from one saved response (JSON or XML).
+    ///
+    /// Finds the records and guesses the path of each offer field from key
+    /// names and value shapes; marks with TODO what it is unsure of (and
+    /// the request, auth and paging, which a response cannot show); adds a
+    /// `tests:` entry over the sample. Then `map` and `test` show the result.
+    Scaffold {
+        /// A saved response of the network's offer list.
+        #[arg(long)]
+        sample: PathBuf,
+        /// The network's name (lower case, digits, `-`).
+        #[arg(long, default_value = "mynetwork")]
+        name: String,
+        /// Where to write the file (default NAME.yaml here); never overwritten.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Run the `tests:` of Network files offline, over their saved responses.
     ///
     /// Prints each failed expectation with the offer, field, expected and
@@ -378,6 +425,24 @@ pub fn main() -> ExitCode {
         } => map(&network, &sample, format, &dir, &params),
         Command::Schema { out, kind } => schema(out.as_deref(), kind),
         Command::Test { networks, dir } => testing::command(&dir, &networks),
+        Command::Explain {
+            name,
+            offer,
+            sample,
+            dir,
+            database_url,
+            format,
+        } => explain::command(
+            &name,
+            &offer,
+            &sample,
+            &dir,
+            database_url.as_deref(),
+            matches!(format, OfferFormat::Json),
+        ),
+        Command::Scaffold { sample, name, out } => {
+            scaffold::command(&sample, &name, out.as_deref())
+        }
         Command::Networks { format } => {
             let text = match format {
                 CatalogueFormat::Table => catalogue::table(),

@@ -25,7 +25,7 @@ pub(super) fn open_store(url: &str) -> Result<Box<dyn Store>, ExitCode> {
 /// For commands that only read (runs, status, refresh): an SQLite store
 /// that does not exist is an error, not a new empty file that then says
 /// "no runs yet".
-fn open_existing_store(url: &str) -> Result<Box<dyn Store>, ExitCode> {
+pub(super) fn open_existing_store(url: &str) -> Result<Box<dyn Store>, ExitCode> {
     if let Ok(store::Backend::Sqlite(path)) = store::Backend::from_url(url)
         && !path.exists()
     {

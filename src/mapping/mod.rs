@@ -190,6 +190,24 @@ pub struct Mapping {
     record_shape: split::Shape,
 }
 
+/// How one field's rule went on one record (`offersync explain`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FieldTrace {
+    pub field: &'static str,
+    pub rule: String,
+    /// A `first_of`'s alternatives in order (or the rule alone), and
+    /// whether each gave a value: the first that did is used.
+    pub alternatives: Vec<Alternative>,
+    /// Whether a value it cannot read drops the record.
+    pub required: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Alternative {
+    pub rule: String,
+    pub gave_value: bool,
+}
+
 /// A Network's rule for an error answered with a success status: when
 /// `when` holds on the response, the page is the API's error, with its
 /// message at `message`.
@@ -339,6 +357,63 @@ impl Mapping {
     /// The fields beyond `external_id` and `name` a record must have.
     pub fn required_targets(&self) -> impl Iterator<Item = Target> + '_ {
         self.required.iter().copied().skip(2)
+    }
+
+    /// The record of a mapped page whose offer (or record problem) has
+    /// `external_id`, as a tree, with its key in an object keyed by id.
+    pub fn find_record(
+        &self,
+        body: &[u8],
+        mapped: &MappedPage,
+        external_id: &str,
+    ) -> Option<(Value, Option<String>)> {
+        if let Some(offer) = mapped.offers.iter().find(|o| o.external_id == external_id) {
+            let record = serde_json::from_str(offer.raw.get()).ok()?;
+            let key = self.parse(body).ok().and_then(|tree| {
+                self.records(&tree)
+                    .into_iter()
+                    .find(|(_, r)| **r == record)
+                    .and_then(|(k, _)| k)
+            });
+            return Some((record, key));
+        }
+        let problem = mapped
+            .problems
+            .iter()
+            .find(|p| p.external_id.as_deref() == Some(external_id))?;
+        let tree = self.parse(body).ok()?;
+        self.records(&tree)
+            .into_iter()
+            .nth(problem.index)
+            .map(|(key, record)| (record.clone(), key))
+    }
+
+    /// For `explain`: each field's rule on one record, its alternatives and
+    /// which gave a value, in the order the fields are read.
+    pub fn trace(
+        &self,
+        record: &Value,
+        key: Option<&str>,
+        params: &BTreeMap<String, String>,
+    ) -> Vec<FieldTrace> {
+        let ctx = Ctx {
+            params,
+            ..Ctx::new(record, key, &self.nulls)
+        };
+        self.fields
+            .iter()
+            .map(|f| FieldTrace {
+                field: f.target.name(),
+                rule: f.program.describe(),
+                alternatives: f
+                    .program
+                    .alternatives(&ctx)
+                    .into_iter()
+                    .map(|(rule, gave_value)| Alternative { rule, gave_value })
+                    .collect(),
+                required: self.is_required(f.target),
+            })
+            .collect()
     }
 
     /// The path a field's rule reads first, for messages about it.
@@ -582,7 +657,8 @@ impl Mapping {
         self.map_record_using(index, key, record, &program::NO_PARAMS)
     }
 
-    fn map_record_using(
+    /// [`Mapping::map_record`] with an Integration's params for field templates.
+    pub fn map_record_using(
         &self,
         index: usize,
         key: Option<&str>,

@@ -596,6 +596,74 @@ impl Program {
         }
     }
 
+    /// The rule in a few words, for `explain`: its source and the steps that
+    /// change values.
+    pub fn describe(&self) -> String {
+        let mut text = match &self.source {
+            Source::Path(p) => p.as_str().to_string(),
+            Source::Key => "@key".to_string(),
+            Source::FirstOf(alts) => format!(
+                "first_of [{}]",
+                alts.iter()
+                    .map(Program::describe)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Source::AllOf(parts) => format!(
+                "all_of [{}]",
+                parts
+                    .iter()
+                    .map(Program::describe)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Source::Value(v) => format!("value {v}"),
+            Source::Template(t) => format!("template ({} parts)", t.parts.len()),
+            Source::Each { levels, fields } => format!(
+                "each {} with {}",
+                levels
+                    .iter()
+                    .map(JsonPath::as_str)
+                    .collect::<Vec<_>>()
+                    .join(" → "),
+                fields
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        if let Some(from) = self.from {
+            text.push_str(&format!(" from {from:?}"));
+        }
+        if self.when.is_some() {
+            text.push_str(" when …");
+        }
+        if self.map.is_some() {
+            text.push_str(" | map");
+        }
+        if !self.matches.is_empty() {
+            text.push_str(" | match");
+        }
+        if let Some(ty) = self.value_type {
+            text.push_str(&format!(" | type {ty:?}").to_lowercase());
+        }
+        text
+    }
+
+    /// For `explain`: each alternative of a `first_of` (or the rule itself)
+    /// and whether it gave a value on this record; the first that did is
+    /// the one used.
+    pub fn alternatives(&self, ctx: &Ctx<'_>) -> Vec<(String, bool)> {
+        match &self.source {
+            Source::FirstOf(alts) => alts
+                .iter()
+                .map(|alt| (alt.describe(), alt.eval(ctx).is_ok_and(|v| !v.is_empty())))
+                .collect(),
+            _ => vec![(self.describe(), self.eval(ctx).is_ok_and(|v| !v.is_empty()))],
+        }
+    }
+
     /// Whether the rule (or one inside it) reads from an enclosing entry.
     fn reads_outside_entry(&self) -> bool {
         self.from.is_some()

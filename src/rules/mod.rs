@@ -183,6 +183,39 @@ impl<'a> Rules<'a> {
     }
 
     fn check_filters(&self, offer: &Offer) -> Result<(), Skip> {
+        Self::FILTERS
+            .iter()
+            .try_for_each(|(_, check)| check(self, offer))
+    }
+
+    /// Each filter's verdict on an offer, in the order `apply` checks them
+    /// (`apply` stops at the first that skips), named as in the manifest.
+    pub fn filter_verdicts(&self, offer: &Offer) -> Vec<(&'static str, Result<(), Skip>)> {
+        Self::FILTERS
+            .iter()
+            .map(|(name, check)| (*name, check(self, offer)))
+            .collect()
+    }
+
+    /// The filters, in order: an earlier one names the skip reason.
+    #[allow(clippy::type_complexity)]
+    const FILTERS: [(&'static str, fn(&Self, &Offer) -> Result<(), Skip>); 9] = [
+        ("filters.offers", Self::check_selected),
+        ("filters.status", Self::check_status),
+        ("filters.countries", Self::check_countries),
+        ("filters.require_preview_url", Self::check_preview),
+        ("filters.models", Self::check_model),
+        ("filters.payout (percent)", Self::check_percent),
+        ("filters.payout", Self::check_payout),
+        ("filters.os", Self::check_os),
+        ("filters.geo", Self::check_geo),
+    ];
+
+    fn is_percent(&self, offer: &Offer) -> bool {
+        self.model_of(offer) == Some(crate::offer::PayoutModel::RevShare)
+    }
+
+    fn check_selected(&self, offer: &Offer) -> Result<(), Skip> {
         let f = &self.def.filters;
         if !f.offers.is_empty() && !f.offers.contains(&offer.external_id) {
             return Err(Skip::new(
@@ -191,6 +224,11 @@ impl<'a> Rules<'a> {
                 "not in filters.offers",
             ));
         }
+        Ok(())
+    }
+
+    fn check_status(&self, offer: &Offer) -> Result<(), Skip> {
+        let f = &self.def.filters;
         if !f.statuses.is_empty() && !f.statuses.contains(&offer.status) {
             return Err(Skip::new(
                 offer,
@@ -198,6 +236,11 @@ impl<'a> Rules<'a> {
                 format!("status {} is not in filters.status", offer.status),
             ));
         }
+        Ok(())
+    }
+
+    fn check_countries(&self, offer: &Offer) -> Result<(), Skip> {
+        let f = &self.def.filters;
         if let Some(c) = offer
             .countries
             .iter()
@@ -223,9 +266,20 @@ impl<'a> Rules<'a> {
                 format!("targets {}", offer.countries.join(",")),
             ));
         }
-        if f.require_preview_url && offer.preview_url.as_deref().is_none_or(str::is_empty) {
+        Ok(())
+    }
+
+    fn check_preview(&self, offer: &Offer) -> Result<(), Skip> {
+        if self.def.filters.require_preview_url
+            && offer.preview_url.as_deref().is_none_or(str::is_empty)
+        {
             return Err(Skip::new(offer, SkipReason::NoPreviewUrl, "no preview URL"));
         }
+        Ok(())
+    }
+
+    fn check_model(&self, offer: &Offer) -> Result<(), Skip> {
+        let f = &self.def.filters;
         if !f.models.is_empty() {
             match self.model_of(offer) {
                 Some(m) if f.models.contains(&m) => {}
@@ -245,12 +299,21 @@ impl<'a> Rules<'a> {
                 }
             }
         }
-        let percent = self.model_of(offer) == Some(crate::offer::PayoutModel::RevShare);
-        // A percentage is no money: the money bounds and the geo filter's
-        // bounds do not judge it; the percentage bounds do.
-        if percent {
-            check_percent(offer, f)?;
+        Ok(())
+    }
+
+    // A percentage is no money: the money bounds and the geo filter's
+    // bounds do not judge it; the percentage bounds do.
+    fn check_percent(&self, offer: &Offer) -> Result<(), Skip> {
+        if self.is_percent(offer) {
+            check_percent(offer, &self.def.filters)?;
         }
+        Ok(())
+    }
+
+    fn check_payout(&self, offer: &Offer) -> Result<(), Skip> {
+        let f = &self.def.filters;
+        let percent = self.is_percent(offer);
         if let Some(min) = f.payout_min.filter(|_| !percent) {
             match offer.payout {
                 Some(p) if p >= min => {}
@@ -279,7 +342,11 @@ impl<'a> Rules<'a> {
                 format!("payout {p} > max {max}"),
             ));
         }
-        let wanted_os = match f.os {
+        Ok(())
+    }
+
+    fn check_os(&self, offer: &Offer) -> Result<(), Skip> {
+        let wanted_os = match self.def.filters.os {
             OsFilter::All => None,
             OsFilter::Android => Some("android"),
             OsFilter::Ios => Some("ios"),
@@ -295,6 +362,12 @@ impl<'a> Rules<'a> {
                 format!("runs on {}", offer.os.join(",")),
             ));
         }
+        Ok(())
+    }
+
+    fn check_geo(&self, offer: &Offer) -> Result<(), Skip> {
+        let f = &self.def.filters;
+        let percent = self.is_percent(offer);
         for geo in f.geo.iter().filter(|_| !percent) {
             let targets = offer.countries.is_empty() || offer.countries.contains(&geo.country);
             if !targets || offer.blocked_countries.contains(&geo.country) {

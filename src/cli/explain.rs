@@ -1,0 +1,361 @@
+//! `offersync explain INTEGRATION --offer ID`: one offer through the whole
+//! pipeline, from the live API or a saved response: the raw record, each
+//! mapped field with its rule and the alternatives that gave nothing, each
+//! filter's verdict, the payout arithmetic, and, with a store, what a sync
+//! would do to its campaign. It writes nothing.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::manifest::{self, IntegrationDef};
+use crate::mapping::FieldTrace;
+use crate::rules::Rules;
+
+/// What `explain` found, as `--format json` prints it.
+fn explain_json(
+    def: &IntegrationDef,
+    record: &Value,
+    key: Option<&str>,
+    store: Option<&mut Box<dyn crate::store::Store>>,
+) -> Value {
+    let mapping = &def.network.mapping;
+    let params = crate::sync::field_params(def);
+    let traces: Vec<FieldTrace> = mapping.trace(record, key, &params);
+    let mapped = mapping.map_record_using(0, key, record, &params);
+    let offer_json = mapped.as_ref().ok().map(|o| {
+        let mut v = serde_json::to_value(o).expect("offers serialize");
+        if let Some(m) = v.as_object_mut() {
+            m.remove("raw");
+        }
+        v
+    });
+    let fields: Vec<Value> = traces
+        .iter()
+        .map(|t| {
+            json!({
+                "field": t.field,
+                "rule": t.rule,
+                "alternatives": t.alternatives,
+                "required": t.required,
+                "value": offer_json.as_ref().and_then(|o| o.get(t.field)).cloned().unwrap_or(Value::Null),
+            })
+        })
+        .collect();
+    let mut out = json!({
+        "integration": def.name,
+        "network": def.network.name,
+        "raw": record,
+        "fields": fields,
+    });
+    let offer = match mapped {
+        Ok(offer) => offer,
+        Err(problem) => {
+            out["mapping_problem"] = json!(problem.to_string());
+            out["verdict"] = json!(format!("skipped: mapping_problem ({problem})"));
+            return out;
+        }
+    };
+    out["warnings"] = json!(offer.warnings);
+    let rules = Rules::new(def);
+    let verdicts: Vec<Value> = rules
+        .filter_verdicts(&offer)
+        .into_iter()
+        .map(|(filter, verdict)| match verdict {
+            Ok(()) => json!({"filter": filter, "passes": true}),
+            Err(skip) => json!({"filter": filter, "passes": false, "reason": skip.reason.to_string(), "detail": skip.detail}),
+        })
+        .collect();
+    out["filters"] = json!(verdicts);
+    let campaign = match rules.apply(offer) {
+        Ok(c) => c,
+        Err(skip) => {
+            out["verdict"] = json!(format!("skipped: {} ({})", skip.reason, skip.detail));
+            return out;
+        }
+    };
+    out["payout"] = json!({
+        "revenue": campaign.revenue.map(|d| d.to_string()),
+        "ratio": def.payout.ratio.to_string(),
+        "decimals": def.payout.decimals,
+        "rounding": format!("{:?}", def.payout.rounding).to_lowercase(),
+        "payout": campaign.payout.map(|d| d.to_string()),
+        "kind": campaign.payout_kind.as_str(),
+        "arithmetic": match (campaign.revenue, campaign.payout) {
+            (Some(r), Some(p)) => format!("{r} × {} = {p} (rounded {:?} to {} decimals)", def.payout.ratio, def.payout.rounding, def.payout.decimals).to_lowercase(),
+            _ => "no revenue: no payout".to_string(),
+        },
+    });
+    out["verdict"] = json!("imported");
+    if let Some(store) = store {
+        out["plan"] = plan(def, &campaign, store);
+    }
+    out
+}
+
+/// What a sync would do to the offer's campaign, and which changes the
+/// update policy holds back.
+fn plan(
+    def: &IntegrationDef,
+    campaign: &crate::campaign::Campaign,
+    store: &mut Box<dyn crate::store::Store>,
+) -> Value {
+    let stored = match store.campaigns(&def.name) {
+        Ok(list) => list
+            .into_iter()
+            .find(|c| c.external_id == campaign.external_id),
+        Err(e) => return json!({"error": e.to_string()}),
+    };
+    let Some(stored) = stored else {
+        return json!({"action": "create"});
+    };
+    if stored.content_hash == campaign.content_hash && stored.removed_at.is_none() {
+        return json!({"action": "unchanged"});
+    }
+    let columns = crate::reconcile::Reconciler::update_columns(&def.update, def.caps.update);
+    // The update policy's columns by their manifest names (`tracking_url`).
+    let allowed = |name: &str| {
+        columns
+            .columns
+            .iter()
+            .any(|c| format!("{c:?}").to_lowercase() == name.replace('_', ""))
+    };
+    let text = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+    let pairs = [
+        ("name", stored.name.clone(), campaign.name.clone()),
+        (
+            "status",
+            stored.status.clone(),
+            campaign.status.as_str().to_string(),
+        ),
+        (
+            "revenue",
+            text(stored.revenue.map(|d| d.normalize().to_string())),
+            text(campaign.revenue.map(|d| d.normalize().to_string())),
+        ),
+        (
+            "payout",
+            text(stored.payout.map(|d| d.normalize().to_string())),
+            text(campaign.payout.map(|d| d.normalize().to_string())),
+        ),
+        (
+            "currency",
+            text(stored.currency.clone()),
+            text(campaign.currency.clone()),
+        ),
+        (
+            "tracking_url",
+            text(stored.tracking_url.clone()),
+            text(campaign.tracking_url.clone()),
+        ),
+        (
+            "category",
+            text(stored.category.clone()),
+            text(campaign.category.clone()),
+        ),
+        (
+            "countries",
+            stored.countries.to_string(),
+            json!(campaign.countries).to_string(),
+        ),
+    ];
+    let changes: Vec<Value> = pairs
+        .into_iter()
+        .filter(|(_, old, new)| old != new)
+        .map(|(column, old, new)| {
+            json!({"column": column, "old": old, "new": new, "held_back_by_policy": !allowed(column)})
+        })
+        .collect();
+    json!({
+        "action": if stored.removed_at.is_some() { "restore" } else { "update" },
+        "changes": changes,
+    })
+}
+
+/// `offersync explain NAME --offer ID [--sample FILE...]`.
+pub fn command(
+    name: &str,
+    offer: &str,
+    samples: &[PathBuf],
+    dir: &Path,
+    database_url: Option<&str>,
+    json_format: bool,
+) -> ExitCode {
+    let def = if samples.is_empty() {
+        match super::runs::load_integration_with(dir, name, &manifest::process_env) {
+            Ok(d) => d,
+            Err(code) => return code,
+        }
+    } else {
+        // Saved responses need no key: secrets are checked for form only.
+        let mut loaded = manifest::load_dir_with(dir, manifest::Secrets::Offline);
+        match loaded.catalog.integrations.remove(name) {
+            Some(def) => Arc::new(def),
+            None => {
+                for d in loaded.diagnostics.iter().filter(|d| d.is_error()) {
+                    errln!("{d}");
+                }
+                errln!(
+                    "error: no valid Integration named `{name}` in {}",
+                    dir.display()
+                );
+                return ExitCode::from(2);
+            }
+        }
+    };
+    let found = if samples.is_empty() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(crate::sync::find_record(&def, offer))
+    } else {
+        from_samples(&def, samples, offer)
+    };
+    let (record, key) = match found {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            errln!(
+                "error: no offer {offer:?} in the {} of {name}",
+                if samples.is_empty() {
+                    "feed"
+                } else {
+                    "samples"
+                }
+            );
+            return ExitCode::from(1);
+        }
+        Err(e) => {
+            errln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut store = match database_url {
+        Some(url) => match super::runs::open_existing_store(url) {
+            Ok(s) => Some(s),
+            Err(code) => return code,
+        },
+        None => None,
+    };
+    let report = explain_json(&def, &record, key.as_deref(), store.as_mut());
+    if json_format {
+        outln!("{report}");
+    } else {
+        for line in text_lines(&report) {
+            outln!("{line}");
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn from_samples(
+    def: &Arc<IntegrationDef>,
+    samples: &[PathBuf],
+    offer: &str,
+) -> Result<Option<(Value, Option<String>)>, String> {
+    let mapping = &def.network.mapping;
+    let params = crate::sync::field_params(def);
+    for sample in samples {
+        let body =
+            std::fs::read(sample).map_err(|e| format!("{}: cannot read: {e}", sample.display()))?;
+        let mapped = mapping
+            .map_page_using(&body, 1, &params)
+            .map_err(|e| format!("{}: {e}", sample.display()))?;
+        if let Some(found) = mapping.find_record(&body, &mapped, offer) {
+            return Ok(Some(found));
+        }
+    }
+    Ok(None)
+}
+
+/// The report for reading: sections in pipeline order.
+fn text_lines(report: &Value) -> Vec<String> {
+    let mut lines = vec![format!(
+        "offer in {} ({}):",
+        report["integration"].as_str().unwrap_or_default(),
+        report["network"].as_str().unwrap_or_default()
+    )];
+    lines.push("raw record:".into());
+    let raw = serde_json::to_string_pretty(&report["raw"]).unwrap_or_default();
+    lines.extend(
+        raw.lines()
+            .map(|l| format!("  {}", crate::fetch::escape_controls(l))),
+    );
+    lines.push("fields:".into());
+    for f in report["fields"].as_array().into_iter().flatten() {
+        let value = f["value"].to_string();
+        lines.push(format!(
+            "  {:<16} {}   ← {}",
+            f["field"].as_str().unwrap_or_default(),
+            crate::fetch::escape_controls(&value),
+            f["rule"].as_str().unwrap_or_default()
+        ));
+        let alternatives = f["alternatives"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        if alternatives.len() > 1 {
+            for alt in alternatives {
+                let mark = if alt["gave_value"] == json!(true) {
+                    "gave a value"
+                } else {
+                    "gave nothing"
+                };
+                lines.push(format!(
+                    "      {}: {mark}",
+                    alt["rule"].as_str().unwrap_or_default()
+                ));
+            }
+        }
+    }
+    for w in report["warnings"].as_array().into_iter().flatten() {
+        lines.push(format!("warning: {}", w.as_str().unwrap_or_default()));
+    }
+    if let Some(problem) = report["mapping_problem"].as_str() {
+        lines.push(format!("mapping problem: {problem}"));
+    }
+    if let Some(filters) = report["filters"].as_array() {
+        lines.push("filters:".into());
+        for f in filters {
+            let verdict = if f["passes"] == json!(true) {
+                "passes".to_string()
+            } else {
+                format!(
+                    "skips: {} ({})",
+                    f["reason"].as_str().unwrap_or_default(),
+                    f["detail"].as_str().unwrap_or_default()
+                )
+            };
+            lines.push(format!(
+                "  {:<30} {verdict}",
+                f["filter"].as_str().unwrap_or_default()
+            ));
+        }
+    }
+    if let Some(arithmetic) = report["payout"]["arithmetic"].as_str() {
+        lines.push(format!("payout: {arithmetic}"));
+    }
+    lines.push(format!(
+        "verdict: {}",
+        report["verdict"].as_str().unwrap_or_default()
+    ));
+    if let Some(action) = report["plan"]["action"].as_str() {
+        lines.push(format!("plan: {action}"));
+        for c in report["plan"]["changes"].as_array().into_iter().flatten() {
+            let held = if c["held_back_by_policy"] == json!(true) {
+                "  (held back by update policy)"
+            } else {
+                ""
+            };
+            lines.push(format!(
+                "  {}: {} → {}{held}",
+                c["column"].as_str().unwrap_or_default(),
+                c["old"].as_str().unwrap_or_default(),
+                c["new"].as_str().unwrap_or_default()
+            ));
+        }
+    }
+    lines
+}
