@@ -288,7 +288,7 @@ fn find_records<'a>(value: &'a Value, at: &str) -> Option<(String, Vec<&'a Value
                     .max()
                     .unwrap_or(0)
         };
-        if items.len() >= 1
+        if !items.is_empty()
             && best
                 .as_ref()
                 .is_none_or(|(_, b)| weight(&items) > weight(b))
@@ -433,42 +433,6 @@ fn yaml_path(path: &str, shape: Shape, is_list: bool) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn records_and_fields_are_found_by_names_and_shapes() {
-        let sample = json!({"meta": {"total": 2}, "data": {"offers": [
-            {"offer_id": 7, "title": "A", "payout": "2.50", "currency": "USD", "countries": ["US"], "preview_url": "https://a", "tracking_link": "https://t/7"},
-            {"offer_id": 8, "title": "B", "payout": 3, "currency": "EUR", "countries": ["DE"], "preview_url": "https://b", "tracking_link": "https://t/8"}
-        ]}});
-        let p = propose("acme", &sample, "sample.json", false).unwrap();
-        assert_eq!(
-            (p.records.as_str(), p.record_count),
-            ("$.data.offers[*]", 2)
-        );
-        assert!(
-            p.yaml.contains("    external_id: '$.offer_id'\n"),
-            "{}",
-            p.yaml
-        );
-        assert!(p.yaml.contains("    name: '$.title'\n"), "{}", p.yaml);
-        assert!(
-            p.yaml.contains("    countries: '$.countries[*]'\n"),
-            "{}",
-            p.yaml
-        );
-        assert!(
-            p.yaml.contains("    tracking_url: '$.tracking_link'\n"),
-            "{}",
-            p.yaml
-        );
-        assert!(p.unsure.is_empty(), "{:?}", p.unsure);
-    }
-}
-
 /// `offersync scaffold --sample FILE [--name NAME] [--out FILE]`.
 pub fn command(
     sample: &std::path::Path,
@@ -550,4 +514,40 @@ fn relative(target: &std::path::Path, from: &std::path::Path) -> String {
             .map(|c| c.as_os_str().to_string_lossy().into_owned()),
     );
     parts.join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn records_and_fields_are_found_by_names_and_shapes() {
+        let sample = json!({"meta": {"total": 2}, "data": {"offers": [
+            {"offer_id": 7, "title": "A", "payout": "2.50", "currency": "USD", "countries": ["US"], "preview_url": "https://a", "tracking_link": "https://t/7"},
+            {"offer_id": 8, "title": "B", "payout": 3, "currency": "EUR", "countries": ["DE"], "preview_url": "https://b", "tracking_link": "https://t/8"}
+        ]}});
+        let p = propose("acme", &sample, "sample.json", false).unwrap();
+        assert_eq!(
+            (p.records.as_str(), p.record_count),
+            ("$.data.offers[*]", 2)
+        );
+        assert!(
+            p.yaml.contains("    external_id: '$.offer_id'\n"),
+            "{}",
+            p.yaml
+        );
+        assert!(p.yaml.contains("    name: '$.title'\n"), "{}", p.yaml);
+        assert!(
+            p.yaml.contains("    countries: '$.countries[*]'\n"),
+            "{}",
+            p.yaml
+        );
+        assert!(
+            p.yaml.contains("    tracking_url: '$.tracking_link'\n"),
+            "{}",
+            p.yaml
+        );
+        assert!(p.unsure.is_empty(), "{:?}", p.unsure);
+    }
 }

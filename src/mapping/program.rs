@@ -639,6 +639,18 @@ impl Program {
         if self.when.is_some() {
             text.push_str(" when …");
         }
+        for (on, step) in [
+            (self.split.is_some(), "split"),
+            (self.unescape, "unescape"),
+            (!self.replaces.is_empty(), "replace"),
+            (self.strip_html, "strip_html"),
+            (self.case.is_some(), "case"),
+        ] {
+            if on {
+                text.push_str(" | ");
+                text.push_str(step);
+            }
+        }
         if self.map.is_some() {
             text.push_str(" | map");
         }
