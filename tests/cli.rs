@@ -922,4 +922,27 @@ fn explain_traces_one_offer_through_mapping_filters_payout_and_plan() {
 
     let missing = explain("999", "table");
     assert_eq!(missing.status.code(), Some(1));
+
+    // An imported offer that is gone from the feed: the removal a sync would make.
+    let gone = offersync(
+        &[
+            "explain",
+            "demo-everflow",
+            "--offer",
+            "318",
+            "--sample",
+            "demo/api/everflow/page2.json",
+            "--dir",
+            manifests.to_str().unwrap(),
+            "--database-url",
+            &db,
+        ],
+        &[],
+    );
+    let (stdout, stderr) = text(&gone);
+    assert_eq!(gone.status.code(), Some(1), "{stderr}");
+    assert!(
+        stdout.contains("its campaign is stored: a sync would record it gone and pause it"),
+        "{stdout}{stderr}"
+    );
 }

@@ -1498,6 +1498,26 @@ on_both_backends!(
     the_run_log_and_status_read_back,
 );
 
+/// Issue 17.2: `explain` reads one offer's record from the live API, page
+/// after page, without writing anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_finds_one_record_in_the_live_feed() {
+    let (mock, m, _db) = setup(Backend::Sqlite, offers(1..=25), "").await;
+    let def = m.load("acme");
+    let (record, key) = sync::find_record(&def, "13")
+        .await
+        .unwrap()
+        .expect("offer 13");
+    assert_eq!(record["id"], 13);
+    assert_eq!(key, None);
+    let pages_read = mock.requests().len();
+    assert!(
+        pages_read <= 2,
+        "stops at the page holding it: {pages_read}"
+    );
+    assert_eq!(sync::find_record(&def, "404").await.unwrap(), None);
+}
+
 /// Issue 15.6: when the response states its total, the pages after the one
 /// being read are fetched ahead (a bounded number at once), and the run is
 /// the same as page by page: every offer, in order, nothing fetched twice.

@@ -214,30 +214,45 @@ pub fn command(
     } else {
         from_samples(&def, samples, offer)
     };
-    let (record, key) = match found {
-        Ok(Some(found)) => found,
-        Ok(None) => {
-            errln!(
-                "error: no offer {offer:?} in the {} of {name}",
-                if samples.is_empty() {
-                    "feed"
-                } else {
-                    "samples"
-                }
-            );
-            return ExitCode::from(1);
-        }
-        Err(e) => {
-            errln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
     let mut store = match database_url {
         Some(url) => match super::runs::open_existing_store(url) {
             Ok(s) => Some(s),
             Err(code) => return code,
         },
         None => None,
+    };
+    let (record, key) = match found {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            let place = if samples.is_empty() {
+                "feed"
+            } else {
+                "samples"
+            };
+            // Gone upstream but stored: that is the removal a sync would make.
+            let stored = store
+                .as_mut()
+                .and_then(|s| s.campaigns(&def.name).ok())
+                .and_then(|list| list.into_iter().find(|c| c.external_id == offer));
+            match stored {
+                Some(c) if c.removed_at.is_none() => outln!(
+                    "offer {offer:?} is not in the {place} of {name}, but its campaign is stored: a sync would record it gone and {} it (on_removed)",
+                    match def.on_removed {
+                        manifest::raw::OnRemoved::Pause => "pause",
+                        manifest::raw::OnRemoved::Keep => "keep",
+                    }
+                ),
+                Some(_) => outln!(
+                    "offer {offer:?} is not in the {place} of {name}; its campaign is stored and already marked gone"
+                ),
+                None => errln!("error: no offer {offer:?} in the {place} of {name}"),
+            }
+            return ExitCode::from(1);
+        }
+        Err(e) => {
+            errln!("error: {e}");
+            return ExitCode::from(2);
+        }
     };
     let report = explain_json(&def, &record, key.as_deref(), store.as_mut());
     if json_format {
