@@ -159,17 +159,26 @@ async fn drive(
     mode: Mode,
 ) -> (Box<dyn Store>, Result<RunReport, SyncError>) {
     let started = Instant::now();
+    let trigger_name = match mode {
+        Mode::Apply(options) => options.trigger.as_str(),
+        Mode::Plan => "plan",
+    };
+    // Every line logged for the run (retries too) carries its integration
+    // and, once the run is registered, its id.
+    let span = tracing::info_span!("run", integration = %def.name, run_id = tracing::field::Empty);
     let (tx, rx) = mpsc::channel(PIPELINE_DEPTH);
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let writer_def = def.clone();
+    let writer_span = span.clone();
     let writer = tokio::task::spawn_blocking(move || {
+        let _entered = writer_span.enter();
         let mut store = store;
         let result = write_side(&mut *store, &writer_def, mode, rx, ready_tx);
         (store, result)
     });
     // Fetch only once the run is registered and its lock taken.
     let fetch_result = match ready_rx.await {
-        Ok(()) => Some(fetch_side(&def, &tx).await),
+        Ok(()) => Some(tracing::Instrument::instrument(fetch_side(&def, &tx), span.clone()).await),
         Err(_) => None,
     };
     let message = match fetch_result {
@@ -189,9 +198,14 @@ async fn drive(
             elapsed: started.elapsed(),
             plan,
         };
+        // The one line a finished run logs; JSON logs carry `counts` as an object.
+        let counts = serde_json::to_string(&report.counts).expect("counts serialize");
+        let run_id = report.run.map(|r| r.0);
+        let duration_ms = report.elapsed.as_millis() as u64;
+        let _entered = span.enter();
         match &report.error {
-            None => tracing::info!(integration = %def.name, run = ?report.run.map(|r| r.0), counts = %report.counts, elapsed_ms = report.elapsed.as_millis() as u64, "run succeeded"),
-            Some(e) => tracing::warn!(integration = %def.name, run = ?report.run.map(|r| r.0), error = %e, "run failed"),
+            None => tracing::info!(integration = %def.name, run_id, trigger = %trigger_name, duration_ms, counts = %counts, "run succeeded"),
+            Some(e) => tracing::error!(integration = %def.name, run_id, trigger = %trigger_name, duration_ms, counts = %counts, error = %e, "run failed"),
         }
         report
     });
@@ -324,6 +338,7 @@ fn write_side(
             return Err(e.into());
         }
     };
+    tracing::Span::current().record("run_id", run.0);
     let outcome = apply(store, def, integration_id, run, options, &mut rx, ready);
     let (counts, error) = match outcome {
         Ok(counts) => (counts, None),
@@ -583,7 +598,10 @@ impl PagesAhead {
         for request in requests.into_iter().skip(self.queue.len()) {
             let fetcher = fetcher.clone();
             let url = request.url.clone();
-            let handle = tokio::spawn(async move { fetcher.fetch(&request).await });
+            let handle = tokio::spawn(tracing::Instrument::instrument(
+                async move { fetcher.fetch(&request).await },
+                tracing::Span::current(),
+            ));
             self.queue.push_back((url, handle));
         }
     }

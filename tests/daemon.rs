@@ -1004,3 +1004,87 @@ async fn a_tick_whose_daemon_dies_mid_run_is_taken_over() {
     );
     assert!(second.stop().await.success());
 }
+
+/// Issue 18.4: JSON logs tell the truth: one line per finished run with its
+/// integration, run id, trigger, duration and counts as an object; retry
+/// lines carry the integration and run; a broken manifest is logged once
+/// (not at every rescan) and its recovery is logged too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_give_one_line_per_run_and_a_broken_manifest_once() {
+    let (mock, m, db) = setup(12).await;
+    mock.fail(
+        0,
+        Failure::Status {
+            status: 503,
+            times: 1,
+        },
+    );
+    write_integration(&m, &mock, "");
+    let daemon = Daemon::start_with(
+        m.path(),
+        &db,
+        60,
+        &["--rescan-seconds", "1", "--log-format", "json"],
+    );
+    eventually(&daemon, "the first run", || {
+        (succeeded(&db) >= 1).then_some(())
+    })
+    .await;
+    let lines = || -> Vec<serde_json::Value> {
+        daemon
+            .log()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    };
+    let finished = eventually(&daemon, "the run's line", || {
+        let done: Vec<serde_json::Value> = lines()
+            .into_iter()
+            .filter(|l| l["fields"]["message"] == "run succeeded")
+            .collect();
+        (!done.is_empty()).then_some(done)
+    })
+    .await;
+    assert_eq!(finished.len(), 1, "one line per finished run: {finished:?}");
+    let fields = &finished[0]["fields"];
+    assert_eq!(fields["integration"], "acme");
+    assert!(fields["run_id"].is_u64(), "{fields}");
+    assert!(fields["duration_ms"].is_u64(), "{fields}");
+    assert!(fields["trigger"].is_string(), "{fields}");
+    assert_eq!(
+        fields["counts"]["created"], 12,
+        "counts is an object: {fields}"
+    );
+    let retry = lines()
+        .into_iter()
+        .find(|l| l["fields"]["message"] == "retrying")
+        .expect("the 503 was retried");
+    assert_eq!(retry["fields"]["integration"], "acme", "{retry}");
+    assert!(retry["fields"]["run_id"].is_u64(), "{retry}");
+
+    // Broken: one error line for it, however many rescans follow.
+    write_integration(&m, &mock, "  filterz: {}\n");
+    let broken = |l: &serde_json::Value| {
+        l["level"] == "ERROR"
+            && l["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("filterz"))
+    };
+    eventually(&daemon, "the broken manifest logged", || {
+        lines().iter().any(broken).then_some(())
+    })
+    .await;
+    two_rescans(&daemon).await;
+    two_rescans(&daemon).await;
+    assert_eq!(lines().iter().filter(|l| broken(l)).count(), 1);
+    // Fixed: said once.
+    write_integration(&m, &mock, "");
+    eventually(&daemon, "the recovery logged", || {
+        lines()
+            .iter()
+            .any(|l| l["fields"]["message"] == "manifest has no errors any more")
+            .then_some(())
+    })
+    .await;
+    assert!(daemon.stop().await.success());
+}

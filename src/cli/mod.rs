@@ -29,6 +29,7 @@ macro_rules! errln {
 pub mod catalogue;
 mod demo;
 mod explain;
+mod json_log;
 mod runs;
 pub mod scaffold;
 pub mod testing;
@@ -549,7 +550,12 @@ fn init_daemon_tracing(format: LogFormat) {
         .with_writer(std::io::stderr);
     let subscriber: Box<dyn tracing::Subscriber + Send + Sync> = match format {
         LogFormat::Text => Box::new(builder.finish()),
-        LogFormat::Json => Box::new(builder.json().finish()),
+        LogFormat::Json => Box::new(
+            builder
+                .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+                .event_format(json_log::JsonLines)
+                .finish(),
+        ),
     };
     let _ = tracing::subscriber::set_global_default(subscriber);
 }

@@ -112,11 +112,33 @@ impl Daemon {
         };
         tracing::debug!(dir = %self.options.dir.display(), "rescanning the manifest directory");
         let mut broken_files: BTreeMap<PathBuf, String> = BTreeMap::new();
+        let mut errors_by_file: BTreeMap<PathBuf, Vec<&manifest::Diagnostic>> = BTreeMap::new();
         for d in loaded.diagnostics.iter().filter(|d| d.is_error()) {
-            tracing::error!(file = %d.file.display(), line = d.line, "{d}");
+            errors_by_file.entry(d.file.clone()).or_default().push(d);
             broken_files
                 .entry(d.file.clone())
                 .or_insert_with(|| d.to_string());
+        }
+        // Each rescan sees the same broken file again: log it when its
+        // errors change, not every minute; and say when it is valid again.
+        for (file, errors) in &errors_by_file {
+            let texts: Vec<String> = errors.iter().map(|d| d.to_string()).collect();
+            if self.reported_errors.get(file) != Some(&texts) {
+                for d in errors {
+                    tracing::error!(file = %d.file.display(), line = d.line, "{d}");
+                }
+                self.reported_errors.insert(file.clone(), texts);
+            }
+        }
+        let recovered: Vec<PathBuf> = self
+            .reported_errors
+            .keys()
+            .filter(|f| !errors_by_file.contains_key(*f))
+            .cloned()
+            .collect();
+        for file in recovered {
+            self.reported_errors.remove(&file);
+            tracing::info!(file = %file.display(), "manifest has no errors any more");
         }
         let now = Utc::now();
         let mut seen = HashSet::new();

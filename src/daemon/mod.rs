@@ -149,6 +149,9 @@ struct Daemon {
     options: Options,
     entries: BTreeMap<String, Entry>,
     orphans: BTreeMap<String, Orphan>,
+    /// The errors last logged per manifest file: a file is logged when its
+    /// errors change, and once more when it is valid again.
+    reported_errors: BTreeMap<std::path::PathBuf, Vec<String>>,
     /// The last rescan found no errors (deletions are applied only then).
     directory_valid: bool,
     control: Control,
@@ -203,6 +206,7 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
         options,
         entries: BTreeMap::new(),
         orphans: BTreeMap::new(),
+        reported_errors: BTreeMap::new(),
         directory_valid: false,
         control,
         events,
@@ -260,7 +264,7 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
                     daemon.prune_ticks().await;
                     last_prune = Some(tokio::time::Instant::now());
                 }
-                daemon.metrics.heartbeat(daemon.entries.len(), daemon.runs_in_flight());
+                daemon.metrics.heartbeat(daemon.entries.keys());
                 if let Some(every) = watchdog
                     && last_ping.elapsed() >= every
                 {
@@ -320,11 +324,6 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
 }
 
 impl Daemon {
-    /// Runs holding a permit: running now, not waiting for one.
-    fn runs_in_flight(&self) -> usize {
-        self.options.max_concurrent_runs.max(1) - self.permits.available_permits()
-    }
-
     /// At start: an integration whose last run failed, or was left running
     /// by a process that stopped (its work rolled back), is run again rather
     /// than waiting for its next tick (which may be hours away).
@@ -511,6 +510,7 @@ impl Daemon {
         let name = name.to_string();
         self.runs.spawn(async move {
             let _permit = permits.acquire_owned().await.expect("never closed");
+            metrics.run_started();
             tracing::info!(integration = %name, trigger = trigger.as_str(), "run starting");
             let opened = tokio::task::spawn_blocking(move || store::open(&url))
                 .await
@@ -530,17 +530,7 @@ impl Daemon {
                             Some(&report.counts),
                             report.elapsed.as_secs_f64(),
                         );
-                        let run = report.run.map(|r| r.0).unwrap_or_default();
-                        match &report.error {
-                            None => tracing::info!(
-                                integration = %name, run_id = run, counts = %report.counts,
-                                duration_ms = report.elapsed.as_millis() as u64, "run succeeded"
-                            ),
-                            Some(e) => tracing::warn!(
-                                integration = %name, run_id = run, error = %e,
-                                duration_ms = report.elapsed.as_millis() as u64, "run failed"
-                            ),
-                        }
+                        // sync logs the run's one line (with its counts).
                         Ok((report.run, report.succeeded()))
                     }
                     Err(SyncError::Store(StoreError::RunInProgress(_))) => {
@@ -551,6 +541,7 @@ impl Daemon {
                 }
                 }
             };
+            metrics.run_finished();
             let _ = events.send(Event::RunDone {
                 name,
                 outcome,
