@@ -70,6 +70,9 @@ impl RunReport {
 pub struct PlanReport {
     pub create: Vec<(String, String)>,
     pub update: Vec<(String, String)>,
+    /// (external id, the columns an update would change) for the updates
+    /// whose stored row could be read.
+    pub changes: Vec<(String, Vec<crate::reconcile::ColumnChange>)>,
     pub restore: Vec<String>,
     pub remove: Vec<String>,
     pub pause: bool,
@@ -276,6 +279,14 @@ fn write_side(
             high_water,
             accept_removals: false,
         };
+        // The stored rows, to show what each update would change.
+        let stored: std::collections::HashMap<String, crate::store::CampaignRecord> = store
+            .campaigns(&def.name)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| (c.external_id.clone(), c))
+            .collect();
+        let columns = Reconciler::update_columns(&def.update, def.caps.update);
         let _ = ready.send(());
         let mut reconciler = Reconciler::new(index, &def.update);
         let mut report = PlanReport::default();
@@ -295,6 +306,10 @@ fn write_side(
             for (_, c, restore) in plan.update {
                 if restore {
                     report.restore.push(c.external_id.clone());
+                }
+                if let Some(row) = stored.get(&c.external_id) {
+                    let changed = crate::reconcile::column_changes(row, &c, &columns);
+                    report.changes.push((c.external_id.clone(), changed));
                 }
                 report.update.push((c.external_id, c.name));
             }

@@ -56,7 +56,7 @@ async fn setup(extra: &str) -> (MockNetwork, Manifests, TestDb) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plan_sync_runs_and_status_tell_the_story() {
-    let (_mock, m, db) = setup("  filters: {payout: {max: 20}}\n").await;
+    let (mock, m, db) = setup("  filters: {payout: {max: 20}}\n").await;
 
     let out = offersync_async(&m, &db.url, &["plan", "acme"]).await;
     let (stdout, stderr) = text(&out);
@@ -65,7 +65,9 @@ async fn plan_sync_runs_and_status_tell_the_story() {
         Some(2),
         "changes pending: {stdout}{stderr}"
     );
-    assert!(stdout.contains("+ create  1  Offer 1"), "{stdout}");
+    // The ids line up in one column (issue 18.3).
+    assert!(stdout.contains("+ create  1   Offer 1\n"), "{stdout}");
+    assert!(stdout.contains("+ create  10  Offer 10\n"), "{stdout}");
     assert!(
         stdout.contains("  skip    25  payout_above_max: payout 26.50 > max 20"),
         "{stdout}"
@@ -93,6 +95,21 @@ async fn plan_sync_runs_and_status_tell_the_story() {
     let out = offersync_async(&m, &db.url, &["plan", "acme"]).await;
     assert_eq!(out.status.code(), Some(0), "no changes: {}", text(&out).0);
 
+    // An update shows the columns it changes, old → new.
+    let mut changed = offers(1..=25);
+    changed[0]["name"] = "Offer 1 v2".into();
+    changed[0]["payout"] = "3.00".into();
+    mock.set_offers(changed);
+    let out = offersync_async(&m, &db.url, &["plan", "acme"]).await;
+    let (stdout, _) = text(&out);
+    assert!(stdout.contains("~ update  1   Offer 1 v2\n"), "{stdout}");
+    assert!(
+        stdout.contains("  name: Offer 1 → Offer 1 v2\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("  revenue: 2.5 → 3\n"), "{stdout}");
+    mock.set_offers(offers(1..=25));
+
     let out = offersync_async(&m, &db.url, &["sync", "acme", "--format", "json"]).await;
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["counts"]["unchanged"], 18);
@@ -102,6 +119,10 @@ async fn plan_sync_runs_and_status_tell_the_story() {
     let (stdout, _) = text(&out);
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(lines[0].starts_with("   RUN  STARTED"), "{stdout}");
+    assert!(lines[0].contains("DURATION"), "{stdout}");
+    // Times say their zone, durations their unit.
+    assert!(lines[1].contains(" UTC "), "{stdout}");
+    assert!(lines[1].contains(" s "), "{stdout}");
     assert!(
         lines[1].trim_start().starts_with("2 ") && lines[1].contains("succeeded"),
         "{stdout}"
@@ -125,6 +146,19 @@ async fn plan_sync_runs_and_status_tell_the_story() {
     assert!(
         stdout.starts_with("acme (mocknet, active): 18 campaigns, 18 active; last run 2 succeeded"),
         "{stdout}"
+    );
+
+    // What is stored, by status.
+    let out = offersync_async(&m, &db.url, &["campaigns", "acme", "--status", "active"]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.starts_with("ID  NAME"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("18 campaigns"), "{stdout}");
+    let out = offersync_async(&m, &db.url, &["campaigns", "acme", "--status", "paused"]).await;
+    assert!(
+        text(&out)
+            .1
+            .contains("no campaigns of `acme` with that status stored")
     );
 }
 

@@ -115,59 +115,7 @@ fn plan(
         return json!({"action": "unchanged"});
     }
     let columns = crate::reconcile::Reconciler::update_columns(&def.update, def.caps.update);
-    // The update policy's columns by their manifest names (`tracking_url`).
-    let allowed = |name: &str| {
-        columns
-            .columns
-            .iter()
-            .any(|c| format!("{c:?}").to_lowercase() == name.replace('_', ""))
-    };
-    let text = |v: Option<String>| v.unwrap_or_else(|| "-".into());
-    let pairs = [
-        ("name", stored.name.clone(), campaign.name.clone()),
-        (
-            "status",
-            stored.status.clone(),
-            campaign.status.as_str().to_string(),
-        ),
-        (
-            "revenue",
-            text(stored.revenue.map(|d| d.normalize().to_string())),
-            text(campaign.revenue.map(|d| d.normalize().to_string())),
-        ),
-        (
-            "payout",
-            text(stored.payout.map(|d| d.normalize().to_string())),
-            text(campaign.payout.map(|d| d.normalize().to_string())),
-        ),
-        (
-            "currency",
-            text(stored.currency.clone()),
-            text(campaign.currency.clone()),
-        ),
-        (
-            "tracking_url",
-            text(stored.tracking_url.clone()),
-            text(campaign.tracking_url.clone()),
-        ),
-        (
-            "category",
-            text(stored.category.clone()),
-            text(campaign.category.clone()),
-        ),
-        (
-            "countries",
-            stored.countries.to_string(),
-            json!(campaign.countries).to_string(),
-        ),
-    ];
-    let changes: Vec<Value> = pairs
-        .into_iter()
-        .filter(|(_, old, new)| old != new)
-        .map(|(column, old, new)| {
-            json!({"column": column, "old": old, "new": new, "held_back_by_policy": !allowed(column)})
-        })
-        .collect();
+    let changes = crate::reconcile::column_changes(&stored, campaign, &columns);
     json!({
         "action": if stored.removed_at.is_some() { "restore" } else { "update" },
         "changes": changes,

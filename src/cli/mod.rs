@@ -245,6 +245,17 @@ enum Command {
         #[command(flatten)]
         common: StoreArgs,
     },
+    /// The campaigns stored for an integration: id, name, status, revenue,
+    /// payout, currency and when each last changed.
+    Campaigns {
+        /// The Integration's `metadata.name`.
+        name: String,
+        /// Only these statuses (repeat for more), e.g. active, paused.
+        #[arg(long)]
+        status: Vec<String>,
+        #[command(flatten)]
+        common: StoreArgs,
+    },
     /// Every integration in the store: state, last run, result and counts.
     Status {
         #[command(flatten)]
@@ -530,6 +541,11 @@ pub fn main() -> ExitCode {
             wait.map(std::time::Duration::from_secs),
         ),
         Command::Status { common } => runs::status(&common.database_url, common.format),
+        Command::Campaigns {
+            name,
+            status,
+            common,
+        } => runs::campaigns(&name, &status, &common.database_url, common.format),
     }
 }
 

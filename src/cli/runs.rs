@@ -236,8 +236,20 @@ pub fn plan(name: &str, dir: &Path, url: &str, format: OutputFormat) -> ExitCode
     match format {
         OutputFormat::Json => outln!("{}", serde_json::to_string(&report).unwrap_or_default()),
         OutputFormat::Text => {
+            let verb = if plan.pause { "pause" } else { "mark removed" };
+            let filtered_verb = if plan.pause_filtered {
+                "pause (filtered out)"
+            } else {
+                "mark filtered out"
+            };
+            // One table: action, id, then what follows, the ids lined up.
+            let mut rows: Vec<(String, String, String)> = Vec::new();
             for (id, name) in &plan.create {
-                outln!("+ create  {}  {}", shown(id), shown(name));
+                rows.push((
+                    "+ create".into(),
+                    shown(id).into_owned(),
+                    shown(name).into_owned(),
+                ));
             }
             for (id, name) in &plan.update {
                 let restore = if plan.restore.contains(id) {
@@ -245,31 +257,56 @@ pub fn plan(name: &str, dir: &Path, url: &str, format: OutputFormat) -> ExitCode
                 } else {
                     ""
                 };
-                outln!("~ update  {}  {}{restore}", shown(id), shown(name));
+                rows.push((
+                    "~ update".into(),
+                    shown(id).into_owned(),
+                    format!("{}{restore}", shown(name)),
+                ));
+                let changes = plan.changes.iter().find(|(c, _)| c == id);
+                for change in changes.map(|(_, list)| list.as_slice()).unwrap_or_default() {
+                    let held = if change.held_back_by_policy {
+                        "  (kept: update policy)"
+                    } else {
+                        ""
+                    };
+                    rows.push((
+                        String::new(),
+                        String::new(),
+                        format!(
+                            "  {}: {} → {}{held}",
+                            change.column,
+                            shown(&change.old),
+                            shown(&change.new)
+                        ),
+                    ));
+                }
             }
-            let verb = if plan.pause { "pause" } else { "mark removed" };
             for id in &plan.remove {
-                outln!("- {verb}  {}", shown(id));
+                rows.push((format!("- {verb}"), shown(id).into_owned(), String::new()));
             }
-            let filtered_verb = if plan.pause_filtered {
-                "pause (filtered out)"
-            } else {
-                "mark filtered out"
-            };
             for id in &plan.filter {
-                outln!("- {filtered_verb}  {}", shown(id));
+                rows.push((
+                    format!("- {filtered_verb}"),
+                    shown(id).into_owned(),
+                    String::new(),
+                ));
             }
             for (id, warning) in &plan.warnings {
-                outln!("  warning {}  {warning}", shown(id));
+                rows.push(("  warning".into(), shown(id).into_owned(), warning.clone()));
             }
             for skip in &plan.skips {
                 let id = skip.external_id.as_deref().unwrap_or("?");
-                outln!(
-                    "  skip    {}  {}: {}",
-                    shown(id),
-                    skip.reason,
-                    shown(&skip.detail)
-                );
+                rows.push((
+                    "  skip".into(),
+                    shown(id).into_owned(),
+                    format!("{}: {}", skip.reason, shown(&skip.detail)),
+                ));
+            }
+            let action_width = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
+            let id_width = rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(0);
+            for (action, id, rest) in &rows {
+                let line = format!("{action:<action_width$}  {id:<id_width$}  {rest}");
+                outln!("{}", line.trim_end());
             }
             let filtered = if plan.filter.is_empty() {
                 String::new()
@@ -333,9 +370,10 @@ pub fn runs(name: &str, limit: i64, url: &str, format: OutputFormat) -> ExitCode
 pub(super) fn print_runs(runs: &[RunRecord]) {
     if !runs.is_empty() {
         outln!(
-            "{:>6}  {:<20}  {:<9}  {:<8}  {:>7} {:>7} {:>7} {:>9} {:>7} {:>7}",
+            "{:>6}  {:<23}  {:>9}  {:<9}  {:<8}  {:>7} {:>7} {:>7} {:>9} {:>7} {:>7}",
             "RUN",
             "STARTED",
+            "DURATION",
             "STATUS",
             "TRIGGER",
             "FETCHED",
@@ -369,9 +407,10 @@ pub(super) fn print_skips(skips: &[SkipRecord]) {
 
 fn run_line(r: &RunRecord) -> String {
     format!(
-        "{:>6}  {:<20}  {:<9}  {:<8}  {:>7} {:>7} {:>7} {:>9} {:>7} {:>7}",
+        "{:>6}  {:<23}  {:>9}  {:<9}  {:<8}  {:>7} {:>7} {:>7} {:>9} {:>7} {:>7}",
         r.id,
-        r.started_at.format("%Y-%m-%d %H:%M:%S"),
+        r.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        duration(r),
         r.status,
         r.trigger,
         r.fetched,
@@ -381,6 +420,105 @@ fn run_line(r: &RunRecord) -> String {
         r.skipped,
         r.removed
     )
+}
+
+/// How long a run took (`1.4 s`, `2m 05s`, `1h 03m`), or `running`.
+fn duration(r: &RunRecord) -> String {
+    let Some(finished) = r.finished_at else {
+        return "running".into();
+    };
+    let ms = (finished - r.started_at).num_milliseconds().max(0);
+    match ms {
+        0..60_000 => format!("{:.1} s", ms as f64 / 1000.0),
+        60_000..3_600_000 => format!("{}m {:02}s", ms / 60_000, ms % 60_000 / 1000),
+        _ => format!("{}h {:02}m", ms / 3_600_000, ms % 3_600_000 / 60_000),
+    }
+}
+
+/// `offersync campaigns NAME [--status S]`: what is stored for an integration.
+pub fn campaigns(name: &str, statuses: &[String], url: &str, format: OutputFormat) -> ExitCode {
+    let mut store = match open_existing_store(url) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let mut list = match store.campaigns(name) {
+        Ok(l) => l,
+        Err(e) => {
+            errln!("error: {e}");
+            return ExitCode::from(CANNOT_START);
+        }
+    };
+    list.retain(|c| statuses.is_empty() || statuses.contains(&c.status));
+    if list.is_empty() && format == OutputFormat::Text {
+        errln!(
+            "no campaigns of `{name}`{} stored",
+            if statuses.is_empty() {
+                ""
+            } else {
+                " with that status"
+            }
+        );
+        return ExitCode::SUCCESS;
+    }
+    match format {
+        OutputFormat::Json => {
+            for c in &list {
+                outln!("{}", serde_json::to_string(c).unwrap_or_default());
+            }
+        }
+        OutputFormat::Text => {
+            let rows: Vec<[String; 7]> = list
+                .iter()
+                .map(|c| {
+                    [
+                        shown(&c.external_id).into_owned(),
+                        shown(&c.name).chars().take(44).collect(),
+                        if c.removed_at.is_some() {
+                            format!("{} (gone)", c.status)
+                        } else {
+                            c.status.clone()
+                        },
+                        c.revenue
+                            .map(|d| d.normalize().to_string())
+                            .unwrap_or_default(),
+                        c.payout
+                            .map(|d| d.normalize().to_string())
+                            .unwrap_or_default(),
+                        c.currency.clone().unwrap_or_default(),
+                        c.changed_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+                    ]
+                })
+                .collect();
+            let headers = [
+                "ID", "NAME", "STATUS", "REVENUE", "PAYOUT", "CUR", "CHANGED",
+            ];
+            let mut widths = headers.map(|h| h.chars().count());
+            for row in &rows {
+                for (w, cell) in widths.iter_mut().zip(row) {
+                    *w = (*w).max(cell.chars().count());
+                }
+            }
+            let line = |cells: [&str; 7]| {
+                let text: Vec<String> = cells
+                    .iter()
+                    .zip(widths)
+                    .map(|(c, w)| format!("{c:<w$}"))
+                    .collect();
+                text.join("  ").trim_end().to_string()
+            };
+            outln!("{}", line(headers));
+            for row in &rows {
+                outln!(
+                    "{}",
+                    line([
+                        &row[0], &row[1], &row[2], &row[3], &row[4], &row[5], &row[6]
+                    ])
+                );
+            }
+            outln!("{} campaigns", list.len());
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 /// `offersync runs show RUN_ID`: one run and every offer it skipped.

@@ -17,6 +17,78 @@ use crate::manifest::model::{Column, ColumnPolicy, OnRemoved, SafetyDef, UpdateD
 use crate::rules::{Skip, SkipReason};
 use crate::store::{RunCounts, StoredIndex, UpdateColumns};
 
+/// One column a write would change: its manifest name, the stored value
+/// and the new one, as text, and whether the update policy keeps it as is.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ColumnChange {
+    pub column: &'static str,
+    pub old: String,
+    pub new: String,
+    pub held_back_by_policy: bool,
+}
+
+/// The columns of a stored campaign that `campaign` would change (those the
+/// store reads back: name, status, revenue, payout, currency, tracking URL,
+/// category, countries), marking those `columns` (the update policy) does
+/// not let an update write.
+pub fn column_changes(
+    stored: &crate::store::CampaignRecord,
+    campaign: &Campaign,
+    columns: &crate::store::UpdateColumns,
+) -> Vec<ColumnChange> {
+    let text = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+    let decimal = |d: Option<rust_decimal::Decimal>| text(d.map(|d| d.normalize().to_string()));
+    let allowed = |name: &str| {
+        columns
+            .columns
+            .iter()
+            .any(|c| format!("{c:?}").to_lowercase() == name.replace('_', ""))
+    };
+    [
+        ("name", stored.name.clone(), campaign.name.clone()),
+        (
+            "status",
+            stored.status.clone(),
+            campaign.status.as_str().to_string(),
+        ),
+        (
+            "revenue",
+            decimal(stored.revenue),
+            decimal(campaign.revenue),
+        ),
+        ("payout", decimal(stored.payout), decimal(campaign.payout)),
+        (
+            "currency",
+            text(stored.currency.clone()),
+            text(campaign.currency.clone()),
+        ),
+        (
+            "tracking_url",
+            text(stored.tracking_url.clone()),
+            text(campaign.tracking_url.clone()),
+        ),
+        (
+            "category",
+            text(stored.category.clone()),
+            text(campaign.category.clone()),
+        ),
+        (
+            "countries",
+            stored.countries.to_string(),
+            serde_json::json!(campaign.countries).to_string(),
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, old, new)| old != new)
+    .map(|(column, old, new)| ColumnChange {
+        column,
+        old,
+        new,
+        held_back_by_policy: !allowed(column),
+    })
+    .collect()
+}
+
 /// What one page changes.
 #[derive(Debug, Default)]
 pub struct PagePlan {
