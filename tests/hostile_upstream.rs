@@ -721,7 +721,7 @@ async fn a_closed_pipe_ends_the_command_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!stderr.contains("Broken pipe"), "{stderr}");
     assert!(
-        String::from_utf8_lossy(&out.stdout).starts_with("+ create  1  Offer 1"),
+        String::from_utf8_lossy(&out.stdout).starts_with("+ create  1     Offer 1"),
         "{}",
         text(&out)
     );
