@@ -24,25 +24,9 @@ pub fn table() -> String {
             ]
         })
         .collect();
-    let headers = ["NAME", "TITLE", "AUTH", "PAGING"];
-    let mut widths = headers.map(str::len);
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
     let mut out = String::new();
-    let mut line = |cells: [&str; 4]| {
-        let text: Vec<String> = cells
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        let _ = writeln!(out, "{}", text.join("  ").trim_end());
-    };
-    line(headers);
-    for row in &rows {
-        line([&row[0], &row[1], &row[2], &row[3]]);
+    for line in super::aligned(&["NAME", "TITLE", "AUTH", "PAGING"], &rows) {
+        let _ = writeln!(out, "{line}");
     }
     out
 }

@@ -897,15 +897,23 @@ fn write_table(out: &mut dyn Write, offers: &[&Offer]) -> std::io::Result<()> {
             ]
         })
         .collect();
+    for line in aligned(&headers, &rows) {
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
+/// A table as lines: the headers, then each row, every column as wide as its
+/// widest cell, two spaces between, no trailing blanks.
+pub(crate) fn aligned<const N: usize>(headers: &[&str; N], rows: &[[String; N]]) -> Vec<String> {
     let mut widths = headers.map(|h| h.chars().count());
-    for row in &rows {
+    for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let line = |cells: &[String]| {
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
         cells
-            .iter()
             .zip(widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect::<Vec<_>>()
@@ -913,11 +921,12 @@ fn write_table(out: &mut dyn Write, offers: &[&Offer]) -> std::io::Result<()> {
             .trim_end()
             .to_string()
     };
-    writeln!(out, "{}", line(&headers.map(String::from)))?;
-    for row in &rows {
-        writeln!(out, "{}", line(row))?;
-    }
-    Ok(())
+    let mut lines = vec![line(&mut headers.iter().copied())];
+    lines.extend(
+        rows.iter()
+            .map(|row| line(&mut row.iter().map(String::as_str))),
+    );
+    lines
 }
 
 fn countries_cell(o: &Offer) -> String {

@@ -492,28 +492,8 @@ pub fn campaigns(name: &str, statuses: &[String], url: &str, format: OutputForma
             let headers = [
                 "ID", "NAME", "STATUS", "REVENUE", "PAYOUT", "CUR", "CHANGED",
             ];
-            let mut widths = headers.map(|h| h.chars().count());
-            for row in &rows {
-                for (w, cell) in widths.iter_mut().zip(row) {
-                    *w = (*w).max(cell.chars().count());
-                }
-            }
-            let line = |cells: [&str; 7]| {
-                let text: Vec<String> = cells
-                    .iter()
-                    .zip(widths)
-                    .map(|(c, w)| format!("{c:<w$}"))
-                    .collect();
-                text.join("  ").trim_end().to_string()
-            };
-            outln!("{}", line(headers));
-            for row in &rows {
-                outln!(
-                    "{}",
-                    line([
-                        &row[0], &row[1], &row[2], &row[3], &row[4], &row[5], &row[6]
-                    ])
-                );
+            for line in super::aligned(&headers, &rows) {
+                outln!("{line}");
             }
             outln!("{} campaigns", list.len());
         }

@@ -1037,6 +1037,35 @@ pub enum Column {
     Settings,
 }
 
+impl Column {
+    /// The column's name as manifests write it (`tracking_url`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Column::Name => "name",
+            Column::Status => "status",
+            Column::Visibility => "visibility",
+            Column::PreviewUrl => "preview_url",
+            Column::TrackingUrl => "tracking_url",
+            Column::ImpressionUrl => "impression_url",
+            Column::Revenue => "revenue",
+            Column::Payout => "payout",
+            Column::Currency => "currency",
+            Column::Model => "model",
+            Column::Countries => "countries",
+            Column::Os => "os",
+            Column::Category => "category",
+            Column::Description => "description",
+            Column::Kpi => "kpi",
+            Column::ThumbnailUrl => "thumbnail_url",
+            Column::Payouts => "payouts",
+            Column::Dates => "dates",
+            Column::Redirect => "redirect",
+            Column::Objective => "objective",
+            Column::Settings => "settings",
+        }
+    }
+}
+
 /// Integration settings.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -38,12 +38,7 @@ pub fn column_changes(
 ) -> Vec<ColumnChange> {
     let text = |v: Option<String>| v.unwrap_or_else(|| "-".into());
     let decimal = |d: Option<rust_decimal::Decimal>| text(d.map(|d| d.normalize().to_string()));
-    let allowed = |name: &str| {
-        columns
-            .columns
-            .iter()
-            .any(|c| format!("{c:?}").to_lowercase() == name.replace('_', ""))
-    };
+    let allowed = |name: &str| columns.columns.iter().any(|c| c.name() == name);
     [
         ("name", stored.name.clone(), campaign.name.clone()),
         (
