@@ -458,10 +458,15 @@ fn apply(
             .removals(def.on_removed, def.on_filtered, &def.safety, guard)
             .map_err(|r: Refusal| TxError::Aborted(r.to_string()))?;
         if !removal.ids.is_empty() {
-            writes.remove(&removal.ids, removal.pause, now)?;
+            writes.remove(integration_id, &removal.ids, removal.pause, now)?;
         }
         if !removal.filtered_ids.is_empty() {
-            writes.remove(&removal.filtered_ids, removal.pause_filtered, now)?;
+            writes.remove(
+                integration_id,
+                &removal.filtered_ids,
+                removal.pause_filtered,
+                now,
+            )?;
         }
         if let Some(tick) = options.tick {
             writes.finish_tick(&def.name, tick)?;

@@ -1444,6 +1444,113 @@ async fn the_run_log_and_status_read_back(backend: Backend) {
     assert_eq!(n[0].n, 1);
 }
 
+fn changes_since(db: &TestDb, since: i64) -> Vec<offersync::store::ChangeRecord> {
+    store::open(&db.url)
+        .unwrap()
+        .changes(since, None, 10_000)
+        .unwrap()
+}
+
+/// Issue 18.2: every applied run appends what it changed, in order; a run
+/// that fails or changes nothing appends nothing; retention never lets a
+/// position be used twice.
+async fn the_change_feed_records_each_applied_change_in_order(backend: Backend) {
+    use offersync::store::ChangeKind;
+    let (mock, m, db) = setup(backend, offers(1..=10), "").await;
+    let first = sync_once(&m, &db, "acme").await;
+    assert!(first.succeeded());
+    let created = changes_since(&db, 0);
+    assert_eq!(created.len(), 10);
+    assert!(created.iter().all(|c| c.kind == ChangeKind::Created
+        && c.run_id == first.run.map(|r| r.0)
+        && c.integration == "acme"
+        && c.status == "active"));
+    assert!(created.windows(2).all(|w| w[0].position < w[1].position));
+    let mut ids: Vec<&str> = created.iter().map(|c| c.external_id.as_str()).collect();
+    ids.sort_by_key(|id| id.parse::<u32>().unwrap());
+    assert_eq!(ids, ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10"]);
+    let seen = created.last().unwrap().position;
+
+    // Nothing changed upstream: nothing new in the feed.
+    assert!(sync_once(&m, &db, "acme").await.succeeded());
+    assert!(changes_since(&db, seen).is_empty());
+
+    // Offer 3 renamed and repriced, offer 4 gone.
+    let mut changed = offers(1..=10);
+    changed[2]["name"] = "Offer three".into();
+    changed[2]["payout"] = "9.00".into();
+    changed.remove(3);
+    mock.set_offers(changed);
+    let second = sync_once(&m, &db, "acme").await;
+    assert!(second.succeeded(), "{:?}", second.error);
+    let feed = changes_since(&db, seen);
+    assert_eq!(feed.len(), 2, "{feed:#?}");
+    let update = feed.iter().find(|c| c.external_id == "3").unwrap();
+    assert_eq!(update.kind, ChangeKind::Updated);
+    let columns: Vec<(&str, String, String)> = update
+        .columns
+        .iter()
+        .map(|c| (c.column.as_str(), c.old.to_string(), c.new.to_string()))
+        .collect();
+    // Decimals as exact strings, normalized (4.50 and 9.00 upstream).
+    assert_eq!(
+        columns,
+        [
+            ("name", "\"Offer 3\"".into(), "\"Offer three\"".into()),
+            ("revenue", "\"4.5\"".into(), "\"9\"".into()),
+            ("payout", "\"4.5\"".into(), "\"9\"".into()),
+        ],
+        "{update:#?}"
+    );
+    let removal = feed.iter().find(|c| c.external_id == "4").unwrap();
+    assert_eq!(
+        (removal.kind, removal.status.as_str()),
+        (ChangeKind::Removed, "paused")
+    );
+    let removal_columns: Vec<&str> = removal.columns.iter().map(|c| c.column.as_str()).collect();
+    assert_eq!(removal_columns, ["status", "removed_at"]);
+    assert!(feed.iter().all(|c| c.run_id == second.run.map(|r| r.0)));
+    let seen = feed.iter().map(|c| c.position).max().unwrap();
+
+    // A run that fails appends nothing, though it got as far as writing.
+    mock.set_offers(offers(1..=10));
+    mock.fail(0, Failure::Truncated);
+    assert!(!sync_once(&m, &db, "acme").await.succeeded());
+    assert!(changes_since(&db, seen).is_empty());
+    mock.clear_failures();
+
+    // Offer 4 back: restored, active again.
+    let third = sync_once(&m, &db, "acme").await;
+    assert!(third.succeeded());
+    let feed = changes_since(&db, seen);
+    let kinds: Vec<(&str, ChangeKind, &str)> = feed
+        .iter()
+        .map(|c| (c.external_id.as_str(), c.kind, c.status.as_str()))
+        .collect();
+    assert!(
+        kinds.contains(&("4", ChangeKind::Restored, "active")),
+        "{kinds:?}"
+    );
+    let last = feed.iter().map(|c| c.position).max().unwrap();
+
+    // Retention empties the feed; the next change still comes after `last`.
+    let mut s = store::open(&db.url).unwrap();
+    let pruned = s
+        .prune_changes(chrono::Utc::now() + chrono::TimeDelta::days(1))
+        .unwrap();
+    assert!(pruned >= 13, "{pruned}");
+    assert!(changes_since(&db, 0).is_empty());
+    mock.set_offers(offers(1..=11));
+    assert!(sync_once(&m, &db, "acme").await.succeeded());
+    let feed = changes_since(&db, 0);
+    assert_eq!(feed.len(), 1);
+    assert!(feed[0].position > last, "{} after {last}", feed[0].position);
+    assert_eq!(
+        s.changes(0, Some("no-such-integration"), 10).unwrap().len(),
+        0
+    );
+}
+
 /// Each scenario, once per store backend.
 macro_rules! on_both_backends {
     ($($scenario:ident),* $(,)?) => {
@@ -1496,6 +1603,7 @@ on_both_backends!(
     hybrid_models_ranges_and_device_targeting_reach_the_campaign_row,
     two_runs_of_one_integration_cannot_overlap,
     the_run_log_and_status_read_back,
+    the_change_feed_records_each_applied_change_in_order,
 );
 
 /// Issue 17.2: `explain` reads one offer's record from the live API, page

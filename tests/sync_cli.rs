@@ -481,3 +481,91 @@ async fn a_disabled_integration_refuses_sync_unless_forced_and_plan_says_so() {
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     assert!(stdout.contains("created 25"), "{stdout}");
 }
+
+/// Issue 18.2: `offersync changes` reads the feed from a position on, as
+/// text or one JSON object per line; on Postgres a listener hears of each
+/// applied run when it commits, and of nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_change_feed_is_read_from_a_position_and_announced_on_commit() {
+    use diesel::{Connection, PgConnection, RunQueryDsl};
+    let (mock, m, db) = setup("").await;
+    let mut listener = PgConnection::establish(&db.url).unwrap();
+    diesel::sql_query("LISTEN offersync_changes")
+        .execute(&mut listener)
+        .unwrap();
+
+    let out = offersync_async(&m, &db.url, &["sync", "acme"]).await;
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let mut changed = offers(1..=25);
+    changed[4]["name"] = "Offer <five>".into();
+    mock.set_offers(changed);
+    let out = offersync_async(&m, &db.url, &["sync", "acme"]).await;
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    // Nothing changes: no entry, no notification.
+    let out = offersync_async(&m, &db.url, &["sync", "acme"]).await;
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+
+    let out = offersync_async(&m, &db.url, &["changes", "--format", "json"]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let entries: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(entries.len(), 26, "{stdout}");
+    assert!(entries[..25].iter().all(|e| e["kind"] == "created"));
+    let update = &entries[25];
+    assert_eq!(
+        (&update["kind"], &update["external_id"], &update["run_id"]),
+        (&"updated".into(), &"5".into(), &2.into())
+    );
+    assert_eq!(
+        update["columns"],
+        serde_json::json!([{"column": "name", "old": "Offer 5", "new": "Offer <five>"}])
+    );
+    let last_created = entries[24]["position"].as_i64().unwrap();
+
+    let since = last_created.to_string();
+    let out = offersync_async(&m, &db.url, &["changes", "--since", &since]).await;
+    let (stdout, stderr) = text(&out);
+    assert!(stdout.starts_with("POSITION  CHANGED"), "{stdout}");
+    assert!(
+        stdout.contains("  acme         5   updated  active  name Offer 5 → Offer <five>"),
+        "{stdout}"
+    );
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    let end = update["position"].as_i64().unwrap();
+    assert!(
+        stderr.contains(&format!("1 changes; read on with --since {end}")),
+        "{stderr}"
+    );
+    let out = offersync_async(&m, &db.url, &["changes", "--since", &end.to_string()]).await;
+    assert!(text(&out).1.contains("no changes after position"));
+
+    // One notification per applied run that changed something, naming the
+    // feed's end when it committed.
+    let mut heard = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while heard.len() < 2 && std::time::Instant::now() < deadline {
+        for n in listener.notifications_iter() {
+            heard.push(n.unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    heard.extend(listener.notifications_iter().map(Result::unwrap));
+    let payloads: Vec<serde_json::Value> = heard
+        .iter()
+        .map(|n| {
+            assert_eq!(n.channel, "offersync_changes");
+            serde_json::from_str(&n.payload).unwrap()
+        })
+        .collect();
+    assert_eq!(
+        payloads,
+        [
+            serde_json::json!({"position": last_created}),
+            serde_json::json!({"position": end})
+        ]
+    );
+}

@@ -165,6 +165,11 @@ enum Command {
         /// directory pauses nothing.
         #[arg(long, default_value_t = 30)]
         removal_delay_seconds: u64,
+        /// How long the change feed (`offersync changes`) keeps an entry;
+        /// older ones are deleted hourly. A reader that stays away longer
+        /// must rescan the campaigns.
+        #[arg(long, default_value_t = crate::store::feed::DEFAULT_RETENTION_DAYS, value_parser = clap::value_parser!(u32).range(1..))]
+        changes_retention_days: u32,
         /// Log lines: human text, or one JSON object per line.
         #[arg(long, value_enum, default_value_t = LogFormat::Text)]
         log_format: LogFormat,
@@ -253,6 +258,24 @@ enum Command {
         /// Only these statuses (repeat for more), e.g. active, paused.
         #[arg(long)]
         status: Vec<String>,
+        #[command(flatten)]
+        common: StoreArgs,
+    },
+    /// The change feed: what applied runs changed, oldest first, from a
+    /// position on. A reader keeps the last position it saw and asks for
+    /// `--since` it next time; on Postgres, `LISTEN offersync_changes` tells
+    /// when there is more. Entries are kept 30 days (the daemon's
+    /// `--changes-retention-days`).
+    Changes {
+        /// Only changes after this position.
+        #[arg(long, default_value_t = 0)]
+        since: i64,
+        /// Only this integration's changes.
+        #[arg(long)]
+        integration: Option<String>,
+        /// At most this many (read on with `--since` the last position).
+        #[arg(long, default_value_t = 1000)]
+        limit: i64,
         #[command(flatten)]
         common: StoreArgs,
     },
@@ -512,6 +535,7 @@ pub fn main() -> ExitCode {
             rescan_seconds,
             claim_timeout_seconds,
             removal_delay_seconds,
+            changes_retention_days,
             log_format,
             metrics_addr,
         } => {
@@ -525,6 +549,7 @@ pub fn main() -> ExitCode {
                 identity: format!("{}:{}", hostname(), std::process::id()),
                 claim_timeout: std::time::Duration::from_secs(claim_timeout_seconds),
                 removal_delay: std::time::Duration::from_secs(removal_delay_seconds),
+                changes_retention: chrono::TimeDelta::days(i64::from(changes_retention_days)),
                 metrics_addr,
             };
             match runs::runtime().block_on(crate::daemon::run(options)) {
@@ -541,6 +566,18 @@ pub fn main() -> ExitCode {
             wait.map(std::time::Duration::from_secs),
         ),
         Command::Status { common } => runs::status(&common.database_url, common.format),
+        Command::Changes {
+            since,
+            integration,
+            limit,
+            common,
+        } => runs::changes(
+            since,
+            integration.as_deref(),
+            limit,
+            &common.database_url,
+            common.format,
+        ),
         Command::Campaigns {
             name,
             status,

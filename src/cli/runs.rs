@@ -501,6 +501,85 @@ pub fn campaigns(name: &str, statuses: &[String], url: &str, format: OutputForma
     ExitCode::SUCCESS
 }
 
+/// `offersync changes [--since N]`: the change feed from a position on.
+pub fn changes(
+    since: i64,
+    integration: Option<&str>,
+    limit: i64,
+    url: &str,
+    format: OutputFormat,
+) -> ExitCode {
+    let mut store = match open_existing_store(url) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let list = match store.changes(since, integration, limit.max(1)) {
+        Ok(l) => l,
+        Err(e) => {
+            errln!("error: {e}");
+            return ExitCode::from(CANNOT_START);
+        }
+    };
+    match format {
+        OutputFormat::Json => {
+            for c in &list {
+                outln!("{}", serde_json::to_string(c).unwrap_or_default());
+            }
+        }
+        OutputFormat::Text if list.is_empty() => {
+            errln!("no changes after position {since}");
+        }
+        OutputFormat::Text => {
+            let rows: Vec<[String; 7]> = list
+                .iter()
+                .map(|c| {
+                    let columns: Vec<String> = c
+                        .columns
+                        .iter()
+                        .map(|f| {
+                            let value = |v: &serde_json::Value| match v {
+                                serde_json::Value::String(s) => shown(s).chars().take(24).collect(),
+                                serde_json::Value::Null => "-".to_string(),
+                                other => other.to_string().chars().take(24).collect(),
+                            };
+                            format!("{} {} → {}", f.column, value(&f.old), value(&f.new))
+                        })
+                        .collect();
+                    [
+                        c.position.to_string(),
+                        c.changed_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+                        shown(&c.integration).into_owned(),
+                        shown(&c.external_id).into_owned(),
+                        c.kind.as_str().to_string(),
+                        c.status.clone(),
+                        columns.join("; "),
+                    ]
+                })
+                .collect();
+            let headers = [
+                "POSITION",
+                "CHANGED",
+                "INTEGRATION",
+                "ID",
+                "CHANGE",
+                "STATUS",
+                "COLUMNS",
+            ];
+            for line in super::aligned(&headers, &rows) {
+                outln!("{line}");
+            }
+            if let Some(last) = list.last() {
+                errln!(
+                    "{} changes; read on with --since {}",
+                    list.len(),
+                    last.position
+                );
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
 /// `offersync runs show RUN_ID`: one run and every offer it skipped.
 pub fn show_run(id: i64, url: &str, format: OutputFormat) -> ExitCode {
     let mut store = match open_existing_store(url) {

@@ -48,6 +48,8 @@ pub struct Options {
     /// A claim (tick or refresh request) its daemon has not renewed for this
     /// long is taken over by another: that daemon died.
     pub claim_timeout: Duration,
+    /// How long the change feed keeps an entry.
+    pub changes_retention: chrono::TimeDelta,
     /// Where to serve `/metrics` and `/healthz`, if anywhere.
     pub metrics_addr: Option<std::net::SocketAddr>,
 }
@@ -261,7 +263,7 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
                     last_renewal = tokio::time::Instant::now();
                 }
                 if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
-                    daemon.prune_ticks().await;
+                    daemon.prune().await;
                     last_prune = Some(tokio::time::Instant::now());
                 }
                 daemon.metrics.heartbeat(daemon.entries.keys());
@@ -453,11 +455,18 @@ impl Daemon {
         }
     }
 
-    async fn prune_ticks(&self) {
+    /// Forgets old tick claims, and feed entries past their retention.
+    async fn prune(&self) {
         let before = Utc::now() - KEEP_FINISHED_TICKS;
         match self.control.call(move |s| s.prune_ticks(before)).await {
             Ok(pruned) => tracing::debug!(pruned, "old tick claims pruned"),
             Err(e) => tracing::warn!(error = %e, "cannot prune old tick claims"),
+        }
+        let before = Utc::now() - self.options.changes_retention;
+        match self.control.call(move |s| s.prune_changes(before)).await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(pruned, "change feed entries past retention deleted"),
+            Err(e) => tracing::warn!(error = %e, "cannot prune the change feed"),
         }
     }
 

@@ -7,6 +7,7 @@
 //! all in one transaction. Its calls block, so async code runs them on a
 //! blocking thread.
 
+pub mod feed;
 mod json;
 pub mod postgres;
 mod rows;
@@ -15,6 +16,7 @@ mod shared;
 pub mod sqlite;
 mod tls;
 
+pub use feed::{ChangeKind, ChangeRecord, FieldChange};
 pub use rows::INTERRUPTED;
 
 use std::collections::{BTreeMap, HashMap};
@@ -278,10 +280,17 @@ pub trait Writes {
     fn update_raw(&mut self, campaigns: &[(i64, &Campaign)]) -> Result<(), StoreError>;
     /// Marks campaigns removed upstream, pausing them when `pause` (and
     /// remembering the status the pause replaced, for the restore).
-    fn remove(&mut self, ids: &[i64], pause: bool, now: DateTime<Utc>) -> Result<(), StoreError>;
+    fn remove(
+        &mut self,
+        integration_id: i64,
+        ids: &[i64],
+        pause: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     fn record_skips(&mut self, run: RunId, skips: &[Skip]) -> Result<(), StoreError>;
-    /// Marks the run succeeded with its counts (and whether an operator
-    /// accepted its removals), and the integration's last success.
+    /// Appends what the transaction changed to the change feed, then marks
+    /// the run succeeded with its counts (and whether an operator accepted
+    /// its removals), and the integration's last success. Called last.
     fn finish_run(
         &mut self,
         run: RunId,
@@ -341,6 +350,16 @@ pub trait Store: Send {
         error: &str,
     ) -> Result<(), StoreError>;
     fn recent_runs(&mut self, integration: &str, limit: i64) -> Result<Vec<RunRecord>, StoreError>;
+    /// The change feed after position `since` (of one integration, or all),
+    /// oldest first, at most `limit` entries.
+    fn changes(
+        &mut self,
+        since: i64,
+        integration: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<ChangeRecord>, StoreError>;
+    /// Deletes feed entries older than `before` (retention); returns how many.
+    fn prune_changes(&mut self, before: DateTime<Utc>) -> Result<usize, StoreError>;
     fn run(&mut self, run: RunId) -> Result<Option<RunRecord>, StoreError>;
     fn run_skips(&mut self, run: RunId) -> Result<Vec<SkipRecord>, StoreError>;
     fn status(&mut self) -> Result<Vec<IntegrationStatus>, StoreError>;

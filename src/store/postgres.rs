@@ -20,8 +20,8 @@ use super::rows::{
     upstream_pause_sql,
 };
 use super::schema::{
-    campaigns, integrations, publisher_payouts, refresh_requests, schedule_claims, sync_runs,
-    sync_skips,
+    campaign_changes, campaigns, integrations, publisher_payouts, refresh_requests,
+    schedule_claims, sync_runs, sync_skips,
 };
 use super::shared::{shared_queries, shared_store_methods, shared_writes_methods};
 use super::{
@@ -34,6 +34,40 @@ use crate::manifest::model::Column;
 use crate::rules::Skip;
 
 shared_queries!(PgConnection);
+
+/// The change feed's pieces that differ by backend (see `store::feed`).
+const JSON_ARRAY_FN: &str = "json_build_array";
+type FeedJson = JsonText<'static>;
+
+fn feed_json(text: &str) -> JsonText<'_> {
+    JsonText(Cow::Borrowed(text))
+}
+
+fn feed_text<'a>(json: &'a FeedJson) -> &'a str {
+    &json.0
+}
+
+/// The advisory lock (transaction-scoped) feed positions are taken under.
+const FEED_LOCK: i32 = 0x0ff5_0003;
+
+fn lock_feed(conn: &mut PgConnection) -> Result<(), StoreError> {
+    sql_query("SELECT pg_advisory_xact_lock($1, 0)")
+        .bind::<Int4, _>(FEED_LOCK)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Tells listeners (`LISTEN offersync_changes`) the feed's new end; sent
+/// when the transaction commits, never for one that rolls back.
+fn notify_feed(conn: &mut PgConnection) -> Result<(), StoreError> {
+    sql_query(
+        "SELECT pg_notify($1, json_build_object('position', max(position))::text) \
+         FROM campaign_changes",
+    )
+    .bind::<Text, _>(super::feed::NOTIFY_CHANNEL)
+    .execute(conn)?;
+    Ok(())
+}
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
@@ -254,6 +288,7 @@ fn bind_column<'a>(q: Query<'a>, column: &str, c: &'a Campaign) -> Query<'a> {
 
 struct PgWrites<'c> {
     conn: &'c mut PgConnection,
+    feed: super::feed::PendingFeed,
 }
 
 /// Rows per COPY or multi-row INSERT.
@@ -266,6 +301,7 @@ impl Writes for PgWrites<'_> {
         now: DateTime<Utc>,
         campaigns: &[Campaign],
     ) -> Result<(), StoreError> {
+        self.feed.note_created(integration_id, now);
         for chunk in campaigns.chunks(BATCH) {
             let rows: Vec<NewCampaign<'_>> = chunk
                 .iter()
@@ -294,41 +330,51 @@ impl Writes for PgWrites<'_> {
         updates: &[Update<'_>],
         allowed: &UpdateColumns,
     ) -> Result<(), StoreError> {
-        let rewrite_publisher_payouts = allowed.columns.contains(&Column::Payout);
-        for update in updates {
-            let set = update_set(allowed);
-            let mut sql = String::from("UPDATE campaigns SET changed_at = $1");
-            for (i, column) in set.iter().enumerate() {
-                sql.push_str(&format!(", {column} = ${}", i + 2));
-            }
-            if update.restore {
-                sql.push_str(restore_sql(&set, allowed, update.campaign));
-            } else {
-                sql.push_str(upstream_pause_sql(&set, allowed, update.campaign));
-            }
-            sql.push_str(&format!(" WHERE id = ${}", set.len() + 2));
-            let mut q: Query<'_> = sql_query(sql).into_boxed().bind::<Timestamptz, _>(now);
-            for column in &set {
-                q = bind_column(q, column, update.campaign);
-            }
-            q.bind::<Int8, _>(update.id).execute(self.conn)?;
-            if rewrite_publisher_payouts {
-                use publisher_payouts::dsl as pp;
-                diesel::delete(
-                    pp::publisher_payouts
-                        .filter(pp::integration_id.eq(integration_id))
-                        .filter(pp::external_id.eq(&update.campaign.external_id)),
-                )
-                .execute(self.conn)?;
-                let rows: Vec<_> = publisher_rows(integration_id, update.campaign).collect();
-                if !rows.is_empty() {
-                    diesel::insert_into(pp::publisher_payouts)
-                        .values(&rows)
-                        .execute(self.conn)?;
+        update_tracked(
+            self.conn,
+            &mut self.feed,
+            integration_id,
+            updates,
+            now,
+            |conn| {
+                let rewrite_publisher_payouts = allowed.columns.contains(&Column::Payout);
+                for update in updates {
+                    let set = update_set(allowed);
+                    let mut sql = String::from("UPDATE campaigns SET changed_at = $1");
+                    for (i, column) in set.iter().enumerate() {
+                        sql.push_str(&format!(", {column} = ${}", i + 2));
+                    }
+                    if update.restore {
+                        sql.push_str(restore_sql(&set, allowed, update.campaign));
+                    } else {
+                        sql.push_str(upstream_pause_sql(&set, allowed, update.campaign));
+                    }
+                    sql.push_str(&format!(" WHERE id = ${}", set.len() + 2));
+                    let mut q: Query<'_> = sql_query(sql).into_boxed().bind::<Timestamptz, _>(now);
+                    for column in &set {
+                        q = bind_column(q, column, update.campaign);
+                    }
+                    q.bind::<Int8, _>(update.id).execute(conn)?;
+                    if rewrite_publisher_payouts {
+                        use publisher_payouts::dsl as pp;
+                        diesel::delete(
+                            pp::publisher_payouts
+                                .filter(pp::integration_id.eq(integration_id))
+                                .filter(pp::external_id.eq(&update.campaign.external_id)),
+                        )
+                        .execute(conn)?;
+                        let rows: Vec<_> =
+                            publisher_rows(integration_id, update.campaign).collect();
+                        if !rows.is_empty() {
+                            diesel::insert_into(pp::publisher_payouts)
+                                .values(&rows)
+                                .execute(conn)?;
+                        }
+                    }
                 }
-            }
-        }
-        Ok(())
+                Ok(())
+            },
+        )
     }
 
     fn update_raw(&mut self, campaigns: &[(i64, &Campaign)]) -> Result<(), StoreError> {
@@ -423,8 +469,12 @@ impl Store for PgStore {
         &mut self,
         work: &mut dyn FnMut(&mut dyn Writes) -> Result<(), TxError>,
     ) -> Result<(), TxError> {
-        self.conn
-            .transaction::<(), TxError, _>(|conn| work(&mut PgWrites { conn }))
+        self.conn.transaction::<(), TxError, _>(|conn| {
+            work(&mut PgWrites {
+                conn,
+                feed: Default::default(),
+            })
+        })
     }
 
     shared_store_methods!();

@@ -133,7 +133,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    campaign_changes (position) {
+        position -> Int8,
+        integration_id -> Int8,
+        run_id -> Nullable<Int8>,
+        campaign_id -> Int8,
+        external_id -> Text,
+        kind -> Text,
+        status -> Text,
+        changed_columns -> Jsonb,
+        changed_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(campaigns -> integrations (integration_id));
+diesel::joinable!(campaign_changes -> integrations (integration_id));
 diesel::joinable!(refresh_requests -> integrations (integration_id));
 diesel::joinable!(sync_runs -> integrations (integration_id));
 diesel::joinable!(sync_skips -> sync_runs (run_id));
@@ -144,5 +159,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     sync_runs,
     sync_skips,
     refresh_requests,
-    schedule_claims
+    schedule_claims,
+    campaign_changes
 );

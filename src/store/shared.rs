@@ -134,6 +134,207 @@ macro_rules! shared_queries {
             Ok(())
         }
 
+        /// The watched columns (see [`super::feed`]) of these campaigns.
+        fn watched_rows(
+            conn: &mut $Conn,
+            ids: &[i64],
+        ) -> Result<Vec<super::feed::WatchedRow>, StoreError> {
+            let mut rows = Vec::with_capacity(ids.len());
+            for chunk in ids.chunks(5_000) {
+                // Ids are integers: written into the statement, no binds to count.
+                let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
+                let sql = format!(
+                    "SELECT {} FROM campaigns WHERE id IN ({})",
+                    super::feed::select_list(JSON_ARRAY_FN),
+                    list.join(",")
+                );
+                rows.extend(diesel::sql_query(sql).load::<super::feed::WatchedRow>(conn)?);
+            }
+            Ok(rows)
+        }
+
+        /// Removes campaigns (see [`remove_campaigns`]) and notes in `feed`
+        /// what each became.
+        fn remove_tracked(
+            conn: &mut $Conn,
+            feed: &mut super::feed::PendingFeed,
+            integration_id: i64,
+            ids: &[i64],
+            pause: bool,
+            now: DateTime<Utc>,
+        ) -> Result<(), StoreError> {
+            let before = watched_rows(conn, ids)?;
+            remove_campaigns(conn, ids, pause, now)?;
+            let after = watched_rows(conn, ids)?;
+            feed.note_rewrites(
+                integration_id,
+                |_| super::feed::ChangeKind::Removed,
+                &before,
+                &after,
+                now,
+            );
+            Ok(())
+        }
+
+        /// Runs `write` (the updates of one page) and notes in `feed` what
+        /// each updated campaign became: read before and after, so that the
+        /// feed says what the row really is now, whatever the policy kept.
+        fn update_tracked(
+            conn: &mut $Conn,
+            feed: &mut super::feed::PendingFeed,
+            integration_id: i64,
+            updates: &[Update<'_>],
+            now: DateTime<Utc>,
+            write: impl FnOnce(&mut $Conn) -> Result<(), StoreError>,
+        ) -> Result<(), StoreError> {
+            let ids: Vec<i64> = updates.iter().map(|u| u.id).collect();
+            let before = watched_rows(conn, &ids)?;
+            write(conn)?;
+            let after = watched_rows(conn, &ids)?;
+            let restored: std::collections::HashSet<i64> =
+                updates.iter().filter(|u| u.restore).map(|u| u.id).collect();
+            let kind = |id| {
+                if restored.contains(&id) {
+                    super::feed::ChangeKind::Restored
+                } else {
+                    super::feed::ChangeKind::Updated
+                }
+            };
+            feed.note_rewrites(integration_id, kind, &before, &after, now);
+            Ok(())
+        }
+
+        /// Appends a transaction's changes to the feed. Called last in the
+        /// transaction: the feed lock it takes (Postgres) is held until the
+        /// commit, so no transaction can commit lower positions after these
+        /// became visible.
+        fn flush_feed(
+            conn: &mut $Conn,
+            feed: &mut super::feed::PendingFeed,
+            run: Option<RunId>,
+        ) -> Result<(), StoreError> {
+            if feed.is_empty() {
+                return Ok(());
+            }
+            lock_feed(conn)?;
+            use campaign_changes::dsl as f;
+            use campaigns::dsl as c;
+            use diesel::IntoSql;
+            let run_id = run.map(|r| r.0);
+            for (integration_id, at) in std::mem::take(&mut feed.created) {
+                let created = c::campaigns
+                    .filter(c::integration_id.eq(integration_id))
+                    .filter(c::first_seen_at.eq(at))
+                    .select((
+                        c::integration_id,
+                        run_id.into_sql::<diesel::sql_types::Nullable<diesel::sql_types::BigInt>>(),
+                        c::id,
+                        c::external_id,
+                        "created".into_sql::<diesel::sql_types::Text>(),
+                        c::status,
+                        c::first_seen_at,
+                    ))
+                    .order(c::id);
+                diesel::insert_into(f::campaign_changes)
+                    .values(created)
+                    .into_columns((
+                        f::integration_id,
+                        f::run_id,
+                        f::campaign_id,
+                        f::external_id,
+                        f::kind,
+                        f::status,
+                        f::changed_at,
+                    ))
+                    .execute(conn)?;
+            }
+            // 8 parameters a row: well under either backend's limit per statement.
+            for chunk in std::mem::take(&mut feed.changes).chunks(2_000) {
+                let rows: Vec<_> = chunk
+                    .iter()
+                    .map(|change| {
+                        (
+                            f::integration_id.eq(change.integration_id),
+                            f::run_id.eq(run_id),
+                            f::campaign_id.eq(change.campaign_id),
+                            f::external_id.eq(&change.external_id),
+                            f::kind.eq(change.kind.as_str()),
+                            f::status.eq(&change.status),
+                            f::changed_columns.eq(feed_json(&change.columns)),
+                            f::changed_at.eq(change.changed_at),
+                        )
+                    })
+                    .collect();
+                diesel::insert_into(f::campaign_changes)
+                    .values(&rows)
+                    .execute(conn)?;
+            }
+            notify_feed(conn)
+        }
+
+        /// The feed after `since`, oldest first.
+        fn changes(
+            conn: &mut $Conn,
+            since: i64,
+            integration: Option<&str>,
+            limit: i64,
+        ) -> Result<Vec<super::ChangeRecord>, StoreError> {
+            use campaign_changes::dsl as f;
+            use integrations::dsl as i;
+            let mut query = f::campaign_changes
+                .inner_join(i::integrations)
+                .filter(f::position.gt(since))
+                .order(f::position)
+                .limit(limit)
+                .select((
+                    (
+                        f::position,
+                        i::name,
+                        f::run_id,
+                        f::campaign_id,
+                        f::external_id,
+                    ),
+                    (f::kind, f::status, f::changed_columns, f::changed_at),
+                ))
+                .into_boxed();
+            if let Some(name) = integration {
+                query = query.filter(i::name.eq(name.to_string()));
+            }
+            type Row = (
+                (i64, String, Option<i64>, i64, String),
+                (String, String, FeedJson, DateTime<Utc>),
+            );
+            let rows: Vec<Row> = query.load(conn)?;
+            Ok(rows
+                .into_iter()
+                .map(
+                    |((position, integration, run_id, campaign_id, external_id), rest)| {
+                        let (kind, status, columns, changed_at) = rest;
+                        super::ChangeRecord {
+                            position,
+                            integration,
+                            run_id,
+                            campaign_id,
+                            external_id,
+                            kind: super::feed::ChangeKind::parse(&kind)
+                                .unwrap_or(super::feed::ChangeKind::Updated),
+                            status,
+                            columns: serde_json::from_str(feed_text(&columns)).unwrap_or_default(),
+                            changed_at,
+                        }
+                    },
+                )
+                .collect())
+        }
+
+        fn prune_changes(conn: &mut $Conn, before: DateTime<Utc>) -> Result<usize, StoreError> {
+            use campaign_changes::dsl as f;
+            Ok(
+                diesel::delete(f::campaign_changes.filter(f::changed_at.lt(before)))
+                    .execute(conn)?,
+            )
+        }
+
         fn record_skips(conn: &mut $Conn, run: RunId, skips: &[Skip]) -> Result<(), StoreError> {
             // 4 parameters a row: well under either backend's limit per statement.
             for chunk in skips.chunks(5_000) {
@@ -614,7 +815,9 @@ macro_rules! shared_queries {
                     .filter(c::removed_at.is_null())
                     .select(c::id)
                     .load(conn)?;
-                remove_campaigns(conn, &live, pause, now)?;
+                let mut feed = super::feed::PendingFeed::default();
+                remove_tracked(conn, &mut feed, id, &live, pause, now)?;
+                flush_feed(conn, &mut feed, None)?;
                 // Restoring the manifest later is a change that runs at once.
                 diesel::sql_query("DELETE FROM spec_claims WHERE integration = $1")
                     .bind::<diesel::sql_types::Text, _>(integration)
@@ -692,11 +895,12 @@ macro_rules! shared_writes_methods {
     () => {
         fn remove(
             &mut self,
+            integration_id: i64,
             ids: &[i64],
             pause: bool,
             now: DateTime<Utc>,
         ) -> Result<(), StoreError> {
-            remove_campaigns(self.conn, ids, pause, now)
+            remove_tracked(self.conn, &mut self.feed, integration_id, ids, pause, now)
         }
 
         fn record_skips(&mut self, run: RunId, skips: &[Skip]) -> Result<(), StoreError> {
@@ -711,6 +915,7 @@ macro_rules! shared_writes_methods {
             accepted_removals: bool,
             now: DateTime<Utc>,
         ) -> Result<(), StoreError> {
+            flush_feed(self.conn, &mut self.feed, Some(run))?;
             finish_run(
                 self.conn,
                 run,
@@ -757,6 +962,19 @@ macro_rules! shared_store_methods {
             limit: i64,
         ) -> Result<Vec<RunRecord>, StoreError> {
             recent_runs(&mut self.conn, integration, limit)
+        }
+
+        fn changes(
+            &mut self,
+            since: i64,
+            integration: Option<&str>,
+            limit: i64,
+        ) -> Result<Vec<super::ChangeRecord>, StoreError> {
+            changes(&mut self.conn, since, integration, limit)
+        }
+
+        fn prune_changes(&mut self, before: DateTime<Utc>) -> Result<usize, StoreError> {
+            prune_changes(&mut self.conn, before)
         }
 
         fn run(&mut self, run: RunId) -> Result<Option<RunRecord>, StoreError> {

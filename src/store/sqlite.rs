@@ -181,7 +181,23 @@ mod schema {
         }
     }
 
+    diesel::table! {
+        use diesel::sql_types::*;
+        campaign_changes (position) {
+            position -> BigInt,
+            integration_id -> BigInt,
+            run_id -> Nullable<BigInt>,
+            campaign_id -> BigInt,
+            external_id -> Text,
+            kind -> Text,
+            status -> Text,
+            changed_columns -> Text,
+            changed_at -> TimestamptzSqlite,
+        }
+    }
+
     diesel::joinable!(campaigns -> integrations (integration_id));
+    diesel::joinable!(campaign_changes -> integrations (integration_id));
     diesel::joinable!(sync_runs -> integrations (integration_id));
     diesel::joinable!(refresh_requests -> integrations (integration_id));
     diesel::allow_tables_to_appear_in_same_query!(
@@ -191,16 +207,40 @@ mod schema {
         sync_runs,
         sync_skips,
         refresh_requests,
-        schedule_claims
+        schedule_claims,
+        campaign_changes
     );
 }
 
 use schema::{
-    campaigns, integrations, publisher_payouts, refresh_requests, schedule_claims, sync_runs,
-    sync_skips,
+    campaign_changes, campaigns, integrations, publisher_payouts, refresh_requests,
+    schedule_claims, sync_runs, sync_skips,
 };
 
 shared_queries!(SqliteConnection);
+
+/// The change feed's pieces that differ by backend (see `store::feed`).
+const JSON_ARRAY_FN: &str = "json_array";
+type FeedJson = String;
+
+fn feed_json(text: &str) -> &str {
+    text
+}
+
+fn feed_text(json: &FeedJson) -> &str {
+    json
+}
+
+/// SQLite has one writer at a time: transactions commit in the order they
+/// took their positions.
+fn lock_feed(_: &mut SqliteConnection) -> Result<(), StoreError> {
+    Ok(())
+}
+
+/// No NOTIFY in SQLite: readers poll `offersync changes --since`.
+fn notify_feed(_: &mut SqliteConnection) -> Result<(), StoreError> {
+    Ok(())
+}
 
 /// A connection to an SQLite store file.
 pub struct SqliteStore {
@@ -448,6 +488,7 @@ fn bind_column<'a>(q: Query<'a>, column: &str, c: &'a Campaign) -> Query<'a> {
 
 struct SqliteWrites<'c> {
     conn: &'c mut SqliteConnection,
+    feed: super::feed::PendingFeed,
 }
 
 /// Rows per multi-row INSERT (33 columns each; SQLite allows 32,766 parameters).
@@ -460,6 +501,7 @@ impl Writes for SqliteWrites<'_> {
         now: DateTime<Utc>,
         campaigns: &[Campaign],
     ) -> Result<(), StoreError> {
+        self.feed.note_created(integration_id, now);
         for chunk in campaigns.chunks(BATCH) {
             let rows: Vec<NewCampaign<'_>> = chunk
                 .iter()
@@ -488,43 +530,53 @@ impl Writes for SqliteWrites<'_> {
         updates: &[Update<'_>],
         allowed: &UpdateColumns,
     ) -> Result<(), StoreError> {
-        let rewrite_publisher_payouts = allowed.columns.contains(&Column::Payout);
-        for update in updates {
-            let set = update_set(allowed);
-            let mut sql = String::from("UPDATE campaigns SET changed_at = ?");
-            for column in &set {
-                sql.push_str(&format!(", {column} = ?"));
-            }
-            if update.restore {
-                sql.push_str(restore_sql(&set, allowed, update.campaign));
-            } else {
-                sql.push_str(upstream_pause_sql(&set, allowed, update.campaign));
-            }
-            sql.push_str(" WHERE id = ?");
-            let mut q: Query<'_> = sql_query(sql)
-                .into_boxed()
-                .bind::<TimestamptzSqlite, _>(now);
-            for column in &set {
-                q = bind_column(q, column, update.campaign);
-            }
-            q.bind::<BigInt, _>(update.id).execute(self.conn)?;
-            if rewrite_publisher_payouts {
-                use publisher_payouts::dsl as pp;
-                diesel::delete(
-                    pp::publisher_payouts
-                        .filter(pp::integration_id.eq(integration_id))
-                        .filter(pp::external_id.eq(&update.campaign.external_id)),
-                )
-                .execute(self.conn)?;
-                let rows: Vec<_> = publisher_rows(integration_id, update.campaign).collect();
-                if !rows.is_empty() {
-                    diesel::insert_into(pp::publisher_payouts)
-                        .values(&rows)
-                        .execute(self.conn)?;
+        update_tracked(
+            self.conn,
+            &mut self.feed,
+            integration_id,
+            updates,
+            now,
+            |conn| {
+                let rewrite_publisher_payouts = allowed.columns.contains(&Column::Payout);
+                for update in updates {
+                    let set = update_set(allowed);
+                    let mut sql = String::from("UPDATE campaigns SET changed_at = ?");
+                    for column in &set {
+                        sql.push_str(&format!(", {column} = ?"));
+                    }
+                    if update.restore {
+                        sql.push_str(restore_sql(&set, allowed, update.campaign));
+                    } else {
+                        sql.push_str(upstream_pause_sql(&set, allowed, update.campaign));
+                    }
+                    sql.push_str(" WHERE id = ?");
+                    let mut q: Query<'_> = sql_query(sql)
+                        .into_boxed()
+                        .bind::<TimestamptzSqlite, _>(now);
+                    for column in &set {
+                        q = bind_column(q, column, update.campaign);
+                    }
+                    q.bind::<BigInt, _>(update.id).execute(conn)?;
+                    if rewrite_publisher_payouts {
+                        use publisher_payouts::dsl as pp;
+                        diesel::delete(
+                            pp::publisher_payouts
+                                .filter(pp::integration_id.eq(integration_id))
+                                .filter(pp::external_id.eq(&update.campaign.external_id)),
+                        )
+                        .execute(conn)?;
+                        let rows: Vec<_> =
+                            publisher_rows(integration_id, update.campaign).collect();
+                        if !rows.is_empty() {
+                            diesel::insert_into(pp::publisher_payouts)
+                                .values(&rows)
+                                .execute(conn)?;
+                        }
+                    }
                 }
-            }
-        }
-        Ok(())
+                Ok(())
+            },
+        )
     }
 
     fn update_raw(&mut self, campaigns: &[(i64, &Campaign)]) -> Result<(), StoreError> {
@@ -671,8 +723,12 @@ impl Store for SqliteStore {
     ) -> Result<(), TxError> {
         // IMMEDIATE takes the write lock up front, so a concurrent writer
         // waits at the start instead of failing at the first write.
-        self.conn
-            .immediate_transaction::<(), TxError, _>(|conn| work(&mut SqliteWrites { conn }))
+        self.conn.immediate_transaction::<(), TxError, _>(|conn| {
+            work(&mut SqliteWrites {
+                conn,
+                feed: Default::default(),
+            })
+        })
     }
 
     shared_store_methods!();
