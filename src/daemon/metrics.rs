@@ -289,8 +289,13 @@ fn escape(label: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// Serves `/metrics` and `/healthz` on `addr` until the runtime stops.
-pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<SocketAddr> {
+/// Serves `/metrics` and `/healthz` on `addr`, with the routes of `also`
+/// (the status page), until the runtime stops.
+pub async fn serve(
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    also: Router,
+) -> std::io::Result<SocketAddr> {
     async fn exposition(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
         (
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
@@ -310,7 +315,8 @@ pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<S
     let app = Router::new()
         .route("/metrics", axum::routing::get(exposition))
         .route("/healthz", axum::routing::get(health))
-        .with_state(metrics);
+        .with_state(metrics)
+        .merge(also);
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     tokio::spawn(async move { axum::serve(listener, app).await });

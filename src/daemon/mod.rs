@@ -9,6 +9,7 @@
 
 mod manifests;
 mod metrics;
+pub mod page;
 mod systemd;
 
 use std::collections::BTreeMap;
@@ -161,6 +162,8 @@ struct Daemon {
     runs: JoinSet<()>,
     permits: Arc<Semaphore>,
     metrics: Arc<Metrics>,
+    /// What the status page shows of the schedule.
+    board: Arc<page::Board>,
     watcher: Option<notify::RecommendedWatcher>,
 }
 
@@ -193,16 +196,19 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
     // Reachable and migrated before READY=1.
     control.call(|_| Ok(())).await?;
     let metrics = Arc::new(Metrics::default());
+    let board = Arc::new(page::Board::new(options.identity.clone()));
     if let Some(addr) = options.metrics_addr {
-        let bound = metrics::serve(addr, metrics.clone())
+        let status_page = page::router(board.clone(), &options.database_url);
+        let bound = metrics::serve(addr, metrics.clone(), status_page)
             .await
             .map_err(|error| DaemonError::Metrics { addr, error })?;
-        tracing::info!(addr = %bound, "serving /metrics and /healthz");
+        tracing::info!(addr = %bound, "serving /metrics, /healthz and the status page at /");
     }
     let (events, mut inbox) = mpsc::unbounded_channel();
     let watcher = watch(&options.dir, events.clone());
     let mut daemon = Daemon {
         metrics,
+        board,
         watcher,
         permits: Arc::new(Semaphore::new(options.max_concurrent_runs.max(1))),
         options,
@@ -267,6 +273,7 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
                     last_prune = Some(tokio::time::Instant::now());
                 }
                 daemon.metrics.heartbeat(daemon.entries.keys());
+                daemon.publish_board();
                 if let Some(every) = watchdog
                     && last_ping.elapsed() >= every
                 {
@@ -326,6 +333,32 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
 }
 
 impl Daemon {
+    /// Hands the status page what the scheduler knows now.
+    fn publish_board(&self) {
+        let live = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.gone_since.is_none())
+            .map(|(name, e)| {
+                let schedule = &e.def.schedule;
+                (
+                    name.clone(),
+                    page::LiveState {
+                        title: e.def.title.clone(),
+                        schedule: format!("{} ({})", schedule.expression, schedule.timezone),
+                        next_run: if e.def.enabled { e.next_tick } else { None },
+                        running: e.running,
+                        enabled: e.def.enabled,
+                        manifest_broken: e.broken,
+                        retry: e.retry,
+                        source_file: e.def.source_file.display().to_string(),
+                    },
+                )
+            })
+            .collect();
+        self.board.publish(live);
+    }
+
     /// At start: an integration whose last run failed, or was left running
     /// by a process that stopped (its work rolled back), is run again rather
     /// than waiting for its next tick (which may be hours away).

@@ -362,11 +362,29 @@ pub trait Store: Send {
     fn prune_changes(&mut self, before: DateTime<Utc>) -> Result<usize, StoreError>;
     fn run(&mut self, run: RunId) -> Result<Option<RunRecord>, StoreError>;
     fn run_skips(&mut self, run: RunId) -> Result<Vec<SkipRecord>, StoreError>;
+    /// A page of a run's skipped offers (of one reason, or all), by reason and id.
+    fn run_skips_page(
+        &mut self,
+        run: RunId,
+        reason: Option<&str>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<SkipRecord>, StoreError>;
+    /// How many offers a run skipped for each reason, most first.
+    fn skip_reasons(&mut self, run: RunId) -> Result<Vec<(String, i64)>, StoreError>;
     fn status(&mut self) -> Result<Vec<IntegrationStatus>, StoreError>;
     /// Every integration not retired, with the file and document it was last
     /// registered from.
     fn live_integrations(&mut self) -> Result<Vec<LiveIntegration>, StoreError>;
     fn campaigns(&mut self, integration: &str) -> Result<Vec<CampaignRecord>, StoreError>;
+    /// Campaigns (with their integration's name) whose id is `needle` or
+    /// whose name contains it, in any case; of one integration or all.
+    fn search_campaigns(
+        &mut self,
+        integration: Option<&str>,
+        needle: &str,
+        limit: i64,
+    ) -> Result<Vec<(String, CampaignRecord)>, StoreError>;
 
     /// Claims one scheduled tick of an integration: `true` for exactly one
     /// caller, however many daemons share the store.

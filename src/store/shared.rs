@@ -522,13 +522,28 @@ macro_rules! shared_queries {
             Ok(row.map(run_record))
         }
 
-        fn run_skips(conn: &mut $Conn, run: RunId) -> Result<Vec<SkipRecord>, StoreError> {
+        /// A run's skipped offers by reason and id: those of one reason, or
+        /// all; a page of them (`offset`, `limit`), or all.
+        fn run_skips(
+            conn: &mut $Conn,
+            run: RunId,
+            reason: Option<&str>,
+            offset: i64,
+            limit: Option<i64>,
+        ) -> Result<Vec<SkipRecord>, StoreError> {
             use sync_skips::dsl as s;
-            let rows: Vec<(Option<String>, String, String)> = s::sync_skips
+            let mut query = s::sync_skips
                 .filter(s::run_id.eq(run.0))
                 .select((s::external_id, s::reason, s::detail))
                 .order((s::reason, s::external_id))
-                .load(conn)?;
+                .offset(offset)
+                .into_boxed();
+            if let Some(reason) = reason {
+                query = query.filter(s::reason.eq(reason.to_string()));
+            }
+            // SQLite takes no OFFSET without a LIMIT.
+            query = query.limit(limit.unwrap_or(i64::MAX));
+            let rows: Vec<(Option<String>, String, String)> = query.load(conn)?;
             Ok(rows
                 .into_iter()
                 .map(|(external_id, reason, detail)| SkipRecord {
@@ -537,6 +552,18 @@ macro_rules! shared_queries {
                     detail,
                 })
                 .collect())
+        }
+
+        /// How many offers a run skipped for each reason, most first.
+        fn skip_reasons(conn: &mut $Conn, run: RunId) -> Result<Vec<(String, i64)>, StoreError> {
+            use sync_skips::dsl as s;
+            let mut counts: Vec<(String, i64)> = s::sync_skips
+                .filter(s::run_id.eq(run.0))
+                .group_by(s::reason)
+                .select((s::reason, diesel::dsl::count_star()))
+                .load(conn)?;
+            counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            Ok(counts)
         }
 
         fn claim_tick(
@@ -982,7 +1009,21 @@ macro_rules! shared_store_methods {
         }
 
         fn run_skips(&mut self, run: RunId) -> Result<Vec<SkipRecord>, StoreError> {
-            run_skips(&mut self.conn, run)
+            run_skips(&mut self.conn, run, None, 0, None)
+        }
+
+        fn run_skips_page(
+            &mut self,
+            run: RunId,
+            reason: Option<&str>,
+            offset: i64,
+            limit: i64,
+        ) -> Result<Vec<SkipRecord>, StoreError> {
+            run_skips(&mut self.conn, run, reason, offset, Some(limit))
+        }
+
+        fn skip_reasons(&mut self, run: RunId) -> Result<Vec<(String, i64)>, StoreError> {
+            skip_reasons(&mut self.conn, run)
         }
 
         fn status(&mut self) -> Result<Vec<IntegrationStatus>, StoreError> {

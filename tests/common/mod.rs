@@ -2,6 +2,8 @@
 //! network API on 127.0.0.1, and manifests in a temp directory.
 #![allow(dead_code)]
 
+pub mod daemon;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

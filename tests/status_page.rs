@@ -1,0 +1,293 @@
+//! The daemon's status page in a real headless browser (Debian's chromium):
+//! what a person sees on each page, that text from a hostile network shows
+//! as text and runs nothing, and a screenshot for CI to keep
+//! (`$CARGO_TARGET_TMPDIR/status-page/*.png`).
+//!
+//! Chromium gets a resolver that knows only 127.0.0.1 and a proxy that goes
+//! nowhere, so the browser sends nothing beyond loopback.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::daemon::*;
+use common::*;
+
+fn chromium() -> PathBuf {
+    if let Some(path) = std::env::var_os("OFFERSYNC_CHROMIUM") {
+        return path.into();
+    }
+    for candidate in ["/usr/bin/chromium", "/usr/bin/chromium-browser"] {
+        if Path::new(candidate).exists() {
+            return candidate.into();
+        }
+    }
+    panic!(
+        "the status page tests need Chromium: `apt-get install chromium` (scripts/test installs it), or set OFFERSYNC_CHROMIUM"
+    );
+}
+
+/// Runs headless Chromium on `url` with `extra` arguments; returns stdout.
+fn browse(url: &str, extra: &[&str]) -> String {
+    run_chromium(url, extra).0
+}
+
+/// Like [`browse`], returning what Chromium said on stderr.
+fn browse_stderr(url: &str, extra: &[&str]) -> String {
+    run_chromium(url, extra).1
+}
+
+fn run_chromium(url: &str, extra: &[&str]) -> (String, String) {
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-extensions",
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+            "--proxy-server=http://127.0.0.1:9",
+            "--proxy-bypass-list=127.0.0.1",
+            "--virtual-time-budget=2000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(extra)
+        .arg(url)
+        .output()
+        .expect("chromium runs");
+    assert!(
+        out.status.success(),
+        "chromium failed on {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The DOM as Chromium built it. The page serves no script at all (checked
+/// on the raw HTML below), so this is also the page without JavaScript.
+fn dom(url: &str) -> String {
+    browse(url, &["--dump-dom"])
+}
+
+/// The text a person reads: the DOM without its tags (inline ones join
+/// their text, others separate it) and without the charts' SVG (their
+/// tooltips show only on hover), whitespace folded.
+fn visible_text(dom: &str) -> String {
+    let mut body = dom.split_once("<body").map_or(dom, |(_, b)| b).to_string();
+    while let Some(start) = body.find("<svg") {
+        let end = body[start..]
+            .find("</svg>")
+            .map_or(body.len(), |e| start + e + 6);
+        body.replace_range(start..end, " ");
+    }
+    const INLINE: [&str; 7] = ["a", "span", "code", "time", "q", "b", "strong"];
+    let mut text = String::new();
+    let mut tag: Option<String> = None;
+    for c in body.chars() {
+        match (&mut tag, c) {
+            (None, '<') => tag = Some(String::new()),
+            (Some(name), '>') => {
+                let name = name.trim_start_matches('/');
+                let name = name.split_whitespace().next().unwrap_or_default();
+                if !INLINE.contains(&name) {
+                    text.push(' ');
+                }
+                tag = None;
+            }
+            (Some(name), c) => name.push(c),
+            (None, c) => text.push(c),
+        }
+    }
+    let text = text
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&");
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn png_size(path: &Path) -> (u32, u32) {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(
+        &bytes[..8],
+        b"\x89PNG\r\n\x1a\n",
+        "{} is a PNG",
+        path.display()
+    );
+    let be = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+    (be(16), be(20))
+}
+
+const HOSTILE_NAME: &str =
+    "<script>document.title='pwned'</script>Casino \"><img src=x onerror=alert(1)>";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_page_shows_integrations_runs_skips_and_campaigns_safely() {
+    let mut feed = offers(1..=12);
+    feed[1]["name"] = HOSTILE_NAME.into();
+    let mock = MockNetwork::start(feed, 5).await;
+    let m = Manifests::new(
+        &network_yaml(PAGE_PAGINATION, HEADER_AUTH),
+        &integration_yaml("acme", &mock.base_url(), "  filters: {payout: {max: 5}}\n"),
+    );
+    let db = TestDb::new(Backend::Sqlite);
+    let daemon = Daemon::start_with(
+        m.path(),
+        &db,
+        10,
+        &["--rescan-seconds", "1", "--metrics-addr", "0"],
+    );
+    let addr = served_addr(&daemon).await;
+    let base = format!("http://{addr}");
+    let runs = || {
+        offersync::store::open(&db.url)
+            .unwrap()
+            .recent_runs("acme", 10)
+            .unwrap()
+    };
+    eventually(&daemon, "the first run succeeds", || {
+        runs()
+            .first()
+            .is_some_and(|r| r.status == "succeeded")
+            .then_some(())
+    })
+    .await;
+    // A failed run for the chart and the overview's error column.
+    mock.fail(
+        0,
+        Failure::Status {
+            status: 500,
+            times: 100,
+        },
+    );
+    let refresh = || {
+        Command::new(binary())
+            .args(["refresh", "acme", "--wait", "60"])
+            .env("DATABASE_URL", &db.url)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(refresh().status.code(), Some(1), "{}", daemon.log());
+    mock.clear_failures();
+
+    // The overview: the integration, its state and schedule, the last run's
+    // result, its error, and the campaign counts.
+    let overview = dom(&format!("{base}/"));
+    let text = visible_text(&overview);
+    for expected in [
+        "Integrations",
+        "acme mocknet",
+        "active",
+        "*/30 * * * * (UTC) next in",
+        "failed #2",
+        "3 / 3 active / all",
+        "HTTP 500",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not in: {text}");
+    }
+    assert!(overview.contains(r#"href="/integrations/acme""#));
+
+    // The integration: charts of both runs, the skip reasons, the runs.
+    let page = dom(&format!("{base}/integrations/acme"));
+    let text = visible_text(&page);
+    assert_eq!(
+        page.matches("<figure class=\"chart\">").count(),
+        6,
+        "{page}"
+    );
+    assert_eq!(page.matches("<rect class=\"failed\"").count(), 6, "{page}");
+    for expected in [
+        "Last error",
+        "Why offers were skipped (run #1)",
+        "payout_above_max 9 100%",
+        "#1 succeeded manifest",
+        "#2 failed refresh",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not in: {text}");
+    }
+
+    // A run: its counts and every skipped offer with the reason.
+    let page = dom(&format!("{base}/runs/1"));
+    let text = visible_text(&page);
+    for expected in [
+        "Run #1 of acme succeeded",
+        "12 fetched",
+        "3 created",
+        "9 skipped",
+        "page 1 of 1 · 9 offers",
+        "12 payout_above_max payout 13.50 > max 5",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not in: {text}");
+    }
+
+    // The hostile name, found by search, is text; with scripts allowed,
+    // nothing of it runs (the title is the page's own).
+    let search = format!("{base}/campaigns?q=casino");
+    let page = dom(&search);
+    let text = visible_text(&page);
+    assert!(text.contains(HOSTILE_NAME), "{text}");
+    assert!(text.contains("1 matches"), "{text}");
+    assert!(!page.contains("<script"), "{page}");
+    assert!(!page.contains("<img src=\"x\""), "{page}");
+    assert!(
+        page.contains("<title>Campaigns · offersync</title>"),
+        "{page}"
+    );
+    assert!(!page.contains("pwned</title>"), "{page}");
+    // The raw HTML: no script of its own, tables and charts in the markup,
+    // and a policy under which no script could run: every page above was
+    // rendered without JavaScript.
+    for path in ["/", "/integrations/acme", "/runs/1", "/campaigns?q=casino"] {
+        let (head, body) = http_get_with_headers(&addr, path);
+        assert!(head.starts_with("HTTP/1.1 200"), "{path}: {head}");
+        assert!(!body.contains("<script"), "{path}: {body}");
+        assert!(body.contains("<table"), "{path}: {body}");
+        let policy = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-security-policy: "))
+            .unwrap_or_else(|| panic!("{path}: no policy in {head}"));
+        assert!(policy.starts_with("default-src 'none';"), "{policy}");
+        assert!(!policy.contains("script-src"), "{policy}");
+    }
+    let by_id = visible_text(&dom(&format!("{base}/campaigns?q=3&integration=acme")));
+    assert!(by_id.contains("acme 3 Offer 3 active"), "{by_id}");
+
+    // Unknown things are a page that says so.
+    let missing = visible_text(&dom(&format!("{base}/runs/999")));
+    assert!(missing.contains("No run 999 in the store."), "{missing}");
+
+    // Screenshots for CI to keep.
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-page");
+    std::fs::create_dir_all(&shots).unwrap();
+    for (name, path) in [
+        ("overview", "/"),
+        ("integration", "/integrations/acme"),
+        ("run", "/runs/1"),
+    ] {
+        let file = shots.join(format!("{name}.png"));
+        let _ = std::fs::remove_file(&file);
+        let said = browse_stderr(
+            &format!("{base}{path}"),
+            &[
+                &format!("--screenshot={}", file.display()),
+                "--window-size=1400,900",
+                "--hide-scrollbars",
+            ],
+        );
+        assert!(file.exists(), "no screenshot {}: {said}", file.display());
+        assert_eq!(png_size(&file), (1400, 900));
+        assert!(std::fs::metadata(&file).unwrap().len() > 10_000);
+        eprintln!("screenshot: {}", file.display());
+    }
+    assert!(daemon.stop().await.success());
+}
