@@ -139,7 +139,28 @@ pub async fn run_with(
     store: Box<dyn Store>,
     options: RunOptions,
 ) -> (Box<dyn Store>, Result<RunReport, SyncError>) {
-    drive(def, store, Mode::Apply(options)).await
+    drive(def, store, Mode::Apply(options), &|_| {}).await
+}
+
+/// How far the fetching of a run has got: after each page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub pages: u64,
+    /// Records read so far.
+    pub records: u64,
+    /// The pages and records the feed says it has, when it says.
+    pub total_pages: Option<u64>,
+    pub total_records: Option<u64>,
+}
+
+/// [`run_with`], telling `on_progress` after every page fetched.
+pub async fn run_reporting(
+    def: Arc<IntegrationDef>,
+    store: Box<dyn Store>,
+    options: RunOptions,
+    on_progress: &(dyn Fn(Progress) + Sync),
+) -> (Box<dyn Store>, Result<RunReport, SyncError>) {
+    drive(def, store, Mode::Apply(options), on_progress).await
 }
 
 /// Fetches and compares with the store like a run, but writes nothing.
@@ -147,7 +168,7 @@ pub async fn plan(
     def: Arc<IntegrationDef>,
     store: Box<dyn Store>,
 ) -> (Box<dyn Store>, Result<RunReport, SyncError>) {
-    drive(def, store, Mode::Plan).await
+    drive(def, store, Mode::Plan, &|_| {}).await
 }
 
 #[derive(Clone, Copy)]
@@ -160,6 +181,7 @@ async fn drive(
     def: Arc<IntegrationDef>,
     store: Box<dyn Store>,
     mode: Mode,
+    on_progress: &(dyn Fn(Progress) + Sync),
 ) -> (Box<dyn Store>, Result<RunReport, SyncError>) {
     let started = Instant::now();
     let trigger_name = match mode {
@@ -181,7 +203,9 @@ async fn drive(
     });
     // Fetch only once the run is registered and its lock taken.
     let fetch_result = match ready_rx.await {
-        Ok(()) => Some(tracing::Instrument::instrument(fetch_side(&def, &tx), span.clone()).await),
+        Ok(()) => Some(
+            tracing::Instrument::instrument(fetch_side(&def, &tx, on_progress), span.clone()).await,
+        ),
         Err(_) => None,
     };
     let message = match fetch_result {
@@ -247,7 +271,7 @@ pub async fn fetch_only(def: Arc<IntegrationDef>) -> Result<FetchSummary, String
         }
         summary
     });
-    let fetched = fetch_side(&def, &tx).await;
+    let fetched = fetch_side(&def, &tx, &|_| {}).await;
     drop(tx);
     let summary = counter.await.expect("counting never panics");
     fetched.map(|()| summary)
@@ -640,11 +664,16 @@ impl Drop for PagesAhead {
 }
 
 /// Fetches, maps and applies the rules to every page, sending each to the writer.
-async fn fetch_side(def: &Arc<IntegrationDef>, tx: &mpsc::Sender<Message>) -> Result<(), String> {
+async fn fetch_side(
+    def: &Arc<IntegrationDef>,
+    tx: &mpsc::Sender<Message>,
+    on_progress: &(dyn Fn(Progress) + Sync),
+) -> Result<(), String> {
     let fetcher = Arc::new(Fetcher::new(def).map_err(|e| e.to_string())?);
     let mut pager = Pager::new(def, fetcher.redactor().clone()).map_err(|e| e.to_string())?;
     let mut ahead = PagesAhead::default();
     let field_params = Arc::new(field_params(def));
+    let mut records_so_far = 0u64;
     while let Some(request) = pager.next_request().cloned() {
         let page_number = pager.pages() + 1;
         let body = ahead
@@ -677,6 +706,14 @@ async fn fetch_side(def: &Arc<IntegrationDef>, tx: &mpsc::Sender<Message>) -> Re
             .map_err(|e| e.to_string())?;
         drop(body);
         ahead.schedule(pager.ahead(PAGES_AHEAD), &fetcher);
+        records_so_far += records as u64;
+        let (total_pages, total_records) = pager.stated_totals();
+        on_progress(Progress {
+            pages: pager.pages(),
+            records: records_so_far,
+            total_pages,
+            total_records,
+        });
         let mut outcomes: Vec<Result<Offer, Skip>> = mapped.offers.into_iter().map(Ok).collect();
         outcomes.extend(mapped.problems.into_iter().map(|p| {
             Err(Skip {

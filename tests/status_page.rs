@@ -56,6 +56,8 @@ fn run_chromium(url: &str, extra: &[&str]) -> (String, String) {
             "--proxy-server=http://127.0.0.1:9",
             "--proxy-bypass-list=127.0.0.1",
             "--virtual-time-budget=2000",
+            // Screenshots of the whole frame, not of the tiles painted so far.
+            "--run-all-compositor-stages-before-draw",
         ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .args(extra)

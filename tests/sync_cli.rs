@@ -569,3 +569,50 @@ async fn the_change_feed_is_read_from_a_position_and_announced_on_commit() {
         ]
     );
 }
+
+/// Issue 18.3: on a terminal, a sync shows how far it has got (of the
+/// total the feed states) and erases the line; piped, it says nothing of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_shows_progress_on_a_terminal_and_none_when_piped() {
+    let (_mock, m, db) = setup("").await;
+    let command = format!(
+        "{} sync acme --dir {}",
+        binary().display(),
+        m.path().display()
+    );
+    let url = db.url.clone();
+    // `script` runs the command on a pseudo-terminal, as a person would.
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .env("DATABASE_URL", url)
+            .stdin(Stdio::null())
+            .output()
+            .expect("script (util-linux) runs")
+    })
+    .await
+    .unwrap();
+    let terminal = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{terminal}");
+    assert!(
+        terminal.contains("\r\x1b[2Kacme: page 1 of 3 · 10 of 25 offers"),
+        "{terminal:?}"
+    );
+    assert!(
+        terminal.contains("\r\x1b[2Kacme: page 3 of 3 · 25 of 25 offers\r\x1b[2K"),
+        "the last page is shown, then the line erased: {terminal:?}"
+    );
+    assert!(terminal.contains("acme: run 1 succeeded"), "{terminal:?}");
+
+    let out = offersync_async(&m, &db.url, &["sync", "acme"]).await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        !stderr.contains("page 1") && !stderr.contains('\r'),
+        "{stderr:?}"
+    );
+    assert!(
+        !stdout.contains("page 1") && !stdout.contains('\r'),
+        "{stdout:?}"
+    );
+}

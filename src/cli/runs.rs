@@ -130,7 +130,15 @@ pub fn sync(name: &str, dir: &Path, url: &str, format: OutputFormat, flags: Sync
         accept_removals: flags.accept_removals,
         ..sync::RunOptions::new(Trigger::Cli)
     };
-    let (_, report) = runtime().block_on(sync::run_with(def, store, options));
+    let progress = Progress::on_terminal(name, format);
+    let (_, report) = runtime().block_on(sync::run_reporting(def, store, options, &|p| {
+        if let Some(progress) = &progress {
+            progress.show(p);
+        }
+    }));
+    if let Some(progress) = progress {
+        progress.clear();
+    }
     let report = match report {
         Ok(r) => r,
         Err(e) => {
@@ -147,6 +155,79 @@ pub fn sync(name: &str, dir: &Path, url: &str, format: OutputFormat, flags: Sync
     } else {
         ExitCode::from(1)
     }
+}
+
+/// A progress line on stderr while a run fetches, for a person watching a
+/// terminal: rewritten in place at most every 100 ms, erased at the end.
+/// Never when stderr is piped or logged, nor with `--format json`.
+struct Progress {
+    name: String,
+    last: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl Progress {
+    fn on_terminal(name: &str, format: OutputFormat) -> Option<Self> {
+        use std::io::IsTerminal;
+        (format == OutputFormat::Text && std::io::stderr().is_terminal()).then(|| Self {
+            name: name.to_string(),
+            last: std::sync::Mutex::new(None),
+        })
+    }
+
+    fn show(&self, p: sync::Progress) {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let done = p.total_pages.is_some_and(|t| p.pages >= t);
+        if last.is_some_and(|at| at.elapsed() < std::time::Duration::from_millis(100)) && !done {
+            return;
+        }
+        *last = Some(std::time::Instant::now());
+        use std::io::Write;
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "\r\x1b[2K{}", progress_line(&self.name, p));
+        let _ = err.flush();
+    }
+
+    fn clear(self) {
+        if self
+            .last
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+        {
+            use std::io::Write;
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r\x1b[2K");
+            let _ = err.flush();
+        }
+    }
+}
+
+/// `acme: page 3 of 10 · 2,000 of 10,000 offers`.
+fn progress_line(name: &str, p: sync::Progress) -> String {
+    let of = |total: Option<u64>| {
+        total
+            .map(|t| format!(" of {}", thousands(t)))
+            .unwrap_or_default()
+    };
+    format!(
+        "{name}: page {}{} · {}{} offers",
+        thousands(p.pages),
+        of(p.total_pages),
+        thousands(p.records),
+        of(p.total_records)
+    )
+}
+
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 pub(super) fn print_report(report: &RunReport) {
@@ -789,4 +870,31 @@ fn shown(text: &str) -> std::borrow::Cow<'_, str> {
 
 fn short_hash(hash: &str) -> &str {
     hash.get(..12).unwrap_or(hash)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_reads_with_and_without_totals() {
+        let p = sync::Progress {
+            pages: 3,
+            records: 2_000,
+            total_pages: Some(10),
+            total_records: Some(10_000),
+        };
+        assert_eq!(
+            progress_line("acme", p),
+            "acme: page 3 of 10 · 2,000 of 10,000 offers"
+        );
+        let p = sync::Progress {
+            total_pages: None,
+            total_records: None,
+            records: 999,
+            ..p
+        };
+        assert_eq!(progress_line("acme", p), "acme: page 3 · 999 offers");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
 }

@@ -37,6 +37,8 @@ pub struct Pager<'a> {
     /// The last page the latest response's stated total implies (page
     /// pagination), which makes the pages before it safe to fetch ahead.
     stated_last_page: Option<u64>,
+    /// The number of records the latest response states, if it does.
+    stated_count: Option<u64>,
 }
 
 impl<'a> Pager<'a> {
@@ -100,7 +102,14 @@ impl<'a> Pager<'a> {
             seen_links: HashSet::new(),
             seen_bodies: HashMap::new(),
             stated_last_page: None,
+            stated_count: None,
         })
+    }
+
+    /// The pages and records the latest response says the feed has, where
+    /// it says (for progress reports; the stop rules read them themselves).
+    pub fn stated_totals(&self) -> (Option<u64>, Option<u64>) {
+        (self.stated_last_page, self.stated_count)
     }
 
     /// The next request and up to `count - 1` after it that the latest
@@ -172,6 +181,7 @@ impl<'a> Pager<'a> {
                     pages: number_at(total_pages.as_ref(), page),
                     count: number_at(total_count.as_ref(), page),
                 };
+                self.stated_count = stated.count;
                 let short = size.is_some_and(|s| (records as u64) < s);
                 self.stated_last_page = stated.pages.or_else(|| {
                     let per_page = size.filter(|s| *s > 0)?;
@@ -196,6 +206,7 @@ impl<'a> Pager<'a> {
                     pages: None,
                     count: number_at(total_count.as_ref(), page),
                 };
+                self.stated_count = stated.count;
                 let ended = self.ended(&stated, records, (records as u64) < *size)?;
                 (!ended).then(|| {
                     let offset = match unit {

@@ -327,12 +327,18 @@ mod tests {
         feed.note_rewrites(
             1,
             |_| ChangeKind::Updated,
-            &[same.clone()],
-            &[same.clone()],
+            std::slice::from_ref(&same),
+            std::slice::from_ref(&same),
             at,
         );
         assert!(feed.is_empty());
-        feed.note_rewrites(1, |_| ChangeKind::Restored, &[same.clone()], &[same], at);
+        feed.note_rewrites(
+            1,
+            |_| ChangeKind::Restored,
+            std::slice::from_ref(&same),
+            std::slice::from_ref(&same),
+            at,
+        );
         assert_eq!(feed.changes.len(), 1);
         assert_eq!(feed.changes[0].columns, "[]");
     }

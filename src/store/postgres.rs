@@ -43,7 +43,7 @@ fn feed_json(text: &str) -> JsonText<'_> {
     JsonText(Cow::Borrowed(text))
 }
 
-fn feed_text<'a>(json: &'a FeedJson) -> &'a str {
+fn feed_text(json: &FeedJson) -> &str {
     &json.0
 }
 

@@ -407,7 +407,7 @@ fn runs_table(runs: &[RunRecord]) -> Markup {
                             td { a href=(format!("/runs/{}", r.id)) { "#" (r.id) } }
                             td { (run_badge(r)) }
                             td { (r.trigger) }
-                            td { (utc(r.started_at)) }
+                            td.nowrap { (utc(r.started_at)) }
                             td { (duration(r).unwrap_or_default()) }
                             td.num { (r.pages) } td.num { (r.fetched) } td.num { (r.created) }
                             td.num { (r.updated) } td.num { (r.unchanged) } td.num { (r.skipped) }
