@@ -140,6 +140,19 @@ async fn files_added_edited_broken_and_deleted_drive_the_runs() {
         12,
         "nothing is deleted from the store"
     );
+    // The retirement is in the change feed, as no run's: each live campaign
+    // removed, its status paused.
+    let retired: Vec<_> = store::open(&db.url)
+        .unwrap()
+        .changes(0, Some("acme"), 1000)
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.run_id.is_none())
+        .collect();
+    assert!(!retired.is_empty());
+    assert!(retired.iter().all(|c| c.kind == store::ChangeKind::Removed
+        && c.status == "paused"
+        && c.columns.iter().any(|f| f.column == "removed_at")));
 
     // Restored: the integration resumes and its campaigns come back.
     write_integration(&m, &mock, "  filters: {payout: {max: 10}}\n");
@@ -477,13 +490,7 @@ async fn one_daemon_on_sqlite_runs_refreshes_and_a_second_is_refused() {
 async fn metrics_and_health_are_served_on_loopback() {
     let (mock, m, db) = setup(5).await;
     write_integration(&m, &mock, "  filters: {payout: {max: 5}}\n");
-    let daemon = Daemon::start_with(
-        m.path(),
-        &db,
-        10,
-        &["--rescan-seconds", "1", "--metrics-addr", "0"],
-    );
-    let addr = served_addr(&daemon).await;
+    let (daemon, addr) = Daemon::serving(m.path(), &db).await;
     assert!(addr.starts_with("127.0.0.1:"), "{addr}");
     eventually(&daemon, "the run is counted", || {
         let (_, body) = http_get(&addr, "/metrics");

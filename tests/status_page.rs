@@ -143,13 +143,7 @@ async fn the_status_page_shows_integrations_runs_skips_and_campaigns_safely() {
         &integration_yaml("acme", &mock.base_url(), "  filters: {payout: {max: 5}}\n"),
     );
     let db = TestDb::new(Backend::Sqlite);
-    let daemon = Daemon::start_with(
-        m.path(),
-        &db,
-        10,
-        &["--rescan-seconds", "1", "--metrics-addr", "0"],
-    );
-    let addr = served_addr(&daemon).await;
+    let (daemon, addr) = Daemon::serving(m.path(), &db).await;
     let base = format!("http://{addr}");
     let runs = || {
         offersync::store::open(&db.url)

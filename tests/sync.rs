@@ -1551,6 +1551,38 @@ async fn the_change_feed_records_each_applied_change_in_order(backend: Backend) 
     );
 }
 
+/// Issue 18.1: the status page's search: an id exactly, or a part of the
+/// name in any case; LIKE's wildcards in the text are only text.
+async fn campaigns_are_found_by_id_or_by_name_in_any_case(backend: Backend) {
+    let mut feed = offers(1..=12);
+    feed[4]["name"] = "Casino_Royale 100%".into();
+    let (_mock, m, db) = setup(backend, feed, "").await;
+    assert!(sync_once(&m, &db, "acme").await.succeeded());
+    let mut s = store::open(&db.url).unwrap();
+    let found = |s: &mut Box<dyn store::Store>, needle: &str| -> Vec<String> {
+        s.search_campaigns(Some("acme"), needle, 100)
+            .unwrap()
+            .into_iter()
+            .map(|(integration, c)| {
+                assert_eq!(integration, "acme");
+                c.external_id
+            })
+            .collect()
+    };
+    assert_eq!(found(&mut s, "OFFER 1"), ["1", "10", "11", "12"]);
+    assert_eq!(found(&mut s, "casino_r"), ["5"]);
+    assert_eq!(found(&mut s, "100%"), ["5"]);
+    assert!(found(&mut s, "%").len() == 1 && found(&mut s, "_").len() == 1);
+    // The id exactly (not ids containing it), or names holding it.
+    assert_eq!(found(&mut s, "2"), ["12", "2"]);
+    assert_eq!(s.search_campaigns(None, "offer", 3).unwrap().len(), 3);
+    assert!(
+        s.search_campaigns(Some("other"), "1", 10)
+            .unwrap()
+            .is_empty()
+    );
+}
+
 /// Each scenario, once per store backend.
 macro_rules! on_both_backends {
     ($($scenario:ident),* $(,)?) => {
@@ -1604,6 +1636,7 @@ on_both_backends!(
     two_runs_of_one_integration_cannot_overlap,
     the_run_log_and_status_read_back,
     the_change_feed_records_each_applied_change_in_order,
+    campaigns_are_found_by_id_or_by_name_in_any_case,
 );
 
 /// Issue 17.2: `explain` reads one offer's record from the live API, page

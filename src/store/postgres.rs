@@ -37,18 +37,21 @@ shared_queries!(PgConnection);
 
 /// The change feed's pieces that differ by backend (see `store::feed`).
 const JSON_ARRAY_FN: &str = "json_build_array";
-type FeedJson = JsonText<'static>;
+/// A JSON column as loaded, and a decimal column.
+type StoredJson = JsonText<'static>;
+type StoredDecimal = Option<Decimal>;
+
+fn stored_decimal(d: StoredDecimal) -> Option<Decimal> {
+    d
+}
 
 fn feed_json(text: &str) -> JsonText<'_> {
     JsonText(Cow::Borrowed(text))
 }
 
-fn feed_text(json: &FeedJson) -> &str {
+fn stored_json_text(json: &StoredJson) -> &str {
     &json.0
 }
-
-/// The advisory lock (transaction-scoped) feed positions are taken under.
-const FEED_LOCK: i32 = 0x0ff5_0003;
 
 fn lock_feed(conn: &mut PgConnection) -> Result<(), StoreError> {
     sql_query("SELECT pg_advisory_xact_lock($1, 0)")
@@ -74,6 +77,8 @@ const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 /// Advisory lock namespaces (the first key of two-key advisory locks).
 const MIGRATION_LOCK: i32 = 0x0ff5_0001;
 const RUN_LOCK: i32 = 0x0ff5_0002;
+/// The advisory lock (transaction-scoped) change feed positions are taken under.
+const FEED_LOCK: i32 = 0x0ff5_0003;
 
 /// A connection to the Postgres store.
 pub struct PgStore {
@@ -496,97 +501,4 @@ impl Store for PgStore {
     ) -> Result<Vec<(String, CampaignRecord)>, StoreError> {
         campaign_records(&mut self.conn, integration, Some(needle), Some(limit))
     }
-}
-
-/// Stored campaigns with their integration's name: of one integration, or
-/// (with `needle`) those whose id is it or whose name contains it.
-fn campaign_records(
-    conn: &mut PgConnection,
-    integration: Option<&str>,
-    needle: Option<&str>,
-    limit: Option<i64>,
-) -> Result<Vec<(String, CampaignRecord)>, StoreError> {
-    use campaigns::dsl as c;
-    type Row = (
-        String,
-        (i64, String, String, String, String),
-        (
-            Option<Decimal>,
-            Option<Decimal>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        ),
-        (JsonText<'static>, JsonText<'static>, JsonText<'static>),
-        (String, DateTime<Utc>, Option<DateTime<Utc>>, String),
-    );
-    let mut query = c::campaigns
-        .inner_join(integrations::table)
-        .order((integrations::name, c::external_id))
-        .select((
-            integrations::name,
-            (c::id, c::external_id, c::name, c::status, c::visibility),
-            (
-                c::revenue,
-                c::payout,
-                c::currency,
-                c::tracking_url,
-                c::category,
-            ),
-            (c::countries, c::caps, c::import_caps),
-            (
-                c::content_hash,
-                c::changed_at,
-                c::removed_at,
-                c::payout_kind,
-            ),
-        ))
-        .into_boxed();
-    if let Some(name) = integration {
-        query = query.filter(integrations::name.eq(name.to_string()));
-    }
-    if let Some(needle) = needle {
-        // The id exactly, or the name containing the text (any case).
-        let escaped = needle
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        query = query.filter(
-            c::external_id
-                .eq(needle.to_string())
-                .or(c::name.ilike(format!("%{escaped}%")).escape('\\')),
-        );
-    }
-    if let Some(limit) = limit {
-        query = query.limit(limit);
-    }
-    let rows: Vec<Row> = query.load(conn)?;
-    let json = |t: JsonText<'_>| serde_json::from_str(&t.0).unwrap_or(serde_json::Value::Null);
-    Ok(rows
-        .into_iter()
-        .map(|(integration, a, b, j, h)| {
-            (
-                integration,
-                CampaignRecord {
-                    id: a.0,
-                    external_id: a.1,
-                    name: a.2,
-                    status: a.3,
-                    visibility: a.4,
-                    revenue: b.0,
-                    payout: b.1,
-                    currency: b.2,
-                    tracking_url: b.3,
-                    category: b.4,
-                    countries: json(j.0),
-                    caps: json(j.1),
-                    import_caps: json(j.2),
-                    content_hash: h.0,
-                    changed_at: h.1,
-                    removed_at: h.2,
-                    payout_kind: h.3,
-                },
-            )
-        })
-        .collect())
 }

@@ -86,6 +86,11 @@ pub(super) fn upstream_pause_sql(
     }
 }
 
+diesel::define_sql_function! {
+    /// SQL's `lower(text)`: a search that ignores case, the same on both backends.
+    fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
 /// The raw-only update of a campaign whose mapped values did not change.
 pub(super) const RAW_ONLY_SET: [&str; 2] = ["raw", "raw_hash"];
 

@@ -134,6 +134,103 @@ macro_rules! shared_queries {
             Ok(())
         }
 
+        /// Stored campaigns with their integration's name: of one integration, or
+        /// (with `needle`) those whose id is it or whose name contains it.
+        fn campaign_records(
+            conn: &mut $Conn,
+            integration: Option<&str>,
+            needle: Option<&str>,
+            limit: Option<i64>,
+        ) -> Result<Vec<(String, CampaignRecord)>, StoreError> {
+            use campaigns::dsl as c;
+            type Row = (
+                String,
+                (i64, String, String, String, String),
+                (
+                    StoredDecimal,
+                    StoredDecimal,
+                    Option<String>,
+                    Option<String>,
+                    Option<String>,
+                ),
+                (StoredJson, StoredJson, StoredJson),
+                (String, DateTime<Utc>, Option<DateTime<Utc>>, String),
+            );
+            let mut query = c::campaigns
+                .inner_join(integrations::table)
+                .order((integrations::name, c::external_id))
+                .select((
+                    integrations::name,
+                    (c::id, c::external_id, c::name, c::status, c::visibility),
+                    (
+                        c::revenue,
+                        c::payout,
+                        c::currency,
+                        c::tracking_url,
+                        c::category,
+                    ),
+                    (c::countries, c::caps, c::import_caps),
+                    (
+                        c::content_hash,
+                        c::changed_at,
+                        c::removed_at,
+                        c::payout_kind,
+                    ),
+                ))
+                .into_boxed();
+            if let Some(name) = integration {
+                query = query.filter(integrations::name.eq(name.to_string()));
+            }
+            if let Some(needle) = needle {
+                // The id exactly, or the name containing the text (any case).
+                let escaped = needle
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_");
+                query = query.filter(
+                    c::external_id
+                        .eq(needle.to_string())
+                        .or(super::rows::lower(c::name)
+                            .like(format!("%{}%", escaped.to_lowercase()))
+                            .escape('\\')),
+                );
+            }
+            if let Some(limit) = limit {
+                query = query.limit(limit);
+            }
+            let rows: Vec<Row> = query.load(conn)?;
+            let json = |t: StoredJson| {
+                serde_json::from_str(stored_json_text(&t)).unwrap_or(serde_json::Value::Null)
+            };
+            Ok(rows
+                .into_iter()
+                .map(|(integration, a, b, j, h)| {
+                    (
+                        integration,
+                        CampaignRecord {
+                            id: a.0,
+                            external_id: a.1,
+                            name: a.2,
+                            status: a.3,
+                            visibility: a.4,
+                            revenue: stored_decimal(b.0),
+                            payout: stored_decimal(b.1),
+                            currency: b.2,
+                            tracking_url: b.3,
+                            category: b.4,
+                            countries: json(j.0),
+                            caps: json(j.1),
+                            import_caps: json(j.2),
+                            content_hash: h.0,
+                            changed_at: h.1,
+                            removed_at: h.2,
+                            payout_kind: h.3,
+                        },
+                    )
+                })
+                .collect())
+        }
+
         /// The watched columns (see [`super::feed`]) of these campaigns.
         fn watched_rows(
             conn: &mut $Conn,
@@ -302,7 +399,7 @@ macro_rules! shared_queries {
             }
             type Row = (
                 (i64, String, Option<i64>, i64, String),
-                (String, String, FeedJson, DateTime<Utc>),
+                (String, String, StoredJson, DateTime<Utc>),
             );
             let rows: Vec<Row> = query.load(conn)?;
             Ok(rows
@@ -319,7 +416,8 @@ macro_rules! shared_queries {
                             kind: super::feed::ChangeKind::parse(&kind)
                                 .unwrap_or(super::feed::ChangeKind::Updated),
                             status,
-                            columns: serde_json::from_str(feed_text(&columns)).unwrap_or_default(),
+                            columns: serde_json::from_str(stored_json_text(&columns))
+                                .unwrap_or_default(),
                             changed_at,
                         }
                     },

@@ -221,13 +221,19 @@ shared_queries!(SqliteConnection);
 
 /// The change feed's pieces that differ by backend (see `store::feed`).
 const JSON_ARRAY_FN: &str = "json_array";
-type FeedJson = String;
+/// A JSON column as loaded, and a decimal column (its exact text).
+type StoredJson = String;
+type StoredDecimal = Option<String>;
+
+fn stored_decimal(d: StoredDecimal) -> Option<Decimal> {
+    text_decimal(d)
+}
 
 fn feed_json(text: &str) -> &str {
     text
 }
 
-fn feed_text(json: &FeedJson) -> &str {
+fn stored_json_text(json: &StoredJson) -> &str {
     json
 }
 
@@ -750,99 +756,6 @@ impl Store for SqliteStore {
     ) -> Result<Vec<(String, CampaignRecord)>, StoreError> {
         campaign_records(&mut self.conn, integration, Some(needle), Some(limit))
     }
-}
-
-/// Stored campaigns with their integration's name: of one integration, or
-/// (with `needle`) those whose id is it or whose name contains it.
-fn campaign_records(
-    conn: &mut SqliteConnection,
-    integration: Option<&str>,
-    needle: Option<&str>,
-    limit: Option<i64>,
-) -> Result<Vec<(String, CampaignRecord)>, StoreError> {
-    use campaigns::dsl as c;
-    type Row = (
-        String,
-        (i64, String, String, String, String),
-        (
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        ),
-        (String, String, String),
-        (String, DateTime<Utc>, Option<DateTime<Utc>>, String),
-    );
-    let mut query = c::campaigns
-        .inner_join(integrations::table)
-        .order((integrations::name, c::external_id))
-        .select((
-            integrations::name,
-            (c::id, c::external_id, c::name, c::status, c::visibility),
-            (
-                c::revenue,
-                c::payout,
-                c::currency,
-                c::tracking_url,
-                c::category,
-            ),
-            (c::countries, c::caps, c::import_caps),
-            (
-                c::content_hash,
-                c::changed_at,
-                c::removed_at,
-                c::payout_kind,
-            ),
-        ))
-        .into_boxed();
-    if let Some(name) = integration {
-        query = query.filter(integrations::name.eq(name.to_string()));
-    }
-    if let Some(needle) = needle {
-        // The id exactly, or the name containing the text (any case).
-        let escaped = needle
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        query = query.filter(
-            c::external_id
-                .eq(needle.to_string())
-                .or(c::name.like(format!("%{escaped}%")).escape('\\')),
-        );
-    }
-    if let Some(limit) = limit {
-        query = query.limit(limit);
-    }
-    let rows: Vec<Row> = query.load(conn)?;
-    let json = |t: String| serde_json::from_str(&t).unwrap_or(serde_json::Value::Null);
-    Ok(rows
-        .into_iter()
-        .map(|(integration, a, b, j, h)| {
-            (
-                integration,
-                CampaignRecord {
-                    id: a.0,
-                    external_id: a.1,
-                    name: a.2,
-                    status: a.3,
-                    visibility: a.4,
-                    revenue: text_decimal(b.0),
-                    payout: text_decimal(b.1),
-                    currency: b.2,
-                    tracking_url: b.3,
-                    category: b.4,
-                    countries: json(j.0),
-                    caps: json(j.1),
-                    import_caps: json(j.2),
-                    content_hash: h.0,
-                    changed_at: h.1,
-                    removed_at: h.2,
-                    payout_kind: h.3,
-                },
-            )
-        })
-        .collect())
 }
 
 #[cfg(test)]

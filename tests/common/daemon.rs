@@ -43,6 +43,19 @@ impl Daemon {
         }
     }
 
+    /// A daemon serving its page and metrics on a free loopback port, and
+    /// that port's address.
+    pub async fn serving(dir: &Path, db: &TestDb) -> (Self, String) {
+        let daemon = Self::start_with(
+            dir,
+            db,
+            10,
+            &["--rescan-seconds", "1", "--metrics-addr", "0"],
+        );
+        let addr = served_addr(&daemon).await;
+        (daemon, addr)
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
