@@ -219,14 +219,18 @@ pub(super) struct PendingChange {
     pub changed_at: DateTime<Utc>,
 }
 
-/// The changes one transaction has made so far. Creations are kept as
-/// (integration, time of the write) only: every campaign a run creates has
-/// that `first_seen_at`, so they are appended from the table itself rather
-/// than held in memory (a first import creates 100k).
+/// The changes one transaction has made so far, none of them held long in
+/// memory. Creations are kept as (integration, time of the write) only:
+/// every campaign a run creates has that `first_seen_at`, so they are
+/// appended from the table itself (a first import creates 100k). Other
+/// changes wait in `changes` only until the write that made them ends, then
+/// in a temporary table (`staged`) until the run appends them all.
 #[derive(Debug, Default)]
 pub(super) struct PendingFeed {
     pub created: Vec<(i64, DateTime<Utc>)>,
     pub changes: Vec<PendingChange>,
+    /// Changes wait in the connection's temporary table.
+    pub staged: bool,
 }
 
 impl PendingFeed {
@@ -272,7 +276,7 @@ impl PendingFeed {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.created.is_empty() && self.changes.is_empty()
+        self.created.is_empty() && self.changes.is_empty() && !self.staged
     }
 }
 

@@ -20,8 +20,8 @@ use super::rows::{
     upstream_pause_sql,
 };
 use super::schema::{
-    campaign_changes, campaigns, integrations, publisher_payouts, refresh_requests,
-    schedule_claims, sync_runs, sync_skips,
+    campaign_changes, campaigns, integrations, pending_changes, publisher_payouts,
+    refresh_requests, schedule_claims, sync_runs, sync_skips,
 };
 use super::shared::{shared_queries, shared_store_methods, shared_writes_methods};
 use super::{
@@ -52,6 +52,13 @@ fn feed_json(text: &str) -> JsonText<'_> {
 fn stored_json_text(json: &StoredJson) -> &str {
     &json.0
 }
+
+/// Where a transaction's feed entries wait (see `store::feed`); a
+/// temporary table, so nothing of it outlives the connection.
+const PENDING_CHANGES_TABLE: &str = "CREATE TEMP TABLE IF NOT EXISTS pending_changes (\
+     seq BIGSERIAL PRIMARY KEY, integration_id BIGINT NOT NULL, campaign_id BIGINT NOT NULL, \
+     external_id TEXT NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL, \
+     changed_columns JSONB NOT NULL, changed_at TIMESTAMPTZ NOT NULL)";
 
 fn lock_feed(conn: &mut PgConnection) -> Result<(), StoreError> {
     sql_query("SELECT pg_advisory_xact_lock($1, 0)")

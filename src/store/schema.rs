@@ -147,6 +147,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// A connection's temporary table of feed entries waiting for their run
+    /// to end (`postgres::PENDING_CHANGES_TABLE`).
+    pending_changes (seq) {
+        seq -> Int8,
+        integration_id -> Int8,
+        campaign_id -> Int8,
+        external_id -> Text,
+        kind -> Text,
+        status -> Text,
+        changed_columns -> Jsonb,
+        changed_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(campaigns -> integrations (integration_id));
 diesel::joinable!(campaign_changes -> integrations (integration_id));
 diesel::joinable!(refresh_requests -> integrations (integration_id));
@@ -160,5 +175,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     sync_skips,
     refresh_requests,
     schedule_claims,
-    campaign_changes
+    campaign_changes,
+    pending_changes
 );

@@ -270,7 +270,7 @@ macro_rules! shared_queries {
                 &after,
                 now,
             );
-            Ok(())
+            stage_changes(conn, feed)
         }
 
         /// Runs `write` (the updates of one page) and notes in `feed` what
@@ -298,6 +298,45 @@ macro_rules! shared_queries {
                 }
             };
             feed.note_rewrites(integration_id, kind, &before, &after, now);
+            stage_changes(conn, feed)
+        }
+
+        /// Moves the changes noted so far into the connection's temporary
+        /// table (created with the transaction's first change, gone with
+        /// its rollback): a run that updates 10,000 campaigns holds none
+        /// of their changes in memory.
+        fn stage_changes(
+            conn: &mut $Conn,
+            feed: &mut super::feed::PendingFeed,
+        ) -> Result<(), StoreError> {
+            if feed.changes.is_empty() {
+                return Ok(());
+            }
+            if !feed.staged {
+                diesel::sql_query(PENDING_CHANGES_TABLE).execute(conn)?;
+                feed.staged = true;
+            }
+            use pending_changes::dsl as p;
+            // 7 parameters a row: well under either backend's limit per statement.
+            for chunk in std::mem::take(&mut feed.changes).chunks(2_000) {
+                let rows: Vec<_> = chunk
+                    .iter()
+                    .map(|change| {
+                        (
+                            p::integration_id.eq(change.integration_id),
+                            p::campaign_id.eq(change.campaign_id),
+                            p::external_id.eq(&change.external_id),
+                            p::kind.eq(change.kind.as_str()),
+                            p::status.eq(&change.status),
+                            p::changed_columns.eq(feed_json(&change.columns)),
+                            p::changed_at.eq(change.changed_at),
+                        )
+                    })
+                    .collect();
+                diesel::insert_into(p::pending_changes)
+                    .values(&rows)
+                    .execute(conn)?;
+            }
             Ok(())
         }
 
@@ -345,26 +384,35 @@ macro_rules! shared_queries {
                     ))
                     .execute(conn)?;
             }
-            // 8 parameters a row: well under either backend's limit per statement.
-            for chunk in std::mem::take(&mut feed.changes).chunks(2_000) {
-                let rows: Vec<_> = chunk
-                    .iter()
-                    .map(|change| {
-                        (
-                            f::integration_id.eq(change.integration_id),
-                            f::run_id.eq(run_id),
-                            f::campaign_id.eq(change.campaign_id),
-                            f::external_id.eq(&change.external_id),
-                            f::kind.eq(change.kind.as_str()),
-                            f::status.eq(&change.status),
-                            f::changed_columns.eq(feed_json(&change.columns)),
-                            f::changed_at.eq(change.changed_at),
-                        )
-                    })
-                    .collect();
+            stage_changes(conn, feed)?;
+            if std::mem::take(&mut feed.staged) {
+                use pending_changes::dsl as p;
+                let staged = p::pending_changes
+                    .select((
+                        p::integration_id,
+                        run_id.into_sql::<diesel::sql_types::Nullable<diesel::sql_types::BigInt>>(),
+                        p::campaign_id,
+                        p::external_id,
+                        p::kind,
+                        p::status,
+                        p::changed_columns,
+                        p::changed_at,
+                    ))
+                    .order(p::seq);
                 diesel::insert_into(f::campaign_changes)
-                    .values(&rows)
+                    .values(staged)
+                    .into_columns((
+                        f::integration_id,
+                        f::run_id,
+                        f::campaign_id,
+                        f::external_id,
+                        f::kind,
+                        f::status,
+                        f::changed_columns,
+                        f::changed_at,
+                    ))
                     .execute(conn)?;
+                diesel::delete(p::pending_changes).execute(conn)?;
             }
             notify_feed(conn)
         }

@@ -196,6 +196,22 @@ mod schema {
         }
     }
 
+    diesel::table! {
+        use diesel::sql_types::*;
+        /// A connection's temporary table of feed entries waiting for their
+        /// run to end (`PENDING_CHANGES_TABLE`).
+        pending_changes (seq) {
+            seq -> BigInt,
+            integration_id -> BigInt,
+            campaign_id -> BigInt,
+            external_id -> Text,
+            kind -> Text,
+            status -> Text,
+            changed_columns -> Text,
+            changed_at -> TimestamptzSqlite,
+        }
+    }
+
     diesel::joinable!(campaigns -> integrations (integration_id));
     diesel::joinable!(campaign_changes -> integrations (integration_id));
     diesel::joinable!(sync_runs -> integrations (integration_id));
@@ -208,13 +224,14 @@ mod schema {
         sync_skips,
         refresh_requests,
         schedule_claims,
-        campaign_changes
+        campaign_changes,
+        pending_changes
     );
 }
 
 use schema::{
-    campaign_changes, campaigns, integrations, publisher_payouts, refresh_requests,
-    schedule_claims, sync_runs, sync_skips,
+    campaign_changes, campaigns, integrations, pending_changes, publisher_payouts,
+    refresh_requests, schedule_claims, sync_runs, sync_skips,
 };
 
 shared_queries!(SqliteConnection);
@@ -236,6 +253,12 @@ fn feed_json(text: &str) -> &str {
 fn stored_json_text(json: &StoredJson) -> &str {
     json
 }
+
+/// Where a transaction's feed entries wait (see `store::feed`).
+const PENDING_CHANGES_TABLE: &str = "CREATE TEMP TABLE IF NOT EXISTS pending_changes (\
+     seq INTEGER PRIMARY KEY, integration_id INTEGER NOT NULL, campaign_id INTEGER NOT NULL, \
+     external_id TEXT NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL, \
+     changed_columns TEXT NOT NULL, changed_at TEXT NOT NULL)";
 
 /// SQLite has one writer at a time: transactions commit in the order they
 /// took their positions.

@@ -84,31 +84,29 @@ impl PageState {
         read: impl FnOnce(&mut dyn Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, Response> {
         let (url, slot) = (self.url.clone(), self.store.clone());
-        tokio::task::spawn_blocking(move || {
+        let read = tokio::task::spawn_blocking(move || {
             let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
             if slot.is_none() {
                 *slot = Some(store::open(&url)?);
             }
             let result = read(slot.as_deref_mut().expect("opened above"));
             if result.is_err() {
+                // Reconnect next time: the error may be a lost connection.
                 *slot = None;
             }
             result
         })
-        .await
-        .unwrap_or_else(|e| {
-            Err(StoreError::Connect {
-                url: String::new(),
-                message: e.to_string(),
-            })
-        })
-        .map_err(|e| {
-            tracing::warn!(error = %e, "the status page cannot read the store");
-            page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                render::unavailable(&e.to_string()),
-            )
-        })
+        .await;
+        let error = match read {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e.to_string(),
+        };
+        tracing::warn!(%error, "the status page cannot read the store");
+        Err(page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            render::unavailable(&error),
+        ))
     }
 }
 
