@@ -61,7 +61,7 @@ fn write_integration(m: &Manifests, mock: &MockNetwork, extra: &str) {
 /// The `acme` integration scheduled every minute.
 fn write_every_minute_integration(m: &Manifests, mock: &MockNetwork) {
     let every_minute =
-        integration_yaml("acme", &mock.base_url(), "").replace("*/30 * * * *", "* * * * *");
+        integration_yaml("acme", &mock.base_url(), "").replace(QUIET_SCHEDULE, "* * * * *");
     std::fs::write(integration_path(m), every_minute).unwrap();
 }
 

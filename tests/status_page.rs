@@ -184,7 +184,7 @@ async fn the_status_page_shows_integrations_runs_skips_and_campaigns_safely() {
         "Integrations",
         "acme mocknet",
         "active",
-        "*/30 * * * * (UTC) next in",
+        "0 0 29 2 * (UTC) next in",
         "failed #2",
         "3 / 3 active / all",
         "HTTP 500",
