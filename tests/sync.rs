@@ -1699,3 +1699,79 @@ async fn pages_are_fetched_ahead_when_the_total_is_stated() {
         again.counts
     );
 }
+
+/// Issue 18.2: feed positions become visible in order. A run takes its
+/// positions only under the feed lock, held until its transaction ends, so
+/// while another transaction that took positions is still open, the run
+/// waits rather than commit positions above ones not yet visible.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_takes_feed_positions_only_after_open_feed_writers_commit() {
+    use diesel::{Connection, PgConnection, RunQueryDsl};
+    let (mock, m, db) = setup(Backend::Postgres, offers(1..=5), "").await;
+    // Migrated, and an integration to hang an entry on.
+    assert!(sync_once(&m, &db, "acme").await.succeeded());
+    let first_run_end = changes_since(&db, 0).last().unwrap().position;
+
+    // Another writer: holds the feed lock and an entry not yet committed.
+    let mut other = PgConnection::establish(&db.url).unwrap();
+    diesel::sql_query("BEGIN").execute(&mut other).unwrap();
+    diesel::sql_query(format!("SELECT pg_advisory_xact_lock({}, 0)", 0x0ff5_0003))
+        .execute(&mut other)
+        .unwrap();
+    #[derive(QueryableByName)]
+    struct Position {
+        #[diesel(sql_type = BigInt)]
+        position: i64,
+    }
+    let held: Position = diesel::sql_query(
+        "INSERT INTO campaign_changes (integration_id, campaign_id, external_id, kind, status, changed_at) \
+         SELECT id, 0, 'elsewhere', 'created', 'active', now() FROM integrations LIMIT 1 RETURNING position",
+    )
+    .get_result(&mut other)
+    .unwrap();
+
+    mock.set_offers(offers(1..=6));
+    let (def, url) = (m.load("acme"), db.url.clone());
+    let run = tokio::spawn(async move {
+        let store = store::open(&url).unwrap();
+        sync::run(def, store, Trigger::Cli).await.1.unwrap()
+    });
+    // The run gets as far as the feed lock and waits there.
+    let waiting = || -> i64 {
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        // The feed lock of this database (other tests share the server).
+        db.query::<Count>(&format!(
+            "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted \
+             AND classid::bigint = {} AND objsubid = 2 \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            0x0ff5_0003
+        ))[0]
+            .n
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while waiting() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the run never waited for the feed lock"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !run.is_finished(),
+        "the run committed while the feed lock was held"
+    );
+    assert!(changes_since(&db, first_run_end).is_empty());
+
+    diesel::sql_query("COMMIT").execute(&mut other).unwrap();
+    let report = run.await.unwrap();
+    assert!(report.succeeded(), "{:?}", report.error);
+    let feed = changes_since(&db, first_run_end);
+    assert_eq!(feed[0].position, held.position, "{feed:#?}");
+    assert_eq!(feed[1].external_id, "6");
+    assert!(feed[1].position > held.position);
+}
