@@ -39,6 +39,8 @@ shared_queries!(PgConnection);
 const JSON_ARRAY_FN: &str = "json_build_array";
 /// A JSON column as loaded, and a decimal column.
 type StoredJson = JsonText<'static>;
+/// The SQL type of a JSON column.
+type FeedJsonSql = Jsonb;
 type StoredDecimal = Option<Decimal>;
 
 fn stored_decimal(d: StoredDecimal) -> Option<Decimal> {

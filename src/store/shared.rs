@@ -357,6 +357,16 @@ macro_rules! shared_queries {
             use campaigns::dsl as c;
             use diesel::IntoSql;
             let run_id = run.map(|r| r.0);
+            let columns = (
+                f::integration_id,
+                f::run_id,
+                f::campaign_id,
+                f::external_id,
+                f::kind,
+                f::status,
+                f::changed_columns,
+                f::changed_at,
+            );
             for (integration_id, at) in std::mem::take(&mut feed.created) {
                 let created = c::campaigns
                     .filter(c::integration_id.eq(integration_id))
@@ -368,20 +378,13 @@ macro_rules! shared_queries {
                         c::external_id,
                         "created".into_sql::<diesel::sql_types::Text>(),
                         c::status,
+                        feed_json("[]").into_sql::<FeedJsonSql>(),
                         c::first_seen_at,
                     ))
                     .order(c::id);
                 diesel::insert_into(f::campaign_changes)
                     .values(created)
-                    .into_columns((
-                        f::integration_id,
-                        f::run_id,
-                        f::campaign_id,
-                        f::external_id,
-                        f::kind,
-                        f::status,
-                        f::changed_at,
-                    ))
+                    .into_columns(columns)
                     .execute(conn)?;
             }
             stage_changes(conn, feed)?;
@@ -401,16 +404,7 @@ macro_rules! shared_queries {
                     .order(p::seq);
                 diesel::insert_into(f::campaign_changes)
                     .values(staged)
-                    .into_columns((
-                        f::integration_id,
-                        f::run_id,
-                        f::campaign_id,
-                        f::external_id,
-                        f::kind,
-                        f::status,
-                        f::changed_columns,
-                        f::changed_at,
-                    ))
+                    .into_columns(columns)
                     .execute(conn)?;
                 diesel::delete(p::pending_changes).execute(conn)?;
             }

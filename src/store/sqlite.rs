@@ -240,6 +240,8 @@ shared_queries!(SqliteConnection);
 const JSON_ARRAY_FN: &str = "json_array";
 /// A JSON column as loaded, and a decimal column (its exact text).
 type StoredJson = String;
+/// The SQL type of a JSON column.
+type FeedJsonSql = Text;
 type StoredDecimal = Option<String>;
 
 fn stored_decimal(d: StoredDecimal) -> Option<Decimal> {
