@@ -119,7 +119,10 @@ enum Event {
     },
 }
 
-/// The store connection the daemon's own bookkeeping uses (runs open their own).
+/// A store connection opened on first use and again after an error: the
+/// daemon's own bookkeeping uses one, the status page another (runs open
+/// their own).
+#[derive(Clone)]
 struct Control {
     url: String,
     store: Arc<Mutex<Option<Box<dyn Store>>>>,

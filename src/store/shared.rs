@@ -273,6 +273,74 @@ macro_rules! shared_queries {
             stage_changes(conn, feed)
         }
 
+        /// Rewrites the columns `allowed` lets an update write (see
+        /// `rows::update_set`), with the restore or upstream-pause status
+        /// rules, and the publisher payouts when the payout is rewritten.
+        fn update_campaigns(
+            conn: &mut $Conn,
+            integration_id: i64,
+            now: DateTime<Utc>,
+            updates: &[Update<'_>],
+            allowed: &UpdateColumns,
+        ) -> Result<(), StoreError> {
+            let rewrite_publisher_payouts = allowed.columns.contains(&Column::Payout);
+            let set = update_set(allowed);
+            for update in updates {
+                let mut sql = format!("UPDATE campaigns SET changed_at = {}", placeholder(1));
+                for (i, column) in set.iter().enumerate() {
+                    sql.push_str(&format!(", {column} = {}", placeholder(i + 2)));
+                }
+                if update.restore {
+                    sql.push_str(restore_sql(&set, allowed, update.campaign));
+                } else {
+                    sql.push_str(upstream_pause_sql(&set, allowed, update.campaign));
+                }
+                sql.push_str(&format!(" WHERE id = {}", placeholder(set.len() + 2)));
+                let mut q = bind_time(sql_query(sql).into_boxed(), now);
+                for column in &set {
+                    q = bind_column(q, column, update.campaign);
+                }
+                bind_id(q, update.id).execute(conn)?;
+                if rewrite_publisher_payouts {
+                    use publisher_payouts::dsl as pp;
+                    diesel::delete(
+                        pp::publisher_payouts
+                            .filter(pp::integration_id.eq(integration_id))
+                            .filter(pp::external_id.eq(&update.campaign.external_id)),
+                    )
+                    .execute(conn)?;
+                    let rows: Vec<_> = publisher_rows(integration_id, update.campaign).collect();
+                    if !rows.is_empty() {
+                        diesel::insert_into(pp::publisher_payouts)
+                            .values(&rows)
+                            .execute(conn)?;
+                    }
+                }
+            }
+            Ok(())
+        }
+
+        /// Rewrites only the raw record and its hash.
+        fn update_raw_records(
+            conn: &mut $Conn,
+            campaigns: &[(i64, &Campaign)],
+        ) -> Result<(), StoreError> {
+            let sql = format!(
+                "UPDATE campaigns SET raw = {}, raw_hash = {} WHERE id = {}",
+                placeholder(1),
+                placeholder(2),
+                placeholder(3)
+            );
+            for (id, campaign) in campaigns {
+                let mut q = sql_query(sql.as_str()).into_boxed();
+                for column in RAW_ONLY_SET {
+                    q = bind_column(q, column, campaign);
+                }
+                bind_id(q, *id).execute(conn)?;
+            }
+            Ok(())
+        }
+
         /// Runs `write` (the updates of one page) and notes in `feed` what
         /// each updated campaign became: read before and after, so that the
         /// feed says what the row really is now, whatever the policy kept.
@@ -1060,6 +1128,27 @@ pub(super) use shared_queries;
 /// backend's writes type holding `conn: &mut Connection`.
 macro_rules! shared_writes_methods {
     () => {
+        fn update(
+            &mut self,
+            integration_id: i64,
+            now: DateTime<Utc>,
+            updates: &[Update<'_>],
+            allowed: &UpdateColumns,
+        ) -> Result<(), StoreError> {
+            update_tracked(
+                self.conn,
+                &mut self.feed,
+                integration_id,
+                updates,
+                now,
+                |conn| update_campaigns(conn, integration_id, now, updates, allowed),
+            )
+        }
+
+        fn update_raw(&mut self, campaigns: &[(i64, &Campaign)]) -> Result<(), StoreError> {
+            update_raw_records(self.conn, campaigns)
+        }
+
         fn remove(
             &mut self,
             integration_id: i64,
@@ -1105,6 +1194,24 @@ macro_rules! shared_writes_methods {
 
 macro_rules! shared_store_methods {
     () => {
+        fn campaigns(&mut self, integration: &str) -> Result<Vec<CampaignRecord>, StoreError> {
+            Ok(
+                campaign_records(&mut self.conn, Some(integration), None, None)?
+                    .into_iter()
+                    .map(|(_, record)| record)
+                    .collect(),
+            )
+        }
+
+        fn search_campaigns(
+            &mut self,
+            integration: Option<&str>,
+            needle: &str,
+            limit: i64,
+        ) -> Result<Vec<(String, CampaignRecord)>, StoreError> {
+            campaign_records(&mut self.conn, integration, Some(needle), Some(limit))
+        }
+
         fn listed_high_water(
             &mut self,
             integration_id: i64,

@@ -474,6 +474,19 @@ fn publisher_rows(
 
 type Query<'a> = BoxedSqlQuery<'a, Sqlite, diesel::query_builder::SqlQuery>;
 
+/// The `n`th bind parameter (from 1) as this backend writes it.
+fn placeholder(_n: usize) -> String {
+    "?".to_string()
+}
+
+fn bind_time(q: Query<'_>, t: DateTime<Utc>) -> Query<'_> {
+    q.bind::<TimestamptzSqlite, _>(t)
+}
+
+fn bind_id(q: Query<'_>, id: i64) -> Query<'_> {
+    q.bind::<BigInt, _>(id)
+}
+
 fn bind_column<'a>(q: Query<'a>, column: &str, c: &'a Campaign) -> Query<'a> {
     let text = |v: &'a Option<String>| v.as_deref();
     match column {
@@ -550,74 +563,6 @@ impl Writes for SqliteWrites<'_> {
                     .values(&payouts)
                     .execute(self.conn)?;
             }
-        }
-        Ok(())
-    }
-
-    fn update(
-        &mut self,
-        integration_id: i64,
-        now: DateTime<Utc>,
-        updates: &[Update<'_>],
-        allowed: &UpdateColumns,
-    ) -> Result<(), StoreError> {
-        update_tracked(
-            self.conn,
-            &mut self.feed,
-            integration_id,
-            updates,
-            now,
-            |conn| {
-                let rewrite_publisher_payouts = allowed.columns.contains(&Column::Payout);
-                for update in updates {
-                    let set = update_set(allowed);
-                    let mut sql = String::from("UPDATE campaigns SET changed_at = ?");
-                    for column in &set {
-                        sql.push_str(&format!(", {column} = ?"));
-                    }
-                    if update.restore {
-                        sql.push_str(restore_sql(&set, allowed, update.campaign));
-                    } else {
-                        sql.push_str(upstream_pause_sql(&set, allowed, update.campaign));
-                    }
-                    sql.push_str(" WHERE id = ?");
-                    let mut q: Query<'_> = sql_query(sql)
-                        .into_boxed()
-                        .bind::<TimestamptzSqlite, _>(now);
-                    for column in &set {
-                        q = bind_column(q, column, update.campaign);
-                    }
-                    q.bind::<BigInt, _>(update.id).execute(conn)?;
-                    if rewrite_publisher_payouts {
-                        use publisher_payouts::dsl as pp;
-                        diesel::delete(
-                            pp::publisher_payouts
-                                .filter(pp::integration_id.eq(integration_id))
-                                .filter(pp::external_id.eq(&update.campaign.external_id)),
-                        )
-                        .execute(conn)?;
-                        let rows: Vec<_> =
-                            publisher_rows(integration_id, update.campaign).collect();
-                        if !rows.is_empty() {
-                            diesel::insert_into(pp::publisher_payouts)
-                                .values(&rows)
-                                .execute(conn)?;
-                        }
-                    }
-                }
-                Ok(())
-            },
-        )
-    }
-
-    fn update_raw(&mut self, campaigns: &[(i64, &Campaign)]) -> Result<(), StoreError> {
-        for (id, campaign) in campaigns {
-            let mut q: Query<'_> =
-                sql_query("UPDATE campaigns SET raw = ?, raw_hash = ? WHERE id = ?").into_boxed();
-            for column in RAW_ONLY_SET {
-                q = bind_column(q, column, campaign);
-            }
-            q.bind::<BigInt, _>(*id).execute(self.conn)?;
         }
         Ok(())
     }
@@ -763,24 +708,6 @@ impl Store for SqliteStore {
     }
 
     shared_store_methods!();
-
-    fn campaigns(&mut self, integration: &str) -> Result<Vec<CampaignRecord>, StoreError> {
-        Ok(
-            campaign_records(&mut self.conn, Some(integration), None, None)?
-                .into_iter()
-                .map(|(_, record)| record)
-                .collect(),
-        )
-    }
-
-    fn search_campaigns(
-        &mut self,
-        integration: Option<&str>,
-        needle: &str,
-        limit: i64,
-    ) -> Result<Vec<(String, CampaignRecord)>, StoreError> {
-        campaign_records(&mut self.conn, integration, Some(needle), Some(limit))
-    }
 }
 
 #[cfg(test)]

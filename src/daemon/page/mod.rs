@@ -19,7 +19,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 
-use crate::store::{self, RunId, Store, StoreError};
+use crate::store::{RunId, Store, StoreError};
 
 /// What the scheduler knows of an integration and the store does not.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,41 +72,24 @@ const SEARCH_LIMIT: i64 = 100;
 #[derive(Clone)]
 struct PageState {
     board: Arc<Board>,
-    url: Arc<str>,
     /// The page's own store connection (not the scheduler's).
-    store: Arc<Mutex<Option<Box<dyn Store>>>>,
+    store: super::Control,
 }
 
 impl PageState {
-    /// Runs `read` on the page's connection, on a blocking thread.
+    /// Runs `read` on the page's connection, on a blocking thread; a store
+    /// that cannot be read is a 503 page saying so.
     async fn read<T: Send + 'static>(
         &self,
         read: impl FnOnce(&mut dyn Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, Response> {
-        let (url, slot) = (self.url.clone(), self.store.clone());
-        let read = tokio::task::spawn_blocking(move || {
-            let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
-            if slot.is_none() {
-                *slot = Some(store::open(&url)?);
-            }
-            let result = read(slot.as_deref_mut().expect("opened above"));
-            if result.is_err() {
-                // Reconnect next time: the error may be a lost connection.
-                *slot = None;
-            }
-            result
+        self.store.call(read).await.map_err(|e| {
+            tracing::warn!(error = %e, "the status page cannot read the store");
+            page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                render::unavailable(&e.to_string()),
+            )
         })
-        .await;
-        let error = match read {
-            Ok(Ok(value)) => return Ok(value),
-            Ok(Err(e)) => e.to_string(),
-            Err(e) => e.to_string(),
-        };
-        tracing::warn!(%error, "the status page cannot read the store");
-        Err(page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            render::unavailable(&error),
-        ))
     }
 }
 
@@ -290,8 +273,10 @@ async fn stylesheet() -> impl IntoResponse {
 pub fn router(board: Arc<Board>, database_url: &str) -> Router {
     let state = PageState {
         board,
-        url: database_url.into(),
-        store: Arc::default(),
+        store: super::Control {
+            url: database_url.to_string(),
+            store: Arc::default(),
+        },
     };
     Router::new()
         .route("/", axum::routing::get(overview))
