@@ -351,7 +351,6 @@ impl Daemon {
                         schedule: format!("{} ({})", schedule.expression, schedule.timezone),
                         next_run: if e.def.enabled { e.next_tick } else { None },
                         running: e.running,
-                        enabled: e.def.enabled,
                         manifest_broken: e.broken,
                         retry: e.retry,
                         source_file: e.def.source_file.display().to_string(),

@@ -29,7 +29,6 @@ pub struct LiveState {
     pub schedule: String,
     pub next_run: Option<DateTime<Utc>>,
     pub running: bool,
-    pub enabled: bool,
     /// The manifest's current text does not validate (the last good spec runs).
     pub manifest_broken: bool,
     /// Failed runs in a row and when the next retry is.
