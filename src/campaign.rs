@@ -163,6 +163,12 @@ pub struct Campaign {
     /// [`Campaign::compute_raw_hash`]: the raw record alone.
     #[serde(skip)]
     pub raw_hash: String,
+    /// The hash of the row this campaign converges a stored one to under
+    /// the run's update policy (set by `reconcile`): a stored row whose
+    /// `applied_hash` is this one, and that no other writer touched, holds
+    /// what this campaign would write.
+    #[serde(skip)]
+    pub applied_hash: String,
     /// What the operator should know about this campaign (e.g. a fixed
     /// publisher payout above the revenue); logged, and shown by `plan`.
     #[serde(skip)]
@@ -184,6 +190,67 @@ impl Campaign {
     /// SHA-256 (hex) of the raw record's text.
     pub fn compute_raw_hash(&self) -> String {
         hex(&Sha256::digest(self.raw.get().as_bytes()))
+    }
+}
+
+impl Campaign {
+    /// A stored column's desired value, as the store reads stored values
+    /// back for comparison (`store::feed`): text as itself, decimals
+    /// normalized, lists and objects as JSON, times in RFC 3339 to the
+    /// microsecond (what Postgres keeps), `null` where empty. `None` for a
+    /// column that is no campaign value.
+    pub fn column_value(&self, column: &str) -> Option<serde_json::Value> {
+        use serde_json::Value;
+        let text = |t: Option<&str>| t.map_or(Value::Null, |t| Value::String(t.to_string()));
+        let decimal = |d: Option<Decimal>| {
+            d.map_or(Value::Null, |d| Value::String(d.normalize().to_string()))
+        };
+        let json = |v: serde_json::Result<Value>| v.unwrap_or(Value::Null);
+        let time = |t: Option<DateTime<Utc>>| {
+            t.map_or(Value::Null, |t| {
+                use chrono::SubsecRound;
+                Value::String(
+                    t.trunc_subsecs(6)
+                        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                )
+            })
+        };
+        Some(match column {
+            "name" => text(Some(&self.name)),
+            "advertiser" => text(Some(&self.advertiser)),
+            "status" => text(Some(self.status.as_str())),
+            "visibility" => text(Some(self.visibility.as_str())),
+            "preview_url" => text(self.preview_url.as_deref()),
+            "tracking_url" => text(self.tracking_url.as_deref()),
+            "impression_url" => text(self.impression_url.as_deref()),
+            "thumbnail_url" => text(self.thumbnail_url.as_deref()),
+            "revenue" => decimal(self.revenue),
+            "revenue_max" => decimal(self.revenue_max),
+            "payout" => decimal(self.payout),
+            "payout_max" => decimal(self.payout_max),
+            "payout_kind" => text(Some(self.payout_kind.as_str())),
+            "currency" => text(self.currency.as_deref()),
+            "model" => text(self.model.map(|m| m.as_str())),
+            "models" => json(serde_json::to_value(&self.models)),
+            "objective" => text(self.objective.map(|m| m.as_str())),
+            "redirect" => Value::String(self.redirect.to_string()),
+            "countries" => json(serde_json::to_value(&self.countries)),
+            "blocked_countries" => json(serde_json::to_value(&self.blocked_countries)),
+            "os" => json(serde_json::to_value(&self.os)),
+            "blocked_os" => json(serde_json::to_value(&self.blocked_os)),
+            "devices" => json(serde_json::to_value(&self.devices)),
+            "min_os_version" => text(self.min_os_version.as_deref()),
+            "category" => text(self.category.as_deref()),
+            "description" => text(self.description.as_deref()),
+            "kpi" => text(self.kpi.as_deref()),
+            "payouts" => json(serde_json::to_value(&self.payouts)),
+            "caps" => json(serde_json::to_value(&self.caps)),
+            "cap_settings" => json(serde_json::from_str(&self.cap_settings)),
+            "settings" => json(serde_json::from_str(&self.settings)),
+            "starts_at" => time(self.starts_at),
+            "expires_at" => time(self.expires_at),
+            _ => return None,
+        })
     }
 }
 

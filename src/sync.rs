@@ -78,8 +78,11 @@ pub struct PlanReport {
     pub pause: bool,
     /// Live campaigns whose offers the filters now skip (`on_filtered`).
     pub filter: Vec<String>,
-    /// (external id, warning) of campaigns the run would write.
+    /// (external id, warning) of every offer the run would import.
     pub warnings: Vec<(String, String)>,
+    /// (external id, why) of each update: `upstream changed`, `setting
+    /// changed`, `drift`, `restored`.
+    pub causes: Vec<(String, String)>,
     pub pause_filtered: bool,
     pub skips: Vec<Skip>,
 }
@@ -303,39 +306,29 @@ fn write_side(
             high_water,
             accept_removals: false,
         };
-        // The stored rows, to show what each update would change.
-        let stored: std::collections::HashMap<String, crate::store::CampaignRecord> = store
-            .campaigns(&def.name)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|c| (c.external_id.clone(), c))
-            .collect();
-        let columns = Reconciler::update_columns(&def.update, def.caps.update);
         let _ = ready.send(());
-        let mut reconciler = Reconciler::new(index, &def.update);
+        let mut reconciler = reconciler_for(def, index);
         let mut report = PlanReport::default();
-        let error = consume(&mut rx, &mut reconciler, |plan| {
-            for c in plan
-                .create
-                .iter()
-                .chain(plan.update.iter().map(|(_, c, _)| c))
-            {
-                for w in &c.warnings {
-                    report.warnings.push((c.external_id.clone(), w.clone()));
-                }
+        let error = consume(&mut rx, &mut reconciler, |reconciler, mut plan| {
+            let ids = plan.ids_to_compare();
+            if !ids.is_empty() {
+                let rows = store.stored_rows(&ids).map_err(|e| e.to_string())?;
+                reconciler.resolve(&mut plan, rows);
             }
+            report.warnings.extend(plan.warnings);
             report
                 .create
                 .extend(plan.create.into_iter().map(|c| (c.external_id, c.name)));
-            for (_, c, restore) in plan.update {
-                if restore {
-                    report.restore.push(c.external_id.clone());
+            for update in plan.update {
+                let id = update.campaign.external_id;
+                if update.restore {
+                    report.restore.push(id.clone());
                 }
-                if let Some(row) = stored.get(&c.external_id) {
-                    let changed = crate::reconcile::column_changes(row, &c, &columns);
-                    report.changes.push((c.external_id.clone(), changed));
-                }
-                report.update.push((c.external_id, c.name));
+                let mut changes = update.changes;
+                changes.extend(update.held_back);
+                report.changes.push((id.clone(), changes));
+                report.causes.push((id.clone(), update.cause));
+                report.update.push((id, update.campaign.name));
             }
             report.skips.extend(plan.skips);
             Ok(())
@@ -466,12 +459,26 @@ fn apply(
         accept_removals: options.accept_removals,
     };
     let _ = ready.send(());
-    let mut reconciler = Reconciler::new(index, &def.update);
-    let columns = Reconciler::update_columns(&def.update, def.caps.update);
+    let mut reconciler = reconciler_for(def, index);
     let result = store.in_transaction(&mut |writes: &mut dyn Writes| {
         let now = Utc::now();
-        consume(rx, &mut reconciler, |plan| {
-            write_page(writes, integration_id, run, now, plan, &columns)
+        let mut warnings_kept = 0;
+        consume(rx, &mut reconciler, |reconciler, mut plan| {
+            let ids = plan.ids_to_compare();
+            if !ids.is_empty() {
+                let rows = writes.stored_rows(&ids).map_err(|e| e.to_string())?;
+                reconciler.resolve(&mut plan, rows);
+            }
+            let columns = reconciler.columns();
+            write_page(
+                writes,
+                integration_id,
+                run,
+                now,
+                plan,
+                columns,
+                &mut warnings_kept,
+            )
         })
         .map_err(TxError::Aborted)?;
         let missing = reconciler.missing_selected(&def.filters.offers);
@@ -482,12 +489,13 @@ fn apply(
             .removals(def.on_removed, def.on_filtered, &def.safety, guard)
             .map_err(|r: Refusal| TxError::Aborted(r.to_string()))?;
         if !removal.ids.is_empty() {
-            writes.remove(integration_id, &removal.ids, removal.pause, now)?;
+            writes.remove(integration_id, &removal.ids, "gone", removal.pause, now)?;
         }
         if !removal.filtered_ids.is_empty() {
             writes.remove(
                 integration_id,
                 &removal.filtered_ids,
+                "filtered",
                 removal.pause_filtered,
                 now,
             )?;
@@ -511,6 +519,20 @@ fn apply(
     }
 }
 
+/// The reconciler of a run of `def` against the stored `index`.
+pub(crate) fn reconciler_for(def: &IntegrationDef, index: StoredIndex) -> Reconciler<'_> {
+    let reconciler = Reconciler::new(index, &def.update, def.caps.update);
+    if def.network.request.select_ids.is_some() {
+        reconciler.fetching_by_id(&def.filters.offers)
+    } else {
+        reconciler
+    }
+}
+
+/// Per-offer warnings a run keeps in its log (all are counted): a feed
+/// whose every offer warns costs a bounded table.
+pub const MAX_WARNINGS_KEPT: usize = 10_000;
+
 fn write_page(
     writes: &mut dyn Writes,
     integration_id: i64,
@@ -518,6 +540,7 @@ fn write_page(
     now: chrono::DateTime<Utc>,
     plan: PagePlan,
     columns: &crate::store::UpdateColumns,
+    warnings_kept: &mut usize,
 ) -> Result<(), String> {
     let fail = |e: StoreError| e.to_string();
     if !plan.create.is_empty() {
@@ -529,32 +552,41 @@ fn write_page(
         let updates: Vec<Update<'_>> = plan
             .update
             .iter()
-            .map(|(id, campaign, restore)| Update {
-                id: *id,
-                campaign,
-                restore: *restore,
+            .map(|u| Update {
+                id: u.id,
+                campaign: &u.campaign,
+                restore: u.restore,
+                cause: &u.cause,
             })
             .collect();
         writes
             .update(integration_id, now, &updates, columns)
             .map_err(fail)?;
     }
-    if !plan.raw_only.is_empty() {
-        let rows: Vec<(i64, &Campaign)> = plan.raw_only.iter().map(|(id, c)| (*id, c)).collect();
-        writes.update_raw(&rows).map_err(fail)?;
+    if !plan.refresh.is_empty() {
+        let rows: Vec<(i64, &Campaign)> = plan.refresh.iter().map(|(id, c)| (*id, c)).collect();
+        writes.refresh(&rows).map_err(fail)?;
     }
     if !plan.skips.is_empty() {
         writes.record_skips(run, &plan.skips).map_err(fail)?;
+    }
+    if !plan.warnings.is_empty() {
+        let kept = MAX_WARNINGS_KEPT.saturating_sub(*warnings_kept);
+        let page = &plan.warnings[..plan.warnings.len().min(kept)];
+        if !page.is_empty() {
+            writes.record_warnings(run, page).map_err(fail)?;
+            *warnings_kept += page.len();
+        }
     }
     Ok(())
 }
 
 /// Feeds each page to the reconciler and its plan to `on_plan`, until every
 /// page has arrived (`Ok`) or fetching failed (`Err` with the reason).
-fn consume(
+fn consume<'d>(
     rx: &mut mpsc::Receiver<Message>,
-    reconciler: &mut Reconciler<'_>,
-    mut on_plan: impl FnMut(PagePlan) -> Result<(), String>,
+    reconciler: &mut Reconciler<'d>,
+    mut on_plan: impl FnMut(&mut Reconciler<'d>, PagePlan) -> Result<(), String>,
 ) -> Result<(), String> {
     loop {
         match rx.blocking_recv() {
@@ -569,7 +601,12 @@ fn consume(
                         skip.detail = escaped;
                     }
                 }
-                on_plan(plan)?;
+                for (_, warning) in &mut plan.warnings {
+                    if let Cow::Owned(escaped) = escape_controls(warning) {
+                        *warning = escaped;
+                    }
+                }
+                on_plan(reconciler, plan)?;
             }
             Some(Message::Done) => return Ok(()),
             Some(Message::Failed(reason)) => return Err(escape_controls(&reason).into_owned()),

@@ -95,31 +95,55 @@ fn explain_json(
     out
 }
 
-/// What a sync would do to the offer's campaign, and which changes the
-/// update policy holds back.
+/// What a sync would do to the offer's campaign and why, as the run decides
+/// it (the same reconcile: desired row against the stored one), and which
+/// differences the update policy holds back.
 fn plan(
     def: &IntegrationDef,
     campaign: &crate::campaign::Campaign,
     store: &mut Box<dyn crate::store::Store>,
 ) -> Value {
-    let stored = match store.campaigns(&def.name) {
-        Ok(list) => list
-            .into_iter()
-            .find(|c| c.external_id == campaign.external_id),
+    let index = match store.integration_id(&def.name) {
+        Ok(Some(id)) => match store.stored_index(id) {
+            Ok(index) => index,
+            Err(e) => return json!({"error": e.to_string()}),
+        },
+        Ok(None) => return json!({"action": "create"}),
         Err(e) => return json!({"error": e.to_string()}),
     };
-    let Some(stored) = stored else {
+    let mut reconciler = crate::sync::reconciler_for(def, index);
+    let mut plan = reconciler.plan_page(vec![Ok(campaign.clone())]);
+    if !plan.create.is_empty() {
         return json!({"action": "create"});
-    };
-    if stored.content_hash == campaign.content_hash && stored.removed_at.is_none() {
-        return json!({"action": "unchanged"});
     }
-    let columns = crate::reconcile::Reconciler::update_columns(&def.update, def.caps.update);
-    let changes = crate::reconcile::column_changes(&stored, campaign, &columns);
-    json!({
-        "action": if stored.removed_at.is_some() { "restore" } else { "update" },
-        "changes": changes,
-    })
+    // The stored row, read whether or not the plan needs it: what the
+    // policy holds back is shown for an unchanged campaign too.
+    let Some(id) = reconciler.stored(&campaign.external_id).map(|s| s.id) else {
+        return json!({"action": "unchanged"});
+    };
+    let row = match store.stored_rows(&[id]) {
+        Ok(mut rows) => rows.pop(),
+        Err(e) => return json!({"error": e.to_string()}),
+    };
+    let held_back = row
+        .as_ref()
+        .map(|row| reconciler.held_back(row, campaign))
+        .unwrap_or_default();
+    if !plan.compare.is_empty() {
+        reconciler.resolve(&mut plan, row.into_iter().collect());
+    }
+    match plan.update.pop() {
+        Some(update) => {
+            let mut changes = update.changes;
+            changes.extend(update.held_back);
+            json!({
+                "action": if update.restore { "restore" } else { "update" },
+                "why": update.cause,
+                "changes": changes,
+            })
+        }
+        None => json!({"action": "unchanged", "changes": held_back}),
+    }
 }
 
 /// `offersync explain NAME --offer ID [--sample FILE...]`.
@@ -305,7 +329,10 @@ fn text_lines(report: &Value) -> Vec<String> {
         report["verdict"].as_str().unwrap_or_default()
     ));
     if let Some(action) = report["plan"]["action"].as_str() {
-        lines.push(format!("plan: {action}"));
+        match report["plan"]["why"].as_str() {
+            Some(why) => lines.push(format!("plan: {action} ({why})")),
+            None => lines.push(format!("plan: {action}")),
+        }
         for c in report["plan"]["changes"].as_array().into_iter().flatten() {
             let held = if c["held_back_by_policy"] == json!(true) {
                 "  (held back by update policy)"

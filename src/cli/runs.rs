@@ -343,6 +343,9 @@ pub fn plan(name: &str, dir: &Path, url: &str, format: OutputFormat) -> ExitCode
                     shown(id).into_owned(),
                     format!("{}{restore}", shown(name)),
                 ));
+                if let Some((_, why)) = plan.causes.iter().find(|(c, _)| c == id) {
+                    rows.push((String::new(), String::new(), format!("  why: {why}")));
+                }
                 let changes = plan.changes.iter().find(|(c, _)| c == id);
                 for change in changes.map(|(_, list)| list.as_slice()).unwrap_or_default() {
                     let held = if change.held_back_by_policy {
@@ -451,7 +454,7 @@ pub fn runs(name: &str, limit: i64, url: &str, format: OutputFormat) -> ExitCode
 pub(super) fn print_runs(runs: &[RunRecord]) {
     if !runs.is_empty() {
         outln!(
-            "{:>6}  {:<23}  {:>9}  {:<9}  {:<8}  {:>7} {:>7} {:>7} {:>9} {:>7} {:>7}",
+            "{:>6}  {:<23}  {:>9}  {:<9}  {:<8}  {:>7} {:>7} {:>7} {:>9} {:>7} {:>7} {:>8} {:>8} {:>5} {:>8}",
             "RUN",
             "STARTED",
             "DURATION",
@@ -462,7 +465,11 @@ pub(super) fn print_runs(runs: &[RunRecord]) {
             "UPDATED",
             "UNCHANGED",
             "SKIPPED",
-            "REMOVED"
+            "REMOVED",
+            "FILTERED",
+            "RESTORED",
+            "DRIFT",
+            "WARNINGS"
         );
     }
     for r in runs {
@@ -488,7 +495,7 @@ pub(super) fn print_skips(skips: &[SkipRecord]) {
 
 fn run_line(r: &RunRecord) -> String {
     format!(
-        "{:>6}  {:<23}  {:>9}  {:<9}  {:<8}  {:>7} {:>7} {:>7} {:>9} {:>7} {:>7}",
+        "{:>6}  {:<23}  {:>9}  {:<9}  {:<8}  {:>7} {:>7} {:>7} {:>9} {:>7} {:>7} {:>8} {:>8} {:>5} {:>8}",
         r.id,
         r.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
         duration(r),
@@ -499,7 +506,11 @@ fn run_line(r: &RunRecord) -> String {
         r.updated,
         r.unchanged,
         r.skipped,
-        r.removed
+        r.removed,
+        r.filtered,
+        r.restored,
+        r.drift_corrected,
+        r.warnings
     )
 }
 
@@ -555,7 +566,11 @@ pub fn campaigns(name: &str, statuses: &[String], url: &str, format: OutputForma
                         shown(&c.external_id).into_owned(),
                         shown(&c.name).chars().take(44).collect(),
                         if c.removed_at.is_some() {
-                            format!("{} (gone)", c.status)
+                            format!(
+                                "{} ({})",
+                                c.status,
+                                c.removed_as.as_deref().unwrap_or("gone")
+                            )
                         } else {
                             c.status.clone()
                         },
@@ -678,8 +693,12 @@ pub fn show_run(id: i64, url: &str, format: OutputFormat) -> ExitCode {
             return ExitCode::from(CANNOT_START);
         }
     };
-    let skips = match store.run_skips(RunId(id)) {
-        Ok(s) => s,
+    let read = store.run_skips(RunId(id)).and_then(|skips| {
+        let warnings = store.run_warnings(RunId(id), 0, sync::MAX_WARNINGS_KEPT as i64)?;
+        Ok((skips, warnings))
+    });
+    let (skips, warnings) = match read {
+        Ok(read) => read,
         Err(e) => {
             errln!("error: {e}");
             return ExitCode::from(CANNOT_START);
@@ -687,7 +706,11 @@ pub fn show_run(id: i64, url: &str, format: OutputFormat) -> ExitCode {
     };
     match format {
         OutputFormat::Json => {
-            let value = serde_json::json!({"run": run, "skips": skips});
+            let warnings: Vec<_> = warnings
+                .iter()
+                .map(|(id, message)| serde_json::json!({"external_id": id, "message": message}))
+                .collect();
+            let value = serde_json::json!({"run": run, "skips": skips, "warnings": warnings});
             outln!("{value}");
         }
         OutputFormat::Text => {
@@ -699,19 +722,32 @@ pub fn show_run(id: i64, url: &str, format: OutputFormat) -> ExitCode {
                 run.status
             );
             outln!(
-                "  fetched {}, created {}, updated {}, unchanged {}, skipped {}, removed {}, restored {}",
+                "  fetched {}, created {}, updated {}, unchanged {}, skipped {}, removed {}, filtered out {}, restored {}, drift corrected {}, warnings {}",
                 run.fetched,
                 run.created,
                 run.updated,
                 run.unchanged,
                 run.skipped,
                 run.removed,
-                run.restored
+                run.filtered,
+                run.restored,
+                run.drift_corrected,
+                run.warnings
             );
             if let Some(e) = &run.error {
                 outln!("  error: {}", shown(e));
             }
             print_skips(&skips);
+            for (id, message) in &warnings {
+                outln!("  warning  {}  {}", shown(id), shown(message));
+            }
+            if run.warnings > warnings.len() as i32 {
+                outln!(
+                    "  … {} more warnings (a run keeps the first {})",
+                    run.warnings as usize - warnings.len(),
+                    sync::MAX_WARNINGS_KEPT
+                );
+            }
         }
     }
     ExitCode::SUCCESS

@@ -1,24 +1,38 @@
-//! Deciding what a run changes: the plan.
+//! Deciding what a run changes: the plan, level-triggered.
 //!
-//! This module owns the comparison of desired campaigns with what is stored
-//! ([`Reconciler`]): create, update (in the columns the policy allows),
-//! unchanged (same content hash: no write), restore, and, once every page
-//! has been fetched, removal, guarded against suspected upstream outages.
-//! It is pure: it reads a [`StoredIndex`] and returns plans; the sync run
-//! hands the plans to the store, inside one transaction.
+//! This module owns the comparison of each campaign's **desired** row (what
+//! the network's current record, the integration's compiled spec and its
+//! update policy say the row should hold) with what is stored, and the
+//! decision to converge it: create, update (the columns whose stored value is
+//! not the desired one), unchanged, restore, and, once every page has been
+//! fetched, removal, guarded against suspected upstream outages. Nothing is
+//! compared with what the network said last time: a changed setting, or a
+//! row another writer edited (**drift**), is converged like a changed offer.
+//!
+//! A stored row keeps the hash of the desired row it was last converged to
+//! (**applied**, [`Campaign::applied_hash`]: the policy's fingerprint and the
+//! campaign's content hash); a trigger in the store marks rows other writers
+//! change. A row whose applied hash is this run's and that is not marked is
+//! unchanged without being read; any other is read ([`StoredRow`]) and
+//! compared column by column ([`Reconciler::resolve`]).
+//!
+//! It is pure: it reads a [`StoredIndex`] and stored rows handed to it and
+//! returns plans; the sync run reads and writes the store, inside one
+//! transaction.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 use rust_decimal::Decimal;
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use crate::campaign::Campaign;
 use crate::manifest::model::{Column, ColumnPolicy, OnRemoved, SafetyDef, UpdateDef};
 use crate::rules::{Skip, SkipReason};
-use crate::store::{RunCounts, StoredIndex, UpdateColumns};
+use crate::store::{RunCounts, StoredIndex, StoredRow, UpdateColumns};
 
-/// One column a write would change: its manifest name, the stored value
-/// and the new one, as text, and whether the update policy keeps it as is.
+/// One column a write would change: its stored name, the stored value and
+/// the desired one, as text, and whether the update policy keeps it as is.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ColumnChange {
     pub column: &'static str,
@@ -27,81 +41,89 @@ pub struct ColumnChange {
     pub held_back_by_policy: bool,
 }
 
-/// The columns of a stored campaign that `campaign` would change (those the
-/// store reads back: name, status, revenue, payout, currency, tracking URL,
-/// category, countries), marking those `columns` (the update policy) does
-/// not let an update write.
-pub fn column_changes(
-    stored: &crate::store::CampaignRecord,
-    campaign: &Campaign,
-    columns: &crate::store::UpdateColumns,
-) -> Vec<ColumnChange> {
-    let text = |v: Option<String>| v.unwrap_or_else(|| "-".into());
-    let decimal = |d: Option<rust_decimal::Decimal>| text(d.map(|d| d.normalize().to_string()));
-    let allowed = |name: &str| columns.columns.iter().any(|c| c.name() == name);
-    [
-        ("name", stored.name.clone(), campaign.name.clone()),
-        (
-            "status",
-            stored.status.clone(),
-            campaign.status.as_str().to_string(),
-        ),
-        (
-            "revenue",
-            decimal(stored.revenue),
-            decimal(campaign.revenue),
-        ),
-        ("payout", decimal(stored.payout), decimal(campaign.payout)),
-        (
-            "currency",
-            text(stored.currency.clone()),
-            text(campaign.currency.clone()),
-        ),
-        (
-            "tracking_url",
-            text(stored.tracking_url.clone()),
-            text(campaign.tracking_url.clone()),
-        ),
-        (
-            "category",
-            text(stored.category.clone()),
-            text(campaign.category.clone()),
-        ),
-        (
-            "countries",
-            stored.countries.to_string(),
-            serde_json::json!(campaign.countries).to_string(),
-        ),
-    ]
-    .into_iter()
-    .filter(|(_, old, new)| old != new)
-    .map(|(column, old, new)| ColumnChange {
-        column,
-        old,
-        new,
-        held_back_by_policy: !allowed(column),
-    })
-    .collect()
+/// Why a stored row is rewritten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// The network's record changed.
+    UpstreamChanged,
+    /// The manifest changed what the row should hold: the update policy,
+    /// caps or pause settings, or the rules (payout, defaults, filters…).
+    SettingChanged,
+    /// A column offersync writes was edited outside offersync.
+    Drift,
+    /// The offer is back after its campaign was removed.
+    Restored,
+}
+
+impl Cause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UpstreamChanged => "upstream changed",
+            Self::SettingChanged => "setting changed",
+            Self::Drift => "drift",
+            Self::Restored => "restored",
+        }
+    }
+}
+
+/// The causes of one rewrite as text (`upstream changed, drift`).
+pub fn causes_text(causes: &[Cause]) -> String {
+    causes
+        .iter()
+        .map(|c| c.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A stored campaign the plan converges to its desired row.
+#[derive(Debug)]
+pub struct RowUpdate {
+    pub id: i64,
+    pub campaign: Campaign,
+    pub restore: bool,
+    /// The columns the write changes (stored → desired).
+    pub changes: Vec<ColumnChange>,
+    /// Columns whose stored value differs from the offer's but that the
+    /// update policy leaves to the operator.
+    pub held_back: Vec<ColumnChange>,
+    pub causes: Vec<Cause>,
+    /// [`causes_text`] of `causes`, for the change feed.
+    pub cause: String,
 }
 
 /// What one page changes.
 #[derive(Debug, Default)]
 pub struct PagePlan {
     pub create: Vec<Campaign>,
-    /// (stored id, desired campaign, restore).
-    pub update: Vec<(i64, Campaign, bool)>,
-    /// Campaigns whose mapped values did not change but whose raw record
-    /// did: only the raw record is rewritten (counted as unchanged).
-    pub raw_only: Vec<(i64, Campaign)>,
+    /// Stored campaigns whose row must be read and compared before the plan
+    /// knows what to write: (stored id, desired campaign, restore). Emptied
+    /// by [`Reconciler::resolve`].
+    pub compare: Vec<(i64, Campaign, bool)>,
+    pub update: Vec<RowUpdate>,
+    /// Campaigns whose stored columns hold their desired values but whose
+    /// bookkeeping does not (a new raw record, hash, or a drift mark on a
+    /// column the operator owns): only that is rewritten (counted as
+    /// unchanged, no change-feed entry).
+    pub refresh: Vec<(i64, Campaign)>,
     pub skips: Vec<Skip>,
+    /// (external id, warning) of every offer of the page that became a campaign.
+    pub warnings: Vec<(String, String)>,
 }
 
 impl PagePlan {
     pub fn is_empty(&self) -> bool {
         self.create.is_empty()
+            && self.compare.is_empty()
             && self.update.is_empty()
-            && self.raw_only.is_empty()
+            && self.refresh.is_empty()
             && self.skips.is_empty()
+            && self.warnings.is_empty()
+    }
+
+    /// The stored ids [`Reconciler::resolve`] needs the rows of.
+    pub fn ids_to_compare(&self) -> Vec<i64> {
+        self.compare.iter().map(|(id, _, _)| *id).collect()
     }
 }
 
@@ -126,6 +148,10 @@ pub enum Refusal {
         "the feed returned no offers: refusing to treat every campaign as removed (suspected upstream outage); set safety.allow_empty_feed: true if an empty feed is expected"
     )]
     EmptyFeed,
+    #[error(
+        "the feed returned no offers on the integration's first run: nothing to import (suspected upstream outage or a wrong request); check the Network's base_url and records path with `offersync fetch`, or set safety.allow_empty_feed: true if an empty feed is expected"
+    )]
+    EmptyFirstFeed,
     #[error(
         "the run would remove {removing} of {live} live campaigns ({share}%), more than safety.max_removed_share allows ({allowed}%): suspected upstream outage; if the offers really are gone, sync once with --accept-removals"
     )]
@@ -194,6 +220,15 @@ fn percent(d: Decimal) -> Decimal {
 pub struct Reconciler<'a> {
     index: StoredIndex,
     update: &'a UpdateDef,
+    columns: UpdateColumns,
+    /// The stored columns an update writes and compares (status aside when
+    /// it only follows upstream pauses).
+    compared: Vec<&'static str>,
+    /// The policy's fingerprint, hashed with each campaign's content hash.
+    fingerprint: Sha256,
+    /// With `request.select_ids`, the feed lists only the selected offers:
+    /// a stored campaign outside the selection is filtered, not gone.
+    fetched_by_id: Option<BTreeSet<String>>,
     seen: HashSet<String, foldhash::fast::RandomState>,
     /// Ids of offers that failed to map or enrich: not imported, but not
     /// treated as gone either (their campaigns are left as they are).
@@ -204,15 +239,41 @@ pub struct Reconciler<'a> {
 }
 
 impl<'a> Reconciler<'a> {
-    pub fn new(index: StoredIndex, update: &'a UpdateDef) -> Self {
+    pub fn new(index: StoredIndex, update: &'a UpdateDef, caps_update: bool) -> Self {
+        let columns = Self::update_columns(update, caps_update);
+        let mut compared: Vec<&'static str> = vec!["advertiser"];
+        compared.extend(
+            columns
+                .columns
+                .iter()
+                .flat_map(|c| crate::store::db_columns(*c)),
+        );
+        if columns.caps {
+            compared.extend(["caps", "cap_settings"]);
+        }
+        let mut fingerprint = Sha256::new();
+        fingerprint.update(columns.fingerprint().as_bytes());
+        fingerprint.update(b"\n");
         Self {
             index,
             update,
+            columns,
+            compared,
+            fingerprint,
+            fetched_by_id: None,
             seen: HashSet::default(),
             kept: HashSet::default(),
             filtered: HashSet::default(),
             counts: RunCounts::default(),
         }
+    }
+
+    /// The feed is fetched by id (`request.select_ids`) for these offers.
+    pub fn fetching_by_id(mut self, selected: &BTreeSet<String>) -> Self {
+        if !selected.is_empty() {
+            self.fetched_by_id = Some(selected.clone());
+        }
+        self
     }
 
     /// The columns updates may write: those whose policy is `always`.
@@ -227,7 +288,29 @@ impl<'a> Reconciler<'a> {
         }
     }
 
-    /// Plans one page's outcomes (campaigns, or skips from rules and mapping).
+    /// The policy this run writes under.
+    pub fn columns(&self) -> &UpdateColumns {
+        &self.columns
+    }
+
+    /// The hash of the row `campaign` converges a stored one to under this
+    /// run's policy.
+    fn applied_hash(&self, campaign: &Campaign) -> String {
+        let mut hasher = self.fingerprint.clone();
+        hasher.update(campaign.content_hash.as_bytes());
+        hasher
+            .finalize()
+            .iter()
+            .fold(String::with_capacity(64), |mut s, b| {
+                use std::fmt::Write;
+                let _ = write!(s, "{b:02x}");
+                s
+            })
+    }
+
+    /// Plans one page's outcomes (campaigns, or skips from rules and
+    /// mapping). Stored campaigns that may differ from their desired row are
+    /// left in `compare`, for [`Reconciler::resolve`] with their rows.
     pub fn plan_page(&mut self, outcomes: Vec<Result<Campaign, Skip>>) -> PagePlan {
         let mut plan = PagePlan::default();
         for outcome in outcomes {
@@ -261,6 +344,12 @@ impl<'a> Reconciler<'a> {
                 });
                 continue;
             }
+            for warning in &campaign.warnings {
+                self.counts.warnings += 1;
+                plan.warnings
+                    .push((campaign.external_id.clone(), warning.clone()));
+            }
+            campaign.applied_hash = self.applied_hash(&campaign);
             match self.index.get(&campaign.external_id) {
                 None => {
                     self.counts.created += 1;
@@ -268,23 +357,106 @@ impl<'a> Reconciler<'a> {
                     plan.create.push(campaign);
                 }
                 Some(stored) if stored.removed => {
-                    self.counts.updated += 1;
-                    self.counts.restored += 1;
-                    plan.update.push((stored.id, campaign, true));
+                    plan.compare.push((stored.id, campaign, true));
                 }
-                Some(stored) if stored.content_hash.matches(&campaign.content_hash) => {
+                Some(stored)
+                    if !stored.drifted && stored.applied_hash.matches(&campaign.applied_hash) =>
+                {
                     self.counts.unchanged += 1;
                     if !stored.raw_hash.matches(&campaign.raw_hash) {
-                        plan.raw_only.push((stored.id, campaign));
+                        plan.refresh.push((stored.id, campaign));
                     }
                 }
-                Some(stored) => {
-                    self.counts.updated += 1;
-                    plan.update.push((stored.id, campaign, false));
-                }
+                Some(stored) => plan.compare.push((stored.id, campaign, false)),
             }
         }
         plan
+    }
+
+    /// Compares each campaign of `plan.compare` with its stored row (`rows`,
+    /// in any order) and moves it to `update` (some column to converge, or
+    /// a restore) or `refresh` (nothing the platform reads differs).
+    pub fn resolve(&mut self, plan: &mut PagePlan, rows: Vec<StoredRow>) {
+        let mut rows: std::collections::HashMap<i64, StoredRow> =
+            rows.into_iter().map(|row| (row.id, row)).collect();
+        for (id, campaign, restore) in std::mem::take(&mut plan.compare) {
+            let Some(row) = rows.remove(&id) else {
+                // Gone since the index was read (not possible under the run
+                // lock): leave it as it is.
+                self.counts.unchanged += 1;
+                continue;
+            };
+            let stored_applied = self
+                .index
+                .get(&campaign.external_id)
+                .map(|s| s.applied_hash.clone());
+            match self.compare(&row, &campaign, restore, stored_applied) {
+                Some((changes, held_back, causes)) => {
+                    self.counts.updated += 1;
+                    if restore {
+                        self.counts.restored += 1;
+                    }
+                    if causes.contains(&Cause::Drift) {
+                        self.counts.drift_corrected += 1;
+                    }
+                    plan.update.push(RowUpdate {
+                        id,
+                        campaign,
+                        restore,
+                        changes,
+                        held_back,
+                        cause: causes_text(&causes),
+                        causes,
+                    });
+                }
+                None => {
+                    self.counts.unchanged += 1;
+                    plan.refresh.push((id, campaign));
+                }
+            }
+        }
+    }
+
+    /// What converging `row` to `campaign` changes (the columns written,
+    /// those the policy holds back, why); `None` when nothing.
+    pub fn compare(
+        &self,
+        row: &StoredRow,
+        campaign: &Campaign,
+        restore: bool,
+        stored_applied: Option<crate::store::StoredHash>,
+    ) -> Option<(Vec<ColumnChange>, Vec<ColumnChange>, Vec<Cause>)> {
+        let changes = converging_changes(row, campaign, &self.columns, &self.compared, restore);
+        if changes.is_empty() && !restore {
+            return None;
+        }
+        let held_back = held_back_changes(row, campaign, &self.columns, &self.compared);
+        let mut causes = Vec::new();
+        if restore {
+            causes.push(Cause::Restored);
+        }
+        let content_changed = row.content_hash != campaign.content_hash;
+        if content_changed && row.raw_hash != campaign.raw_hash {
+            causes.push(Cause::UpstreamChanged);
+        } else if content_changed
+            || !stored_applied.is_some_and(|h| h.matches(&campaign.applied_hash))
+        {
+            causes.push(Cause::SettingChanged);
+        }
+        if row.drifted {
+            causes.push(Cause::Drift);
+        }
+        Some((changes, held_back, causes))
+    }
+
+    /// The differences between `row` and `campaign` the update policy holds back.
+    pub fn held_back(&self, row: &StoredRow, campaign: &Campaign) -> Vec<ColumnChange> {
+        held_back_changes(row, campaign, &self.columns, &self.compared)
+    }
+
+    /// The stored index entry of an offer.
+    pub fn stored(&self, external_id: &str) -> Option<&crate::store::StoredCampaign> {
+        self.index.get(external_id)
     }
 
     /// Once every page was fetched: the ids of `selected` that no record of
@@ -319,7 +491,11 @@ impl<'a> Reconciler<'a> {
         guard: RemovalGuard,
     ) -> Result<Removal, Refusal> {
         if self.counts.fetched == 0 && !safety.allow_empty_feed {
-            return Err(Refusal::EmptyFeed);
+            return Err(if self.index.values().any(|s| !s.removed) {
+                Refusal::EmptyFeed
+            } else {
+                Refusal::EmptyFirstFeed
+            });
         }
         let duplicates = self
             .counts
@@ -349,9 +525,14 @@ impl<'a> Reconciler<'a> {
             {
                 continue;
             }
-            // Still upstream, skipped by this integration's own filters: not
+            // Still upstream, skipped by this integration's own filters (or
+            // outside the selection a feed fetched by id asks for): not
             // gone, so no part of the outage guards.
-            if self.filtered.contains(external_id) {
+            let unselected = self
+                .fetched_by_id
+                .as_ref()
+                .is_some_and(|selected| !selected.contains(external_id));
+            if self.filtered.contains(external_id) || unselected {
                 removal.filtered_ids.push(stored.id);
                 removal.filtered_external_ids.push(external_id.clone());
             } else {
@@ -373,7 +554,12 @@ impl<'a> Reconciler<'a> {
                     allowed: percent(allowed),
                 });
             }
-            let high_water = guard.high_water.unwrap_or(0);
+            // A feed fetched by id lists the selection, not upstream: it is
+            // measured against what it was asked for.
+            let high_water = match &self.fetched_by_id {
+                Some(selected) => guard.high_water.unwrap_or(0).min(selected.len()),
+                None => guard.high_water.unwrap_or(0),
+            };
             if let Some(share) = share_over(high_water.saturating_sub(listed), high_water, allowed)
             {
                 return Err(Refusal::Shrinking {
@@ -390,6 +576,106 @@ impl<'a> Reconciler<'a> {
         self.counts.listed = listed as u32;
         Ok(removal)
     }
+}
+
+/// A compared value as `plan` shows it.
+fn shown_value(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Null => "-".into(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn column_change(
+    column: &'static str,
+    old: &serde_json::Value,
+    new: &serde_json::Value,
+    held_back_by_policy: bool,
+) -> ColumnChange {
+    ColumnChange {
+        column,
+        old: shown_value(old),
+        new: shown_value(new),
+        held_back_by_policy,
+    }
+}
+
+/// The columns converging `row` to `campaign` writes with another value:
+/// the compared columns, the status where it follows upstream pauses or
+/// comes back from a removal's pause, and the removal a restore undoes.
+fn converging_changes(
+    row: &StoredRow,
+    campaign: &Campaign,
+    columns: &UpdateColumns,
+    compared: &[&'static str],
+    restore: bool,
+) -> Vec<ColumnChange> {
+    let mut changes = Vec::new();
+    for &column in compared {
+        let desired = campaign
+            .column_value(column)
+            .unwrap_or(serde_json::Value::Null);
+        let stored = row.value(column);
+        if *stored != desired {
+            changes.push(column_change(column, stored, &desired, false));
+        }
+    }
+    if !compared.contains(&"status") {
+        let stored = row.value("status").as_str().unwrap_or_default();
+        let paused_by_offersync = || {
+            (stored == "paused")
+                .then(|| row.status_before_pause.clone())
+                .flatten()
+        };
+        // What `store::rows::{restore_sql, upstream_pause_sql}` write.
+        let desired = if columns.follow_upstream_pauses && campaign.upstream_inactive {
+            (!restore && stored != "paused").then(|| "paused".to_string())
+        } else if restore || columns.follow_upstream_pauses {
+            paused_by_offersync()
+        } else {
+            None
+        };
+        if let Some(desired) = desired.filter(|d| d != stored) {
+            changes.push(ColumnChange {
+                column: "status",
+                old: stored.to_string(),
+                new: desired,
+                held_back_by_policy: false,
+            });
+        }
+    }
+    if restore {
+        changes.push(column_change(
+            "removed_at",
+            row.value("removed_at"),
+            &serde_json::Value::Null,
+            false,
+        ));
+    }
+    changes
+}
+
+/// The campaign columns whose stored value differs from the offer's but
+/// that the update policy leaves as they are.
+fn held_back_changes(
+    row: &StoredRow,
+    campaign: &Campaign,
+    columns: &UpdateColumns,
+    compared: &[&'static str],
+) -> Vec<ColumnChange> {
+    ALL_COLUMNS
+        .iter()
+        .flat_map(|c| crate::store::db_columns(*c).iter().copied())
+        .chain(["caps", "cap_settings"])
+        .filter(|column| !compared.contains(column))
+        .filter(|column| !(*column == "status" && columns.follow_upstream_pauses))
+        .filter_map(|column| {
+            let desired = campaign.column_value(column)?;
+            let stored = row.value(column);
+            (*stored != desired).then(|| column_change(column, stored, &desired, true))
+        })
+        .collect()
 }
 
 const ALL_COLUMNS: [Column; 21] = [
@@ -416,8 +702,11 @@ const ALL_COLUMNS: [Column; 21] = [
     Column::Settings,
 ];
 
-/// `never` columns are left empty on create. Name, status, visibility and
-/// redirect cannot be empty, so for them `never` means `on_create`.
+/// `never` columns are left empty on create. Only columns whose emptiness
+/// narrows nothing may be `never` (validation refuses it on the others: an
+/// empty country list, OS list, payout, link or schedule would widen or
+/// break the campaign); should one reach here all the same, it is written
+/// at creation, never blanked, so no manifest makes a row wider than its offer.
 fn blank_never_columns(c: &mut Campaign, update: &UpdateDef) {
     for column in ALL_COLUMNS {
         if update.policy(column) != ColumnPolicy::Never {
@@ -425,32 +714,26 @@ fn blank_never_columns(c: &mut Campaign, update: &UpdateDef) {
         }
         match column {
             Column::PreviewUrl => c.preview_url = None,
-            Column::TrackingUrl => c.tracking_url = None,
             Column::ImpressionUrl => c.impression_url = None,
-            Column::Revenue => c.revenue = None,
-            Column::Payout => {
-                c.payout = None;
-                c.publisher_payouts.clear();
-            }
-            Column::Currency => c.currency = None,
-            Column::Model => c.model = None,
-            Column::Countries => {
-                c.countries.clear();
-                c.blocked_countries.clear();
-            }
-            Column::Os => c.os.clear(),
+            Column::ThumbnailUrl => c.thumbnail_url = None,
             Column::Category => c.category = None,
             Column::Description => c.description = None,
             Column::Kpi => c.kpi = None,
-            Column::ThumbnailUrl => c.thumbnail_url = None,
             Column::Payouts => c.payouts.clear(),
-            Column::Dates => {
-                c.starts_at = None;
-                c.expires_at = None;
-            }
             Column::Objective => c.objective = None,
-            Column::Settings => c.settings = "{}".into(),
-            Column::Name | Column::Status | Column::Visibility | Column::Redirect => {}
+            Column::Name
+            | Column::Status
+            | Column::Visibility
+            | Column::Redirect
+            | Column::TrackingUrl
+            | Column::Revenue
+            | Column::Payout
+            | Column::Currency
+            | Column::Model
+            | Column::Countries
+            | Column::Os
+            | Column::Dates
+            | Column::Settings => {}
         }
     }
 }

@@ -50,6 +50,7 @@ fn campaign(id: &str, hash: &str) -> Campaign {
         raw: RawRecord::from_json("{}".into()),
         content_hash: hash.into(),
         raw_hash: "r".into(),
+        applied_hash: String::new(),
         warnings: vec![],
     }
 }
@@ -62,7 +63,14 @@ fn skip(id: &str, reason: SkipReason, detail: &str) -> Result<Campaign, Skip> {
     })
 }
 
+/// An index of campaigns last converged (under the default policy) to
+/// `campaign(id, content hash)`.
 fn stored(entries: &[(&str, i64, &str, bool)]) -> StoredIndex {
+    stored_under(&UpdateDef::default(), entries)
+}
+
+fn stored_under(update: &UpdateDef, entries: &[(&str, i64, &str, bool)]) -> StoredIndex {
+    let hashing = Reconciler::new(StoredIndex::default(), update, false);
     entries
         .iter()
         .map(|(ext, id, hash, removed)| {
@@ -70,9 +78,10 @@ fn stored(entries: &[(&str, i64, &str, bool)]) -> StoredIndex {
                 ext.to_string(),
                 StoredCampaign {
                     id: *id,
-                    content_hash: StoredHash::new(hash),
+                    applied_hash: StoredHash::new(&hashing.applied_hash(&campaign(ext, hash))),
                     raw_hash: StoredHash::new("r"),
                     removed: *removed,
+                    drifted: false,
                 },
             )
         })
@@ -95,7 +104,7 @@ fn plans_creates_updates_restores_and_leaves_unchanged_alone() {
         ("b", 2, "old", false),
         ("c", 3, "h-c", true),
     ]);
-    let mut r = Reconciler::new(index, &update);
+    let mut r = Reconciler::new(index, &update, false);
     let plan = r.plan_page(vec![
         Ok(campaign("a", "h-a")),
         Ok(campaign("b", "new")),
@@ -104,18 +113,13 @@ fn plans_creates_updates_restores_and_leaves_unchanged_alone() {
         Ok(campaign("d", "h-d")),
     ]);
     assert_eq!(plan.create.len(), 1);
-    let updates: Vec<(i64, bool)> = plan.update.iter().map(|(id, _, r)| (*id, *r)).collect();
-    assert_eq!(updates, [(2, false), (3, true)]);
+    // b's desired row moved and c comes back: both are read and compared.
+    let compare: Vec<(i64, bool)> = plan.compare.iter().map(|(id, _, r)| (*id, *r)).collect();
+    assert_eq!(compare, [(2, false), (3, true)]);
     assert_eq!(plan.skips[0].reason, SkipReason::DuplicateId);
     assert_eq!(
-        (
-            r.counts.created,
-            r.counts.updated,
-            r.counts.unchanged,
-            r.counts.restored,
-            r.counts.skipped
-        ),
-        (1, 2, 1, 1, 1)
+        (r.counts.created, r.counts.unchanged, r.counts.skipped),
+        (1, 1, 1)
     );
 }
 
@@ -128,7 +132,7 @@ fn offers_gone_upstream_are_removed_but_not_those_that_failed_to_map() {
         ("c", 3, "h", false),
         ("z", 9, "h", true),
     ]);
-    let mut r = Reconciler::new(index, &update);
+    let mut r = Reconciler::new(index, &update, false);
     r.counts.fetched = 2;
     r.plan_page(vec![
         Ok(campaign("a", "h")),
@@ -161,7 +165,7 @@ fn an_empty_feed_or_a_mass_removal_is_refused_unless_allowed() {
             ("c", 3, "h", false),
         ])
     };
-    let mut r = Reconciler::new(index(), &update);
+    let mut r = Reconciler::new(index(), &update, false);
     assert_eq!(
         r.removals(
             OnRemoved::Pause,
@@ -172,7 +176,7 @@ fn an_empty_feed_or_a_mass_removal_is_refused_unless_allowed() {
         .unwrap_err(),
         Refusal::EmptyFeed
     );
-    let mut r = Reconciler::new(index(), &update);
+    let mut r = Reconciler::new(index(), &update, false);
     assert_eq!(
         r.removals(
             OnRemoved::Keep,
@@ -186,7 +190,7 @@ fn an_empty_feed_or_a_mass_removal_is_refused_unless_allowed() {
         3
     );
 
-    let mut r = Reconciler::new(index(), &update);
+    let mut r = Reconciler::new(index(), &update, false);
     r.counts.fetched = 1;
     r.plan_page(vec![Ok(campaign("a", "h"))]);
     let refusal = r
@@ -211,7 +215,7 @@ fn never_columns_are_left_empty_on_create_and_only_always_columns_update() {
     update
         .columns
         .insert(Column::Status, ColumnPolicy::OnCreate);
-    let mut r = Reconciler::new(StoredIndex::default(), &update);
+    let mut r = Reconciler::new(StoredIndex::default(), &update, false);
     let plan = r.plan_page(vec![Ok(campaign("a", "h"))]);
     assert_eq!(plan.create[0].category, None);
     assert_eq!(plan.create[0].name, "Offer a");
@@ -229,7 +233,7 @@ fn a_deliberate_run_may_remove_what_the_share_guard_refuses() {
         ("b", 2, "h", false),
         ("c", 3, "h", false),
     ]);
-    let mut r = Reconciler::new(index, &update);
+    let mut r = Reconciler::new(index, &update, false);
     r.counts.fetched = 1;
     r.plan_page(vec![Ok(campaign("a", "h"))]);
     let guard = RemovalGuard {
@@ -266,7 +270,7 @@ fn a_feed_shrinking_run_by_run_is_refused_against_the_high_water_mark() {
             Ok(campaign("c", "h")),
         ]);
     };
-    let mut r = Reconciler::new(index.clone(), &update);
+    let mut r = Reconciler::new(index.clone(), &update, false);
     plan(&mut r);
     assert!(
         r.removals(
@@ -279,7 +283,7 @@ fn a_feed_shrinking_run_by_run_is_refused_against_the_high_water_mark() {
     );
     assert_eq!(r.counts.listed, 3);
     // ...but the feed listed 10 a few runs ago: 3 is 70% fewer.
-    let mut r = Reconciler::new(index, &update);
+    let mut r = Reconciler::new(index, &update, false);
     plan(&mut r);
     let guard = RemovalGuard {
         high_water: Some(10),
@@ -311,7 +315,7 @@ fn many_repeated_ids_fail_the_run_a_few_do_not() {
     let update = UpdateDef::default();
     let index = stored(&[("a", 1, "h", false), ("z", 9, "h", false)]);
     let run = |copies: usize, fetched: u32| {
-        let mut r = Reconciler::new(index.clone(), &update);
+        let mut r = Reconciler::new(index.clone(), &update, false);
         r.counts.fetched = fetched;
         let mut page: Vec<Result<Campaign, Skip>> = (0..fetched as usize - copies)
             .map(|i| Ok(campaign(&format!("n{i}"), "h")))
@@ -355,7 +359,7 @@ fn offers_the_filters_now_skip_are_filtered_out_not_removed() {
         ("b", 2, "h", false),
         ("c", 3, "h", false),
     ]);
-    let mut r = Reconciler::new(index, &update);
+    let mut r = Reconciler::new(index, &update, false);
     r.counts.fetched = 3;
     r.plan_page(vec![
         Ok(campaign("a", "h")),
@@ -383,12 +387,283 @@ fn a_raw_only_change_is_unchanged_and_rewrites_only_the_raw_record() {
     let mut r = Reconciler::new(
         stored(&[("a", 1, "h", false), ("b", 2, "h", false)]),
         &update,
+        false,
     );
     let mut counter_moved = campaign("b", "h");
     counter_moved.raw_hash = "r2".into();
     let plan = r.plan_page(vec![Ok(campaign("a", "h")), Ok(counter_moved)]);
-    assert!(plan.update.is_empty());
-    assert_eq!(plan.raw_only.len(), 1);
-    assert_eq!(plan.raw_only[0].0, 2);
+    assert!(plan.update.is_empty() && plan.compare.is_empty());
+    assert_eq!(plan.refresh.len(), 1);
+    assert_eq!(plan.refresh[0].0, 2);
     assert_eq!((r.counts.unchanged, r.counts.updated), (2, 0));
+}
+
+/// The row a campaign was last written as: every watched column as the
+/// campaign would write it.
+fn row_of(id: i64, c: &Campaign) -> StoredRow {
+    let columns = [
+        "name",
+        "advertiser",
+        "status",
+        "visibility",
+        "preview_url",
+        "tracking_url",
+        "impression_url",
+        "thumbnail_url",
+        "revenue",
+        "revenue_max",
+        "payout",
+        "payout_max",
+        "payout_kind",
+        "currency",
+        "model",
+        "models",
+        "objective",
+        "redirect",
+        "countries",
+        "blocked_countries",
+        "os",
+        "blocked_os",
+        "devices",
+        "min_os_version",
+        "category",
+        "description",
+        "kpi",
+        "payouts",
+        "caps",
+        "cap_settings",
+        "settings",
+        "starts_at",
+        "expires_at",
+    ];
+    let values: Vec<(&str, serde_json::Value)> = columns
+        .iter()
+        .map(|col| (*col, c.column_value(col).unwrap()))
+        .collect();
+    let mut row = StoredRow::with_values(id, &values);
+    row.content_hash = c.content_hash.clone();
+    row.raw_hash = c.raw_hash.clone();
+    row
+}
+
+#[test]
+fn a_widened_policy_re_plans_a_row_nothing_upstream_changed() {
+    // Stored under `name: on_create` while upstream renamed the offer.
+    let mut on_create = UpdateDef::default();
+    on_create
+        .columns
+        .insert(Column::Name, ColumnPolicy::OnCreate);
+    let index = stored_under(&on_create, &[("a", 1, "h", false)]);
+    let mut kept = row_of(1, &campaign("a", "h"));
+    let old_name = serde_json::json!("Old name");
+    kept = {
+        let mut values = vec![("name", old_name.clone())];
+        values.extend(
+            [
+                "advertiser",
+                "status",
+                "visibility",
+                "preview_url",
+                "revenue",
+                "payout",
+                "payout_kind",
+                "redirect",
+                "countries",
+                "blocked_countries",
+                "os",
+                "category",
+                "payouts",
+                "caps",
+                "cap_settings",
+                "settings",
+                "models",
+                "blocked_os",
+                "devices",
+            ]
+            .iter()
+            .map(|c| (*c, kept.value(c).clone())),
+        );
+        let mut row = StoredRow::with_values(1, &values);
+        row.content_hash = kept.content_hash;
+        row.raw_hash = kept.raw_hash;
+        row
+    };
+    // The same policy: nothing to read, nothing to write.
+    let mut r = Reconciler::new(index.clone(), &on_create, false);
+    let plan = r.plan_page(vec![Ok(campaign("a", "h"))]);
+    assert!(plan.compare.is_empty() && plan.update.is_empty());
+    // `name: always`: the row is read and its name converged.
+    let always = UpdateDef::default();
+    let mut r = Reconciler::new(index, &always, false);
+    let mut plan = r.plan_page(vec![Ok(campaign("a", "h"))]);
+    assert_eq!(plan.ids_to_compare(), [1]);
+    r.resolve(&mut plan, vec![kept]);
+    assert_eq!(plan.update.len(), 1, "{plan:?}");
+    let update = &plan.update[0];
+    assert_eq!(update.causes, [Cause::SettingChanged]);
+    let changed: Vec<(&str, &str, &str)> = update
+        .changes
+        .iter()
+        .map(|c| (c.column, c.old.as_str(), c.new.as_str()))
+        .collect();
+    assert_eq!(changed, [("name", "Old name", "Offer a")]);
+    assert_eq!((r.counts.updated, r.counts.unchanged), (1, 0));
+}
+
+#[test]
+fn a_drifted_row_is_corrected_in_always_columns_and_kept_in_the_operators() {
+    let mut update = UpdateDef::default();
+    update
+        .columns
+        .insert(Column::Category, ColumnPolicy::OnCreate);
+    let mut index = stored_under(&update, &[("a", 1, "h", false), ("b", 2, "h", false)]);
+    index.get_mut("a").unwrap().drifted = true;
+    index.get_mut("b").unwrap().drifted = true;
+    let c = campaign("a", "h");
+    // a: an operator edited the payout (always) and the category (on_create).
+    let mut a = row_of(1, &c);
+    let mut values: Vec<(&str, serde_json::Value)> = Vec::new();
+    for col in [
+        "name",
+        "advertiser",
+        "status",
+        "visibility",
+        "preview_url",
+        "revenue",
+        "payout_kind",
+        "redirect",
+        "countries",
+        "blocked_countries",
+        "os",
+        "payouts",
+        "caps",
+        "cap_settings",
+        "settings",
+        "models",
+        "blocked_os",
+        "devices",
+    ] {
+        values.push((col, a.value(col).clone()));
+    }
+    values.push(("payout", serde_json::json!("1.11")));
+    values.push(("category", serde_json::json!("MANUAL")));
+    a = {
+        let mut row = StoredRow::with_values(1, &values);
+        row.content_hash = c.content_hash.clone();
+        row.raw_hash = c.raw_hash.clone();
+        row.drifted = true;
+        row
+    };
+    // b: only the operator's column was edited.
+    let mut b = row_of(2, &campaign("b", "h"));
+    b.drifted = true;
+    let mut r = Reconciler::new(index, &update, false);
+    let mut plan = r.plan_page(vec![Ok(c), Ok(campaign("b", "h"))]);
+    assert_eq!(plan.ids_to_compare(), [1, 2]);
+    r.resolve(&mut plan, vec![b, a]);
+    assert_eq!(plan.update.len(), 1);
+    let update = &plan.update[0];
+    assert_eq!(update.causes, [Cause::Drift]);
+    assert_eq!(update.changes.len(), 1, "{:?}", update.changes);
+    assert_eq!(
+        (
+            update.changes[0].column,
+            update.changes[0].old.as_str(),
+            update.changes[0].new.as_str()
+        ),
+        ("payout", "1.11", "10")
+    );
+    assert!(
+        update
+            .held_back
+            .iter()
+            .any(|h| h.column == "category" && h.old == "MANUAL")
+    );
+    // b changes nothing the platform reads: only its drift mark is cleared.
+    assert_eq!(
+        plan.refresh.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        [2]
+    );
+    assert_eq!(
+        (
+            r.counts.updated,
+            r.counts.drift_corrected,
+            r.counts.unchanged
+        ),
+        (1, 1, 1)
+    );
+}
+
+#[test]
+fn upstream_pauses_are_followed_when_the_setting_is_turned_on() {
+    let mut update = UpdateDef::default();
+    update
+        .columns
+        .insert(Column::Status, ColumnPolicy::OnCreate);
+    let index = stored_under(&update, &[("a", 1, "h", false)]);
+    let mut paused_upstream = campaign("a", "h");
+    paused_upstream.upstream_inactive = true;
+    let row = row_of(1, &campaign("a", "h"));
+    // Not following: a paused offer's campaign stays active.
+    let mut r = Reconciler::new(index.clone(), &update, false);
+    let plan = r.plan_page(vec![Ok(paused_upstream.clone())]);
+    assert!(plan.compare.is_empty());
+    update.follow_upstream_pauses = true;
+    let mut r = Reconciler::new(index, &update, false);
+    let mut plan = r.plan_page(vec![Ok(paused_upstream)]);
+    r.resolve(&mut plan, vec![row]);
+    let changes: Vec<(&str, &str)> = plan.update[0]
+        .changes
+        .iter()
+        .map(|c| (c.column, c.new.as_str()))
+        .collect();
+    assert_eq!(changes, [("status", "paused")]);
+}
+
+#[test]
+fn the_first_empty_feed_is_refused_in_words_that_fit() {
+    let update = UpdateDef::default();
+    let mut r = Reconciler::new(StoredIndex::default(), &update, false);
+    let refusal = r
+        .removals(
+            OnRemoved::Pause,
+            OnRemoved::Pause,
+            &safety(false, "0.5"),
+            RemovalGuard::default(),
+        )
+        .unwrap_err();
+    assert_eq!(refusal, Refusal::EmptyFirstFeed);
+    assert!(!refusal.to_string().contains("campaign"), "{refusal}");
+}
+
+#[test]
+fn a_selection_narrowed_on_a_feed_fetched_by_id_is_filtered_not_removed() {
+    let update = UpdateDef::default();
+    let index = stored(&[
+        ("a1", 1, "h", false),
+        ("a2", 2, "h", false),
+        ("a3", 3, "h", false),
+        ("a4", 4, "h", false),
+        ("a5", 5, "h", false),
+        ("a6", 6, "h", false),
+    ]);
+    let selected: std::collections::BTreeSet<String> =
+        ["a1", "a5"].iter().map(|s| s.to_string()).collect();
+    let mut r = Reconciler::new(index, &update, false).fetching_by_id(&selected);
+    r.counts.fetched = 2;
+    r.plan_page(vec![Ok(campaign("a1", "h")), Ok(campaign("a5", "h"))]);
+    let guard = RemovalGuard {
+        high_water: Some(6),
+        accept_removals: false,
+    };
+    let removal = r
+        .removals(
+            OnRemoved::Pause,
+            OnRemoved::Pause,
+            &safety(false, "0.5"),
+            guard,
+        )
+        .unwrap();
+    assert!(removal.ids.is_empty());
+    assert_eq!(removal.filtered_external_ids, ["a2", "a3", "a4", "a6"]);
 }

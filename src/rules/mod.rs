@@ -518,6 +518,7 @@ impl<'a> Rules<'a> {
             raw: offer.raw,
             content_hash: String::new(),
             raw_hash: String::new(),
+            applied_hash: String::new(),
             warnings,
         }
     }

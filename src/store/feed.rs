@@ -12,6 +12,7 @@
 //! visible in order.
 
 use chrono::{DateTime, Utc};
+use diesel::QueryableByName;
 use serde::Serialize;
 
 /// What happened to a campaign.
@@ -71,6 +72,11 @@ pub struct ChangeRecord {
     /// For updates, restores and removals: the columns that changed.
     pub columns: Vec<FieldChange>,
     pub changed_at: DateTime<Utc>,
+    /// Why a run rewrote the campaign: `upstream changed`, `setting
+    /// changed`, `drift` (comma-separated when several); `None` for
+    /// creations and removals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
 }
 
 /// How a watched column's stored text reads as a JSON value.
@@ -86,6 +92,7 @@ pub(super) enum ValueKind {
 /// by a removal, not the bookkeeping (hashes, raw record, times of change).
 pub(super) const FEED_COLUMNS: &[(&str, ValueKind)] = &[
     ("name", ValueKind::Text),
+    ("advertiser", ValueKind::Text),
     ("status", ValueKind::Text),
     ("visibility", ValueKind::Text),
     ("preview_url", ValueKind::Text),
@@ -135,7 +142,7 @@ pub(super) fn select_list(array_fn: &str) -> String {
 }
 
 /// A campaign's watched columns as [`select_list`] reads them.
-#[derive(Debug, Clone, PartialEq, diesel::QueryableByName)]
+#[derive(Debug, Clone, PartialEq, QueryableByName)]
 pub(super) struct WatchedRow {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub id: i64,
@@ -151,6 +158,40 @@ pub(super) struct WatchedRow {
 impl WatchedRow {
     fn values(&self) -> Vec<Option<String>> {
         serde_json::from_str(&self.watched).unwrap_or_default()
+    }
+}
+
+/// A campaign's watched columns and what its comparison needs besides
+/// (see `shared::stored_rows`).
+#[derive(Debug, Clone, PartialEq, QueryableByName)]
+pub(super) struct ComparedRow {
+    #[diesel(embed)]
+    pub watched: WatchedRow,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub status_before_pause: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub drifted: bool,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub content_hash: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub raw_hash: String,
+}
+
+impl ComparedRow {
+    pub fn into_stored_row(self) -> super::StoredRow {
+        let values = FEED_COLUMNS
+            .iter()
+            .zip(self.watched.values())
+            .map(|(&(_, kind), text)| value(kind, text.as_deref()))
+            .collect();
+        super::StoredRow {
+            id: self.watched.id,
+            status_before_pause: self.status_before_pause,
+            drifted: self.drifted,
+            content_hash: self.content_hash,
+            raw_hash: self.raw_hash,
+            values,
+        }
     }
 }
 
@@ -217,6 +258,7 @@ pub(super) struct PendingChange {
     pub status: String,
     pub columns: String,
     pub changed_at: DateTime<Utc>,
+    pub cause: Option<String>,
 }
 
 /// The changes one transaction has made so far, none of them held long in
@@ -246,7 +288,7 @@ impl PendingFeed {
     pub fn note_rewrites(
         &mut self,
         integration_id: i64,
-        kind_of: impl Fn(i64) -> ChangeKind,
+        kind_of: impl Fn(i64) -> (ChangeKind, Option<String>),
         before: &[WatchedRow],
         after: &[WatchedRow],
         at: DateTime<Utc>,
@@ -258,7 +300,7 @@ impl PendingFeed {
                 continue;
             };
             let columns = diff(old, new);
-            let kind = kind_of(old.id);
+            let (kind, cause) = kind_of(old.id);
             if columns.is_empty() && kind == ChangeKind::Updated {
                 // A new raw record or hash only: nothing the platform reads.
                 continue;
@@ -271,6 +313,7 @@ impl PendingFeed {
                 status: new.status.clone(),
                 columns: serde_json::to_string(&columns).expect("values serialize"),
                 changed_at: at,
+                cause,
             });
         }
     }
@@ -330,7 +373,7 @@ mod tests {
         let at = Utc::now();
         feed.note_rewrites(
             1,
-            |_| ChangeKind::Updated,
+            |_| (ChangeKind::Updated, None),
             std::slice::from_ref(&same),
             std::slice::from_ref(&same),
             at,
@@ -338,7 +381,7 @@ mod tests {
         assert!(feed.is_empty());
         feed.note_rewrites(
             1,
-            |_| ChangeKind::Restored,
+            |_| (ChangeKind::Restored, None),
             std::slice::from_ref(&same),
             std::slice::from_ref(&same),
             at,

@@ -17,7 +17,7 @@ pub mod sqlite;
 mod tls;
 
 pub use feed::{ChangeKind, ChangeRecord, FieldChange};
-pub use rows::INTERRUPTED;
+pub use rows::{INTERRUPTED, db_columns};
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -112,13 +112,68 @@ impl fmt::Display for RunId {
     }
 }
 
-/// What reconcile needs to know of a stored campaign.
+/// What reconcile needs to know of every stored campaign on every run: enough
+/// to tell, without reading the row, that it holds what this run would write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredCampaign {
     pub id: i64,
-    pub content_hash: StoredHash,
+    /// The desired row's hash when offersync last converged the row to it
+    /// ([`crate::campaign::Campaign::applied_hash`]).
+    pub applied_hash: StoredHash,
     pub raw_hash: StoredHash,
     pub removed: bool,
+    /// Another writer changed a column offersync writes since (a trigger
+    /// sets it): the row must be read and compared.
+    pub drifted: bool,
+}
+
+/// A stored campaign's columns as read for comparison with its desired row
+/// (only for rows whose applied hash or drift says they may differ).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRow {
+    pub id: i64,
+    pub status_before_pause: Option<String>,
+    pub drifted: bool,
+    pub content_hash: String,
+    pub raw_hash: String,
+    /// The values of [`feed::FEED_COLUMNS`], normalized as
+    /// [`crate::campaign::Campaign::column_value`] writes desired ones.
+    values: Vec<serde_json::Value>,
+}
+
+impl StoredRow {
+    /// The stored value of a watched column (`null` for an unknown one).
+    pub fn value(&self, column: &str) -> &serde_json::Value {
+        static NULL: serde_json::Value = serde_json::Value::Null;
+        feed::FEED_COLUMNS
+            .iter()
+            .position(|(c, _)| *c == column)
+            .and_then(|i| self.values.get(i))
+            .unwrap_or(&NULL)
+    }
+
+    /// A row as a test or a pure caller builds it: `values` by column name,
+    /// every other watched column `null`.
+    pub fn with_values(id: i64, values: &[(&str, serde_json::Value)]) -> Self {
+        let values = feed::FEED_COLUMNS
+            .iter()
+            .map(|(c, _)| {
+                values
+                    .iter()
+                    .find(|(name, _)| name == c)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or(serde_json::Value::Null)
+            })
+            .collect();
+        Self {
+            id,
+            status_before_pause: None,
+            drifted: false,
+            content_hash: String::new(),
+            raw_hash: String::new(),
+            values,
+        }
+    }
 }
 
 /// A stored hash, held compactly: a SHA-256 in hex as its 32 bytes (as
@@ -207,6 +262,11 @@ pub struct RunCounts {
     /// Offers the feed listed (records less repeated ids, whatever the
     /// filters decided): what the removal guard compares later runs with.
     pub listed: u32,
+    /// Campaigns whose `always` columns another writer had changed, put back
+    /// (also counted as updated).
+    pub drift_corrected: u32,
+    /// Per-offer warnings (a value left empty because it could not be read).
+    pub warnings: u32,
 }
 
 impl RunCounts {
@@ -234,6 +294,12 @@ impl fmt::Display for RunCounts {
         if self.filtered > 0 {
             write!(f, ", filtered out {}", self.filtered)?;
         }
+        if self.drift_corrected > 0 {
+            write!(f, ", drift corrected {}", self.drift_corrected)?;
+        }
+        if self.warnings > 0 {
+            write!(f, ", warnings {}", self.warnings)?;
+        }
         Ok(())
     }
 }
@@ -245,6 +311,9 @@ pub struct Update<'a> {
     pub campaign: &'a Campaign,
     /// The offer came back after removal: clear `removed_at` and take the new status.
     pub restore: bool,
+    /// Why the row is rewritten, for the change feed (`upstream changed`,
+    /// `setting changed`, `drift`).
+    pub cause: &'a str,
 }
 
 /// Which columns an update may write (those whose policy is `always`).
@@ -256,6 +325,20 @@ pub struct UpdateColumns {
     /// Where `status` is not among `columns`: pause for an offer inactive
     /// upstream, and undo that pause when it is active again.
     pub follow_upstream_pauses: bool,
+}
+
+impl UpdateColumns {
+    /// The policy as text (`name=always,…;caps.update=…`): part of every
+    /// applied hash, so that a changed policy re-plans every row.
+    pub fn fingerprint(&self) -> String {
+        let columns: Vec<&str> = self.columns.iter().map(|c| c.name()).collect();
+        format!(
+            "always={};caps.update={};follow_upstream_pauses={}",
+            columns.join(","),
+            self.caps,
+            self.follow_upstream_pauses
+        )
+    }
 }
 
 /// The writes of one run, inside one transaction.
@@ -275,15 +358,27 @@ pub trait Writes {
         updates: &[Update<'_>],
         columns: &UpdateColumns,
     ) -> Result<(), StoreError>;
-    /// Rewrites only the raw record (and its hash) of campaigns whose mapped
-    /// values did not change: no other column, not `changed_at`.
-    fn update_raw(&mut self, campaigns: &[(i64, &Campaign)]) -> Result<(), StoreError>;
-    /// Marks campaigns removed upstream, pausing them when `pause` (and
-    /// remembering the status the pause replaced, for the restore).
+    /// Rewrites only the bookkeeping of campaigns whose stored columns already
+    /// hold their desired values: the raw record, the hashes, and the drift
+    /// mark cleared; no column the platform reads, not `changed_at`.
+    fn refresh(&mut self, campaigns: &[(i64, &Campaign)]) -> Result<(), StoreError>;
+    /// Reads stored rows for comparison with their desired state, inside
+    /// the run's transaction.
+    fn stored_rows(&mut self, ids: &[i64]) -> Result<Vec<StoredRow>, StoreError>;
+    /// Keeps per-offer warnings with the run (external id, message).
+    fn record_warnings(
+        &mut self,
+        run: RunId,
+        warnings: &[(String, String)],
+    ) -> Result<(), StoreError>;
+    /// Marks campaigns removed (`removed_as`: `gone` upstream or `filtered`
+    /// out), pausing them when `pause` (and remembering the status the pause
+    /// replaced, for the restore).
     fn remove(
         &mut self,
         integration_id: i64,
         ids: &[i64],
+        removed_as: &'static str,
         pause: bool,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
@@ -327,6 +422,8 @@ pub trait Store: Send {
     /// Releases the run lock.
     fn end_run(&mut self) -> Result<(), StoreError>;
     fn stored_index(&mut self, integration_id: i64) -> Result<StoredIndex, StoreError>;
+    /// Stored rows for comparison with their desired state (a plan's read).
+    fn stored_rows(&mut self, ids: &[i64]) -> Result<Vec<StoredRow>, StoreError>;
     /// The most offers a feed listed in a successful run finished since
     /// `since`, from the last run whose removals were accepted on: what the
     /// removal guard measures a run against.
@@ -362,6 +459,13 @@ pub trait Store: Send {
     fn prune_changes(&mut self, before: DateTime<Utc>) -> Result<usize, StoreError>;
     fn run(&mut self, run: RunId) -> Result<Option<RunRecord>, StoreError>;
     fn run_skips(&mut self, run: RunId) -> Result<Vec<SkipRecord>, StoreError>;
+    /// A page of a run's per-offer warnings (external id, message), by id.
+    fn run_warnings(
+        &mut self,
+        run: RunId,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<(String, String)>, StoreError>;
     /// A page of a run's skipped offers (of one reason, or all), by reason and id.
     fn run_skips_page(
         &mut self,
@@ -474,6 +578,8 @@ pub struct RunRecord {
     pub restored: i32,
     /// Live campaigns the filters now skip.
     pub filtered: i32,
+    pub drift_corrected: i32,
+    pub warnings: i32,
     pub error: Option<String>,
 }
 
@@ -532,6 +638,9 @@ pub struct CampaignRecord {
     pub content_hash: String,
     pub changed_at: DateTime<Utc>,
     pub removed_at: Option<DateTime<Utc>>,
+    /// `gone` (upstream), `filtered` (by the Integration's filters) or
+    /// `retired` (its manifest was deleted), while removed.
+    pub removed_as: Option<String>,
 }
 
 /// The store used when `DATABASE_URL` is not set: an SQLite file in the

@@ -16,12 +16,12 @@ use rust_decimal::Decimal;
 
 use super::json::JsonText;
 use super::rows::{
-    INTERRUPTED, RAW_ONLY_SET, RunRow, count, restore_sql, run_record, update_set,
-    upstream_pause_sql,
+    BOOKKEEPING_SET, INTERRUPTED, OWN_WRITE_SQL, RunRow, count, restore_sql, run_record,
+    update_set, upstream_pause_sql,
 };
 use super::schema::{
     campaign_changes, campaigns, integrations, pending_changes, publisher_payouts,
-    refresh_requests, schedule_claims, sync_runs, sync_skips,
+    refresh_requests, schedule_claims, sync_runs, sync_skips, sync_warnings,
 };
 use super::shared::{shared_queries, shared_store_methods, shared_writes_methods};
 use super::{
@@ -60,7 +60,7 @@ fn stored_json_text(json: &StoredJson) -> &str {
 const PENDING_CHANGES_TABLE: &str = "CREATE TEMP TABLE IF NOT EXISTS pending_changes (\
      seq BIGSERIAL PRIMARY KEY, integration_id BIGINT NOT NULL, campaign_id BIGINT NOT NULL, \
      external_id TEXT NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL, \
-     changed_columns JSONB NOT NULL, changed_at TIMESTAMPTZ NOT NULL)";
+     changed_columns JSONB NOT NULL, changed_at TIMESTAMPTZ NOT NULL, cause TEXT)";
 
 fn lock_feed(conn: &mut PgConnection) -> Result<(), StoreError> {
     sql_query("SELECT pg_advisory_xact_lock($1, 0)")
@@ -180,6 +180,7 @@ struct NewCampaign<'a> {
     raw: &'a str,
     content_hash: &'a str,
     raw_hash: &'a str,
+    applied_hash: &'a str,
     first_seen_at: DateTime<Utc>,
     changed_at: DateTime<Utc>,
 }
@@ -226,6 +227,7 @@ impl<'a> NewCampaign<'a> {
             raw: c.raw.get(),
             content_hash: &c.content_hash,
             raw_hash: &c.raw_hash,
+            applied_hash: &c.applied_hash,
             first_seen_at: now,
             changed_at: now,
         }
@@ -309,6 +311,7 @@ fn bind_column<'a>(q: Query<'a>, column: &str, c: &'a Campaign) -> Query<'a> {
         "raw" => q.bind::<Text, _>(c.raw.get()),
         "content_hash" => q.bind::<Text, _>(&c.content_hash),
         "raw_hash" => q.bind::<Text, _>(&c.raw_hash),
+        "applied_hash" => q.bind::<Text, _>(&c.applied_hash),
         other => unreachable!("no campaign column {other}"),
     }
 }

@@ -8,7 +8,7 @@ use crate::campaign::Campaign;
 use crate::manifest::model::Column;
 
 /// The database columns a campaign column is stored in.
-pub(super) fn db_columns(column: Column) -> &'static [&'static str] {
+pub fn db_columns(column: Column) -> &'static [&'static str] {
     match column {
         Column::Name => &["name"],
         Column::Status => &["status"],
@@ -37,7 +37,13 @@ pub(super) fn db_columns(column: Column) -> &'static [&'static str] {
 /// Every column an update binds, in order: the bookkeeping columns, those
 /// the policy allows, and the caps when `caps.update`.
 pub(super) fn update_set(allowed: &super::UpdateColumns) -> Vec<&'static str> {
-    let mut set: Vec<&'static str> = vec!["advertiser", "raw", "content_hash", "raw_hash"];
+    let mut set: Vec<&'static str> = vec![
+        "advertiser",
+        "raw",
+        "content_hash",
+        "raw_hash",
+        "applied_hash",
+    ];
     set.extend(allowed.columns.iter().flat_map(|c| db_columns(*c)));
     if allowed.caps {
         set.extend(["caps", "cap_settings"]);
@@ -56,12 +62,12 @@ pub(super) fn restore_sql(
     c: &Campaign,
 ) -> &'static str {
     if set.contains(&"status") {
-        ", removed_at = NULL, status_before_pause = NULL"
+        ", removed_at = NULL, removed_as = NULL, status_before_pause = NULL"
     } else if allowed.follow_upstream_pauses && c.upstream_inactive {
         // Back, but inactive upstream: it stays paused until the offer runs.
-        ", removed_at = NULL"
+        ", removed_at = NULL, removed_as = NULL"
     } else {
-        ", removed_at = NULL, status_before_pause = NULL, \
+        ", removed_at = NULL, removed_as = NULL, status_before_pause = NULL, \
          status = CASE WHEN status = 'paused' THEN COALESCE(status_before_pause, status) ELSE status END"
     }
 }
@@ -91,8 +97,15 @@ diesel::define_sql_function! {
     fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
 }
 
-/// The raw-only update of a campaign whose mapped values did not change.
-pub(super) const RAW_ONLY_SET: [&str; 2] = ["raw", "raw_hash"];
+/// The bookkeeping a refresh rewrites (a campaign whose stored columns
+/// already hold their desired values).
+pub(super) const BOOKKEEPING_SET: [&str; 4] = ["raw", "raw_hash", "content_hash", "applied_hash"];
+
+/// What every write of offersync's own adds to its SET list (no binds): the
+/// row holds what offersync wrote, and the bumped token keeps the drift
+/// trigger (migration `level_triggered`) from marking the write as another
+/// writer's.
+pub(super) const OWN_WRITE_SQL: &str = ", drifted = FALSE, write_token = write_token + 1";
 
 /// A run count as stored (counts beyond `i32` saturate).
 pub(super) fn count(n: u32) -> i32 {
@@ -107,7 +120,7 @@ pub(super) type RunRow = (
     DateTime<Utc>,
     Option<DateTime<Utc>>,
     String,
-    (i32, i32, i32, i32, i32, i32, i32, i32, i32),
+    (i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32),
     Option<String>,
 );
 
@@ -129,6 +142,8 @@ pub(super) fn run_record(row: RunRow) -> RunRecord {
         removed: n.6,
         restored: n.7,
         filtered: n.8,
+        drift_corrected: n.9,
+        warnings: n.10,
         error,
     }
 }

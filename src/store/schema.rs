@@ -59,10 +59,14 @@ diesel::table! {
         raw -> Text,
         content_hash -> Text,
         raw_hash -> Text,
+        applied_hash -> Text,
+        drifted -> Bool,
+        write_token -> Int8,
         status_before_pause -> Nullable<Text>,
         first_seen_at -> Timestamptz,
         changed_at -> Timestamptz,
         removed_at -> Nullable<Timestamptz>,
+        removed_as -> Nullable<Text>,
     }
 }
 
@@ -97,6 +101,8 @@ diesel::table! {
         listed -> Nullable<Int4>,
         filtered -> Int4,
         accepted_removals -> Bool,
+        drift_corrected -> Int4,
+        warnings -> Int4,
     }
 }
 
@@ -106,6 +112,14 @@ diesel::table! {
         external_id -> Nullable<Text>,
         reason -> Text,
         detail -> Text,
+    }
+}
+
+diesel::table! {
+    sync_warnings (run_id, external_id) {
+        run_id -> Int8,
+        external_id -> Text,
+        message -> Text,
     }
 }
 
@@ -144,6 +158,7 @@ diesel::table! {
         status -> Text,
         changed_columns -> Jsonb,
         changed_at -> Timestamptz,
+        cause -> Nullable<Text>,
     }
 }
 
@@ -159,6 +174,7 @@ diesel::table! {
         status -> Text,
         changed_columns -> Jsonb,
         changed_at -> Timestamptz,
+        cause -> Nullable<Text>,
     }
 }
 
@@ -173,6 +189,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     publisher_payouts,
     sync_runs,
     sync_skips,
+    sync_warnings,
     refresh_requests,
     schedule_claims,
     campaign_changes,

@@ -73,7 +73,8 @@ macro_rules! shared_queries {
             );
             let mut after = i64::MIN;
             loop {
-                let rows: Vec<(i64, String, String, String, Option<DateTime<Utc>>)> = c::campaigns
+                type Row = (i64, String, String, String, Option<DateTime<Utc>>, bool);
+                let rows: Vec<Row> = c::campaigns
                     .filter(c::integration_id.eq(integration_id))
                     .filter(c::id.gt(after))
                     .order(c::id)
@@ -81,9 +82,10 @@ macro_rules! shared_queries {
                     .select((
                         c::id,
                         c::external_id,
-                        c::content_hash,
+                        c::applied_hash,
                         c::raw_hash,
                         c::removed_at,
+                        c::drifted,
                     ))
                     .load(conn)?;
                 let Some(last) = rows.last().map(|row| row.0) else {
@@ -91,14 +93,15 @@ macro_rules! shared_queries {
                 };
                 after = last;
                 index.extend(rows.into_iter().map(
-                    |(id, external_id, content_hash, raw_hash, removed_at)| {
+                    |(id, external_id, applied_hash, raw_hash, removed_at, drifted)| {
                         (
                             external_id,
                             StoredCampaign {
                                 id,
-                                content_hash: StoredHash::new(&content_hash),
+                                applied_hash: StoredHash::new(&applied_hash),
                                 raw_hash: StoredHash::new(&raw_hash),
                                 removed: removed_at.is_some(),
+                                drifted,
                             },
                         )
                     },
@@ -109,6 +112,7 @@ macro_rules! shared_queries {
         fn remove_campaigns(
             conn: &mut $Conn,
             ids: &[i64],
+            removed_as: &str,
             pause: bool,
             now: DateTime<Utc>,
         ) -> Result<(), StoreError> {
@@ -123,11 +127,18 @@ macro_rules! shared_queries {
                             c::changed_at.eq(now),
                             c::status_before_pause.eq(c::status.nullable()),
                             c::status.eq("paused"),
+                            c::removed_as.eq(removed_as),
+                            c::write_token.eq(c::write_token + 1),
                         ))
                         .execute(conn)?;
                 } else {
                     diesel::update(target)
-                        .set((c::removed_at.eq(now), c::changed_at.eq(now)))
+                        .set((
+                            c::removed_at.eq(now),
+                            c::changed_at.eq(now),
+                            c::removed_as.eq(removed_as),
+                            c::write_token.eq(c::write_token + 1),
+                        ))
                         .execute(conn)?;
                 }
             }
@@ -154,7 +165,13 @@ macro_rules! shared_queries {
                     Option<String>,
                 ),
                 (StoredJson, StoredJson, StoredJson),
-                (String, DateTime<Utc>, Option<DateTime<Utc>>, String),
+                (
+                    String,
+                    DateTime<Utc>,
+                    Option<DateTime<Utc>>,
+                    String,
+                    Option<String>,
+                ),
             );
             let mut query = c::campaigns
                 .inner_join(integrations::table)
@@ -175,6 +192,7 @@ macro_rules! shared_queries {
                         c::changed_at,
                         c::removed_at,
                         c::payout_kind,
+                        c::removed_as,
                     ),
                 ))
                 .into_boxed();
@@ -225,6 +243,7 @@ macro_rules! shared_queries {
                             changed_at: h.1,
                             removed_at: h.2,
                             payout_kind: h.3,
+                            removed_as: h.4,
                         },
                     )
                 })
@@ -257,15 +276,16 @@ macro_rules! shared_queries {
             feed: &mut super::feed::PendingFeed,
             integration_id: i64,
             ids: &[i64],
+            removed_as: &str,
             pause: bool,
             now: DateTime<Utc>,
         ) -> Result<(), StoreError> {
             let before = watched_rows(conn, ids)?;
-            remove_campaigns(conn, ids, pause, now)?;
+            remove_campaigns(conn, ids, removed_as, pause, now)?;
             let after = watched_rows(conn, ids)?;
             feed.note_rewrites(
                 integration_id,
-                |_| super::feed::ChangeKind::Removed,
+                |_| (super::feed::ChangeKind::Removed, None),
                 &before,
                 &after,
                 now,
@@ -295,6 +315,7 @@ macro_rules! shared_queries {
                 } else {
                     sql.push_str(upstream_pause_sql(&set, allowed, update.campaign));
                 }
+                sql.push_str(OWN_WRITE_SQL);
                 sql.push_str(&format!(" WHERE id = {}", placeholder(set.len() + 2)));
                 let mut q = bind_time(sql_query(sql).into_boxed(), now);
                 for column in &set {
@@ -320,25 +341,90 @@ macro_rules! shared_queries {
             Ok(())
         }
 
-        /// Rewrites only the raw record and its hash.
-        fn update_raw_records(
+        /// Rewrites only the bookkeeping ([`BOOKKEEPING_SET`]) and clears
+        /// the drift mark.
+        fn refresh_bookkeeping(
             conn: &mut $Conn,
             campaigns: &[(i64, &Campaign)],
         ) -> Result<(), StoreError> {
-            let sql = format!(
-                "UPDATE campaigns SET raw = {}, raw_hash = {} WHERE id = {}",
-                placeholder(1),
-                placeholder(2),
-                placeholder(3)
-            );
+            let mut sql = String::from("UPDATE campaigns SET drifted = FALSE");
+            for (i, column) in BOOKKEEPING_SET.iter().enumerate() {
+                sql.push_str(&format!(", {column} = {}", placeholder(i + 1)));
+            }
+            sql.push_str(&format!(
+                " WHERE id = {}",
+                placeholder(BOOKKEEPING_SET.len() + 1)
+            ));
             for (id, campaign) in campaigns {
                 let mut q = sql_query(sql.as_str()).into_boxed();
-                for column in RAW_ONLY_SET {
+                for column in BOOKKEEPING_SET {
                     q = bind_column(q, column, campaign);
                 }
                 bind_id(q, *id).execute(conn)?;
             }
             Ok(())
+        }
+
+        /// The rows of these campaigns as compared with their desired state.
+        fn stored_rows(conn: &mut $Conn, ids: &[i64]) -> Result<Vec<super::StoredRow>, StoreError> {
+            let mut rows = Vec::with_capacity(ids.len());
+            for chunk in ids.chunks(5_000) {
+                // Ids are integers: written into the statement, no binds to count.
+                let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
+                let sql = format!(
+                    "SELECT {}, status_before_pause, drifted, content_hash, raw_hash \
+                     FROM campaigns WHERE id IN ({})",
+                    super::feed::select_list(JSON_ARRAY_FN),
+                    list.join(",")
+                );
+                rows.extend(
+                    diesel::sql_query(sql)
+                        .load::<super::feed::ComparedRow>(conn)?
+                        .into_iter()
+                        .map(super::feed::ComparedRow::into_stored_row),
+                );
+            }
+            Ok(rows)
+        }
+
+        fn record_warnings(
+            conn: &mut $Conn,
+            run: RunId,
+            warnings: &[(String, String)],
+        ) -> Result<(), StoreError> {
+            use sync_warnings::dsl as w;
+            for chunk in warnings.chunks(5_000) {
+                let rows: Vec<_> = chunk
+                    .iter()
+                    .map(|(id, message)| {
+                        (
+                            w::run_id.eq(run.0),
+                            w::external_id.eq(id),
+                            w::message.eq(message),
+                        )
+                    })
+                    .collect();
+                diesel::insert_into(w::sync_warnings)
+                    .values(&rows)
+                    .execute(conn)?;
+            }
+            Ok(())
+        }
+
+        fn run_warnings(
+            conn: &mut $Conn,
+            run: RunId,
+            offset: i64,
+            limit: i64,
+        ) -> Result<Vec<(String, String)>, StoreError> {
+            use sync_warnings::dsl as w;
+            Ok(w::sync_warnings
+                .filter(w::run_id.eq(run.0))
+                .order((w::external_id, w::message))
+                .select((w::external_id, w::message))
+                .offset(offset)
+                .limit(limit)
+                .load(conn)?)
         }
 
         /// Runs `write` (the updates of one page) and notes in `feed` what
@@ -356,14 +442,16 @@ macro_rules! shared_queries {
             let before = watched_rows(conn, &ids)?;
             write(conn)?;
             let after = watched_rows(conn, &ids)?;
-            let restored: std::collections::HashSet<i64> =
-                updates.iter().filter(|u| u.restore).map(|u| u.id).collect();
+            let by_id: std::collections::HashMap<i64, &Update<'_>> =
+                updates.iter().map(|u| (u.id, u)).collect();
             let kind = |id| {
-                if restored.contains(&id) {
+                let update = by_id.get(&id);
+                let kind = if update.is_some_and(|u| u.restore) {
                     super::feed::ChangeKind::Restored
                 } else {
                     super::feed::ChangeKind::Updated
-                }
+                };
+                (kind, update.map(|u| u.cause.to_string()))
             };
             feed.note_rewrites(integration_id, kind, &before, &after, now);
             stage_changes(conn, feed)
@@ -398,6 +486,7 @@ macro_rules! shared_queries {
                             p::status.eq(&change.status),
                             p::changed_columns.eq(feed_json(&change.columns)),
                             p::changed_at.eq(change.changed_at),
+                            p::cause.eq(change.cause.as_deref()),
                         )
                     })
                     .collect();
@@ -434,6 +523,7 @@ macro_rules! shared_queries {
                 f::status,
                 f::changed_columns,
                 f::changed_at,
+                f::cause,
             );
             for (integration_id, at) in std::mem::take(&mut feed.created) {
                 let created = c::campaigns
@@ -448,6 +538,8 @@ macro_rules! shared_queries {
                         c::status,
                         feed_json("[]").into_sql::<FeedJsonSql>(),
                         c::first_seen_at,
+                        None::<String>
+                            .into_sql::<diesel::sql_types::Nullable<diesel::sql_types::Text>>(),
                     ))
                     .order(c::id);
                 diesel::insert_into(f::campaign_changes)
@@ -468,6 +560,7 @@ macro_rules! shared_queries {
                         p::status,
                         p::changed_columns,
                         p::changed_at,
+                        p::cause,
                     ))
                     .order(p::seq);
                 diesel::insert_into(f::campaign_changes)
@@ -501,7 +594,13 @@ macro_rules! shared_queries {
                         f::campaign_id,
                         f::external_id,
                     ),
-                    (f::kind, f::status, f::changed_columns, f::changed_at),
+                    (
+                        f::kind,
+                        f::status,
+                        f::changed_columns,
+                        f::changed_at,
+                        f::cause,
+                    ),
                 ))
                 .into_boxed();
             if let Some(name) = integration {
@@ -509,14 +608,14 @@ macro_rules! shared_queries {
             }
             type Row = (
                 (i64, String, Option<i64>, i64, String),
-                (String, String, StoredJson, DateTime<Utc>),
+                (String, String, StoredJson, DateTime<Utc>, Option<String>),
             );
             let rows: Vec<Row> = query.load(conn)?;
             Ok(rows
                 .into_iter()
                 .map(
                     |((position, integration, run_id, campaign_id, external_id), rest)| {
-                        let (kind, status, columns, changed_at) = rest;
+                        let (kind, status, columns, changed_at, cause) = rest;
                         super::ChangeRecord {
                             position,
                             integration,
@@ -529,6 +628,7 @@ macro_rules! shared_queries {
                             columns: serde_json::from_str(stored_json_text(&columns))
                                 .unwrap_or_default(),
                             changed_at,
+                            cause,
                         }
                     },
                 )
@@ -585,6 +685,8 @@ macro_rules! shared_queries {
                     r::removed.eq(count(counts.removed)),
                     r::restored.eq(count(counts.restored)),
                     r::filtered.eq(count(counts.filtered)),
+                    r::drift_corrected.eq(count(counts.drift_corrected)),
+                    r::warnings.eq(count(counts.warnings)),
                 ))
                 .execute(conn)?;
             Ok(())
@@ -677,6 +779,8 @@ macro_rules! shared_queries {
                 sync_runs::removed,
                 sync_runs::restored,
                 sync_runs::filtered,
+                sync_runs::drift_corrected,
+                sync_runs::warnings,
             ),
             sync_runs::error,
         );
@@ -700,6 +804,8 @@ macro_rules! shared_queries {
                     r::removed,
                     r::restored,
                     r::filtered,
+                    r::drift_corrected,
+                    r::warnings,
                 ),
                 r::error,
             )
@@ -1051,7 +1157,7 @@ macro_rules! shared_queries {
                     .select(c::id)
                     .load(conn)?;
                 let mut feed = super::feed::PendingFeed::default();
-                remove_tracked(conn, &mut feed, id, &live, pause, now)?;
+                remove_tracked(conn, &mut feed, id, &live, "retired", pause, now)?;
                 flush_feed(conn, &mut feed, None)?;
                 // Restoring the manifest later is a change that runs at once.
                 diesel::sql_query("DELETE FROM spec_claims WHERE integration = $1")
@@ -1145,18 +1251,39 @@ macro_rules! shared_writes_methods {
             )
         }
 
-        fn update_raw(&mut self, campaigns: &[(i64, &Campaign)]) -> Result<(), StoreError> {
-            update_raw_records(self.conn, campaigns)
+        fn refresh(&mut self, campaigns: &[(i64, &Campaign)]) -> Result<(), StoreError> {
+            refresh_bookkeeping(self.conn, campaigns)
+        }
+
+        fn stored_rows(&mut self, ids: &[i64]) -> Result<Vec<super::StoredRow>, StoreError> {
+            stored_rows(self.conn, ids)
+        }
+
+        fn record_warnings(
+            &mut self,
+            run: RunId,
+            warnings: &[(String, String)],
+        ) -> Result<(), StoreError> {
+            record_warnings(self.conn, run, warnings)
         }
 
         fn remove(
             &mut self,
             integration_id: i64,
             ids: &[i64],
+            removed_as: &'static str,
             pause: bool,
             now: DateTime<Utc>,
         ) -> Result<(), StoreError> {
-            remove_tracked(self.conn, &mut self.feed, integration_id, ids, pause, now)
+            remove_tracked(
+                self.conn,
+                &mut self.feed,
+                integration_id,
+                ids,
+                removed_as,
+                pause,
+                now,
+            )
         }
 
         fn record_skips(&mut self, run: RunId, skips: &[Skip]) -> Result<(), StoreError> {
@@ -1253,6 +1380,19 @@ macro_rules! shared_store_methods {
 
         fn run(&mut self, run: RunId) -> Result<Option<RunRecord>, StoreError> {
             find_run(&mut self.conn, run)
+        }
+
+        fn stored_rows(&mut self, ids: &[i64]) -> Result<Vec<super::StoredRow>, StoreError> {
+            stored_rows(&mut self.conn, ids)
+        }
+
+        fn run_warnings(
+            &mut self,
+            run: RunId,
+            offset: i64,
+            limit: i64,
+        ) -> Result<Vec<(String, String)>, StoreError> {
+            run_warnings(&mut self.conn, run, offset, limit)
         }
 
         fn run_skips(&mut self, run: RunId) -> Result<Vec<SkipRecord>, StoreError> {

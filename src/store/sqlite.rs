@@ -22,8 +22,8 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use rust_decimal::Decimal;
 
 use super::rows::{
-    INTERRUPTED, RAW_ONLY_SET, RunRow, count, restore_sql, run_record, update_set,
-    upstream_pause_sql,
+    BOOKKEEPING_SET, INTERRUPTED, OWN_WRITE_SQL, RunRow, count, restore_sql, run_record,
+    update_set, upstream_pause_sql,
 };
 use super::shared::{shared_queries, shared_store_methods, shared_writes_methods};
 use super::{
@@ -102,10 +102,14 @@ mod schema {
             raw -> Text,
             content_hash -> Text,
             raw_hash -> Text,
+            applied_hash -> Text,
+            drifted -> Bool,
+            write_token -> BigInt,
             status_before_pause -> Nullable<Text>,
             first_seen_at -> TimestamptzSqlite,
             changed_at -> TimestamptzSqlite,
             removed_at -> Nullable<TimestamptzSqlite>,
+            removed_as -> Nullable<Text>,
         }
     }
 
@@ -142,6 +146,8 @@ mod schema {
             listed -> Nullable<Integer>,
             filtered -> Integer,
             accepted_removals -> Bool,
+            drift_corrected -> Integer,
+            warnings -> Integer,
         }
     }
 
@@ -152,6 +158,15 @@ mod schema {
             external_id -> Nullable<Text>,
             reason -> Text,
             detail -> Text,
+        }
+    }
+
+    diesel::table! {
+        use diesel::sql_types::*;
+        sync_warnings (run_id, external_id) {
+            run_id -> BigInt,
+            external_id -> Text,
+            message -> Text,
         }
     }
 
@@ -193,6 +208,7 @@ mod schema {
             status -> Text,
             changed_columns -> Text,
             changed_at -> TimestamptzSqlite,
+            cause -> Nullable<Text>,
         }
     }
 
@@ -209,6 +225,7 @@ mod schema {
             status -> Text,
             changed_columns -> Text,
             changed_at -> TimestamptzSqlite,
+            cause -> Nullable<Text>,
         }
     }
 
@@ -222,6 +239,7 @@ mod schema {
         publisher_payouts,
         sync_runs,
         sync_skips,
+        sync_warnings,
         refresh_requests,
         schedule_claims,
         campaign_changes,
@@ -231,7 +249,7 @@ mod schema {
 
 use schema::{
     campaign_changes, campaigns, integrations, pending_changes, publisher_payouts,
-    refresh_requests, schedule_claims, sync_runs, sync_skips,
+    refresh_requests, schedule_claims, sync_runs, sync_skips, sync_warnings,
 };
 
 shared_queries!(SqliteConnection);
@@ -260,7 +278,7 @@ fn stored_json_text(json: &StoredJson) -> &str {
 const PENDING_CHANGES_TABLE: &str = "CREATE TEMP TABLE IF NOT EXISTS pending_changes (\
      seq INTEGER PRIMARY KEY, integration_id INTEGER NOT NULL, campaign_id INTEGER NOT NULL, \
      external_id TEXT NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL, \
-     changed_columns TEXT NOT NULL, changed_at TEXT NOT NULL)";
+     changed_columns TEXT NOT NULL, changed_at TEXT NOT NULL, cause TEXT)";
 
 /// SQLite has one writer at a time: transactions commit in the order they
 /// took their positions.
@@ -397,6 +415,7 @@ struct NewCampaign<'a> {
     raw: &'a str,
     content_hash: &'a str,
     raw_hash: &'a str,
+    applied_hash: &'a str,
     first_seen_at: DateTime<Utc>,
     changed_at: DateTime<Utc>,
 }
@@ -443,6 +462,7 @@ impl<'a> NewCampaign<'a> {
             raw: c.raw.get(),
             content_hash: &c.content_hash,
             raw_hash: &c.raw_hash,
+            applied_hash: &c.applied_hash,
             first_seen_at: now,
             changed_at: now,
         }
@@ -526,6 +546,7 @@ fn bind_column<'a>(q: Query<'a>, column: &str, c: &'a Campaign) -> Query<'a> {
         "raw" => q.bind::<Text, _>(c.raw.get()),
         "content_hash" => q.bind::<Text, _>(&c.content_hash),
         "raw_hash" => q.bind::<Text, _>(&c.raw_hash),
+        "applied_hash" => q.bind::<Text, _>(&c.applied_hash),
         other => unreachable!("no campaign column {other}"),
     }
 }

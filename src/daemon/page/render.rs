@@ -607,6 +607,8 @@ mod tests {
     fn run_record(id: i64, status: &str) -> RunRecord {
         let started = Utc::now() - chrono::TimeDelta::minutes(5);
         RunRecord {
+            drift_corrected: 0,
+            warnings: 0,
             id,
             integration: "acme".into(),
             trigger: "schedule".into(),
