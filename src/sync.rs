@@ -298,16 +298,20 @@ fn write_side(
         enabled: def.enabled,
     };
     let Mode::Apply(options) = mode else {
-        let (index, high_water) = match store.integration_id(def.name.as_str())? {
-            Some(id) => (store.stored_index(id)?, high_water(store, def, id)?),
-            None => (StoredIndex::default(), None),
+        let (index, high_water, policy) = match store.integration_id(def.name.as_str())? {
+            Some(id) => (
+                store.stored_index(id)?,
+                high_water(store, def, id)?,
+                store.applied_policy(id)?,
+            ),
+            None => (StoredIndex::default(), None, None),
         };
         let guard = RemovalGuard {
             high_water,
             accept_removals: false,
         };
         let _ = ready.send(());
-        let mut reconciler = reconciler_for(def, index);
+        let mut reconciler = reconciler_for(def, index, policy.as_deref());
         let mut report = PlanReport::default();
         let error = consume(&mut rx, &mut reconciler, |reconciler, mut plan| {
             let ids = plan.ids_to_compare();
@@ -447,10 +451,13 @@ fn apply(
     rx: &mut mpsc::Receiver<Message>,
     ready: tokio::sync::oneshot::Sender<()>,
 ) -> Result<RunCounts, (RunCounts, String)> {
-    let (index, high_water) = match store
-        .stored_index(integration_id)
-        .and_then(|index| Ok((index, high_water(store, def, integration_id)?)))
-    {
+    let (index, high_water, policy) = match store.stored_index(integration_id).and_then(|index| {
+        Ok((
+            index,
+            high_water(store, def, integration_id)?,
+            store.applied_policy(integration_id)?,
+        ))
+    }) {
         Ok(read) => read,
         Err(e) => return Err((RunCounts::default(), e.to_string())),
     };
@@ -459,7 +466,7 @@ fn apply(
         accept_removals: options.accept_removals,
     };
     let _ = ready.send(());
-    let mut reconciler = reconciler_for(def, index);
+    let mut reconciler = reconciler_for(def, index, policy.as_deref());
     let result = store.in_transaction(&mut |writes: &mut dyn Writes| {
         let now = Utc::now();
         let mut warnings_kept = 0;
@@ -503,6 +510,7 @@ fn apply(
         if let Some(tick) = options.tick {
             writes.finish_tick(&def.name, tick)?;
         }
+        writes.record_applied_policy(integration_id, &reconciler.columns().fingerprint())?;
         writes.finish_run(
             run,
             integration_id,
@@ -520,8 +528,13 @@ fn apply(
 }
 
 /// The reconciler of a run of `def` against the stored `index`.
-pub(crate) fn reconciler_for(def: &IntegrationDef, index: StoredIndex) -> Reconciler<'_> {
-    let reconciler = Reconciler::new(index, &def.update, def.caps.update);
+pub(crate) fn reconciler_for<'d>(
+    def: &'d IntegrationDef,
+    index: StoredIndex,
+    applied_policy: Option<&str>,
+) -> Reconciler<'d> {
+    let reconciler =
+        Reconciler::new(index, &def.update, def.caps.update).after_policy(applied_policy);
     if def.network.request.select_ids.is_some() {
         reconciler.fetching_by_id(&def.filters.offers)
     } else {

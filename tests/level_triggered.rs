@@ -145,7 +145,8 @@ async fn a_changed_setting_reaches_rows_nothing_upstream_changed(backend: Backen
     let plan = plan_once(&m, &db).await;
     assert_eq!(plan.update.len(), 3, "{plan:?}");
     assert!(
-        plan.causes.iter().all(|(_, why)| why == "setting changed"),
+        plan.causes.iter().all(|(_, why)| why
+            == "setting changed: update.columns.name → always, update.columns.visibility → always"),
         "{:?}",
         plan.causes
     );
@@ -159,8 +160,11 @@ async fn a_changed_setting_reaches_rows_nothing_upstream_changed(backend: Backen
     let feed = feed_of_run(&db, report.run.unwrap());
     assert_eq!(feed.len(), 3, "every update is in the feed");
     assert!(
-        feed.iter()
-            .all(|c| c.kind == "updated" && c.cause.as_deref() == Some("setting changed"))
+        feed.iter().all(|c| c.kind == "updated"
+            && c.cause
+                .as_deref()
+                .is_some_and(|c| c.starts_with("setting changed: update.columns.name → always"))),
+        "{feed:?}"
     );
 
     // Converged: the next run reads no row and writes none.

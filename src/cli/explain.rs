@@ -103,15 +103,18 @@ fn plan(
     campaign: &crate::campaign::Campaign,
     store: &mut Box<dyn crate::store::Store>,
 ) -> Value {
-    let index = match store.integration_id(&def.name) {
-        Ok(Some(id)) => match store.stored_index(id) {
-            Ok(index) => index,
+    let (index, policy) = match store.integration_id(&def.name) {
+        Ok(Some(id)) => match store
+            .stored_index(id)
+            .and_then(|index| Ok((index, store.applied_policy(id)?)))
+        {
+            Ok(read) => read,
             Err(e) => return json!({"error": e.to_string()}),
         },
         Ok(None) => return json!({"action": "create"}),
         Err(e) => return json!({"error": e.to_string()}),
     };
-    let mut reconciler = crate::sync::reconciler_for(def, index);
+    let mut reconciler = crate::sync::reconciler_for(def, index, policy.as_deref());
     let mut plan = reconciler.plan_page(vec![Ok(campaign.clone())]);
     if !plan.create.is_empty() {
         return json!({"action": "create"});

@@ -121,6 +121,8 @@ impl Metrics {
             ("updated", counts.updated),
             ("unchanged", counts.unchanged),
             ("removed", counts.removed),
+            ("drift_corrected", counts.drift_corrected),
+            ("warned", counts.warnings),
         ] {
             *c.offers
                 .entry((integration.to_string(), action))

@@ -226,6 +226,9 @@ pub struct Reconciler<'a> {
     compared: Vec<&'static str>,
     /// The policy's fingerprint, hashed with each campaign's content hash.
     fingerprint: Sha256,
+    /// What a policy change since the last applied run was, in the
+    /// manifest's words (`update.columns.name → always`), if any.
+    policy_change: Option<String>,
     /// With `request.select_ids`, the feed lists only the selected offers:
     /// a stored campaign outside the selection is filtered, not gone.
     fetched_by_id: Option<BTreeSet<String>>,
@@ -260,12 +263,19 @@ impl<'a> Reconciler<'a> {
             columns,
             compared,
             fingerprint,
+            policy_change: None,
             fetched_by_id: None,
             seen: HashSet::default(),
             kept: HashSet::default(),
             filtered: HashSet::default(),
             counts: RunCounts::default(),
         }
+    }
+
+    /// The policy (fingerprint) the last applied run converged rows to.
+    pub fn after_policy(mut self, previous: Option<&str>) -> Self {
+        self.policy_change = previous.and_then(|p| policy_change(p, &self.columns.fingerprint()));
+        self
     }
 
     /// The feed is fetched by id (`request.select_ids`) for these offers.
@@ -392,6 +402,15 @@ impl<'a> Reconciler<'a> {
                 .map(|s| s.applied_hash.clone());
             match self.compare(&row, &campaign, restore, stored_applied) {
                 Some((changes, held_back, causes)) => {
+                    let mut cause = causes_text(&causes);
+                    if let Some(change) = self
+                        .policy_change
+                        .as_ref()
+                        .filter(|_| causes.contains(&Cause::SettingChanged))
+                    {
+                        cause =
+                            cause.replace("setting changed", &format!("setting changed: {change}"));
+                    }
                     self.counts.updated += 1;
                     if restore {
                         self.counts.restored += 1;
@@ -405,7 +424,7 @@ impl<'a> Reconciler<'a> {
                         restore,
                         changes,
                         held_back,
-                        cause: causes_text(&causes),
+                        cause,
                         causes,
                     });
                 }
@@ -576,6 +595,51 @@ impl<'a> Reconciler<'a> {
         self.counts.listed = listed as u32;
         Ok(removal)
     }
+}
+
+/// What changed between two policy fingerprints
+/// ([`UpdateColumns::fingerprint`]), in the manifest's words:
+/// `update.columns.name → always, caps.update → true`.
+fn policy_change(old: &str, new: &str) -> Option<String> {
+    let parse = |text: &str| -> std::collections::BTreeMap<String, String> {
+        text.split(';')
+            .filter_map(|part| part.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let (old, new) = (parse(old), parse(new));
+    let always = |m: &std::collections::BTreeMap<String, String>| -> BTreeSet<String> {
+        m.get("always")
+            .map(|v| {
+                v.split(',')
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (was, is) = (always(&old), always(&new));
+    let mut parts: Vec<String> = is
+        .difference(&was)
+        .map(|c| format!("update.columns.{c} → always"))
+        .chain(
+            was.difference(&is)
+                .map(|c| format!("update.columns.{c} → no longer always")),
+        )
+        .collect();
+    for key in ["caps.update", "follow_upstream_pauses"] {
+        let setting = if key == "caps.update" {
+            key.to_string()
+        } else {
+            format!("update.{key}")
+        };
+        if let (Some(a), Some(b)) = (old.get(key), new.get(key))
+            && a != b
+        {
+            parts.push(format!("{setting} {a} → {b}"));
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
 }
 
 /// A compared value as `plan` shows it.

@@ -667,3 +667,16 @@ fn a_selection_narrowed_on_a_feed_fetched_by_id_is_filtered_not_removed() {
     assert!(removal.ids.is_empty());
     assert_eq!(removal.filtered_external_ids, ["a2", "a3", "a4", "a6"]);
 }
+
+#[test]
+fn a_policy_change_is_named_in_the_manifests_words() {
+    let old = "always=payout,revenue;caps.update=false;follow_upstream_pauses=true";
+    let new = "always=name,payout;caps.update=true;follow_upstream_pauses=true";
+    assert_eq!(
+        policy_change(old, new).as_deref(),
+        Some(
+            "update.columns.name → always, update.columns.revenue → no longer always, caps.update false → true"
+        )
+    );
+    assert_eq!(policy_change(new, new), None);
+}

@@ -365,6 +365,13 @@ pub trait Writes {
     /// Reads stored rows for comparison with their desired state, inside
     /// the run's transaction.
     fn stored_rows(&mut self, ids: &[i64]) -> Result<Vec<StoredRow>, StoreError>;
+    /// Records the update policy the run converged rows to (what the next
+    /// plan compares its own with, to name a changed setting).
+    fn record_applied_policy(
+        &mut self,
+        integration_id: i64,
+        fingerprint: &str,
+    ) -> Result<(), StoreError>;
     /// Keeps per-offer warnings with the run (external id, message).
     fn record_warnings(
         &mut self,
@@ -422,6 +429,8 @@ pub trait Store: Send {
     /// Releases the run lock.
     fn end_run(&mut self) -> Result<(), StoreError>;
     fn stored_index(&mut self, integration_id: i64) -> Result<StoredIndex, StoreError>;
+    /// The update policy the integration's last applied run converged rows to.
+    fn applied_policy(&mut self, integration_id: i64) -> Result<Option<String>, StoreError>;
     /// Stored rows for comparison with their desired state (a plan's read).
     fn stored_rows(&mut self, ids: &[i64]) -> Result<Vec<StoredRow>, StoreError>;
     /// The most offers a feed listed in a successful run finished since

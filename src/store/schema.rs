@@ -14,6 +14,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         attempted_spec_hash -> Nullable<Text>,
+        applied_policy -> Nullable<Text>,
     }
 }
 

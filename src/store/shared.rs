@@ -387,6 +387,31 @@ macro_rules! shared_queries {
             Ok(rows)
         }
 
+        fn record_applied_policy(
+            conn: &mut $Conn,
+            integration_id: i64,
+            fingerprint: &str,
+        ) -> Result<(), StoreError> {
+            use integrations::dsl as i;
+            diesel::update(i::integrations.find(integration_id))
+                .set(i::applied_policy.eq(fingerprint))
+                .execute(conn)?;
+            Ok(())
+        }
+
+        fn applied_policy(
+            conn: &mut $Conn,
+            integration_id: i64,
+        ) -> Result<Option<String>, StoreError> {
+            use integrations::dsl as i;
+            Ok(i::integrations
+                .find(integration_id)
+                .select(i::applied_policy)
+                .first::<Option<String>>(conn)
+                .optional()?
+                .flatten())
+        }
+
         fn record_warnings(
             conn: &mut $Conn,
             run: RunId,
@@ -1267,6 +1292,14 @@ macro_rules! shared_writes_methods {
             record_warnings(self.conn, run, warnings)
         }
 
+        fn record_applied_policy(
+            &mut self,
+            integration_id: i64,
+            fingerprint: &str,
+        ) -> Result<(), StoreError> {
+            record_applied_policy(self.conn, integration_id, fingerprint)
+        }
+
         fn remove(
             &mut self,
             integration_id: i64,
@@ -1384,6 +1417,10 @@ macro_rules! shared_store_methods {
 
         fn stored_rows(&mut self, ids: &[i64]) -> Result<Vec<super::StoredRow>, StoreError> {
             stored_rows(&mut self.conn, ids)
+        }
+
+        fn applied_policy(&mut self, integration_id: i64) -> Result<Option<String>, StoreError> {
+            applied_policy(&mut self.conn, integration_id)
         }
 
         fn run_warnings(

@@ -56,6 +56,7 @@ mod schema {
             created_at -> TimestamptzSqlite,
             updated_at -> TimestamptzSqlite,
             attempted_spec_hash -> Nullable<Text>,
+            applied_policy -> Nullable<Text>,
         }
     }
 

@@ -1,3 +1,4 @@
+ALTER TABLE integrations DROP COLUMN applied_policy;
 ALTER TABLE campaigns DROP COLUMN removed_as;
 ALTER TABLE campaign_changes DROP COLUMN cause;
 DROP TABLE sync_warnings;

@@ -47,3 +47,7 @@ ALTER TABLE campaign_changes ADD COLUMN cause TEXT;
 -- Integration's filters skip it (`filtered`), or its manifest was deleted
 -- (`retired`).
 ALTER TABLE campaigns ADD COLUMN removed_as TEXT;
+
+-- The update policy (`UpdateColumns::fingerprint`) the integration's last
+-- applied run converged rows to: what `plan` names when a setting changed.
+ALTER TABLE integrations ADD COLUMN applied_policy TEXT;

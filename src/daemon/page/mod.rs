@@ -62,6 +62,9 @@ impl Board {
 }
 
 /// Skipped offers shown on one page of a run.
+/// Per-offer warnings a run's page lists (the CLI lists every one kept).
+const WARNINGS_SHOWN: i64 = 100;
+
 const SKIPS_PER_PAGE: i64 = 100;
 /// Runs the integration page charts.
 const CHARTED_RUNS: i64 = 50;
@@ -193,17 +196,19 @@ async fn run(
                 (page_number - 1).saturating_mul(SKIPS_PER_PAGE),
                 SKIPS_PER_PAGE,
             )?;
-            Ok(Some((run, reasons, skips)))
+            let warnings = store.run_warnings(RunId(id), 0, WARNINGS_SHOWN)?;
+            Ok(Some((run, reasons, skips, warnings)))
         })
         .await;
     match read {
-        Ok(Some((run, reasons, skips))) => page(
+        Ok(Some((run, reasons, skips, warnings))) => page(
             StatusCode::OK,
             render::run(
                 &render::Context::new(&s.board, None),
                 &run,
                 &reasons,
                 &skips,
+                &warnings,
                 render::SkipPage {
                     number: page_number,
                     per_page: SKIPS_PER_PAGE,

@@ -434,6 +434,7 @@ pub fn run(
     run: &RunRecord,
     reasons: &[(String, i64)],
     skips: &[SkipRecord],
+    warnings: &[(String, String)],
     page: SkipPage<'_>,
 ) -> String {
     let total: i64 = match page.reason {
@@ -460,13 +461,29 @@ pub fn run(
             dt { "Duration" } dd { (duration(run).unwrap_or_else(|| "still running".into())) }
         }
         div.counts {
-            @for (label, n) in [("pages", run.pages), ("fetched", run.fetched), ("created", run.created), ("updated", run.updated), ("unchanged", run.unchanged), ("skipped", run.skipped), ("removed", run.removed), ("restored", run.restored), ("filtered out", run.filtered)] {
+            @for (label, n) in [("pages", run.pages), ("fetched", run.fetched), ("created", run.created), ("updated", run.updated), ("unchanged", run.unchanged), ("skipped", run.skipped), ("removed", run.removed), ("restored", run.restored), ("filtered out", run.filtered), ("drift corrected", run.drift_corrected), ("warnings", run.warnings)] {
                 div.count { span.n { (n) } " " span.label { (label) } }
             }
         }
         @if let Some(error) = &run.error {
             h2 { "Error" }
             pre.error { (error) }
+        }
+        h2 { "Warnings" }
+        @if warnings.is_empty() {
+            p.empty { "No offer of this run warned." }
+        } @else {
+            table.grid.warnings {
+                thead { tr { th { "Offer" } th { "Warning" } } }
+                tbody {
+                    @for (id, message) in warnings {
+                        tr { td { code { (id) } } td { (message) } }
+                    }
+                }
+            }
+            @if i64::from(run.warnings) > warnings.len() as i64 {
+                p.empty { (i64::from(run.warnings) - warnings.len() as i64) " more; `offersync runs show " (run.id) "` lists every one kept." }
+            }
         }
         h2 { "Skipped offers" }
         @if reasons.is_empty() {
@@ -642,6 +659,7 @@ mod tests {
             &run_record(7, "failed"),
             &[("payout_above_max".into(), 1)],
             &skips,
+            &[("7".into(), "payout <b>abc</b> is not a decimal".into())],
             SkipPage {
                 number: 1,
                 per_page: 100,
@@ -652,6 +670,10 @@ mod tests {
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(!html.contains("<img src=x"));
         assert!(html.contains("&lt;b&gt;bold&lt;/b&gt;"));
+        assert!(
+            html.contains("payout &lt;b&gt;abc&lt;/b&gt; is not a decimal"),
+            "{html}"
+        );
     }
 
     #[test]
@@ -662,6 +684,7 @@ mod tests {
             &ctx,
             &run_record(7, "succeeded"),
             &[("status_excluded".into(), 250), ("no_payout".into(), 5)],
+            &[],
             &[],
             SkipPage {
                 number: 2,
