@@ -401,44 +401,9 @@ fn a_raw_only_change_is_unchanged_and_rewrites_only_the_raw_record() {
 /// The row a campaign was last written as: every watched column as the
 /// campaign would write it.
 fn row_of(id: i64, c: &Campaign) -> StoredRow {
-    let columns = [
-        "name",
-        "advertiser",
-        "status",
-        "visibility",
-        "preview_url",
-        "tracking_url",
-        "impression_url",
-        "thumbnail_url",
-        "revenue",
-        "revenue_max",
-        "payout",
-        "payout_max",
-        "payout_kind",
-        "currency",
-        "model",
-        "models",
-        "objective",
-        "redirect",
-        "countries",
-        "blocked_countries",
-        "os",
-        "blocked_os",
-        "devices",
-        "min_os_version",
-        "category",
-        "description",
-        "kpi",
-        "payouts",
-        "caps",
-        "cap_settings",
-        "settings",
-        "starts_at",
-        "expires_at",
-    ];
-    let values: Vec<(&str, serde_json::Value)> = columns
+    let values: Vec<(&str, serde_json::Value)> = crate::store::feed::FEED_COLUMNS
         .iter()
-        .map(|col| (*col, c.column_value(col).unwrap()))
+        .filter_map(|(col, _)| Some((*col, c.column_value(col)?)))
         .collect();
     let mut row = StoredRow::with_values(id, &values);
     row.content_hash = c.content_hash.clone();
@@ -454,40 +419,7 @@ fn a_widened_policy_re_plans_a_row_nothing_upstream_changed() {
         .columns
         .insert(Column::Name, ColumnPolicy::OnCreate);
     let index = stored_under(&on_create, &[("a", 1, "h", false)]);
-    let mut kept = row_of(1, &campaign("a", "h"));
-    let old_name = serde_json::json!("Old name");
-    kept = {
-        let mut values = vec![("name", old_name.clone())];
-        values.extend(
-            [
-                "advertiser",
-                "status",
-                "visibility",
-                "preview_url",
-                "revenue",
-                "payout",
-                "payout_kind",
-                "redirect",
-                "countries",
-                "blocked_countries",
-                "os",
-                "category",
-                "payouts",
-                "caps",
-                "cap_settings",
-                "settings",
-                "models",
-                "blocked_os",
-                "devices",
-            ]
-            .iter()
-            .map(|c| (*c, kept.value(c).clone())),
-        );
-        let mut row = StoredRow::with_values(1, &values);
-        row.content_hash = kept.content_hash;
-        row.raw_hash = kept.raw_hash;
-        row
-    };
+    let kept = row_of(1, &campaign("a", "h")).with_value("name", serde_json::json!("Old name"));
     // The same policy: nothing to read, nothing to write.
     let mut r = Reconciler::new(index.clone(), &on_create, false);
     let plan = r.plan_page(vec![Ok(campaign("a", "h"))]);
@@ -521,39 +453,10 @@ fn a_drifted_row_is_corrected_in_always_columns_and_kept_in_the_operators() {
     index.get_mut("b").unwrap().drifted = true;
     let c = campaign("a", "h");
     // a: an operator edited the payout (always) and the category (on_create).
-    let mut a = row_of(1, &c);
-    let mut values: Vec<(&str, serde_json::Value)> = Vec::new();
-    for col in [
-        "name",
-        "advertiser",
-        "status",
-        "visibility",
-        "preview_url",
-        "revenue",
-        "payout_kind",
-        "redirect",
-        "countries",
-        "blocked_countries",
-        "os",
-        "payouts",
-        "caps",
-        "cap_settings",
-        "settings",
-        "models",
-        "blocked_os",
-        "devices",
-    ] {
-        values.push((col, a.value(col).clone()));
-    }
-    values.push(("payout", serde_json::json!("1.11")));
-    values.push(("category", serde_json::json!("MANUAL")));
-    a = {
-        let mut row = StoredRow::with_values(1, &values);
-        row.content_hash = c.content_hash.clone();
-        row.raw_hash = c.raw_hash.clone();
-        row.drifted = true;
-        row
-    };
+    let mut a = row_of(1, &c)
+        .with_value("payout", serde_json::json!("1.11"))
+        .with_value("category", serde_json::json!("MANUAL"));
+    a.drifted = true;
     // b: only the operator's column was edited.
     let mut b = row_of(2, &campaign("b", "h"));
     b.drifted = true;

@@ -81,7 +81,7 @@ pub struct ChangeRecord {
 
 /// How a watched column's stored text reads as a JSON value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum ValueKind {
+pub(crate) enum ValueKind {
     Text,
     Decimal,
     Json,
@@ -90,7 +90,7 @@ pub(super) enum ValueKind {
 
 /// The columns the feed compares: every value mapped from an offer or set
 /// by a removal, not the bookkeeping (hashes, raw record, times of change).
-pub(super) const FEED_COLUMNS: &[(&str, ValueKind)] = &[
+pub(crate) const FEED_COLUMNS: &[(&str, ValueKind)] = &[
     ("name", ValueKind::Text),
     ("advertiser", ValueKind::Text),
     ("status", ValueKind::Text),

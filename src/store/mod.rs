@@ -152,6 +152,14 @@ impl StoredRow {
             .unwrap_or(&NULL)
     }
 
+    /// The same row with one watched column's value replaced.
+    pub fn with_value(mut self, column: &str, value: serde_json::Value) -> Self {
+        if let Some(i) = feed::FEED_COLUMNS.iter().position(|(c, _)| *c == column) {
+            self.values[i] = value;
+        }
+        self
+    }
+
     /// A row as a test or a pure caller builds it: `values` by column name,
     /// every other watched column `null`.
     pub fn with_values(id: i64, values: &[(&str, serde_json::Value)]) -> Self {
