@@ -15,6 +15,7 @@ pub mod model;
 pub mod raw;
 pub mod schema;
 pub mod secret;
+mod tree;
 mod yaml;
 
 use std::collections::BTreeMap;
@@ -185,13 +186,13 @@ fn load_texts_with(sources: &[(PathBuf, String)], secrets: Secrets<'_>) -> Loade
         }
         for doc in yaml::parse_file(file, text, &mut diagnostics) {
             match doc {
-                ParsedDoc::Network(d, s, recovered) => {
+                ParsedDoc::Network(d, s, omitted) => {
                     let chunk = chunk_of(text, &s).to_string();
-                    networks_raw.push((d, s, chunk, recovered));
+                    networks_raw.push((d, s, chunk, omitted));
                 }
-                ParsedDoc::Integration(d, s, recovered) => {
+                ParsedDoc::Integration(d, s, omitted) => {
                     let chunk = chunk_of(text, &s).to_string();
-                    integrations_raw.push((d, s, chunk, recovered));
+                    integrations_raw.push((d, s, chunk, omitted));
                 }
             }
         }
@@ -199,19 +200,19 @@ fn load_texts_with(sources: &[(PathBuf, String)], secrets: Secrets<'_>) -> Loade
 
     let mut networks: BTreeMap<String, Arc<NetworkDef>> = built_in_networks();
     let mut seen = FirstDefinitions::default();
-    for (doc, source, chunk, recovered) in networks_raw {
+    for (doc, source, chunk, omitted) in networks_raw {
         let name = doc.metadata.name.value().clone();
         let duplicate = seen.check("network", &doc.metadata.name, &source);
-        let (def, mut problems) =
+        let (def, problems) =
             compile::compile_network(*doc, &source, &chunk, Origin::File(source.file.clone()));
-        diagnostics.append(&mut problems);
+        diagnostics.extend(as_written(problems, &omitted));
         if let Some(d) = duplicate {
             diagnostics.push(d);
             networks.remove(&name);
             continue;
         }
         match def {
-            Some(def) if !recovered => {
+            Some(def) if omitted.is_empty() => {
                 networks.insert(name, Arc::new(def));
             }
             // An invalid local network must not silently fall back to the built-in one.
@@ -224,10 +225,10 @@ fn load_texts_with(sources: &[(PathBuf, String)], secrets: Secrets<'_>) -> Loade
 
     let mut integrations = BTreeMap::new();
     let mut seen = FirstDefinitions::default();
-    for (doc, source, chunk, recovered) in integrations_raw {
+    for (doc, source, chunk, omitted) in integrations_raw {
         let name = doc.metadata.name.value().clone();
         let duplicate = seen.check("integration", &doc.metadata.name, &source);
-        let (def, mut problems) = compile::compile_integration(
+        let (def, problems) = compile::compile_integration(
             *doc,
             &source,
             &chunk,
@@ -235,14 +236,14 @@ fn load_texts_with(sources: &[(PathBuf, String)], secrets: Secrets<'_>) -> Loade
             &broken_networks,
             secrets,
         );
-        diagnostics.append(&mut problems);
+        diagnostics.extend(as_written(problems, &omitted));
         if let Some(d) = duplicate {
             // Neither copy runs: which one was meant is for a person to decide.
             diagnostics.push(d);
             integrations.remove(&name);
             continue;
         }
-        if let Some(def) = def.filter(|_| !recovered) {
+        if let Some(def) = def.filter(|_| omitted.is_empty()) {
             integrations.insert(name, def);
         }
     }
@@ -300,6 +301,15 @@ impl FirstDefinitions {
             }
         }
     }
+}
+
+/// A document's compile diagnostics with their field paths as the file is
+/// written (compile saw the document without what its reading left out).
+fn as_written(mut problems: Vec<Diagnostic>, omitted: &tree::Omitted) -> Vec<Diagnostic> {
+    for d in &mut problems {
+        d.field = omitted.written_path(&d.field);
+    }
+    problems
 }
 
 fn chunk_of<'a>(text: &'a str, source: &DocSource) -> &'a str {
@@ -392,15 +402,15 @@ pub fn load_network_file(file: &Path) -> Result<Arc<NetworkDef>, Vec<Diagnostic>
     let mut found = Vec::new();
     for doc in yaml::parse_file(file, &text, &mut diagnostics) {
         match doc {
-            ParsedDoc::Network(doc, source, recovered) => {
-                let (def, mut problems) = compile::compile_network(
+            ParsedDoc::Network(doc, source, omitted) => {
+                let (def, problems) = compile::compile_network(
                     *doc,
                     &source,
                     chunk_of(&text, &source),
                     Origin::File(file.to_path_buf()),
                 );
-                diagnostics.append(&mut problems);
-                found.extend(def.filter(|_| !recovered));
+                diagnostics.extend(as_written(problems, &omitted));
+                found.extend(def.filter(|_| omitted.is_empty()));
             }
             ParsedDoc::Integration(_, source, _) => diagnostics.push(source.error_at(
                 0,
