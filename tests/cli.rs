@@ -624,6 +624,49 @@ spec:
     assert!(stdout.contains("0 integrations"), "{stdout}");
 }
 
+/// Issue 25.3: `never` stores nothing on create; where that would widen a
+/// campaign (no countries: every country) or leave it without a link or
+/// payout, validate refuses it and says what to write instead.
+#[test]
+fn validate_refuses_never_where_an_empty_column_widens_a_campaign() {
+    let dir = tempfile::tempdir().unwrap();
+    let with = |columns: &str| {
+        GOOD.replace(
+            "  advertiser:",
+            &format!("  update:\n    columns: {{{columns}}}\n  advertiser:"),
+        )
+    };
+    write(
+        dir.path(),
+        "acme.yaml",
+        &with("countries: never, kpi: never, tracking_url: never"),
+    );
+    let path = dir.path().to_str().unwrap();
+    let out = offersync(&["validate", "--offline", "--dir", path], &[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stdout.contains("2 errors"), "{stdout}\n{stderr}");
+    for expected in [
+        "acme.yaml:9:26: error: spec.update.columns.countries: `countries` cannot be `never`",
+        "  hint: `never` would store no countries — an empty country list targets every country, and the blocked countries would be dropped too; use on_create to write it only when the campaign is created",
+        "error: spec.update.columns.tracking_url: `tracking_url` cannot be `never`",
+        "  hint: `never` would store no tracking link — ",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "missing:\n{expected}\nin:\n{stderr}"
+        );
+    }
+    assert!(!stderr.contains("columns.kpi"), "{stderr}");
+    write(
+        dir.path(),
+        "acme.yaml",
+        &with("countries: on_create, kpi: never, tracking_url: on_create"),
+    );
+    let out = offersync(&["validate", "--offline", "--dir", path], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+}
+
 /// Issue 14.3: a tab is explained, and a broken Network file is not also
 /// reported as a missing network by the Integrations that use it.
 #[test]

@@ -437,6 +437,7 @@ pub fn load_network_file(file: &Path) -> Result<Arc<NetworkDef>, Vec<Diagnostic>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use raw::Column;
 
     #[test]
     fn a_stored_document_compiles_beside_the_directory_it_came_from() {
@@ -453,6 +454,125 @@ mod tests {
         );
         let error = load_stored(dir.path(), &file, "kind: Nope\n", "acme", &env).unwrap_err();
         assert!(error.contains("acme.yaml"), "{error}");
+    }
+
+    fn load_update(update: &str) -> Loaded {
+        let text = format!(
+            "apiVersion: offersync/v1\nkind: Integration\nmetadata: {{name: acme}}\n\
+             spec:\n  network: everflow\n  schedule: \"0 * * * *\"\n  params: {{api_key: \"${{env:KEY}}\"}}\n  advertiser: Acme\n  update:\n{update}"
+        );
+        let env = |name: &str| (name == "KEY").then(|| "k".to_string());
+        load_texts(&[(PathBuf::from("acme.yaml"), text)], &env)
+    }
+
+    /// Issue 25.3: `never` leaves a column empty on create; refused where
+    /// that would widen (no countries: every country) or break a campaign.
+    #[test]
+    fn never_is_refused_where_an_empty_column_widens_or_breaks_a_campaign() {
+        let refused = [
+            ("name", "no name — a campaign cannot be created without one"),
+            ("status", "no status"),
+            ("visibility", "no visibility"),
+            ("redirect", "no redirect type"),
+            ("tracking_url", "no tracking link"),
+            ("revenue", "no revenue"),
+            ("payout", "no payout"),
+            ("currency", "no currency"),
+            ("model", "no payout model"),
+            (
+                "countries",
+                "no countries — an empty country list targets every country",
+            ),
+            ("os", "no OS list — an empty OS list targets every device"),
+            ("dates", "no start and end dates"),
+            (
+                "settings",
+                "no settings — the time targeting would be dropped",
+            ),
+        ];
+        for (column, hint) in refused {
+            let loaded = load_update(&format!("    columns: {{{column}: never}}\n"));
+            let errors: Vec<&Diagnostic> =
+                loaded.diagnostics.iter().filter(|d| d.is_error()).collect();
+            assert_eq!(errors.len(), 1, "{column}: {errors:#?}");
+            let d = errors[0];
+            assert_eq!(
+                (d.line, d.column, d.field.as_str()),
+                (
+                    10,
+                    17 + column.len() as u64,
+                    format!("spec.update.columns.{column}").as_str()
+                ),
+                "{d}"
+            );
+            assert_eq!(d.message, format!("`{column}` cannot be `never`"));
+            let written = d.hint.as_deref().unwrap_or_default();
+            assert!(
+                written.starts_with(&format!("`never` would store {hint}"))
+                    && written
+                        .ends_with("; use on_create to write it only when the campaign is created"),
+                "{column}: {written}"
+            );
+            assert!(loaded.catalog.integrations.is_empty(), "{column}");
+            let on_create = load_update(&format!("    columns: {{{column}: on_create}}\n"));
+            assert!(!on_create.has_errors(), "{:?}", on_create.diagnostics);
+        }
+        for column in [
+            "preview_url",
+            "impression_url",
+            "thumbnail_url",
+            "category",
+            "description",
+            "kpi",
+            "payouts",
+            "objective",
+        ] {
+            let loaded = load_update(&format!("    columns: {{{column}: never}}\n"));
+            assert!(!loaded.has_errors(), "{column}: {:?}", loaded.diagnostics);
+            let def = &loaded.catalog.integrations["acme"];
+            let column = Column::ALL
+                .into_iter()
+                .find(|c| c.name() == column)
+                .unwrap();
+            assert_eq!(def.update.policy(column), raw::ColumnPolicy::Never);
+        }
+    }
+
+    #[test]
+    fn a_never_default_is_refused_for_the_columns_it_would_empty() {
+        let loaded = load_update("    default: never\n    columns: {countries: on_create}\n");
+        let errors: Vec<&Diagnostic> = loaded.diagnostics.iter().filter(|d| d.is_error()).collect();
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert_eq!(
+            (errors[0].line, errors[0].field.as_str()),
+            (10, "spec.update.default")
+        );
+        assert!(errors[0].message.contains("name, status"), "{}", errors[0]);
+        assert!(!errors[0].message.contains("countries"), "{}", errors[0]);
+        let every_column_its_own = [
+            "name",
+            "status",
+            "visibility",
+            "redirect",
+            "tracking_url",
+            "revenue",
+            "payout",
+            "currency",
+            "model",
+            "countries",
+            "os",
+            "dates",
+            "settings",
+        ]
+        .map(|c| format!("{c}: on_create"))
+        .join(", ");
+        let loaded = load_update(&format!(
+            "    default: never\n    columns: {{{every_column_its_own}}}\n"
+        ));
+        assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+        let def = &loaded.catalog.integrations["acme"];
+        assert_eq!(def.update.policy(Column::Kpi), raw::ColumnPolicy::Never);
+        assert_eq!(def.update.policy(Column::Name), raw::ColumnPolicy::OnCreate);
     }
 
     #[test]
