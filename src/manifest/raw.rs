@@ -535,7 +535,8 @@ pub struct OfferFields {
     /// (`"3.5%-6%"`) keeps its top here on its own.
     #[serde(default)]
     pub payout_max: Option<Located<FieldSpec>>,
-    /// ISO 4217 code or symbol (`usd`, `$`).
+    /// ISO 4217 code or symbol (`usd`, `$`). Any other code (`XYZ`) is
+    /// left empty with a warning.
     #[serde(default)]
     pub currency: Option<Located<FieldSpec>>,
     /// CPA, CPI, CPL, CPS, CPC, CPM or revshare (common spellings are
