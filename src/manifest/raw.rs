@@ -761,7 +761,8 @@ pub struct Defaults {
     #[serde(default)]
     pub category: Option<String>,
     /// Imported Offers Status: the status of campaigns whose offer is active
-    /// upstream. Offers paused or expired upstream are always imported paused.
+    /// upstream. Offers paused or expired upstream are always imported
+    /// paused, and offers pending upstream `pending`.
     #[serde(default)]
     pub status: ImportedStatus,
     /// Imported Offers Visibility.
@@ -803,7 +804,8 @@ pub enum ImportedStatus {
     #[default]
     Active,
     Paused,
-    /// Created paused until a person reviews them.
+    /// Stored as `pending` (not `paused`): a status of its own, until a
+    /// person reviews the campaign and sets another.
     Pending,
 }
 
