@@ -571,6 +571,102 @@ spec:
     }
 }
 
+/// Issue 25.8: a wrong type does not hide the file's other mistakes: the
+/// values around it that are well typed are still checked in the same run.
+#[test]
+fn a_type_error_does_not_hide_the_semantic_errors_of_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "acme.yaml",
+        r#"apiVersion: offersync/v1
+kind: Integration
+metadata: {name: acme}
+spec:
+  network: everflow
+  schedule: "61 * * * *"
+  params: {api_key: "${env:OFFERSYNC_TEST_KEY}"}
+  advertiser: Acme
+  defaults: {currency: EURO, redirect: 999}
+  filters:
+    os: [symbian]
+    countries: {allow: [XX]}
+  settings:
+    time_targeting: {timezone: Mars/Base, from: "25:00", to: "18:00"}
+"#,
+    );
+    let out = offersync(
+        &[
+            "validate",
+            "--offline",
+            "--dir",
+            dir.path().to_str().unwrap(),
+        ],
+        &[],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for expected in [
+        "acme.yaml:6:13: error: spec.schedule: \"61 * * * *\" is not a valid cron expression",
+        "acme.yaml:9:24: error: spec.defaults.currency: \"EURO\" is not a known currency",
+        "acme.yaml:9:40: error: spec.defaults.redirect: 999 is not a redirect type",
+        "acme.yaml:11:9: error: spec.filters.os: a list is not text",
+        "acme.yaml:12:25: error: spec.filters.countries.allow[0]: ",
+        "acme.yaml:14:32: error: spec.settings.time_targeting.timezone: \"Mars/Base\" is not an IANA time zone",
+        "acme.yaml:14:49: error: spec.settings.time_targeting.from: \"25:00\" is not a time of day",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "missing:\n{expected}\nin:\n{stderr}"
+        );
+    }
+    assert!(stdout.contains("7 errors"), "{stdout}\n{stderr}");
+    assert!(stdout.contains("0 integrations"), "{stdout}");
+}
+
+/// Issue 25.3: `never` stores nothing on create; where that would widen a
+/// campaign (no countries: every country) or leave it without a link or
+/// payout, validate refuses it and says what to write instead.
+#[test]
+fn validate_refuses_never_where_an_empty_column_widens_a_campaign() {
+    let dir = tempfile::tempdir().unwrap();
+    let with = |columns: &str| {
+        GOOD.replace(
+            "  advertiser:",
+            &format!("  update:\n    columns: {{{columns}}}\n  advertiser:"),
+        )
+    };
+    write(
+        dir.path(),
+        "acme.yaml",
+        &with("countries: never, kpi: never, tracking_url: never"),
+    );
+    let path = dir.path().to_str().unwrap();
+    let out = offersync(&["validate", "--offline", "--dir", path], &[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stdout.contains("2 errors"), "{stdout}\n{stderr}");
+    for expected in [
+        "acme.yaml:9:26: error: spec.update.columns.countries: `countries` cannot be `never`",
+        "  hint: `never` would store no countries — an empty country list targets every country, and the blocked countries would be dropped too; use on_create to write it only when the campaign is created",
+        "error: spec.update.columns.tracking_url: `tracking_url` cannot be `never`",
+        "  hint: `never` would store no tracking link — ",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "missing:\n{expected}\nin:\n{stderr}"
+        );
+    }
+    assert!(!stderr.contains("columns.kpi"), "{stderr}");
+    write(
+        dir.path(),
+        "acme.yaml",
+        &with("countries: on_create, kpi: never, tracking_url: on_create"),
+    );
+    let out = offersync(&["validate", "--offline", "--dir", path], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+}
+
 /// Issue 14.3: a tab is explained, and a broken Network file is not also
 /// reported as a missing network by the Integrations that use it.
 #[test]

@@ -5,111 +5,25 @@
 //! written, then walked against the schema, and every wrong type, unknown
 //! key, value not among the choices and missing key is reported in one pass,
 //! in words for the people who write manifests (what to write, not what Rust
-//! expected). Only a document that passes is handed to serde, so serde's own
-//! messages are left for the few checks a schema cannot state.
+//! expected). Each problem names the node that cannot be read as written:
+//! serde then reads the same tree without those nodes ([`super::tree`]), so
+//! that the rest is still compiled, and serde's own messages are left for
+//! the few checks a schema cannot state.
 //!
 //! This module knows no field of either kind: everything it checks, it reads
 //! from the schema.
 
-use std::fmt;
-
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value as Json;
-use serde_saphyr::Spanned;
 
+use super::tree::{Node, Tree};
 use crate::mapping::program::did_you_mean;
-
-/// A YAML value and where it was written (1-based line and column within
-/// its document).
-#[derive(Debug)]
-pub struct Node {
-    pub tree: Tree,
-    pub line: u64,
-    pub column: u64,
-}
-
-#[derive(Debug)]
-pub enum Tree {
-    Null,
-    Bool(bool),
-    Int(i128),
-    Float(f64),
-    Str(String),
-    Seq(Vec<Node>),
-    Map(Vec<(Node, Node)>),
-}
-
-impl<'de> Deserialize<'de> for Node {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let spanned = Spanned::<Tree>::deserialize(deserializer)?;
-        Ok(Node {
-            line: spanned.referenced.line(),
-            column: spanned.referenced.column(),
-            tree: spanned.value,
-        })
-    }
-}
-
-impl<'de> Deserialize<'de> for Tree {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct TreeVisitor;
-        impl<'de> Visitor<'de> for TreeVisitor {
-            type Value = Tree;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any YAML value")
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Tree, E> {
-                Ok(Tree::Bool(v))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Tree, E> {
-                Ok(Tree::Int(v.into()))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Tree, E> {
-                Ok(Tree::Int(v.into()))
-            }
-            fn visit_i128<E: de::Error>(self, v: i128) -> Result<Tree, E> {
-                Ok(Tree::Int(v))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Tree, E> {
-                Ok(Tree::Float(v))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Tree, E> {
-                Ok(Tree::Str(v.to_string()))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Tree, E> {
-                Ok(Tree::Str(v))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Tree, E> {
-                Ok(Tree::Null)
-            }
-            fn visit_none<E: de::Error>(self) -> Result<Tree, E> {
-                Ok(Tree::Null)
-            }
-            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Tree, D::Error> {
-                Tree::deserialize(d)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Tree, A::Error> {
-                let mut items = Vec::new();
-                while let Some(item) = seq.next_element::<Node>()? {
-                    items.push(item);
-                }
-                Ok(Tree::Seq(items))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Tree, A::Error> {
-                let mut entries = Vec::new();
-                while let Some(entry) = map.next_entry::<Node, Node>()? {
-                    entries.push(entry);
-                }
-                Ok(Tree::Map(entries))
-            }
-        }
-        deserializer.deserialize_any(TreeVisitor)
-    }
-}
 
 /// One problem found by the schema, located within its document.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Problem {
+    /// The node that cannot be read as written (`id` of [`Node`]): the
+    /// value, the unknown key, or the entry a required key is missing from.
+    pub node: usize,
     pub line: u64,
     pub column: u64,
     pub field: String,
@@ -208,12 +122,21 @@ impl<'s> Walker<'s> {
     }
 
     fn push(&mut self, at: &Node, field: &str, message: String, hint: Option<String>) {
-        self.push_at((at.line, at.column), field, message, hint);
+        self.push_at(at.id, (at.line, at.column), field, message, hint);
     }
 
-    /// A problem at a place no node stands for (where a missing key belongs).
-    fn push_at(&mut self, at: (u64, u64), field: &str, message: String, hint: Option<String>) {
+    /// A problem about `node` reported at another place (a missing key: where
+    /// it belongs).
+    fn push_at(
+        &mut self,
+        node: usize,
+        at: (u64, u64),
+        field: &str,
+        message: String,
+        hint: Option<String>,
+    ) {
         self.problems.push(Problem {
+            node,
             line: at.0,
             column: at.1,
             field: field.to_string(),
@@ -262,7 +185,7 @@ impl<'s> Walker<'s> {
             return;
         }
         match &node.tree {
-            Tree::Map(entries) => self.check_object(entries, schema, path, anchor),
+            Tree::Map(entries) => self.check_object(node.id, entries, schema, path, anchor),
             Tree::Seq(items) => {
                 if let Some(item_schema) = schema.get("items") {
                     for (i, item) in items.iter().enumerate() {
@@ -282,6 +205,7 @@ impl<'s> Walker<'s> {
 
     fn check_object(
         &mut self,
+        node: usize,
         entries: &[(Node, Node)],
         schema: &'s Json,
         path: &str,
@@ -332,6 +256,7 @@ impl<'s> Walker<'s> {
                 format!("under `{}:`", path.rsplit('.').next().unwrap_or(path))
             };
             self.push_at(
+                node,
                 anchor,
                 path,
                 format!("`{name}` is missing{what}"),
@@ -477,6 +402,7 @@ impl<'s> Walker<'s> {
             let Some((_, value)) = written else {
                 let names = self.tag_values(&candidates, tag);
                 self.push_at(
+                    node.id,
                     anchor,
                     path,
                     format!("`{tag}` is missing"),
@@ -665,7 +591,7 @@ mod tests {
     fn tree(yaml: &str) -> Node {
         let mut options = serde_saphyr::Options::default();
         options.strict_booleans = true;
-        serde_saphyr::from_str_with_options(yaml, options).unwrap()
+        super::super::tree::parse(yaml, options).unwrap()
     }
 
     fn schema() -> Json {

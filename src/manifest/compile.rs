@@ -637,6 +637,7 @@ pub fn compile_integration(
         );
     }
 
+    check_update_policy(&mut c, &spec.update);
     let payout = compile_payout(&mut c, &spec.payout);
     let filters = compile_filters(&mut c, &spec.filters);
     let settings = compile_settings(&mut c, &spec.settings);
@@ -712,8 +713,13 @@ pub fn compile_integration(
         payout,
         filters,
         update: UpdateDef {
-            default: spec.update.default,
-            columns: spec.update.columns,
+            default: *spec.update.default.value(),
+            columns: spec
+                .update
+                .columns
+                .into_iter()
+                .map(|(column, policy)| (column, policy.into_value()))
+                .collect(),
             follow_upstream_pauses: spec.update.follow_upstream_pauses,
         },
         settings,
@@ -972,6 +978,107 @@ fn query_append(c: &mut Checker, at: &Located<String>, field: &str) -> Option<St
         }
     }
     Some(text.to_string())
+}
+
+/// What a column left empty (`never`) would do, for the columns a campaign
+/// cannot do without: what it would not store, and the consequence.
+fn never_would(column: raw::Column) -> Option<(&'static str, &'static str)> {
+    use raw::Column::*;
+    let cannot_create = "a campaign cannot be created without one";
+    Some(match column {
+        Name => ("name", cannot_create),
+        Status => ("status", cannot_create),
+        Visibility => ("visibility", cannot_create),
+        Redirect => ("redirect type", cannot_create),
+        TrackingUrl => (
+            "tracking link",
+            "the campaign would have no link to send its traffic to",
+        ),
+        Revenue => (
+            "revenue",
+            "the campaign would not record what the advertiser pays",
+        ),
+        Payout => (
+            "payout",
+            "publishers would be offered no payout, and the per-publisher payouts would be dropped",
+        ),
+        Currency => (
+            "currency",
+            "payout and revenue would be amounts in no currency",
+        ),
+        Model => (
+            "payout model",
+            "the payout would not say what it pays for (CPA, CPI...)",
+        ),
+        Countries => (
+            "countries",
+            "an empty country list targets every country, and the blocked countries would be dropped too",
+        ),
+        Os => ("OS list", "an empty OS list targets every device"),
+        Dates => (
+            "start and end dates",
+            "the campaign would run before its offer starts and after it ends",
+        ),
+        Settings => (
+            "settings",
+            "the time targeting would be dropped, so the campaign would take traffic at any hour",
+        ),
+        PreviewUrl | ImpressionUrl | ThumbnailUrl | Category | Description | Kpi | Payouts
+        | Objective => return None,
+    })
+}
+
+/// `never` leaves a column empty on create: refused where that would widen
+/// or break a campaign.
+fn check_update_policy(c: &mut Checker, update: &raw::UpdatePolicy) {
+    let use_on_create = "use on_create to write it only when the campaign is created";
+    for (column, policy) in &update.columns {
+        if *policy.value() != raw::ColumnPolicy::Never {
+            continue;
+        }
+        if let Some((what, consequence)) = never_would(*column) {
+            c.error_hint(
+                policy,
+                &format!("spec.update.columns.{}", column.name()),
+                format!("`{}` cannot be `never`", column.name()),
+                format!("`never` would store no {what} — {consequence}; {use_on_create}"),
+            );
+        }
+    }
+    if *update.default.value() != raw::ColumnPolicy::Never {
+        return;
+    }
+    let unlisted: Vec<raw::Column> = raw::Column::ALL
+        .into_iter()
+        .filter(|column| !update.columns.contains_key(column))
+        .filter(|column| never_would(*column).is_some())
+        .collect();
+    if unlisted.is_empty() {
+        return;
+    }
+    let names: Vec<&str> = unlisted.iter().map(|column| column.name()).collect();
+    let whats: Vec<&str> = unlisted
+        .iter()
+        .filter_map(|column| never_would(*column))
+        .map(|(what, _)| what)
+        .collect();
+    let example = if unlisted.contains(&raw::Column::Countries) {
+        " (an empty country list targets every country)"
+    } else {
+        ""
+    };
+    c.error_hint(
+        &update.default,
+        "spec.update.default",
+        format!(
+            "`never` as the default would leave {} empty, which they cannot be",
+            names.join(", ")
+        ),
+        format!(
+            "`never` would store no {} — a campaign cannot do without them{example}; use on_create as the default to write them only when the campaign is created, or give these columns their own policy under `columns`",
+            whats.join(", ")
+        ),
+    );
 }
 
 fn compile_payout(c: &mut Checker, p: &raw::PayoutRules) -> Option<PayoutDef> {

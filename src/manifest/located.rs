@@ -57,6 +57,13 @@ impl<T: JsonSchema> JsonSchema for Located<T> {
     }
 }
 
+/// A default: not written in a file.
+impl<T: Default> Default for Located<T> {
+    fn default() -> Self {
+        Self::unlocated(T::default())
+    }
+}
+
 impl<T> Located<T> {
     /// A value that was not written in a file (a default); its location reads 0:0.
     pub fn unlocated(value: T) -> Self {

@@ -15,6 +15,7 @@ pub mod model;
 pub mod raw;
 pub mod schema;
 pub mod secret;
+mod tree;
 mod yaml;
 
 use std::collections::BTreeMap;
@@ -185,13 +186,13 @@ fn load_texts_with(sources: &[(PathBuf, String)], secrets: Secrets<'_>) -> Loade
         }
         for doc in yaml::parse_file(file, text, &mut diagnostics) {
             match doc {
-                ParsedDoc::Network(d, s, recovered) => {
+                ParsedDoc::Network(d, s, omitted) => {
                     let chunk = chunk_of(text, &s).to_string();
-                    networks_raw.push((d, s, chunk, recovered));
+                    networks_raw.push((d, s, chunk, omitted));
                 }
-                ParsedDoc::Integration(d, s, recovered) => {
+                ParsedDoc::Integration(d, s, omitted) => {
                     let chunk = chunk_of(text, &s).to_string();
-                    integrations_raw.push((d, s, chunk, recovered));
+                    integrations_raw.push((d, s, chunk, omitted));
                 }
             }
         }
@@ -199,19 +200,19 @@ fn load_texts_with(sources: &[(PathBuf, String)], secrets: Secrets<'_>) -> Loade
 
     let mut networks: BTreeMap<String, Arc<NetworkDef>> = built_in_networks();
     let mut seen = FirstDefinitions::default();
-    for (doc, source, chunk, recovered) in networks_raw {
+    for (doc, source, chunk, omitted) in networks_raw {
         let name = doc.metadata.name.value().clone();
         let duplicate = seen.check("network", &doc.metadata.name, &source);
-        let (def, mut problems) =
+        let (def, problems) =
             compile::compile_network(*doc, &source, &chunk, Origin::File(source.file.clone()));
-        diagnostics.append(&mut problems);
+        diagnostics.extend(as_written(problems, &omitted));
         if let Some(d) = duplicate {
             diagnostics.push(d);
             networks.remove(&name);
             continue;
         }
         match def {
-            Some(def) if !recovered => {
+            Some(def) if omitted.is_empty() => {
                 networks.insert(name, Arc::new(def));
             }
             // An invalid local network must not silently fall back to the built-in one.
@@ -224,10 +225,10 @@ fn load_texts_with(sources: &[(PathBuf, String)], secrets: Secrets<'_>) -> Loade
 
     let mut integrations = BTreeMap::new();
     let mut seen = FirstDefinitions::default();
-    for (doc, source, chunk, recovered) in integrations_raw {
+    for (doc, source, chunk, omitted) in integrations_raw {
         let name = doc.metadata.name.value().clone();
         let duplicate = seen.check("integration", &doc.metadata.name, &source);
-        let (def, mut problems) = compile::compile_integration(
+        let (def, problems) = compile::compile_integration(
             *doc,
             &source,
             &chunk,
@@ -235,14 +236,14 @@ fn load_texts_with(sources: &[(PathBuf, String)], secrets: Secrets<'_>) -> Loade
             &broken_networks,
             secrets,
         );
-        diagnostics.append(&mut problems);
+        diagnostics.extend(as_written(problems, &omitted));
         if let Some(d) = duplicate {
             // Neither copy runs: which one was meant is for a person to decide.
             diagnostics.push(d);
             integrations.remove(&name);
             continue;
         }
-        if let Some(def) = def.filter(|_| !recovered) {
+        if let Some(def) = def.filter(|_| omitted.is_empty()) {
             integrations.insert(name, def);
         }
     }
@@ -300,6 +301,15 @@ impl FirstDefinitions {
             }
         }
     }
+}
+
+/// A document's compile diagnostics with their field paths as the file is
+/// written (compile saw the document without what its reading left out).
+fn as_written(mut problems: Vec<Diagnostic>, omitted: &tree::Omitted) -> Vec<Diagnostic> {
+    for d in &mut problems {
+        d.field = omitted.written_path(&d.field);
+    }
+    problems
 }
 
 fn chunk_of<'a>(text: &'a str, source: &DocSource) -> &'a str {
@@ -392,15 +402,15 @@ pub fn load_network_file(file: &Path) -> Result<Arc<NetworkDef>, Vec<Diagnostic>
     let mut found = Vec::new();
     for doc in yaml::parse_file(file, &text, &mut diagnostics) {
         match doc {
-            ParsedDoc::Network(doc, source, recovered) => {
-                let (def, mut problems) = compile::compile_network(
+            ParsedDoc::Network(doc, source, omitted) => {
+                let (def, problems) = compile::compile_network(
                     *doc,
                     &source,
                     chunk_of(&text, &source),
                     Origin::File(file.to_path_buf()),
                 );
-                diagnostics.append(&mut problems);
-                found.extend(def.filter(|_| !recovered));
+                diagnostics.extend(as_written(problems, &omitted));
+                found.extend(def.filter(|_| omitted.is_empty()));
             }
             ParsedDoc::Integration(_, source, _) => diagnostics.push(source.error_at(
                 0,
@@ -427,6 +437,7 @@ pub fn load_network_file(file: &Path) -> Result<Arc<NetworkDef>, Vec<Diagnostic>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use raw::Column;
 
     #[test]
     fn a_stored_document_compiles_beside_the_directory_it_came_from() {
@@ -443,6 +454,125 @@ mod tests {
         );
         let error = load_stored(dir.path(), &file, "kind: Nope\n", "acme", &env).unwrap_err();
         assert!(error.contains("acme.yaml"), "{error}");
+    }
+
+    fn load_update(update: &str) -> Loaded {
+        let text = format!(
+            "apiVersion: offersync/v1\nkind: Integration\nmetadata: {{name: acme}}\n\
+             spec:\n  network: everflow\n  schedule: \"0 * * * *\"\n  params: {{api_key: \"${{env:KEY}}\"}}\n  advertiser: Acme\n  update:\n{update}"
+        );
+        let env = |name: &str| (name == "KEY").then(|| "k".to_string());
+        load_texts(&[(PathBuf::from("acme.yaml"), text)], &env)
+    }
+
+    /// Issue 25.3: `never` leaves a column empty on create; refused where
+    /// that would widen (no countries: every country) or break a campaign.
+    #[test]
+    fn never_is_refused_where_an_empty_column_widens_or_breaks_a_campaign() {
+        let refused = [
+            ("name", "no name — a campaign cannot be created without one"),
+            ("status", "no status"),
+            ("visibility", "no visibility"),
+            ("redirect", "no redirect type"),
+            ("tracking_url", "no tracking link"),
+            ("revenue", "no revenue"),
+            ("payout", "no payout"),
+            ("currency", "no currency"),
+            ("model", "no payout model"),
+            (
+                "countries",
+                "no countries — an empty country list targets every country",
+            ),
+            ("os", "no OS list — an empty OS list targets every device"),
+            ("dates", "no start and end dates"),
+            (
+                "settings",
+                "no settings — the time targeting would be dropped",
+            ),
+        ];
+        for (column, hint) in refused {
+            let loaded = load_update(&format!("    columns: {{{column}: never}}\n"));
+            let errors: Vec<&Diagnostic> =
+                loaded.diagnostics.iter().filter(|d| d.is_error()).collect();
+            assert_eq!(errors.len(), 1, "{column}: {errors:#?}");
+            let d = errors[0];
+            assert_eq!(
+                (d.line, d.column, d.field.as_str()),
+                (
+                    10,
+                    17 + column.len() as u64,
+                    format!("spec.update.columns.{column}").as_str()
+                ),
+                "{d}"
+            );
+            assert_eq!(d.message, format!("`{column}` cannot be `never`"));
+            let written = d.hint.as_deref().unwrap_or_default();
+            assert!(
+                written.starts_with(&format!("`never` would store {hint}"))
+                    && written
+                        .ends_with("; use on_create to write it only when the campaign is created"),
+                "{column}: {written}"
+            );
+            assert!(loaded.catalog.integrations.is_empty(), "{column}");
+            let on_create = load_update(&format!("    columns: {{{column}: on_create}}\n"));
+            assert!(!on_create.has_errors(), "{:?}", on_create.diagnostics);
+        }
+        for column in [
+            "preview_url",
+            "impression_url",
+            "thumbnail_url",
+            "category",
+            "description",
+            "kpi",
+            "payouts",
+            "objective",
+        ] {
+            let loaded = load_update(&format!("    columns: {{{column}: never}}\n"));
+            assert!(!loaded.has_errors(), "{column}: {:?}", loaded.diagnostics);
+            let def = &loaded.catalog.integrations["acme"];
+            let column = Column::ALL
+                .into_iter()
+                .find(|c| c.name() == column)
+                .unwrap();
+            assert_eq!(def.update.policy(column), raw::ColumnPolicy::Never);
+        }
+    }
+
+    #[test]
+    fn a_never_default_is_refused_for_the_columns_it_would_empty() {
+        let loaded = load_update("    default: never\n    columns: {countries: on_create}\n");
+        let errors: Vec<&Diagnostic> = loaded.diagnostics.iter().filter(|d| d.is_error()).collect();
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert_eq!(
+            (errors[0].line, errors[0].field.as_str()),
+            (10, "spec.update.default")
+        );
+        assert!(errors[0].message.contains("name, status"), "{}", errors[0]);
+        assert!(!errors[0].message.contains("countries"), "{}", errors[0]);
+        let every_column_its_own = [
+            "name",
+            "status",
+            "visibility",
+            "redirect",
+            "tracking_url",
+            "revenue",
+            "payout",
+            "currency",
+            "model",
+            "countries",
+            "os",
+            "dates",
+            "settings",
+        ]
+        .map(|c| format!("{c}: on_create"))
+        .join(", ");
+        let loaded = load_update(&format!(
+            "    default: never\n    columns: {{{every_column_its_own}}}\n"
+        ));
+        assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+        let def = &loaded.catalog.integrations["acme"];
+        assert_eq!(def.update.policy(Column::Kpi), raw::ColumnPolicy::Never);
+        assert_eq!(def.update.policy(Column::Name), raw::ColumnPolicy::OnCreate);
     }
 
     #[test]

@@ -535,7 +535,8 @@ pub struct OfferFields {
     /// (`"3.5%-6%"`) keeps its top here on its own.
     #[serde(default)]
     pub payout_max: Option<Located<FieldSpec>>,
-    /// ISO 4217 code or symbol (`usd`, `$`).
+    /// ISO 4217 code or symbol (`usd`, `$`). Any other code (`XYZ`) is
+    /// left empty with a warning.
     #[serde(default)]
     pub currency: Option<Located<FieldSpec>>,
     /// CPA, CPI, CPL, CPS, CPC, CPM or revshare (common spellings are
@@ -760,7 +761,8 @@ pub struct Defaults {
     #[serde(default)]
     pub category: Option<String>,
     /// Imported Offers Status: the status of campaigns whose offer is active
-    /// upstream. Offers paused or expired upstream are always imported paused.
+    /// upstream. Offers paused or expired upstream are always imported
+    /// paused, and offers pending upstream `pending`.
     #[serde(default)]
     pub status: ImportedStatus,
     /// Imported Offers Visibility.
@@ -802,7 +804,8 @@ pub enum ImportedStatus {
     #[default]
     Active,
     Paused,
-    /// Created paused until a person reviews them.
+    /// Stored as `pending` (not `paused`): a status of its own, until a
+    /// person reviews the campaign and sets another.
     Pending,
 }
 
@@ -973,11 +976,20 @@ pub struct GeoFilter {
 #[serde(deny_unknown_fields)]
 pub struct UpdatePolicy {
     /// The policy of columns not listed in `columns`. Default `always`.
+    /// `never` is refused here unless every column that cannot be `never`
+    /// (see `columns`) has its own policy.
     #[serde(default)]
-    pub default: ColumnPolicy,
-    /// Per-column policy, e.g. `{status: on_create, payout: always, name: never}`.
+    pub default: Located<ColumnPolicy>,
+    /// Per-column policy, e.g. `{status: on_create, payout: always, kpi: never}`.
+    /// `never` is only for the columns a campaign can do without:
+    /// preview_url, impression_url, thumbnail_url, category, description,
+    /// kpi, payouts and objective. It is refused for the others (name,
+    /// status, visibility, redirect, tracking_url, revenue, payout,
+    /// currency, model, countries, os, dates, settings), whose emptiness
+    /// would widen or break a campaign (no countries targets every
+    /// country); `on_create` keeps manual edits of those.
     #[serde(default)]
-    pub columns: BTreeMap<Column, ColumnPolicy>,
+    pub columns: BTreeMap<Column, Located<ColumnPolicy>>,
     /// Where `status` is not `always` (manual status edits kept): still pause
     /// a campaign whose offer is paused, pending or expired upstream, and put
     /// back the status that pause replaced when the offer is active again
@@ -990,7 +1002,7 @@ pub struct UpdatePolicy {
 impl Default for UpdatePolicy {
     fn default() -> Self {
         Self {
-            default: ColumnPolicy::default(),
+            default: Located::default(),
             columns: BTreeMap::new(),
             follow_upstream_pauses: true,
         }
@@ -1006,7 +1018,10 @@ pub enum ColumnPolicy {
     Always,
     /// Only when the campaign is created; manual edits survive.
     OnCreate,
-    /// Never written by offersync after creation either (left empty on create).
+    /// Never written by offersync, not even on create: the column is left
+    /// empty for people to fill. Only for columns a campaign can do without
+    /// (not name, status, visibility, redirect, tracking_url, revenue,
+    /// payout, currency, model, countries, os, dates or settings).
     Never,
 }
 
@@ -1038,6 +1053,31 @@ pub enum Column {
 }
 
 impl Column {
+    /// Every column, in the order of the key's documentation.
+    pub const ALL: [Column; 21] = [
+        Column::Name,
+        Column::Status,
+        Column::Visibility,
+        Column::PreviewUrl,
+        Column::TrackingUrl,
+        Column::ImpressionUrl,
+        Column::Revenue,
+        Column::Payout,
+        Column::Currency,
+        Column::Model,
+        Column::Countries,
+        Column::Os,
+        Column::Category,
+        Column::Description,
+        Column::Kpi,
+        Column::ThumbnailUrl,
+        Column::Payouts,
+        Column::Dates,
+        Column::Redirect,
+        Column::Objective,
+        Column::Settings,
+    ];
+
     /// The column's name as manifests write it (`tracking_url`).
     pub fn name(self) -> &'static str {
         match self {

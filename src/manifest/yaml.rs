@@ -2,31 +2,30 @@
 //!
 //! A file may hold several documents. Each is parsed on its own (after the
 //! file is split at `---` lines), first for its envelope to learn its kind,
-//! then as that kind; a broken document is reported and the others still load.
+//! then into its located tree, which is checked against the kind's schema
+//! and read as that kind; a broken document is reported and the others
+//! still load.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use serde::de::{DeserializeOwned, IgnoredAny};
 
-use super::check::{self, Node};
+use super::check;
 use super::diagnostic::{Diagnostic, DocSource};
 use super::raw::{Document, IntegrationSpec, Kind, NetworkSpec};
 use super::schema;
+use super::tree::{self, Omitted};
 use crate::mapping::program::did_you_mean;
 
-/// One parsed document. A document parsed only after recovering from errors
-/// (`recovered`) is still checked, to report its other problems, but is never used.
+/// One parsed document, and what was left out of it to read it. A document
+/// with anything left out (the schema or serde faulted a part) is still
+/// compiled, to report its other problems, but is never used.
 #[derive(Debug)]
 pub enum ParsedDoc {
-    Network(Box<Document<NetworkSpec>>, DocSource, Recovered),
-    Integration(Box<Document<IntegrationSpec>>, DocSource, Recovered),
+    Network(Box<Document<NetworkSpec>>, DocSource, Omitted),
+    Integration(Box<Document<IntegrationSpec>>, DocSource, Omitted),
 }
-
-/// Whether a document had structural errors that were skipped to parse the rest.
-pub type Recovered = bool;
-
-/// How many structural errors one document may report before giving up.
-const MAX_RECOVERIES: usize = 20;
 
 /// Largest manifest file read, against accidents (a log file in the directory).
 pub const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
@@ -43,51 +42,51 @@ pub fn parse_file(file: &Path, text: &str, diagnostics: &mut Vec<Diagnostic>) ->
                 continue;
             }
         };
-        // The schema first: it reports every problem of the document at once.
-        let problems = match serde_saphyr::from_str_with_options::<Node>(chunk, options()) {
-            Ok(tree) => check::check(&tree, schema::json(header.kind)),
+        let root = match tree::parse(chunk, options()) {
+            Ok(root) => root,
             Err(e) => {
                 diagnostics.push(located_error(&e, "", &source));
                 continue;
             }
         };
-        let clean = problems.is_empty();
-        let mut serde_problems = Vec::new();
+        // The schema first: it reports every problem of the document at once,
+        // and names the nodes serde must read without.
+        let problems = check::check(&root, schema::json(header.kind));
+        let faulted: BTreeSet<usize> = problems.iter().map(|p| p.node).collect();
         for p in problems {
             let mut d = source.error_at(p.line, p.column, p.field, p.message);
             d.hint = p.hint;
             diagnostics.push(d);
         }
-        // serde still reads a document the schema faulted (its repairs let the
-        // rest be compiled, so that the document's other problems show in this
-        // pass too), but the document is never used, and serde's view of what
-        // the schema already reported is dropped.
-        let target = if clean {
-            &mut *diagnostics
-        } else {
-            &mut serde_problems
-        };
         let parsed = match header.kind {
-            Kind::Network => deserialize_recovering(chunk, &source, target)
-                .map(|(d, r)| ParsedDoc::Network(Box::new(d), source.clone(), r || !clean)),
-            Kind::Integration => deserialize_recovering(chunk, &source, target)
-                .map(|(d, r)| ParsedDoc::Integration(Box::new(d), source.clone(), r || !clean)),
+            Kind::Network => read(&root, chunk, &faulted, &source, diagnostics)
+                .map(|(d, o)| ParsedDoc::Network(Box::new(d), source.clone(), o)),
+            Kind::Integration => read(&root, chunk, &faulted, &source, diagnostics)
+                .map(|(d, o)| ParsedDoc::Integration(Box::new(d), source.clone(), o)),
         };
-        if !clean {
-            let faulted_lines: Vec<u64> = diagnostics
-                .iter()
-                .filter(|d| d.file == source.file)
-                .map(|d| d.line)
-                .collect();
-            diagnostics.extend(
-                serde_problems.into_iter().filter(|d| {
-                    !faulted_lines.contains(&d.line) && !d.message.contains("is missing")
-                }),
-            );
-        }
         docs.extend(parsed);
     }
     docs
+}
+
+/// Reads a document from its tree without the `faulted` nodes; what serde
+/// finds besides goes to `diagnostics`, in words for manifest authors.
+fn read<T: DeserializeOwned>(
+    root: &tree::Node,
+    chunk: &str,
+    faulted: &BTreeSet<usize>,
+    source: &DocSource,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<(T, Omitted)> {
+    let (read, problems) = tree::read(root, chunk, faulted);
+    for p in problems {
+        let suggestion = hint_for(&p.message);
+        let (message, hint) = humanize(&p.message);
+        let mut d = source.error_at(p.line, p.column, p.field, message);
+        d.hint = suggestion.or(hint);
+        diagnostics.push(d);
+    }
+    read
 }
 
 /// The names of the Network documents of a file that cannot be read as YAML
@@ -96,7 +95,7 @@ pub fn parse_file(file: &Path, text: &str, diagnostics: &mut Vec<Diagnostic>) ->
 pub fn broken_network_names(text: &str) -> Vec<String> {
     let mut names = Vec::new();
     for (_, chunk) in split_documents(text) {
-        if serde_saphyr::from_str_with_options::<Node>(chunk, options()).is_ok() {
+        if tree::parse(chunk, options()).is_ok() {
             continue;
         }
         let is_network = chunk
@@ -168,170 +167,12 @@ fn options() -> serde_saphyr::Options {
     options
 }
 
-/// Deserializes a document, reporting every structural error rather than the
-/// first. After an error, the offending value is replaced by `~` (or, when that
-/// does not help, its line is blanked; a parent left empty becomes `{}`) and
-/// parsing starts again; line and column numbers never move. Only errors that
-/// such repairs cannot cause (unknown keys, wrong types or values) are reported
-/// after the first; recovery stops at anything else. Returns the document
-/// parsed from what was left, if any.
-fn deserialize_recovering<T: DeserializeOwned>(
-    chunk: &str,
-    source: &DocSource,
-    diagnostics: &mut Vec<Diagnostic>,
-) -> Option<(T, Recovered)> {
-    let mut text = chunk.to_string();
-    let mut recovered = false;
-    // The text before a value was nulled, and where: to blank the line instead
-    // if the field does not accept null.
-    let mut nulled: Option<(String, u64, u64)> = None;
-    for _ in 0..MAX_RECOVERIES {
-        let (diagnostic, raw_message) = match deserialize_raw(&text, source) {
-            Ok(doc) => return Some((doc, recovered)),
-            Err(e) => e,
-        };
-        let line = diagnostic.line.saturating_sub(source.line_offset);
-        // The field did not take `~` (a required value, or an enum reading "~").
-        if let Some((before, at_line, at_column)) = nulled.take()
-            && (line, diagnostic.column) == (at_line, at_column)
-        {
-            text = before;
-            if blank_line(&mut text, line) {
-                continue;
-            }
-            return None;
-        }
-        let recoverable = is_recoverable(&raw_message);
-        let repeated = diagnostics.iter().any(|d| {
-            (d.file.as_path(), d.line, d.column)
-                == (
-                    diagnostic.file.as_path(),
-                    diagnostic.line,
-                    diagnostic.column,
-                )
-        });
-        if recovered && (!recoverable || repeated) {
-            return None; // possibly caused by a repair: not reported
-        }
-        let column = diagnostic.column;
-        let message = raw_message;
-        diagnostics.push(diagnostic);
-        if !recoverable || line == 0 {
-            return None;
-        }
-        recovered = true;
-        if !message.starts_with("unknown field") {
-            let before = text.clone();
-            if null_value(&mut text, line, column) {
-                nulled = Some((before, line, column));
-                continue;
-            }
-        }
-        if !blank_line(&mut text, line) {
-            return None;
-        }
-    }
-    None
-}
-
-fn is_recoverable(message: &str) -> bool {
-    [
-        "unknown field",
-        "unknown variant",
-        "invalid type",
-        "invalid value",
-        "invalid length",
-    ]
-    .iter()
-    .any(|p| message.starts_with(p))
-        && !message.starts_with("invalid type: null")
-}
-
-/// Replaces the plain or quoted scalar at a 1-based line and column with `~`,
-/// padded to its length. Collections are left alone (returns false).
-fn null_value(text: &mut String, line: u64, column: u64) -> bool {
-    let mut lines: Vec<String> = text.split_inclusive('\n').map(String::from).collect();
-    let Some(target) = lines.get_mut(line.saturating_sub(1) as usize) else {
-        return false;
-    };
-    let chars: Vec<char> = target.chars().collect();
-    let start = column.saturating_sub(1) as usize;
-    let Some(&first) = chars.get(start) else {
-        return false;
-    };
-    let end = match first {
-        '[' | '{' | '|' | '>' | '&' | '*' | '!' => return false,
-        '"' | '\'' => match chars[start + 1..].iter().position(|&c| c == first) {
-            Some(i) => start + i + 2,
-            None => return false,
-        },
-        _ => chars[start..]
-            .iter()
-            .position(|&c| matches!(c, ',' | '}' | ']' | '#' | '\n' | '\r'))
-            .map_or(chars.len(), |i| start + i),
-    };
-    let width = end - start;
-    let replacement = format!("~{}", " ".repeat(width.saturating_sub(1)));
-    *target = chars[..start].iter().collect::<String>()
-        + &replacement
-        + &chars[end..].iter().collect::<String>();
-    *text = lines.concat();
-    true
-}
-
-/// Replaces a 1-based line with a comment, keeping every other line where it
-/// was; a block mapping key left with nothing under it gets `{}`, so that it
-/// reads as empty rather than null.
-fn blank_line(text: &mut String, line: u64) -> bool {
-    let mut lines: Vec<String> = text.split_inclusive('\n').map(String::from).collect();
-    let index = line.saturating_sub(1) as usize;
-    match lines.get_mut(index) {
-        Some(l) if !l.trim_start().starts_with('#') => {
-            *l = if l.ends_with('\n') {
-                "#\n".into()
-            } else {
-                "#".into()
-            };
-        }
-        _ => return false,
-    }
-    let indent = |l: &str| l.len() - l.trim_start().len();
-    let is_content = |l: &str| !l.trim().is_empty() && !l.trim_start().starts_with('#');
-    for i in 0..lines.len() {
-        let body = lines[i].trim_end().to_string();
-        if !is_content(&body) || !body.ends_with(':') {
-            continue;
-        }
-        let next = lines[i + 1..].iter().find(|l| is_content(l));
-        let empty = match next {
-            None => true,
-            Some(n) => indent(n) <= indent(&body) && !n.trim_start().starts_with("- "),
-        };
-        if empty {
-            let newline = if lines[i].ends_with('\n') { "\n" } else { "" };
-            lines[i] = format!("{body} {{}}{newline}");
-        }
-    }
-    *text = lines.concat();
-    true
-}
-
-/// Deserializes one document, turning serde's error into a located diagnostic
-/// that names the field path and, for a misspelled key, the likely intended one.
+/// Deserializes one document from its text (its envelope, to learn its
+/// kind), turning serde's error into a located diagnostic that names the
+/// field path and, for a misspelled key, the likely intended one.
 // A diagnostic is made once per mistake a person wrote: its size is no cost.
 #[allow(clippy::result_large_err)]
-pub fn deserialize<T: DeserializeOwned>(chunk: &str, source: &DocSource) -> Result<T, Diagnostic> {
-    deserialize_raw(chunk, source).map_err(|(diagnostic, _)| diagnostic)
-}
-
-/// [`deserialize`], also returning serde's own wording, by which recovery
-/// decides what it can repair.
-// A diagnostic is made once per mistake a person wrote: its size is no cost.
-#[allow(clippy::result_large_err)]
-fn deserialize_raw<T: DeserializeOwned>(
-    chunk: &str,
-    source: &DocSource,
-) -> Result<T, (Diagnostic, String)> {
+fn deserialize<T: DeserializeOwned>(chunk: &str, source: &DocSource) -> Result<T, Diagnostic> {
     let mut path = String::new();
     let result = serde_saphyr::with_deserializer_from_str_with_options(chunk, options(), |de| {
         serde_path_to_error::deserialize(de).map_err(|e| {
@@ -339,10 +180,7 @@ fn deserialize_raw<T: DeserializeOwned>(
             e.into_inner()
         })
     });
-    result.map_err(|error| {
-        let raw = strip_location(&error.to_string());
-        (located_error(&error, &clean_path(&path), source), raw)
-    })
+    result.map_err(|error| located_error(&error, &tree::clean_path(&path), source))
 }
 
 /// serde-saphyr's error as a diagnostic in words for manifest authors.
@@ -438,16 +276,6 @@ fn strip_location(message: &str) -> String {
     }
 }
 
-/// Paths through `Located` values carry an internal `value` step; users never wrote it.
-fn clean_path(path: &str) -> String {
-    let cleaned: Vec<&str> = path
-        .split('.')
-        .filter(|seg| *seg != "value" && *seg != "?")
-        .collect();
-    let joined = cleaned.join(".");
-    if joined == "." { String::new() } else { joined }
-}
-
 /// "did you mean" for unknown keys and variants, from serde's list of expected names.
 fn hint_for(message: &str) -> Option<String> {
     let unknown = message
@@ -480,19 +308,6 @@ mod tests {
         assert_eq!(docs[0], (0, "# comment\na: 1\n"));
         assert_eq!(docs[1], (2, "---\nb: 2\n"));
         assert_eq!(docs[2], (4, "--- {c: 3}\n"));
-    }
-
-    #[test]
-    fn repairs_keep_positions_and_leave_no_null_parents() {
-        let mut text = "a:\n  b: {c: oops, d: 1}\n  e: \"x y\"\n".to_string();
-        assert!(null_value(&mut text, 2, 10));
-        assert_eq!(text, "a:\n  b: {c: ~   , d: 1}\n  e: \"x y\"\n");
-        assert!(null_value(&mut text, 3, 6));
-        assert_eq!(text, "a:\n  b: {c: ~   , d: 1}\n  e: ~    \n");
-        assert!(!null_value(&mut text, 2, 6), "a collection is not nulled");
-        let mut text = "spec:\n  filters:\n    os: andriod\n  name: x\n".to_string();
-        assert!(blank_line(&mut text, 3));
-        assert_eq!(text, "spec:\n  filters: {}\n#\n  name: x\n");
     }
 
     #[test]

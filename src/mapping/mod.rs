@@ -24,7 +24,7 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use crate::offer::{
-    Cap, CountryCode, Offer, OfferStatus, PayoutEntry, RawRecord, normalize_country,
+    Cap, CountryCode, Offer, OfferStatus, PayoutEntry, RawRecord, is_iso_4217, normalize_country,
     normalize_currency, normalize_device, normalize_os, parse_models,
 };
 use convert::{describe, text_of};
@@ -979,6 +979,18 @@ fn entry_field<'v>(entry: &'v serde_json::Map<String, Value>, name: &str) -> Vec
     entry.get(name).map(Cow::Borrowed).into_iter().collect()
 }
 
+/// A currency as stored: an ISO 4217 code (symbols and lower case read as
+/// one). A code that is none (`XYZ`) is not stored as sent, as the manifest's
+/// currency override would not be either.
+fn iso_currency(text: String) -> Result<String, String> {
+    let code = normalize_currency(&text).map_err(|e| e.to_string())?;
+    if is_iso_4217(&code) {
+        Ok(code)
+    } else {
+        Err(format!("{text:?} is not an ISO 4217 currency"))
+    }
+}
+
 fn apply(
     offer: &mut Offer,
     target: Target,
@@ -1009,11 +1021,7 @@ fn apply(
         Target::MinOsVersion => {
             offer.min_os_version = first_text(&values)?.map(|v| os_version(&v)).transpose()?
         }
-        Target::Currency => {
-            offer.currency = first_text(&values)?
-                .map(|c| normalize_currency(&c).map_err(|e| e.to_string()))
-                .transpose()?
-        }
+        Target::Currency => offer.currency = first_text(&values)?.map(iso_currency).transpose()?,
         Target::Model => {
             let models = first_text(&values)?
                 .map(|t| parse_models(&t).map_err(|e| e.to_string()))
@@ -1070,8 +1078,9 @@ fn apply(
                     publisher_payout: None,
                     currency: first_text(&field("currency"))
                         .map_err(at)?
-                        .map(|c| normalize_currency(&c).map_err(|e| at(e.to_string())))
-                        .transpose()?,
+                        .map(iso_currency)
+                        .transpose()
+                        .map_err(at)?,
                     model: parse_word(&field("model")).map_err(at)?,
                     countries: countries(&text_list(entry.get("countries")))
                         .and_then(|c| c.allowed(&mut offer.warnings, "payouts"))
@@ -1084,4 +1093,55 @@ fn apply(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mapping(fields: &[(Target, &str)]) -> Mapping {
+        let fields = fields
+            .iter()
+            .map(|(target, path)| {
+                FieldMapping::compile(*target, &FieldSpec::Path(path.to_string())).unwrap()
+            })
+            .collect();
+        let records = vec![JsonPath::parse("$.offers[*]").unwrap()];
+        Mapping::new(ResponseFormat::Json, Vec::new(), records, &[], fields)
+    }
+
+    /// Issue 25.9: a currency that is no ISO 4217 code is left empty with a
+    /// warning, as any unreadable optional value, rather than stored as sent.
+    #[test]
+    fn a_currency_that_is_no_iso_code_is_left_empty_with_a_warning() {
+        let m = mapping(&[
+            (Target::ExternalId, "$.id"),
+            (Target::Name, "$.name"),
+            (Target::Currency, "$.currency"),
+        ]);
+        let body = br#"{"offers": [
+            {"id": 1, "name": "A", "currency": "XYZ"},
+            {"id": 2, "name": "B", "currency": "eur"},
+            {"id": 3, "name": "C", "currency": "$"}
+        ]}"#;
+        let page = m.map_page(body).unwrap();
+        assert!(page.problems.is_empty(), "{:?}", page.problems);
+        let currencies: Vec<Option<&str>> =
+            page.offers.iter().map(|o| o.currency.as_deref()).collect();
+        assert_eq!(currencies, [None, Some("EUR"), Some("USD")]);
+        assert_eq!(
+            page.offers[0].warnings,
+            ["field currency: \"XYZ\" is not an ISO 4217 currency; left empty"]
+        );
+        assert!(page.offers[1].warnings.is_empty());
+
+        // A Network that requires a currency drops such a record instead.
+        let m = m.with_required(vec![Target::Currency]);
+        let page = m.map_page(body).unwrap();
+        assert_eq!(page.offers.len(), 2);
+        assert_eq!(
+            (page.problems[0].field, page.problems[0].reason.as_str()),
+            ("currency", "\"XYZ\" is not an ISO 4217 currency")
+        );
+    }
 }
