@@ -80,7 +80,20 @@ fn assert_one_run_each<const N: usize>(db: &TestDb, triggers: [&str; N], daemons
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_added_edited_broken_and_deleted_drive_the_runs() {
     let (mock, m, db) = setup(12).await;
-    let daemon = Daemon::start(m.path(), &db, 10);
+    let daemon = Daemon::start_with(
+        m.path(),
+        &db,
+        10,
+        &[
+            "--rescan-seconds",
+            "1",
+            "--removal-delay-seconds",
+            "1",
+            "--metrics-addr",
+            "0",
+        ],
+    );
+    let page = served_addr(&daemon).await;
     ready(&daemon).await;
 
     // Added: runs at once.
@@ -154,11 +167,56 @@ async fn files_added_edited_broken_and_deleted_drive_the_runs() {
         && c.status == "paused"
         && c.columns.iter().any(|f| f.column == "removed_at")));
 
-    // Restored: the integration resumes and its campaigns come back.
+    // Put back: delete is final. The file is refused with a diagnostic,
+    // logged once; the integration stays deleted, nothing runs, and its
+    // campaigns stay paused (issue 25.6).
+    let runs_before = runs(&db).len();
     write_integration(&m, &mock, "  filters: {payout: {max: 10}}\n");
+    let refusal = "integration `acme` was deleted (its manifest was removed and the integration retired); this file does not bring it back";
+    eventually(&daemon, "the re-added file is refused", || {
+        daemon.log().contains(refusal).then_some(())
+    })
+    .await;
+    two_rescans(&daemon).await;
+    two_rescans(&daemon).await;
+    let log = daemon.log();
+    assert_eq!(log.matches(refusal).count(), 1, "logged once: {log}");
+    assert!(log.contains("integration.yaml:3:"), "{log}");
+    assert!(log.contains("offersync undelete acme"), "{log}");
+    assert_eq!(log.matches("integration added").count(), 1, "{log}");
+    assert_eq!(runs(&db).len(), runs_before, "no run: {log}");
+    let stored = status(&db).unwrap();
+    assert_eq!(stored.state, "deleted");
+    let error = stored.last_error.unwrap_or_default();
+    assert!(error.contains("offersync undelete acme"), "{error}");
+    assert!(
+        campaigns(&db)
+            .iter()
+            .all(|c| c.status == "paused" && c.removed_at.is_some())
+    );
+    // The status page shows it deleted, with the message.
+    let (head, body) = http_get(&page, "/integrations/acme");
+    assert!(head.contains("200"), "{head}");
+    assert!(body.contains(">deleted<"), "{body}");
+    assert!(body.contains("offersync undelete acme"), "{body}");
+
+    // Undeleted: the daemon takes the file up and the run restores the
+    // campaigns whose offers it sees (payout max 10: 8 of the 12).
+    let out = Command::new(binary())
+        .args(["undelete", "acme", "--dir"])
+        .arg(m.path())
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     eventually(
         &daemon,
-        "the restored integration runs and restores",
+        "the undeleted integration runs and restores",
         || {
             let c = campaigns(&db);
             let active = c.iter().filter(|c| c.status == "active").count();
@@ -166,6 +224,8 @@ async fn files_added_edited_broken_and_deleted_drive_the_runs() {
         },
     )
     .await;
+    assert_eq!(runs(&db)[0].restored, 8);
+    assert!(daemon.log().contains("manifest has no errors any more"));
 
     assert!(daemon.stop().await.success());
 }

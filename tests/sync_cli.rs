@@ -616,3 +616,208 @@ async fn a_sync_shows_progress_on_a_terminal_and_none_when_piped() {
         "{stdout:?}"
     );
 }
+
+/// Issue 25.6: delete is final. An integration the daemon retired (its
+/// manifest deleted) is not brought back by its file put back: `sync`,
+/// `plan` and `validate` refuse it, naming the integration, the file and the
+/// way out, and its campaigns stay paused; `undelete` brings it back, and
+/// the next sync restores the campaigns whose offers it sees.
+async fn a_deleted_integration_stays_deleted_until_undeleted(backend: Backend) {
+    let mock = MockNetwork::start(offers(1..=25), 10).await;
+    let m = Manifests::new(
+        &network_yaml(PAGE_PAGINATION, HEADER_AUTH),
+        &integration_yaml("acme", &mock.base_url(), ""),
+    );
+    let db = TestDb::new(backend);
+    let out = offersync_async(&m, &db.url, &["sync", "acme"]).await;
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let manifest_file = m.path().join("integration.yaml");
+    let manifest = std::fs::read_to_string(&manifest_file).unwrap();
+
+    // Deleted as in production: the manifest goes, and a daemon retires
+    // the integration once the removal delay has passed.
+    std::fs::remove_file(&manifest_file).unwrap();
+    let daemon = common::daemon::Daemon::start(m.path(), &db, 10);
+    let stored = |db: &TestDb| {
+        let mut store = offersync::store::open(&db.url).unwrap();
+        let status = store.status().unwrap();
+        let state = status
+            .iter()
+            .find(|s| s.name == "acme")
+            .unwrap()
+            .state
+            .clone();
+        (state, store.campaigns("acme").unwrap())
+    };
+    common::daemon::eventually(&daemon, "the integration is retired", || {
+        let (state, campaigns) = stored(&db);
+        (state == "deleted" && campaigns.iter().all(|c| c.status == "paused")).then_some(())
+    })
+    .await;
+    assert!(daemon.stop().await.success());
+    let all_paused = |db: &TestDb| {
+        let (state, campaigns) = stored(db);
+        assert_eq!(state, "deleted");
+        assert_eq!(campaigns.len(), 25);
+        assert!(
+            campaigns
+                .iter()
+                .all(|c| c.status == "paused" && c.removed_at.is_some())
+        );
+    };
+    all_paused(&db);
+
+    // Put back: refused everywhere, with the file and the way out.
+    std::fs::write(&manifest_file, &manifest).unwrap();
+    let file = manifest_file.display().to_string();
+    let out = offersync_async(&m, &db.url, &["sync", "acme"]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("integration `acme` was deleted"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&file), "{stderr}");
+    assert!(stderr.contains("offersync undelete acme"), "{stderr}");
+    assert!(stderr.contains("new metadata.name"), "{stderr}");
+    all_paused(&db);
+    let runs = offersync::store::open(&db.url)
+        .unwrap()
+        .recent_runs("acme", 10)
+        .unwrap();
+    assert_eq!(runs.len(), 1, "the refused sync logged no run");
+
+    let out = offersync_async(&m, &db.url, &["plan", "acme"]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("integration `acme` was deleted"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("offersync undelete acme"), "{stderr}");
+
+    let out = offersync_async(&m, &db.url, &["validate"]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!("{file}:3:"))
+            && stderr.contains("metadata.name: integration `acme` was deleted"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("offersync undelete acme"), "{stderr}");
+    // Offline, no store is read (this one could not even be reached).
+    let out = offersync_async(
+        &m,
+        "postgres://nobody@127.0.0.1:1/none",
+        &["validate", "--offline"],
+    )
+    .await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(!stderr.contains("cannot check"), "{stderr}");
+    all_paused(&db);
+
+    // The way out: undelete (only what is deleted), then sync restores.
+    let out = offersync_async(&m, &db.url, &["undelete", "acme"]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("acme: undeleted, now active"), "{stdout}");
+    assert!(stdout.contains("its 25 removed campaigns"), "{stdout}");
+    assert!(stdout.contains("next run"), "{stdout}");
+    let (state, campaigns) = stored(&db);
+    assert_eq!(state, "active");
+    assert!(campaigns.iter().all(|c| c.status == "paused"), "no run yet");
+
+    let out = offersync_async(&m, &db.url, &["undelete", "acme"]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("`acme` is not deleted (it is active)"),
+        "{stderr}"
+    );
+    let out = offersync_async(&m, &db.url, &["undelete", "nope"]).await;
+    assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
+
+    let out = offersync_async(&m, &db.url, &["validate"]).await;
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let out = offersync_async(&m, &db.url, &["sync", "acme"]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("(restored 25)"), "{stdout}");
+    let (state, campaigns) = stored(&db);
+    assert_eq!(state, "active");
+    assert!(
+        campaigns
+            .iter()
+            .all(|c| c.status == "active" && c.removed_at.is_none()),
+        "{campaigns:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_integration_stays_deleted_until_undeleted_on_postgres() {
+    a_deleted_integration_stays_deleted_until_undeleted(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_integration_stays_deleted_until_undeleted_on_sqlite() {
+    a_deleted_integration_stays_deleted_until_undeleted(Backend::Sqlite).await;
+}
+
+/// Issue 25.6 at the store boundary, on both backends: once retired, an
+/// integration is neither registered again nor set active by any path;
+/// only `undelete_integration` brings it back, and only from `deleted`.
+#[test]
+fn the_store_never_reactivates_a_deleted_integration() {
+    use offersync::store::{IntegrationRecord, StoreError};
+    for backend in [Backend::Postgres, Backend::Sqlite] {
+        let db = TestDb::new(backend);
+        let mut store = offersync::store::open(&db.url).unwrap();
+        let record = IntegrationRecord {
+            name: "acme",
+            network: "mocknet",
+            spec: "spec: {}",
+            spec_hash: "h1",
+            source_file: "/etc/offersync/integrations.d/acme.yaml",
+            enabled: true,
+        };
+        store.upsert_integration(&record).unwrap();
+        store.retire_integration("acme", true).unwrap();
+        let refused = store.upsert_integration(&IntegrationRecord {
+            spec_hash: "h2",
+            ..record.clone()
+        });
+        match refused {
+            Err(StoreError::IntegrationDeleted { name, file }) => {
+                assert_eq!((name.as_str(), file.as_str()), ("acme", record.source_file));
+            }
+            other => panic!("{backend:?}: {other:?}"),
+        }
+        assert!(matches!(
+            store.set_integration_state("acme", "active"),
+            Err(StoreError::IntegrationDeleted { .. })
+        ));
+        assert_eq!(
+            store.integration_state("acme").unwrap().as_deref(),
+            Some("deleted")
+        );
+        let status = store.status().unwrap();
+        assert_eq!(
+            status[0].spec_hash, "h1",
+            "the refused spec was not written"
+        );
+
+        assert!(store.undelete_integration("acme", "disabled").unwrap());
+        assert!(!store.undelete_integration("acme", "active").unwrap());
+        assert!(!store.undelete_integration("nope", "active").unwrap());
+        assert_eq!(
+            store.integration_state("acme").unwrap().as_deref(),
+            Some("disabled")
+        );
+        store.upsert_integration(&record).unwrap();
+        assert_eq!(
+            store.integration_state("acme").unwrap().as_deref(),
+            Some("active")
+        );
+    }
+}

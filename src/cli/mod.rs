@@ -79,17 +79,24 @@ enum Command {
     /// expected. In CI, use --offline: secret references are checked for
     /// their form only, so CI needs no keys. Without it, every
     /// `${env:...}`, `${file:...}` and `${credential:...}` is also read, as
-    /// the daemon will: run that on the machine that runs the daemon. Exit
-    /// status: 0 valid (warnings allowed), 1 invalid, 2 the directory cannot
-    /// be read.
+    /// the daemon will: run that on the machine that runs the daemon; there,
+    /// with a store (DATABASE_URL, or ./offersync.db when it exists), an
+    /// integration the store holds as deleted is an error too (its manifest
+    /// would not bring it back). Exit status: 0 valid (warnings allowed),
+    /// 1 invalid, 2 the directory cannot be read.
     Validate {
         /// The manifest directory.
         #[arg(long, default_value = "integrations.d")]
         dir: PathBuf,
         /// Check secret references for their form only; read no environment
-        /// variable, secret file or credential (for CI, which has no secrets).
+        /// variable, secret file or credential, and no store (for CI, which
+        /// has no secrets).
         #[arg(long)]
         offline: bool,
+        /// The store to check for deleted integrations (without --offline):
+        /// postgres://… or sqlite://PATH (default: ./offersync.db if it exists).
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = DiagnosticFormat::Text)]
         format: DiagnosticFormat,
@@ -279,6 +286,22 @@ enum Command {
         #[command(flatten)]
         common: StoreArgs,
     },
+    /// Bring back an integration that was deleted (its manifest removed and
+    /// the integration retired).
+    ///
+    /// Delete is final: putting a deleted integration's manifest back does
+    /// not reactivate it (`sync`, `plan`, `validate` and the daemon refuse
+    /// it). This sets it `active` again, or `disabled` when its manifest in
+    /// --dir says `enabled: false`; its campaigns come back on its next run,
+    /// as their offers are seen again. To start afresh instead, give the
+    /// manifest a new `metadata.name`. Exit status: 0 undeleted, 1 it is not
+    /// deleted, 2 the store knows no such integration or cannot be read.
+    Undelete {
+        /// The Integration's `metadata.name`.
+        name: String,
+        #[command(flatten)]
+        common: StoreArgs,
+    },
     /// Every integration in the store: state, last run, result and counts.
     Status {
         #[command(flatten)]
@@ -449,8 +472,9 @@ pub fn main() -> ExitCode {
         Command::Validate {
             dir,
             offline,
+            database_url,
             format,
-        } => validate(&dir, offline, format),
+        } => validate(&dir, offline, database_url.as_deref(), format),
         Command::Map {
             network,
             sample,
@@ -566,6 +590,9 @@ pub fn main() -> ExitCode {
             wait.map(std::time::Duration::from_secs),
         ),
         Command::Status { common } => runs::status(&common.database_url, common.format),
+        Command::Undelete { name, common } => {
+            runs::undelete(&name, &common.dir, &common.database_url, common.format)
+        }
         Command::Changes {
             since,
             integration,
@@ -639,7 +666,44 @@ fn init_tracing() {
         .try_init();
 }
 
-fn validate(dir: &Path, offline: bool, format: DiagnosticFormat) -> ExitCode {
+/// The store `validate` checks for deleted integrations: the one named,
+/// else the default SQLite file when it exists. An SQLite file that does
+/// not exist is no store to check (and is not created).
+fn validate_store(url: Option<&str>) -> Option<String> {
+    let url = url.unwrap_or(store::DEFAULT_URL);
+    match store::Backend::from_url(url) {
+        Ok(store::Backend::Sqlite(path)) if !path.exists() => None,
+        _ => Some(url.to_string()),
+    }
+}
+
+/// Errors for the integrations of `catalog` that the store holds as deleted;
+/// `Err` when the store cannot be read.
+fn deleted_in_store(url: &str, catalog: &manifest::Catalog) -> Result<Vec<Diagnostic>, String> {
+    let mut store = store::open(url).map_err(|e| e.to_string())?;
+    let mut found = Vec::new();
+    for (name, def) in &catalog.integrations {
+        if store
+            .integration_state(name)
+            .map_err(|e| e.to_string())?
+            .as_deref()
+            == Some("deleted")
+        {
+            found.push(manifest::deleted_integration(
+                def,
+                store::undelete_hint(name),
+            ));
+        }
+    }
+    Ok(found)
+}
+
+fn validate(
+    dir: &Path,
+    offline: bool,
+    database_url: Option<&str>,
+    format: DiagnosticFormat,
+) -> ExitCode {
     if !dir.is_dir() {
         errln!(
             "error: {} is not a directory\n  hint: pass the directory of your manifests with --dir",
@@ -652,7 +716,26 @@ fn validate(dir: &Path, offline: bool, format: DiagnosticFormat) -> ExitCode {
     } else {
         manifest::Secrets::Resolve(&manifest::process_env)
     };
-    let loaded = manifest::load_dir_with(dir, secrets);
+    let mut loaded = manifest::load_dir_with(dir, secrets);
+    // Offline reads no store; otherwise a deleted integration's file is an
+    // error (it would be refused), when there is a store to ask.
+    let mut store_problem = None;
+    if let Some(url) = validate_store(database_url).filter(|_| !offline) {
+        match deleted_in_store(&url, &loaded.catalog) {
+            Ok(deleted) => {
+                loaded.diagnostics.extend(deleted);
+                loaded
+                    .diagnostics
+                    .sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+            }
+            Err(e) => {
+                store_problem = Some(format!(
+                    "warning: cannot check {} for deleted integrations: {e}",
+                    store::redact_url(&url)
+                ))
+            }
+        }
+    }
     // The directory's own networks carry tests over saved responses: run offline.
     let tests: Vec<testing::Outcome> = loaded
         .catalog
@@ -663,7 +746,11 @@ fn validate(dir: &Path, offline: bool, format: DiagnosticFormat) -> ExitCode {
         .collect();
     let failed_tests = tests.iter().filter(|t| !t.passed()).count();
     let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count() + failed_tests;
-    let warnings = loaded.diagnostics.len() + failed_tests - errors;
+    let warnings =
+        loaded.diagnostics.len() + failed_tests - errors + usize::from(store_problem.is_some());
+    if let Some(problem) = &store_problem {
+        errln!("{problem}");
+    }
     match format {
         DiagnosticFormat::Text => {
             for d in &loaded.diagnostics {

@@ -1,4 +1,4 @@
-//! The commands that touch the store: `sync`, `plan`, `runs`, `status`.
+//! The commands that touch the store: `sync`, `plan`, `runs`, `status`, `undelete`.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -295,10 +295,27 @@ pub fn plan(name: &str, dir: &Path, url: &str, format: OutputFormat) -> ExitCode
         Ok(def) => def,
         Err(_) => return ExitCode::from(1),
     };
-    let store = match open_store(url) {
+    let mut store = match open_store(url) {
         Ok(s) => s,
         Err(_) => return ExitCode::from(1),
     };
+    // `sync` is refused when it registers the integration; a plan registers
+    // nothing, so it asks.
+    match store.integration_state(name) {
+        Ok(Some(state)) if state == "deleted" => {
+            let e = store::StoreError::IntegrationDeleted {
+                name: name.to_string(),
+                file: def.source_file.display().to_string(),
+            };
+            errln!("error: {e}");
+            return ExitCode::from(1);
+        }
+        Ok(_) => {}
+        Err(e) => {
+            errln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    }
     if !def.enabled {
         errln!(
             "note: {name} is disabled (spec.enabled: false in {}): the daemon does not run it, and `offersync sync` needs --force",
@@ -810,6 +827,87 @@ pub fn status(url: &str, format: OutputFormat) -> ExitCode {
                 if let Some(e) = &r.last_error {
                     outln!("  last error: {}", shown(e));
                 }
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// `offersync undelete NAME`: brings a deleted integration back, as
+/// `active`, or `disabled` when the manifest in `dir` says `enabled: false`.
+/// Its campaigns stay paused or removed until its next run sees their
+/// offers again. Exit 0 undeleted, 1 it is not deleted, 2 the store knows
+/// no such integration or cannot be read.
+pub fn undelete(name: &str, dir: &Path, url: &str, format: OutputFormat) -> ExitCode {
+    let mut store = match open_existing_store(url) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let fail = |e: store::StoreError| {
+        errln!("error: {e}");
+        ExitCode::from(CANNOT_START)
+    };
+    let refuse = |state: &str| {
+        errln!(
+            "error: `{name}` is not deleted (it is {state}): there is nothing to undelete\n  hint: `offersync undelete` brings back an integration the daemon retired when its manifest was deleted"
+        );
+        ExitCode::from(1)
+    };
+    match store.integration_state(name) {
+        Ok(Some(state)) if state == "deleted" => {}
+        Ok(Some(state)) => return refuse(&state),
+        Ok(None) => {
+            errln!("error: the store knows no integration `{name}`");
+            return ExitCode::from(CANNOT_START);
+        }
+        Err(e) => return fail(e),
+    }
+    // The state the manifest asks for, read without its secrets.
+    let manifest = dir
+        .is_dir()
+        .then(|| manifest::load_dir_with(dir, manifest::Secrets::Offline))
+        .and_then(|mut loaded| loaded.catalog.integrations.remove(name));
+    let state = match &manifest {
+        Some(def) if !def.enabled => "disabled",
+        _ => "active",
+    };
+    match store.undelete_integration(name, state) {
+        Ok(true) => {}
+        Ok(false) => {
+            // Undeleted by someone else meanwhile.
+            let state = store
+                .integration_state(name)
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| "unknown".into());
+            return refuse(&state);
+        }
+        Err(e) => return fail(e),
+    }
+    let removed = store
+        .campaigns(name)
+        .map(|c| c.iter().filter(|c| c.removed_at.is_some()).count())
+        .unwrap_or(0);
+    match format {
+        OutputFormat::Json => outln!(
+            "{}",
+            serde_json::json!({"integration": name, "state": state, "removed_campaigns": removed})
+        ),
+        OutputFormat::Text => {
+            outln!("{name}: undeleted, now {state}");
+            outln!(
+                "  its {removed} removed campaigns stay as they are until its next run (`offersync sync {name}`, or a daemon's run once it sees the manifest), which brings back each one whose offer it finds"
+            );
+            match &manifest {
+                None => errln!(
+                    "note: {} does not define `{name}`: put its manifest back, or a daemon watching that directory retires it again",
+                    dir.display()
+                ),
+                Some(def) if !def.enabled => errln!(
+                    "note: {} says enabled: false, so it is disabled: the daemon does not run it, and `offersync sync` needs --force",
+                    def.source_file.display()
+                ),
+                Some(_) => {}
             }
         }
     }

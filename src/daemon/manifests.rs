@@ -1,8 +1,10 @@
 //! The manifest directory as the daemon sees it: the watch on it (and its
 //! parent, re-armed after a deploy replaces it), the rescan that turns its
-//! files into new, changed, broken and deleted integrations, and the
-//! retirement of integrations whose manifests are gone. It decides nothing
-//! about when runs happen beyond marking a new or changed spec due.
+//! files into new, changed, broken and deleted integrations, the
+//! retirement of integrations whose manifests are gone, and the refusal of
+//! a manifest put back for an integration already retired (delete is
+//! final). It decides nothing about when runs happen beyond marking a new
+//! or changed spec due.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -69,6 +71,14 @@ pub(super) fn watch(
     Some(watcher)
 }
 
+/// A manifest of a deleted integration, not taken up.
+struct Refused {
+    name: String,
+    diagnostic: manifest::Diagnostic,
+    /// What `offersync status` and the status page show.
+    message: String,
+}
+
 fn file_hash(path: &Path) -> Option<String> {
     let text = std::fs::read(path).ok()?;
     Some(format!("{:x}", sha2::Sha256::digest(text)))
@@ -111,6 +121,8 @@ impl Daemon {
             return;
         };
         tracing::debug!(dir = %self.options.dir.display(), "rescanning the manifest directory");
+        let mut loaded = loaded;
+        let refused = self.refuse_deleted(&mut loaded.catalog).await;
         let mut broken_files: BTreeMap<PathBuf, String> = BTreeMap::new();
         let mut errors_by_file: BTreeMap<PathBuf, Vec<&manifest::Diagnostic>> = BTreeMap::new();
         for d in loaded.diagnostics.iter().filter(|d| d.is_error()) {
@@ -118,6 +130,14 @@ impl Daemon {
             broken_files
                 .entry(d.file.clone())
                 .or_insert_with(|| d.to_string());
+        }
+        // A deleted integration's file is reported like a broken one, but the
+        // directory still validates: it blocks no other deletion.
+        for deleted in &refused {
+            errors_by_file
+                .entry(deleted.diagnostic.file.clone())
+                .or_default()
+                .push(&deleted.diagnostic);
         }
         // Each rescan sees the same broken file again: log it when its
         // errors change, not every minute; and say when it is valid again.
@@ -128,6 +148,18 @@ impl Daemon {
                     tracing::error!(file = %d.file.display(), line = d.line, "{d}");
                 }
                 self.reported_errors.insert(file.clone(), texts);
+                // For `offersync status` and the status page: the
+                // integration stays deleted, and why its file is not run.
+                for deleted in refused.iter().filter(|r| &r.diagnostic.file == file) {
+                    let (name, message) = (deleted.name.clone(), deleted.message.clone());
+                    let result = self
+                        .control
+                        .call(move |s| s.record_manifest_problem(&name, None, Some(&message)))
+                        .await;
+                    if let Err(e) = result {
+                        tracing::warn!(integration = %deleted.name, error = %e, "cannot record the manifest problem");
+                    }
+                }
             }
         }
         let recovered: Vec<PathBuf> = self
@@ -270,6 +302,56 @@ impl Daemon {
                 }
             }
         }
+    }
+
+    /// Takes out of `catalog` the integrations this daemon does not run yet
+    /// whose store state is `deleted` (their manifests were put back after
+    /// they were retired): delete is final, so they are refused, each with a
+    /// diagnostic for its document, until `offersync undelete` or a new name.
+    async fn refuse_deleted(&self, catalog: &mut manifest::Catalog) -> Vec<Refused> {
+        let new: Vec<String> = catalog
+            .integrations
+            .keys()
+            .filter(|name| !self.entries.contains_key(*name))
+            .cloned()
+            .collect();
+        if new.is_empty() {
+            return Vec::new();
+        }
+        let states = self
+            .control
+            .call(move |s| {
+                new.into_iter()
+                    .map(|name| Ok((s.integration_state(&name)?, name)))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await;
+        let states = match states {
+            Ok(states) => states,
+            Err(e) => {
+                // The store refuses a deleted one anyway (registering it, or
+                // running it, is `IntegrationDeleted`).
+                tracing::warn!(error = %e, "cannot read the new integrations' states");
+                return Vec::new();
+            }
+        };
+        let mut refused = Vec::new();
+        for (state, name) in states {
+            if state.as_deref() != Some("deleted") {
+                continue;
+            }
+            let def = catalog.integrations.remove(&name).expect("listed above");
+            let error = crate::store::StoreError::IntegrationDeleted {
+                name: name.clone(),
+                file: def.source_file.display().to_string(),
+            };
+            refused.push(Refused {
+                diagnostic: manifest::deleted_integration(&def, crate::store::undelete_hint(&name)),
+                message: error.to_string(),
+                name,
+            });
+        }
+        refused
     }
 
     /// Records that `name`'s manifest does not validate, and keeps it

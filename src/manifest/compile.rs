@@ -693,6 +693,10 @@ pub fn compile_integration(
     let revision = hex(&Sha256::digest(
         format!("{spec_hash}\n{}", network.source_hash).as_bytes(),
     ));
+    let name_at = (
+        source.file_line(doc.metadata.name.line()),
+        doc.metadata.name.column(),
+    );
     let def = IntegrationDef {
         name: doc.metadata.name.into_value(),
         title: doc.metadata.title,
@@ -736,6 +740,7 @@ pub fn compile_integration(
             allow_link_local_addresses: spec.safety.allow_link_local_addresses,
         },
         source_file: source.file.clone(),
+        name_at,
         spec_hash,
         revision,
         source_text: chunk.to_string(),

@@ -351,6 +351,28 @@ pub fn load_stored(
     })
 }
 
+/// The error for the file of an integration the store holds as deleted:
+/// put back, a deleted integration's manifest does not bring it back.
+/// `hint` says the way out (the store's wording: `store::undelete_hint`).
+pub fn deleted_integration(def: &IntegrationDef, hint: String) -> Diagnostic {
+    let (line, column) = def.name_at;
+    let diagnostic = DocSource::new(&def.source_file, 0)
+        .error_at(
+            line,
+            column,
+            "metadata.name",
+            format!(
+                "integration `{}` was deleted (its manifest was removed and the integration retired); this file does not bring it back, and it is not run",
+                def.name
+            ),
+        )
+        .with_hint(hint);
+    match read_manifest(&def.source_file) {
+        Ok(text) => diagnostic.with_source_line_from(&text),
+        Err(_) => diagnostic,
+    }
+}
+
 /// What a stored manifest document says to do with its campaigns when the
 /// integration goes away: read leniently from the document as it was last
 /// applied (the daemon retires integrations whose files went while it was

@@ -195,6 +195,9 @@ pub struct IntegrationDef {
     pub on_filtered: OnRemoved,
     pub safety: SafetyDef,
     pub source_file: PathBuf,
+    /// The file line and column of `metadata.name`: where a problem with
+    /// the integration as a whole (it was deleted) is reported.
+    pub name_at: (u64, u64),
     /// SHA-256 of the document's text: changes whenever the manifest does.
     pub spec_hash: String,
     /// The spec together with its Network's mapping: a change of either is

@@ -52,6 +52,20 @@ pub enum StoreError {
     SqliteDaemonRunning(String),
     #[error("cannot take the run lock in {path}: {message}")]
     Lock { path: String, message: String },
+    /// The integration's manifest was deleted and the integration retired:
+    /// its file, put back, does not bring it back (delete is final).
+    #[error(
+        "integration `{name}` was deleted (its manifest was removed and the integration retired): {file} does not bring it back\n  hint: {}",
+        undelete_hint(name)
+    )]
+    IntegrationDeleted { name: String, file: String },
+}
+
+/// What to do about a deleted integration whose manifest is back.
+pub fn undelete_hint(name: &str) -> String {
+    format!(
+        "to restore it and its campaigns, run `offersync undelete {name}`; to start afresh instead, give the manifest a new metadata.name"
+    )
 }
 
 /// Why a transaction did not commit.
@@ -419,9 +433,13 @@ pub trait Store: Send {
     /// A new connection to the same database (after this one was lost).
     fn reopen(&self) -> Result<Box<dyn Store>, StoreError>;
     /// Registers an integration, or refreshes its spec; returns its id.
+    /// A deleted integration is never reactivated this way: that is
+    /// [`StoreError::IntegrationDeleted`] (see [`Store::undelete_integration`]).
     fn upsert_integration(&mut self, record: &IntegrationRecord<'_>) -> Result<i64, StoreError>;
     /// The id of a registered integration.
     fn integration_id(&mut self, name: &str) -> Result<Option<i64>, StoreError>;
+    /// A registered integration's state (`active`, `disabled` or `deleted`).
+    fn integration_state(&mut self, name: &str) -> Result<Option<String>, StoreError>;
     /// Takes the integration's run lock, held until [`Store::end_run`] or
     /// until the process or its connection ends; fails at once with
     /// [`StoreError::RunInProgress`] when another process holds it.
@@ -554,8 +572,15 @@ pub trait Store: Send {
     fn refresh_outcome(&mut self, request: i64) -> Result<Option<RefreshOutcome>, StoreError>;
     /// Whether a daemon has taken the refresh request (it may still be running).
     fn refresh_claimed(&mut self, request: i64) -> Result<bool, StoreError>;
-    /// `active`, `disabled` or `deleted`.
+    /// `active`, `disabled` or `deleted`. A deleted integration stays
+    /// deleted: setting it `active` or `disabled` is
+    /// [`StoreError::IntegrationDeleted`].
     fn set_integration_state(&mut self, integration: &str, state: &str) -> Result<(), StoreError>;
+    /// Brings a deleted integration back as `state` (`active` or
+    /// `disabled`), clearing its recorded manifest problem; its campaigns
+    /// stay as they are until a run sees their offers again. `false` when
+    /// the integration is not deleted (or unknown): nothing changed.
+    fn undelete_integration(&mut self, integration: &str, state: &str) -> Result<bool, StoreError>;
     /// The manifest no longer validates (`Some`), or validates again (`None`s).
     fn record_manifest_problem(
         &mut self,

@@ -362,6 +362,8 @@ impl Store for PgStore {
     }
 
     fn upsert_integration(&mut self, record: &IntegrationRecord<'_>) -> Result<i64, StoreError> {
+        // `ON CONFLICT … DO UPDATE … WHERE`.
+        use diesel::query_dsl::methods::FilterDsl as _;
         use integrations::dsl as i;
         let state = if record.enabled { "active" } else { "disabled" };
         let values = (
@@ -384,13 +386,23 @@ impl Store for PgStore {
                 i::state.eq(state),
                 i::updated_at.eq(diesel::dsl::now),
             ))
+            // A deleted integration is left as it is: delete is final.
+            .filter(i::state.ne("deleted"))
             .returning(i::id)
-            .get_result(&mut self.conn)?;
-        Ok(id)
+            .get_result(&mut self.conn)
+            .optional()?;
+        id.ok_or_else(|| StoreError::IntegrationDeleted {
+            name: record.name.to_string(),
+            file: record.source_file.to_string(),
+        })
     }
 
     fn integration_id(&mut self, name: &str) -> Result<Option<i64>, StoreError> {
         integration_id(&mut self.conn, name)
+    }
+
+    fn integration_state(&mut self, name: &str) -> Result<Option<String>, StoreError> {
+        integration_state(&mut self.conn, name)
     }
 
     fn lock_run(&mut self, integration: &str) -> Result<(), StoreError> {

@@ -1133,16 +1133,66 @@ macro_rules! shared_queries {
                 .collect())
         }
 
+        fn integration_state(conn: &mut $Conn, name: &str) -> Result<Option<String>, StoreError> {
+            use integrations::dsl as i;
+            Ok(i::integrations
+                .filter(i::name.eq(name))
+                .select(i::state)
+                .first(conn)
+                .optional()?)
+        }
+
+        /// A deleted integration stays deleted (only `undelete_integration`
+        /// brings it back).
         fn set_integration_state(
             conn: &mut $Conn,
             integration: &str,
             state: &str,
         ) -> Result<(), StoreError> {
             use integrations::dsl as i;
-            diesel::update(i::integrations.filter(i::name.eq(integration)))
-                .set((i::state.eq(state), i::updated_at.eq(Utc::now())))
-                .execute(conn)?;
+            let updated = diesel::update(
+                i::integrations
+                    .filter(i::name.eq(integration))
+                    .filter(i::state.ne("deleted").or(i::state.eq(state))),
+            )
+            .set((i::state.eq(state), i::updated_at.eq(Utc::now())))
+            .execute(conn)?;
+            if updated == 0 {
+                let deleted: Option<String> = i::integrations
+                    .filter(i::name.eq(integration))
+                    .filter(i::state.eq("deleted"))
+                    .select(i::source_file)
+                    .first(conn)
+                    .optional()?;
+                if let Some(file) = deleted {
+                    return Err(StoreError::IntegrationDeleted {
+                        name: integration.to_string(),
+                        file,
+                    });
+                }
+            }
             Ok(())
+        }
+
+        fn undelete_integration(
+            conn: &mut $Conn,
+            integration: &str,
+            state: &str,
+        ) -> Result<bool, StoreError> {
+            use integrations::dsl as i;
+            let updated = diesel::update(
+                i::integrations
+                    .filter(i::name.eq(integration))
+                    .filter(i::state.eq("deleted")),
+            )
+            .set((
+                i::state.eq(state),
+                i::attempted_spec_hash.eq(None::<String>),
+                i::last_error.eq(None::<String>),
+                i::updated_at.eq(Utc::now()),
+            ))
+            .execute(conn)?;
+            Ok(updated > 0)
         }
 
         fn record_manifest_problem(
@@ -1538,6 +1588,14 @@ macro_rules! shared_store_methods {
             state: &str,
         ) -> Result<(), StoreError> {
             set_integration_state(&mut self.conn, integration, state)
+        }
+
+        fn undelete_integration(
+            &mut self,
+            integration: &str,
+            state: &str,
+        ) -> Result<bool, StoreError> {
+            undelete_integration(&mut self.conn, integration, state)
         }
 
         fn record_manifest_problem(
