@@ -529,6 +529,77 @@ async fn filters_skip_with_reasons_that_the_run_log_keeps(backend: Backend) {
     );
 }
 
+/// Issue 25.4: country logic narrows what a row targets; it skips an offer
+/// only when no country is left, and a row never both targets and blocks a
+/// country. `mode: skip_offer` keeps skipping the whole offer.
+async fn country_logic_narrows_the_stored_targeting(backend: Backend) {
+    let mut list = offers(1..=6);
+    list[0]["countries"] = serde_json::json!(["US", "DE"]); // 1: DE not allowed
+    list[1]["countries"] = serde_json::json!(["US", "RU"]); // 2: RU blocked
+    list[2]["countries"] = serde_json::json!([]); // 3: worldwide, but not GB
+    list[2]["blocked_countries"] = serde_json::json!(["GB"]);
+    list[3]["countries"] = serde_json::json!(["RU"]); // 4: nothing left
+    list[4]["countries"] = serde_json::json!(["DE"]); // 5: nothing allowed
+    list[5]["countries"] = serde_json::json!(["US", "GB"]); // 6: GB pays 7.50, over 5
+    let mock = MockNetwork::start(list, 10).await;
+    let network = network_yaml(PAGE_PAGINATION, HEADER_AUTH).replacen(
+        "    caps:\n",
+        "    blocked_countries: $.blocked_countries[*]\n    caps:\n",
+        1,
+    );
+    let filters = |mode: &str| {
+        format!(
+            "  filters:\n    countries: {{allow: [US, GB], block: [RU]{mode}}}\n    geo: [{{country: GB, max: 5}}]\n  safety: {{max_removed_share: 1}}\n"
+        )
+    };
+    let m = Manifests::new(
+        &network,
+        &integration_yaml("acme", &mock.base_url(), &filters("")),
+    );
+    let db = TestDb::new(backend);
+    let report = sync_once(&m, &db, "acme").await;
+    assert!(report.succeeded(), "{:?}", report.error);
+    let targeting = |id: &str| {
+        let row = stored_row(&db, id);
+        (row["countries"].clone(), row["blocked_countries"].clone())
+    };
+    let json = |list: &[&str]| serde_json::json!(list);
+    assert_eq!(targeting("1"), (json(&["US"]), json(&[])));
+    assert_eq!(targeting("2"), (json(&["US"]), json(&[])));
+    assert_eq!(targeting("3"), (json(&["US"]), json(&["GB", "RU"])));
+    assert_eq!(targeting("6"), (json(&["US"]), json(&[])));
+    let by_reason: Vec<(String, u32)> = report
+        .counts
+        .skipped_by_reason
+        .iter()
+        .map(|(r, n)| (r.to_string(), *n))
+        .collect();
+    assert_eq!(
+        by_reason,
+        [
+            ("country_blocked".to_string(), 1),
+            ("country_not_allowed".to_string(), 1)
+        ]
+    );
+    assert_eq!(report.counts.created, 4);
+
+    // Under skip_offer, an offer with a blocked country (2) or a country out
+    // of its geo bounds (6) is skipped whole; one allowed country is enough
+    // (1 keeps DE); the worldwide offer still never targets GB.
+    m.set_integration(&integration_yaml(
+        "acme",
+        &mock.base_url(),
+        &filters(", mode: skip_offer"),
+    ));
+    let report = sync_once(&m, &db, "acme").await;
+    assert!(report.succeeded(), "{:?}", report.error);
+    assert_eq!(report.counts.filtered, 2);
+    assert_eq!(targeting("1"), (json(&["DE", "US"]), json(&[])));
+    assert_eq!(targeting("3"), (json(&["US"]), json(&["GB", "RU"])));
+    assert!(campaign(&db, "acme", "2").removed_at.is_some());
+    assert!(campaign(&db, "acme", "6").removed_at.is_some());
+}
+
 async fn a_skipped_offer_that_was_imported_is_filtered_out_but_a_mapping_problem_is_left_alone(
     backend: Backend,
 ) {
@@ -1613,6 +1684,7 @@ on_both_backends!(
     truncated_json_fails_the_run_and_changes_nothing,
     an_empty_feed_or_a_mass_removal_is_refused_as_an_outage,
     filters_skip_with_reasons_that_the_run_log_keeps,
+    country_logic_narrows_the_stored_targeting,
     a_skipped_offer_that_was_imported_is_filtered_out_but_a_mapping_problem_is_left_alone,
     narrowing_the_filters_filters_out_without_tripping_the_outage_guard,
     a_restore_undoes_the_removal_and_leaves_a_protected_status_as_set,

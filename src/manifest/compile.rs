@@ -1195,6 +1195,7 @@ fn compile_filters(c: &mut Checker, f: &raw::Filters) -> Option<FiltersDef> {
     (c.diagnostics.len() == before).then(|| FiltersDef {
         allow_countries: allow,
         block_countries: block,
+        country_mode: f.countries.mode,
         require_preview_url: f.require_preview_url,
         models: f.models.clone(),
         payout_min: f.payout.min,

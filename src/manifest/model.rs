@@ -12,8 +12,9 @@ use chrono::NaiveTime;
 use rust_decimal::Decimal;
 
 pub use super::raw::{
-    CapType, CapVisibility, Column, ColumnPolicy, EnrichFailure, Format, ImportedStatus, Method,
-    OffsetUnit, OnRemoved, OsFilter, OverDelivery, Rounding, Spillover, Visibility, Weekday,
+    CapType, CapVisibility, Column, ColumnPolicy, CountryMode, EnrichFailure, Format,
+    ImportedStatus, Method, OffsetUnit, OnRemoved, OsFilter, OverDelivery, Rounding, Spillover,
+    Visibility, Weekday,
 };
 pub use super::secret::ParamValue;
 use crate::mapping::path::JsonPath;
@@ -277,6 +278,8 @@ pub struct PayoutDef {
 pub struct FiltersDef {
     pub allow_countries: Vec<String>,
     pub block_countries: Vec<String>,
+    /// Whether refused countries narrow the targeting or skip the offer.
+    pub country_mode: CountryMode,
     pub require_preview_url: bool,
     pub models: Vec<PayoutModel>,
     pub payout_min: Option<Decimal>,

@@ -903,7 +903,11 @@ pub struct Filters {
     /// OS: all, android or ios.
     #[serde(default)]
     pub os: OsFilter,
-    /// Geo Filter: per-country payout bounds.
+    /// Geo Filter: per-country payout bounds. A country whose payout (its
+    /// own `payouts` entry, else the offer's) is out of its bounds is dropped
+    /// from the campaign's targeting; the offer is skipped as
+    /// `geo_payout_out_of_range` only when no country is left (under
+    /// `countries.mode: skip_offer`, as soon as one targeted country is out).
     #[serde(default)]
     pub geo: Vec<GeoFilter>,
     /// View Offers: import only these offer ids (empty imports all).
@@ -917,18 +921,44 @@ pub struct Filters {
     pub status: Vec<crate::offer::OfferStatus>,
 }
 
-/// Country logic.
+/// Country logic: which countries an imported offer's campaign targets.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CountryFilter {
-    /// Import only offers that accept at least one of these countries. A
-    /// worldwide offer (no country list) is imported targeting these.
+    /// The countries campaigns may target. An offer's campaign targets those
+    /// of its countries that are listed here (`narrow`); an offer with none of
+    /// them is skipped as `country_not_allowed`. A worldwide offer (no country
+    /// list) is imported targeting these, less the blocked ones.
     #[serde(default)]
     pub allow: Vec<Located<String>>,
-    /// Skip offers that accept any of these countries. A worldwide offer is
-    /// imported with these as its blocked countries, so they are never served.
+    /// The countries campaigns never target. They are dropped from an offer's
+    /// targeting (`narrow`); an offer left with no country is skipped as
+    /// `country_blocked`. A worldwide offer is imported with these added to
+    /// its blocked countries, so they are never served.
     #[serde(default)]
     pub block: Vec<Located<String>>,
+    /// What an offer with a country outside these lists (or outside its
+    /// `filters.geo` bounds) becomes. `narrow` (default): the campaign targets
+    /// the offer's countries that are allowed, not blocked and within their
+    /// geo bounds, and the offer is skipped only when none is left.
+    /// `skip_offer`: the offer is skipped when it targets any blocked country,
+    /// none of the allowed ones, or any country outside its geo bounds, and
+    /// is otherwise imported with its own country list. Either way a campaign
+    /// never targets a country it blocks (or the offer blocks upstream).
+    #[serde(default)]
+    pub mode: CountryMode,
+}
+
+/// What country logic does with an offer that targets a country it refuses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CountryMode {
+    /// Drop the refused countries from the campaign's targeting; skip the
+    /// offer only when no country is left.
+    #[default]
+    Narrow,
+    /// Skip the whole offer (the behaviour before `narrow`).
+    SkipOffer,
 }
 
 /// Payout bounds (inclusive).

@@ -21,7 +21,8 @@ use crate::campaign::{
     Campaign, CampaignStatus, CampaignVisibility, PayoutKind, PublisherPayout, PublisherPayoutKind,
 };
 use crate::manifest::model::{
-    ImportedStatus, IntegrationDef, OsFilter, PayoutDef, Rounding, Visibility,
+    CountryMode, FiltersDef, ImportedStatus, IntegrationDef, OsFilter, PayoutDef, Rounding,
+    Visibility,
 };
 use crate::offer::{Cap, Offer, OfferStatus};
 
@@ -31,7 +32,9 @@ use crate::offer::{Cap, Offer, OfferStatus};
 pub enum SkipReason {
     /// `filters.offers` lists ids and this is not one of them.
     NotSelected,
-    /// The offer targets a country in `filters.countries.block`.
+    /// No country is left to target once those in
+    /// `filters.countries.block` (and those the offer blocks itself) are
+    /// dropped; under `mode: skip_offer`, the offer targets a blocked country.
     CountryBlocked,
     /// The offer targets none of `filters.countries.allow`.
     CountryNotAllowed,
@@ -43,7 +46,8 @@ pub enum SkipReason {
     PayoutAboveMax,
     /// The offer does not run on the OS of `filters.os`.
     OsExcluded,
-    /// A `filters.geo` country's payout is out of its bounds.
+    /// Every targeted country's payout is out of its `filters.geo` bounds
+    /// (under `mode: skip_offer`, one is).
     GeoPayoutOutOfRange,
     /// An earlier record in the same run had the same id.
     DuplicateId,
@@ -177,29 +181,43 @@ impl<'a> Rules<'a> {
     }
 
     /// The campaign an offer becomes, or why it is skipped.
-    pub fn apply(&self, offer: Offer) -> Result<Campaign, Skip> {
-        self.check_filters(&offer)?;
-        Ok(self.campaign(offer))
-    }
-
-    fn check_filters(&self, offer: &Offer) -> Result<(), Skip> {
-        Self::FILTERS
-            .iter()
-            .try_for_each(|(_, check)| check(self, offer))
+    pub fn apply(&self, mut offer: Offer) -> Result<Campaign, Skip> {
+        let mut targeting = Targeting::new(
+            std::mem::take(&mut offer.countries),
+            std::mem::take(&mut offer.blocked_countries),
+        );
+        for (_, check) in &Self::FILTERS {
+            check(self, &offer, &mut targeting)?;
+        }
+        Ok(self.campaign(offer, targeting))
     }
 
     /// Each filter's verdict on an offer, in the order `apply` checks them
     /// (`apply` stops at the first that skips), named as in the manifest.
+    /// Each judges the targeting the filters before it that passed narrowed.
     pub fn filter_verdicts(&self, offer: &Offer) -> Vec<(&'static str, Result<(), Skip>)> {
+        let mut targeting =
+            Targeting::new(offer.countries.clone(), offer.blocked_countries.clone());
         Self::FILTERS
             .iter()
-            .map(|(name, check)| (*name, check(self, offer)))
+            .map(|(name, check)| {
+                let mut narrowed = targeting.clone();
+                let verdict = check(self, offer, &mut narrowed);
+                if verdict.is_ok() {
+                    targeting = narrowed;
+                }
+                (*name, verdict)
+            })
             .collect()
     }
 
-    /// The filters, in order: an earlier one names the skip reason.
+    /// The filters, in order: an earlier one names the skip reason. The
+    /// country logic and the geo filter narrow the targeting as they go.
     #[allow(clippy::type_complexity)]
-    const FILTERS: [(&'static str, fn(&Self, &Offer) -> Result<(), Skip>); 9] = [
+    const FILTERS: [(
+        &'static str,
+        fn(&Self, &Offer, &mut Targeting) -> Result<(), Skip>,
+    ); 9] = [
         ("filters.offers", Self::check_selected),
         ("filters.status", Self::check_status),
         ("filters.countries", Self::check_countries),
@@ -215,7 +233,7 @@ impl<'a> Rules<'a> {
         self.model_of(offer) == Some(crate::offer::PayoutModel::RevShare)
     }
 
-    fn check_selected(&self, offer: &Offer) -> Result<(), Skip> {
+    fn check_selected(&self, offer: &Offer, _: &mut Targeting) -> Result<(), Skip> {
         let f = &self.def.filters;
         if !f.offers.is_empty() && !f.offers.contains(&offer.external_id) {
             return Err(Skip::new(
@@ -227,7 +245,7 @@ impl<'a> Rules<'a> {
         Ok(())
     }
 
-    fn check_status(&self, offer: &Offer) -> Result<(), Skip> {
+    fn check_status(&self, offer: &Offer, _: &mut Targeting) -> Result<(), Skip> {
         let f = &self.def.filters;
         if !f.statuses.is_empty() && !f.statuses.contains(&offer.status) {
             return Err(Skip::new(
@@ -239,37 +257,82 @@ impl<'a> Rules<'a> {
         Ok(())
     }
 
-    fn check_countries(&self, offer: &Offer) -> Result<(), Skip> {
+    /// Country logic: the offer's countries ∩ allow − block − the offer's
+    /// own blocked countries (`mode: narrow`), skipped only when none is
+    /// left; or skipped when one is blocked or none allowed (`skip_offer`).
+    fn check_countries(&self, offer: &Offer, t: &mut Targeting) -> Result<(), Skip> {
         let f = &self.def.filters;
-        if let Some(c) = offer
-            .countries
-            .iter()
-            .find(|c| f.block_countries.contains(c))
-        {
-            return Err(Skip::new(
-                offer,
-                SkipReason::CountryBlocked,
-                format!("targets {c}"),
-            ));
+        let narrow = f.country_mode == CountryMode::Narrow;
+        let Some(listed) = &t.countries else {
+            // A worldwide offer blocks the blocked countries, and with an
+            // allow list targets those of it that are left.
+            let mut dropped = Dropped::default();
+            let kept = dropped.sort(f.allow_countries.iter(), &t.blocked, f, false);
+            for c in &f.block_countries {
+                if !t.blocked.contains(c) {
+                    t.blocked.push(c.clone());
+                }
+            }
+            if f.allow_countries.is_empty() {
+                return Ok(());
+            }
+            t.narrowed_worldwide = true;
+            return self.targeted(offer, t, kept, dropped, || {
+                format!("worldwide, allowed {}", f.allow_countries.join(","))
+            });
+        };
+        let targets = listed.join(",");
+        let mut dropped = Dropped::default();
+        let kept = dropped.sort(listed.iter(), &t.blocked, f, narrow);
+        if !narrow {
+            // Today's semantics: one blocked country, or none allowed, skips it.
+            if !dropped.block.is_empty() {
+                let detail = format!(
+                    "targets {targets}; {} in filters.countries.block",
+                    dropped.block.join(",")
+                );
+                return Err(Skip::new(offer, SkipReason::CountryBlocked, detail));
+            }
+            if !f.allow_countries.is_empty()
+                && !kept.is_empty()
+                && !kept.iter().any(|c| f.allow_countries.contains(c))
+            {
+                let detail = format!(
+                    "targets {targets}; {} not in filters.countries.allow",
+                    kept.join(",")
+                );
+                return Err(Skip::new(offer, SkipReason::CountryNotAllowed, detail));
+            }
         }
-        // An offer with no country list runs worldwide, which includes the allowed ones.
-        if !f.allow_countries.is_empty()
-            && !offer.countries.is_empty()
-            && !offer
-                .countries
-                .iter()
-                .any(|c| f.allow_countries.contains(c))
-        {
-            return Err(Skip::new(
-                offer,
-                SkipReason::CountryNotAllowed,
-                format!("targets {}", offer.countries.join(",")),
-            ));
+        self.targeted(offer, t, kept, dropped, || format!("targets {targets}"))
+    }
+
+    /// The targeting left after country logic dropped `dropped`, or the
+    /// skip when nothing is left (`what` says what the offer targeted).
+    fn targeted(
+        &self,
+        offer: &Offer,
+        t: &mut Targeting,
+        kept: Vec<String>,
+        dropped: Dropped,
+        what: impl FnOnce() -> String,
+    ) -> Result<(), Skip> {
+        if kept.is_empty() {
+            // Blocking named first, as the lists are checked.
+            let reason = if dropped.block.is_empty() && !dropped.not_allowed.is_empty() {
+                SkipReason::CountryNotAllowed
+            } else {
+                SkipReason::CountryBlocked
+            };
+            let detail = format!("{}; none left: {}", what(), dropped.describe());
+            return Err(Skip::new(offer, reason, detail));
         }
+        t.dropped.extend(dropped.into_countries());
+        t.countries = Some(kept);
         Ok(())
     }
 
-    fn check_preview(&self, offer: &Offer) -> Result<(), Skip> {
+    fn check_preview(&self, offer: &Offer, _: &mut Targeting) -> Result<(), Skip> {
         if self.def.filters.require_preview_url
             && offer.preview_url.as_deref().is_none_or(str::is_empty)
         {
@@ -278,7 +341,7 @@ impl<'a> Rules<'a> {
         Ok(())
     }
 
-    fn check_model(&self, offer: &Offer) -> Result<(), Skip> {
+    fn check_model(&self, offer: &Offer, _: &mut Targeting) -> Result<(), Skip> {
         let f = &self.def.filters;
         if !f.models.is_empty() {
             match self.model_of(offer) {
@@ -304,14 +367,14 @@ impl<'a> Rules<'a> {
 
     // A percentage is no money: the money bounds and the geo filter's
     // bounds do not judge it; the percentage bounds do.
-    fn check_percent(&self, offer: &Offer) -> Result<(), Skip> {
+    fn check_percent(&self, offer: &Offer, _: &mut Targeting) -> Result<(), Skip> {
         if self.is_percent(offer) {
             check_percent(offer, &self.def.filters)?;
         }
         Ok(())
     }
 
-    fn check_payout(&self, offer: &Offer) -> Result<(), Skip> {
+    fn check_payout(&self, offer: &Offer, _: &mut Targeting) -> Result<(), Skip> {
         let f = &self.def.filters;
         let percent = self.is_percent(offer);
         if let Some(min) = f.payout_min.filter(|_| !percent) {
@@ -345,7 +408,7 @@ impl<'a> Rules<'a> {
         Ok(())
     }
 
-    fn check_os(&self, offer: &Offer) -> Result<(), Skip> {
+    fn check_os(&self, offer: &Offer, _: &mut Targeting) -> Result<(), Skip> {
         let wanted_os = match self.def.filters.os {
             OsFilter::All => None,
             OsFilter::Android => Some("android"),
@@ -365,12 +428,17 @@ impl<'a> Rules<'a> {
         Ok(())
     }
 
-    fn check_geo(&self, offer: &Offer) -> Result<(), Skip> {
+    /// The geo filter: a targeted country whose payout is out of its bounds
+    /// is dropped (`narrow`; the offer is skipped when none is left), or
+    /// skips the offer (`skip_offer`).
+    fn check_geo(&self, offer: &Offer, t: &mut Targeting) -> Result<(), Skip> {
         let f = &self.def.filters;
-        let percent = self.is_percent(offer);
-        for geo in f.geo.iter().filter(|_| !percent) {
-            let targets = offer.countries.is_empty() || offer.countries.contains(&geo.country);
-            if !targets || offer.blocked_countries.contains(&geo.country) {
+        if f.geo.is_empty() || self.is_percent(offer) {
+            return Ok(());
+        }
+        let mut out: Vec<(&str, String)> = Vec::new();
+        for geo in &f.geo {
+            if !t.targets(&geo.country) {
                 continue;
             }
             let Some(payout) = country_payout(offer, &geo.country) else {
@@ -380,9 +448,8 @@ impl<'a> Rules<'a> {
             let high = geo.max.is_some_and(|max| payout > max);
             if low || high {
                 let bound = |b: Option<Decimal>| b.map(|d| d.to_string()).unwrap_or("-".into());
-                return Err(Skip::new(
-                    offer,
-                    SkipReason::GeoPayoutOutOfRange,
+                out.push((
+                    &geo.country,
                     format!(
                         "{} payout {payout} outside {}..{}",
                         geo.country,
@@ -392,6 +459,31 @@ impl<'a> Rules<'a> {
                 ));
             }
         }
+        if out.is_empty() {
+            return Ok(());
+        }
+        let skip = |out: &[(&str, String)]| {
+            let detail: Vec<&str> = out.iter().map(|(_, d)| d.as_str()).collect();
+            Err(Skip::new(
+                offer,
+                SkipReason::GeoPayoutOutOfRange,
+                detail.join(", "),
+            ))
+        };
+        if f.country_mode == CountryMode::SkipOffer {
+            return skip(&out);
+        }
+        match &mut t.countries {
+            Some(list) => {
+                list.retain(|c| !out.iter().any(|(o, _)| o == c));
+                if list.is_empty() {
+                    return skip(&out);
+                }
+            }
+            // Worldwide, less the countries out of their bounds.
+            None => t.blocked.extend(out.iter().map(|(c, _)| c.to_string())),
+        }
+        t.dropped.extend(out.iter().map(|(c, _)| c.to_string()));
         Ok(())
     }
 
@@ -399,14 +491,14 @@ impl<'a> Rules<'a> {
         offer.model.or(self.def.defaults.objective)
     }
 
-    fn campaign(&self, offer: Offer) -> Campaign {
-        let mut campaign = self.unhashed_campaign(offer);
+    fn campaign(&self, offer: Offer, targeting: Targeting) -> Campaign {
+        let mut campaign = self.unhashed_campaign(offer, targeting);
         campaign.content_hash = campaign.compute_hash();
         campaign.raw_hash = campaign.compute_raw_hash();
         campaign
     }
 
-    fn unhashed_campaign(&self, offer: Offer) -> Campaign {
+    fn unhashed_campaign(&self, offer: Offer, targeting: Targeting) -> Campaign {
         let def = self.def;
         let defaults = &def.defaults;
         let status = match offer.status {
@@ -456,11 +548,11 @@ impl<'a> Rules<'a> {
         caps.extend(def.caps.additional.iter().cloned());
         let model = offer.model.or(defaults.objective);
         let mut payouts = offer.payouts;
+        targeting.prune(&mut payouts);
         for entry in &mut payouts {
             entry.publisher_payout = Some(scaled(entry.payout, payout_rules.ratio, payout_rules));
         }
-        let (countries, blocked_countries) =
-            targeting(offer.countries, offer.blocked_countries, &def.filters);
+        let (countries, blocked_countries) = targeting.into_lists();
         Campaign {
             external_id: offer.external_id,
             name: offer.name,
@@ -537,7 +629,7 @@ pub fn scaled(amount: Decimal, ratio: Decimal, rules: &PayoutDef) -> Decimal {
 }
 
 /// The percentage bounds of a revenue-share offer (`filters.payout_percent`).
-fn check_percent(offer: &Offer, f: &crate::manifest::model::FiltersDef) -> Result<(), Skip> {
+fn check_percent(offer: &Offer, f: &FiltersDef) -> Result<(), Skip> {
     let Some(p) = offer.payout else {
         return match f.percent_min {
             Some(min) => Err(Skip::new(
@@ -569,30 +661,129 @@ fn check_percent(offer: &Offer, f: &crate::manifest::model::FiltersDef) -> Resul
     Ok(())
 }
 
-/// The countries a campaign targets and blocks. An offer that lists
-/// countries passed the country filters as it is. A worldwide one (no list)
-/// takes the filters with it: it targets `filters.countries.allow` and
-/// blocks `filters.countries.block`, so a blocked country is never served.
-fn targeting(
-    countries: Vec<String>,
-    mut blocked: Vec<String>,
-    filters: &crate::manifest::model::FiltersDef,
-) -> (Vec<String>, Vec<String>) {
-    if !countries.is_empty() {
-        return (countries, blocked);
-    }
-    let allowed: Vec<String> = filters
-        .allow_countries
-        .iter()
-        .filter(|c| !filters.block_countries.contains(c))
-        .cloned()
-        .collect();
-    for c in &filters.block_countries {
-        if !blocked.contains(c) {
-            blocked.push(c.clone());
+/// What a campaign targets and blocks, as the filters narrow the offer's
+/// own targeting. A country is never both targeted and blocked.
+#[derive(Debug, Clone)]
+struct Targeting {
+    /// The countries targeted; `None` is worldwide, less `blocked`.
+    countries: Option<Vec<String>>,
+    blocked: Vec<String>,
+    /// Countries of the offer's list that the rules dropped.
+    dropped: Vec<String>,
+    /// A worldwide offer narrowed to the allow list: every other country
+    /// was dropped.
+    narrowed_worldwide: bool,
+}
+
+impl Targeting {
+    /// The offer's own: its countries (none: worldwide) and blocked ones.
+    /// Country logic drops a listed country the offer also blocks.
+    fn new(countries: Vec<String>, blocked: Vec<String>) -> Self {
+        Self {
+            countries: (!countries.is_empty()).then_some(countries),
+            blocked,
+            dropped: Vec::new(),
+            narrowed_worldwide: false,
         }
     }
-    (allowed, blocked)
+
+    fn targets(&self, country: &str) -> bool {
+        let listed = match &self.countries {
+            Some(list) => list.iter().any(|c| c == country),
+            None => true,
+        };
+        listed && !self.blocked.iter().any(|c| c == country)
+    }
+
+    /// Drops from the per-country payouts the countries the rules stopped
+    /// targeting, and an entry left with none. Entries for any country
+    /// (no list) stay.
+    fn prune(&self, payouts: &mut Vec<crate::offer::PayoutEntry>) {
+        if self.dropped.is_empty() && !self.narrowed_worldwide {
+            return;
+        }
+        payouts.retain_mut(|p| {
+            if p.countries.is_empty() {
+                return true;
+            }
+            p.countries.retain(|c| {
+                self.targets(c) || !(self.narrowed_worldwide || self.dropped.contains(c))
+            });
+            !p.countries.is_empty()
+        });
+    }
+
+    /// `(countries, blocked_countries)` of the campaign.
+    fn into_lists(self) -> (Vec<String>, Vec<String>) {
+        let mut countries = self.countries.unwrap_or_default();
+        countries.retain(|c| !self.blocked.contains(c));
+        (countries, self.blocked)
+    }
+}
+
+/// The countries country logic dropped, by the list that dropped them.
+#[derive(Debug, Default)]
+struct Dropped {
+    /// Blocked by the offer itself (its `blocked_countries`).
+    upstream: Vec<String>,
+    not_allowed: Vec<String>,
+    block: Vec<String>,
+}
+
+impl Dropped {
+    /// The countries kept of `countries`; the rest are recorded by the list
+    /// that drops them (the offer's own blocked countries first, then
+    /// `block`, then `allow` when `allow` narrows).
+    fn sort<'c>(
+        &mut self,
+        countries: impl Iterator<Item = &'c String>,
+        blocked: &[String],
+        f: &FiltersDef,
+        allow: bool,
+    ) -> Vec<String> {
+        let mut kept = Vec::new();
+        for c in countries {
+            let list = if blocked.contains(c) {
+                &mut self.upstream
+            } else if f.block_countries.contains(c) {
+                &mut self.block
+            } else if allow && !f.allow_countries.is_empty() && !f.allow_countries.contains(c) {
+                &mut self.not_allowed
+            } else {
+                &mut kept
+            };
+            list.push(c.clone());
+        }
+        kept
+    }
+
+    /// E.g. `DE not in filters.countries.allow, RU in filters.countries.block`.
+    fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.upstream.is_empty() {
+            parts.push(format!("{} blocked by the offer", self.upstream.join(",")));
+        }
+        if !self.not_allowed.is_empty() {
+            parts.push(format!(
+                "{} not in filters.countries.allow",
+                self.not_allowed.join(",")
+            ));
+        }
+        if !self.block.is_empty() {
+            parts.push(format!(
+                "{} in filters.countries.block",
+                self.block.join(",")
+            ));
+        }
+        parts.join(", ")
+    }
+
+    fn into_countries(self) -> impl Iterator<Item = String> {
+        self.upstream
+            .into_iter()
+            .chain(self.not_allowed)
+            .chain(self.block)
+    }
 }
 
 /// The payout an offer pays for traffic from `country`: the country's own

@@ -76,7 +76,7 @@ fn every_filter_names_its_reason() {
     );
 
     let mut o = offer("2");
-    o.countries = vec!["RU".into(), "US".into()];
+    o.countries = vec!["RU".into()];
     assert_eq!(skip_reason(&def, o), Some(SkipReason::CountryBlocked));
     let mut o = offer("3");
     o.countries = vec!["DE".into()];
@@ -99,11 +99,14 @@ fn every_filter_names_its_reason() {
     let mut o = offer("9");
     o.os = vec!["android".into(), "ios".into()];
     assert_eq!(skip_reason(&def, o), None);
+    // The geo filter drops US; an offer targeting only the US has nothing left.
     let mut o = offer("10");
+    o.countries = vec!["US".into()];
     o.payout = Some(dec("60"));
     assert_eq!(skip_reason(&def, o), Some(SkipReason::GeoPayoutOutOfRange));
     // The US entry (1.50) is what the geo filter judges, not the base payout.
     let mut o = offer("11");
+    o.countries = vec!["US".into()];
     o.payouts = vec![PayoutEntry {
         payout: dec("1.50"),
         publisher_payout: None,
@@ -365,4 +368,235 @@ fn a_revenue_share_percentage_is_no_money() {
     let c = Rules::new(&def).apply(offer("3")).unwrap();
     assert_eq!(c.payout_kind, crate::campaign::PayoutKind::Amount);
     assert_eq!(c.currency.as_deref(), Some("GBP"));
+}
+
+fn countries(list: &[&str]) -> Vec<String> {
+    list.iter().map(|c| c.to_string()).collect()
+}
+
+/// The campaign's (countries, blocked_countries), or the skip.
+fn targeting_of(def: &IntegrationDef, o: Offer) -> Result<(Vec<String>, Vec<String>), Skip> {
+    Rules::new(def)
+        .apply(o)
+        .map(|c| (c.countries, c.blocked_countries))
+}
+
+fn never_both(targets: &[String], blocks: &[String]) {
+    assert!(
+        !targets.iter().any(|c| blocks.contains(c)),
+        "targets {targets:?} and blocks {blocks:?}"
+    );
+}
+
+fn country_entry(country: &str, payout: &str) -> PayoutEntry {
+    PayoutEntry {
+        payout: dec(payout),
+        publisher_payout: None,
+        currency: None,
+        model: None,
+        countries: countries(&[country]),
+        os: vec![],
+        goal: None,
+    }
+}
+
+#[test]
+fn the_allow_list_narrows_the_targeting_to_the_allowed_countries() {
+    let def = integration("  filters:\n    countries: {allow: [US, GB]}\n");
+    let mut o = offer("1");
+    o.countries = countries(&["DE", "US"]);
+    let (targets, blocks) = targeting_of(&def, o).unwrap();
+    assert_eq!(targets, ["US"], "DE is not allowed: not targeted");
+    assert!(blocks.is_empty(), "{blocks:?}");
+}
+
+#[test]
+fn the_block_list_narrows_the_targeting_instead_of_skipping_the_offer() {
+    let def = integration("  filters:\n    countries: {block: [RU]}\n");
+    let mut o = offer("1");
+    o.countries = countries(&["RU", "US"]);
+    let (targets, blocks) = targeting_of(&def, o).unwrap();
+    assert_eq!(targets, ["US"], "the US traffic is kept");
+    never_both(&targets, &blocks);
+}
+
+#[test]
+fn an_offer_whose_every_country_is_blocked_is_skipped_as_country_blocked() {
+    let def = integration("  filters:\n    countries: {block: [RU, BY]}\n");
+    let mut o = offer("1");
+    o.countries = countries(&["BY", "RU"]);
+    let skip = Rules::new(&def).apply(o).unwrap_err();
+    assert_eq!(skip.reason, SkipReason::CountryBlocked);
+    assert_eq!(
+        skip.detail,
+        "targets BY,RU; none left: BY,RU in filters.countries.block"
+    );
+}
+
+#[test]
+fn an_offer_with_no_allowed_country_is_skipped_as_country_not_allowed() {
+    let def = integration("  filters:\n    countries: {allow: [US, GB]}\n");
+    let mut o = offer("1");
+    o.countries = countries(&["DE", "FR"]);
+    let skip = Rules::new(&def).apply(o).unwrap_err();
+    assert_eq!(skip.reason, SkipReason::CountryNotAllowed);
+    assert_eq!(
+        skip.detail,
+        "targets DE,FR; none left: DE,FR not in filters.countries.allow"
+    );
+}
+
+#[test]
+fn a_worldwide_offer_targets_allow_minus_block_and_never_a_country_blocked_upstream() {
+    let def = integration("  filters:\n    countries: {allow: [US, GB, CA], block: [CA, RU]}\n");
+    let mut o = offer("1");
+    o.blocked_countries = countries(&["GB"]);
+    let (targets, blocks) = targeting_of(&def, o).unwrap();
+    assert_eq!(targets, ["US"], "GB is excluded upstream, CA blocked here");
+    assert_eq!(blocks, ["GB", "CA", "RU"]);
+    never_both(&targets, &blocks);
+
+    // Without an allow list it stays worldwide, blocking both lists.
+    let def = integration("  filters:\n    countries: {block: [RU]}\n");
+    let mut o = offer("2");
+    o.blocked_countries = countries(&["GB"]);
+    let (targets, blocks) = targeting_of(&def, o).unwrap();
+    assert!(targets.is_empty(), "still worldwide: {targets:?}");
+    assert_eq!(blocks, ["GB", "RU"]);
+
+    // Nothing of the allow list left: skipped, never stored as worldwide.
+    let def = integration("  filters:\n    countries: {allow: [GB, RU], block: [RU]}\n");
+    let mut o = offer("3");
+    o.blocked_countries = countries(&["GB"]);
+    let skip = Rules::new(&def).apply(o).unwrap_err();
+    assert_eq!(skip.reason, SkipReason::CountryBlocked);
+    assert_eq!(
+        skip.detail,
+        "worldwide, allowed GB,RU; none left: GB blocked by the offer, RU in filters.countries.block"
+    );
+
+    // A listed country the offer itself blocks is not targeted either.
+    let def = integration("  filters:\n    countries: {allow: [US, GB]}\n");
+    let mut o = offer("4");
+    o.countries = countries(&["GB", "US"]);
+    o.blocked_countries = countries(&["GB"]);
+    let (targets, blocks) = targeting_of(&def, o).unwrap();
+    assert_eq!((targets, blocks), (countries(&["US"]), countries(&["GB"])));
+}
+
+#[test]
+fn both_lists_together_keep_what_is_allowed_and_not_blocked() {
+    let def = integration("  filters:\n    countries: {allow: [US, CA, RU], block: [RU]}\n");
+    let mut o = offer("1");
+    o.countries = countries(&["CA", "DE", "RU", "US"]);
+    let (targets, blocks) = targeting_of(&def, o).unwrap();
+    assert_eq!(targets, ["CA", "US"]);
+    never_both(&targets, &blocks);
+
+    // Nothing left: the detail says which list dropped which country.
+    let mut o = offer("2");
+    o.countries = countries(&["DE", "RU"]);
+    let skip = Rules::new(&def).apply(o).unwrap_err();
+    assert_eq!(skip.reason, SkipReason::CountryBlocked);
+    assert_eq!(
+        skip.detail,
+        "targets DE,RU; none left: DE not in filters.countries.allow, RU in filters.countries.block"
+    );
+}
+
+#[test]
+fn the_geo_filter_drops_the_out_of_range_country_and_skips_only_when_none_is_left() {
+    let def = integration("  filters:\n    geo: [{country: DE, min: 2}, {country: FR, min: 2}]\n");
+    let mut o = offer("1");
+    o.countries = countries(&["DE", "US"]);
+    o.payouts = vec![country_entry("DE", "1.50"), country_entry("US", "12")];
+    let c = Rules::new(&def).apply(o).unwrap();
+    assert_eq!(c.countries, ["US"], "DE pays 1.50, under its min of 2");
+    let entries: Vec<&[String]> = c.payouts.iter().map(|p| p.countries.as_slice()).collect();
+    assert_eq!(
+        entries,
+        [countries(&["US"])],
+        "DE's payout goes with DE's targeting"
+    );
+
+    // Only DE: nothing left.
+    let mut o = offer("2");
+    o.countries = countries(&["DE"]);
+    o.payouts = vec![country_entry("DE", "1.50")];
+    let skip = Rules::new(&def).apply(o).unwrap_err();
+    assert_eq!(skip.reason, SkipReason::GeoPayoutOutOfRange);
+    assert_eq!(skip.detail, "DE payout 1.50 outside 2..-");
+
+    // A worldwide offer keeps running everywhere else.
+    let mut o = offer("3");
+    o.payouts = vec![country_entry("FR", "1")];
+    let (targets, blocks) = targeting_of(&def, o).unwrap();
+    assert!(targets.is_empty(), "still worldwide: {targets:?}");
+    assert_eq!(blocks, ["FR"]);
+}
+
+#[test]
+fn payout_entries_of_countries_no_longer_targeted_are_dropped() {
+    let def = integration("  filters:\n    countries: {allow: [US, GB]}\n");
+    let mut o = offer("1");
+    o.countries = countries(&["DE", "GB", "US"]);
+    let mut both = country_entry("DE", "3");
+    both.countries = countries(&["DE", "GB"]);
+    let mut any_country = country_entry("US", "1");
+    any_country.countries = vec![];
+    any_country.goal = Some("install".into());
+    o.payouts = vec![country_entry("DE", "2"), both, any_country];
+    let c = Rules::new(&def).apply(o).unwrap();
+    let entries: Vec<(Vec<String>, Option<String>)> = c
+        .payouts
+        .iter()
+        .map(|p| (p.countries.clone(), p.goal.clone()))
+        .collect();
+    assert_eq!(
+        entries,
+        [
+            (countries(&["GB"]), None),
+            (vec![], Some("install".to_string()))
+        ]
+    );
+}
+
+#[test]
+fn skip_offer_mode_keeps_skipping_the_whole_offer() {
+    let def = integration(
+        "  filters:\n    countries: {allow: [US, GB], block: [RU], mode: skip_offer}\n    geo: [{country: US, max: 5}]\n",
+    );
+    let mut o = offer("1");
+    o.countries = countries(&["RU", "US"]);
+    o.payout = Some(dec("4"));
+    let skip = Rules::new(&def).apply(o).unwrap_err();
+    assert_eq!(skip.reason, SkipReason::CountryBlocked);
+    assert_eq!(skip.detail, "targets RU,US; RU in filters.countries.block");
+    let mut o = offer("2");
+    o.countries = countries(&["DE", "FR"]);
+    assert_eq!(skip_reason(&def, o), Some(SkipReason::CountryNotAllowed));
+    // One allowed country is enough, and the offer keeps its own list.
+    let mut o = offer("3");
+    o.countries = countries(&["DE", "US"]);
+    o.payout = Some(dec("4"));
+    let (targets, _) = targeting_of(&def, o).unwrap();
+    assert_eq!(targets, ["DE", "US"]);
+    // One country out of its geo bounds skips the offer.
+    let mut o = offer("4");
+    o.countries = countries(&["DE", "US"]);
+    assert_eq!(skip_reason(&def, o), Some(SkipReason::GeoPayoutOutOfRange));
+    // Even so, a row never both targets and blocks a country.
+    let mut o = offer("5");
+    o.payout = Some(dec("4"));
+    o.blocked_countries = countries(&["GB"]);
+    let (targets, blocks) = targeting_of(&def, o).unwrap();
+    assert_eq!(targets, ["US"]);
+    assert_eq!(blocks, ["GB", "RU"]);
+    let mut o = offer("6");
+    o.payout = Some(dec("4"));
+    o.countries = countries(&["GB", "US"]);
+    o.blocked_countries = countries(&["GB"]);
+    let (targets, blocks) = targeting_of(&def, o).unwrap();
+    never_both(&targets, &blocks);
+    assert_eq!(targets, ["US"]);
 }
