@@ -343,28 +343,6 @@ async fn per_offer_warnings_are_kept_with_the_run(backend: Backend) {
     assert!(warnings[0].1.contains("payout"), "{warnings:?}");
 }
 
-/// Each scenario, once per store backend.
-macro_rules! on_both_backends {
-    ($($scenario:ident),* $(,)?) => {
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario(super::Backend::Postgres).await
-                }
-            )*
-        }
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario(super::Backend::Sqlite).await
-                }
-            )*
-        }
-    };
-}
-
 on_both_backends!(
     a_changed_setting_reaches_rows_nothing_upstream_changed,
     caps_held_back_are_applied_when_caps_update_is_turned_on,

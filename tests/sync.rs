@@ -1650,28 +1650,6 @@ async fn campaigns_are_found_by_id_or_by_name_in_any_case(backend: Backend) {
     );
 }
 
-/// Each scenario, once per store backend.
-macro_rules! on_both_backends {
-    ($($scenario:ident),* $(,)?) => {
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario(super::Backend::Postgres).await
-                }
-            )*
-        }
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario(super::Backend::Sqlite).await
-                }
-            )*
-        }
-    };
-}
-
 on_both_backends!(
     first_import_creates_every_campaign_with_every_column,
     a_rerun_without_upstream_change_writes_nothing,

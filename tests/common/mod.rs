@@ -518,3 +518,27 @@ impl Manifests {
 pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_offersync"))
 }
+
+/// Each scenario (an `async fn(Backend)` at the test crate's root), as one
+/// test per store backend: `postgres::NAME` and `sqlite::NAME`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(super::Backend::Postgres).await
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(super::Backend::Sqlite).await
+                }
+            )*
+        }
+    };
+}
