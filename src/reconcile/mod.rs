@@ -306,16 +306,15 @@ impl<'a> Reconciler<'a> {
     /// The hash of the row `campaign` converges a stored one to under this
     /// run's policy.
     fn applied_hash(&self, campaign: &Campaign) -> String {
+        crate::campaign::hex(&self.applied_digest(campaign))
+    }
+
+    /// [`Reconciler::applied_hash`] as bytes: compared with the stored one
+    /// without formatting it, on the path every unchanged campaign takes.
+    fn applied_digest(&self, campaign: &Campaign) -> [u8; 32] {
         let mut hasher = self.fingerprint.clone();
         hasher.update(campaign.content_hash.as_bytes());
-        hasher
-            .finalize()
-            .iter()
-            .fold(String::with_capacity(64), |mut s, b| {
-                use std::fmt::Write;
-                let _ = write!(s, "{b:02x}");
-                s
-            })
+        hasher.finalize().into()
     }
 
     /// Plans one page's outcomes (campaigns, or skips from rules and
@@ -359,25 +358,30 @@ impl<'a> Reconciler<'a> {
                 plan.warnings
                     .push((campaign.external_id.clone(), warning.clone()));
             }
-            campaign.applied_hash = self.applied_hash(&campaign);
+            let digest = self.applied_digest(&campaign);
+            let hex = || crate::campaign::hex(&digest);
             match self.index.get(&campaign.external_id) {
                 None => {
                     self.counts.created += 1;
+                    campaign.applied_hash = hex();
                     blank_never_columns(&mut campaign, self.update);
                     plan.create.push(campaign);
                 }
                 Some(stored) if stored.removed => {
+                    campaign.applied_hash = hex();
                     plan.compare.push((stored.id, campaign, true));
                 }
-                Some(stored)
-                    if !stored.drifted && stored.applied_hash.matches(&campaign.applied_hash) =>
-                {
+                Some(stored) if !stored.drifted && stored.applied_hash.matches_digest(&digest) => {
                     self.counts.unchanged += 1;
                     if !stored.raw_hash.matches(&campaign.raw_hash) {
+                        campaign.applied_hash = hex();
                         plan.refresh.push((stored.id, campaign));
                     }
                 }
-                Some(stored) => plan.compare.push((stored.id, campaign, false)),
+                Some(stored) => {
+                    campaign.applied_hash = hex();
+                    plan.compare.push((stored.id, campaign, false));
+                }
             }
         }
         plan

@@ -231,6 +231,11 @@ impl StoredHash {
         }
     }
 
+    /// Whether this hash is the SHA-256 `digest`.
+    pub fn matches_digest(&self, digest: &[u8]) -> bool {
+        matches!(self, Self::Sha256(bytes) if bytes.as_slice() == digest)
+    }
+
     /// Whether `text` (a hash as [`crate::campaign::Campaign`] computes it) is this hash.
     pub fn matches(&self, text: &str) -> bool {
         match self {
