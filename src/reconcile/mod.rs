@@ -305,6 +305,7 @@ impl<'a> Reconciler<'a> {
 
     /// The hash of the row `campaign` converges a stored one to under this
     /// run's policy.
+    #[cfg(test)]
     fn applied_hash(&self, campaign: &Campaign) -> String {
         crate::campaign::hex(&self.applied_digest(campaign))
     }
