@@ -289,7 +289,7 @@ impl<'a> Reconciler<'a> {
     /// The columns updates may write: those whose policy is `always`.
     pub fn update_columns(update: &UpdateDef, caps: bool) -> UpdateColumns {
         UpdateColumns {
-            columns: ALL_COLUMNS
+            columns: Column::ALL
                 .into_iter()
                 .filter(|c| update.policy(*c) == ColumnPolicy::Always)
                 .collect(),
@@ -733,7 +733,7 @@ fn held_back_changes(
     columns: &UpdateColumns,
     compared: &[&'static str],
 ) -> Vec<ColumnChange> {
-    ALL_COLUMNS
+    Column::ALL
         .iter()
         .flat_map(|c| crate::store::db_columns(*c).iter().copied())
         .chain(["caps", "cap_settings"])
@@ -747,37 +747,13 @@ fn held_back_changes(
         .collect()
 }
 
-const ALL_COLUMNS: [Column; 21] = [
-    Column::Name,
-    Column::Status,
-    Column::Visibility,
-    Column::PreviewUrl,
-    Column::TrackingUrl,
-    Column::ImpressionUrl,
-    Column::Revenue,
-    Column::Payout,
-    Column::Currency,
-    Column::Model,
-    Column::Countries,
-    Column::Os,
-    Column::Category,
-    Column::Description,
-    Column::Kpi,
-    Column::ThumbnailUrl,
-    Column::Payouts,
-    Column::Dates,
-    Column::Redirect,
-    Column::Objective,
-    Column::Settings,
-];
-
 /// `never` columns are left empty on create. Only columns whose emptiness
 /// narrows nothing may be `never` (validation refuses it on the others: an
 /// empty country list, OS list, payout, link or schedule would widen or
 /// break the campaign); should one reach here all the same, it is written
 /// at creation, never blanked, so no manifest makes a row wider than its offer.
 fn blank_never_columns(c: &mut Campaign, update: &UpdateDef) {
-    for column in ALL_COLUMNS {
+    for column in Column::ALL {
         if update.policy(column) != ColumnPolicy::Never {
             continue;
         }
