@@ -314,11 +314,9 @@ fn write_side(
         let mut reconciler = reconciler_for(def, index, policy.as_deref());
         let mut report = PlanReport::default();
         let error = consume(&mut rx, &mut reconciler, |reconciler, mut plan| {
-            let ids = plan.ids_to_compare();
-            if !ids.is_empty() {
-                let rows = store.stored_rows(&ids).map_err(|e| e.to_string())?;
-                reconciler.resolve(&mut plan, rows);
-            }
+            reconciler
+                .resolve_reading(&mut plan, |ids| store.stored_rows(ids))
+                .map_err(|e| e.to_string())?;
             report.warnings.extend(plan.warnings);
             report
                 .create
@@ -471,11 +469,9 @@ fn apply(
         let now = Utc::now();
         let mut warnings_kept = 0;
         consume(rx, &mut reconciler, |reconciler, mut plan| {
-            let ids = plan.ids_to_compare();
-            if !ids.is_empty() {
-                let rows = writes.stored_rows(&ids).map_err(|e| e.to_string())?;
-                reconciler.resolve(&mut plan, rows);
-            }
+            reconciler
+                .resolve_reading(&mut plan, |ids| writes.stored_rows(ids))
+                .map_err(|e| e.to_string())?;
             let columns = reconciler.columns();
             write_page(
                 writes,

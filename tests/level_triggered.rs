@@ -37,22 +37,6 @@ fn campaign(db: &TestDb, external_id: &str) -> CampaignRecord {
         .unwrap_or_else(|| panic!("campaign {external_id}"))
 }
 
-fn setup(
-    offers: Vec<serde_json::Value>,
-    backend: Backend,
-    extra: &str,
-) -> impl std::future::Future<Output = (MockNetwork, Manifests, TestDb)> {
-    let extra = extra.to_string();
-    async move {
-        let mock = MockNetwork::start(offers, 10).await;
-        let m = Manifests::new(
-            &network_yaml(PAGE_PAGINATION, HEADER_AUTH),
-            &integration_yaml("acme", &mock.base_url(), &extra),
-        );
-        (mock, m, TestDb::new(backend))
-    }
-}
-
 fn set_spec(m: &Manifests, mock: &MockNetwork, extra: &str) {
     m.set_integration(&integration_yaml("acme", &mock.base_url(), extra));
 }
@@ -117,9 +101,7 @@ fn feed_of_run(db: &TestDb, run: RunId) -> Vec<Change> {
 /// 25.1: a setting widened with nothing changed upstream reaches the row;
 /// plan and the feed say why; the run after writes nothing.
 async fn a_changed_setting_reaches_rows_nothing_upstream_changed(backend: Backend) {
-    let (mock, m, db) = setup(
-        offers(1..=3),
-        backend,
+    let (mock, m, db) = setup(backend, offers(1..=3),
         "  update: {columns: {name: on_create, visibility: on_create}}\n  defaults: {visibility: public}\n",
     )
     .await;
@@ -178,7 +160,7 @@ async fn a_changed_setting_reaches_rows_nothing_upstream_changed(backend: Backen
 /// 25.1 and 25.7: a cap held back by `caps.update: false` is no update (and
 /// no feed entry); turning the setting on applies it.
 async fn caps_held_back_are_applied_when_caps_update_is_turned_on(backend: Backend) {
-    let (mock, m, db) = setup(offers(1..=2), backend, "  caps: {update: false}\n").await;
+    let (mock, m, db) = setup(backend, offers(1..=2), "  caps: {update: false}\n").await;
     sync_once(&m, &db).await;
     let mut raised = offers(1..=2);
     raised[0]["daily_cap"] = 80.into();
@@ -200,8 +182,8 @@ async fn caps_held_back_are_applied_when_caps_update_is_turned_on(backend: Backe
 /// upstream, in plan and run.
 async fn upstream_pauses_apply_when_the_setting_is_turned_on(backend: Backend) {
     let (mock, m, db) = setup(
-        offers(1..=3),
         backend,
+        offers(1..=3),
         "  update: {columns: {status: on_create}, follow_upstream_pauses: false}\n",
     )
     .await;
@@ -237,8 +219,8 @@ async fn upstream_pauses_apply_when_the_setting_is_turned_on(backend: Backend) {
 /// every run alike; one of an `on_create` column is kept.
 async fn manual_edits_of_always_columns_are_drift_corrected_and_counted(backend: Backend) {
     let (_mock, m, db) = setup(
-        offers(1..=4),
         backend,
+        offers(1..=4),
         "  update: {columns: {category: on_create}}\n",
     )
     .await;
@@ -329,8 +311,7 @@ async fn a_narrowed_selection_fetched_by_id_is_filtered_not_removed(backend: Bac
 async fn per_offer_warnings_are_kept_with_the_run(backend: Backend) {
     let mut list = offers(1..=3);
     list[1]["payout"] = "abc".into();
-    let (_mock, _m, db) = setup(list, backend, "").await;
-    let m = _m;
+    let (_mock, m, db) = setup(backend, list, "").await;
     let report = sync_once(&m, &db).await;
     assert_eq!(report.counts.created, 3);
     assert_eq!(report.counts.warnings, 1, "{:?}", report.counts);

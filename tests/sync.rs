@@ -64,22 +64,6 @@ fn row_versions(db: &TestDb) -> Vec<RowVersion> {
     })
 }
 
-fn setup(
-    backend: Backend,
-    offers: Vec<serde_json::Value>,
-    extra: &str,
-) -> impl std::future::Future<Output = (MockNetwork, Manifests, TestDb)> {
-    let extra = extra.to_string();
-    async move {
-        let mock = MockNetwork::start(offers, 10).await;
-        let m = Manifests::new(
-            &network_yaml(PAGE_PAGINATION, HEADER_AUTH),
-            &integration_yaml("acme", &mock.base_url(), &extra),
-        );
-        (mock, m, TestDb::new(backend))
-    }
-}
-
 const RULES: &str = r#"  tracking: {append: "sub1={click_id}"}
   defaults: {category: Misc, visibility: public}
   payout: {ratio: 0.8, tiers: {gold: 0.9}, publishers: {pub-42: 12.00}}

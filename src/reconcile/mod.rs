@@ -112,15 +112,6 @@ pub struct PagePlan {
 }
 
 impl PagePlan {
-    pub fn is_empty(&self) -> bool {
-        self.create.is_empty()
-            && self.compare.is_empty()
-            && self.update.is_empty()
-            && self.refresh.is_empty()
-            && self.skips.is_empty()
-            && self.warnings.is_empty()
-    }
-
     /// The stored ids [`Reconciler::resolve`] needs the rows of.
     pub fn ids_to_compare(&self) -> Vec<i64> {
         self.compare.iter().map(|(id, _, _)| *id).collect()
@@ -439,6 +430,21 @@ impl<'a> Reconciler<'a> {
                 }
             }
         }
+    }
+
+    /// [`Reconciler::resolve`] with the rows `read` returns for the plan's
+    /// ids (read only when there are any).
+    pub fn resolve_reading<E>(
+        &mut self,
+        plan: &mut PagePlan,
+        read: impl FnOnce(&[i64]) -> Result<Vec<StoredRow>, E>,
+    ) -> Result<(), E> {
+        let ids = plan.ids_to_compare();
+        if !ids.is_empty() {
+            let rows = read(&ids)?;
+            self.resolve(plan, rows);
+        }
+        Ok(())
     }
 
     /// What converging `row` to `campaign` changes (the columns written,

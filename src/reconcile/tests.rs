@@ -88,6 +88,16 @@ fn stored_under(update: &UpdateDef, entries: &[(&str, i64, &str, bool)]) -> Stor
         .collect()
 }
 
+/// The removals of a run that pauses what is gone and what is filtered.
+fn pausing(r: &mut Reconciler<'_>, share: &str, guard: RemovalGuard) -> Result<Removal, Refusal> {
+    r.removals(
+        OnRemoved::Pause,
+        OnRemoved::Pause,
+        &safety(false, share),
+        guard,
+    )
+}
+
 fn safety(allow_empty_feed: bool, share: &str) -> SafetyDef {
     SafetyDef {
         allow_empty_feed,
@@ -142,14 +152,7 @@ fn offers_gone_upstream_are_removed_but_not_those_that_failed_to_map() {
             "field payout: \"abc\" is not a decimal",
         ),
     ]);
-    let removal = r
-        .removals(
-            OnRemoved::Pause,
-            OnRemoved::Pause,
-            &safety(false, "0.5"),
-            RemovalGuard::default(),
-        )
-        .unwrap();
+    let removal = pausing(&mut r, "0.5", RemovalGuard::default()).unwrap();
     assert_eq!(removal.external_ids, ["c"]);
     assert!(removal.pause);
     assert_eq!(r.counts.removed, 1);
@@ -167,13 +170,7 @@ fn an_empty_feed_or_a_mass_removal_is_refused_unless_allowed() {
     };
     let mut r = Reconciler::new(index(), &update, false);
     assert_eq!(
-        r.removals(
-            OnRemoved::Pause,
-            OnRemoved::Pause,
-            &safety(false, "1"),
-            RemovalGuard::default()
-        )
-        .unwrap_err(),
+        pausing(&mut r, "1", RemovalGuard::default()).unwrap_err(),
         Refusal::EmptyFeed
     );
     let mut r = Reconciler::new(index(), &update, false);
@@ -193,14 +190,7 @@ fn an_empty_feed_or_a_mass_removal_is_refused_unless_allowed() {
     let mut r = Reconciler::new(index(), &update, false);
     r.counts.fetched = 1;
     r.plan_page(vec![Ok(campaign("a", "h"))]);
-    let refusal = r
-        .removals(
-            OnRemoved::Pause,
-            OnRemoved::Pause,
-            &safety(false, "0.5"),
-            RemovalGuard::default(),
-        )
-        .unwrap_err();
+    let refusal = pausing(&mut r, "0.5", RemovalGuard::default()).unwrap_err();
     assert_eq!(
         refusal.to_string(),
         "the run would remove 2 of 3 live campaigns (66.7%), more than safety.max_removed_share allows (50%): suspected upstream outage; if the offers really are gone, sync once with --accept-removals"
@@ -240,14 +230,7 @@ fn a_deliberate_run_may_remove_what_the_share_guard_refuses() {
         high_water: Some(3),
         accept_removals: true,
     };
-    let removal = r
-        .removals(
-            OnRemoved::Pause,
-            OnRemoved::Pause,
-            &safety(false, "0.5"),
-            guard,
-        )
-        .unwrap();
+    let removal = pausing(&mut r, "0.5", guard).unwrap();
     assert_eq!(removal.external_ids, ["b", "c"]);
     assert_eq!(r.counts.listed, 1);
 }
@@ -272,15 +255,7 @@ fn a_feed_shrinking_run_by_run_is_refused_against_the_high_water_mark() {
     };
     let mut r = Reconciler::new(index.clone(), &update, false);
     plan(&mut r);
-    assert!(
-        r.removals(
-            OnRemoved::Pause,
-            OnRemoved::Pause,
-            &safety(false, "0.5"),
-            RemovalGuard::default()
-        )
-        .is_ok()
-    );
+    assert!(pausing(&mut r, "0.5", RemovalGuard::default()).is_ok());
     assert_eq!(r.counts.listed, 3);
     // ...but the feed listed 10 a few runs ago: 3 is 70% fewer.
     let mut r = Reconciler::new(index, &update, false);
@@ -289,14 +264,7 @@ fn a_feed_shrinking_run_by_run_is_refused_against_the_high_water_mark() {
         high_water: Some(10),
         accept_removals: false,
     };
-    let refusal = r
-        .removals(
-            OnRemoved::Pause,
-            OnRemoved::Pause,
-            &safety(false, "0.5"),
-            guard,
-        )
-        .unwrap_err();
+    let refusal = pausing(&mut r, "0.5", guard).unwrap_err();
     assert_eq!(
         refusal,
         Refusal::Shrinking {
@@ -322,12 +290,7 @@ fn many_repeated_ids_fail_the_run_a_few_do_not() {
             .collect();
         page.extend((0..copies).map(|_| Ok(campaign("n0", "h"))));
         r.plan_page(page);
-        r.removals(
-            OnRemoved::Pause,
-            OnRemoved::Pause,
-            &safety(false, "1"),
-            RemovalGuard::default(),
-        )
+        pausing(&mut r, "1", RemovalGuard::default())
     };
     // 1 in 200 is 0.5%: within the default 1%; 4 in 12 are too few to mean
     // a broken pager, whatever their share.
@@ -527,14 +490,7 @@ fn upstream_pauses_are_followed_when_the_setting_is_turned_on() {
 fn the_first_empty_feed_is_refused_in_words_that_fit() {
     let update = UpdateDef::default();
     let mut r = Reconciler::new(StoredIndex::default(), &update, false);
-    let refusal = r
-        .removals(
-            OnRemoved::Pause,
-            OnRemoved::Pause,
-            &safety(false, "0.5"),
-            RemovalGuard::default(),
-        )
-        .unwrap_err();
+    let refusal = pausing(&mut r, "0.5", RemovalGuard::default()).unwrap_err();
     assert_eq!(refusal, Refusal::EmptyFirstFeed);
     assert!(!refusal.to_string().contains("campaign"), "{refusal}");
 }
@@ -559,14 +515,7 @@ fn a_selection_narrowed_on_a_feed_fetched_by_id_is_filtered_not_removed() {
         high_water: Some(6),
         accept_removals: false,
     };
-    let removal = r
-        .removals(
-            OnRemoved::Pause,
-            OnRemoved::Pause,
-            &safety(false, "0.5"),
-            guard,
-        )
-        .unwrap();
+    let removal = pausing(&mut r, "0.5", guard).unwrap();
     assert!(removal.ids.is_empty());
     assert_eq!(removal.filtered_external_ids, ["a2", "a3", "a4", "a6"]);
 }

@@ -515,6 +515,24 @@ impl Manifests {
     }
 }
 
+/// The mock network serving `offers`, the `acme` integration of it (with
+/// `extra` spec lines) and a fresh database on `backend`.
+pub fn setup(
+    backend: Backend,
+    offers: Vec<Value>,
+    extra: &str,
+) -> impl std::future::Future<Output = (MockNetwork, Manifests, TestDb)> {
+    let extra = extra.to_string();
+    async move {
+        let mock = MockNetwork::start(offers, 10).await;
+        let m = Manifests::new(
+            &network_yaml(PAGE_PAGINATION, HEADER_AUTH),
+            &integration_yaml("acme", &mock.base_url(), &extra),
+        );
+        (mock, m, TestDb::new(backend))
+    }
+}
+
 pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_offersync"))
 }
