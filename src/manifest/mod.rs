@@ -57,6 +57,7 @@ pub const BUILT_IN_NETWORKS: &[(&str, &str)] = built_in_networks![
     "rakuten",
     "scaleo",
     "trackier",
+    "webgains",
 ];
 
 /// Every valid definition found, by name.
