@@ -49,6 +49,7 @@ pub const BUILT_IN_NETWORKS: &[(&str, &str)] = built_in_networks![
     "cake",
     "cj",
     "convertiser",
+    "daisycon",
     "everflow",
     "farly",
     "hasoffers",
