@@ -55,6 +55,7 @@ pub const BUILT_IN_NETWORKS: &[(&str, &str)] = built_in_networks![
     "hasoffers",
     "impact",
     "partnerize",
+    "pepperjam",
     "rakuten",
     "scaleo",
     "trackier",
