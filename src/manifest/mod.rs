@@ -52,6 +52,7 @@ pub const BUILT_IN_NETWORKS: &[(&str, &str)] = built_in_networks![
     "daisycon",
     "everflow",
     "farly",
+    "flexoffers",
     "hasoffers",
     "impact",
     "partnerize",
