@@ -48,6 +48,7 @@ pub const BUILT_IN_NETWORKS: &[(&str, &str)] = built_in_networks![
     "avantlink",
     "awin",
     "cake",
+    "cityads",
     "cj",
     "convertiser",
     "daisycon",
