@@ -61,6 +61,7 @@ pub const BUILT_IN_NETWORKS: &[(&str, &str)] = built_in_networks![
     "partnerize",
     "pepperjam",
     "rakuten",
+    "rewardful",
     "scaleo",
     "trackier",
     "webgains",
