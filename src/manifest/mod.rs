@@ -56,6 +56,7 @@ pub const BUILT_IN_NETWORKS: &[(&str, &str)] = built_in_networks![
     "digistore24",
     "everflow",
     "farly",
+    "firstpromoter",
     "flexoffers",
     "hasoffers",
     "impact",
