@@ -44,6 +44,7 @@ pub const BUILT_IN_NETWORKS: &[(&str, &str)] = built_in_networks![
     "adgatemedia",
     "admitad",
     "adscend",
+    "adtraction",
     "affise",
     "awin",
     "cake",
