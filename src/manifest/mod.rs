@@ -45,6 +45,7 @@ pub const BUILT_IN_NETWORKS: &[(&str, &str)] = built_in_networks![
     "admitad",
     "adscend",
     "adtraction",
+    "adworkmedia",
     "affise",
     "awin",
     "cake",
