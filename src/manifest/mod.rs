@@ -51,6 +51,7 @@ pub const BUILT_IN_NETWORKS: &[(&str, &str)] = built_in_networks![
     "cake",
     "cj",
     "convertiser",
+    "cpagrip",
     "everflow",
     "farly",
     "hasoffers",
