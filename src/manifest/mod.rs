@@ -50,6 +50,7 @@ pub const BUILT_IN_NETWORKS: &[(&str, &str)] = built_in_networks![
     "awin",
     "cake",
     "cj",
+    "commissionfactory",
     "convertiser",
     "cpagrip",
     "everflow",
