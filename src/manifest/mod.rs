@@ -53,6 +53,7 @@ pub const BUILT_IN_NETWORKS: &[(&str, &str)] = built_in_networks![
     "commissionfactory",
     "convertiser",
     "cpagrip",
+    "effinity",
     "everflow",
     "farly",
     "hasoffers",
