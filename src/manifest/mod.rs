@@ -58,6 +58,7 @@ pub const BUILT_IN_NETWORKS: &[(&str, &str)] = built_in_networks![
     "farly",
     "hasoffers",
     "impact",
+    "offer18",
     "ogads",
     "partnerize",
     "scaleo",
