@@ -56,6 +56,7 @@ pub const BUILT_IN_NETWORKS: &[(&str, &str)] = built_in_networks![
     "partnerize",
     "scaleo",
     "trackier",
+    "yieldkit",
 ];
 
 /// Every valid definition found, by name.
