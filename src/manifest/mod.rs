@@ -43,6 +43,7 @@ macro_rules! built_in_networks {
 pub const BUILT_IN_NETWORKS: &[(&str, &str)] = built_in_networks![
     "adgatemedia",
     "admitad",
+    "adrecord",
     "adscend",
     "affise",
     "awin",
