@@ -54,6 +54,7 @@ pub const BUILT_IN_NETWORKS: &[(&str, &str)] = built_in_networks![
     "farly",
     "hasoffers",
     "impact",
+    "lomadee",
     "partnerize",
     "scaleo",
     "trackier",
