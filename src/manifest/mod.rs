@@ -41,6 +41,7 @@ macro_rules! built_in_networks {
 
 /// The networks compiled into the binary: `integrations.d/networks/*.yaml`.
 pub const BUILT_IN_NETWORKS: &[(&str, &str)] = built_in_networks![
+    "addrevenue",
     "adgatemedia",
     "admitad",
     "adrecord",
