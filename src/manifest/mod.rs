@@ -53,6 +53,7 @@ pub const BUILT_IN_NETWORKS: &[(&str, &str)] = built_in_networks![
     "convertiser",
     "everflow",
     "farly",
+    "financeads",
     "hasoffers",
     "impact",
     "lomadee",
