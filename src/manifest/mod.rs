@@ -42,8 +42,10 @@ macro_rules! built_in_networks {
 /// The networks compiled into the binary: `integrations.d/networks/*.yaml`.
 pub const BUILT_IN_NETWORKS: &[(&str, &str)] = built_in_networks![
     "accesstrade",
+    "addrevenue",
     "adgatemedia",
     "admitad",
+    "adrecord",
     "adscend",
     "adtraction",
     "adworkmedia",
@@ -62,12 +64,14 @@ pub const BUILT_IN_NETWORKS: &[(&str, &str)] = built_in_networks![
     "effinity",
     "everflow",
     "farly",
+    "financeads",
     "firstpromoter",
     "flexoffers",
     "hasoffers",
     "impact",
     "kwanko",
     "linktrust",
+    "lomadee",
     "offer18",
     "ogads",
     "partnerize",
@@ -75,8 +79,10 @@ pub const BUILT_IN_NETWORKS: &[(&str, &str)] = built_in_networks![
     "rakuten",
     "rewardful",
     "scaleo",
+    "sovrn",
     "trackier",
     "webgains",
+    "yieldkit",
 ];
 
 /// Every valid definition found, by name.
