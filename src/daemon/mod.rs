@@ -242,10 +242,20 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
     rescan.reset();
     let watchdog = Notifier::watchdog_interval();
     let mut last_ping = tokio::time::Instant::now();
-    // Claims are renewed several times per timeout, so that one slow
-    // heartbeat never looks like a dead daemon.
+    // Claims are renewed several times per timeout, by a task and a store
+    // connection of their own: a loop busy with a slow rescan or store call
+    // must never make this daemon look dead to the others, who would then
+    // run its ticks and refreshes a second time.
     let renew_every = (daemon.options.claim_timeout / 4).max(Duration::from_secs(1));
-    let mut last_renewal = tokio::time::Instant::now();
+    let renewal = tokio::spawn(keep_claims(
+        Control {
+            url: daemon.options.database_url.clone(),
+            store: Arc::new(Mutex::new(None)),
+        },
+        daemon.options.identity.clone(),
+        renew_every,
+    ));
+    let mut last_reclaim = tokio::time::Instant::now();
     let mut last_prune: Option<tokio::time::Instant> = None;
     let mut rescan_at: Option<tokio::time::Instant> = None;
     use tokio::signal::unix::{SignalKind, signal};
@@ -266,10 +276,9 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
                 }
                 daemon.start_due().await;
                 daemon.take_refreshes().await;
-                if last_renewal.elapsed() >= renew_every {
-                    daemon.renew_claims().await;
+                if last_reclaim.elapsed() >= renew_every {
                     daemon.reclaim_ticks().await;
-                    last_renewal = tokio::time::Instant::now();
+                    last_reclaim = tokio::time::Instant::now();
                 }
                 if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
                     daemon.prune().await;
@@ -332,7 +341,22 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
             "grace period over: abandoning runs in flight, nothing of theirs is kept"
         );
     }
+    renewal.abort();
     Ok(())
+}
+
+/// Tells the other daemons, every `every`, that this one is alive and still
+/// holds its claims; until the daemon stops (runs draining included).
+async fn keep_claims(control: Control, identity: String, every: Duration) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let identity = identity.clone();
+        if let Err(e) = control.call(move |s| s.keep_claims(&identity)).await {
+            tracing::warn!(error = %e, "cannot renew this daemon's claims");
+        }
+    }
 }
 
 impl Daemon {
@@ -478,15 +502,6 @@ impl Daemon {
                 _ => continue,
             };
             self.start(&name, trigger, tick);
-        }
-    }
-
-    /// Tells the other daemons that this one is alive and still holds its
-    /// claims.
-    async fn renew_claims(&self) {
-        let identity = self.options.identity.clone();
-        if let Err(e) = self.control.call(move |s| s.keep_claims(&identity)).await {
-            tracing::warn!(error = %e, "cannot renew this daemon's claims");
         }
     }
 

@@ -419,9 +419,18 @@ pub fn on_removed_of(document: &str) -> raw::OnRemoved {
         .unwrap_or_default()
 }
 
+/// The built-in network library, compiled once per process: it is part of
+/// the binary, and a daemon rescanning its directory every few seconds must
+/// not spend its CPU compiling the same 40-odd mappings again each time.
+pub fn built_in_networks() -> BTreeMap<String, Arc<NetworkDef>> {
+    static COMPILED: std::sync::LazyLock<BTreeMap<String, Arc<NetworkDef>>> =
+        std::sync::LazyLock::new(compile_built_in_networks);
+    COMPILED.clone()
+}
+
 /// Compiles the built-in network library. Built-ins are checked by tests, so a
 /// broken one is a bug in this release, reported loudly rather than skipped.
-pub fn built_in_networks() -> BTreeMap<String, Arc<NetworkDef>> {
+fn compile_built_in_networks() -> BTreeMap<String, Arc<NetworkDef>> {
     let mut out = BTreeMap::new();
     for (name, text) in BUILT_IN_NETWORKS {
         let file = PathBuf::from(format!("<built-in>/networks/{name}.yaml"));
