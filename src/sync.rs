@@ -899,14 +899,13 @@ async fn enrich_offer(
         }
     }
     let params = |name: &str| def.params.get(name).map(|p| p.expose().to_string());
-    let mut url = checked_url(
-        &enrich.url.render(Some(&record), &params),
-        fetcher.redactor(),
-    )
-    .map_err(|e| e.to_string())?;
+    // One time for the whole request: a signature and its timestamp agree.
+    let now = crate::fetch::request_time();
+    let render = |t: &crate::mapping::program::Template| t.render_at(Some(&record), &params, now);
+    let mut url =
+        checked_url(&render(&enrich.url), fetcher.redactor()).map_err(|e| e.to_string())?;
     for (name, value) in &enrich.query {
-        url.query_pairs_mut()
-            .append_pair(name, &value.render(Some(&record), &params));
+        url.query_pairs_mut().append_pair(name, &render(value));
     }
     let request = Request {
         method: Method::GET,
@@ -914,7 +913,7 @@ async fn enrich_offer(
         headers: enrich
             .headers
             .iter()
-            .map(|(n, v)| (n.clone(), v.render(Some(&record), &params)))
+            .map(|(n, v)| (n.clone(), render(v)))
             .collect(),
         body: None,
     };

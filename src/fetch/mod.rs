@@ -129,11 +129,38 @@ enum ResolvedAuth {
     },
 }
 
-/// Fills a template with the integration's params (no record).
-pub fn render(template: &Template, def: &IntegrationDef) -> String {
-    template.render(None, &|name| {
-        def.params.get(name).map(|p| p.expose().to_string())
-    })
+/// Fills a template with the integration's params (no record), for a
+/// request made at `now` (one time per request, so that a signature and the
+/// timestamp it signs agree).
+pub fn render(
+    template: &Template,
+    def: &IntegrationDef,
+    now: chrono::DateTime<chrono::Utc>,
+) -> String {
+    template.render_at(
+        None,
+        &|name| def.params.get(name).map(|p| p.expose().to_string()),
+        now,
+    )
+}
+
+/// The time a request is made, as `{{ now.unix }}` and the other `now`
+/// placeholders of a Network read it. `OFFERSYNC_FIXED_NOW` (RFC 3339)
+/// fixes it, so that a signed request can be reproduced exactly (in tests,
+/// or to compare with a network's own example).
+pub fn request_time() -> chrono::DateTime<chrono::Utc> {
+    static FIXED: std::sync::LazyLock<Option<chrono::DateTime<chrono::Utc>>> =
+        std::sync::LazyLock::new(|| {
+            let text = std::env::var("OFFERSYNC_FIXED_NOW").ok()?;
+            match chrono::DateTime::parse_from_rfc3339(text.trim()) {
+                Ok(at) => Some(at.to_utc()),
+                Err(e) => {
+                    tracing::warn!(value = %text, error = %e, "OFFERSYNC_FIXED_NOW is not an RFC 3339 time; using the clock");
+                    None
+                }
+            }
+        });
+    FIXED.unwrap_or_else(chrono::Utc::now)
 }
 
 /// Parses a URL and refuses every scheme but http and https.
@@ -160,7 +187,8 @@ impl Fetcher {
         install_crypto_provider();
         let network = &def.network;
         let redactor = Redactor::new(def.secrets());
-        let r = |t: &Template| render(t, def);
+        let now = request_time();
+        let r = |t: &Template| render(t, def, now);
         let auth = match &network.auth {
             AuthDef::None => ResolvedAuth::None,
             AuthDef::Query { param, value } => ResolvedAuth::Query(param.clone(), r(value)),

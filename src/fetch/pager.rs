@@ -17,7 +17,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use serde_json::Value;
 use url::Url;
 
-use super::{FetchError, Redactor, Request, checked_url, render};
+use super::{FetchError, Redactor, Request, checked_url, render, request_time};
 use crate::manifest::model::{IntegrationDef, OffsetUnit, PaginationDef};
 use crate::mapping::path::JsonPath;
 
@@ -45,14 +45,18 @@ impl<'a> Pager<'a> {
     pub fn new(def: &'a IntegrationDef, redactor: Redactor) -> Result<Self, FetchError> {
         let network = &def.network;
         let request = &network.request;
-        let mut url = checked_url(&render(&request.url, def), &redactor)?;
+        // The first request is built once and each page reuses it: `now`
+        // is the time the run's first request is made.
+        let now = request_time();
+        let render = |t| render(t, def, now);
+        let mut url = checked_url(&render(&request.url), &redactor)?;
         for (name, value) in &request.query {
-            set_param(&mut url, name, &render(value, def));
+            set_param(&mut url, name, &render(value));
         }
         let headers = request
             .headers
             .iter()
-            .map(|(n, v)| (n.clone(), render(v, def)))
+            .map(|(n, v)| (n.clone(), render(v)))
             .collect();
         if let Some((param, separator)) = &request.select_ids
             && !def.filters.offers.is_empty()
@@ -60,7 +64,7 @@ impl<'a> Pager<'a> {
             let ids: Vec<&str> = def.filters.offers.iter().map(String::as_str).collect();
             set_param(&mut url, param, &ids.join(separator));
         }
-        let body = request.body.as_ref().map(|b| render(b, def));
+        let body = request.body.as_ref().map(render);
         let mut first = Request {
             method: request.method,
             url,

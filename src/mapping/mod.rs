@@ -13,6 +13,7 @@ pub mod program;
 pub mod spec;
 pub mod split;
 pub mod suggest;
+pub mod template;
 pub mod xml;
 
 use std::borrow::Cow;

@@ -15,6 +15,7 @@ use super::convert::{self, describe, text_of};
 use super::path::{JsonPath, RECORD_KEY};
 use super::spec::{Case, Condition, FieldRule, FieldSpec, RangeEnd, Scope, ScopeName, ValueType};
 use super::split::Shape;
+pub use super::template::Template;
 
 /// What a rule produces: usually one value, so kept inline.
 pub type Values<'a> = SmallVec<[Cow<'a, Value>; 2]>;
@@ -28,7 +29,7 @@ pub struct CompileError {
 }
 
 impl CompileError {
-    fn new(at: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(super) fn new(at: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             at: at.into(),
             message: message.into(),
@@ -122,19 +123,6 @@ struct MapTable {
     fallback: Option<Value>,
 }
 
-/// Text with `{{ ... }}` placeholders.
-#[derive(Debug, Clone)]
-pub struct Template {
-    parts: Vec<Part>,
-}
-
-#[derive(Debug, Clone)]
-enum Part {
-    Text(String),
-    Path(JsonPath),
-    Param(String),
-}
-
 /// What placeholders a template may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TemplateScope<'a> {
@@ -175,112 +163,6 @@ impl<'a> FieldEnv<'a> {
             ..self
         }
     }
-}
-
-impl Template {
-    pub fn compile(source: &str, scope: TemplateScope<'_>) -> Result<Self, CompileError> {
-        let mut parts = Vec::new();
-        let mut rest = source;
-        while let Some(open) = rest.find("{{") {
-            if open > 0 {
-                parts.push(Part::Text(rest[..open].to_string()));
-            }
-            let after = &rest[open + 2..];
-            let close = after.find("}}").ok_or_else(|| {
-                CompileError::new("", format!("unclosed `{{{{` in template {source:?}"))
-            })?;
-            let expr = after[..close].trim();
-            parts.push(placeholder(expr, scope)?);
-            rest = &after[close + 2..];
-        }
-        if !rest.is_empty() {
-            parts.push(Part::Text(rest.to_string()));
-        }
-        Ok(Self { parts })
-    }
-
-    /// Whether the template reads any param.
-    pub fn uses_params(&self) -> bool {
-        self.parts.iter().any(|p| matches!(p, Part::Param(_)))
-    }
-
-    /// Fills the template. A record placeholder that finds nothing becomes empty text.
-    pub fn render(
-        &self,
-        record: Option<&Value>,
-        params: &dyn Fn(&str) -> Option<String>,
-    ) -> String {
-        let mut out = String::new();
-        for part in &self.parts {
-            match part {
-                Part::Text(t) => out.push_str(t),
-                Part::Param(name) => out.push_str(&params(name).unwrap_or_default()),
-                Part::Path(path) => {
-                    if let Some(text) = record.and_then(|r| path.first(r)).and_then(text_of) {
-                        out.push_str(&text);
-                    }
-                }
-            }
-        }
-        out
-    }
-}
-
-fn placeholder(expr: &str, scope: TemplateScope<'_>) -> Result<Part, CompileError> {
-    let (allowed_params, record_prefix) = match scope {
-        TemplateScope::Record => (None, Some("")),
-        TemplateScope::Params(p) => (Some(p), None),
-        TemplateScope::ParamsAndRecord(p) => (Some(p), Some("record.")),
-        TemplateScope::Field(env) => (Some(env.params), Some("")),
-    };
-    if let (TemplateScope::Field(env), Some(name)) = (scope, expr.strip_prefix("params."))
-        && env.secret_params.contains(&name)
-    {
-        return Err(CompileError::new(
-            "",
-            format!(
-                "`{{{{ {expr} }}}}` is a secret param: a field's value is stored in the campaign table and shown, so a secret cannot be part of it"
-            ),
-        ));
-    }
-    if let (Some(names), Some(name)) = (allowed_params, expr.strip_prefix("params.")) {
-        if names.contains(&name) {
-            return Ok(Part::Param(name.to_string()));
-        }
-        let hint = did_you_mean(name, names.iter().copied())
-            .map(|s| format!("; did you mean `params.{s}`?"))
-            .unwrap_or_else(|| {
-                format!(
-                    "; declare it under `spec.params` (declared: {})",
-                    if names.is_empty() {
-                        "none".to_string()
-                    } else {
-                        names.join(", ")
-                    }
-                )
-            });
-        return Err(CompileError::new(
-            "",
-            format!("template uses `{{{{ {expr} }}}}` but the network has no param `{name}`{hint}"),
-        ));
-    }
-    if let Some(prefix) = record_prefix
-        && let Some(path) = expr.strip_prefix(prefix)
-        && path.starts_with('$')
-    {
-        let path = JsonPath::parse(path).map_err(|e| CompileError::new("", e.to_string()))?;
-        return Ok(Part::Path(path));
-    }
-    let expected = match scope {
-        TemplateScope::Record => "`{{ $.path }}`",
-        TemplateScope::Field(_) => "`{{ $.path }}` or `{{ params.NAME }}`",
-        TemplateScope::Params(_) => "`{{ params.NAME }}`",
-        TemplateScope::ParamsAndRecord(_) => "`{{ params.NAME }}` or `{{ record.$.path }}`",
-    };
-    Err(CompileError::new(
-        "",
-        format!("unknown placeholder `{{{{ {expr} }}}}`; expected {expected}"),
-    ))
 }
 
 /// The closest of `candidates` to `word`, if it is close enough to be a likely typo.
@@ -552,11 +434,7 @@ impl Program {
             Source::FirstOf(programs) | Source::AllOf(programs) => {
                 programs.iter().for_each(|p| p.record_needs(shape));
             }
-            Source::Template(t) => t.parts.iter().for_each(|part| {
-                if let Part::Path(p) = part {
-                    keep(p, shape);
-                }
-            }),
+            Source::Template(t) => t.paths().into_iter().for_each(|p| keep(p, shape)),
             Source::Each { levels, fields } => match levels[0].key_prefix() {
                 // `each: $.a` reads its fields relative to the object at `$.a`.
                 Some(prefix)
@@ -584,14 +462,7 @@ impl Program {
                 programs.iter().flat_map(Program::source_paths).collect()
             }
             Source::Each { levels, .. } => vec![&levels[0]],
-            Source::Template(t) => t
-                .parts
-                .iter()
-                .filter_map(|part| match part {
-                    Part::Path(p) => Some(p),
-                    _ => None,
-                })
-                .collect(),
+            Source::Template(t) => t.paths(),
             Source::Key | Source::Value(_) => Vec::new(),
         }
     }
@@ -618,7 +489,7 @@ impl Program {
                     .join(", ")
             ),
             Source::Value(v) => format!("value {v}"),
-            Source::Template(t) => format!("template ({} parts)", t.parts.len()),
+            Source::Template(t) => format!("template ({} parts)", t.part_count()),
             Source::Each { levels, fields } => format!(
                 "each {} with {}",
                 levels
