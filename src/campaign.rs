@@ -173,6 +173,13 @@ pub struct Campaign {
     /// publisher payout above the revenue); logged, and shown by `plan`.
     #[serde(skip)]
     pub warnings: Vec<String>,
+    /// The offer fields whose value could not be read ([`crate::offer::Offer::unreadable`]):
+    /// a stored campaign keeps its columns of them ([`Campaign::kept_columns`]).
+    /// Part of the content hash (left out while empty, like new columns), so
+    /// that a value unreadable and one the network empties are different
+    /// desired rows.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<&'static str>,
 }
 
 impl Campaign {
@@ -190,6 +197,49 @@ impl Campaign {
     /// SHA-256 (hex) of the raw record's text.
     pub fn compute_raw_hash(&self) -> String {
         hex(&Sha256::digest(self.raw.get().as_bytes()))
+    }
+}
+
+/// The stored columns an offer field's value becomes (the payout is the
+/// revenue, and the publishers' payout and ranges computed from it; the model
+/// is the objective too). Empty for the fields that are never unreadable on
+/// a campaign (an unreadable id, name, status, countries, OS exclusions,
+/// devices or caps drop the record instead).
+pub fn columns_of_field(field: &str) -> &'static [&'static str] {
+    match field {
+        "preview_url" => &["preview_url"],
+        "tracking_url" => &["tracking_url"],
+        "impression_url" => &["impression_url"],
+        "thumbnail_url" => &["thumbnail_url"],
+        "payout" => &["revenue", "payout", "revenue_max", "payout_max"],
+        "payout_max" => &["revenue_max", "payout_max"],
+        "currency" => &["currency"],
+        "model" => &["model", "models", "objective"],
+        "os" => &["os"],
+        "min_os_version" => &["min_os_version"],
+        "category" => &["category"],
+        "description" => &["description"],
+        "kpi" => &["kpi"],
+        "payouts" => &["payouts"],
+        "starts_at" => &["starts_at"],
+        "expires_at" => &["expires_at"],
+        _ => &[],
+    }
+}
+
+impl Campaign {
+    /// The stored columns an existing row keeps as they are, because the
+    /// offer's value for them could not be read: a read failure is not the
+    /// network's word (only a null or empty value it sends empties a column).
+    pub fn kept_columns(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.unreadable
+            .iter()
+            .flat_map(|field| columns_of_field(field).iter().copied())
+    }
+
+    /// Whether an existing row keeps `column` ([`Campaign::kept_columns`]).
+    pub fn keeps(&self, column: &str) -> bool {
+        self.kept_columns().any(|c| c == column)
     }
 }
 

@@ -70,6 +70,12 @@ pub struct Offer {
     /// that could not be read, unknown countries dropped); kept in the run log.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The optional fields whose value the record had but mapping could not
+    /// read (a payout of `1e400`), left empty: unlike a value the network
+    /// sent as null or empty, this is not the network's word, so a stored
+    /// campaign keeps its value there (`reconcile`). Each has its warning.
+    #[serde(skip)]
+    pub unreadable: Vec<&'static str>,
 }
 
 impl Offer {
@@ -103,6 +109,7 @@ impl Offer {
             expires_at: None,
             raw: RawRecord::from_json("null".to_string()),
             warnings: Vec::new(),
+            unreadable: Vec::new(),
         }
     }
 }

@@ -201,13 +201,13 @@ fn secrets_never_appear_in_any_output() {
             "advertiser: Acme\n  payout: {ratio: -1}",
         ),
     );
-    write(dir.path(), "k.key", "file-secret-456\n");
+    write(dir.path(), "secrets/k.key", "file-secret-456\n");
     write(
         dir.path(),
         "b.yaml",
         &GOOD
             .replace("name: acme", "name: beta")
-            .replace("${env:OFFERSYNC_TEST_KEY}", "${file:k.key}")
+            .replace("${env:OFFERSYNC_TEST_KEY}", "${file:secrets/k.key}")
             .replace("schedule: \"*/15 * * * 1-5\"", "schedule: nonsense"),
     );
     for format in ["text", "json"] {

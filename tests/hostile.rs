@@ -201,6 +201,8 @@ fn huge_numbers_are_per_record_warnings() {
     assert!(page.problems.is_empty(), "{:?}", page.problems);
     let big = &page.offers[0];
     assert_eq!(big.payout, None);
+    // Named as unreadable, not sent empty: a stored campaign keeps its payout (#30.6).
+    assert!(big.unreadable.contains(&"payout"), "{:?}", big.unreadable);
     assert!(
         big.warnings
             .iter()

@@ -346,11 +346,108 @@ fn secret_files_must_be_regular_files_and_a_fifo_never_blocks() {
         let out = child.wait_with_output().unwrap();
         let shown = text(&out);
         assert_eq!(out.status.code(), Some(1), "{reference}: {shown}");
+        // A device is refused before it is opened: /dev is never read (#30.5).
+        let expected = if reference == "/dev/null" {
+            "/proc, /sys and /dev are never read"
+        } else {
+            "is not a regular file"
+        };
+        assert!(shown.contains(expected), "{reference}: {shown}");
+    }
+}
+
+/// #30.5: `${file:/proc/self/environ}` passed the regular-file check, and a
+/// query-auth Network sent the daemon's whole environment to the manifest's
+/// base_url. Secret files are read only from the allowed folders (`secrets/`
+/// beside the manifest, `$CREDENTIALS_DIRECTORY`, `--secret-root` and
+/// `OFFERSYNC_SECRET_ROOTS`), symlinks resolved first; `/proc`, `/sys` and
+/// `/dev` never, whatever the operator names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secret_files_are_read_only_from_allowed_folders_never_proc_sys_or_dev() {
+    let network = Hostile::start(|hit| honest_page(&offers(1..=3), hit)).await;
+    let m = manifests(&network.url(), QUERY_AUTH, "", "");
+    let integration = std::fs::read_to_string(m.path().join("integration.yaml")).unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::fs::write(elsewhere.path().join("key.txt"), API_KEY).unwrap();
+    let outside = elsewhere.path().join("key.txt").display().to_string();
+    let secrets = m.path().join("secrets");
+    std::os::unix::fs::symlink("/proc/self/environ", secrets.join("environ")).unwrap();
+    std::os::unix::fs::symlink(&outside, secrets.join("escape")).unwrap();
+    std::fs::write(m.path().join("beside.key"), API_KEY).unwrap();
+    let validate = |reference: &str, extra: &[&str], env: &[(&str, &str)]| {
+        m.set_integration(&integration.replace("secrets/api.key", reference));
+        let out = Command::new(binary())
+            .args(["validate", "--dir"])
+            .arg(m.path())
+            .args(extra)
+            .env_remove("OFFERSYNC_SECRET_ROOTS")
+            .env_remove("CREDENTIALS_DIRECTORY")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        (out.status.code(), text(&out))
+    };
+    let canonical_secrets = secrets.canonicalize().unwrap().display().to_string();
+    for reference in [
+        "/proc/self/environ",
+        "secrets/environ",
+        "/proc/1/environ",
+        "/sys/kernel/mm/transparent_hugepage/enabled",
+        "/dev/null",
+        "beside.key",
+        "secrets/../beside.key",
+        outside.as_str(),
+        "secrets/escape",
+    ] {
+        let (code, shown) = validate(reference, &[], &[]);
+        assert_eq!(code, Some(1), "{reference}: {shown}");
         assert!(
-            shown.contains("is not a regular file"),
+            shown.contains("is outside the folders secret files are read from"),
             "{reference}: {shown}"
         );
+        // The error names the allowed roots and how to add one.
+        assert!(shown.contains(&canonical_secrets), "{reference}: {shown}");
+        assert!(
+            shown.contains("$CREDENTIALS_DIRECTORY"),
+            "{reference}: {shown}"
+        );
+        assert!(shown.contains("--secret-root"), "{reference}: {shown}");
     }
+    // Named by the operator (option or environment), a folder is allowed,
+    // also as a symlink's target; /proc, /sys and /dev never are.
+    let root = elsewhere.path().to_str().unwrap();
+    for reference in [outside.as_str(), "secrets/escape"] {
+        let (code, shown) = validate(reference, &["--secret-root", root], &[]);
+        assert_eq!(code, Some(0), "{reference}: {shown}");
+        let (code, shown) = validate(reference, &[], &[("OFFERSYNC_SECRET_ROOTS", root)]);
+        assert_eq!(code, Some(0), "{reference}: {shown}");
+    }
+    for named in ["/proc", "/", "/proc/self"] {
+        let (code, shown) = validate("/proc/self/environ", &["--secret-root", named], &[]);
+        assert_eq!(code, Some(1), "{named}: {shown}");
+        assert!(shown.contains("/proc"), "{named}: {shown}");
+        assert!(shown.contains("never read"), "{named}: {shown}");
+    }
+    // `$CREDENTIALS_DIRECTORY` is a root for `${file:}` as well.
+    let (code, shown) = validate(&outside, &[], &[("CREDENTIALS_DIRECTORY", root)]);
+    assert_eq!(code, Some(0), "{shown}");
+
+    // A run with the environment as its key sends nothing anywhere.
+    m.set_integration(&integration.replace("secrets/api.key", "/proc/self/environ"));
+    let db = sqlite();
+    let mut command = Command::new(binary());
+    command
+        .args(["sync", "acme", "--dir"])
+        .arg(m.path())
+        .env("DATABASE_URL", &db.url)
+        .env("OFFERSYNC_LEAK_CANARY", "canary-5d1e");
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{shown}");
+    assert!(!shown.contains("canary-5d1e"), "{shown}");
+    assert!(network.hits().is_empty(), "{:?}", network.hits());
 }
 
 // --- Memory and time bounds ------------------------------------------------

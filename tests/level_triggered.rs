@@ -324,7 +324,77 @@ async fn per_offer_warnings_are_kept_with_the_run(backend: Backend) {
     assert!(warnings[0].1.contains("payout"), "{warnings:?}");
 }
 
+/// #30.6: a value that turns unreadable upstream (a payout of `1e400`, a
+/// link that is none) keeps what the live campaign holds, with a warning in
+/// the run log: a read failure is not the network's word. Only an explicit
+/// null or empty value from the network empties a column; the rest of the
+/// row still converges, and the run after writes nothing.
+async fn an_unreadable_value_keeps_the_stored_one_and_only_null_empties_it(backend: Backend) {
+    let (mock, m, db) = setup(backend, offers(1..=3), "").await;
+    sync_once(&m, &db).await;
+    let (one, two, three) = (campaign(&db, "1"), campaign(&db, "2"), campaign(&db, "3"));
+    assert!(one.revenue.is_some() && one.payout.is_some() && three.revenue.is_some());
+    assert!(two.tracking_url.is_some() && three.category.is_some());
+
+    let huge: serde_json::Value = serde_json::from_str("1e400").unwrap();
+    let mut list = offers(1..=3);
+    list[0]["payout"] = huge;
+    list[0]["name"] = "Renamed upstream".into();
+    list[1]["tracking_url"] = "not a link".into();
+    list[2]["payout"] = serde_json::Value::Null;
+    list[2]["category"] = "".into();
+    mock.set_offers(list.clone());
+    let report = sync_once(&m, &db).await;
+    assert_eq!(report.counts.updated, 2, "{:?}", report.counts);
+    let after = campaign(&db, "1");
+    assert_eq!(after.name, "Renamed upstream");
+    assert_eq!((after.revenue, after.payout), (one.revenue, one.payout));
+    assert_eq!(campaign(&db, "2").tracking_url, two.tracking_url);
+    let emptied = campaign(&db, "3");
+    assert_eq!(
+        (emptied.revenue, emptied.payout, emptied.category),
+        (None, None, None)
+    );
+    let mut s = store::open(&db.url).unwrap();
+    let warnings = s.run_warnings(report.run.unwrap(), 0, 100).unwrap();
+    for (id, field) in [("1", "field payout"), ("2", "field tracking_url")] {
+        let warning = warnings
+            .iter()
+            .find(|(w_id, w)| w_id == id && w.starts_with(field))
+            .unwrap_or_else(|| panic!("no warning for {id}: {warnings:?}"));
+        assert!(
+            warning.1.contains("the stored value is kept"),
+            "{warning:?}"
+        );
+        assert!(!warning.1.contains("left empty"), "{warning:?}");
+    }
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    // Plan agrees: nothing pending; a repeated run writes no row.
+    assert!(plan_once(&m, &db).await.update.is_empty());
+    count_writes(&db);
+    let report = sync_once(&m, &db).await;
+    assert_eq!(report.counts.updated, 0, "{:?}", report.counts);
+    assert_eq!(writes_since_last_look(&db), 0);
+    assert_eq!(campaign(&db, "1").revenue, one.revenue);
+
+    // The network's own null empties it; a readable value is taken.
+    list[0]["payout"] = serde_json::Value::Null;
+    mock.set_offers(list.clone());
+    sync_once(&m, &db).await;
+    assert_eq!(campaign(&db, "1").revenue, None);
+    list[0]["payout"] = "9.25".into();
+    list[1]["tracking_url"] = "https://trk.example/new".into();
+    mock.set_offers(list);
+    sync_once(&m, &db).await;
+    assert_eq!(campaign(&db, "1").revenue, Some("9.25".parse().unwrap()));
+    assert_eq!(
+        campaign(&db, "2").tracking_url.as_deref(),
+        Some("https://trk.example/new")
+    );
+}
+
 on_both_backends!(
+    an_unreadable_value_keeps_the_stored_one_and_only_null_empties_it,
     a_changed_setting_reaches_rows_nothing_upstream_changed,
     caps_held_back_are_applied_when_caps_update_is_turned_on,
     upstream_pauses_apply_when_the_setting_is_turned_on,

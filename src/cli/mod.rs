@@ -69,6 +69,12 @@ use crate::store;
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// A folder secret files (`${file:PATH}`) may be read from, besides the
+    /// `secrets/` folder beside each manifest and $CREDENTIALS_DIRECTORY;
+    /// repeat for more ($OFFERSYNC_SECRET_ROOTS adds more, `:`-separated).
+    /// Symlinks are resolved first; /proc, /sys and /dev are never read.
+    #[arg(long = "secret-root", value_name = "DIR", global = true)]
+    secret_roots: Vec<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -464,6 +470,7 @@ enum OfferFormat {
 /// Runs the command line and returns the process exit status.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    manifest::secret::set_operator_roots(cli.secret_roots);
     if !matches!(cli.command, Command::Daemon { .. }) {
         end_quietly_on_closed_pipe();
         init_tracing();

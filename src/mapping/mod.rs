@@ -218,6 +218,11 @@ pub struct ResponseError {
     pub message: Option<JsonPath>,
 }
 
+/// How the warning for an optional field whose value could not be read ends
+/// (`field payout: …; left empty`): what a new campaign gets. A stored one
+/// keeps its value instead, and `reconcile` says so in place of this.
+pub const LEFT_EMPTY: &str = "; left empty";
+
 /// Fields whose value, when present but unreadable, is never left empty:
 /// an offer without them is not an offer, or it would run wider than the
 /// network allows (a status left empty reads as active, countries as
@@ -688,9 +693,10 @@ impl Mapping {
                     });
                 }
                 offer.warnings.push(format!(
-                    "field {}: {reason}; left empty",
+                    "field {}: {reason}{LEFT_EMPTY}",
                     field.target.name()
                 ));
+                offer.unreadable.push(field.target.name());
             }
             match field.target {
                 Target::ExternalId => have_id = !offer.external_id.is_empty(),

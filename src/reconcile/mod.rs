@@ -345,10 +345,15 @@ impl<'a> Reconciler<'a> {
                 });
                 continue;
             }
+            let stored_row = self.index.contains_key(&campaign.external_id);
             for warning in &campaign.warnings {
                 self.counts.warnings += 1;
-                plan.warnings
-                    .push((campaign.external_id.clone(), warning.clone()));
+                let warning = if stored_row {
+                    kept_warning(warning, &campaign.unreadable)
+                } else {
+                    warning.clone()
+                };
+                plan.warnings.push((campaign.external_id.clone(), warning));
             }
             let digest = self.applied_digest(&campaign);
             let hex = || crate::campaign::hex(&digest);
@@ -653,6 +658,24 @@ fn policy_change(old: &str, new: &str) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(", "))
 }
 
+/// An unreadable field's warning as it reads for a campaign already stored,
+/// which keeps its value rather than being left empty (`mapping`'s warnings
+/// end in [`crate::mapping::LEFT_EMPTY`]); any other warning as it is.
+fn kept_warning(warning: &str, unreadable: &[&'static str]) -> String {
+    let about_unreadable = unreadable.iter().any(|field| {
+        warning
+            .strip_prefix("field ")
+            .and_then(|rest| rest.strip_prefix(field))
+            .is_some_and(|rest| rest.starts_with(':'))
+    });
+    match warning.strip_suffix(crate::mapping::LEFT_EMPTY) {
+        Some(stem) if about_unreadable => format!(
+            "{stem}; the stored value is kept (a value that cannot be read is not the network's word: only a null or empty value empties it)"
+        ),
+        _ => warning.to_string(),
+    }
+}
+
 /// A compared value as `plan` shows it.
 fn shown_value(value: &serde_json::Value) -> String {
     match value {
@@ -688,6 +711,9 @@ fn converging_changes(
 ) -> Vec<ColumnChange> {
     let mut changes = Vec::new();
     for &column in compared {
+        if campaign.keeps(column) {
+            continue;
+        }
         let desired = campaign
             .column_value(column)
             .unwrap_or(serde_json::Value::Null);
@@ -745,6 +771,7 @@ fn held_back_changes(
         .chain(["caps", "cap_settings"])
         .filter(|column| !compared.contains(column))
         .filter(|column| !(*column == "status" && columns.follow_upstream_pauses))
+        .filter(|column| !campaign.keeps(column))
         .filter_map(|column| {
             let desired = campaign.column_value(column)?;
             let stored = row.value(column);

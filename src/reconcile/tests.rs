@@ -52,6 +52,7 @@ fn campaign(id: &str, hash: &str) -> Campaign {
         raw_hash: "r".into(),
         applied_hash: String::new(),
         warnings: vec![],
+        unreadable: vec![],
     }
 }
 
@@ -531,4 +532,55 @@ fn a_policy_change_is_named_in_the_manifests_words() {
         )
     );
     assert_eq!(policy_change(new, new), None);
+}
+
+/// #30.6: an offer field that could not be read keeps a stored row's
+/// columns of it (no change, none held back), says so in the warning, and
+/// is a desired row of its own (not the same as the network's null).
+#[test]
+fn an_unreadable_value_keeps_the_stored_columns_and_says_so() {
+    let update = UpdateDef::default();
+    let stored_campaign = campaign("a", "h");
+    let row = row_of(1, &stored_campaign);
+    let mut unreadable = campaign("a", "h2");
+    unreadable.revenue = None;
+    unreadable.payout = None;
+    unreadable.name = "Renamed".into();
+    unreadable.unreadable = vec!["payout"];
+    unreadable.warnings = vec![format!(
+        "field payout: 1e400 is out of the decimal range{}",
+        crate::mapping::LEFT_EMPTY
+    )];
+    let mut emptied = unreadable.clone();
+    emptied.unreadable.clear();
+    assert_ne!(unreadable.compute_hash(), emptied.compute_hash());
+
+    let mut r = Reconciler::new(stored(&[("a", 1, "h", false)]), &update, false);
+    let mut plan = r.plan_page(vec![Ok(unreadable.clone())]);
+    r.resolve(&mut plan, vec![row.clone()]);
+    assert_eq!(plan.update.len(), 1, "{plan:?}");
+    let changed: Vec<&str> = plan.update[0].changes.iter().map(|c| c.column).collect();
+    assert_eq!(changed, ["name"]);
+    assert!(plan.update[0].held_back.is_empty());
+    assert_eq!(plan.warnings.len(), 1);
+    let warning = &plan.warnings[0].1;
+    assert!(
+        warning.starts_with(
+            "field payout: 1e400 is out of the decimal range; the stored value is kept"
+        ),
+        "{warning}"
+    );
+
+    // The network's own null empties the columns.
+    let mut r = Reconciler::new(stored(&[("a", 1, "h", false)]), &update, false);
+    let mut plan = r.plan_page(vec![Ok(emptied)]);
+    r.resolve(&mut plan, vec![row]);
+    let changed: Vec<&str> = plan.update[0].changes.iter().map(|c| c.column).collect();
+    assert_eq!(changed, ["name", "revenue", "payout"]);
+
+    // A new campaign has nothing to keep: the warning says it is left empty.
+    let mut r = Reconciler::new(stored(&[]), &update, false);
+    let plan = r.plan_page(vec![Ok(unreadable)]);
+    assert_eq!(plan.create.len(), 1);
+    assert!(plan.warnings[0].1.ends_with(crate::mapping::LEFT_EMPTY));
 }

@@ -612,6 +612,7 @@ impl<'a> Rules<'a> {
             raw_hash: String::new(),
             applied_hash: String::new(),
             warnings,
+            unreadable: offer.unreadable,
         }
     }
 }

@@ -30,7 +30,6 @@ use super::{
     StoredIndex, Trigger, TxError, Update, UpdateColumns, Writes, redact_url,
 };
 use crate::campaign::Campaign;
-use crate::manifest::model::Column;
 use crate::rules::Skip;
 
 shared_queries!(PgConnection);

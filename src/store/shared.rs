@@ -294,8 +294,10 @@ macro_rules! shared_queries {
         }
 
         /// Rewrites the columns `allowed` lets an update write (see
-        /// `rows::update_set`), with the restore or upstream-pause status
-        /// rules, and the publisher payouts when the payout is rewritten.
+        /// `rows::update_set`) but those the campaign keeps (its offer's value
+        /// could not be read: `Campaign::kept_columns`), with the restore or
+        /// upstream-pause status rules, and the publisher payouts when the
+        /// payout is rewritten.
         fn update_campaigns(
             conn: &mut $Conn,
             integration_id: i64,
@@ -303,9 +305,14 @@ macro_rules! shared_queries {
             updates: &[Update<'_>],
             allowed: &UpdateColumns,
         ) -> Result<(), StoreError> {
-            let rewrite_publisher_payouts = allowed.columns.contains(&Column::Payout);
-            let set = update_set(allowed);
+            let all = update_set(allowed);
             for update in updates {
+                let set: Vec<&str> = all
+                    .iter()
+                    .copied()
+                    .filter(|column| !update.campaign.keeps(column))
+                    .collect();
+                let rewrite_publisher_payouts = set.contains(&"payout");
                 let mut sql = format!("UPDATE campaigns SET changed_at = {}", placeholder(1));
                 for (i, column) in set.iter().enumerate() {
                     sql.push_str(&format!(", {column} = {}", placeholder(i + 2)));

@@ -32,7 +32,6 @@ use super::{
     StoredIndex, Trigger, TxError, Update, UpdateColumns, Writes,
 };
 use crate::campaign::Campaign;
-use crate::manifest::model::Column;
 use crate::rules::Skip;
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
