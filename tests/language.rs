@@ -333,3 +333,48 @@ fn an_error_rule_names_the_apis_own_message() {
     assert_eq!(net.mapping.response_error(&page.page), None);
     assert_eq!(page.offers.len(), 1);
 }
+
+/// Issue 26.4: CPAlead's payouts per country, `{"US": 2.4, "CA": 1.6}`.
+#[test]
+fn keys_of_an_object_are_read_inside_each_and_a_path_with_no_keys_is_refused() {
+    let payouts = "payouts:\n  each: '$.payouts_per_country.*'\n  fields:\n    payout: $\n    countries: '@key'";
+    let net = network("'$.offers[*]'", &format!("{BASIC}\n{payouts}"), "");
+    let offers = map(
+        &net,
+        r#"{"offers": [{"id": 7, "name": "Quiz", "payouts_per_country": {"US": 2.4, "CA": "1.6"}}]}"#,
+    );
+    let mut rates: Vec<(String, Vec<String>)> = offers[0]
+        .payouts
+        .iter()
+        .map(|p| {
+            (
+                p.payout.to_string(),
+                p.countries.iter().map(|c| c.to_string()).collect(),
+            )
+        })
+        .collect();
+    rates.sort();
+    assert_eq!(
+        rates,
+        [
+            ("1.6".to_string(), vec!["CA".to_string()]),
+            ("2.4".to_string(), vec!["US".to_string()])
+        ]
+    );
+
+    // `each` on the object itself, or on a list's item by index: no entry
+    // has a key there, so `@key` would always be empty.
+    for each in ["$.payouts_per_country", "$.rates[0]"] {
+        let error = try_network(
+            "'$.offers[*]'",
+            &format!("{BASIC}\npayouts:\n  each: '{each}'\n  fields:\n    payout: $.amount\n    countries: '@key'"),
+            "",
+        )
+        .unwrap_err();
+        assert!(
+            error.contains("`@key` reads the key of an object's entry"),
+            "{error}"
+        );
+        assert!(error.contains("end the path in `.*`"), "{error}");
+    }
+}

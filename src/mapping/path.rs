@@ -204,6 +204,42 @@ impl JsonPath {
         out.into_iter().next()
     }
 
+    /// Whether the path may select entries of an object (it ends in a
+    /// wildcard or a filter, or runs on jsonpath-rust), which have keys that
+    /// `@key` reads; a path ending in a name or an index never does.
+    pub fn may_select_members(&self) -> bool {
+        match &self.plan {
+            Plan::Full(_) => true,
+            Plan::Simple(steps) => matches!(steps.last(), Some(Step::Wildcard | Step::Filter(_))),
+        }
+    }
+
+    /// Every selected value with its key when it is an entry of an object
+    /// (an array's items have none): the entries of `each`.
+    pub fn select_members<'a>(&self, root: &'a Value, out: &mut Vec<(Option<String>, &'a Value)>) {
+        match &self.plan {
+            Plan::Simple(steps) => walk(
+                root,
+                steps,
+                &mut |found, v| {
+                    let key = match found {
+                        Found::Key(k) => Some(k.to_string()),
+                        Found::Root | Found::Position(_) => None,
+                    };
+                    out.push((key, v));
+                },
+                Found::Root,
+            ),
+            Plan::Full(query) => {
+                if let Ok(found) = js_path_process(query, root) {
+                    for r in found {
+                        out.push((last_key(&r.clone().path()), r.val()));
+                    }
+                }
+            }
+        }
+    }
+
     /// Every selected value with the key (or index) it was found under, for
     /// records held in an object keyed by id.
     pub fn select_keyed<'a>(&self, root: &'a Value) -> Vec<(Option<String>, &'a Value)> {

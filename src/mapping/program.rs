@@ -286,7 +286,7 @@ impl Program {
                     "`each` needs `fields`: the sub-fields read from every entry",
                 ));
             };
-            let fields = fields
+            let fields: Vec<(String, Program)> = fields
                 .iter()
                 .map(|(name, spec)| {
                     Program::compile_in(spec, inner)
@@ -294,6 +294,18 @@ impl Program {
                         .map_err(|e| e.within(&format!("fields.{name}")))
                 })
                 .collect::<Result<_, _>>()?;
+            let last = levels.last().expect("at least one level, checked");
+            if !last.may_select_members()
+                && let Some((name, _)) = fields.iter().find(|(_, p)| p.reads_key())
+            {
+                return Err(CompileError::new(
+                    format!("fields.{name}"),
+                    format!(
+                        "`@key` reads the key of an object's entry, but `each: {}` ends in a name or an index and selects no entry of an object, so it would always be empty; end the path in `.*` to go through the object's entries (e.g. `$.payouts_per_country.*`)",
+                        last.as_str()
+                    ),
+                ));
+            }
             sources.push(Source::Each { levels, fields });
         } else if rule.fields.is_some() {
             return Err(CompileError::new(
@@ -559,6 +571,22 @@ impl Program {
             }
     }
 
+    /// Whether the rule reads `@key` at its own level (not inside an `each`
+    /// of its own, whose entries have their own keys).
+    fn reads_key(&self) -> bool {
+        matches!(self.source, Source::Key)
+            || self
+                .when
+                .as_ref()
+                .is_some_and(|c| matches!(c.path, PathOrKey::Key))
+            || match &self.source {
+                Source::FirstOf(programs) | Source::AllOf(programs) => {
+                    programs.iter().any(Program::reads_key)
+                }
+                _ => false,
+            }
+    }
+
     /// Whether the rule fills text with params.
     pub fn uses_params(&self) -> bool {
         match &self.source {
@@ -626,26 +654,28 @@ impl Program {
                 let mut scopes: Vec<&Value> = ctx.scopes.to_vec();
                 // At the top the record is the first scope; inside an entry, that entry.
                 scopes.push(ctx.record);
-                let mut current: Vec<(Vec<&Value>, &Value)> = vec![(scopes, ctx.record)];
+                // Each entry with its key in its object (`@key`), if it has one.
+                type Entry<'v> = (Vec<&'v Value>, &'v Value, Option<String>);
+                let mut current: Vec<Entry> = vec![(scopes, ctx.record, None)];
                 for (i, level) in levels.iter().enumerate() {
                     let mut next = Vec::new();
-                    for (scopes, entry) in current {
+                    for (scopes, entry, _) in current {
                         let mut found = Vec::new();
-                        level.select_into(entry, &mut found);
-                        for item in found {
+                        level.select_members(entry, &mut found);
+                        for (key, item) in found {
                             let mut inner = scopes.clone();
                             if i > 0 {
                                 inner.push(entry);
                             }
-                            next.push((inner, item));
+                            next.push((inner, item, key));
                         }
                     }
                     current = next;
                 }
-                for (scopes, entry) in &current {
+                for (scopes, entry, key) in &current {
                     let sub = Ctx {
                         record: entry,
-                        key: None,
+                        key: key.as_deref(),
                         scopes,
                         ..*ctx
                     };
