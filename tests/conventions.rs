@@ -276,3 +276,44 @@ fn explain_uses_the_default_store_like_every_command() {
     assert!(!stdout.contains("plan: unchanged"), "{stdout}");
     assert!(!cwd.path().join("offersync.db").exists());
 }
+
+/// Issue 27.9: `fetch --format json` prints an error object on failure, as
+/// `sync` does, and `networks --format json` one object per network.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_and_networks_speak_json() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let m = Manifests::new(
+        &network_yaml(PAGE_PAGINATION, HEADER_AUTH),
+        &integration_yaml("acme", &format!("http://127.0.0.1:{port}"), ""),
+    );
+    let out = offersync(
+        &m,
+        "sqlite://unused.db",
+        &["fetch", "acme", "--format", "json"],
+    )
+    .await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    let value: serde_json::Value =
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(value["integration"], "acme");
+    assert!(
+        value["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{value}"
+    );
+
+    let cwd = tempfile::tempdir().unwrap();
+    let out = offersync_in(cwd.path(), &["networks", "--format", "json"]);
+    assert!(out.status.success());
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let everflow = lines.iter().find(|l| l["name"] == "everflow").unwrap();
+    assert!(everflow["auth"].is_string() && everflow["paging"].is_string());
+    assert!(lines.len() > 10);
+}

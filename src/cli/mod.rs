@@ -483,6 +483,8 @@ enum CatalogueFormat {
     Table,
     /// The catalogue page (docs/networks.md).
     Markdown,
+    /// One JSON object per network and line: name, title, auth, paging.
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -539,6 +541,7 @@ pub fn main() -> ExitCode {
             let text = match format {
                 CatalogueFormat::Table => catalogue::table(),
                 CatalogueFormat::Markdown => catalogue::markdown(),
+                CatalogueFormat::Json => catalogue::json_lines(),
             };
             outln!("{}", text.trim_end());
             ExitCode::SUCCESS

@@ -282,6 +282,14 @@ pub fn fetch(name: &str, dir: &Path, format: OutputFormat) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
+            // As `sync --format json` does: a tool reading stdout gets an
+            // object that says the fetch failed, not nothing.
+            if format == OutputFormat::Json {
+                outln!(
+                    "{}",
+                    serde_json::json!({"integration": name, "error": e.to_string()})
+                );
+            }
             errln!("error: {e}");
             ExitCode::from(1)
         }
