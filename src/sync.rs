@@ -85,6 +85,10 @@ pub struct PlanReport {
     pub causes: Vec<(String, String)>,
     pub pause_filtered: bool,
     pub skips: Vec<Skip>,
+    /// Every page was fetched and read: the plan is whole (a refused
+    /// removal still leaves it whole). When false, the run's error says
+    /// why it stopped and the lists hold only what was read before.
+    pub complete: bool,
 }
 
 /// What the fetching side tells the writing side.
@@ -336,6 +340,7 @@ fn write_side(
             Ok(())
         })
         .map(|()| {
+            report.complete = true;
             report
                 .skips
                 .extend(reconciler.missing_selected(&def.filters.offers))

@@ -981,13 +981,18 @@ async fn json_logs_give_one_line_per_run_and_a_broken_manifest_once() {
     let finished = eventually(&daemon, "the run's line", || {
         let done: Vec<serde_json::Value> = lines()
             .into_iter()
-            .filter(|l| l["fields"]["message"] == "run succeeded")
+            .filter(|l| l["message"] == "run succeeded")
             .collect();
         (!done.is_empty()).then_some(done)
     })
     .await;
     assert_eq!(finished.len(), 1, "one line per finished run: {finished:?}");
-    let fields = &finished[0]["fields"];
+    // Issue 27.9: message, level, target, timestamp and the fields at the
+    // top level, as log shippers read them.
+    let fields = &finished[0];
+    assert_eq!(fields["level"], "INFO", "{fields}");
+    assert!(fields["timestamp"].is_string() && fields["target"].is_string());
+    assert!(fields.get("fields").is_none(), "{fields}");
     assert_eq!(fields["integration"], "acme");
     assert!(fields["run_id"].is_u64(), "{fields}");
     assert!(fields["duration_ms"].is_u64(), "{fields}");
@@ -998,18 +1003,15 @@ async fn json_logs_give_one_line_per_run_and_a_broken_manifest_once() {
     );
     let retry = lines()
         .into_iter()
-        .find(|l| l["fields"]["message"] == "retrying")
+        .find(|l| l["message"] == "retrying")
         .expect("the 503 was retried");
-    assert_eq!(retry["fields"]["integration"], "acme", "{retry}");
-    assert!(retry["fields"]["run_id"].is_u64(), "{retry}");
+    assert_eq!(retry["integration"], "acme", "{retry}");
+    assert!(retry["run_id"].is_u64(), "{retry}");
 
     // Broken: one error line for it, however many rescans follow.
     write_integration(&m, &mock, "  filterz: {}\n");
     let broken = |l: &serde_json::Value| {
-        l["level"] == "ERROR"
-            && l["fields"]["message"]
-                .as_str()
-                .is_some_and(|m| m.contains("filterz"))
+        l["level"] == "ERROR" && l["message"].as_str().is_some_and(|m| m.contains("filterz"))
     };
     eventually(&daemon, "the broken manifest logged", || {
         lines().iter().any(broken).then_some(())
@@ -1023,7 +1025,7 @@ async fn json_logs_give_one_line_per_run_and_a_broken_manifest_once() {
     eventually(&daemon, "the recovery logged", || {
         lines()
             .iter()
-            .any(|l| l["fields"]["message"] == "manifest has no errors any more")
+            .any(|l| l["message"] == "manifest has no errors any more")
             .then_some(())
     })
     .await;

@@ -58,7 +58,8 @@ async fn setup(extra: &str) -> (MockNetwork, Manifests, TestDb) {
 async fn plan_sync_runs_and_status_tell_the_story() {
     let (mock, m, db) = setup("  filters: {payout: {max: 20}}\n").await;
 
-    let out = offersync_async(&m, &db.url, &["plan", "acme"]).await;
+    // Issue 27.8: exit 2 on pending changes only when asked, as terraform.
+    let out = offersync_async(&m, &db.url, &["plan", "acme", "--detailed-exitcode"]).await;
     let (stdout, stderr) = text(&out);
     assert_eq!(
         out.status.code(),
@@ -92,7 +93,7 @@ async fn plan_sync_runs_and_status_tell_the_story() {
         "{stdout}"
     );
 
-    let out = offersync_async(&m, &db.url, &["plan", "acme"]).await;
+    let out = offersync_async(&m, &db.url, &["plan", "acme", "--detailed-exitcode"]).await;
     assert_eq!(out.status.code(), Some(0), "no changes: {}", text(&out).0);
 
     // An update shows the columns it changes, old → new.

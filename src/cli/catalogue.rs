@@ -31,6 +31,22 @@ pub fn table() -> String {
     out
 }
 
+/// One JSON object per line and built-in network, for tools: the table's
+/// columns by name.
+pub fn json_lines() -> String {
+    let mut out = String::new();
+    for def in manifest::built_in_networks().values() {
+        let line = serde_json::json!({
+            "name": def.name,
+            "title": title(def),
+            "auth": auth_kind(&def.auth),
+            "paging": paging_kind(&def.pagination),
+        });
+        let _ = writeln!(out, "{line}");
+    }
+    out
+}
+
 /// The catalogue as Markdown, one section per built-in network, by name.
 pub fn markdown() -> String {
     let networks = manifest::built_in_networks();

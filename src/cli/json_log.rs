@@ -1,7 +1,10 @@
-//! The daemon's JSON log lines (`--log-format json`): one object per line
-//! with `timestamp`, `level`, `target` and `fields`, where the fields of the
-//! spans around the event (the run's `integration`, `run_id`) are merged in
-//! and a field written as JSON text (`counts`) is an object, not a string.
+//! The daemon's JSON log lines (`--log-format json`): one flat object per
+//! line, as log shippers expect (Vector, Loki, Elasticsearch read
+//! `message`, `level` and `timestamp` at the top level): `timestamp`,
+//! `level`, `target`, `message` and every field of the event and of the
+//! spans around it (the run's `integration`, `run_id`), where a field
+//! written as JSON text (`counts`) is an object, not a string. A field that
+//! shares a name with one of the first three is kept as `field.NAME`.
 
 use std::fmt;
 
@@ -41,13 +44,20 @@ where
         }
         event.record(&mut Fields(&mut fields));
         let meta = event.metadata();
-        let line = json!({
-            "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            "level": meta.level().as_str(),
-            "target": meta.target(),
-            "fields": fields,
-        });
-        writeln!(writer, "{line}")
+        let fixed = [
+            (
+                "timestamp",
+                json!(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+            ),
+            ("level", json!(meta.level().as_str())),
+            ("target", json!(meta.target())),
+        ];
+        for (name, value) in fixed {
+            if let Some(clash) = fields.insert(name.to_string(), value) {
+                fields.insert(format!("field.{name}"), clash);
+            }
+        }
+        writeln!(writer, "{}", Value::Object(fields))
     }
 }
 

@@ -155,8 +155,14 @@ enum Command {
     /// (READY, RELOADING on SIGHUP, WATCHDOG, STOPPING). SIGTERM stops
     /// scheduling and waits for runs in flight up to --grace-seconds.
     Daemon {
-        #[command(flatten)]
-        common: StoreArgs,
+        /// The manifest directory.
+        #[arg(long, default_value = "integrations.d")]
+        dir: PathBuf,
+        /// The store: postgres://USER@HOST:PORT/DB, or sqlite://PATH (a file,
+        /// created if missing, in a directory that exists; relative to the
+        /// working directory).
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true, default_value = store::DEFAULT_URL)]
+        database_url: String,
         /// Runs at once, across all integrations.
         #[arg(long, default_value_t = 4)]
         max_concurrent_runs: usize,
@@ -184,7 +190,9 @@ enum Command {
         #[arg(long, default_value_t = crate::store::feed::DEFAULT_RETENTION_DAYS, value_parser = clap::value_parser!(u32).range(1..))]
         changes_retention_days: u32,
         /// Log lines: human text, or one JSON object per line.
-        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        // `--format` was accepted here (from the store commands' options)
+        // and did nothing; units that pass it get what they meant.
+        #[arg(long, alias = "format", value_enum, default_value_t = LogFormat::Text)]
         log_format: LogFormat,
         /// Serve Prometheus metrics at /metrics and a health check at
         /// /healthz: a port (bound to 127.0.0.1) or ADDRESS:PORT.
@@ -193,9 +201,13 @@ enum Command {
     },
     /// Ask the daemon to run an integration now (from any host that reaches the store).
     ///
-    /// Records a refresh request in the store; a daemon picks it up within
-    /// about a second. With --wait, waits for the run and prints its outcome
-    /// (exit 0 succeeded, 1 failed or not run).
+    /// Records a refresh request in the store and waits until a daemon takes
+    /// it (daemons look every second). With --wait, also waits for the run
+    /// and prints its outcome. Exit status: 0 a daemon took the request (with
+    /// --wait: the run succeeded; with --queue-only: the request is
+    /// recorded), 1 no daemon took it within 15 s (it stays queued for the
+    /// next daemon) or the run failed, 2 the store or the integration is
+    /// unknown.
     Refresh {
         /// The Integration's `metadata.name`.
         name: String,
@@ -204,6 +216,10 @@ enum Command {
         /// Wait for the run (at most this many seconds).
         #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "600")]
         wait: Option<u64>,
+        /// Only record the request, for a daemon that is not running yet;
+        /// do not wait for one to take it.
+        #[arg(long, conflicts_with = "wait")]
+        queue_only: bool,
     },
     /// Run one integration now: fetch, map, filter, and reconcile into the store.
     ///
@@ -242,13 +258,19 @@ enum Command {
     },
     /// Show what a run would change, writing nothing.
     ///
-    /// Exit status: 0 nothing would change, 2 changes are pending, 1 error
-    /// (as `terraform plan -detailed-exitcode`).
+    /// Exit status: 0 the plan was made, 1 error (the API or the store
+    /// could not be read, or a run now would fail). With
+    /// --detailed-exitcode, as `terraform plan -detailed-exitcode`: 0
+    /// nothing would change, 1 error, 2 changes are pending.
     Plan {
         /// The Integration's `metadata.name`.
         name: String,
         #[command(flatten)]
         common: StoreArgs,
+        /// Exit 2 when changes are pending (0 only when nothing would change),
+        /// for CI to gate on.
+        #[arg(long)]
+        detailed_exitcode: bool,
     },
     /// Recent runs of an integration with their counts, or one run's skips.
     #[command(args_conflicts_with_subcommands = true)]
@@ -317,10 +339,11 @@ enum Command {
     ///
     /// Shows the raw record; each mapped field with the rule that produced it
     /// (and a `first_of`'s alternatives that gave nothing); each filter's
-    /// verdict; the payout arithmetic; and with --database-url, what a sync
-    /// would do to its campaign (create, update with old → new per column,
+    /// verdict; the payout arithmetic; and, with a store, what a sync would
+    /// do to its campaign (create, update with old → new per column,
     /// unchanged, restore) and which changes the update policy holds back.
-    /// Writes nothing. Exit status: 0 explained, 1 no such offer, 2 a file
+    /// The store is the one every command uses (--database-url or
+    /// DATABASE_URL, else ./offersync.db when it exists). Writes nothing. Exit status: 0 explained, 1 no such offer, 2 a file
     /// or the API could not be read.
     Explain {
         /// The Integration.
@@ -334,8 +357,10 @@ enum Command {
         /// The manifest directory.
         #[arg(long, default_value = "integrations.d")]
         dir: PathBuf,
-        /// The store whose campaign to compare with (default: none).
-        #[arg(long, env = "DATABASE_URL")]
+        /// The store whose campaign to compare with: postgres://… or
+        /// sqlite://PATH (default, as for every command: ./offersync.db,
+        /// when it exists; else no comparison).
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
         database_url: Option<String>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = OfferFormat::Table)]
@@ -429,7 +454,8 @@ struct StoreArgs {
     #[arg(long, default_value = "integrations.d")]
     dir: PathBuf,
     /// The store: postgres://USER@HOST:PORT/DB, or sqlite://PATH (a file,
-    /// created if missing; relative to the working directory).
+    /// created if missing, in a directory that exists; relative to the
+    /// working directory, or sqlite:///ABSOLUTE/PATH).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true, default_value = store::DEFAULT_URL)]
     database_url: String,
     /// Output format.
@@ -457,6 +483,8 @@ enum CatalogueFormat {
     Table,
     /// The catalogue page (docs/networks.md).
     Markdown,
+    /// One JSON object per network and line: name, title, auth, paging.
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -503,7 +531,7 @@ pub fn main() -> ExitCode {
             &offer,
             &sample,
             &dir,
-            database_url.as_deref(),
+            explain_store(database_url).as_deref(),
             matches!(format, OfferFormat::Json),
         ),
         Command::Scaffold { sample, name, out } => {
@@ -513,6 +541,7 @@ pub fn main() -> ExitCode {
             let text = match format {
                 CatalogueFormat::Table => catalogue::table(),
                 CatalogueFormat::Markdown => catalogue::markdown(),
+                CatalogueFormat::Json => catalogue::json_lines(),
             };
             outln!("{}", text.trim_end());
             ExitCode::SUCCESS
@@ -538,9 +567,17 @@ pub fn main() -> ExitCode {
                 force,
             },
         ),
-        Command::Plan { name, common } => {
-            runs::plan(&name, &common.dir, &common.database_url, common.format)
-        }
+        Command::Plan {
+            name,
+            common,
+            detailed_exitcode,
+        } => runs::plan(
+            &name,
+            &common.dir,
+            &common.database_url,
+            common.format,
+            detailed_exitcode,
+        ),
         Command::Runs {
             action: Some(RunsAction::Show { run_id, common }),
             ..
@@ -550,7 +587,13 @@ pub fn main() -> ExitCode {
             name: Some(name),
             limit,
             common,
-        } => runs::runs(&name, limit, &common.database_url, common.format),
+        } => runs::runs(
+            &name,
+            limit,
+            &common.dir,
+            &common.database_url,
+            common.format,
+        ),
         Command::Runs { name: None, .. } => {
             errln!(
                 "error: name an integration (`offersync runs NAME`) or a run (`offersync runs show RUN_ID`)"
@@ -560,7 +603,8 @@ pub fn main() -> ExitCode {
         Command::Fetch { name, dir, format } => runs::fetch(&name, &dir, format),
         Command::Demo { dir, database_url } => demo::demo(&dir, &database_url),
         Command::Daemon {
-            common,
+            dir,
+            database_url,
             max_concurrent_runs,
             grace_seconds,
             rescan_seconds,
@@ -572,8 +616,8 @@ pub fn main() -> ExitCode {
         } => {
             init_daemon_tracing(log_format);
             let options = crate::daemon::Options {
-                dir: common.dir,
-                database_url: common.database_url,
+                dir,
+                database_url,
                 max_concurrent_runs,
                 grace: std::time::Duration::from_secs(grace_seconds),
                 rescan_every: std::time::Duration::from_secs(rescan_seconds.max(1)),
@@ -591,10 +635,19 @@ pub fn main() -> ExitCode {
                 }
             }
         }
-        Command::Refresh { name, common, wait } => runs::refresh(
+        Command::Refresh {
+            name,
+            common,
+            wait,
+            queue_only,
+        } => runs::refresh(
             &name,
             &common.database_url,
-            wait.map(std::time::Duration::from_secs),
+            match (queue_only, wait) {
+                (true, _) => runs::RefreshWait::QueueOnly,
+                (false, None) => runs::RefreshWait::ForADaemon,
+                (false, Some(s)) => runs::RefreshWait::ForTheRun(std::time::Duration::from_secs(s)),
+            },
         ),
         Command::Status { common } => runs::status(&common.database_url, common.format),
         Command::Undelete { name, common } => {
@@ -616,7 +669,13 @@ pub fn main() -> ExitCode {
             name,
             status,
             common,
-        } => runs::campaigns(&name, &status, &common.database_url, common.format),
+        } => runs::campaigns(
+            &name,
+            &status,
+            &common.dir,
+            &common.database_url,
+            common.format,
+        ),
     }
 }
 
@@ -682,6 +741,13 @@ fn validate_store(url: Option<&str>) -> Option<String> {
         Ok(store::Backend::Sqlite(path)) if !path.exists() => None,
         _ => Some(url.to_string()),
     }
+}
+
+/// The store `explain` compares with: the one named, else the default
+/// SQLite file when it exists (as every command reads it); an explanation
+/// without a store is still one, so the default is not created.
+fn explain_store(url: Option<String>) -> Option<String> {
+    url.or_else(|| validate_store(None))
 }
 
 /// Errors for the integrations of `catalog` that the store holds as deleted;

@@ -282,15 +282,30 @@ pub fn fetch(name: &str, dir: &Path, format: OutputFormat) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
+            // As `sync --format json` does: a tool reading stdout gets an
+            // object that says the fetch failed, not nothing.
+            if format == OutputFormat::Json {
+                outln!(
+                    "{}",
+                    serde_json::json!({"integration": name, "error": e.to_string()})
+                );
+            }
             errln!("error: {e}");
             ExitCode::from(1)
         }
     }
 }
 
-/// `offersync plan NAME`: what a run would do. Exit 0 nothing to change,
-/// 1 error, 2 changes pending (like `terraform plan -detailed-exitcode`).
-pub fn plan(name: &str, dir: &Path, url: &str, format: OutputFormat) -> ExitCode {
+/// `offersync plan NAME`: what a run would do. Exit 0 planned, 1 error; with
+/// `detailed_exitcode`, 0 nothing to change, 1 error, 2 changes pending
+/// (as `terraform plan -detailed-exitcode`).
+pub fn plan(
+    name: &str,
+    dir: &Path,
+    url: &str,
+    format: OutputFormat,
+    detailed_exitcode: bool,
+) -> ExitCode {
     let def = match load_integration(dir, name) {
         Ok(def) => def,
         Err(_) => return ExitCode::from(1),
@@ -331,6 +346,19 @@ pub fn plan(name: &str, dir: &Path, url: &str, format: OutputFormat) -> ExitCode
         }
     };
     let plan = report.plan.as_ref().expect("a plan reports its plan");
+    if let Some(e) = report.error.as_ref().filter(|_| !plan.complete) {
+        // The feed was not read whole (an unreachable API, a page that
+        // failed): what was read is no plan, and its zeros would read as
+        // "nothing to do".
+        if format == OutputFormat::Json {
+            outln!(
+                "{}",
+                serde_json::json!({"integration": report.integration, "error": e})
+            );
+        }
+        errln!("error: no plan: {e}");
+        return ExitCode::from(1);
+    }
     match format {
         OutputFormat::Json => outln!("{}", serde_json::to_string(&report).unwrap_or_default()),
         OutputFormat::Text => {
@@ -429,23 +457,71 @@ pub fn plan(name: &str, dir: &Path, url: &str, format: OutputFormat) -> ExitCode
         errln!("error: a run now would fail: {e}");
         return ExitCode::from(1);
     }
-    if plan.create.is_empty()
+    let pending = !(plan.create.is_empty()
         && plan.update.is_empty()
         && plan.remove.is_empty()
-        && plan.filter.is_empty()
-    {
-        ExitCode::SUCCESS
-    } else {
+        && plan.filter.is_empty());
+    if pending && detailed_exitcode {
         ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
+/// An integration neither the store nor the manifest directory knows is a
+/// typo, not an empty history: exit 1 with the nearest name, as `sync`
+/// names one. One that only the directory knows has not run yet.
+fn known_integration(store: &mut dyn Store, name: &str, dir: &Path) -> Result<(), ExitCode> {
+    match store.integration_state(name) {
+        Ok(Some(_)) => return Ok(()),
+        Ok(None) => {}
+        Err(e) => {
+            errln!("error: {e}");
+            return Err(ExitCode::from(CANNOT_START));
+        }
+    }
+    // Read without secrets: only the names matter here.
+    let in_dir = dir.is_dir().then(|| {
+        manifest::load_dir_with(dir, manifest::Secrets::Offline)
+            .catalog
+            .integrations
+    });
+    if in_dir
+        .as_ref()
+        .is_some_and(|found| found.contains_key(name))
+    {
+        return Ok(());
+    }
+    let mut names: Vec<String> = store
+        .status()
+        .map(|rows| rows.into_iter().map(|r| r.name).collect())
+        .unwrap_or_default();
+    names.extend(in_dir.into_iter().flat_map(|found| found.into_keys()));
+    let hint = match did_you_mean(name, names.iter().map(String::as_str)) {
+        Some(s) => format!("; did you mean `{s}`?"),
+        None if names.is_empty() => String::new(),
+        None => {
+            names.sort();
+            names.dedup();
+            format!("\n  hint: known integrations: {}", names.join(", "))
+        }
+    };
+    errln!(
+        "error: no integration named `{name}` in the store or in {}{hint}",
+        dir.display()
+    );
+    Err(ExitCode::from(1))
+}
+
 /// `offersync runs NAME` and `offersync runs show RUN_ID`.
-pub fn runs(name: &str, limit: i64, url: &str, format: OutputFormat) -> ExitCode {
+pub fn runs(name: &str, limit: i64, dir: &Path, url: &str, format: OutputFormat) -> ExitCode {
     let mut store = match open_existing_store(url) {
         Ok(s) => s,
         Err(code) => return code,
     };
+    if let Err(code) = known_integration(&mut *store, name, dir) {
+        return code;
+    }
     let runs = match store.recent_runs(name, limit) {
         Ok(r) => r,
         Err(e) => {
@@ -545,11 +621,20 @@ fn duration(r: &RunRecord) -> String {
 }
 
 /// `offersync campaigns NAME [--status S]`: what is stored for an integration.
-pub fn campaigns(name: &str, statuses: &[String], url: &str, format: OutputFormat) -> ExitCode {
+pub fn campaigns(
+    name: &str,
+    statuses: &[String],
+    dir: &Path,
+    url: &str,
+    format: OutputFormat,
+) -> ExitCode {
     let mut store = match open_existing_store(url) {
         Ok(s) => s,
         Err(code) => return code,
     };
+    if let Err(code) = known_integration(&mut *store, name, dir) {
+        return code;
+    }
     let mut list = match store.campaigns(name) {
         Ok(l) => l,
         Err(e) => {
@@ -914,11 +999,25 @@ pub fn undelete(name: &str, dir: &Path, url: &str, format: OutputFormat) -> Exit
     ExitCode::SUCCESS
 }
 
-/// `offersync refresh NAME [--wait]`: records a refresh request for the daemon.
-/// How long `refresh --wait` waits for some daemon to take its request.
+/// How long `refresh` waits for some daemon to take its request (daemons
+/// look every second; a busy one still takes requests).
 const NO_DAEMON_AFTER: std::time::Duration = std::time::Duration::from_secs(15);
 
-pub fn refresh(name: &str, url: &str, wait: Option<std::time::Duration>) -> ExitCode {
+/// What `offersync refresh` waits for.
+#[derive(Debug, Clone, Copy)]
+pub enum RefreshWait {
+    /// Nothing: record the request for a daemon that may start later.
+    QueueOnly,
+    /// A daemon to take the request (the default): a request no daemon
+    /// takes is no refresh, and exit 0 would say it was.
+    ForADaemon,
+    /// The run, at most this long.
+    ForTheRun(std::time::Duration),
+}
+
+/// `offersync refresh NAME [--wait | --queue-only]`: records a refresh
+/// request for the daemon.
+pub fn refresh(name: &str, url: &str, wait: RefreshWait) -> ExitCode {
     let mut store = match open_existing_store(url) {
         Ok(s) => s,
         Err(code) => return code,
@@ -937,15 +1036,22 @@ pub fn refresh(name: &str, url: &str, wait: Option<std::time::Duration>) -> Exit
             return ExitCode::from(CANNOT_START);
         }
     };
-    let Some(wait) = wait else {
-        outln!(
-            "refresh request {request} for {name} recorded; a running daemon starts it within about a second"
-        );
-        return ExitCode::SUCCESS;
+    let run_wait = match wait {
+        RefreshWait::QueueOnly => {
+            outln!(
+                "refresh request {request} for {name} recorded; the next daemon on this store runs it"
+            );
+            return ExitCode::SUCCESS;
+        }
+        RefreshWait::ForADaemon => None,
+        RefreshWait::ForTheRun(limit) => {
+            outln!("refresh request {request} for {name} recorded; waiting for a daemon to run it");
+            Some(limit)
+        }
     };
-    outln!("refresh request {request} for {name} recorded; waiting for a daemon to run it");
     let started = std::time::Instant::now();
-    let deadline = started + wait;
+    let deadline = started + run_wait.unwrap_or(NO_DAEMON_AFTER);
+    let claim_limit = run_wait.map_or(NO_DAEMON_AFTER, |w| w.min(NO_DAEMON_AFTER));
     let mut claimed = false;
     loop {
         match store.refresh_outcome(request) {
@@ -954,45 +1060,52 @@ pub fn refresh(name: &str, url: &str, wait: Option<std::time::Duration>) -> Exit
                     Some(run) => outln!("{outcome}: run {run} (offersync runs show {run})"),
                     None => outln!("{outcome}"),
                 }
-                return if outcome == "run succeeded" {
+                // Without --wait the request was taken: that is the answer.
+                return if outcome == "run succeeded" || run_wait.is_none() {
                     ExitCode::SUCCESS
                 } else {
                     ExitCode::from(1)
                 };
             }
-            Ok(None) if std::time::Instant::now() < deadline => {
-                // Daemons look for requests every second: one that nobody
-                // took for a while means no daemon runs on this store.
-                if !claimed && started.elapsed() > NO_DAEMON_AFTER {
-                    match store.refresh_claimed(request) {
-                        Ok(true) => claimed = true,
-                        Ok(false) => {
-                            errln!(
-                                "error: no daemon took request {request} within {}s: none is running on this store, or all are busy\n  hint: start one (`systemctl start offersync` or `offersync daemon`); the request stays queued and the next daemon runs it",
-                                NO_DAEMON_AFTER.as_secs()
-                            );
-                            return ExitCode::from(1);
-                        }
-                        Err(e) => {
-                            errln!("error: {e}");
-                            return ExitCode::from(CANNOT_START);
-                        }
-                    }
-                }
-                std::thread::sleep(std::time::Duration::from_millis(250));
-            }
-            Ok(None) => {
-                errln!(
-                    "error: no daemon finished request {request} within {}s (is one running on this store?)",
-                    wait.as_secs()
-                );
-                return ExitCode::from(1);
-            }
+            Ok(None) => {}
             Err(e) => {
                 errln!("error: {e}");
                 return ExitCode::from(CANNOT_START);
             }
         }
+        if !claimed {
+            match store.refresh_claimed(request) {
+                Ok(true) if run_wait.is_none() => {
+                    outln!(
+                        "refresh request {request} for {name}: a daemon took it and runs it now (`offersync runs {name}` shows the run)"
+                    );
+                    return ExitCode::SUCCESS;
+                }
+                Ok(true) => claimed = true,
+                // Daemons look for requests every second: one that nobody
+                // took for a while means no daemon runs on this store.
+                Ok(false) if started.elapsed() >= claim_limit => {
+                    errln!(
+                        "error: no daemon took request {request} for {name} within {}s: none is running on this store, or all are stuck\n  hint: start one (`systemctl start offersync` or `offersync daemon`); the request stays queued and the next daemon runs it (`offersync refresh {name} --queue-only` only queues, without waiting)",
+                        claim_limit.as_secs()
+                    );
+                    return ExitCode::from(1);
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    errln!("error: {e}");
+                    return ExitCode::from(CANNOT_START);
+                }
+            }
+        }
+        if std::time::Instant::now() >= deadline && claimed {
+            errln!(
+                "error: no daemon finished request {request} within {}s; it is still running (`offersync runs {name}` shows it)",
+                run_wait.unwrap_or_default().as_secs()
+            );
+            return ExitCode::from(1);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
     }
 }
 

@@ -46,6 +46,14 @@ pub enum StoreError {
         "unsupported DATABASE_URL {0:?}: expected postgres://USER@HOST/DB or sqlite://PATH (e.g. sqlite://offersync.db)"
     )]
     UnsupportedUrl(String),
+    /// A path where a URL belongs (`DATABASE_URL=offersync.db`): SQLite
+    /// files are named `sqlite://PATH`, so that a typo in a Postgres URL is
+    /// never taken for a file name.
+    #[error(
+        "DATABASE_URL {0:?} is a file path, not a URL\n  hint: for an SQLite file write sqlite://{0} (sqlite:///{abs} for an absolute path); for Postgres, postgres://USER@HOST/DB",
+        abs = .0.trim_start_matches('/')
+    )]
+    BarePath(String),
     #[error(
         "another daemon already uses the SQLite store {0}: SQLite serves one daemon on one machine; for several daemons (replicas), use Postgres (DATABASE_URL=postgres://…)"
     )]
@@ -712,9 +720,19 @@ impl Backend {
             Some(path) if !path.is_empty() && !path.contains('?') => {
                 Ok(Self::Sqlite(std::path::PathBuf::from(path)))
             }
+            _ if looks_like_a_path(url) => Err(StoreError::BarePath(url.to_string())),
             _ => Err(StoreError::UnsupportedUrl(redact_url(url))),
         }
     }
+}
+
+/// A file name or path with no scheme, which is safe to echo (it holds no
+/// password: no `@`, no `:`).
+fn looks_like_a_path(url: &str) -> bool {
+    !url.is_empty()
+        && !url.contains(':')
+        && !url.contains('@')
+        && !url.contains(char::is_whitespace)
 }
 
 /// Opens the store a `DATABASE_URL` names and brings its schema up to date.

@@ -309,8 +309,16 @@ impl SqliteStore {
             url: format!("sqlite://{shown}"),
             message,
         };
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| connect_error(e.to_string()))?;
+        // The file is created if missing, its directory never: a path with a
+        // typo would otherwise become a new, empty store (and a tree of
+        // directories) that every later command reads as the real one.
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+            && !parent.is_dir()
+        {
+            return Err(connect_error(format!(
+                "the directory {} does not exist\n  hint: check the path (sqlite://PATH is relative to the working directory, sqlite:///PATH absolute), or create the directory first",
+                parent.display()
+            )));
         }
         let mut conn = SqliteConnection::establish(&shown)
             .map_err(|e| connect_error(e.to_string().trim().to_string()))?;

@@ -1,0 +1,319 @@
+//! The conventions of the tools operators know (issue 27.7–27.10), through
+//! the real binary: exit codes, typos, what a command waits for, the store
+//! URL, machine output and what `--help` and the man pages tell.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::*;
+
+/// `offersync ARGS --dir M` with the store in DATABASE_URL.
+async fn offersync(m: &Manifests, db_url: &str, args: &[&str]) -> Output {
+    let (dir, url) = (m.path().to_path_buf(), db_url.to_string());
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        Command::new(binary())
+            .args(&args)
+            .arg("--dir")
+            .arg(dir)
+            .env("DATABASE_URL", url)
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("run offersync")
+    })
+    .await
+    .unwrap()
+}
+
+/// `offersync ARGS` in `cwd`, with no DATABASE_URL.
+fn offersync_in(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(binary())
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("DATABASE_URL")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run offersync")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+async fn synced(backend: Backend) -> (MockNetwork, Manifests, TestDb) {
+    let mock = MockNetwork::start(offers(1..=5), 10).await;
+    let m = Manifests::new(
+        &network_yaml(PAGE_PAGINATION, HEADER_AUTH),
+        &integration_yaml("acme", &mock.base_url(), ""),
+    );
+    let db = TestDb::new(backend);
+    let out = offersync(&m, &db.url, &["sync", "acme"]).await;
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    (mock, m, db)
+}
+
+/// Issue 27.8: `runs acem` and `campaigns acem` are typos, not empty
+/// histories: exit 1 with the name meant, as `sync` does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_and_campaigns_of_a_misspelt_integration_exit_1_with_did_you_mean() {
+    let (_mock, m, db) = synced(Backend::Sqlite).await;
+    for command in ["runs", "campaigns"] {
+        let out = offersync(&m, &db.url, &[command, "acem"]).await;
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{command}: {stdout}{stderr}");
+        assert!(
+            stderr.contains("no integration named `acem`")
+                && stderr.contains("did you mean `acme`?"),
+            "{command}: {stderr}"
+        );
+        assert!(stdout.is_empty(), "{command}: {stdout}");
+        let out = offersync(&m, &db.url, &[command, "acme"]).await;
+        assert_eq!(out.status.code(), Some(0), "{command}: {:?}", text(&out));
+    }
+    // One the directory defines but that never ran has no runs yet: no error.
+    m.set_other_integration(&integration_yaml("newcomer", "http://127.0.0.1:9", ""));
+    let out = offersync(&m, &db.url, &["runs", "newcomer"]).await;
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("no runs of `newcomer` yet"), "{stderr}");
+}
+
+/// Issue 27.8: `refresh` with no daemon on the store is no refresh: it
+/// fails once no daemon took the request, unless asked only to queue it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_without_a_daemon_fails_unless_asked_only_to_queue() {
+    let (_mock, m, db) = synced(Backend::Sqlite).await;
+    let out = offersync(&m, &db.url, &["refresh", "acme", "--queue-only"]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout
+            .contains("refresh request 1 for acme recorded; the next daemon on this store runs it"),
+        "{stdout}"
+    );
+
+    let started = std::time::Instant::now();
+    let out = offersync(&m, &db.url, &["refresh", "acme"]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("no daemon took request 2 for acme within 15s")
+            && stderr.contains("--queue-only"),
+        "{stderr}"
+    );
+    assert!(started.elapsed() >= std::time::Duration::from_secs(15));
+
+    let out = offersync(&m, &db.url, &["refresh", "acme", "--queue-only", "--wait"]).await;
+    assert_eq!(out.status.code(), Some(2), "the two contradict each other");
+}
+
+/// Issue 27.8: `plan` exits 0 when it made a plan, as terraform does;
+/// `--detailed-exitcode` tells pending changes (2) from none (0).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_exits_2_on_pending_changes_only_with_detailed_exitcode() {
+    let (mock, m, db) = synced(Backend::Sqlite).await;
+    let exit = async |args: &[&str]| offersync(&m, &db.url, args).await.status.code();
+    assert_eq!(exit(&["plan", "acme"]).await, Some(0));
+    assert_eq!(
+        exit(&["plan", "acme", "--detailed-exitcode"]).await,
+        Some(0)
+    );
+    mock.set_offers(offers(1..=6));
+    let out = offersync(&m, &db.url, &["plan", "acme"]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("1 to create"), "{stdout}");
+    assert_eq!(
+        exit(&["plan", "acme", "--detailed-exitcode"]).await,
+        Some(2)
+    );
+}
+
+/// Issue 27.8: a plan against an API that cannot be reached is an error,
+/// not an all-zero plan that reads as "nothing to do".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_against_an_unreachable_api_prints_only_the_error() {
+    let (_mock, m, db) = synced(Backend::Sqlite).await;
+    // Nothing listens there: a port taken and given back.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    m.set_integration(&integration_yaml(
+        "acme",
+        &format!("http://127.0.0.1:{port}"),
+        "",
+    ));
+    for format in ["text", "json"] {
+        let out = offersync(&m, &db.url, &["plan", "acme", "--format", format]).await;
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+        assert!(stderr.contains("error: no plan: "), "{stderr}");
+        assert!(!stdout.contains("to create"), "{stdout}");
+        if format == "json" {
+            let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+            assert_eq!(value["integration"], "acme");
+            assert!(value["error"].as_str().is_some(), "{value}");
+        } else {
+            assert!(stdout.is_empty(), "{stdout}");
+        }
+    }
+}
+
+/// Issue 27.8: an SQLite URL whose directory does not exist is refused (it
+/// used to create the directories and a new, empty store); a bare path is
+/// told the form a URL takes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_in_a_missing_directory_or_a_bare_path_is_refused_with_a_hint() {
+    let mock = MockNetwork::start(offers(1..=5), 10).await;
+    let m = Manifests::new(
+        &network_yaml(PAGE_PAGINATION, HEADER_AUTH),
+        &integration_yaml("acme", &mock.base_url(), ""),
+    );
+    let place = tempfile::tempdir().unwrap();
+    let missing = place.path().join("nonexistent/dir");
+    let url = format!("sqlite://{}/x.db", missing.display());
+    let out = offersync(&m, &url, &["sync", "acme"]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "the directory {} does not exist",
+            missing.display()
+        )) && stderr.contains("hint: "),
+        "{stderr}"
+    );
+    assert!(!place.path().join("nonexistent").exists());
+
+    let out = offersync(&m, "offersync.db", &["sync", "acme"]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("\"offersync.db\" is a file path, not a URL")
+            && stderr.contains("write sqlite://offersync.db"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("unparseable"), "{stderr}");
+}
+
+/// Issue 27.8: `daemon --format` did nothing beside `--log-format`; it is
+/// now a hidden alias of it, so a unit that passes it logs what it asked for.
+#[test]
+fn daemon_format_is_a_hidden_alias_of_log_format() {
+    use std::io::BufRead;
+    let cwd = tempfile::tempdir().unwrap();
+    let help = offersync_in(cwd.path(), &["daemon", "--help"]);
+    let (stdout, _) = text(&help);
+    assert!(stdout.contains("--log-format"), "{stdout}");
+    assert!(!stdout.contains("--format "), "{stdout}");
+    let mut daemon = Command::new(binary())
+        .args(["daemon", "--dir", ".", "--format", "json"])
+        .current_dir(cwd.path())
+        .env_remove("DATABASE_URL")
+        .env_remove("RUST_LOG")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(daemon.stderr.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+    let line: serde_json::Value =
+        serde_json::from_str(&first).unwrap_or_else(|e| panic!("{e}: {first}"));
+    assert!(line["level"].is_string(), "{line}");
+}
+
+/// Issue 27.8: `explain` reads the same default store as every other
+/// command (./offersync.db), so it compares with the campaign unasked.
+#[test]
+fn explain_uses_the_default_store_like_every_command() {
+    let cwd = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let demo = repo.join("demo");
+    let out = offersync_in(
+        cwd.path(),
+        &[
+            "demo",
+            "--dir",
+            demo.to_str().unwrap(),
+            "--database-url",
+            "sqlite://offersync.db",
+        ],
+    );
+    assert!(out.status.success(), "{:?}", text(&out));
+    let explain = || {
+        offersync_in(
+            cwd.path(),
+            &[
+                "explain",
+                "demo-everflow",
+                "--offer",
+                "318",
+                "--sample",
+                demo.join("api/everflow/page1.json").to_str().unwrap(),
+                "--dir",
+                demo.join("integrations.d").to_str().unwrap(),
+            ],
+        )
+    };
+    let out = explain();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("plan: unchanged"), "{stdout}");
+    // Without the file, there is nothing to compare with, and none is created.
+    std::fs::remove_file(cwd.path().join("offersync.db")).unwrap();
+    let out = explain();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stdout.contains("plan: unchanged"), "{stdout}");
+    assert!(!cwd.path().join("offersync.db").exists());
+}
+
+/// Issue 27.9: `fetch --format json` prints an error object on failure, as
+/// `sync` does, and `networks --format json` one object per network.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_and_networks_speak_json() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let m = Manifests::new(
+        &network_yaml(PAGE_PAGINATION, HEADER_AUTH),
+        &integration_yaml("acme", &format!("http://127.0.0.1:{port}"), ""),
+    );
+    let out = offersync(
+        &m,
+        "sqlite://unused.db",
+        &["fetch", "acme", "--format", "json"],
+    )
+    .await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    let value: serde_json::Value =
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(value["integration"], "acme");
+    assert!(
+        value["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{value}"
+    );
+
+    let cwd = tempfile::tempdir().unwrap();
+    let out = offersync_in(cwd.path(), &["networks", "--format", "json"]);
+    assert!(out.status.success());
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let everflow = lines.iter().find(|l| l["name"] == "everflow").unwrap();
+    assert!(everflow["auth"].is_string() && everflow["paging"].is_string());
+    assert!(lines.len() > 10);
+}
