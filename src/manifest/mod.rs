@@ -178,22 +178,110 @@ pub fn load_dir_with(dir: &Path, secrets: Secrets<'_>) -> Loaded {
 #[allow(clippy::result_large_err)]
 fn read_manifest(file: &Path) -> Result<String, Diagnostic> {
     let source = DocSource::new(file, 0);
-    let meta = std::fs::metadata(file)
-        .map_err(|e| source.error_at(0, 0, "", format!("cannot read: {e}")))?;
-    if meta.len() > yaml::MAX_FILE_BYTES as u64 {
-        return Err(source.error_at(
-            0,
-            0,
-            "",
-            format!(
-                "file is larger than {} bytes; is it a manifest?",
-                yaml::MAX_FILE_BYTES
+    let bytes = read_regular_file(file, MAX_FILE_BYTES).map_err(|e| {
+        let (message, hint) = match e {
+            ReadError::NotRegular(kind) => (
+                format!("is {kind}, not a regular file; it is not read"),
+                "a manifest is a regular file: remove this one from the directory, or rename it so that it does not end in .yaml or .yml",
             ),
-        ));
-    }
-    let bytes =
-        std::fs::read(file).map_err(|e| source.error_at(0, 0, "", format!("cannot read: {e}")))?;
+            ReadError::TooLarge => (
+                format!(
+                    "file is larger than {} bytes; is it a manifest?",
+                    yaml::MAX_FILE_BYTES
+                ),
+                "split it into smaller files, or move it out of the directory",
+            ),
+            ReadError::Io(e) => (
+                format!("cannot read: {e}"),
+                "check the file's permissions: the user offersync runs as must be able to read it",
+            ),
+        };
+        source.error_at(0, 0, "", message).with_hint(hint)
+    })?;
     String::from_utf8(bytes).map_err(|_| source.error_at(0, 0, "", "file is not UTF-8 text"))
+}
+
+/// The largest manifest file read, in bytes.
+pub const MAX_FILE_BYTES: u64 = yaml::MAX_FILE_BYTES as u64;
+
+/// Why a file was not read.
+#[derive(Debug)]
+pub enum ReadError {
+    /// What it is instead ("a FIFO", "a character device", ...).
+    NotRegular(&'static str),
+    TooLarge,
+    Io(std::io::Error),
+}
+
+/// Reads a regular file of at most `max` bytes without ever blocking on it.
+///
+/// Opening a FIFO waits for a writer, and opening a device may do anything
+/// (and reading one may never end): a FIFO or device named `*.yaml` in the
+/// manifest directory (or a symlink to one) once hung every rescan and left a
+/// thread stuck in `open` each time. So the type is checked before opening,
+/// the open does not block (`O_NONBLOCK`, which changes nothing for a regular
+/// file), and the opened file is checked again, so that a file swapped in
+/// between is never read either.
+pub fn read_regular_file(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
+    use std::io::Read;
+    let before = std::fs::metadata(path).map_err(ReadError::Io)?;
+    if !before.is_file() {
+        return Err(ReadError::NotRegular(file_kind(&before)));
+    }
+    let file = open_nonblocking(path).map_err(ReadError::Io)?;
+    let meta = file.metadata().map_err(ReadError::Io)?;
+    if !meta.is_file() {
+        return Err(ReadError::NotRegular(file_kind(&meta)));
+    }
+    if meta.len() > max {
+        return Err(ReadError::TooLarge);
+    }
+    // A file that grows while it is read is still bounded.
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(ReadError::Io)?;
+    if bytes.len() as u64 > max {
+        return Err(ReadError::TooLarge);
+    }
+    Ok(bytes)
+}
+
+/// What a file that is not a regular file is, in words.
+fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let kind = meta.file_type();
+        if kind.is_fifo() {
+            return "a FIFO";
+        } else if kind.is_char_device() {
+            return "a character device";
+        } else if kind.is_block_device() {
+            return "a block device";
+        } else if kind.is_socket() {
+            return "a socket";
+        }
+    }
+    if meta.is_dir() {
+        "a directory"
+    } else {
+        "not a file"
+    }
+}
+
+#[cfg(unix)]
+fn open_nonblocking(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn open_nonblocking(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::File::open(path)
 }
 
 /// Loads manifests given as `(file name, text)` pairs, plus the built-in networks.
@@ -496,6 +584,31 @@ pub fn load_network_file(file: &Path) -> Result<Arc<NetworkDef>, Vec<Diagnostic>
 mod tests {
     use super::*;
     use raw::Column;
+
+    #[test]
+    fn a_fifo_or_device_is_a_diagnostic_of_its_own_file_and_never_opened() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe.yaml");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+        // SAFETY: a plain call with a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        std::os::unix::fs::symlink("/dev/null", dir.path().join("null.yaml")).unwrap();
+        std::fs::write(
+            dir.path().join("big.yaml"),
+            vec![b'#'; MAX_FILE_BYTES as usize + 1],
+        )
+        .unwrap();
+        // Would block forever (no writer) if the FIFO were opened for reading.
+        let loaded = load_dir(dir.path(), &|_| None);
+        let errors: Vec<String> = loaded.diagnostics.iter().map(|d| d.to_string()).collect();
+        assert_eq!(errors.len(), 3, "{errors:#?}");
+        assert!(errors[0].contains("big.yaml") && errors[0].contains("is larger than"));
+        assert!(errors[1].contains("null.yaml") && errors[1].contains("is a character device"));
+        assert!(
+            errors[2].contains("pipe.yaml") && errors[2].contains("is a FIFO, not a regular file")
+        );
+    }
 
     #[test]
     fn a_stored_document_compiles_beside_the_directory_it_came_from() {
