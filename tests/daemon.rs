@@ -1104,3 +1104,41 @@ async fn a_fifo_or_device_named_yaml_blocks_neither_the_loop_nor_shutdown() {
         "SIGTERM is prompt"
     );
 }
+
+/// Issue 30.4: a manifest copied in by `cp` (which writes a large file in
+/// pieces) was applied from a prefix that happened to be a valid manifest.
+/// A file is applied only once it has stopped changing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_still_being_written_is_applied_only_once_complete() {
+    let (mock, m, db) = setup(12).await;
+    let daemon = Daemon::start(m.path(), &db, 10);
+    ready(&daemon).await;
+    // The prefix is a whole integration; the rest (comments, then a filter
+    // that skips 4 of the 12 offers) follows in small pieces for 2 s, while
+    // the daemon rescans every second.
+    let full = integration_yaml("acme", &mock.base_url(), "  filters: {payout: {max: 10}}\n");
+    let at = full.find("  filters:").unwrap();
+    let (prefix, filter) = (full[..at].to_string(), full[at..].to_string());
+    let path = integration_path(&m);
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&path).unwrap();
+        file.write_all(prefix.as_bytes()).unwrap();
+        for i in 0..100 {
+            writeln!(file, "  # copied so far: {i}%").unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        file.write_all(filter.as_bytes()).unwrap();
+    });
+    writer.join().unwrap();
+    eventually(&daemon, "a run of the whole file", || {
+        (succeeded(&db) >= 1).then_some(())
+    })
+    .await;
+    two_rescans(&daemon).await;
+    let runs = runs(&db);
+    assert_eq!(runs.len(), 1, "only the whole file ran:\n{}", daemon.log());
+    assert_eq!(runs[0].skipped, 4, "with its filter");
+    assert_eq!(campaigns(&db).len(), 8);
+    assert!(daemon.stop().await.success());
+}

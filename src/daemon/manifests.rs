@@ -22,6 +22,13 @@ use crate::store::Trigger;
 /// at start, before the daemon is ready without it).
 const LOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// A file is applied once it has not changed for the debounce (a `cp` writes
+/// a large file in pieces), waiting at most 5 s (well within `LOAD_TIMEOUT`).
+const SETTLE: manifest::Settle = manifest::Settle {
+    quiet: super::DEBOUNCE,
+    limit: std::time::Duration::from_secs(5),
+};
+
 /// Watches the directory and its parent (a deploy may replace the directory
 /// itself, which ends a watch on it; each rescan re-arms it).
 pub(super) fn watch(
@@ -144,7 +151,7 @@ impl Daemon {
             // Gone or unreadable (a deploy in the middle of replacing it):
             // what it held is unknown.
             dir.is_dir()
-                .then(|| manifest::load_dir(&dir, &manifest::process_env))
+                .then(|| manifest::load_dir_settled(&dir, &manifest::process_env, SETTLE))
                 .filter(|_| dir.is_dir())
         });
         self.loading = Some(Loading {
