@@ -1142,3 +1142,69 @@ async fn a_manifest_still_being_written_is_applied_only_once_complete() {
     assert_eq!(campaigns(&db).len(), 8);
     assert!(daemon.stop().await.success());
 }
+
+/// The resident memory of a process in kB, from /proc/PID/status.
+fn rss_kb(daemon: &Daemon) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", daemon.child.id())).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS: in /proc/PID/status")
+}
+
+/// Issue 30.8: 2,000 SIGHUPs grew the daemon from 59 to 113 MB, each one a
+/// reload of its own. Reloads are coalesced (at most one pending): a storm
+/// costs about a reload a second, and the daemon stays responsive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_sighups_is_coalesced_into_a_reload_or_two() {
+    let (mock, m, db) = setup(5).await;
+    write_integration(&m, &mock, "");
+    let (daemon, addr) = Daemon::serving(m.path(), &db).await;
+    eventually(&daemon, "the integration runs", || {
+        (succeeded(&db) == 1).then_some(())
+    })
+    .await;
+    two_rescans(&daemon).await;
+    let before = rss_kb(&daemon);
+    let rescans_before = rescans(&daemon);
+    let pid = daemon.child.id() as libc::pid_t;
+    // Spaced a little, as `kill` in a shell loop sends them: each would
+    // otherwise find the previous reload done, and start another.
+    let storm = std::thread::spawn(move || {
+        let started = Instant::now();
+        for _ in 0..2000 {
+            // SAFETY: signals our own child.
+            assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+            std::thread::sleep(Duration::from_micros(500));
+        }
+        started.elapsed()
+    });
+    let lasted = storm.join().unwrap();
+    eventually(&daemon, "the reload is applied", || {
+        (rescans(&daemon) > rescans_before).then_some(())
+    })
+    .await;
+    assert_eq!(http_get(&addr, "/healthz").0, "HTTP/1.1 200 OK");
+    let refresh = refresh_and_wait(&db);
+    assert_eq!(refresh.status.code(), Some(0), "{}", daemon.log());
+    let after = rss_kb(&daemon);
+    assert!(
+        after < before + 20 * 1024,
+        "RSS grew from {before} kB to {after} kB"
+    );
+    // About one reload a second of storm; the periodic rescan (every
+    // second here) adds as many again.
+    let seconds = lasted.as_secs() as usize + 2;
+    let reloads = daemon.log().matches("SIGHUP: reloading").count();
+    assert!(
+        reloads <= seconds,
+        "{reloads} reloads for a storm of {lasted:?}"
+    );
+    let storm_rescans = rescans(&daemon) - rescans_before;
+    assert!(
+        storm_rescans <= 3 * seconds,
+        "{storm_rescans} rescans for a storm of {lasted:?}"
+    );
+    assert!(daemon.stop().await.success());
+}

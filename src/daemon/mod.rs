@@ -311,7 +311,7 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
             // The directory was read (on a blocking thread): apply it.
             loaded = manifests::read_done(&mut daemon.loading) => {
                 daemon.apply_read(loaded).await;
-                if reloading && daemon.loading.is_none() {
+                if reloading && daemon.loading.is_none() && rescan_at.is_none() {
                     reloading = false;
                     notifier.notify("READY=1");
                 }
@@ -322,12 +322,17 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
                 daemon.request_rescan();
             }
             _ = hangup.recv() => {
+                // A storm of SIGHUPs is one reload (a reload each grew the
+                // daemon's memory): the read starts after the debounce, as
+                // for a file event, so the signals before it add nothing;
+                // those during it make one more read follow (at most one
+                // pending), and READY=1 comes when none is left.
                 if !reloading {
                     notifier.notify(&systemd::reloading());
                     tracing::info!("SIGHUP: reloading every manifest");
                 }
                 reloading = true;
-                daemon.request_rescan();
+                rescan_at.get_or_insert(tokio::time::Instant::now() + DEBOUNCE);
             }
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
