@@ -627,7 +627,13 @@ pub fn main() -> ExitCode {
                 changes_retention: chrono::TimeDelta::days(i64::from(changes_retention_days)),
                 metrics_addr,
             };
-            match runs::runtime().block_on(crate::daemon::run(options)) {
+            let runtime = runs::runtime();
+            let stopped = runtime.block_on(crate::daemon::run(options));
+            // A thread still stuck in the file system (a mount that does
+            // not answer) must not keep the process alive after SIGTERM;
+            // runs past their grace are abandoned (rolled back) anyway.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+            match stopped {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     errln!("error: {e}");

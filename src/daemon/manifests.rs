@@ -18,11 +18,19 @@ use super::{Daemon, Entry, Event, Orphan};
 use crate::manifest::{self, model::OnRemoved};
 use crate::store::Trigger;
 
-/// The longest a rescan waits for the directory to be read.
+/// How long a read of the directory may take before it is reported (and,
+/// at start, before the daemon is ready without it).
 const LOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// A file is applied once it has not changed for the debounce (a `cp` writes
+/// a large file in pieces), waiting at most 5 s (well within `LOAD_TIMEOUT`).
+const SETTLE: manifest::Settle = manifest::Settle {
+    quiet: super::DEBOUNCE,
+    limit: std::time::Duration::from_secs(5),
+};
+
 /// Watches the directory and its parent (a deploy may replace the directory
-/// itself, which ends a watch on it; [`Daemon::rearm_watch`] renews it).
+/// itself, which ends a watch on it; each rescan re-arms it).
 pub(super) fn watch(
     dir: &Path,
     events: mpsc::UnboundedSender<Event>,
@@ -79,44 +87,122 @@ struct Refused {
     message: String,
 }
 
+/// The hash of a manifest file as it is now (called on a blocking thread: it
+/// reads the file, as loading does, never blocking on what is not a file).
 fn file_hash(path: &Path) -> Option<String> {
-    let text = std::fs::read(path).ok()?;
+    let text = manifest::read_regular_file(path, manifest::MAX_FILE_BYTES).ok()?;
     Some(format!("{:x}", sha2::Sha256::digest(text)))
 }
 
+/// The directory being read on a blocking thread.
+pub(super) struct Loading {
+    handle: tokio::task::JoinHandle<Option<manifest::Loaded>>,
+    since: tokio::time::Instant,
+    /// A rescan was asked for while this one read: one more follows it (at
+    /// most one is pending, however many were asked for).
+    again: bool,
+    /// "takes too long" was logged for this read.
+    slow_reported: bool,
+}
+
+/// The watcher, shared with the blocking thread that re-arms it.
+pub(super) type SharedWatcher = Arc<std::sync::Mutex<Option<notify::RecommendedWatcher>>>;
+
+/// Watches the directory again: after a deploy replaced it, the old watch
+/// follows the old directory. Watching a watched path is a no-op. It walks
+/// the directory, so it runs on the reading thread, never on the loop.
+fn rearm_watch(watcher: &SharedWatcher, dir: &Path) {
+    use notify::{RecursiveMode, Watcher};
+    let mut watcher = watcher.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(watcher) = watcher.as_mut()
+        && dir.is_dir()
+    {
+        let _ = watcher.unwatch(dir);
+        if let Err(e) = watcher.watch(dir, RecursiveMode::Recursive) {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot watch the manifest directory");
+        }
+    }
+}
+
+/// Resolves when the read under way ends (never, when none is): for the
+/// loop's `select!`, which keeps the read when another branch wins.
+pub(super) async fn read_done(loading: &mut Option<Loading>) -> Option<manifest::Loaded> {
+    match loading {
+        Some(loading) => (&mut loading.handle).await.expect("loading never panics"),
+        None => std::future::pending().await,
+    }
+}
+
 impl Daemon {
-    /// Watches the directory again: after a deploy replaced it, the old watch
-    /// follows the old directory. Watching a watched path is a no-op.
-    pub(super) fn rearm_watch(&mut self) {
-        use notify::{RecursiveMode, Watcher};
-        if let Some(watcher) = &mut self.watcher
-            && self.options.dir.is_dir()
-        {
-            let _ = watcher.unwatch(&self.options.dir);
-            if let Err(e) = watcher.watch(&self.options.dir, RecursiveMode::Recursive) {
-                tracing::warn!(dir = %self.options.dir.display(), error = %e, "cannot watch the manifest directory");
-            }
+    /// Starts reading the directory (re-arming the watch first) on a blocking
+    /// thread; the loop applies it when it ends ([`read_done`], then
+    /// [`Daemon::apply_read`]). The loop never waits on the file system, and
+    /// a read that hangs (a file system that does not answer) is never
+    /// joined by another: while one is under way, asking again only makes
+    /// one more follow it.
+    pub(super) fn request_rescan(&mut self) {
+        if let Some(loading) = &mut self.loading {
+            loading.again = true;
+            return;
+        }
+        let (dir, watcher) = (self.options.dir.clone(), self.watcher.clone());
+        let handle = tokio::task::spawn_blocking(move || {
+            rearm_watch(&watcher, &dir);
+            // Gone or unreadable (a deploy in the middle of replacing it):
+            // what it held is unknown.
+            dir.is_dir()
+                .then(|| manifest::load_dir_settled(&dir, &manifest::process_env, SETTLE))
+                .filter(|_| dir.is_dir())
+        });
+        self.loading = Some(Loading {
+            handle,
+            since: tokio::time::Instant::now(),
+            again: false,
+            slow_reported: false,
+        });
+    }
+
+    /// Reads the directory and applies it, waiting for the read at most
+    /// `LOAD_TIMEOUT` (at start: a read that takes longer is applied by the
+    /// loop when it ends).
+    pub(super) async fn rescan_now(&mut self) {
+        self.request_rescan();
+        let Some(loading) = self.loading.as_mut() else {
+            return;
+        };
+        if let Ok(loaded) = tokio::time::timeout(LOAD_TIMEOUT, &mut loading.handle).await {
+            self.apply_read(loaded.expect("loading never panics")).await;
+        } else {
+            self.report_slow_read();
         }
     }
 
-    /// Loads the directory and applies what changed: new, changed, disabled,
+    /// Says once per read that it takes too long (the loop calls it each
+    /// heartbeat).
+    pub(super) fn report_slow_read(&mut self) {
+        if let Some(loading) = &mut self.loading
+            && !loading.slow_reported
+            && loading.since.elapsed() >= LOAD_TIMEOUT
+        {
+            loading.slow_reported = true;
+            tracing::error!(dir = %self.options.dir.display(), waited_seconds = loading.since.elapsed().as_secs(), "reading the manifest directory takes too long (a file system that does not answer?); every integration stays as it is until it ends");
+        }
+    }
+
+    /// Applies a finished read of the directory: new, changed, disabled,
     /// broken (keeps its last good spec) and deleted (retired) integrations.
-    pub(super) async fn rescan(&mut self) {
-        let dir = self.options.dir.clone();
-        let loading = tokio::task::spawn_blocking(move || {
-            dir.is_dir()
-                .then(|| manifest::load_dir(&dir, &manifest::process_env))
-        });
-        // The loop (ticks, health, signals) never waits on the file system
-        // for long: a directory that cannot be read in time changes nothing.
-        let Ok(loaded) = tokio::time::timeout(LOAD_TIMEOUT, loading).await else {
-            tracing::error!(dir = %self.options.dir.display(), timeout_seconds = LOAD_TIMEOUT.as_secs(), "reading the manifest directory takes too long (a file that blocks?); every integration stays as it is");
-            return;
-        };
-        let loaded = loaded.expect("loading never panics");
-        // Gone or unreadable (a deploy in the middle of replacing it): what it
-        // held is unknown, so nothing changes until it is back.
-        let Some(loaded) = loaded.filter(|_| self.options.dir.is_dir()) else {
+    /// Starts the next read when one was asked for meanwhile.
+    pub(super) async fn apply_read(&mut self, loaded: Option<manifest::Loaded>) {
+        let again = self.loading.take().is_some_and(|l| l.again);
+        self.apply(loaded).await;
+        if again {
+            self.request_rescan();
+        }
+    }
+
+    async fn apply(&mut self, loaded: Option<manifest::Loaded>) {
+        // Gone or unreadable: nothing changes until it is back.
+        let Some(loaded) = loaded else {
             tracing::warn!(dir = %self.options.dir.display(), "the manifest directory is gone; every integration stays as it is until it is back");
             return;
         };
@@ -374,11 +460,11 @@ impl Daemon {
     /// Records for `offersync status` why `name`'s manifest is not applied,
     /// and the version of `file` that was attempted.
     async fn record_problem(&self, name: &str, file: &Path, message: String) {
-        let attempted = file_hash(file);
-        let store_name = name.to_string();
+        let (store_name, file) = (name.to_string(), file.to_path_buf());
         let result = self
             .control
             .call(move |s| {
+                let attempted = file_hash(&file);
                 s.record_manifest_problem(&store_name, attempted.as_deref(), Some(&message))
             })
             .await;
@@ -507,7 +593,7 @@ impl Daemon {
         }
         if adopted {
             // Records why each adopted integration runs its last applied spec.
-            self.rescan().await;
+            self.rescan_now().await;
         }
     }
 

@@ -24,7 +24,7 @@ use tokio::task::JoinSet;
 use crate::manifest::IntegrationDef;
 use crate::store::{self, RunId, Store, StoreError, Trigger};
 use crate::sync::{self, SyncError};
-use manifests::watch;
+use manifests::{Loading, SharedWatcher, watch};
 
 pub use metrics::Metrics;
 pub use systemd::Notifier;
@@ -167,7 +167,9 @@ struct Daemon {
     metrics: Arc<Metrics>,
     /// What the status page shows of the schedule.
     board: Arc<page::Board>,
-    watcher: Option<notify::RecommendedWatcher>,
+    watcher: SharedWatcher,
+    /// The read of the directory under way, if any.
+    loading: Option<Loading>,
 }
 
 /// Runs until SIGTERM or SIGINT; then lets runs in flight finish within the
@@ -212,7 +214,8 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
     let mut daemon = Daemon {
         metrics,
         board,
-        watcher,
+        watcher: Arc::new(Mutex::new(watcher)),
+        loading: None,
         permits: Arc::new(Semaphore::new(options.max_concurrent_runs.max(1))),
         options,
         entries: BTreeMap::new(),
@@ -223,7 +226,7 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
         events,
         runs: JoinSet::new(),
     };
-    daemon.rescan().await;
+    daemon.rescan_now().await;
     daemon.take_up_stored().await;
     daemon.resume_failed().await;
     notifier.notify(&format!(
@@ -258,6 +261,8 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
     let mut last_reclaim = tokio::time::Instant::now();
     let mut last_prune: Option<tokio::time::Instant> = None;
     let mut rescan_at: Option<tokio::time::Instant> = None;
+    // A SIGHUP's reload is under way: READY=1 follows when it is applied.
+    let mut reloading = false;
     use tokio::signal::unix::{SignalKind, signal};
     let mut hangup = signal(SignalKind::hangup()).expect("signal handlers install");
     let mut terminate = signal(SignalKind::terminate()).expect("signal handlers install");
@@ -271,9 +276,9 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
                 }
                 if rescan_at.is_some_and(|at| at <= tokio::time::Instant::now()) {
                     rescan_at = None;
-                    daemon.rearm_watch();
-                    daemon.rescan().await;
+                    daemon.request_rescan();
                 }
+                daemon.report_slow_read();
                 daemon.start_due().await;
                 daemon.take_refreshes().await;
                 if last_reclaim.elapsed() >= renew_every {
@@ -303,18 +308,31 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
                     daemon.finished(&name, outcome, refreshes, tick).await;
                 }
             },
+            // The directory was read (on a blocking thread): apply it.
+            loaded = manifests::read_done(&mut daemon.loading) => {
+                daemon.apply_read(loaded).await;
+                if reloading && daemon.loading.is_none() && rescan_at.is_none() {
+                    reloading = false;
+                    notifier.notify("READY=1");
+                }
+            }
             _ = rescan.tick() => {
                 // Also catches a symlink swapped above the directory, which
                 // no watch sees: the directory is watched where it now leads.
-                daemon.rearm_watch();
-                daemon.rescan().await;
+                daemon.request_rescan();
             }
             _ = hangup.recv() => {
-                notifier.notify(&systemd::reloading());
-                tracing::info!("SIGHUP: reloading every manifest");
-                daemon.rearm_watch();
-                daemon.rescan().await;
-                notifier.notify("READY=1");
+                // A storm of SIGHUPs is one reload (a reload each grew the
+                // daemon's memory): the read starts after the debounce, as
+                // for a file event, so the signals before it add nothing;
+                // those during it make one more read follow (at most one
+                // pending), and READY=1 comes when none is left.
+                if !reloading {
+                    notifier.notify(&systemd::reloading());
+                    tracing::info!("SIGHUP: reloading every manifest");
+                }
+                reloading = true;
+                rescan_at.get_or_insert(tokio::time::Instant::now() + DEBOUNCE);
             }
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,

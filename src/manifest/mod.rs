@@ -146,29 +146,98 @@ pub fn load_dir(dir: &Path, env: EnvLookup<'_>) -> Loaded {
 /// Loads a manifest directory, treating secret references as `secrets` says
 /// (`Secrets::Offline` for `validate --offline`: checked, never read).
 pub fn load_dir_with(dir: &Path, secrets: Secrets<'_>) -> Loaded {
-    let mut diagnostics = Vec::new();
-    let files = match manifest_files(dir) {
-        Ok(files) => files,
-        Err(e) => {
-            diagnostics.push(
-                DocSource::new(dir, 0)
-                    .error_at(0, 0, "", format!("cannot read the manifest directory: {e}"))
-                    .with_hint("pass the directory of your manifests with --dir"),
-            );
-            return Loaded {
-                catalog: Catalog::default(),
-                diagnostics,
-            };
-        }
+    let (sources, diagnostics) = match read_dir_files(dir, None) {
+        Ok(read) => (read.sources, read.diagnostics),
+        Err(d) => (Vec::new(), vec![d]),
     };
-    let mut sources = Vec::new();
+    with_read_diagnostics(load_texts_with(&sources, secrets), diagnostics)
+}
+
+/// How the daemon waits for files being written (see [`load_dir_settled`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Settle {
+    /// A file changed less than this long ago is still being written.
+    pub quiet: std::time::Duration,
+    /// The longest a read waits for every file to settle.
+    pub limit: std::time::Duration,
+}
+
+/// Loads a manifest directory as the daemon does: only files that have
+/// settled. A file changed within `settle.quiet` (its mtime), or changed
+/// while it was read, is still being written (a `cp` of a large file writes
+/// it in pieces, and a prefix may be a valid manifest): the read waits, and
+/// reads the directory again, until every file has been quiet that long, at
+/// most `settle.limit`. A file still changing then is an error for that
+/// file only (its integrations keep their last good spec), read again at
+/// the next rescan. Editors and git write a file whole (a temporary file
+/// renamed over it), so they are never waited for.
+pub fn load_dir_settled(dir: &Path, env: EnvLookup<'_>, settle: Settle) -> Loaded {
+    let deadline = std::time::Instant::now() + settle.limit;
+    loop {
+        let read = match read_dir_files(dir, Some(settle.quiet)) {
+            Ok(read) => read,
+            Err(d) => return with_read_diagnostics(Loaded::default(), vec![d]),
+        };
+        let now = std::time::Instant::now();
+        if read.unsettled.is_empty() || now >= deadline {
+            let mut diagnostics = read.diagnostics;
+            for file in &read.unsettled {
+                diagnostics.push(
+                    DocSource::new(file, 0)
+                        .error_at(
+                            0,
+                            0,
+                            "",
+                            format!(
+                                "is still being written (it changed within {} ms at every read for {} s); it is read once it stops changing",
+                                settle.quiet.as_millis(),
+                                settle.limit.as_secs()
+                            ),
+                        )
+                        .with_hint("write a manifest whole: to a temporary file whose name starts with `.`, then `mv` it over (editors and git do so; `cp` does not)"),
+                );
+            }
+            let loaded = load_texts_with(&read.sources, Secrets::Resolve(env));
+            return with_read_diagnostics(loaded, diagnostics);
+        }
+        std::thread::sleep(settle.quiet.min(deadline - now));
+    }
+}
+
+/// The files of a directory, read.
+struct DirFiles {
+    sources: Vec<(PathBuf, String)>,
+    /// Files that could not be read.
+    diagnostics: Vec<Diagnostic>,
+    /// Files still being written (with `quiet` only): not read.
+    unsettled: Vec<PathBuf>,
+}
+
+// A diagnostic is made once per mistake a person wrote: its size is no cost.
+#[allow(clippy::result_large_err)]
+fn read_dir_files(dir: &Path, quiet: Option<std::time::Duration>) -> Result<DirFiles, Diagnostic> {
+    let files = manifest_files(dir).map_err(|e| {
+        DocSource::new(dir, 0)
+            .error_at(0, 0, "", format!("cannot read the manifest directory: {e}"))
+            .with_hint("pass the directory of your manifests with --dir")
+    })?;
+    let mut read = DirFiles {
+        sources: Vec::new(),
+        diagnostics: Vec::new(),
+        unsettled: Vec::new(),
+    };
     for file in files {
-        match read_manifest(&file) {
-            Ok(text) => sources.push((file, text)),
-            Err(d) => diagnostics.push(d),
+        match read_manifest_settled(&file, quiet) {
+            Ok(text) => read.sources.push((file, text)),
+            Err(None) => read.unsettled.push(file),
+            Err(Some(d)) => read.diagnostics.push(d),
         }
     }
-    let mut loaded = load_texts_with(&sources, secrets);
+    Ok(read)
+}
+
+/// `loaded` with the diagnostics of reading the files first.
+fn with_read_diagnostics(mut loaded: Loaded, mut diagnostics: Vec<Diagnostic>) -> Loaded {
     diagnostics.append(&mut loaded.diagnostics);
     loaded.diagnostics = diagnostics;
     loaded
@@ -177,23 +246,147 @@ pub fn load_dir_with(dir: &Path, secrets: Secrets<'_>) -> Loaded {
 // A diagnostic is made once per mistake a person wrote: its size is no cost.
 #[allow(clippy::result_large_err)]
 fn read_manifest(file: &Path) -> Result<String, Diagnostic> {
+    read_manifest_settled(file, None).map_err(|d| d.expect("unsettled only with a quiet time"))
+}
+
+/// A manifest's text; `Err(None)` when it changed within `quiet`.
+// A diagnostic is made once per mistake a person wrote: its size is no cost.
+#[allow(clippy::result_large_err)]
+fn read_manifest_settled(
+    file: &Path,
+    quiet: Option<std::time::Duration>,
+) -> Result<String, Option<Diagnostic>> {
     let source = DocSource::new(file, 0);
-    let meta = std::fs::metadata(file)
-        .map_err(|e| source.error_at(0, 0, "", format!("cannot read: {e}")))?;
-    if meta.len() > yaml::MAX_FILE_BYTES as u64 {
-        return Err(source.error_at(
-            0,
-            0,
-            "",
-            format!(
-                "file is larger than {} bytes; is it a manifest?",
-                yaml::MAX_FILE_BYTES
+    let bytes = read_file(file, MAX_FILE_BYTES, quiet).map_err(|e| {
+        let (message, hint) = match e {
+            ReadError::Unsettled => return None,
+            ReadError::NotRegular(kind) => (
+                format!("is {kind}, not a regular file; it is not read"),
+                "a manifest is a regular file: remove this one from the directory, or rename it so that it does not end in .yaml or .yml",
             ),
-        ));
+            ReadError::TooLarge => (
+                format!("file is larger than {MAX_FILE_BYTES} bytes; is it a manifest?"),
+                "split it into smaller files, or move it out of the directory",
+            ),
+            ReadError::Io(e) => (
+                format!("cannot read: {e}"),
+                "check the file's permissions: the user offersync runs as must be able to read it",
+            ),
+        };
+        Some(source.error_at(0, 0, "", message).with_hint(hint))
+    })?;
+    String::from_utf8(bytes).map_err(|_| Some(source.error_at(0, 0, "", "file is not UTF-8 text")))
+}
+
+/// The largest manifest file read, in bytes.
+pub const MAX_FILE_BYTES: u64 = yaml::MAX_FILE_BYTES as u64;
+
+/// Why a file was not read.
+#[derive(Debug)]
+pub enum ReadError {
+    /// What it is instead ("a FIFO", "a character device", ...).
+    NotRegular(&'static str),
+    TooLarge,
+    /// Changed within the quiet time, or while it was read: still being written.
+    Unsettled,
+    Io(std::io::Error),
+}
+
+/// Reads a regular file of at most `max` bytes without ever blocking on it.
+///
+/// Opening a FIFO waits for a writer, and opening a device may do anything
+/// (and reading one may never end): a FIFO or device named `*.yaml` in the
+/// manifest directory (or a symlink to one) once hung every rescan and left a
+/// thread stuck in `open` each time. So the type is checked before opening,
+/// the open does not block (`O_NONBLOCK`, which changes nothing for a regular
+/// file), and the opened file is checked again, so that a file swapped in
+/// between is never read either.
+pub fn read_regular_file(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
+    read_file(path, max, None)
+}
+
+/// [`read_regular_file`], and with `quiet`, refusing a file changed less
+/// than that long ago or while it was read ([`ReadError::Unsettled`]).
+fn read_file(
+    path: &Path,
+    max: u64,
+    quiet: Option<std::time::Duration>,
+) -> Result<Vec<u8>, ReadError> {
+    use std::io::Read;
+    let before = std::fs::metadata(path).map_err(ReadError::Io)?;
+    if !before.is_file() {
+        return Err(ReadError::NotRegular(file_kind(&before)));
     }
-    let bytes =
-        std::fs::read(file).map_err(|e| source.error_at(0, 0, "", format!("cannot read: {e}")))?;
-    String::from_utf8(bytes).map_err(|_| source.error_at(0, 0, "", "file is not UTF-8 text"))
+    // Each write moves the mtime: one less than `quiet` old means a write
+    // that may go on. (An mtime in the future, a skewed clock, is no sign.)
+    if let Some(quiet) = quiet
+        && let Ok(modified) = before.modified()
+        && let Ok(age) = std::time::SystemTime::now().duration_since(modified)
+        && age < quiet
+    {
+        return Err(ReadError::Unsettled);
+    }
+    let file = open_nonblocking(path).map_err(ReadError::Io)?;
+    let meta = file.metadata().map_err(ReadError::Io)?;
+    if !meta.is_file() {
+        return Err(ReadError::NotRegular(file_kind(&meta)));
+    }
+    if meta.len() > max {
+        return Err(ReadError::TooLarge);
+    }
+    // A file that grows while it is read is still bounded.
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    (&file)
+        .take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(ReadError::Io)?;
+    if bytes.len() as u64 > max {
+        return Err(ReadError::TooLarge);
+    }
+    if quiet.is_some() {
+        let after = file.metadata().map_err(ReadError::Io)?;
+        if after.len() != meta.len() || after.modified().ok() != meta.modified().ok() {
+            return Err(ReadError::Unsettled);
+        }
+    }
+    Ok(bytes)
+}
+
+/// What a file that is not a regular file is, in words.
+fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let kind = meta.file_type();
+        if kind.is_fifo() {
+            return "a FIFO";
+        } else if kind.is_char_device() {
+            return "a character device";
+        } else if kind.is_block_device() {
+            return "a block device";
+        } else if kind.is_socket() {
+            return "a socket";
+        }
+    }
+    if meta.is_dir() {
+        "a directory"
+    } else {
+        "not a file"
+    }
+}
+
+#[cfg(unix)]
+fn open_nonblocking(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn open_nonblocking(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::File::open(path)
 }
 
 /// Loads manifests given as `(file name, text)` pairs, plus the built-in networks.
@@ -496,6 +689,69 @@ pub fn load_network_file(file: &Path) -> Result<Arc<NetworkDef>, Vec<Diagnostic>
 mod tests {
     use super::*;
     use raw::Column;
+
+    #[test]
+    fn a_file_changed_within_the_quiet_time_is_waited_for_then_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let doc = |name: &str| {
+            format!(
+                "apiVersion: offersync/v1\nkind: Integration\nmetadata: {{name: {name}}}\n\
+                 spec:\n  network: everflow\n  schedule: \"0 * * * *\"\n  params: {{api_key: \"${{env:KEY}}\"}}\n  advertiser: Acme\n"
+            )
+        };
+        std::fs::write(dir.path().join("old.yaml"), doc("old")).unwrap();
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        std::fs::File::options()
+            .write(true)
+            .open(dir.path().join("old.yaml"))
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+        std::fs::write(dir.path().join("new.yaml"), doc("new")).unwrap();
+        let env = |name: &str| (name == "KEY").then(|| "k".to_string());
+        let settle = Settle {
+            quiet: std::time::Duration::from_secs(600),
+            limit: std::time::Duration::from_millis(50),
+        };
+        let loaded = load_dir_settled(dir.path(), &env, settle);
+        assert!(loaded.catalog.integrations.contains_key("old"));
+        assert!(!loaded.catalog.integrations.contains_key("new"), "not read");
+        let errors: Vec<String> = loaded.diagnostics.iter().map(|d| d.to_string()).collect();
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert!(errors[0].contains("new.yaml") && errors[0].contains("is still being written"));
+        // `validate` reads files as they are.
+        assert!(
+            load_dir(dir.path(), &env)
+                .catalog
+                .integrations
+                .contains_key("new")
+        );
+    }
+
+    #[test]
+    fn a_fifo_or_device_is_a_diagnostic_of_its_own_file_and_never_opened() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe.yaml");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+        // SAFETY: a plain call with a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        std::os::unix::fs::symlink("/dev/null", dir.path().join("null.yaml")).unwrap();
+        std::fs::write(
+            dir.path().join("big.yaml"),
+            vec![b'#'; MAX_FILE_BYTES as usize + 1],
+        )
+        .unwrap();
+        // Would block forever (no writer) if the FIFO were opened for reading.
+        let loaded = load_dir(dir.path(), &|_| None);
+        let errors: Vec<String> = loaded.diagnostics.iter().map(|d| d.to_string()).collect();
+        assert_eq!(errors.len(), 3, "{errors:#?}");
+        assert!(errors[0].contains("big.yaml") && errors[0].contains("is larger than"));
+        assert!(errors[1].contains("null.yaml") && errors[1].contains("is a character device"));
+        assert!(
+            errors[2].contains("pipe.yaml") && errors[2].contains("is a FIFO, not a regular file")
+        );
+    }
 
     #[test]
     fn a_stored_document_compiles_beside_the_directory_it_came_from() {
