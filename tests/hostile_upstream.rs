@@ -706,6 +706,40 @@ async fn a_cursor_that_cycles_through_fresh_tokens_is_a_loop_within_a_few_pages(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_oauth2_token_names_the_limit_that_refused_it() {
+    // Issue #30.11: a 2 MiB token answer was refused with advice to raise
+    // limits.max_response_bytes, which the token's fixed 1 MiB cap ignores.
+    let all = offers(1..=5);
+    let network = Hostile::start(move |hit| {
+        if hit.path == "/token" {
+            let token = "t".repeat(2 << 20);
+            return axum::Json(json!({"access_token": token, "expires_in": 3600})).into_response();
+        }
+        honest_page(&all, hit)
+    })
+    .await;
+    let oauth = "{kind: oauth2, token_url: \"{{ params.base_url }}/token\", client_id: acme, client_secret: \"{{ params.api_key }}\"}";
+    // The page limit raised well past the token: it is not the token's limit.
+    let yaml = network_yaml(PAGE_PAGINATION, oauth).replace(
+        "timeout_seconds: 5",
+        "timeout_seconds: 5, max_response_bytes: 8388608",
+    );
+    let m = Manifests::new(&yaml, &integration_yaml("acme", &network.url(), ""));
+    let db = sqlite();
+    let shown = sync_fails(&m, &db).await;
+    assert!(
+        shown.contains("the OAuth2 token response is larger than 1 MiB"),
+        "{shown}"
+    );
+    assert!(!shown.contains("max_response_bytes"), "{shown}");
+    assert!(
+        network.hits().iter().all(|h| h.path == "/token"),
+        "no page was asked for without a token"
+    );
+    assert_eq!(live_campaigns(&db), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_capped_page_size_does_not_end_the_feed_before_its_total() {
     let all = offers(1..=25);
     // Asked for 10 a page, the API silently serves 4.
