@@ -57,6 +57,7 @@ fn end_quietly_on_closed_pipe() {
     }
 }
 
+use crate::fetch::{escape_controls, escape_controls_json};
 use crate::manifest::{self, Diagnostic, NetworkDef};
 use crate::mapping::program::did_you_mean;
 use crate::mapping::{MappedPage, RecordProblem};
@@ -933,7 +934,7 @@ fn map(
     let written = match format {
         OfferFormat::Json => offers
             .iter()
-            .try_for_each(|o| writeln!(out, "{}", offer_json(o))),
+            .try_for_each(|o| writeln!(out, "{}", escape_controls_json(&offer_json(o)))),
         OfferFormat::Table => write_table(&mut out, &offers),
     };
     if written.and_then(|()| out.flush()).is_err() {
@@ -943,16 +944,23 @@ fn map(
         .iter()
         .flat_map(|(f, p): &(PathBuf, MappedPage)| p.problems.iter().map(move |r| (f, r)))
         .collect();
+    // A sample's text is printed with its control characters escaped, line
+    // breaks too: each value sits inside one line of ours.
     for (file, problem) in &problems {
-        errln!("problem: {}: {problem}", file.display());
+        errln!(
+            "problem: {}: {}",
+            file.display(),
+            escape_controls(&problem.to_string())
+        );
     }
     for (file, page) in &pages {
         for offer in &page.offers {
             for warning in &offer.warnings {
                 errln!(
-                    "warning: {}: offer {}: {warning}",
+                    "warning: {}: offer {}: {}",
                     file.display(),
-                    offer.external_id
+                    escape_controls(&offer.external_id),
+                    escape_controls(warning)
                 );
             }
         }
@@ -966,8 +974,9 @@ fn map(
     }
     for (file, message) in &api_errors {
         errln!(
-            "problem: {}: the API answered with an error: {message}",
-            file.display()
+            "problem: {}: the API answered with an error: {}",
+            file.display(),
+            escape_controls(message)
         );
     }
     if !network.enrich.is_empty() {
@@ -1010,21 +1019,23 @@ fn write_table(out: &mut dyn Write, offers: &[&Offer]) -> std::io::Result<()> {
         "OS",
         "CATEGORY",
     ];
+    // Cells are escaped before they are measured and cut, so the columns
+    // line up and no value of the sample reaches the terminal raw.
     let rows: Vec<[String; 9]> = offers
         .iter()
         .map(|o| {
             [
-                o.external_id.clone(),
-                truncate(&o.name, 44),
+                escape_controls(&o.external_id).into_owned(),
+                truncate(&escape_controls(&o.name), 44),
                 o.status.to_string(),
                 o.model.map(|m| m.to_string()).unwrap_or_default(),
                 o.payout
                     .map(|p| p.normalize().to_string())
                     .unwrap_or_default(),
-                o.currency.clone().unwrap_or_default(),
-                countries_cell(o),
-                o.os.join(","),
-                truncate(o.category.as_deref().unwrap_or(""), 20),
+                escape_controls(o.currency.as_deref().unwrap_or("")).into_owned(),
+                escape_controls(&countries_cell(o)).into_owned(),
+                escape_controls(&o.os.join(",")).into_owned(),
+                truncate(&escape_controls(o.category.as_deref().unwrap_or("")), 20),
             ]
         })
         .collect();

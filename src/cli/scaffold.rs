@@ -456,7 +456,11 @@ pub fn command(
     let tree = match tree {
         Ok(t) => t,
         Err(e) => {
-            errln!("error: {}: not JSON or XML: {e}", sample.display());
+            errln!(
+                "error: {}: not JSON or XML: {}",
+                sample.display(),
+                crate::fetch::escape_controls(&e)
+            );
             return ExitCode::from(2);
         }
     };
@@ -482,10 +486,11 @@ pub fn command(
         errln!("error: {}: cannot write: {e}", file.display());
         return ExitCode::from(2);
     }
+    // The records path is made of the sample's keys: escaped as one line.
     outln!(
         "wrote {}: records at {} ({} in the sample); fields found: {}",
         file.display(),
-        proposal.records,
+        crate::fetch::escape_controls(&proposal.records),
         proposal.record_count,
         proposal.found.join(", ")
     );

@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use crate::fetch::escape_controls;
 use crate::manifest::{self, NetworkDef, Origin};
 use crate::mapping::expect::{self, Failure};
 use crate::mapping::suggest::{self, Unmatched};
@@ -24,7 +25,8 @@ impl Outcome {
     }
 
     /// The report's lines: a failed expectation each, then the paths that
-    /// match nothing.
+    /// match nothing. Each is one line with its control characters escaped,
+    /// line breaks too: ids, values and reasons come from the samples.
     pub fn lines(&self) -> Vec<String> {
         let at = format!("{} ({})", self.network, self.test);
         let mut lines = Vec::new();
@@ -51,10 +53,14 @@ impl Outcome {
             lines.push(format!("warning: {at}: {}", unmatched_line(u)));
         }
         lines
+            .into_iter()
+            .map(|l| escape_controls(&l).into_owned())
+            .collect()
     }
 }
 
-/// `field X: `$.path` selects nothing...; did you mean ...?`
+/// `field X: `$.path` selects nothing...; did you mean ...?`, escaped as
+/// one line (the suggestions are paths of the samples' keys).
 pub fn unmatched_line(u: &Unmatched) -> String {
     let hint = match u.suggestions.as_slice() {
         [] => String::new(),
@@ -67,10 +73,11 @@ pub fn unmatched_line(u: &Unmatched) -> String {
                 .join(", ")
         ),
     };
-    format!(
+    let line = format!(
         "field {}: `{}` selects nothing in any record of the samples{hint}",
         u.field, u.path
-    )
+    );
+    escape_controls(&line).into_owned()
 }
 
 /// Runs every test of `network`.

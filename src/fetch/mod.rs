@@ -22,7 +22,7 @@ use url::Url;
 
 pub use guard::{RestrictedAddress, check_literal_host};
 pub use pager::Pager;
-pub use redact::{Redactor, escape_controls, escape_controls_keep_lines};
+pub use redact::{Redactor, escape_controls, escape_controls_json, escape_controls_keep_lines};
 
 use crate::manifest::model::{AuthDef, IntegrationDef, LimitsDef, Method};
 use crate::mapping::program::Template;
