@@ -1172,3 +1172,105 @@ spec:
     );
     assert_no_raw_controls("scaffold", &out);
 }
+
+/// Issue #30.10: `scaffold` refuses an existing output before it reads
+/// anything, and `map`, `test` and `scaffold` read a sample only up to a
+/// stated limit, named in the refusal with how to raise it.
+#[test]
+fn author_tools_check_the_output_first_and_bound_a_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let existing = dir.path().join("exists.yaml");
+    std::fs::write(&existing, "kept").unwrap();
+    // The sample is never opened: the output is checked first.
+    let out = offersync(
+        &[
+            "scaffold",
+            "--sample",
+            dir.path().join("no-such-sample.json").to_str().unwrap(),
+            "--out",
+            existing.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("exists.yaml exists"), "{stderr}");
+    assert!(!stderr.contains("cannot read"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&existing).unwrap(), "kept");
+
+    // A 5 KB sample against a 1000-byte limit.
+    let records: Vec<_> = (1..=40)
+        .map(|i| serde_json::json!({"id": i, "name": format!("Offer number {i}")}))
+        .collect();
+    let sample = serde_json::json!({ "offers": records }).to_string();
+    assert!(sample.len() > 1000);
+    write(dir.path(), "networks/samples/page.json", &sample);
+    write(
+        dir.path(),
+        "networks/small.yaml",
+        r#"apiVersion: offersync/v1
+kind: Network
+metadata: {name: small}
+spec:
+  request: {url: "https://api.example.com/offers"}
+  limits: {max_response_bytes: 1000}
+  records: $.offers[*]
+  fields: {external_id: $.id, name: $.name}
+  tests:
+    - name: the sample
+      samples: [samples/page.json]
+      count: {offers: 40, problems: 0}
+"#,
+    );
+    let sample_path = dir.path().join("networks/samples/page.json");
+    let network = dir.path().join("networks/small.yaml");
+    let out = offersync(
+        &[
+            "map",
+            "--network",
+            network.to_str().unwrap(),
+            "--sample",
+            sample_path.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("is larger than the network's limits.max_response_bytes (1000 bytes)"),
+        "{stderr}"
+    );
+    assert!(stdout.is_empty(), "{stdout}");
+    let out = offersync(&["test", "--dir", dir.path().to_str().unwrap()], &[]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("limits.max_response_bytes (1000 bytes)"),
+        "{stderr}"
+    );
+
+    let scaffold = |extra: &[&str], out_name: &str| {
+        let mut args = vec![
+            "scaffold",
+            "--sample",
+            sample_path.to_str().unwrap(),
+            "--out",
+        ];
+        let out_path = dir.path().join(out_name);
+        let out_path = out_path.to_str().unwrap().to_string();
+        args.push(&out_path);
+        args.extend_from_slice(extra);
+        offersync(&args, &[])
+    };
+    let out = scaffold(&["--max-sample-bytes", "1000"], "a.yaml");
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("larger than 1000 bytes") && stderr.contains("--max-sample-bytes"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("a.yaml").exists());
+    // Under the default limit (64 MiB) it is read.
+    let out = scaffold(&[], "b.yaml");
+    assert!(out.status.success(), "{:?}", text(&out));
+}

@@ -358,6 +358,10 @@ enum Command {
         /// Where to write the file (default NAME.yaml here); never overwritten.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// The largest sample read, in bytes (default 64 MiB): scaffold holds
+        /// the whole response in memory, and one page is enough.
+        #[arg(long, value_name = "BYTES", default_value_t = scaffold::DEFAULT_MAX_SAMPLE_BYTES)]
+        max_sample_bytes: u64,
     },
     /// Run the `tests:` of Network files offline, over their saved responses.
     ///
@@ -507,9 +511,12 @@ pub fn main() -> ExitCode {
             database_url.as_deref(),
             matches!(format, OfferFormat::Json),
         ),
-        Command::Scaffold { sample, name, out } => {
-            scaffold::command(&sample, &name, out.as_deref())
-        }
+        Command::Scaffold {
+            sample,
+            name,
+            out,
+            max_sample_bytes,
+        } => scaffold::command(&sample, &name, out.as_deref(), max_sample_bytes),
         Command::Networks { format } => {
             let text = match format {
                 CatalogueFormat::Table => catalogue::table(),
@@ -905,13 +912,15 @@ fn map(
     let mut pages = Vec::new();
     let mut trees = Vec::new();
     for sample in samples {
-        let body = match std::fs::read(sample) {
-            Ok(b) => b,
-            Err(e) => {
-                errln!("error: {}: cannot read: {e}", sample.display());
-                return ExitCode::from(2);
-            }
-        };
+        let limit = network.limits.max_response_bytes;
+        let body =
+            match testing::read_sample(sample, limit, || testing::over_response_limit(&network)) {
+                Ok(b) => b,
+                Err(e) => {
+                    errln!("error: {}: {e}", sample.display());
+                    return ExitCode::from(2);
+                }
+            };
         if let Ok(tree) = network.mapping.parse(&body) {
             trees.push(tree);
         }

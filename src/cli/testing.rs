@@ -80,6 +80,41 @@ pub fn unmatched_line(u: &Unmatched) -> String {
     escape_controls(&line).into_owned()
 }
 
+/// Reads a saved response, at most `limit` bytes: a larger one is refused
+/// with `too_large` (which names the limit and how to raise it) before it is
+/// read, or as soon as the limit is passed for a pipe or a file that grows,
+/// so a huge sample costs the author tools no more than the limit. The
+/// error is the reason alone; the caller names the file.
+pub(crate) fn read_sample(
+    path: &std::path::Path,
+    limit: u64,
+    too_large: impl Fn() -> String,
+) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let stated = file.metadata().map_err(|e| format!("cannot read: {e}"))?;
+    if stated.is_file() && stated.len() > limit {
+        return Err(too_large());
+    }
+    let mut body = Vec::with_capacity(stated.len().min(limit) as usize);
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut body)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if body.len() as u64 > limit {
+        return Err(too_large());
+    }
+    Ok(body)
+}
+
+/// Why a sample over a Network's response limit is refused: a sync would
+/// refuse such a response too.
+pub(crate) fn over_response_limit(network: &NetworkDef) -> String {
+    format!(
+        "the sample is larger than the network's limits.max_response_bytes ({} bytes), the most a sync reads of one response; save a smaller page, or raise limits.max_response_bytes in the Network file",
+        network.limits.max_response_bytes
+    )
+}
+
 /// Runs every test of `network`.
 pub fn run(network: &NetworkDef) -> Vec<Outcome> {
     network
@@ -96,11 +131,11 @@ pub fn run(network: &NetworkDef) -> Vec<Outcome> {
             let mut pages = Vec::new();
             let mut trees = Vec::new();
             for sample in &test.samples {
-                let body = match std::fs::read(sample) {
+                let limit = network.limits.max_response_bytes;
+                let body = match read_sample(sample, limit, || over_response_limit(network)) {
                     Ok(body) => body,
                     Err(e) => {
-                        outcome.file_problem =
-                            Some(format!("sample {}: cannot read: {e}", sample.display()));
+                        outcome.file_problem = Some(format!("sample {}: {e}", sample.display()));
                         return outcome;
                     }
                 };
