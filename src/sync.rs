@@ -753,7 +753,7 @@ async fn fetch_side(
         }
         let records = mapped.listed();
         pager
-            .advance(&mapped.page, records, &body)
+            .advance(&mapped.page, records, &body, mapped.ids())
             .map_err(|e| e.to_string())?;
         drop(body);
         ahead.schedule(pager.ahead(PAGES_AHEAD), &fetcher);
@@ -843,7 +843,7 @@ pub async fn find_record(
             return Ok(Some(found));
         }
         pager
-            .advance(&mapped.page, mapped.listed(), &body)
+            .advance(&mapped.page, mapped.listed(), &body, mapped.ids())
             .map_err(|e| e.to_string())?;
     }
     Ok(None)

@@ -1043,3 +1043,234 @@ fn explain_traces_one_offer_through_mapping_filters_payout_and_plan() {
         "{stdout}{stderr}"
     );
 }
+
+/// What a hostile sample carries into the author tools: a window-title
+/// sequence, colours, a carriage return, a line break that would fake an
+/// output line, a C1 control sequence introducer and a bidi override.
+const HOSTILE_TEXT: &str =
+    "a\u{1b}]0;t\u{7}b \u{1b}[31mRED\u{1b}[0m\r\nFAKE: all good \u{9b}2J \u{202e}txet";
+
+/// Output of ours that came from a sample: none of its control characters
+/// reach the terminal raw, and no line of it is one the sample wrote.
+fn assert_no_raw_controls(what: &str, out: &Output) {
+    let (stdout, stderr) = text(out);
+    for (stream, shown) in [("stdout", &stdout), ("stderr", &stderr)] {
+        assert!(
+            !shown
+                .chars()
+                .any(|c| (c.is_control() && c != '\n' && c != '\t') || c == '\u{202e}'),
+            "{what} {stream}: {shown:?}"
+        );
+        assert!(
+            !shown.lines().any(|l| l.starts_with("FAKE")),
+            "{what} {stream}: a faked line: {shown}"
+        );
+    }
+}
+
+/// Issue #30.9: `map`, `scaffold` and `test` escape a sample's control
+/// characters as `plan` and `campaigns` do, in every line they print.
+#[test]
+fn author_tools_escape_control_characters_of_a_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = serde_json::json!({"offers": [
+        // Mapped, with hostile text in its id, name, category and an
+        // unreadable payout (a warning that quotes the value).
+        {"id": format!("7{HOSTILE_TEXT}"), "name": HOSTILE_TEXT, "category": HOSTILE_TEXT,
+         "payout": HOSTILE_TEXT, HOSTILE_TEXT: 1},
+        // A problem naming its id and quoting an unknown country.
+        {"id": format!("8{HOSTILE_TEXT}"), "name": "B", "countries": [HOSTILE_TEXT]}
+    ], HOSTILE_TEXT: {"x": 1}});
+    write(
+        dir.path(),
+        "networks/samples/page.json",
+        &sample.to_string(),
+    );
+    write(
+        dir.path(),
+        "networks/hostile.yaml",
+        r#"apiVersion: offersync/v1
+kind: Network
+metadata: {name: hostile}
+spec:
+  request: {url: "https://api.example.com/offers"}
+  records: $.offers[*]
+  fields:
+    external_id: $.id
+    name: $.name
+    payout: {path: $.payout, type: decimal}
+    countries: $.countries[*]
+    category: $.category
+    description: $.descripton
+  tests:
+    - name: the sample
+      samples: [samples/page.json]
+      count: {offers: 2, problems: 0}
+      offers:
+        "7": {name: "x"}
+"#,
+    );
+    let network = dir.path().join("networks/hostile.yaml");
+    let sample_path = dir.path().join("networks/samples/page.json");
+    for format in ["table", "json"] {
+        let out = offersync(
+            &[
+                "map",
+                "--network",
+                network.to_str().unwrap(),
+                "--sample",
+                sample_path.to_str().unwrap(),
+                "--format",
+                format,
+            ],
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+        assert_no_raw_controls(&format!("map --format {format}"), &out);
+        let (stdout, stderr) = text(&out);
+        assert!(stderr.contains("\\u{1b}[31mRED"), "{stderr}");
+        if format == "json" {
+            // Still JSON, and the exact value once decoded.
+            let offer: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+            assert_eq!(offer["name"], HOSTILE_TEXT, "{stdout}");
+        } else {
+            assert!(stdout.contains("a\\u{1b}]0;t\\u{7}b"), "{stdout}");
+        }
+    }
+
+    let out = offersync(&["test", "--dir", dir.path().to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    assert_no_raw_controls("test", &out);
+
+    let proposed = dir.path().join("proposed.yaml");
+    let out = offersync(
+        &[
+            "scaffold",
+            "--sample",
+            sample_path.to_str().unwrap(),
+            "--out",
+            proposed.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_no_raw_controls("scaffold", &out);
+    // The records hide under a hostile key: their path is printed escaped.
+    let sample =
+        serde_json::json!({HOSTILE_TEXT: [{"id": 1, "name": "A"}, {"id": 2, "name": "B"}]});
+    write(dir.path(), "hidden.json", &sample.to_string());
+    let proposed = dir.path().join("hidden.yaml");
+    let out = offersync(
+        &[
+            "scaffold",
+            "--sample",
+            dir.path().join("hidden.json").to_str().unwrap(),
+            "--out",
+            proposed.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_no_raw_controls("scaffold", &out);
+}
+
+/// Issue #30.10: `scaffold` refuses an existing output before it reads
+/// anything, and `map`, `test` and `scaffold` read a sample only up to a
+/// stated limit, named in the refusal with how to raise it.
+#[test]
+fn author_tools_check_the_output_first_and_bound_a_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let existing = dir.path().join("exists.yaml");
+    std::fs::write(&existing, "kept").unwrap();
+    // The sample is never opened: the output is checked first.
+    let out = offersync(
+        &[
+            "scaffold",
+            "--sample",
+            dir.path().join("no-such-sample.json").to_str().unwrap(),
+            "--out",
+            existing.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("exists.yaml exists"), "{stderr}");
+    assert!(!stderr.contains("cannot read"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&existing).unwrap(), "kept");
+
+    // A 5 KB sample against a 1000-byte limit.
+    let records: Vec<_> = (1..=40)
+        .map(|i| serde_json::json!({"id": i, "name": format!("Offer number {i}")}))
+        .collect();
+    let sample = serde_json::json!({ "offers": records }).to_string();
+    assert!(sample.len() > 1000);
+    write(dir.path(), "networks/samples/page.json", &sample);
+    write(
+        dir.path(),
+        "networks/small.yaml",
+        r#"apiVersion: offersync/v1
+kind: Network
+metadata: {name: small}
+spec:
+  request: {url: "https://api.example.com/offers"}
+  limits: {max_response_bytes: 1000}
+  records: $.offers[*]
+  fields: {external_id: $.id, name: $.name}
+  tests:
+    - name: the sample
+      samples: [samples/page.json]
+      count: {offers: 40, problems: 0}
+"#,
+    );
+    let sample_path = dir.path().join("networks/samples/page.json");
+    let network = dir.path().join("networks/small.yaml");
+    let out = offersync(
+        &[
+            "map",
+            "--network",
+            network.to_str().unwrap(),
+            "--sample",
+            sample_path.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("is larger than the network's limits.max_response_bytes (1000 bytes)"),
+        "{stderr}"
+    );
+    assert!(stdout.is_empty(), "{stdout}");
+    let out = offersync(&["test", "--dir", dir.path().to_str().unwrap()], &[]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("limits.max_response_bytes (1000 bytes)"),
+        "{stderr}"
+    );
+
+    let scaffold = |extra: &[&str], out_name: &str| {
+        let mut args = vec![
+            "scaffold",
+            "--sample",
+            sample_path.to_str().unwrap(),
+            "--out",
+        ];
+        let out_path = dir.path().join(out_name);
+        let out_path = out_path.to_str().unwrap().to_string();
+        args.push(&out_path);
+        args.extend_from_slice(extra);
+        offersync(&args, &[])
+    };
+    let out = scaffold(&["--max-sample-bytes", "1000"], "a.yaml");
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("larger than 1000 bytes") && stderr.contains("--max-sample-bytes"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("a.yaml").exists());
+    // Under the default limit (64 MiB) it is read.
+    let out = scaffold(&[], "b.yaml");
+    assert!(out.status.success(), "{:?}", text(&out));
+}

@@ -57,6 +57,7 @@ fn end_quietly_on_closed_pipe() {
     }
 }
 
+use crate::fetch::{escape_controls, escape_controls_json};
 use crate::manifest::{self, Diagnostic, NetworkDef};
 use crate::mapping::program::did_you_mean;
 use crate::mapping::{MappedPage, RecordProblem};
@@ -382,6 +383,10 @@ enum Command {
         /// Where to write the file (default NAME.yaml here); never overwritten.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// The largest sample read, in bytes (default 64 MiB): scaffold holds
+        /// the whole response in memory, and one page is enough.
+        #[arg(long, value_name = "BYTES", default_value_t = scaffold::DEFAULT_MAX_SAMPLE_BYTES)]
+        max_sample_bytes: u64,
     },
     /// Run the `tests:` of Network files offline, over their saved responses.
     ///
@@ -534,9 +539,12 @@ pub fn main() -> ExitCode {
             explain_store(database_url).as_deref(),
             matches!(format, OfferFormat::Json),
         ),
-        Command::Scaffold { sample, name, out } => {
-            scaffold::command(&sample, &name, out.as_deref())
-        }
+        Command::Scaffold {
+            sample,
+            name,
+            out,
+            max_sample_bytes,
+        } => scaffold::command(&sample, &name, out.as_deref(), max_sample_bytes),
         Command::Networks { format } => {
             let text = match format {
                 CatalogueFormat::Table => catalogue::table(),
@@ -976,13 +984,15 @@ fn map(
     let mut pages = Vec::new();
     let mut trees = Vec::new();
     for sample in samples {
-        let body = match std::fs::read(sample) {
-            Ok(b) => b,
-            Err(e) => {
-                errln!("error: {}: cannot read: {e}", sample.display());
-                return ExitCode::from(2);
-            }
-        };
+        let limit = network.limits.max_response_bytes;
+        let body =
+            match testing::read_sample(sample, limit, || testing::over_response_limit(&network)) {
+                Ok(b) => b,
+                Err(e) => {
+                    errln!("error: {}: {e}", sample.display());
+                    return ExitCode::from(2);
+                }
+            };
         if let Ok(tree) = network.mapping.parse(&body) {
             trees.push(tree);
         }
@@ -1005,7 +1015,7 @@ fn map(
     let written = match format {
         OfferFormat::Json => offers
             .iter()
-            .try_for_each(|o| writeln!(out, "{}", offer_json(o))),
+            .try_for_each(|o| writeln!(out, "{}", escape_controls_json(&offer_json(o)))),
         OfferFormat::Table => write_table(&mut out, &offers),
     };
     if written.and_then(|()| out.flush()).is_err() {
@@ -1015,16 +1025,23 @@ fn map(
         .iter()
         .flat_map(|(f, p): &(PathBuf, MappedPage)| p.problems.iter().map(move |r| (f, r)))
         .collect();
+    // A sample's text is printed with its control characters escaped, line
+    // breaks too: each value sits inside one line of ours.
     for (file, problem) in &problems {
-        errln!("problem: {}: {problem}", file.display());
+        errln!(
+            "problem: {}: {}",
+            file.display(),
+            escape_controls(&problem.to_string())
+        );
     }
     for (file, page) in &pages {
         for offer in &page.offers {
             for warning in &offer.warnings {
                 errln!(
-                    "warning: {}: offer {}: {warning}",
+                    "warning: {}: offer {}: {}",
                     file.display(),
-                    offer.external_id
+                    escape_controls(&offer.external_id),
+                    escape_controls(warning)
                 );
             }
         }
@@ -1038,8 +1055,9 @@ fn map(
     }
     for (file, message) in &api_errors {
         errln!(
-            "problem: {}: the API answered with an error: {message}",
-            file.display()
+            "problem: {}: the API answered with an error: {}",
+            file.display(),
+            escape_controls(message)
         );
     }
     if !network.enrich.is_empty() {
@@ -1082,21 +1100,23 @@ fn write_table(out: &mut dyn Write, offers: &[&Offer]) -> std::io::Result<()> {
         "OS",
         "CATEGORY",
     ];
+    // Cells are escaped before they are measured and cut, so the columns
+    // line up and no value of the sample reaches the terminal raw.
     let rows: Vec<[String; 9]> = offers
         .iter()
         .map(|o| {
             [
-                o.external_id.clone(),
-                truncate(&o.name, 44),
+                escape_controls(&o.external_id).into_owned(),
+                truncate(&escape_controls(&o.name), 44),
                 o.status.to_string(),
                 o.model.map(|m| m.to_string()).unwrap_or_default(),
                 o.payout
                     .map(|p| p.normalize().to_string())
                     .unwrap_or_default(),
-                o.currency.clone().unwrap_or_default(),
-                countries_cell(o),
-                o.os.join(","),
-                truncate(o.category.as_deref().unwrap_or(""), 20),
+                escape_controls(o.currency.as_deref().unwrap_or("")).into_owned(),
+                escape_controls(&countries_cell(o)).into_owned(),
+                escape_controls(&o.os.join(",")).into_owned(),
+                truncate(&escape_controls(o.category.as_deref().unwrap_or("")), 20),
             ]
         })
         .collect();

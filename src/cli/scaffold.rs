@@ -433,17 +433,39 @@ fn yaml_path(path: &str, shape: Shape, is_list: bool) -> String {
     }
 }
 
-/// `offersync scaffold --sample FILE [--name NAME] [--out FILE]`.
+/// The largest sample `scaffold` reads unless told otherwise: the default
+/// `limits.max_response_bytes`, the most a sync reads of one response.
+pub const DEFAULT_MAX_SAMPLE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// `offersync scaffold --sample FILE [--name NAME] [--out FILE]
+/// [--max-sample-bytes N]`.
 pub fn command(
     sample: &std::path::Path,
     name: &str,
     out: Option<&std::path::Path>,
+    max_sample_bytes: u64,
 ) -> std::process::ExitCode {
     use std::process::ExitCode;
-    let body = match std::fs::read(sample) {
+    // The output first: a refusal must not wait for (or pay for) the sample.
+    let file = out
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|| std::path::PathBuf::from(format!("{name}.yaml")));
+    if file.exists() {
+        errln!(
+            "error: {} exists; choose another --out or --name",
+            file.display()
+        );
+        return ExitCode::from(2);
+    }
+    let too_large = || {
+        format!(
+            "the sample is larger than {max_sample_bytes} bytes, the most scaffold reads (it holds the whole response in memory); one page of the offer list is enough: save a smaller one, or raise the limit with --max-sample-bytes"
+        )
+    };
+    let body = match super::testing::read_sample(sample, max_sample_bytes, too_large) {
         Ok(b) => b,
         Err(e) => {
-            errln!("error: {}: cannot read: {e}", sample.display());
+            errln!("error: {}: {e}", sample.display());
             return ExitCode::from(2);
         }
     };
@@ -456,13 +478,14 @@ pub fn command(
     let tree = match tree {
         Ok(t) => t,
         Err(e) => {
-            errln!("error: {}: not JSON or XML: {e}", sample.display());
+            errln!(
+                "error: {}: not JSON or XML: {}",
+                sample.display(),
+                crate::fetch::escape_controls(&e)
+            );
             return ExitCode::from(2);
         }
     };
-    let file = out
-        .map(std::path::Path::to_path_buf)
-        .unwrap_or_else(|| std::path::PathBuf::from(format!("{name}.yaml")));
     let sample_from_file = relative(sample, file.parent().unwrap_or(std::path::Path::new(".")));
     let Some(proposal) = propose(name, &tree, &sample_from_file, xml) else {
         errln!(
@@ -471,21 +494,21 @@ pub fn command(
         );
         return ExitCode::from(2);
     };
-    if file.exists() {
-        errln!(
-            "error: {} exists; choose another --out or --name",
-            file.display()
-        );
-        return ExitCode::from(2);
-    }
-    if let Err(e) = std::fs::write(&file, &proposal.yaml) {
+    // Written only if still absent: the sample took a while to read.
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&file)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, proposal.yaml.as_bytes()));
+    if let Err(e) = written {
         errln!("error: {}: cannot write: {e}", file.display());
         return ExitCode::from(2);
     }
+    // The records path is made of the sample's keys: escaped as one line.
     outln!(
         "wrote {}: records at {} ({} in the sample); fields found: {}",
         file.display(),
-        proposal.records,
+        crate::fetch::escape_controls(&proposal.records),
         proposal.record_count,
         proposal.found.join(", ")
     );

@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use crate::fetch::escape_controls;
 use crate::manifest::{self, NetworkDef, Origin};
 use crate::mapping::expect::{self, Failure};
 use crate::mapping::suggest::{self, Unmatched};
@@ -24,7 +25,8 @@ impl Outcome {
     }
 
     /// The report's lines: a failed expectation each, then the paths that
-    /// match nothing.
+    /// match nothing. Each is one line with its control characters escaped,
+    /// line breaks too: ids, values and reasons come from the samples.
     pub fn lines(&self) -> Vec<String> {
         let at = format!("{} ({})", self.network, self.test);
         let mut lines = Vec::new();
@@ -51,10 +53,14 @@ impl Outcome {
             lines.push(format!("warning: {at}: {}", unmatched_line(u)));
         }
         lines
+            .into_iter()
+            .map(|l| escape_controls(&l).into_owned())
+            .collect()
     }
 }
 
-/// `field X: `$.path` selects nothing...; did you mean ...?`
+/// `field X: `$.path` selects nothing...; did you mean ...?`, escaped as
+/// one line (the suggestions are paths of the samples' keys).
 pub fn unmatched_line(u: &Unmatched) -> String {
     let hint = match u.suggestions.as_slice() {
         [] => String::new(),
@@ -67,9 +73,45 @@ pub fn unmatched_line(u: &Unmatched) -> String {
                 .join(", ")
         ),
     };
-    format!(
+    let line = format!(
         "field {}: `{}` selects nothing in any record of the samples{hint}",
         u.field, u.path
+    );
+    escape_controls(&line).into_owned()
+}
+
+/// Reads a saved response, at most `limit` bytes: a larger one is refused
+/// with `too_large` (which names the limit and how to raise it) before it is
+/// read, or as soon as the limit is passed for a pipe or a file that grows,
+/// so a huge sample costs the author tools no more than the limit. The
+/// error is the reason alone; the caller names the file.
+pub(crate) fn read_sample(
+    path: &std::path::Path,
+    limit: u64,
+    too_large: impl Fn() -> String,
+) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let stated = file.metadata().map_err(|e| format!("cannot read: {e}"))?;
+    if stated.is_file() && stated.len() > limit {
+        return Err(too_large());
+    }
+    let mut body = Vec::with_capacity(stated.len().min(limit) as usize);
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut body)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if body.len() as u64 > limit {
+        return Err(too_large());
+    }
+    Ok(body)
+}
+
+/// Why a sample over a Network's response limit is refused: a sync would
+/// refuse such a response too.
+pub(crate) fn over_response_limit(network: &NetworkDef) -> String {
+    format!(
+        "the sample is larger than the network's limits.max_response_bytes ({} bytes), the most a sync reads of one response; save a smaller page, or raise limits.max_response_bytes in the Network file",
+        network.limits.max_response_bytes
     )
 }
 
@@ -89,11 +131,11 @@ pub fn run(network: &NetworkDef) -> Vec<Outcome> {
             let mut pages = Vec::new();
             let mut trees = Vec::new();
             for sample in &test.samples {
-                let body = match std::fs::read(sample) {
+                let limit = network.limits.max_response_bytes;
+                let body = match read_sample(sample, limit, || over_response_limit(network)) {
                     Ok(body) => body,
                     Err(e) => {
-                        outcome.file_problem =
-                            Some(format!("sample {}: cannot read: {e}", sample.display()));
+                        outcome.file_problem = Some(format!("sample {}: {e}", sample.display()));
                         return outcome;
                     }
                 };

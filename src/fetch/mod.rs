@@ -22,7 +22,7 @@ use url::Url;
 
 pub use guard::{RestrictedAddress, check_literal_host};
 pub use pager::Pager;
-pub use redact::{Redactor, escape_controls, escape_controls_keep_lines};
+pub use redact::{Redactor, escape_controls, escape_controls_json, escape_controls_keep_lines};
 
 use crate::manifest::model::{AuthDef, IntegrationDef, LimitsDef, Method};
 use crate::mapping::program::Template;
@@ -81,7 +81,10 @@ const MAX_REDIRECTS: u32 = 10;
 const ERROR_BODY_BYTES: usize = 16 * 1024;
 /// The longest excerpt of an error body kept for the run log, in characters.
 const EXCERPT_CHARS: usize = 200;
-/// An OAuth2 token response larger than this is refused.
+/// An OAuth2 token response larger than this is refused. Fixed, apart from
+/// `limits.max_response_bytes` (which sizes offer pages): a token travels in
+/// a header of every request, and token endpoints answer in a few KB, so a
+/// larger answer is the wrong endpoint or a hostile one, never a setting.
 const MAX_TOKEN_RESPONSE_BYTES: u64 = 1024 * 1024;
 
 /// A request ready to send (auth is added when it is sent).
@@ -621,9 +624,20 @@ impl Fetcher {
             #[serde(default)]
             expires_in: Option<u64>,
         }
-        let body = self
+        let body = match self
             .read_limited(response, &shown, MAX_TOKEN_RESPONSE_BYTES)
-            .await?;
+            .await
+        {
+            Err(Attempt::Fatal(FetchError::TooLarge { .. })) => {
+                // The shared message would advise raising max_response_bytes,
+                // which does not govern this limit.
+                return Err(Attempt::Fatal(fail(format!(
+                    "the OAuth2 token response is larger than {} MiB, a fixed limit (a token is sent in a header of every request, and token endpoints answer in a few KB); check that token_url is the network's token endpoint",
+                    MAX_TOKEN_RESPONSE_BYTES >> 20
+                ))));
+            }
+            other => other?,
+        };
         let parsed: TokenResponse = serde_json::from_slice(&body)
             .map_err(|e| Attempt::Fatal(fail(format!("unexpected response: {e}"))))?;
         // Renew a little early so a token never expires mid-request.

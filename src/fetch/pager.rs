@@ -7,9 +7,13 @@
 //! and an empty page before the total is reached fails the run as a truncated
 //! feed. Without a stated total, an empty page or one shorter than the page
 //! size ends it. Cursor and next-link pagers end when the page names no next
-//! one. Always: a page whose body repeats any earlier page of the run, or a
-//! cursor or link followed before, is a pagination loop; more than
-//! `limits.max_pages` pages is an error.
+//! one. Always a pagination loop: a page whose body repeats any earlier page
+//! of the run; a page whose records all carry ids the run has already seen
+//! (pages A, B, A, B... that differ only in an echoed page number or
+//! cursor); a cursor or link followed before; and [`EMPTY_PAGES_IN_A_ROW`]
+//! empty pages in a row that each name a next one (a cursor that leads
+//! nowhere, fresh each time). More than `limits.max_pages` pages is an
+//! error.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -20,6 +24,11 @@ use url::Url;
 use super::{FetchError, Redactor, Request, checked_url, render, request_time};
 use crate::manifest::model::{IntegrationDef, OffsetUnit, PaginationDef};
 use crate::mapping::path::JsonPath;
+
+/// Empty pages in a row, each naming a next page, that make a pagination
+/// loop: one or two happen (an API that filters after paging), a run of them
+/// is a cursor going nowhere.
+pub const EMPTY_PAGES_IN_A_ROW: u32 = 5;
 
 /// Walks the pages of an integration's offer list.
 #[derive(Debug)]
@@ -34,6 +43,11 @@ pub struct Pager<'a> {
     seen_links: HashSet<String>,
     /// A digest of every non-empty page's body, with its page number.
     seen_bodies: HashMap<u64, u64>,
+    /// A digest of every record id the run's pages listed (8 bytes an id;
+    /// a collision would need every id of a page to collide).
+    seen_ids: HashSet<u64>,
+    /// Empty pages in a row up to the latest.
+    empty_in_a_row: u32,
     /// The last page the latest response's stated total implies (page
     /// pagination), which makes the pages before it safe to fetch ahead.
     stated_last_page: Option<u64>,
@@ -105,6 +119,8 @@ impl<'a> Pager<'a> {
             records: 0,
             seen_links: HashSet::new(),
             seen_bodies: HashMap::new(),
+            seen_ids: HashSet::new(),
+            empty_in_a_row: 0,
             stated_last_page: None,
             stated_count: None,
         })
@@ -152,8 +168,15 @@ impl<'a> Pager<'a> {
     }
 
     /// Takes in the page just fetched (its tree, where pagination paths are
-    /// read, and how many records it held) and works out the next request.
-    pub fn advance(&mut self, page: &Value, records: usize, body: &[u8]) -> Result<(), FetchError> {
+    /// read, how many records it held, its body and the ids of its records
+    /// that have one) and works out the next request.
+    pub fn advance<'i>(
+        &mut self,
+        page: &Value,
+        records: usize,
+        body: &[u8],
+        ids: impl IntoIterator<Item = &'i str>,
+    ) -> Result<(), FetchError> {
         let Some(current) = self.next.take() else {
             return Ok(());
         };
@@ -171,6 +194,25 @@ impl<'a> Pager<'a> {
                 self.redactor.redact(current.url.as_str())
             )));
         }
+        let (mut with_id, mut new) = (0u64, 0u64);
+        for id in ids {
+            with_id += 1;
+            let mut hasher = DefaultHasher::new();
+            id.hash(&mut hasher);
+            new += u64::from(self.seen_ids.insert(hasher.finish()));
+        }
+        if with_id > 0 && new == 0 {
+            return Err(FetchError::Loop(format!(
+                "page {} lists only offers already seen in this run ({with_id} records, {}); the network ignores the pagination parameter or cycles through its pages",
+                self.pages,
+                self.redactor.redact(current.url.as_str())
+            )));
+        }
+        self.empty_in_a_row = if records == 0 {
+            self.empty_in_a_row + 1
+        } else {
+            0
+        };
         let next = match &self.def.network.pagination {
             PaginationDef::None => None,
             PaginationDef::Page {
@@ -247,6 +289,15 @@ impl<'a> Pager<'a> {
                 None => None,
             },
         };
+        if next.is_some() && self.empty_in_a_row >= EMPTY_PAGES_IN_A_ROW {
+            return Err(FetchError::Loop(format!(
+                "{} pages in a row added no new offer (pages {} to {} were empty, each naming a next page; the last {})",
+                self.empty_in_a_row,
+                self.pages + 1 - u64::from(self.empty_in_a_row),
+                self.pages,
+                self.redactor.redact(current.url.as_str())
+            )));
+        }
         if next.is_some() && self.pages >= self.def.network.limits.max_pages {
             return Err(FetchError::TooManyPages(self.def.network.limits.max_pages));
         }

@@ -62,13 +62,37 @@ pub fn escape_controls_keep_lines(text: &str) -> Cow<'_, str> {
     escape(text, true)
 }
 
+/// Serialized JSON made safe to print the same way, and still JSON: what
+/// [`escape_controls`] escapes is written as a `\uXXXX` escape, which a
+/// JSON reader decodes back to the exact value. (serde_json escapes C0
+/// controls itself, but not DEL, C1 controls or bidi overrides.)
+pub fn escape_controls_json(json: &str) -> Cow<'_, str> {
+    if !json.chars().any(|c| unsafe_char(c, false)) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if unsafe_char(c, false) {
+            // Every such character is in the Basic Multilingual Plane.
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// A character that may repaint a terminal or break a line: a control
+/// (but line breaks and tabs when `keep_lines`) or a bidi control.
+fn unsafe_char(c: char, keep_lines: bool) -> bool {
+    let layout = keep_lines && (c == '\n' || c == '\t');
+    !layout
+        && (c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'))
+}
+
 fn escape(text: &str, keep_lines: bool) -> Cow<'_, str> {
-    let unsafe_char = |c: char| {
-        let layout = keep_lines && (c == '\n' || c == '\t');
-        !layout
-            && (c.is_control()
-                || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'))
-    };
+    let unsafe_char = |c: char| unsafe_char(c, keep_lines);
     if !text.chars().any(unsafe_char) {
         return Cow::Borrowed(text);
     }
@@ -89,7 +113,9 @@ fn escape(text: &str, keep_lines: bool) -> Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Redactor, escape_controls, escape_controls_keep_lines};
+    use std::borrow::Cow;
+
+    use super::{Redactor, escape_controls, escape_controls_json, escape_controls_keep_lines};
 
     #[test]
     fn control_characters_from_upstream_are_escaped() {
@@ -106,6 +132,24 @@ mod tests {
             escape_controls_keep_lines("a\n\tb\u{1b}c\r"),
             "a\n\tb\\u{1b}c\\r"
         );
+    }
+
+    #[test]
+    fn json_keeps_its_value_and_loses_its_controls() {
+        let value = serde_json::json!({"name": "a\u{1b}]0;t\u{7}\u{7f}\u{9b}2J\u{202e}b\r\n"});
+        let text = value.to_string();
+        let shown = escape_controls_json(&text);
+        assert!(
+            !shown.chars().any(|c| c.is_control() || c == '\u{202e}'),
+            "{shown}"
+        );
+        assert!(shown.contains("\\u009b2J\\u202eb"), "{shown}");
+        let back: serde_json::Value = serde_json::from_str(&shown).unwrap();
+        assert_eq!(back, value);
+        assert!(matches!(
+            escape_controls_json("{\"a\":1}"),
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]

@@ -415,7 +415,9 @@ pub struct Limits {
     /// Stop with an error after this many pages (a pagination loop guard). Default 10000.
     #[serde(default = "default_max_pages")]
     pub max_pages: u64,
-    /// Refuse a response body larger than this many bytes. Default 64 MiB.
+    /// Refuse a response body larger than this many bytes (counted after
+    /// decompression). Default 64 MiB. An OAuth2 token response has its own
+    /// fixed limit of 1 MiB.
     #[serde(default = "default_max_response_bytes")]
     pub max_response_bytes: u64,
     /// Seconds before a request times out. Default 60.

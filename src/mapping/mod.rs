@@ -301,6 +301,17 @@ impl MappedPage {
         self.container_entries
             .unwrap_or_else(|| self.record_count())
     }
+
+    /// The ids of the page's records that have one (mapped or not), which
+    /// the pager's loop guard compares across pages.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        let offers = self.offers.iter().map(|o| o.external_id.as_str());
+        let problems = self
+            .problems
+            .iter()
+            .filter_map(|p| p.external_id.as_deref());
+        offers.chain(problems)
+    }
 }
 
 impl Mapping {
