@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 
 use crate::campaign::Campaign;
 use crate::fetch::{FetchError, Fetcher, Pager, Request, checked_url, escape_controls};
-use crate::manifest::model::{EnrichDef, EnrichFailure, Format, IntegrationDef, Method};
+use crate::manifest::model::{EnrichDef, EnrichFailure, Format, IntegrationDef};
 use crate::mapping::{Mapping, PageError};
 use crate::offer::Offer;
 use crate::reconcile::{PagePlan, Reconciler, Refusal, RemovalGuard};
@@ -913,14 +913,17 @@ async fn enrich_offer(
         url.query_pairs_mut().append_pair(name, &render(value));
     }
     let request = Request {
-        method: Method::GET,
+        method: enrich.method,
         url,
         headers: enrich
             .headers
             .iter()
             .map(|(n, v)| (n.clone(), render(v)))
             .collect(),
-        body: None,
+        body: enrich
+            .body
+            .as_ref()
+            .map(|b| crate::fetch::Body::render(b, render)),
     };
     let body = fetcher.fetch(&request).await.map_err(|e| e.to_string())?;
     let response = match enrich.format {

@@ -83,3 +83,131 @@ fn the_time_in_an_offer_field_is_refused_with_the_reason() {
     assert!(text.contains("networks/mocknet.yaml"), "{text}");
     assert!(text.contains("only a request"), "{text}");
 }
+
+/// `offersync sync acme` on an SQLite store in the manifest directory.
+fn sync(m: &Manifests) -> Output {
+    Command::new(binary())
+        .args(["sync", "acme", "--dir"])
+        .arg(m.path())
+        .arg("--database-url")
+        .arg(format!("sqlite://{}", m.path().join("store.db").display()))
+        .output()
+        .expect("run offersync")
+}
+
+fn assert_success(out: &Output) {
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Involve Asia's shape: the pages are POSTs whose paging parameters are form
+/// fields; MaxBounty's: each campaign's tracking link is a POST with a JSON body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_and_per_offer_requests_post_form_and_json_bodies() {
+    let mock = MockNetwork::start(offers(1..=25), 10).await;
+    let network = network_yaml(PAGE_PAGINATION, HEADER_AUTH)
+        .replace(
+            "    url: \"{{ params.base_url }}/offers\"\n",
+            "    url: \"{{ params.base_url }}/offers\"
+    method: POST
+    form:
+      filters[status]: active
+      key: '{{ params.api_key }}'
+",
+        )
+        .replace(
+            "    caps:\n",
+            "    tracking_url: {value: 'https://placeholder.example.com/'}
+    caps:\n",
+        )
+        + "  enrich:
+    - name: tracking link
+      url: '{{ params.base_url }}/links'
+      method: POST
+      json:
+        campaign_id: '{{ record.$.id }}'
+        note: 'say \"hi\" & bye'
+      fields:
+        tracking_url: $.data.url
+";
+    let network = network.replace("    tracking_url: $.tracking_url\n", "");
+    let m = Manifests::new(&network, &integration_yaml("acme", &mock.base_url(), ""));
+    let out = sync(&m);
+    assert_success(&out);
+
+    let posted = mock.with_state(|s| s.posted.clone());
+    let (pages, links): (Vec<_>, Vec<_>) = posted.iter().partition(|p| {
+        p.content_type
+            .starts_with("application/x-www-form-urlencoded")
+    });
+    // The paging parameters went in the form, beside the Network's fields,
+    // and not in the URL.
+    let mut page_numbers: Vec<String> = pages
+        .iter()
+        .map(|p| {
+            let fields: std::collections::HashMap<String, String> =
+                url::form_urlencoded::parse(p.body.as_bytes())
+                    .into_owned()
+                    .collect();
+            assert_eq!(fields["filters[status]"], "active", "{}", p.body);
+            assert_eq!(fields["key"], API_KEY);
+            assert_eq!(fields["page_size"], "10");
+            assert!(!p.url_query.contains_key("page"), "{p:?}");
+            fields["page"].clone()
+        })
+        .collect();
+    page_numbers.sort();
+    assert_eq!(page_numbers, ["1", "2", "3"]);
+    // One JSON POST per offer, each value encoded (quotes and & intact).
+    assert_eq!(links.len(), 25);
+    for link in &links {
+        assert_eq!(link.content_type, "application/json");
+        let value: serde_json::Value = serde_json::from_str(&link.body).unwrap();
+        assert_eq!(value["note"], "say \"hi\" & bye");
+    }
+    let store = format!("sqlite://{}", m.path().join("store.db").display());
+    let campaigns = Command::new(binary())
+        .args([
+            "campaigns",
+            "acme",
+            "--format",
+            "json",
+            "--database-url",
+            &store,
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&campaigns.stdout);
+    assert!(text.contains("https://track.example.com/c/7"), "{text}");
+    assert!(!text.contains("placeholder.example.com"), "{text}");
+}
+
+#[test]
+fn a_body_needs_post_and_a_request_has_one_body() {
+    let with_request = |lines: &str| {
+        network_yaml(PAGE_PAGINATION, HEADER_AUTH).replace(
+            "    url: \"{{ params.base_url }}/offers\"\n",
+            &format!("    url: \"{{{{ params.base_url }}}}/offers\"\n{lines}"),
+        )
+    };
+    let validate = |network: &str| {
+        let m = Manifests::new(network, &integration_yaml("acme", "http://127.0.0.1:9", ""));
+        let out = Command::new(binary())
+            .args(["validate", "--offline", "--dir"])
+            .arg(m.path())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    };
+    let text = validate(&with_request("    form: {page: '1'}\n"));
+    assert!(text.contains("a GET request carries no body"), "{text}");
+    assert!(text.contains("add `method: POST`"), "{text}");
+    let text = validate(&with_request(
+        "    method: POST\n    form: {a: '1'}\n    json: {b: '2'}\n",
+    ));
+    assert!(text.contains("form and json are given"), "{text}");
+}

@@ -24,7 +24,7 @@ pub use guard::{RestrictedAddress, check_literal_host};
 pub use pager::Pager;
 pub use redact::{Redactor, escape_controls, escape_controls_json, escape_controls_keep_lines};
 
-use crate::manifest::model::{AuthDef, IntegrationDef, LimitsDef, Method};
+use crate::manifest::model::{AuthDef, BodyDef, IntegrationDef, LimitsDef, Method};
 use crate::mapping::program::Template;
 
 /// Why a fetch failed. URLs in it are redacted.
@@ -93,7 +93,79 @@ pub struct Request {
     pub method: Method,
     pub url: Url,
     pub headers: Vec<(String, String)>,
-    pub body: Option<String>,
+    pub body: Option<Body>,
+}
+
+/// What a request sends in its body.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    /// Text as the Network wrote it, sent as `application/json`.
+    Raw(String),
+    /// Form fields, sent `application/x-www-form-urlencoded`.
+    Form(Vec<(String, String)>),
+    /// A JSON object.
+    Json(serde_json::Map<String, serde_json::Value>),
+}
+
+impl Body {
+    /// Fills a Network's body for one request.
+    pub fn render(def: &BodyDef, render: impl Fn(&Template) -> String) -> Self {
+        let fields = |fields: &[(String, Template)]| {
+            fields
+                .iter()
+                .map(|(name, value)| (name.clone(), render(value)))
+                .collect::<Vec<_>>()
+        };
+        match def {
+            BodyDef::Raw(text) => Body::Raw(render(text)),
+            BodyDef::Form(form) => Body::Form(fields(form)),
+            BodyDef::Json(json) => Body::Json(
+                fields(json)
+                    .into_iter()
+                    .map(|(name, value)| (name, serde_json::Value::String(value)))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Sets a pagination parameter in a form or JSON body (a page number or
+    /// an offset as a JSON number); `false` for a raw body, which has no
+    /// fields (the parameter then goes in the URL).
+    pub fn set(&mut self, name: &str, value: &str) -> bool {
+        match self {
+            Body::Raw(_) => false,
+            Body::Form(fields) => {
+                fields.retain(|(n, _)| n != name);
+                fields.push((name.to_string(), value.to_string()));
+                true
+            }
+            Body::Json(object) => {
+                let value = match value.parse::<u64>() {
+                    Ok(n) => serde_json::Value::from(n),
+                    Err(_) => serde_json::Value::String(value.to_string()),
+                };
+                object.insert(name.to_string(), value);
+                true
+            }
+        }
+    }
+
+    /// The bytes to send and their content type.
+    fn encode(&self) -> (String, &'static str) {
+        match self {
+            Body::Raw(text) => (text.clone(), "application/json"),
+            Body::Form(fields) => (
+                url::form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(fields)
+                    .finish(),
+                "application/x-www-form-urlencoded",
+            ),
+            Body::Json(object) => (
+                serde_json::Value::Object(object.clone()).to_string(),
+                "application/json",
+            ),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -313,7 +385,7 @@ impl Fetcher {
             Method::POST => HttpMethod::POST,
         };
         let mut url = request.url.clone();
-        let mut body = request.body.clone();
+        let mut body = request.body.as_ref().map(Body::encode);
         let mut credentials = true;
         let mut hops = 0;
         if let Some((name, _)) = request.headers.iter().find(|(name, value)| {
@@ -344,7 +416,7 @@ impl Fetcher {
                     &url,
                     request,
                     credentials.then_some(oauth.as_deref()),
-                    body.as_deref(),
+                    body.as_ref().map(|(text, kind)| (text.as_str(), *kind)),
                 )
                 .await
                 .map_err(|e| self.transport(shown, e))?;
@@ -422,7 +494,7 @@ impl Fetcher {
         url: &Url,
         request: &Request,
         credentials: Option<Option<&str>>,
-        body: Option<&str>,
+        body: Option<(&str, &'static str)>,
     ) -> Result<reqwest::Response, reqwest::Error> {
         let mut url = url.clone();
         let Some(oauth) = credentials else {
@@ -456,9 +528,9 @@ impl Fetcher {
             },
             ResolvedAuth::None | ResolvedAuth::Query(..) => builder,
         };
-        if let Some(body) = body {
+        if let Some((body, content_type)) = body {
             builder = builder
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header(reqwest::header::CONTENT_TYPE, content_type)
                 .body(body.to_string());
         }
         builder.send().await

@@ -21,9 +21,10 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use serde_json::Value;
 use url::Url;
 
-use super::{FetchError, Redactor, Request, checked_url, render, request_time};
+use super::{Body, FetchError, Redactor, Request, checked_url, render, request_time};
 use crate::manifest::model::{IntegrationDef, OffsetUnit, PaginationDef};
 use crate::mapping::path::JsonPath;
+use crate::mapping::program::Template;
 
 /// Empty pages in a row, each naming a next page, that make a pagination
 /// loop: one or two happen (an API that filters after paging), a run of them
@@ -62,7 +63,7 @@ impl<'a> Pager<'a> {
         // The first request is built once and each page reuses it: `now`
         // is the time the run's first request is made.
         let now = request_time();
-        let render = |t| render(t, def, now);
+        let render = |t: &Template| render(t, def, now);
         let mut url = checked_url(&render(&request.url), &redactor)?;
         for (name, value) in &request.query {
             set_param(&mut url, name, &render(value));
@@ -78,7 +79,7 @@ impl<'a> Pager<'a> {
             let ids: Vec<&str> = def.filters.offers.iter().map(String::as_str).collect();
             set_param(&mut url, param, &ids.join(separator));
         }
-        let body = request.body.as_ref().map(render);
+        let body = request.body.as_ref().map(|b| Body::render(b, render));
         let mut first = Request {
             method: request.method,
             url,
@@ -93,9 +94,9 @@ impl<'a> Pager<'a> {
                 size,
                 ..
             } => {
-                set_param(&mut first.url, param, &start.to_string());
+                set_paging(&mut first, param, &start.to_string());
                 if let (Some(p), Some(s)) = (size_param, size) {
-                    set_param(&mut first.url, p, &s.to_string());
+                    set_paging(&mut first, p, &s.to_string());
                 }
             }
             PaginationDef::Offset {
@@ -105,8 +106,8 @@ impl<'a> Pager<'a> {
                 size,
                 ..
             } => {
-                set_param(&mut first.url, param, &start.to_string());
-                set_param(&mut first.url, size_param, &size.to_string());
+                set_paging(&mut first, param, &start.to_string());
+                set_paging(&mut first, size_param, &size.to_string());
             }
             PaginationDef::None | PaginationDef::Cursor { .. } | PaginationDef::NextUrl { .. } => {}
         }
@@ -151,7 +152,7 @@ impl<'a> Pager<'a> {
                 break;
             }
             let mut r = self.first.clone();
-            set_param(&mut r.url, param, &(start + self.pages + k).to_string());
+            set_paging(&mut r, param, &(start + self.pages + k).to_string());
             requests.push(r);
         }
         requests
@@ -236,7 +237,7 @@ impl<'a> Pager<'a> {
                 let ended = self.ended(&stated, records, short)?;
                 (!ended).then(|| {
                     let mut r = self.first.clone();
-                    set_param(&mut r.url, param, &(start + self.pages).to_string());
+                    set_paging(&mut r, param, &(start + self.pages).to_string());
                     r
                 })
             }
@@ -260,7 +261,7 @@ impl<'a> Pager<'a> {
                         OffsetUnit::Pages => start + self.pages,
                     };
                     let mut r = self.first.clone();
-                    set_param(&mut r.url, param, &offset.to_string());
+                    set_paging(&mut r, param, &offset.to_string());
                     r
                 })
             }
@@ -268,7 +269,7 @@ impl<'a> Pager<'a> {
                 Some(cursor) => {
                     self.check_new(&cursor, "cursor")?;
                     let mut r = self.first.clone();
-                    set_param(&mut r.url, param, &cursor);
+                    set_paging(&mut r, param, &cursor);
                     Some(r)
                 }
                 None => None,
@@ -347,6 +348,19 @@ struct Stated {
 }
 
 /// Sets a query parameter, replacing any value it had.
+/// Sets a pagination parameter where the request carries its parameters:
+/// in a form or JSON body when it has one (a POST API reads them there),
+/// else in the URL.
+fn set_paging(request: &mut Request, name: &str, value: &str) {
+    let in_body = request
+        .body
+        .as_mut()
+        .is_some_and(|body| body.set(name, value));
+    if !in_body {
+        set_param(&mut request.url, name, value);
+    }
+}
+
 fn set_param(url: &mut Url, name: &str, value: &str) {
     let kept: Vec<(String, String)> = url
         .query_pairs()

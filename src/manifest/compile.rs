@@ -207,11 +207,18 @@ pub fn compile_network(
         "spec.request.query",
         params_scope,
     );
-    let body = spec
-        .request
-        .body
-        .as_ref()
-        .and_then(|b| c.template(b, "spec.request.body", b.value(), params_scope));
+    let body = compile_body(
+        &mut c,
+        BodySpec {
+            at: &spec.request.url,
+            field: "spec.request",
+            method: spec.request.method,
+            raw: spec.request.body.as_ref(),
+            form: &spec.request.form,
+            json: &spec.request.json,
+        },
+        params_scope,
+    );
 
     let auth = match &spec.auth {
         None => Some(AuthDef::None),
@@ -266,6 +273,18 @@ pub fn compile_network(
         let url = c.template(&e.url, &format!("{at}.url"), e.url.value(), scope);
         let query = templates(&mut c, &e.query, &format!("{at}.query"), scope);
         let headers = templates(&mut c, &e.headers, &format!("{at}.headers"), scope);
+        let body = compile_body(
+            &mut c,
+            BodySpec {
+                at: &e.url,
+                field: &at,
+                method: e.method,
+                raw: e.body.as_ref(),
+                form: &e.form,
+                json: &e.json,
+            },
+            scope,
+        );
         let when = match e.when.as_ref().map(Cond::compile).transpose() {
             Ok(w) => w,
             Err(err) => {
@@ -293,13 +312,15 @@ pub fn compile_network(
         if e.concurrency == 0 {
             c.error(&e.url, &format!("{at}.concurrency"), "must be at least 1");
         }
-        if let (Some(url), Some(query), Some(headers)) = (url, query, headers) {
+        if let (Some(url), Some(query), Some(headers), Some(body)) = (url, query, headers, body) {
             enrich.push(EnrichDef {
                 name: e.name.clone(),
                 url,
                 when,
                 query,
                 headers,
+                method: e.method,
+                body,
                 format: e.format,
                 fields: enrich_fields,
                 concurrency: e.concurrency.max(1),
@@ -386,7 +407,8 @@ pub fn compile_network(
             url,
             headers,
             query,
-            body,
+            // An invalid body is an error of the file, which then yields no definition.
+            body: body.flatten(),
             select_ids: spec.request.select_ids.map(|s| (s.param, s.separator)),
         },
         auth,
@@ -431,6 +453,66 @@ fn templates(
         }
     }
     ok.then_some(out)
+}
+
+/// Where a request's body is written: `body`, `form` or `json`.
+struct BodySpec<'s> {
+    /// What a diagnostic points at when the body's own key has no line.
+    at: &'s Located<String>,
+    /// The request's dotted path (`spec.request`, `spec.enrich[0]`).
+    field: &'s str,
+    method: raw::Method,
+    raw: Option<&'s Located<String>>,
+    form: &'s BTreeMap<String, Located<String>>,
+    json: &'s BTreeMap<String, Located<String>>,
+}
+
+/// The body of a request: `Some(None)` for none, `None` after an error.
+fn compile_body(
+    c: &mut Checker,
+    spec: BodySpec<'_>,
+    scope: TemplateScope<'_>,
+) -> Option<Option<BodyDef>> {
+    let field = spec.field;
+    let given: Vec<&str> = [
+        ("body", spec.raw.is_some()),
+        ("form", !spec.form.is_empty()),
+        ("json", !spec.json.is_empty()),
+    ]
+    .into_iter()
+    .filter_map(|(name, given)| given.then_some(name))
+    .collect();
+    if given.len() > 1 {
+        c.error_hint(
+            spec.at,
+            field,
+            format!("a request has one body, but {} are given", given.join(" and ")),
+            "keep one: `form` for form fields, `json` for a JSON object, `body` for text sent as is",
+        );
+        return None;
+    }
+    if !given.is_empty() && spec.method == raw::Method::GET {
+        c.error_hint(
+            spec.at,
+            &format!("{field}.{}", given[0]),
+            "a GET request carries no body",
+            "add `method: POST`",
+        );
+        return None;
+    }
+    if let Some(raw_body) = spec.raw {
+        let body = c.template(raw_body, &format!("{field}.body"), raw_body.value(), scope)?;
+        return Some(Some(BodyDef::Raw(body)));
+    }
+    if !spec.form.is_empty() {
+        let form = templates(c, spec.form, &format!("{field}.form"), scope)?;
+        return Some(Some(BodyDef::Form(form)));
+    }
+    if !spec.json.is_empty() {
+        let json = templates(c, spec.json, &format!("{field}.json"), scope)?;
+        return Some(Some(BodyDef::Json(json)));
+    }
+    Some(None)
 }
 
 fn compile_auth(c: &mut Checker, at: &Located<Auth>, scope: TemplateScope<'_>) -> Option<AuthDef> {

@@ -85,9 +85,20 @@ pub struct RequestDef {
     pub url: Template,
     pub headers: Vec<(String, Template)>,
     pub query: Vec<(String, Template)>,
-    pub body: Option<Template>,
+    pub body: Option<BodyDef>,
     /// (param, separator) that restricts the list to `filters.offers`.
     pub select_ids: Option<(String, String)>,
+}
+
+/// A request body: each value a template.
+#[derive(Debug)]
+pub enum BodyDef {
+    /// Text sent as is, as `application/json`.
+    Raw(Template),
+    /// `application/x-www-form-urlencoded` fields.
+    Form(Vec<(String, Template)>),
+    /// A JSON object of strings.
+    Json(Vec<(String, Template)>),
 }
 
 /// Authentication.
@@ -166,6 +177,8 @@ pub struct EnrichDef {
     pub when: Option<Cond>,
     pub query: Vec<(String, Template)>,
     pub headers: Vec<(String, Template)>,
+    pub method: Method,
+    pub body: Option<BodyDef>,
     pub format: Format,
     pub fields: Vec<FieldMapping>,
     pub concurrency: u32,

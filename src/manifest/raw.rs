@@ -226,9 +226,19 @@ pub struct Request {
     /// Query parameters added to the URL.
     #[serde(default)]
     pub query: BTreeMap<String, Located<String>>,
-    /// A request body (for POST APIs), sent as is after template filling.
+    /// A request body (for POST APIs), sent as is after template filling,
+    /// as `application/json`. Prefer `form` or `json`, which encode each value.
     #[serde(default)]
     pub body: Option<Located<String>>,
+    /// A form body (`application/x-www-form-urlencoded`, for POST): each field
+    /// a template. The pagination's parameters then go in the form too.
+    #[serde(default)]
+    pub form: BTreeMap<String, Located<String>>,
+    /// A JSON object body (`application/json`, for POST): each member a
+    /// template, sent as a string. The pagination's parameters then go in the
+    /// object too (page numbers and offsets as numbers).
+    #[serde(default)]
+    pub json: BTreeMap<String, Located<String>>,
     /// How the API fetches chosen offers only: when an Integration selects
     /// offers (`filters.offers`), their ids go in this query parameter,
     /// joined by `separator` (e.g. `{param: "filter[ids]", separator: ","}`).
@@ -645,6 +655,20 @@ pub struct Enrichment {
     /// Headers (templates as in `url`).
     #[serde(default)]
     pub headers: BTreeMap<String, Located<String>>,
+    /// HTTP method. Default GET; a body needs POST.
+    #[serde(default)]
+    pub method: Method,
+    /// A body sent as is after template filling, as `application/json`.
+    #[serde(default)]
+    pub body: Option<Located<String>>,
+    /// A form body (`application/x-www-form-urlencoded`): each field a
+    /// template as in `url`.
+    #[serde(default)]
+    pub form: BTreeMap<String, Located<String>>,
+    /// A JSON object body (`application/json`): each member a template as in
+    /// `url`, sent as a string.
+    #[serde(default)]
+    pub json: BTreeMap<String, Located<String>>,
     /// Response format.
     #[serde(default)]
     pub format: Format,

@@ -172,6 +172,14 @@ pub enum Failure {
     Hang(Duration),
 }
 
+/// A POST the mock received: its content type, body and URL query.
+#[derive(Debug, Clone)]
+pub struct Posted {
+    pub content_type: String,
+    pub body: String,
+    pub url_query: HashMap<String, String>,
+}
+
 /// One request the mock received.
 #[derive(Debug, Clone)]
 pub struct Seen {
@@ -199,6 +207,8 @@ pub struct MockState {
     pub page_delay: Option<std::time::Duration>,
     pub in_flight: usize,
     pub max_in_flight: usize,
+    /// Each POST (pages and links).
+    pub posted: Vec<Posted>,
 }
 
 /// A network API on 127.0.0.1 serving `offers` in pages, by page number
@@ -217,7 +227,8 @@ impl MockNetwork {
             ..MockState::default()
         }));
         let app = Router::new()
-            .route("/offers", get(offers_page))
+            .route("/offers", get(offers_page).post(offers_page_posted))
+            .route("/links", post(tracking_link))
             .route("/token", post(token))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -279,6 +290,82 @@ async fn token(
         .push(if basic { "basic" } else { "post" });
     axum::Json(json!({"access_token": format!("tok-{}", s.token_requests), "expires_in": 3600}))
         .into_response()
+}
+
+/// The fields of a form or JSON object body (numbers as their text).
+fn body_fields(headers: &HeaderMap, body: &str) -> Vec<(String, String)> {
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.starts_with("application/x-www-form-urlencoded") {
+        url::form_urlencoded::parse(body.as_bytes())
+            .into_owned()
+            .collect()
+    } else if content_type.starts_with("application/json") {
+        match serde_json::from_str::<Value>(body) {
+            Ok(Value::Object(object)) => object
+                .into_iter()
+                .map(|(k, v)| match v {
+                    Value::String(s) => (k, s),
+                    other => (k, other.to_string()),
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    } else {
+        Vec::new()
+    }
+}
+
+fn record_post(
+    state: &Mutex<MockState>,
+    headers: &HeaderMap,
+    body: &str,
+    url_query: &HashMap<String, String>,
+) {
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    state.lock().unwrap().posted.push(Posted {
+        content_type,
+        body: body.to_string(),
+        url_query: url_query.clone(),
+    });
+}
+
+/// A page asked for by POST: its parameters in a form or JSON body (as
+/// Involve Asia's API takes them), answered as the same GET would be.
+async fn offers_page_posted(
+    State(state): State<Arc<Mutex<MockState>>>,
+    Query(mut query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    record_post(&state, &headers, &body, &query);
+    query.extend(body_fields(&headers, &body));
+    offers_page(State(state), Query(query), headers).await
+}
+
+/// A campaign's tracking link, made by a POST with a JSON body (MaxBounty's
+/// shape): `{"campaign_id": …}` → `{"data": {"url": …}}`.
+async fn tracking_link(
+    State(state): State<Arc<Mutex<MockState>>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    record_post(&state, &headers, &body, &query);
+    let fields: HashMap<String, String> = body_fields(&headers, &body).into_iter().collect();
+    match fields.get("campaign_id") {
+        Some(id) => {
+            axum::Json(json!({"data": {"url": format!("https://track.example.com/c/{id}")}}))
+                .into_response()
+        }
+        None => (StatusCode::BAD_REQUEST, "campaign_id missing").into_response(),
+    }
 }
 
 async fn offers_page(
