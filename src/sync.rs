@@ -649,7 +649,7 @@ const PAGES_AHEAD: usize = 2;
 /// A page being fetched: its URL, and the task fetching its body.
 type PageInFlight = (
     url::Url,
-    tokio::task::JoinHandle<Result<Vec<u8>, crate::fetch::FetchError>>,
+    tokio::task::JoinHandle<Result<crate::fetch::Fetched, crate::fetch::FetchError>>,
 );
 
 /// Page requests fetched ahead, in the order the pager will ask for them.
@@ -665,17 +665,17 @@ impl PagesAhead {
         &mut self,
         request: &crate::fetch::Request,
         fetcher: &Arc<Fetcher>,
-    ) -> Result<Vec<u8>, crate::fetch::FetchError> {
+    ) -> Result<crate::fetch::Fetched, crate::fetch::FetchError> {
         match self.queue.pop_front() {
             Some((url, handle)) if url == request.url => match handle.await {
                 Ok(result) => result,
                 // Cancelled by a stopping runtime: fetch it here instead.
-                Err(_) => fetcher.fetch(request).await,
+                Err(_) => fetcher.fetch_page(request).await,
             },
             other => {
                 other.into_iter().for_each(|(_, h)| h.abort());
                 self.clear();
-                fetcher.fetch(request).await
+                fetcher.fetch_page(request).await
             }
         }
     }
@@ -694,7 +694,7 @@ impl PagesAhead {
             let fetcher = fetcher.clone();
             let url = request.url.clone();
             let handle = tokio::spawn(tracing::Instrument::instrument(
-                async move { fetcher.fetch(&request).await },
+                async move { fetcher.fetch_page(&request).await },
                 tracing::Span::current(),
             ));
             self.queue.push_back((url, handle));
@@ -727,7 +727,7 @@ async fn fetch_side(
     let mut records_so_far = 0u64;
     while let Some(request) = pager.next_request().cloned() {
         let page_number = pager.pages() + 1;
-        let body = ahead
+        let crate::fetch::Fetched { body, headers } = ahead
             .take(&request, &fetcher)
             .await
             .map_err(|e| e.to_string())?;
@@ -753,7 +753,7 @@ async fn fetch_side(
         }
         let records = mapped.listed();
         pager
-            .advance(&mapped.page, records, &body, mapped.ids())
+            .advance(&mapped.page, &headers, records, &body, mapped.ids())
             .map_err(|e| e.to_string())?;
         drop(body);
         ahead.schedule(pager.ahead(PAGES_AHEAD), &fetcher);
@@ -832,7 +832,10 @@ pub async fn find_record(
     let mapping = &def.network.mapping;
     let params = field_params(def);
     while let Some(request) = pager.next_request().cloned() {
-        let body = fetcher.fetch(&request).await.map_err(|e| e.to_string())?;
+        let crate::fetch::Fetched { body, headers } = fetcher
+            .fetch_page(&request)
+            .await
+            .map_err(|e| e.to_string())?;
         let mapped = mapping
             .map_page_using(&body, 1, &params)
             .map_err(|e| e.to_string())?;
@@ -843,7 +846,7 @@ pub async fn find_record(
             return Ok(Some(found));
         }
         pager
-            .advance(&mapped.page, mapped.listed(), &body, mapped.ids())
+            .advance(&mapped.page, &headers, mapped.listed(), &body, mapped.ids())
             .map_err(|e| e.to_string())?;
     }
     Ok(None)

@@ -211,3 +211,69 @@ fn a_body_needs_post_and_a_request_has_one_body() {
     ));
     assert!(text.contains("form and json are given"), "{text}");
 }
+
+/// Tapfiliate pages only by `Link: <…>; rel="next"`; Scaleo and others
+/// state totals only in headers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_follow_the_link_header_and_totals_are_read_from_headers() {
+    let mock = MockNetwork::start(offers(1..=25), 10).await;
+    let network = network_yaml("{kind: link_header}", HEADER_AUTH);
+    let m = Manifests::new(&network, &integration_yaml("acme", &mock.base_url(), ""));
+    let out = sync(&m);
+    assert_success(&out);
+    let cursors: Vec<Option<String>> = mock
+        .requests()
+        .iter()
+        .map(|r| r.query.get("next").cloned())
+        .collect();
+    assert_eq!(cursors, [None, Some("c1".into()), Some("c2".into())]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("25"), "{stdout}");
+
+    // Asking for pages of 20 from an API that caps them at 10: without a
+    // total the first short page would end the list at 10 offers; the header
+    // total keeps it going to all 25.
+    let mock = MockNetwork::start(offers(1..=25), 10).await;
+    let network = network_yaml(
+        "{kind: page, param: page, start: 1, size: 20, total_count_header: X-Total-Count}",
+        HEADER_AUTH,
+    );
+    let m = Manifests::new(&network, &integration_yaml("acme", &mock.base_url(), ""));
+    let out = sync(&m);
+    assert_success(&out);
+    assert_eq!(mock.requests().len(), 3);
+    let store = format!("sqlite://{}", m.path().join("store.db").display());
+    let listed = Command::new(binary())
+        .args([
+            "campaigns",
+            "acme",
+            "--format",
+            "json",
+            "--database-url",
+            &store,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&listed.stdout).lines().count(), 25);
+
+    // A total is read from the body or from a header, never both.
+    let network = network_yaml(
+        "{kind: page, param: page, start: 1, size: 10, total_count_header: X-Total-Count, total_count: $.paging.total_count}",
+        HEADER_AUTH,
+    );
+    let m = Manifests::new(
+        &network,
+        &integration_yaml("acme", "http://127.0.0.1:9", ""),
+    );
+    let out = Command::new(binary())
+        .args(["validate", "--offline", "--dir"])
+        .arg(m.path())
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("`total_count` and `total_count_header` are both given"),
+        "{text}"
+    );
+}

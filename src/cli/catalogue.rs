@@ -175,6 +175,7 @@ fn paging_kind(pagination: &PaginationDef) -> &'static str {
         PaginationDef::Offset { .. } => "offsets, stated total",
         PaginationDef::Cursor { .. } => "cursor",
         PaginationDef::NextUrl { .. } => "next-page link",
+        PaginationDef::LinkHeader => "Link header",
     }
 }
 

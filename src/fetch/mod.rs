@@ -96,6 +96,13 @@ pub struct Request {
     pub body: Option<Body>,
 }
 
+/// A successful response: its body and its headers.
+#[derive(Debug)]
+pub struct Fetched {
+    pub body: Vec<u8>,
+    pub headers: HeaderMap,
+}
+
 /// What a request sends in its body.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Body {
@@ -333,11 +340,17 @@ impl Fetcher {
 
     /// Sends a request, retrying what is worth retrying, and returns the body.
     pub async fn fetch(&self, request: &Request) -> Result<Vec<u8>, FetchError> {
+        self.fetch_page(request).await.map(|page| page.body)
+    }
+
+    /// Sends a request, retrying what is worth retrying, and returns the
+    /// body with the response's headers (where some APIs page).
+    pub async fn fetch_page(&self, request: &Request) -> Result<Fetched, FetchError> {
         let shown = self.redactor.redact(request.url.as_str());
         let mut attempt = 0u32;
         loop {
             let wait = match self.attempt(request, &shown).await {
-                Ok(body) => return Ok(body),
+                Ok(fetched) => return Ok(fetched),
                 Err(Attempt::Fatal(e)) => return Err(e),
                 Err(Attempt::Retry { error, retry_after }) => {
                     if attempt >= self.limits.retries {
@@ -376,7 +389,7 @@ impl Fetcher {
     /// One try of a request, following the redirects the policy allows
     /// (`guard::redirect_allowed`): credentials go only to the request's own
     /// origin.
-    async fn attempt(&self, request: &Request, shown: &str) -> Result<Vec<u8>, Attempt> {
+    async fn attempt(&self, request: &Request, shown: &str) -> Result<Fetched, Attempt> {
         if let Some(rate) = &self.rate {
             rate.acquire().await;
         }
@@ -481,8 +494,11 @@ impl Fetcher {
                 Attempt::Fatal(error)
             });
         }
-        self.read_limited(response, shown, self.limits.max_response_bytes)
-            .await
+        let headers = response.headers().clone();
+        let body = self
+            .read_limited(response, shown, self.limits.max_response_bytes)
+            .await?;
+        Ok(Fetched { body, headers })
     }
 
     /// Sends one request. `credentials` is `None` on a redirect to another

@@ -22,9 +22,10 @@ use serde_json::Value;
 use url::Url;
 
 use super::{Body, FetchError, Redactor, Request, checked_url, render, request_time};
-use crate::manifest::model::{IntegrationDef, OffsetUnit, PaginationDef};
+use crate::manifest::model::{IntegrationDef, OffsetUnit, PaginationDef, Total};
 use crate::mapping::path::JsonPath;
 use crate::mapping::program::Template;
+use reqwest::header::HeaderMap;
 
 /// Empty pages in a row, each naming a next page, that make a pagination
 /// loop: one or two happen (an API that filters after paging), a run of them
@@ -109,7 +110,10 @@ impl<'a> Pager<'a> {
                 set_paging(&mut first, param, &start.to_string());
                 set_paging(&mut first, size_param, &size.to_string());
             }
-            PaginationDef::None | PaginationDef::Cursor { .. } | PaginationDef::NextUrl { .. } => {}
+            PaginationDef::None
+            | PaginationDef::Cursor { .. }
+            | PaginationDef::NextUrl { .. }
+            | PaginationDef::LinkHeader => {}
         }
         Ok(Self {
             def,
@@ -174,6 +178,7 @@ impl<'a> Pager<'a> {
     pub fn advance<'i>(
         &mut self,
         page: &Value,
+        headers: &HeaderMap,
         records: usize,
         body: &[u8],
         ids: impl IntoIterator<Item = &'i str>,
@@ -225,8 +230,8 @@ impl<'a> Pager<'a> {
                 ..
             } => {
                 let stated = Stated {
-                    pages: number_at(total_pages.as_ref(), page),
-                    count: number_at(total_count.as_ref(), page),
+                    pages: number_at(total_pages.as_ref(), page, headers),
+                    count: number_at(total_count.as_ref(), page, headers),
                 };
                 self.stated_count = stated.count;
                 let short = size.is_some_and(|s| (records as u64) < s);
@@ -251,7 +256,7 @@ impl<'a> Pager<'a> {
             } => {
                 let stated = Stated {
                     pages: None,
-                    count: number_at(total_count.as_ref(), page),
+                    count: number_at(total_count.as_ref(), page, headers),
                 };
                 self.stated_count = stated.count;
                 let ended = self.ended(&stated, records, (records as u64) < *size)?;
@@ -274,21 +279,8 @@ impl<'a> Pager<'a> {
                 }
                 None => None,
             },
-            PaginationDef::NextUrl { path } => match text_at(path, page) {
-                Some(link) => {
-                    let url = current.url.join(&link).map_err(|e| FetchError::BadUrl {
-                        url: self.redactor.redact(&link),
-                        message: e.to_string(),
-                    })?;
-                    let url = checked_url(url.as_str(), &self.redactor)?;
-                    self.seen_links.insert(current.url.to_string());
-                    self.check_new(url.as_str(), "next link")?;
-                    let mut r = self.first.clone();
-                    r.url = url;
-                    Some(r)
-                }
-                None => None,
-            },
+            PaginationDef::NextUrl { path } => self.follow(&current, text_at(path, page))?,
+            PaginationDef::LinkHeader => self.follow(&current, next_link(headers))?,
         };
         if next.is_some() && self.empty_in_a_row >= EMPTY_PAGES_IN_A_ROW {
             return Err(FetchError::Loop(format!(
@@ -327,6 +319,28 @@ impl<'a> Pager<'a> {
             )));
         }
         Ok(reached)
+    }
+
+    /// The request for a next-page link (absolute, or relative to the
+    /// current request's URL), checked never to have been followed before.
+    fn follow(
+        &mut self,
+        current: &Request,
+        link: Option<String>,
+    ) -> Result<Option<Request>, FetchError> {
+        let Some(link) = link else {
+            return Ok(None);
+        };
+        let url = current.url.join(&link).map_err(|e| FetchError::BadUrl {
+            url: self.redactor.redact(&link),
+            message: e.to_string(),
+        })?;
+        let url = checked_url(url.as_str(), &self.redactor)?;
+        self.seen_links.insert(current.url.to_string());
+        self.check_new(url.as_str(), "next link")?;
+        let mut r = self.first.clone();
+        r.url = url;
+        Ok(Some(r))
     }
 
     fn check_new(&mut self, link: &str, what: &str) -> Result<(), FetchError> {
@@ -375,12 +389,68 @@ fn set_param(url: &mut Url, name: &str, value: &str) {
     pairs.append_pair(name, value);
 }
 
-fn number_at(path: Option<&JsonPath>, page: &Value) -> Option<u64> {
-    match path?.first(page)? {
-        Value::Number(n) => n.as_u64().or_else(|| n.as_f64().map(|f| f as u64)),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
+/// A total the response states, in its body or in a header.
+fn number_at(total: Option<&Total>, page: &Value, headers: &HeaderMap) -> Option<u64> {
+    match total? {
+        Total::Path(path) => match path.first(page)? {
+            Value::Number(n) => n.as_u64().or_else(|| n.as_f64().map(|f| f as u64)),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        },
+        Total::Header(name) => headers.get(name)?.to_str().ok()?.trim().parse().ok(),
     }
+}
+
+/// The target of the `rel="next"` link of the response's `Link` headers
+/// (RFC 8288: `<https://…?page=2>; rel="next", <…>; rel="last"`; a rel may
+/// list several relation types, and names are case-insensitive).
+fn next_link(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(reqwest::header::LINK)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(split_links)
+        .find_map(|(target, params)| {
+            params
+                .split(';')
+                .filter_map(|p| p.split_once('='))
+                .filter(|(name, _)| name.trim().eq_ignore_ascii_case("rel"))
+                .any(|(_, rels)| {
+                    rels.trim()
+                        .trim_matches('"')
+                        .split_ascii_whitespace()
+                        .any(|rel| rel.eq_ignore_ascii_case("next"))
+                })
+                .then(|| target.to_string())
+        })
+        .filter(|target| !target.trim().is_empty())
+}
+
+/// `<target>; params, <target>; params` → (target, params) pairs; a comma
+/// inside `<…>` (a URL may hold one) does not split.
+fn split_links(value: &str) -> Vec<(&str, &str)> {
+    let mut pieces = Vec::new();
+    let (mut inside, mut start) = (false, 0);
+    for (i, c) in value.char_indices() {
+        match c {
+            '<' => inside = true,
+            '>' => inside = false,
+            ',' if !inside => {
+                pieces.push(&value[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    pieces.push(&value[start..]);
+    pieces
+        .into_iter()
+        .filter_map(|piece| {
+            let piece = piece.trim().strip_prefix('<')?;
+            let (target, params) = piece.split_once('>')?;
+            Some((target.trim(), params))
+        })
+        .collect()
 }
 
 /// A non-empty string or number at `path`.
@@ -389,5 +459,41 @@ fn text_at(path: &JsonPath, page: &Value) -> Option<String> {
         Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn links(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for v in values {
+            headers.append(reqwest::header::LINK, v.parse().unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn the_next_link_is_found_as_rfc_8288_writes_it() {
+        let next = |values: &[&str]| next_link(&links(values));
+        assert_eq!(
+            next(&[
+                r#"<https://api.example.com/o?page=1>; rel="prev", <https://api.example.com/o?page=3&f=a,b>; rel="next""#
+            ]),
+            Some("https://api.example.com/o?page=3&f=a,b".into())
+        );
+        // Several relation types, other params, case, a header per link.
+        assert_eq!(
+            next(&[
+                r#"</o?p=1>; rel="first""#,
+                r#"</o?p=2>; title="x"; REL="Next nofollow""#
+            ]),
+            Some("/o?p=2".into())
+        );
+        assert_eq!(next(&["</o?p=2>; rel=next"]), Some("/o?p=2".into()));
+        assert_eq!(next(&[r#"</o?p=9>; rel="last""#]), None);
+        assert_eq!(next(&["garbage", r#"<>; rel="next""#]), None);
+        assert_eq!(next(&[]), None);
     }
 }

@@ -562,10 +562,35 @@ fn compile_auth(c: &mut Checker, at: &Located<Auth>, scope: TemplateScope<'_>) -
 
 fn compile_pagination(c: &mut Checker, at: &Located<Pagination>) -> Option<PaginationDef> {
     let field = "spec.pagination";
-    let opt_path = |c: &mut Checker, p: &Option<String>| -> Result<Option<JsonPath>, ()> {
-        match p {
-            None => Ok(None),
-            Some(p) => c.path(at, field, p).map(Some).ok_or(()),
+    // A total is read from the body or from a header, not both.
+    let total = |c: &mut Checker,
+                 name: &str,
+                 path: &Option<String>,
+                 header: &Option<String>|
+     -> Result<Option<Total>, ()> {
+        match (path, header) {
+            (None, None) => Ok(None),
+            (Some(p), None) => c.path(at, field, p).map(|p| Some(Total::Path(p))).ok_or(()),
+            (None, Some(h)) => {
+                if reqwest::header::HeaderName::from_bytes(h.trim().as_bytes()).is_err() {
+                    c.error(
+                        at,
+                        &format!("{field}.{name}_header"),
+                        format!("{h:?} is not a header name"),
+                    );
+                    return Err(());
+                }
+                Ok(Some(Total::Header(h.trim().to_string())))
+            }
+            (Some(_), Some(_)) => {
+                c.error_hint(
+                    at,
+                    &format!("{field}.{name}"),
+                    format!("`{name}` and `{name}_header` are both given"),
+                    "keep the one where the API states it: the body or a header",
+                );
+                Err(())
+            }
         }
     };
     Some(match at.value() {
@@ -577,13 +602,15 @@ fn compile_pagination(c: &mut Checker, at: &Located<Pagination>) -> Option<Pagin
             size,
             total_pages,
             total_count,
+            total_pages_header,
+            total_count_header,
         } => PaginationDef::Page {
             param: param.clone(),
             start: *start,
             size_param: size_param.clone(),
             size: *size,
-            total_pages: opt_path(c, total_pages).ok()?,
-            total_count: opt_path(c, total_count).ok()?,
+            total_pages: total(c, "total_pages", total_pages, total_pages_header).ok()?,
+            total_count: total(c, "total_count", total_count, total_count_header).ok()?,
         },
         Pagination::Offset {
             param,
@@ -592,6 +619,7 @@ fn compile_pagination(c: &mut Checker, at: &Located<Pagination>) -> Option<Pagin
             size,
             unit,
             total_count,
+            total_count_header,
         } => {
             if *size == 0 {
                 c.error(
@@ -606,7 +634,7 @@ fn compile_pagination(c: &mut Checker, at: &Located<Pagination>) -> Option<Pagin
                 size_param: size_param.clone(),
                 size: *size,
                 unit: *unit,
-                total_count: opt_path(c, total_count).ok()?,
+                total_count: total(c, "total_count", total_count, total_count_header).ok()?,
             }
         }
         Pagination::Cursor { param, path } => PaginationDef::Cursor {
@@ -616,6 +644,7 @@ fn compile_pagination(c: &mut Checker, at: &Located<Pagination>) -> Option<Pagin
         Pagination::NextUrl { path } => PaginationDef::NextUrl {
             path: c.path(at, field, path)?,
         },
+        Pagination::LinkHeader => PaginationDef::LinkHeader,
     })
 }
 

@@ -138,8 +138,8 @@ pub enum PaginationDef {
         start: u64,
         size_param: Option<String>,
         size: Option<u64>,
-        total_pages: Option<JsonPath>,
-        total_count: Option<JsonPath>,
+        total_pages: Option<Total>,
+        total_count: Option<Total>,
     },
     Offset {
         param: String,
@@ -147,7 +147,7 @@ pub enum PaginationDef {
         size_param: String,
         size: u64,
         unit: OffsetUnit,
-        total_count: Option<JsonPath>,
+        total_count: Option<Total>,
     },
     Cursor {
         param: String,
@@ -156,6 +156,14 @@ pub enum PaginationDef {
     NextUrl {
         path: JsonPath,
     },
+    LinkHeader,
+}
+
+/// Where a response states a total: in its body, or in a header.
+#[derive(Debug)]
+pub enum Total {
+    Path(JsonPath),
+    Header(String),
 }
 
 /// Fetch limits.

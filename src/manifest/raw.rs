@@ -360,6 +360,14 @@ pub enum Pagination {
         /// Path to the number of offers in all pages; stop once that many were seen.
         #[serde(default)]
         total_count: Option<String>,
+        /// A response header stating the number of pages
+        /// (`X-Pagination-Page-Count`), when the body does not.
+        #[serde(default)]
+        total_pages_header: Option<String>,
+        /// A response header stating the number of offers in all pages
+        /// (`X-Total-Count`, `X-Pagination-Total-Count`), when the body does not.
+        #[serde(default)]
+        total_count_header: Option<String>,
     },
     /// A row offset parameter (or, with `unit: pages`, a parameter that is really a page number).
     Offset {
@@ -378,6 +386,10 @@ pub enum Pagination {
         /// Path to the number of offers in all pages.
         #[serde(default)]
         total_count: Option<String>,
+        /// A response header stating the number of offers in all pages
+        /// (`X-Total-Count`), when the body does not.
+        #[serde(default)]
+        total_count_header: Option<String>,
     },
     /// An opaque cursor from each response, sent back as a parameter.
     Cursor {
@@ -391,6 +403,9 @@ pub enum Pagination {
         /// Path to the link; absent, null or empty ends the list.
         path: String,
     },
+    /// The next page's URL from the response's `Link: <…>; rel="next"`
+    /// header (RFC 8288, as GitHub-style APIs page); none ends the list.
+    LinkHeader,
 }
 
 fn one() -> u64 {

@@ -382,7 +382,7 @@ async fn offers_page(
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
     }
-    let (failure, body) = {
+    let (failure, body, paging) = {
         let mut s = state.lock().unwrap();
         s.in_flight -= 1;
         s.request_times.push(std::time::Instant::now());
@@ -448,7 +448,22 @@ async fn offers_page(
                 "next_url": if more { json!(format!("/offers?next=c{}", index + 1)) } else { json!("") },
             }
         }));
-        (failure, body)
+        // The same paging in headers, as GitHub-style APIs send it: totals
+        // and an RFC 8288 Link (with a comma inside a URL, and several rels).
+        let mut paging = vec![
+            ("x-total-count".to_string(), total.to_string()),
+            ("x-pagination-page-count".to_string(), pages.to_string()),
+        ];
+        if more {
+            paging.push((
+                "link".to_string(),
+                format!(
+                    "</offers?next=c{}&fields=a,b>; rel=\"next nofollow\", </offers?next=c0>; rel=\"first\"",
+                    index + 1
+                ),
+            ));
+        }
+        (failure, body, paging)
     };
     match failure {
         Some(Failure::Status { status, .. }) => {
@@ -469,7 +484,16 @@ async fn offers_page(
             tokio::time::sleep(d).await;
             axum::Json(body).into_response()
         }
-        None => axum::Json(body).into_response(),
+        None => {
+            let mut response = axum::Json(body).into_response();
+            for (name, value) in paging {
+                response.headers_mut().insert(
+                    axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                    value.parse().unwrap(),
+                );
+            }
+            response
+        }
     }
 }
 
