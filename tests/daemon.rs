@@ -128,7 +128,10 @@ async fn files_added_edited_broken_and_deleted_drive_the_runs() {
     let refresh = refresh_and_wait(&db);
     let stdout = String::from_utf8_lossy(&refresh.stdout);
     assert_eq!(refresh.status.code(), Some(0), "{stdout}\n{}", daemon.log());
-    assert!(stdout.contains("run succeeded: run"), "{stdout}");
+    assert!(
+        stdout.contains("ran as run") && stdout.contains(", which succeeded"),
+        "{stdout}"
+    );
     let after = runs(&db);
     assert_eq!(after.len(), before + 1);
     assert_eq!(after[0].trigger, "refresh");
@@ -1209,4 +1212,221 @@ async fn a_storm_of_sighups_is_coalesced_into_a_reload_or_two() {
         "{storm_rescans} rescans for a storm of {lasted:?}"
     );
     assert!(daemon.stop().await.success());
+}
+
+/// How often the mock was asked for page `page` (1-based).
+fn page_requests(mock: &MockNetwork, page: u32) -> usize {
+    let page = page.to_string();
+    mock.requests()
+        .iter()
+        .filter(|r| r.query.get("page") == Some(&page))
+        .count()
+}
+
+/// SIGSTOP / SIGCONT: a stopped daemon holds what it holds (a run lock, a
+/// request it met a lock with) and does nothing, so the test decides which
+/// daemon takes a request and when a run ends, with no race.
+fn pause(daemon: &Daemon) {
+    // SAFETY: signals our own child.
+    unsafe { libc::kill(daemon.child.id() as libc::pid_t, libc::SIGSTOP) };
+}
+
+fn resume(daemon: &Daemon) {
+    // SAFETY: signals our own child.
+    unsafe { libc::kill(daemon.child.id() as libc::pid_t, libc::SIGCONT) };
+}
+
+/// `offersync refresh acme --wait 300`, left running.
+fn refresh_waiting(db: &TestDb) -> std::process::Child {
+    Command::new(binary())
+        .args(["refresh", "acme", "--wait", "300"])
+        .env("DATABASE_URL", &db.url)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// The waiting `refresh`'s exit status and stdout, once it has exited.
+async fn refresh_result(
+    mut child: std::process::Child,
+    daemons: &[&Daemon],
+) -> (Option<i32>, String) {
+    let deadline = Instant::now() + Duration::from_secs(150);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let logs: Vec<String> = daemons.iter().map(|d| d.log()).collect();
+            panic!("`refresh --wait` did not end:\n{}", logs.join("\n"));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// Requests answered before the run they name had ended (or naming none).
+fn answered_early(db: &TestDb) -> i64 {
+    let early: Vec<Count> = db.query(
+        "SELECT COUNT(*) AS n FROM refresh_requests q LEFT JOIN sync_runs r ON r.id = q.run_id \
+         WHERE q.finished_at IS NOT NULL \
+         AND (r.id IS NULL OR r.finished_at IS NULL OR q.finished_at < r.finished_at)",
+    );
+    early[0].n
+}
+
+/// Issue 30.3: a refresh taken by a daemon while another daemon runs the
+/// integration was recorded `run succeeded` with no run, at once. It waits,
+/// and is answered by the first run that starts after it (here another
+/// daemon's: coalesced), never before that run has ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_during_another_daemons_run_is_coalesced_into_the_next_run_once_it_ends() {
+    let (mock, m, db) = setup(25).await;
+    write_integration(&m, &mock, "");
+    let first = Daemon::start(m.path(), &db, 10);
+    eventually(&first, "the new integration runs", || {
+        (succeeded(&db) == 1).then_some(())
+    })
+    .await;
+    let second = Daemon::start(m.path(), &db, 10);
+    ready(&second).await;
+    let mut store = store::open(&db.url).unwrap();
+
+    // Request 1 goes to the first daemon (the second is stopped), whose run
+    // is then stopped on page 2, holding the run lock.
+    pause(&second);
+    mock.fail(1, Failure::Hang(Duration::from_secs(3)));
+    let asked = page_requests(&mock, 2);
+    request_refresh(&db);
+    eventually(&first, "request 1's run reaches page 2", || {
+        (page_requests(&mock, 2) > asked).then_some(())
+    })
+    .await;
+    pause(&first);
+    resume(&second);
+
+    // Request 2 goes to the second daemon, which meets the held lock: the
+    // run going started before the request, so it does not answer it.
+    let waiter = refresh_waiting(&db);
+    eventually(
+        &second,
+        "the second daemon meets the first one's run",
+        || {
+            second
+                .log()
+                .contains("another process is running it")
+                .then_some(())
+        },
+    )
+    .await;
+    assert_eq!(
+        store.refresh_outcome(2).unwrap(),
+        None,
+        "nothing is recorded while no run after the request has ended:\n{}",
+        second.log()
+    );
+
+    // The first run ends (the second daemon is stopped meanwhile); the
+    // first daemon takes request 3 and runs it: the first run to start
+    // after request 2.
+    pause(&second);
+    resume(&first);
+    let one = eventually(&first, "request 1's run ends", || {
+        store.refresh_outcome(1).unwrap()
+    })
+    .await;
+    let n0 = one.run.expect("request 1 ran");
+    request_refresh(&db);
+    let n1 = eventually(&first, "request 3's run is going", || {
+        runs(&db)
+            .first()
+            .filter(|r| r.id > n0 && r.status == "running")
+            .map(|r| r.id)
+    })
+    .await;
+    resume(&second);
+
+    let (code, stdout) = refresh_result(waiter, &[&first, &second]).await;
+    let logs = format!("{stdout}\n{}\n{}", first.log(), second.log());
+    assert_eq!(code, Some(0), "{logs}");
+    assert!(
+        stdout.contains(&format!("coalesced into run {n1} ")) && stdout.contains("which succeeded"),
+        "{logs}"
+    );
+    let mut answer = |request| store.refresh_outcome(request).unwrap().unwrap();
+    let expected = |run, coalesced| store::RefreshOutcome {
+        run: Some(run),
+        outcome: "run succeeded".into(),
+        coalesced,
+    };
+    assert_eq!(answer(1), expected(n0, false), "{logs}");
+    assert_eq!(answer(2), expected(n1, true), "{logs}");
+    assert_eq!(answer(3), expected(n1, false), "{logs}");
+    assert_eq!(answered_early(&db), 0, "{logs}");
+    assert_one_run_each(&db, ["refresh", "refresh", "manifest"], [&first, &second]);
+    mock.clear_failures();
+    assert!(first.stop().await.success());
+    assert!(second.stop().await.success());
+}
+
+/// Issue 30.3, the other answer, on both backends: another process holds
+/// the run lock and has not begun a run (as `offersync sync` does for a
+/// moment before its run starts); the refresh waits for the lock and then
+/// runs, as a run of its own, never recorded as succeeded before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_that_meets_a_run_lock_held_before_any_run_starts_runs_after_it() {
+    for backend in [Backend::Postgres, Backend::Sqlite] {
+        let (mock, m, _) = setup(5).await;
+        let db = TestDb::new(backend);
+        write_integration(&m, &mock, "");
+        let daemon = Daemon::start(m.path(), &db, 10);
+        eventually(&daemon, "the integration runs", || {
+            (succeeded(&db) == 1).then_some(())
+        })
+        .await;
+
+        let mut holder = store::open(&db.url).unwrap();
+        holder.lock_run("acme").unwrap();
+        let waiter = refresh_waiting(&db);
+        eventually(&daemon, "the daemon meets the held lock", || {
+            daemon
+                .log()
+                .contains("another process is running it")
+                .then_some(())
+        })
+        .await;
+        // A few of the daemon's looks at the lock: none answers the request.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(
+            holder.refresh_outcome(1).unwrap(),
+            None,
+            "{backend:?}: {}",
+            daemon.log()
+        );
+        holder.end_run().unwrap();
+
+        let (code, stdout) = refresh_result(waiter, &[&daemon]).await;
+        let logs = format!("{backend:?}: {stdout}\n{}", daemon.log());
+        assert_eq!(code, Some(0), "{logs}");
+        let own = runs(&db)[0].id;
+        assert!(
+            stdout.contains(&format!("ran as run {own}, which succeeded")),
+            "{logs}"
+        );
+        assert_eq!(
+            holder.refresh_outcome(1).unwrap(),
+            Some(store::RefreshOutcome {
+                run: Some(own),
+                outcome: "run succeeded".into(),
+                coalesced: false,
+            }),
+            "{logs}"
+        );
+        let kinds: Vec<String> = runs(&db).into_iter().map(|r| r.trigger).collect();
+        assert_eq!(kinds, ["refresh", "manifest"], "{logs}");
+        assert!(daemon.stop().await.success());
+    }
 }

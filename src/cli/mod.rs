@@ -204,7 +204,9 @@ enum Command {
     ///
     /// Records a refresh request in the store and waits until a daemon takes
     /// it (daemons look every second). With --wait, also waits for the run
-    /// and prints its outcome. Exit status: 0 a daemon took the request (with
+    /// and prints its outcome: the run that answered the request, its own
+    /// ("ran as run 13") or one of another process that started after it
+    /// ("coalesced into run 12"). Exit status: 0 a daemon took the request (with
     /// --wait: the run succeeded; with --queue-only: the request is
     /// recorded), 1 no daemon took it within 15 s (it stays queued for the
     /// next daemon) or the run failed, 2 the store or the integration is

@@ -1055,13 +1055,13 @@ pub fn refresh(name: &str, url: &str, wait: RefreshWait) -> ExitCode {
     let mut claimed = false;
     loop {
         match store.refresh_outcome(request) {
-            Ok(Some(store::RefreshOutcome { run, outcome })) => {
-                match run {
-                    Some(run) => outln!("{outcome}: run {run} (offersync runs show {run})"),
-                    None => outln!("{outcome}"),
-                }
+            Ok(Some(answer)) => {
+                outln!(
+                    "refresh request {request} for {name}: {}",
+                    refresh_answer(&answer)
+                );
                 // Without --wait the request was taken: that is the answer.
-                return if outcome == "run succeeded" || run_wait.is_none() {
+                return if answer.outcome == store::REFRESH_SUCCEEDED || run_wait.is_none() {
                     ExitCode::SUCCESS
                 } else {
                     ExitCode::from(1)
@@ -1106,6 +1106,28 @@ pub fn refresh(name: &str, url: &str, wait: RefreshWait) -> ExitCode {
             return ExitCode::from(1);
         }
         std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
+
+/// What answered a refresh request: its own run, a run of another process
+/// that started after it, or why none did.
+fn refresh_answer(answer: &store::RefreshOutcome) -> String {
+    let Some(run) = answer.run else {
+        return answer.outcome.clone();
+    };
+    let result = if answer.outcome == store::REFRESH_SUCCEEDED {
+        "succeeded".to_string()
+    } else if answer.outcome == store::REFRESH_FAILED {
+        "failed".to_string()
+    } else {
+        answer.outcome.clone()
+    };
+    if answer.coalesced {
+        format!(
+            "coalesced into run {run} (another process's run, started after the request), which {result} (offersync runs show {run})"
+        )
+    } else {
+        format!("ran as run {run}, which {result} (offersync runs show {run})")
     }
 }
 

@@ -90,6 +90,11 @@ struct Entry {
     retry: Option<(u32, DateTime<Utc>)>,
     /// Refresh requests the next run answers.
     refreshes: Vec<i64>,
+    /// Refresh requests whose run found another process running the
+    /// integration (another daemon, `offersync sync`): each is answered by
+    /// the first run that starts after it and ends (coalesced), or, once
+    /// the lock is free and no such run came, by a run of this daemon.
+    waiting: Vec<i64>,
     /// The manifest's current text does not validate (we run the last good one).
     broken: bool,
     /// The state last written to the store (written again only when it changes).
@@ -108,11 +113,21 @@ struct Orphan {
     gone_since: tokio::time::Instant,
 }
 
+/// How a run the daemon started ended.
+enum RunEnd {
+    /// It ran (succeeded or failed), as this run.
+    Ran { run: Option<RunId>, succeeded: bool },
+    /// Another process holds the integration's run lock: nothing ran.
+    Busy,
+    /// It could not start (the store is unreachable, …).
+    NotStarted(String),
+}
+
 enum Event {
     FilesChanged,
     RunDone {
         name: String,
-        outcome: Result<(Option<RunId>, bool), String>,
+        outcome: RunEnd,
         refreshes: Vec<i64>,
         /// The claimed tick the run was for.
         tick: Option<DateTime<Utc>>,
@@ -281,6 +296,7 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
                 daemon.report_slow_read();
                 daemon.start_due().await;
                 daemon.take_refreshes().await;
+                daemon.settle_waiting().await;
                 if last_reclaim.elapsed() >= renew_every {
                     daemon.reclaim_ticks().await;
                     last_reclaim = tokio::time::Instant::now();
@@ -593,29 +609,29 @@ impl Daemon {
                 .await
                 .expect("opening never panics");
             let outcome = match opened {
-                Err(e) => Err(e.to_string()),
+                Err(e) => RunEnd::NotStarted(e.to_string()),
                 Ok(store) => {
                     let options = sync::RunOptions {
                         tick,
                         ..sync::RunOptions::new(trigger)
                     };
                     match sync::run_with(def, store, options).await.1 {
-                    Ok(report) => {
-                        metrics.record_run(
-                            &name,
-                            report.succeeded(),
-                            Some(&report.counts),
-                            report.elapsed.as_secs_f64(),
-                        );
-                        // sync logs the run's one line (with its counts).
-                        Ok((report.run, report.succeeded()))
+                        Ok(report) => {
+                            metrics.record_run(
+                                &name,
+                                report.succeeded(),
+                                Some(&report.counts),
+                                report.elapsed.as_secs_f64(),
+                            );
+                            // sync logs the run's one line (with its counts).
+                            RunEnd::Ran {
+                                run: report.run,
+                                succeeded: report.succeeded(),
+                            }
+                        }
+                        Err(SyncError::Store(StoreError::RunInProgress(_))) => RunEnd::Busy,
+                        Err(e) => RunEnd::NotStarted(e.to_string()),
                     }
-                    Err(SyncError::Store(StoreError::RunInProgress(_))) => {
-                        tracing::info!(integration = %name, "another process is running it; skipped");
-                        Ok((None, true))
-                    }
-                    Err(e) => Err(e.to_string()),
-                }
                 }
             };
             metrics.run_finished();
@@ -631,14 +647,35 @@ impl Daemon {
     async fn finished(
         &mut self,
         name: &str,
-        outcome: Result<(Option<RunId>, bool), String>,
-        refreshes: Vec<i64>,
+        outcome: RunEnd,
+        mut refreshes: Vec<i64>,
         tick: Option<DateTime<Utc>>,
     ) {
-        let (run, succeeded, text) = match &outcome {
-            Ok((run, true)) => (*run, true, "run succeeded".to_string()),
-            Ok((run, false)) => (*run, false, "run failed (see the run log)".to_string()),
-            Err(e) => {
+        let (run, succeeded, text) = match outcome {
+            RunEnd::Ran {
+                run,
+                succeeded: true,
+            } => (run, true, store::REFRESH_SUCCEEDED.to_string()),
+            RunEnd::Ran {
+                run,
+                succeeded: false,
+            } => (run, false, store::REFRESH_FAILED.to_string()),
+            RunEnd::Busy => {
+                // No run of ours: a refresh is answered by the run that
+                // comes after it, never by this non-run (`settle_waiting`).
+                if refreshes.is_empty() {
+                    tracing::info!(integration = %name, "another process is running it; skipped");
+                } else {
+                    tracing::info!(integration = %name, requests = ?refreshes, "another process is running it; the refresh waits for a run that starts after it");
+                }
+                // (An integration is never dropped while it runs.)
+                let waiting = std::mem::take(&mut refreshes);
+                if let Some(entry) = self.entries.get_mut(name) {
+                    entry.waiting.extend(waiting);
+                }
+                (None, true, String::new())
+            }
+            RunEnd::NotStarted(e) => {
                 tracing::error!(integration = %name, error = %e, "run could not start");
                 (None, false, format!("run could not start: {e}"))
             }
@@ -681,6 +718,82 @@ impl Daemon {
                 }
             }
         };
+    }
+
+    /// Answers the refresh requests that found another process running
+    /// their integration: with that process's next run once it has ended
+    /// (coalesced; never before it ends), or, when the run lock is free
+    /// and no run came after the request, with a run of this daemon.
+    async fn settle_waiting(&mut self) {
+        let waiting: Vec<(String, Vec<i64>)> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| !e.waiting.is_empty() && !e.running)
+            .map(|(name, e)| (name.clone(), e.waiting.clone()))
+            .collect();
+        for (name, requests) in waiting {
+            let key = name.clone();
+            let settled = self
+                .control
+                .call(move |s| {
+                    let mut answered = Vec::new();
+                    let mut open = Vec::new();
+                    for request in requests {
+                        match s.coalesce_refresh(request)? {
+                            Some(answer) => answered.push((request, answer)),
+                            None => open.push(request),
+                        }
+                    }
+                    if open.is_empty() {
+                        return Ok((answered, Vec::new(), false));
+                    }
+                    match s.lock_run(&key) {
+                        Err(StoreError::RunInProgress(_)) => return Ok((answered, open, true)),
+                        Err(e) => return Err(e),
+                        Ok(()) => {}
+                    }
+                    // Free now: a run that ended between the two looks
+                    // still answers; else nobody runs it and we do.
+                    let mut free = Vec::new();
+                    let mut checked = Ok(());
+                    for request in open {
+                        match s.coalesce_refresh(request) {
+                            Ok(Some(answer)) => answered.push((request, answer)),
+                            Ok(None) => free.push(request),
+                            Err(e) => {
+                                checked = Err(e);
+                                break;
+                            }
+                        }
+                    }
+                    s.end_run()?;
+                    checked.map(|()| (answered, free, false))
+                })
+                .await;
+            let (answered, open, busy) = match settled {
+                Ok(settled) => settled,
+                Err(e) => {
+                    tracing::warn!(integration = %name, error = %e, "cannot look for the run that answers a waiting refresh");
+                    continue;
+                }
+            };
+            let Some(entry) = self.entries.get_mut(&name) else {
+                continue;
+            };
+            for (request, answer) in answered {
+                entry.waiting.retain(|r| *r != request);
+                tracing::info!(integration = %name, request, run_id = answer.run, outcome = %answer.outcome, "refresh answered by another process's run, which started after it");
+            }
+            if busy {
+                continue;
+            }
+            // The lock was free and no run came after them: run them here.
+            entry.waiting.retain(|r| !open.contains(r));
+            entry.refreshes.extend(open);
+            if !entry.refreshes.is_empty() {
+                entry.due_now.get_or_insert(Trigger::Refresh);
+            }
+        }
     }
 
     /// Claims refresh requests and starts (or queues) their runs.

@@ -585,6 +585,12 @@ pub trait Store: Send {
     fn refresh_outcome(&mut self, request: i64) -> Result<Option<RefreshOutcome>, StoreError>;
     /// Whether a daemon has taken the refresh request (it may still be running).
     fn refresh_claimed(&mut self, request: i64) -> Result<bool, StoreError>;
+    /// Answers a refresh request with a run another process made: the
+    /// first run of its integration that started at or after the request
+    /// and has ended (not interrupted). Records it (`coalesced`, the run
+    /// and its outcome) and returns the outcome; `None` while no such run
+    /// has ended. A request already answered gives its outcome.
+    fn coalesce_refresh(&mut self, request: i64) -> Result<Option<RefreshOutcome>, StoreError>;
     /// `active`, `disabled` or `deleted`. A deleted integration stays
     /// deleted: setting it `active` or `disabled` is
     /// [`StoreError::IntegrationDeleted`].
@@ -609,10 +615,19 @@ pub trait Store: Send {
 /// How a daemon finished a refresh request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RefreshOutcome {
-    /// The run it made, if it made one.
+    /// The run that answered it: its own, or the one it was coalesced into.
     pub run: Option<i64>,
+    /// [`REFRESH_SUCCEEDED`], [`REFRESH_FAILED`], or why no run answered it.
     pub outcome: String,
+    /// Answered by a run of another process (another daemon, `offersync
+    /// sync`) that started after the request, rather than by a run of its own.
+    pub coalesced: bool,
 }
+
+/// The outcome of a refresh request whose run succeeded.
+pub const REFRESH_SUCCEEDED: &str = "run succeeded";
+/// The outcome of a refresh request whose run failed.
+pub const REFRESH_FAILED: &str = "run failed (see the run log)";
 
 /// One run as logged.
 #[derive(Debug, Clone, Serialize)]

@@ -135,6 +135,7 @@ diesel::table! {
         run_id -> Nullable<Int8>,
         finished_at -> Nullable<Timestamptz>,
         outcome -> Nullable<Text>,
+        coalesced -> Bool,
     }
 }
 

@@ -1099,18 +1099,73 @@ macro_rules! shared_queries {
             request: i64,
         ) -> Result<Option<RefreshOutcome>, StoreError> {
             use refresh_requests::dsl as r;
-            let row: Option<(Option<DateTime<Utc>>, Option<i64>, Option<String>)> =
-                r::refresh_requests
-                    .find(request)
-                    .select((r::finished_at, r::run_id, r::outcome))
-                    .first(conn)
-                    .optional()?;
-            Ok(row.and_then(|(finished, run, outcome)| {
+            type Row = (Option<DateTime<Utc>>, Option<i64>, Option<String>, bool);
+            let row: Option<Row> = r::refresh_requests
+                .find(request)
+                .select((r::finished_at, r::run_id, r::outcome, r::coalesced))
+                .first(conn)
+                .optional()?;
+            Ok(row.and_then(|(finished, run, outcome, coalesced)| {
                 finished.map(|_| RefreshOutcome {
                     run,
                     outcome: outcome.unwrap_or_default(),
+                    coalesced,
                 })
             }))
+        }
+
+        fn coalesce_refresh(
+            conn: &mut $Conn,
+            request: i64,
+        ) -> Result<Option<RefreshOutcome>, StoreError> {
+            use refresh_requests::dsl as r;
+            use sync_runs::dsl as s;
+            let Some((integration_id, requested_at, finished_at)) = r::refresh_requests
+                .find(request)
+                .select((r::integration_id, r::requested_at, r::finished_at))
+                .first::<(i64, DateTime<Utc>, Option<DateTime<Utc>>)>(conn)
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            if finished_at.is_some() {
+                // Answered already (by a daemon that took the claim over).
+                return refresh_outcome(conn, request);
+            }
+            // Only a run that began after the request fetched what the
+            // request asks for (a run fetches once registered, never
+            // before); one still going, or cut short (interrupted), answers
+            // nothing yet.
+            let run: Option<(i64, String)> = s::sync_runs
+                .filter(s::integration_id.eq(integration_id))
+                .filter(s::started_at.ge(requested_at))
+                .filter(s::status.ne("running"))
+                .filter(s::error.is_null().or(s::error.ne(INTERRUPTED)))
+                .order(s::id)
+                .select((s::id, s::status))
+                .first(conn)
+                .optional()?;
+            let Some((run, status)) = run else {
+                return Ok(None);
+            };
+            let outcome = if status == "succeeded" {
+                crate::store::REFRESH_SUCCEEDED
+            } else {
+                crate::store::REFRESH_FAILED
+            };
+            diesel::update(
+                r::refresh_requests
+                    .find(request)
+                    .filter(r::finished_at.is_null()),
+            )
+            .set((
+                r::finished_at.eq(Utc::now()),
+                r::run_id.eq(run),
+                r::outcome.eq(outcome),
+                r::coalesced.eq(true),
+            ))
+            .execute(conn)?;
+            refresh_outcome(conn, request)
         }
 
         fn refresh_claimed(conn: &mut $Conn, request: i64) -> Result<bool, StoreError> {
@@ -1583,6 +1638,10 @@ macro_rules! shared_store_methods {
 
         fn refresh_claimed(&mut self, request: i64) -> Result<bool, StoreError> {
             refresh_claimed(&mut self.conn, request)
+        }
+
+        fn coalesce_refresh(&mut self, request: i64) -> Result<Option<RefreshOutcome>, StoreError> {
+            coalesce_refresh(&mut self.conn, request)
         }
 
         fn live_integrations(&mut self) -> Result<Vec<LiveIntegration>, StoreError> {

@@ -182,6 +182,7 @@ mod schema {
             run_id -> Nullable<BigInt>,
             finished_at -> Nullable<TimestamptzSqlite>,
             outcome -> Nullable<Text>,
+            coalesced -> Bool,
         }
     }
 
