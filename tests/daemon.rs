@@ -581,6 +581,71 @@ async fn metrics_and_health_are_served_on_loopback() {
     assert!(daemon.stop().await.success());
 }
 
+/// Issue 27.5: `/healthz` answered ok while Postgres refused connections.
+/// `/healthz` is liveness (the scheduler loop beats) and stays ok: a
+/// restart would not bring the store back. `/readyz` checks the store, the
+/// directory and the loop, and says which failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_says_what_failed_while_healthz_stays_live() {
+    let (mock, m, mut db) = setup(5).await;
+    let mut proxy = common::pg_proxy::PgProxy::start().await;
+    db.url = proxy.url(&db.url);
+    write_integration(&m, &mock, "");
+    let (daemon, addr) = Daemon::serving(m.path(), &db).await;
+    let ready = |want: &'static str| {
+        let addr = addr.clone();
+        move || {
+            let (status, body) = http_get(&addr, "/readyz");
+            status.contains(want).then_some(body)
+        }
+    };
+    let body = eventually(&daemon, "ready", ready("200")).await;
+    for line in [
+        "[+]store ok",
+        &format!("[+]directory ok: {}", m.path().display()),
+        "[+]loop ok",
+        "readyz check passed",
+    ] {
+        assert!(body.contains(line), "{line:?} not in:\n{body}");
+    }
+
+    // The store refuses connections: not ready, and the body says why;
+    // alive all the same.
+    proxy.stop().await;
+    // (The first probe may find its connection cut; the next, refused.)
+    let body = eventually(&daemon, "not ready: the store refuses", || {
+        ready("503")().filter(|body| body.contains("refused"))
+    })
+    .await;
+    assert!(body.contains("[-]store failed: "), "{body}");
+    assert!(body.contains("[+]directory ok"), "{body}");
+    assert!(body.contains("[+]loop ok"), "{body}");
+    assert!(body.contains("readyz check failed"), "{body}");
+    assert_eq!(
+        http_get(&addr, "/healthz"),
+        ("HTTP/1.1 200 OK".into(), "ok\n".into())
+    );
+    proxy.resume().await;
+    eventually(&daemon, "ready again with the store back", ready("200")).await;
+
+    // The directory cannot be read.
+    let away = m.path().with_extension("away");
+    std::fs::rename(m.path(), &away).unwrap();
+    let body = eventually(&daemon, "not ready without the directory", ready("503")).await;
+    std::fs::rename(&away, m.path()).unwrap();
+    assert!(
+        body.contains(&format!(
+            "[-]directory failed: cannot read {}",
+            m.path().display()
+        )),
+        "{body}"
+    );
+    assert!(body.contains("[+]store ok"), "{body}");
+    eventually(&daemon, "ready again with the directory back", ready("200")).await;
+    assert_eq!(http_get(&addr, "/healthz").0, "HTTP/1.1 200 OK");
+    assert!(daemon.stop().await.success());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_lost_to_a_restart_runs_again_at_start_and_reports_nothing_kept() {
     let (mock, m, db) = setup(25).await;

@@ -1,4 +1,5 @@
-//! The daemon's Prometheus metrics and health endpoint (`--metrics-addr`).
+//! The daemon's Prometheus metrics (`--metrics-addr`), and the listener
+//! that serves them beside the health probes and the status page.
 //!
 //! Owns the counters and their text exposition; it observes runs, never
 //! influences them. The format is Prometheus' text format 0.0.4, a few lines
@@ -12,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::IntoResponse;
 
 use crate::store::RunCounts;
@@ -67,9 +68,6 @@ pub struct Metrics {
     /// Unix seconds of the loop's last heartbeat (health).
     heartbeat: AtomicI64,
 }
-
-/// The loop is unhealthy when its heartbeat is older than this.
-const HEALTHY_WITHIN_SECONDS: i64 = 10;
 
 impl Metrics {
     /// The loop is alive, scheduling these integrations.
@@ -135,9 +133,9 @@ impl Metrics {
         }
     }
 
-    pub fn healthy(&self) -> bool {
+    /// Seconds since the loop's last heartbeat.
+    pub fn heartbeat_age(&self) -> i64 {
         chrono::Utc::now().timestamp() - self.heartbeat.load(Ordering::Relaxed)
-            <= HEALTHY_WITHIN_SECONDS
     }
 
     /// The Prometheus text exposition.
@@ -291,8 +289,8 @@ fn escape(label: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// Serves `/metrics` and `/healthz` on `addr`, with the routes of `also`
-/// (the status page), until the runtime stops.
+/// Serves `/metrics` on `addr`, with the routes of `also` (the health
+/// probes and the status page), until the runtime stops.
 pub async fn serve(
     addr: SocketAddr,
     metrics: Arc<Metrics>,
@@ -304,19 +302,8 @@ pub async fn serve(
             m.render(),
         )
     }
-    async fn health(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
-        if m.healthy() {
-            (StatusCode::OK, "ok\n")
-        } else {
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the scheduler loop is stuck\n",
-            )
-        }
-    }
     let app = Router::new()
         .route("/metrics", axum::routing::get(exposition))
-        .route("/healthz", axum::routing::get(health))
         .with_state(metrics)
         .merge(also);
     let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -378,7 +365,7 @@ mod tests {
         )));
         assert!(text.contains("offersync_last_success_timestamp_seconds{"));
         assert!(m.render().contains("offersync_runs_in_flight 0\n"));
-        assert!(m.healthy());
+        assert!(m.heartbeat_age() <= super::super::health::LOOP_BEATS_WITHIN_SECONDS);
         if let Err(e) = check_exposition(&text) {
             panic!("{e}\n{text}");
         }

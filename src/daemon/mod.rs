@@ -7,6 +7,7 @@
 //! [`sync::run`]: the daemon decides when, never what; it writes campaigns
 //! only through [`Store::retire_integration`] when a manifest is deleted.
 
+mod health;
 mod manifests;
 mod metrics;
 pub mod page;
@@ -51,7 +52,8 @@ pub struct Options {
     pub claim_timeout: Duration,
     /// How long the change feed keeps an entry.
     pub changes_retention: chrono::TimeDelta,
-    /// Where to serve `/metrics` and `/healthz`, if anywhere.
+    /// Where to serve `/metrics`, `/healthz`, `/readyz` and the status
+    /// page, if anywhere.
     pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
@@ -203,11 +205,12 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
     let metrics = Arc::new(Metrics::default());
     let board = Arc::new(page::Board::new(options.identity.clone()));
     if let Some(addr) = options.metrics_addr {
-        let status_page = page::router(board.clone(), &options.database_url);
-        let bound = metrics::serve(addr, metrics.clone(), status_page)
+        let also = health::router(metrics.clone(), options.dir.clone(), &options.database_url)
+            .merge(page::router(board.clone(), &options.database_url));
+        let bound = metrics::serve(addr, metrics.clone(), also)
             .await
             .map_err(|error| DaemonError::Metrics { addr, error })?;
-        tracing::info!(addr = %bound, "serving /metrics, /healthz and the status page at /");
+        tracing::info!(addr = %bound, "serving /metrics, /healthz, /readyz and the status page at /");
     }
     let (events, mut inbox) = mpsc::unbounded_channel();
     let watcher = watch(&options.dir, events.clone());
