@@ -78,6 +78,8 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// File events are gathered this long before a rescan (editors and `git pull`
 /// write in bursts).
 const DEBOUNCE: Duration = Duration::from_millis(300);
+/// At start, failed runs in a row are counted among this many recent runs.
+const FAILURES_COUNTED: i64 = 100;
 /// The first retry of a failed run; doubled per failure, up to `MAX_RETRY`.
 const FIRST_RETRY: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
 const MAX_RETRY: chrono::TimeDelta = chrono::TimeDelta::minutes(30);
@@ -292,7 +294,15 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
                     daemon.prune().await;
                     last_prune = Some(tokio::time::Instant::now());
                 }
-                daemon.metrics.heartbeat(daemon.entries.keys());
+                // Integrations whose manifest is gone have no series: they
+                // run no more, so they neither fail nor go stale.
+                daemon.metrics.heartbeat(
+                    daemon
+                        .entries
+                        .iter()
+                        .filter(|(_, e)| e.gone_since.is_none())
+                        .map(|(name, _)| name),
+                );
                 daemon.publish_board();
                 if let Some(every) = watchdog
                     && last_ping.elapsed() >= every
@@ -366,6 +376,12 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
     Ok(())
 }
 
+/// The failed runs at the head of `runs` (newest first): how many times in
+/// a row the integration has failed.
+fn failures_in_a_row(runs: &[store::RunRecord]) -> u32 {
+    runs.iter().take_while(|r| r.status == "failed").count() as u32
+}
+
 /// Tells the other daemons, every `every`, that this one is alive and still
 /// holds its claims; until the daemon stops (runs draining included).
 async fn keep_claims(control: Control, identity: String, every: Duration) {
@@ -419,6 +435,25 @@ impl Daemon {
         };
         let now = Utc::now();
         for status in statuses {
+            if !self.entries.contains_key(&status.name) {
+                continue;
+            }
+            // The metrics start from what the store says, not from nothing:
+            // a restart neither clears a failing integration nor makes one
+            // that succeeded yesterday look as if it never had.
+            let failures = match &status.last_run {
+                Some(run) if run.status == "failed" => {
+                    let name = status.name.clone();
+                    self.control
+                        .call(move |s| s.recent_runs(&name, FAILURES_COUNTED))
+                        .await
+                        .map(|runs| failures_in_a_row(&runs))
+                        .unwrap_or(1)
+                }
+                _ => 0,
+            };
+            self.metrics
+                .seed(&status.name, status.last_success_at, failures);
             let (Some(entry), Some(run)) = (self.entries.get(&status.name), status.last_run) else {
                 continue;
             };
@@ -592,6 +627,7 @@ impl Daemon {
             let _permit = permits.acquire_owned().await.expect("never closed");
             metrics.run_started();
             tracing::info!(integration = %name, trigger = trigger.as_str(), "run starting");
+            let started = std::time::Instant::now();
             let opened = tokio::task::spawn_blocking(move || store::open(&url))
                 .await
                 .expect("opening never panics");
@@ -621,6 +657,10 @@ impl Daemon {
                 }
                 }
             };
+            if outcome.is_err() {
+                // It could not start: a failed run all the same, for alerts.
+                metrics.record_run(&name, false, None, started.elapsed().as_secs_f64());
+            }
             metrics.run_finished();
             let _ = events.send(Event::RunDone {
                 name,
