@@ -564,9 +564,10 @@ async fn metrics_and_health_are_served_on_loopback() {
     let (status, body) = http_get(&addr, "/metrics");
     assert!(status.contains("200"), "{status}");
     for line in [
-        "offersync_offers_total{integration=\"acme\",action=\"created\"} 3",
-        "offersync_offers_skipped_total{integration=\"acme\",reason=\"payout_above_max\"} 2",
-        "offersync_run_duration_seconds_count{integration=\"acme\"} 1",
+        "offersync_offers_total{action=\"created\"} 3",
+        "offersync_offers_skipped_total{reason=\"payout_above_max\"} 2",
+        "offersync_run_duration_seconds_count 1",
+        "offersync_integration_failing{integration=\"acme\"} 0",
         "offersync_last_success_timestamp_seconds{integration=\"acme\"}",
         "offersync_integrations 1",
     ] {
@@ -581,6 +582,180 @@ async fn metrics_and_health_are_served_on_loopback() {
         body.contains("offersync_runs_in_flight 0\n").then_some(())
     })
     .await;
+    assert!(daemon.stop().await.success());
+}
+
+/// The value of the series `series` (name and labels, exactly) in `body`.
+fn sample(body: &str, series: &str) -> Option<f64> {
+    body.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Issue 27.6: an integration that never succeeded had no
+/// `offersync_last_success_timestamp_seconds`; nothing said which
+/// integrations fail; no `process_*` metrics. Now every scheduled
+/// integration has its last success (0: never), whether it fails and how
+/// many times in a row, from the store after a restart; a deleted
+/// manifest's integration has no series.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_say_which_integrations_fail_and_which_never_succeeded() {
+    let (mock, m, db) = setup(5).await;
+    let refusing = MockNetwork::start(offers(1..=5), 10).await;
+    refusing.fail(
+        0,
+        Failure::Status {
+            status: 401,
+            times: 1_000,
+        },
+    );
+    write_integration(&m, &mock, "");
+    m.set_other_integration(&integration_yaml("globex", &refusing.base_url(), ""));
+    let (daemon, addr) = Daemon::serving(m.path(), &db).await;
+    let metrics = || http_get(&addr, "/metrics").1;
+    let body = eventually(&daemon, "both have run", || {
+        let body = metrics();
+        (sample(
+            &body,
+            "offersync_runs_total{integration=\"acme\",result=\"succeeded\"}",
+        ) == Some(1.0)
+            && sample(
+                &body,
+                "offersync_runs_total{integration=\"globex\",result=\"failed\"}",
+            ) >= Some(1.0))
+        .then_some(body)
+    })
+    .await;
+    let last_success = |body: &str, name: &str| {
+        sample(
+            body,
+            &format!("offersync_last_success_timestamp_seconds{{integration=\"{name}\"}}"),
+        )
+    };
+    let failing = |body: &str, name: &str| {
+        sample(
+            body,
+            &format!("offersync_integration_failing{{integration=\"{name}\"}}"),
+        )
+    };
+    let in_a_row = |body: &str, name: &str| {
+        sample(
+            body,
+            &format!("offersync_integration_consecutive_failures{{integration=\"{name}\"}}"),
+        )
+    };
+    let now = chrono::Utc::now().timestamp() as f64;
+    let acme_success = last_success(&body, "acme").unwrap();
+    assert!((now - 120.0..=now + 1.0).contains(&acme_success), "{body}");
+    assert_eq!(last_success(&body, "globex"), Some(0.0), "{body}");
+    assert_eq!(failing(&body, "acme"), Some(0.0), "{body}");
+    assert_eq!(failing(&body, "globex"), Some(1.0), "{body}");
+    assert_eq!(in_a_row(&body, "globex"), Some(1.0), "{body}");
+    // The process, as every Prometheus client reports it.
+    let started = sample(&body, "process_start_time_seconds").unwrap();
+    assert!((now - 300.0..=now + 1.0).contains(&started), "{body}");
+    assert!(
+        sample(&body, "process_resident_memory_bytes").unwrap() > 1e6,
+        "{body}"
+    );
+    assert!(
+        sample(&body, "process_cpu_seconds_total").unwrap() > 0.0,
+        "{body}"
+    );
+    assert!(sample(&body, "process_open_fds").unwrap() >= 3.0, "{body}");
+    assert!(sample(&body, "process_max_fds").unwrap() >= 64.0, "{body}");
+    assert!(
+        body.contains("# TYPE process_cpu_seconds_total counter"),
+        "{body}"
+    );
+    assert!(daemon.stop().await.success());
+
+    // A restart starts from the store: still failing, acme's last success
+    // as it was, before any run.
+    let (daemon, addr) = Daemon::serving(m.path(), &db).await;
+    let metrics = || http_get(&addr, "/metrics").1;
+    let body = eventually(&daemon, "the integrations are scheduled", || {
+        let body = metrics();
+        body.contains("offersync_integrations 2").then_some(body)
+    })
+    .await;
+    assert_eq!(last_success(&body, "acme"), Some(acme_success), "{body}");
+    assert_eq!(last_success(&body, "globex"), Some(0.0), "{body}");
+    assert_eq!(failing(&body, "globex"), Some(1.0), "{body}");
+    assert_eq!(in_a_row(&body, "globex"), Some(1.0), "{body}");
+
+    // Its manifest deleted, globex fails no more: it has no series.
+    std::fs::remove_file(m.path().join("other.yaml")).unwrap();
+    let body = eventually(&daemon, "globex's series are gone", || {
+        let body = metrics();
+        (!body.contains("integration=\"globex\"")).then_some(body)
+    })
+    .await;
+    assert_eq!(failing(&body, "acme"), Some(0.0), "{body}");
+    assert!(daemon.stop().await.success());
+}
+
+/// Issue 27.5: `/healthz` answered ok while Postgres refused connections.
+/// `/healthz` is liveness (the scheduler loop beats) and stays ok: a
+/// restart would not bring the store back. `/readyz` checks the store, the
+/// directory and the loop, and says which failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_says_what_failed_while_healthz_stays_live() {
+    let (mock, m, mut db) = setup(5).await;
+    let mut proxy = common::pg_proxy::PgProxy::start().await;
+    db.url = proxy.url(&db.url);
+    write_integration(&m, &mock, "");
+    let (daemon, addr) = Daemon::serving(m.path(), &db).await;
+    let ready = |want: &'static str| {
+        let addr = addr.clone();
+        move || {
+            let (status, body) = http_get(&addr, "/readyz");
+            status.contains(want).then_some(body)
+        }
+    };
+    let body = eventually(&daemon, "ready", ready("200")).await;
+    for line in [
+        "[+]store ok",
+        &format!("[+]directory ok: {}", m.path().display()),
+        "[+]loop ok",
+        "readyz check passed",
+    ] {
+        assert!(body.contains(line), "{line:?} not in:\n{body}");
+    }
+
+    // The store refuses connections: not ready, and the body says why;
+    // alive all the same.
+    proxy.stop().await;
+    // (The first probe may find its connection cut; the next, refused.)
+    let body = eventually(&daemon, "not ready: the store refuses", || {
+        ready("503")().filter(|body| body.contains("refused"))
+    })
+    .await;
+    assert!(body.contains("[-]store failed: "), "{body}");
+    assert!(body.contains("[+]directory ok"), "{body}");
+    assert!(body.contains("[+]loop ok"), "{body}");
+    assert!(body.contains("readyz check failed"), "{body}");
+    assert_eq!(
+        http_get(&addr, "/healthz"),
+        ("HTTP/1.1 200 OK".into(), "ok\n".into())
+    );
+    proxy.resume().await;
+    eventually(&daemon, "ready again with the store back", ready("200")).await;
+
+    // The directory cannot be read.
+    let away = m.path().with_extension("away");
+    std::fs::rename(m.path(), &away).unwrap();
+    let body = eventually(&daemon, "not ready without the directory", ready("503")).await;
+    std::fs::rename(&away, m.path()).unwrap();
+    assert!(
+        body.contains(&format!(
+            "[-]directory failed: cannot read {}",
+            m.path().display()
+        )),
+        "{body}"
+    );
+    assert!(body.contains("[+]store ok"), "{body}");
+    eventually(&daemon, "ready again with the directory back", ready("200")).await;
+    assert_eq!(http_get(&addr, "/healthz").0, "HTTP/1.1 200 OK");
     assert!(daemon.stop().await.success());
 }
 

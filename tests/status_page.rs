@@ -287,3 +287,94 @@ async fn the_status_page_shows_integrations_runs_skips_and_campaigns_safely() {
     }
     assert!(daemon.stop().await.success());
 }
+
+/// Issue 27.5: with the store down, the page was a bare error. Now every
+/// page keeps its navigation, and the overview and an integration's page
+/// show what the daemon knows from memory (its schedule, and the store's
+/// last answer with its age).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_store_down_the_page_keeps_its_navigation_and_shows_what_the_daemon_knows() {
+    let mock = MockNetwork::start(offers(1..=3), 5).await;
+    let m = Manifests::new(
+        &network_yaml(PAGE_PAGINATION, HEADER_AUTH),
+        &integration_yaml("acme", &mock.base_url(), ""),
+    );
+    let mut db = TestDb::postgres();
+    let direct = db.url.clone();
+    let mut proxy = common::pg_proxy::PgProxy::start().await;
+    db.url = proxy.url(&db.url);
+    let (daemon, addr) = Daemon::serving(m.path(), &db).await;
+    let base = format!("http://{addr}");
+    eventually(&daemon, "the first run succeeds", || {
+        offersync::store::open(&direct)
+            .unwrap()
+            .recent_runs("acme", 1)
+            .unwrap()
+            .first()
+            .is_some_and(|r| r.status == "succeeded")
+            .then_some(())
+    })
+    .await;
+    let text = visible_text(&dom(&format!("{base}/")));
+    assert!(text.contains("3 / 3 active / all"), "{text}");
+    assert!(!text.contains("cannot be read"), "{text}");
+
+    proxy.stop().await;
+    eventually(&daemon, "the page finds the store down", || {
+        http_get(&addr, "/").0.contains("503").then_some(())
+    })
+    .await;
+    let overview = dom(&format!("{base}/"));
+    let text = visible_text(&overview);
+    for expected in [
+        // The navigation.
+        "offersync Integrations Search",
+        "The store cannot be read. Shown from this daemon's memory: its schedule now, and the store's last answer, from",
+        "/readyz says what fails.",
+        "refused",
+        // The schedule, from the scheduler; the counts, from the last answer.
+        "acme mocknet active",
+        "0 0 29 2 * (UTC) next in",
+        "succeeded #1",
+        "3 / 3 active / all",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not in: {text}");
+    }
+    assert!(overview.contains(r#"action="/campaigns""#), "{overview}");
+
+    let text = visible_text(&dom(&format!("{base}/integrations/acme")));
+    for expected in [
+        "Integrations / acme",
+        "The store cannot be read.",
+        "Manifest",
+        "integration.yaml",
+        "Schedule 0 0 29 2 * (UTC) · next run in",
+        "Campaigns 3 active of 3",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not in: {text}");
+    }
+    // What only the store holds: the page says so, navigation and all.
+    for (path, what) in [
+        (
+            "/runs/1",
+            "This page shows run #1, read from the store, which does not answer:",
+        ),
+        (
+            "/campaigns?q=offer",
+            "This page shows the campaigns, read from the store",
+        ),
+    ] {
+        let (status, _) = http_get(&addr, path);
+        assert!(status.contains("503"), "{path}: {status}");
+        let text = visible_text(&dom(&format!("{base}{path}")));
+        assert!(text.contains("offersync Integrations Search"), "{text}");
+        assert!(text.contains(what), "{what:?} not in: {text}");
+    }
+
+    proxy.resume().await;
+    eventually(&daemon, "the page reads the store again", || {
+        http_get(&addr, "/").0.contains("200").then_some(())
+    })
+    .await;
+    assert!(daemon.stop().await.success());
+}

@@ -195,8 +195,9 @@ enum Command {
         // and did nothing; units that pass it get what they meant.
         #[arg(long, alias = "format", value_enum, default_value_t = LogFormat::Text)]
         log_format: LogFormat,
-        /// Serve Prometheus metrics at /metrics and a health check at
-        /// /healthz: a port (bound to 127.0.0.1) or ADDRESS:PORT.
+        /// Serve Prometheus metrics at /metrics, liveness at /healthz,
+        /// readiness at /readyz and the status page at /: a port (bound to
+        /// 127.0.0.1) or ADDRESS:PORT.
         #[arg(long, value_name = "[ADDR:]PORT", value_parser = parse_metrics_addr)]
         metrics_addr: Option<std::net::SocketAddr>,
     },

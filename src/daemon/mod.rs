@@ -7,6 +7,7 @@
 //! [`sync::run`]: the daemon decides when, never what; it writes campaigns
 //! only through [`Store::retire_integration`] when a manifest is deleted.
 
+mod health;
 mod manifests;
 mod metrics;
 pub mod page;
@@ -51,7 +52,8 @@ pub struct Options {
     pub claim_timeout: Duration,
     /// How long the change feed keeps an entry.
     pub changes_retention: chrono::TimeDelta,
-    /// Where to serve `/metrics` and `/healthz`, if anywhere.
+    /// Where to serve `/metrics`, `/healthz`, `/readyz` and the status
+    /// page, if anywhere.
     pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
@@ -76,6 +78,8 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// File events are gathered this long before a rescan (editors and `git pull`
 /// write in bursts).
 const DEBOUNCE: Duration = Duration::from_millis(300);
+/// At start, failed runs in a row are counted among this many recent runs.
+const FAILURES_COUNTED: i64 = 100;
 /// The first retry of a failed run; doubled per failure, up to `MAX_RETRY`.
 const FIRST_RETRY: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
 const MAX_RETRY: chrono::TimeDelta = chrono::TimeDelta::minutes(30);
@@ -218,11 +222,12 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
     let metrics = Arc::new(Metrics::default());
     let board = Arc::new(page::Board::new(options.identity.clone()));
     if let Some(addr) = options.metrics_addr {
-        let status_page = page::router(board.clone(), &options.database_url);
-        let bound = metrics::serve(addr, metrics.clone(), status_page)
+        let also = health::router(metrics.clone(), options.dir.clone(), &options.database_url)
+            .merge(page::router(board.clone(), &options.database_url));
+        let bound = metrics::serve(addr, metrics.clone(), also)
             .await
             .map_err(|error| DaemonError::Metrics { addr, error })?;
-        tracing::info!(addr = %bound, "serving /metrics, /healthz and the status page at /");
+        tracing::info!(addr = %bound, "serving /metrics, /healthz, /readyz and the status page at /");
     }
     let (events, mut inbox) = mpsc::unbounded_channel();
     let watcher = watch(&options.dir, events.clone());
@@ -305,7 +310,15 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
                     daemon.prune().await;
                     last_prune = Some(tokio::time::Instant::now());
                 }
-                daemon.metrics.heartbeat(daemon.entries.keys());
+                // Integrations whose manifest is gone have no series: they
+                // run no more, so they neither fail nor go stale.
+                daemon.metrics.heartbeat(
+                    daemon
+                        .entries
+                        .iter()
+                        .filter(|(_, e)| e.gone_since.is_none())
+                        .map(|(name, _)| name),
+                );
                 daemon.publish_board();
                 if let Some(every) = watchdog
                     && last_ping.elapsed() >= every
@@ -379,6 +392,12 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
     Ok(())
 }
 
+/// The failed runs at the head of `runs` (newest first): how many times in
+/// a row the integration has failed.
+fn failures_in_a_row(runs: &[store::RunRecord]) -> u32 {
+    runs.iter().take_while(|r| r.status == "failed").count() as u32
+}
+
 /// Tells the other daemons, every `every`, that this one is alive and still
 /// holds its claims; until the daemon stops (runs draining included).
 async fn keep_claims(control: Control, identity: String, every: Duration) {
@@ -432,6 +451,25 @@ impl Daemon {
         };
         let now = Utc::now();
         for status in statuses {
+            if !self.entries.contains_key(&status.name) {
+                continue;
+            }
+            // The metrics start from what the store says, not from nothing:
+            // a restart neither clears a failing integration nor makes one
+            // that succeeded yesterday look as if it never had.
+            let failures = match &status.last_run {
+                Some(run) if run.status == "failed" => {
+                    let name = status.name.clone();
+                    self.control
+                        .call(move |s| s.recent_runs(&name, FAILURES_COUNTED))
+                        .await
+                        .map(|runs| failures_in_a_row(&runs))
+                        .unwrap_or(1)
+                }
+                _ => 0,
+            };
+            self.metrics
+                .seed(&status.name, status.last_success_at, failures);
             let (Some(entry), Some(run)) = (self.entries.get(&status.name), status.last_run) else {
                 continue;
             };
@@ -605,6 +643,7 @@ impl Daemon {
             let _permit = permits.acquire_owned().await.expect("never closed");
             metrics.run_started();
             tracing::info!(integration = %name, trigger = trigger.as_str(), "run starting");
+            let started = std::time::Instant::now();
             let opened = tokio::task::spawn_blocking(move || store::open(&url))
                 .await
                 .expect("opening never panics");
@@ -634,6 +673,10 @@ impl Daemon {
                     }
                 }
             };
+            if outcome.is_err() {
+                // It could not start: a failed run all the same, for alerts.
+                metrics.record_run(&name, false, None, started.elapsed().as_secs_f64());
+            }
             metrics.run_finished();
             let _ = events.send(Event::RunDone {
                 name,

@@ -5,7 +5,10 @@
 //! schedule from the [`Board`], the rest from the store on a connection of
 //! its own) and the headers that keep it read-only and inert (GET only, a
 //! Content-Security-Policy without scripts). It must not write: refreshing
-//! an integration stays `offersync refresh`. The HTML is rendered in
+//! an integration stays `offersync refresh`. When the store cannot be read,
+//! every page keeps its navigation and says so (503), and the overview and
+//! an integration's page show what the daemon holds in memory: the
+//! schedule, and the store's last list of integrations with its age. The HTML is rendered in
 //! [`render`], escaped by construction (maud).
 
 mod render;
@@ -19,7 +22,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 
-use crate::store::{RunId, Store, StoreError};
+use crate::store::{IntegrationStatus, RunId, Store, StoreError};
 
 /// What the scheduler knows of an integration and the store does not.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,22 +79,49 @@ struct PageState {
     board: Arc<Board>,
     /// The page's own store connection (not the scheduler's).
     store: super::Control,
+    /// The integrations as the store last listed them, and when: shown,
+    /// marked as such, while the store cannot be read.
+    remembered: Arc<Mutex<Option<Remembered>>>,
+}
+
+struct Remembered {
+    at: DateTime<Utc>,
+    status: Vec<IntegrationStatus>,
 }
 
 impl PageState {
     /// Runs `read` on the page's connection, on a blocking thread; a store
-    /// that cannot be read is a 503 page saying so.
+    /// that cannot be read is its error's text (logged here).
     async fn read<T: Send + 'static>(
         &self,
         read: impl FnOnce(&mut dyn Store) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, Response> {
+    ) -> Result<T, String> {
         self.store.call(read).await.map_err(|e| {
             tracing::warn!(error = %e, "the status page cannot read the store");
-            page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                render::unavailable(&e.to_string()),
-            )
+            e.to_string()
         })
+    }
+
+    /// What the store listed last, if it has been read.
+    fn remembered(&self) -> Option<(DateTime<Utc>, Vec<IntegrationStatus>)> {
+        let slot = self.remembered.lock().unwrap_or_else(|p| p.into_inner());
+        slot.as_ref().map(|r| (r.at, r.status.clone()))
+    }
+
+    fn remember(&self, status: &[IntegrationStatus]) {
+        *self.remembered.lock().unwrap_or_else(|p| p.into_inner()) = Some(Remembered {
+            at: Utc::now(),
+            status: status.to_vec(),
+        });
+    }
+
+    /// A page of the layout, with the navigation, saying that the store
+    /// cannot be read and what the page would have shown.
+    fn unavailable(&self, error: &str, what: &str) -> Response {
+        page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            render::unavailable(&render::Context::new(&self.board, None), error, what),
+        )
     }
 }
 
@@ -123,12 +153,26 @@ struct Refresh {
 
 async fn overview(State(s): State<PageState>, Query(q): Query<Refresh>) -> Response {
     let live = s.board.snapshot();
+    let ctx = render::Context::new(&s.board, q.refresh);
     match s.read(|store| store.status()).await {
-        Ok(status) => page(
-            StatusCode::OK,
-            render::overview(&render::Context::new(&s.board, q.refresh), &status, &live),
-        ),
-        Err(response) => response,
+        Ok(status) => {
+            s.remember(&status);
+            page(StatusCode::OK, render::overview(&ctx, &status, &live, None))
+        }
+        // What this daemon knows from memory: its schedule, and the store's
+        // last list, marked with its age.
+        Err(error) => {
+            let remembered = s.remembered();
+            let outage = render::Outage {
+                error: &error,
+                as_of: remembered.as_ref().map(|(at, _)| *at),
+            };
+            let status = remembered.as_ref().map_or(&[][..], |(_, s)| s.as_slice());
+            page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                render::overview(&ctx, status, &live, Some(&outage)),
+            )
+        }
     }
 }
 
@@ -139,6 +183,7 @@ async fn integration(
 ) -> Response {
     let live = s.board.snapshot().remove(&name);
     let wanted = name.clone();
+    let ctx = render::Context::new(&s.board, q.refresh);
     let read = s
         .read(move |store| {
             let Some(status) = store.status()?.into_iter().find(|i| i.name == wanted) else {
@@ -158,15 +203,33 @@ async fn integration(
         Ok(Some((status, runs, reasons))) => page(
             StatusCode::OK,
             render::integration(
-                &render::Context::new(&s.board, q.refresh),
-                &status,
+                &ctx,
+                &name,
+                Some(&status),
                 live.as_ref(),
                 &runs,
                 reasons.as_ref().map(|(id, r)| (*id, r.as_slice())),
+                None,
             ),
         ),
         Ok(None) => not_found(&s, &format!("No integration named {name:?} in the store.")),
-        Err(response) => response,
+        Err(error) => {
+            let remembered = s.remembered();
+            let status = remembered
+                .as_ref()
+                .and_then(|(_, list)| list.iter().find(|i| i.name == name));
+            if status.is_none() && live.is_none() {
+                return s.unavailable(&error, &format!("the integration {name:?}"));
+            }
+            let outage = render::Outage {
+                error: &error,
+                as_of: remembered.as_ref().map(|(at, _)| *at),
+            };
+            page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                render::integration(&ctx, &name, status, live.as_ref(), &[], None, Some(&outage)),
+            )
+        }
     }
 }
 
@@ -217,7 +280,7 @@ async fn run(
             ),
         ),
         Ok(None) => not_found(&s, &format!("No run {id} in the store.")),
-        Err(response) => response,
+        Err(error) => s.unavailable(&error, &format!("run #{id}")),
     }
 }
 
@@ -241,7 +304,7 @@ async fn campaigns(State(s): State<PageState>, Query(q): Query<SearchQuery>) -> 
             .await
         {
             Ok(found) => found,
-            Err(response) => return response,
+            Err(error) => return s.unavailable(&error, "the campaigns"),
         }
     };
     page(
@@ -281,6 +344,7 @@ pub fn router(board: Arc<Board>, database_url: &str) -> Router {
             url: database_url.to_string(),
             store: Arc::default(),
         },
+        remembered: Arc::default(),
     };
     Router::new()
         .route("/", axum::routing::get(overview))

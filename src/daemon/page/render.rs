@@ -126,22 +126,47 @@ fn run_badge(run: &RunRecord) -> Markup {
 
 /// The badges of an integration's state: stored state, then what the
 /// scheduler knows (running, retrying, a manifest that does not validate).
-fn state_badges(status: &IntegrationStatus, live: Option<&LiveState>) -> Markup {
-    let stored = match status.state.as_str() {
-        "active" => "ok",
-        "disabled" => "muted",
-        _ => "bad",
-    };
+fn state_badges(status: Option<&IntegrationStatus>, live: Option<&LiveState>) -> Markup {
+    let stored = status.map(|s| {
+        let kind = match s.state.as_str() {
+            "active" => "ok",
+            "disabled" => "muted",
+            _ => "bad",
+        };
+        (s.state.as_str(), kind)
+    });
     html! {
-        (badge(&status.state, stored))
+        @if let Some((state, kind)) = stored { (badge(state, kind)) }
         @if let Some(live) = live {
             @if live.running { " " (badge("running", "busy")) }
             @if live.manifest_broken { " " (badge("manifest invalid", "bad")) }
             @if let Some((failures, _)) = live.retry {
                 " " (badge(&format!("retrying ({failures} failed)"), "warn"))
             }
-        } @else if status.state != "deleted" {
+        } @else if stored.is_some_and(|(state, _)| state != "deleted") {
             " " (badge("not scheduled here", "muted"))
+        }
+    }
+}
+
+/// The store cannot be read: the page shows what the daemon holds in memory.
+pub struct Outage<'a> {
+    pub error: &'a str,
+    /// When the store's list of integrations shown was read, if it ever was.
+    pub as_of: Option<DateTime<Utc>>,
+}
+
+fn outage_banner(ctx: &Context<'_>, outage: &Outage<'_>) -> Markup {
+    html! {
+        div.outage role="alert" {
+            strong { "The store cannot be read." }
+            " Shown from this daemon's memory: its schedule now"
+            @match outage.as_of {
+                Some(at) => { ", and the store's last answer, from " (when(at, ctx.now)) " (" (utc(at)) ")." }
+                None => { "; the store has not been read by this page since the daemon started." }
+            }
+            " The daemon keeps running and retries; " code { "/readyz" } " says what fails."
+            pre.error { (outage.error) }
         }
     }
 }
@@ -160,24 +185,35 @@ fn truncated(text: &str, max: usize) -> String {
     }
 }
 
-/// `/`: every integration, its state, schedule, last run and counts.
+/// `/`: every integration, its state, schedule, last run and counts; the
+/// ones the store holds and the ones this daemon schedules. With `outage`,
+/// `integrations` is the store's last answer (or nothing).
 pub fn overview(
     ctx: &Context<'_>,
     integrations: &[IntegrationStatus],
     live: &BTreeMap<String, LiveState>,
+    outage: Option<&Outage<'_>>,
 ) -> String {
+    let stored: BTreeMap<&str, &IntegrationStatus> =
+        integrations.iter().map(|i| (i.name.as_str(), i)).collect();
+    let names: std::collections::BTreeSet<&str> = stored
+        .keys()
+        .copied()
+        .chain(live.keys().map(String::as_str))
+        .collect();
     let failing = integrations
         .iter()
         .filter(|i| i.last_run.as_ref().is_some_and(|r| r.status == "failed"))
         .count();
     let content = html! {
         h1 { "Integrations" }
+        @if let Some(outage) = outage { (outage_banner(ctx, outage)) }
         p.summary {
-            (integrations.len()) " integrations · "
+            (names.len()) " integrations · "
             (live.len()) " scheduled by this daemon · "
             @if failing > 0 { span.bad-text { (failing) " failing" } } @else { "none failing" }
         }
-        @if integrations.is_empty() {
+        @if names.is_empty() {
             p.empty { "No integration in the store yet: add a manifest to the directory the daemon watches." }
         } @else {
             div.scroll {
@@ -189,14 +225,21 @@ pub fn overview(
                         th { "Spec" } th { "Last error" }
                     } }
                     tbody {
-                        @for i in integrations {
-                            @let l = live.get(&i.name);
+                        @for name in &names {
+                            @let i = stored.get(name).copied();
+                            @let l = live.get(*name);
                             tr {
                                 td {
-                                    a href=(format!("/integrations/{}", i.name)) { (i.name) }
-                                    div.sub { (i.network) }
+                                    a href=(format!("/integrations/{name}")) { (name) }
+                                    @if let Some(i) = i { div.sub { (i.network) } }
                                 }
-                                td { (state_badges(i, l)) }
+                                td {
+                                    (state_badges(i, l))
+                                    @if i.is_none() {
+                                        @if outage.is_some() { span.muted-text { "not in the store's last answer" } }
+                                        @else { span.muted-text { "not in the store yet" } }
+                                    }
+                                }
                                 td {
                                     @if let Some(l) = l {
                                         code { (l.schedule) }
@@ -205,7 +248,7 @@ pub fn overview(
                                         }
                                     } @else { "—" }
                                 }
-                                @if let Some(r) = &i.last_run {
+                                @if let Some(r) = i.and_then(|i| i.last_run.as_ref()) {
                                     td {
                                         (run_badge(r)) " "
                                         a href=(format!("/runs/{}", r.id)) { "#" (r.id) }
@@ -217,13 +260,19 @@ pub fn overview(
                                     td.num { (r.fetched) } td.num { (r.created) } td.num { (r.updated) }
                                     td.num { (r.skipped) } td.num { (r.removed) }
                                 } @else {
-                                    td { span.muted-text { "never run" } }
+                                    td {
+                                        @if i.is_some() { span.muted-text { "never run" } } @else { "—" }
+                                    }
                                     td.num { "—" } td.num { "—" } td.num { "—" } td.num { "—" } td.num { "—" }
                                 }
-                                td.num { (i.active_campaigns) " / " (i.campaigns) div.sub { "active / all" } }
-                                td { (spec_cell(i)) }
-                                td.error {
-                                    @if let Some(e) = &i.last_error { span title=(e) { (truncated(e, 120)) } }
+                                @if let Some(i) = i {
+                                    td.num { (i.active_campaigns) " / " (i.campaigns) div.sub { "active / all" } }
+                                    td { (spec_cell(i)) }
+                                    td.error {
+                                        @if let Some(e) = &i.last_error { span title=(e) { (truncated(e, 120)) } }
+                                    }
+                                } @else {
+                                    td.num { "—" } td { "—" } td.error {}
                                 }
                             }
                         }
@@ -329,24 +378,31 @@ fn query_value(text: &str) -> String {
 }
 
 /// `/integrations/NAME`: its definition, charts of recent runs, the skip
-/// reasons of its last run that skipped offers, and the runs.
+/// reasons of its last run that skipped offers, and the runs. With
+/// `outage`, `status` is the store's last answer (if any) and there are no
+/// runs to show.
 pub fn integration(
     ctx: &Context<'_>,
-    status: &IntegrationStatus,
+    name: &str,
+    status: Option<&IntegrationStatus>,
     live: Option<&LiveState>,
     runs: &[RunRecord],
     reasons: Option<(i64, &[(String, i64)])>,
+    outage: Option<&Outage<'_>>,
 ) -> String {
     let oldest_first: Vec<&RunRecord> = runs.iter().rev().collect();
     let content = html! {
-        p.crumbs { a href="/" { "Integrations" } " / " (status.name) }
+        p.crumbs { a href="/" { "Integrations" } " / " (name) }
         h1 {
-            (status.name) " "
+            (name) " "
             @if let Some(title) = live.and_then(|l| l.title.as_deref()) { span.sub { (title) } " " }
             (state_badges(status, live))
         }
+        @if let Some(outage) = outage { (outage_banner(ctx, outage)) }
         dl.facts {
-            dt { "Network" } dd { (status.network) }
+            @if let Some(status) = status {
+                dt { "Network" } dd { (status.network) }
+            }
             @if let Some(l) = live {
                 dt { "Manifest" } dd { code { (l.source_file) } }
                 dt { "Schedule" } dd {
@@ -357,39 +413,43 @@ pub fn integration(
                     dt { "Retry" } dd { (failures) " failed in a row; next try " (when(at, ctx.now)) }
                 }
             }
-            dt { "Last success" } dd {
-                @if let Some(t) = status.last_success_at { (when(t, ctx.now)) " (" (utc(t)) ")" } @else { "never" }
-            }
-            dt { "Campaigns" } dd { (status.active_campaigns) " active of " (status.campaigns) }
-            dt { "Spec applied" } dd { code { (status.spec_hash) } }
-            @if let Some(attempted) = status.attempted_spec_hash.as_deref().filter(|a| *a != status.spec_hash) {
-                dt { "Spec attempted" } dd { code { (attempted) } " " (badge("does not validate", "bad")) }
+            @if let Some(status) = status {
+                dt { "Last success" } dd {
+                    @if let Some(t) = status.last_success_at { (when(t, ctx.now)) " (" (utc(t)) ")" } @else { "never" }
+                }
+                dt { "Campaigns" } dd { (status.active_campaigns) " active of " (status.campaigns) }
+                dt { "Spec applied" } dd { code { (status.spec_hash) } }
+                @if let Some(attempted) = status.attempted_spec_hash.as_deref().filter(|a| *a != status.spec_hash) {
+                    dt { "Spec attempted" } dd { code { (attempted) } " " (badge("does not validate", "bad")) }
+                }
             }
         }
-        @if let Some(error) = &status.last_error {
+        @if let Some(error) = status.and_then(|s| s.last_error.as_ref()) {
             h2 { "Last error" }
             pre.error { (error) }
         }
-        h2 { "Recent runs" }
-        @if runs.is_empty() {
-            p.empty { "No run yet." }
-        } @else {
-            div.charts {
-                (chart("fetched", &oldest_first, |r| f64::from(r.fetched), ""))
-                (chart("created", &oldest_first, |r| f64::from(r.created), ""))
-                (chart("updated", &oldest_first, |r| f64::from(r.updated), ""))
-                (chart("skipped", &oldest_first, |r| f64::from(r.skipped), ""))
-                (chart("removed", &oldest_first, |r| f64::from(r.removed), ""))
-                (chart("duration", &oldest_first, seconds, "s"))
+        @if outage.is_none() {
+            h2 { "Recent runs" }
+            @if runs.is_empty() {
+                p.empty { "No run yet." }
+            } @else {
+                div.charts {
+                    (chart("fetched", &oldest_first, |r| f64::from(r.fetched), ""))
+                    (chart("created", &oldest_first, |r| f64::from(r.created), ""))
+                    (chart("updated", &oldest_first, |r| f64::from(r.updated), ""))
+                    (chart("skipped", &oldest_first, |r| f64::from(r.skipped), ""))
+                    (chart("removed", &oldest_first, |r| f64::from(r.removed), ""))
+                    (chart("duration", &oldest_first, seconds, "s"))
+                }
+                @if let Some((run, reasons)) = reasons {
+                    h2 { "Why offers were skipped " span.sub { "(run " a href=(format!("/runs/{run}")) { "#" (run) } ")" } }
+                    (reasons_table(reasons, Some(run), None))
+                }
+                (runs_table(runs))
             }
-            @if let Some((run, reasons)) = reasons {
-                h2 { "Why offers were skipped " span.sub { "(run " a href=(format!("/runs/{run}")) { "#" (run) } ")" } }
-                (reasons_table(reasons, Some(run), None))
-            }
-            (runs_table(runs))
         }
     };
-    layout(ctx, &status.name, content)
+    layout(ctx, name, content)
 }
 
 fn runs_table(runs: &[RunRecord]) -> Markup {
@@ -596,21 +656,23 @@ pub fn not_found(ctx: &Context<'_>, message: &str) -> String {
     )
 }
 
-/// When the store cannot be read: a page of its own, without the layout's
-/// live parts.
-pub fn unavailable(error: &str) -> String {
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            head { meta charset="utf-8"; title { "Store unavailable · offersync" } link rel="stylesheet" href="/assets/style.css"; }
-            body { main {
-                h1 { "The store cannot be read" }
-                pre.error { (error) }
-                p { "The daemon keeps running and retries; reload this page in a moment." }
-            } }
-        }
-    }
-    .into_string()
+/// When the store cannot be read and the daemon holds nothing of `what` in
+/// memory: the layout (its navigation still works) and the error.
+pub fn unavailable(ctx: &Context<'_>, error: &str, what: &str) -> String {
+    layout(
+        ctx,
+        "Store unavailable",
+        html! {
+            h1 { "The store cannot be read" }
+            p { "This page shows " (what) ", read from the store, which does not answer:" }
+            pre.error { (error) }
+            p {
+                "The daemon keeps running and retries; reload this page in a moment, or see "
+                a href="/" { "the integrations" } " as this daemon knows them. "
+                code { "/readyz" } " says what fails."
+            }
+        },
+    )
 }
 
 #[cfg(test)]
