@@ -317,3 +317,56 @@ async fn fetch_and_networks_speak_json() {
     assert!(everflow["auth"].is_string() && everflow["paging"].is_string());
     assert!(lines.len() > 10);
 }
+
+/// Issue 27.9: `plan --format json` is named objects a tool can read by
+/// key, not tuples and bare flags: each created campaign is `{external_id,
+/// name}`, each update also carries its `changes` as `{column, old, new}`,
+/// each removal says what it does to the campaign.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_json_is_named_objects() {
+    let (mock, m, db) = synced(Backend::Sqlite).await;
+    let mut now = offers(1..=4);
+    now[2]["name"] = "Renamed upstream".into();
+    now.push(offer(6));
+    mock.set_offers(now);
+    let out = offersync(&m, &db.url, &["plan", "acme", "--format", "json"]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let value: serde_json::Value =
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(value["integration"], "acme");
+    let plan = &value["plan"];
+    assert_eq!(
+        plan["create"],
+        serde_json::json!([{"external_id": "6", "name": "Offer 6"}])
+    );
+    let update = &plan["update"][0];
+    assert_eq!(plan["update"].as_array().map(Vec::len), Some(1), "{plan}");
+    assert_eq!(update["external_id"], "3");
+    assert_eq!(update["name"], "Renamed upstream");
+    assert_eq!(update["restore"], false);
+    assert!(update["cause"].as_str().is_some(), "{update}");
+    let name_change = update["changes"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["column"] == "name"))
+        .unwrap_or_else(|| panic!("{update}"));
+    assert_eq!(name_change["old"], "Offer 3");
+    assert_eq!(name_change["new"], "Renamed upstream");
+    assert_eq!(
+        plan["remove"],
+        serde_json::json!([{"external_id": "5", "action": "pause"}])
+    );
+    // No tuples anywhere (an array of arrays), and no flag standing for a
+    // list it is not in.
+    fn no_tuples(v: &serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::Array(items) => items.iter().all(|i| !i.is_array() && no_tuples(i)),
+            serde_json::Value::Object(map) => map.values().all(no_tuples),
+            _ => true,
+        }
+    }
+    assert!(no_tuples(&value), "{value}");
+    for flag in ["pause", "pause_filtered", "restore", "changes", "causes"] {
+        assert!(plan.get(flag).is_none(), "{flag}: {plan}");
+    }
+}
