@@ -370,3 +370,37 @@ async fn plan_json_is_named_objects() {
         assert!(plan.get(flag).is_none(), "{flag}: {plan}");
     }
 }
+
+/// Issue 27.9: `status` prints a manifest error (a diagnostic with its
+/// source line and caret) on real lines, indented under the integration,
+/// not as one line of `\n`; other control characters stay escaped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_prints_a_manifest_error_on_real_lines() {
+    let (_mock, m, db) = synced(Backend::Sqlite).await;
+    db.execute(
+        "UPDATE integrations SET last_error = 'manifest invalid, running the last good spec: integration.yaml:7:12: error: spec.enabled: \"yes\" is not true or false
+   |
+ 7 |   enabled: yes
+   |            ^^^
+  hint: write true' || char(27) || '[31m' WHERE name = 'acme'",
+    );
+    let out = offersync(&m, &db.url, &["status"]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(!stdout.contains("\\n"), "{stdout}");
+    assert!(!stdout.contains('\x1b'), "{stdout}");
+    assert!(
+        stdout.contains(
+            "  last error: manifest invalid, running the last good spec: integration.yaml:7:12: error: spec.enabled: \"yes\" is not true or false\n"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("\n     7 |   enabled: yes\n       |            ^^^\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("\n      hint: write true\\u{1b}[31m"),
+        "{stdout}"
+    );
+}

@@ -837,7 +837,7 @@ pub fn show_run(id: i64, url: &str, format: OutputFormat) -> ExitCode {
                 run.warnings
             );
             if let Some(e) = &run.error {
-                outln!("  error: {}", shown(e));
+                outln!("  error: {}", shown_lines(e, "    "));
             }
             print_skips(&skips);
             for (id, message) in &warnings {
@@ -910,7 +910,7 @@ pub fn status(url: &str, format: OutputFormat) -> ExitCode {
                     );
                 }
                 if let Some(e) = &r.last_error {
-                    outln!("  last error: {}", shown(e));
+                    outln!("  last error: {}", shown_lines(e, "    "));
                 }
             }
         }
@@ -1115,6 +1115,17 @@ fn shown(text: &str) -> std::borrow::Cow<'_, str> {
     crate::fetch::escape_controls(text)
 }
 
+/// A message of several lines (a manifest diagnostic with its source line
+/// and caret) on real lines, each after the first indented by `indent`;
+/// every other control character is escaped as [`shown`] does.
+fn shown_lines(text: &str, indent: &str) -> String {
+    text.trim_end_matches('\n')
+        .split('\n')
+        .map(|line| shown(line.strip_suffix('\r').unwrap_or(line)))
+        .collect::<Vec<_>>()
+        .join(&format!("\n{indent}"))
+}
+
 fn short_hash(hash: &str) -> &str {
     hash.get(..12).unwrap_or(hash)
 }
@@ -1143,5 +1154,14 @@ mod tests {
         };
         assert_eq!(progress_line("acme", p), "acme: page 3 · 999 offers");
         assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn several_lines_are_indented_and_controls_escaped() {
+        assert_eq!(shown_lines("one", "  "), "one");
+        assert_eq!(
+            shown_lines("a: b\r\n 7 | x\t\x1b\n", "  "),
+            "a: b\n   7 | x\\t\\u{1b}"
+        );
     }
 }
