@@ -404,3 +404,84 @@ async fn status_prints_a_manifest_error_on_real_lines() {
         "{stdout}"
     );
 }
+
+/// Issue 27.9: money is printed one way by every command: two decimals at
+/// least (2.60, not 2.6 in one command and 2.60 in the next), more when the
+/// amount has them, and a revenue share as a percentage.
+#[test]
+fn money_is_formatted_one_way_in_every_command() {
+    let cwd = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let demo = repo.join("demo");
+    let manifests = demo.join("integrations.d");
+    let (manifests, sample) = (
+        manifests.to_str().unwrap(),
+        demo.join("api/everflow/page1.json"),
+    );
+    let run = |args: &[&str]| {
+        let out = offersync_in(cwd.path(), args);
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{args:?}: {stdout}{stderr}");
+        stdout
+    };
+    let store = ["--database-url", "sqlite://offersync.db"];
+    let shown = run(&[&["demo", "--dir", demo.to_str().unwrap()][..], &store].concat());
+    let campaigns = run(&[
+        &["campaigns", "demo-everflow", "--dir", manifests][..],
+        &store,
+    ]
+    .concat());
+    for out in [&shown, &campaigns] {
+        // 214: revenue 3.25, payout 2.6; 318: a 12 % revenue share, 9.6 % paid.
+        assert!(out.contains("3.25") && out.contains("2.60"), "{out}");
+        assert!(out.contains("12.00%") && out.contains("9.60%"), "{out}");
+        assert!(!out.contains("2.6 ") && !out.contains(" 12 "), "{out}");
+    }
+    let mapped = run(&[
+        "map",
+        "--network",
+        "everflow",
+        "--sample",
+        sample.to_str().unwrap(),
+        "--dir",
+        manifests,
+    ]);
+    assert!(
+        mapped.contains("3.25") && mapped.contains("22.00") && mapped.contains("12.00%"),
+        "{mapped}"
+    );
+    let explained = run(&[
+        "explain",
+        "demo-everflow",
+        "--offer",
+        "214",
+        "--sample",
+        sample.to_str().unwrap(),
+        "--dir",
+        manifests,
+    ]);
+    assert!(
+        explained.contains("payout: 3.25 × 0.8 = 2.60"),
+        "{explained}"
+    );
+}
+
+/// Issue 27.9: amounts in `plan` and `changes` read as in every other
+/// command (`2.50 → 7.00`, not `2.5 → 7`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_and_changes_print_amounts_like_every_command() {
+    let (mock, m, db) = synced(Backend::Sqlite).await;
+    let mut now = offers(1..=5);
+    now[0]["payout"] = "7".into();
+    mock.set_offers(now);
+    let out = offersync(&m, &db.url, &["plan", "acme"]).await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("payout: 2.50 → 7.00"), "{stdout}");
+    let out = offersync(&m, &db.url, &["sync", "acme"]).await;
+    assert!(out.status.success(), "{:?}", text(&out));
+    let out = offersync(&m, &db.url, &["changes", "--since", "5"]).await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("payout 2.50 → 7.00"), "{stdout}");
+}

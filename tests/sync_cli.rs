@@ -108,7 +108,7 @@ async fn plan_sync_runs_and_status_tell_the_story() {
         stdout.contains("  name: Offer 1 → Offer 1 v2\n"),
         "{stdout}"
     );
-    assert!(stdout.contains("  revenue: 2.5 → 3\n"), "{stdout}");
+    assert!(stdout.contains("  revenue: 2.50 → 3.00\n"), "{stdout}");
     mock.set_offers(offers(1..=25));
 
     let out = offersync_async(&m, &db.url, &["sync", "acme", "--format", "json"]).await;

@@ -4,6 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use crate::campaign::PayoutKind;
 use crate::manifest::{self, IntegrationDef};
 use crate::mapping::program::did_you_mean;
 use crate::store::{self, RunId, RunRecord, SkipRecord, Store, Trigger};
@@ -404,8 +405,8 @@ pub fn plan(
                         format!(
                             "  {}: {} → {}{held}",
                             change.column,
-                            shown(&change.old),
-                            shown(&change.new)
+                            column_value(change.column, &change.old),
+                            column_value(change.column, &change.new)
                         ),
                     ));
                 }
@@ -661,6 +662,7 @@ pub fn campaigns(
             }
         }
         OutputFormat::Text => {
+            let kind = |c: &store::CampaignRecord| PayoutKind::from_stored(&c.payout_kind);
             let rows: Vec<[String; 7]> = list
                 .iter()
                 .map(|c| {
@@ -676,12 +678,8 @@ pub fn campaigns(
                         } else {
                             c.status.clone()
                         },
-                        c.revenue
-                            .map(|d| d.normalize().to_string())
-                            .unwrap_or_default(),
-                        c.payout
-                            .map(|d| d.normalize().to_string())
-                            .unwrap_or_default(),
+                        c.revenue.map(|d| kind(c).shown(d)).unwrap_or_default(),
+                        c.payout.map(|d| kind(c).shown(d)).unwrap_or_default(),
                         c.currency.clone().unwrap_or_default(),
                         c.changed_at.format("%Y-%m-%d %H:%M UTC").to_string(),
                     ]
@@ -736,7 +734,9 @@ pub fn changes(
                         .iter()
                         .map(|f| {
                             let value = |v: &serde_json::Value| match v {
-                                serde_json::Value::String(s) => shown(s).chars().take(24).collect(),
+                                serde_json::Value::String(s) => {
+                                    column_value(&f.column, s).chars().take(24).collect()
+                                }
                                 serde_json::Value::Null => "-".to_string(),
                                 other => other.to_string().chars().take(24).collect(),
                             };
@@ -1124,6 +1124,16 @@ fn shown_lines(text: &str, indent: &str) -> String {
         .map(|line| shown(line.strip_suffix('\r').unwrap_or(line)))
         .collect::<Vec<_>>()
         .join(&format!("\n{indent}"))
+}
+
+/// A column's value in text output: amounts as every command prints them
+/// (`2.60`), anything else as [`shown`].
+fn column_value<'a>(column: &str, value: &'a str) -> std::borrow::Cow<'a, str> {
+    const MONEY: [&str; 4] = ["revenue", "payout", "revenue_max", "payout_max"];
+    match value.parse::<rust_decimal::Decimal>() {
+        Ok(d) if MONEY.contains(&column) => PayoutKind::Amount.shown(d).into(),
+        _ => shown(value),
+    }
 }
 
 fn short_hash(hash: &str) -> &str {
