@@ -485,3 +485,53 @@ async fn plan_and_changes_print_amounts_like_every_command() {
     assert!(out.status.success(), "{stdout}{stderr}");
     assert!(stdout.contains("payout 2.50 → 7.00"), "{stdout}");
 }
+
+/// Issue 27.1: `changes` in text cut old and new to the same prefix
+/// (`name FitTrack Pro - iOS - US  → FitTrack Pro - iOS - US`); it shows
+/// the part that differs, with a little context, and elides the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_show_the_part_of_a_long_value_that_differs() {
+    let mock = MockNetwork::start(offers(1..=3), 10).await;
+    let m = Manifests::new(
+        &network_yaml(PAGE_PAGINATION, HEADER_AUTH),
+        &integration_yaml("acme", &mock.base_url(), ""),
+    );
+    let db = TestDb::new(Backend::Sqlite);
+    let named = |first: &str, second: &str| {
+        let mut list = offers(1..=3);
+        list[0]["name"] = first.into();
+        list[1]["name"] = second.into();
+        list
+    };
+    mock.set_offers(named(
+        "FitTrack Pro - iOS - US - CPI - Tier 1 traffic only",
+        "GlowSkin Shop - RevShare 12% - EU (exclude FR) - new customers",
+    ));
+    assert!(
+        offersync(&m, &db.url, &["sync", "acme"])
+            .await
+            .status
+            .success()
+    );
+    mock.set_offers(named(
+        "FitTrack Pro - iOS - US - CPA - Tier 1 traffic only",
+        "GlowSkin Shop - RevShare 15% - EU (exclude FR) - new customers",
+    ));
+    assert!(
+        offersync(&m, &db.url, &["sync", "acme"])
+            .await
+            .status
+            .success()
+    );
+    let out = offersync(&m, &db.url, &["changes", "--since", "3"]).await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("name …- US - CPI - Tier 1… → …- US - CPA - Tier 1…"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("name …RevShare 12% - EU (ex… → …RevShare 15% - EU (ex…"),
+        "{stdout}"
+    );
+}

@@ -733,14 +733,17 @@ pub fn changes(
                         .columns
                         .iter()
                         .map(|f| {
-                            let value = |v: &serde_json::Value| match v {
-                                serde_json::Value::String(s) => {
-                                    column_value(&f.column, s).chars().take(24).collect()
+                            let value = |v: &serde_json::Value| -> String {
+                                match v {
+                                    serde_json::Value::String(s) => {
+                                        column_value(&f.column, s).into_owned()
+                                    }
+                                    serde_json::Value::Null => "-".into(),
+                                    other => shown(&other.to_string()).into_owned(),
                                 }
-                                serde_json::Value::Null => "-".to_string(),
-                                other => other.to_string().chars().take(24).collect(),
                             };
-                            format!("{} {} → {}", f.column, value(&f.old), value(&f.new))
+                            let (old, new) = differing(&value(&f.old), &value(&f.new));
+                            format!("{} {old} → {new}", f.column)
                         })
                         .collect();
                     [
@@ -776,6 +779,58 @@ pub fn changes(
         }
     }
     ExitCode::SUCCESS
+}
+
+/// The longest value `changes` shows whole, and the context kept on either
+/// side of the part of a longer one that changed.
+const CHANGE_WIDTH: usize = 24;
+const CHANGE_CONTEXT: usize = 10;
+
+/// Old and new as `changes` prints them: whole when short; else the part
+/// that differs with some context, the common rest elided with `…`
+/// (`…- US - CPI - Tier 1…` → `…- US - CPA - Tier 1…`), so that two long
+/// values that differ at the end do not read the same.
+fn differing(old: &str, new: &str) -> (String, String) {
+    let (a, b): (Vec<char>, Vec<char>) = (old.chars().collect(), new.chars().collect());
+    if a.len() <= CHANGE_WIDTH && b.len() <= CHANGE_WIDTH {
+        return (old.to_string(), new.to_string());
+    }
+    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let room = a.len().min(b.len()) - prefix;
+    let suffix = a
+        .iter()
+        .rev()
+        .zip(b.iter().rev())
+        .take(room)
+        .take_while(|(x, y)| x == y)
+        .count();
+    let cut = |chars: &[char]| {
+        let start = prefix.saturating_sub(CHANGE_CONTEXT);
+        let end = (chars.len() - suffix + CHANGE_CONTEXT).min(chars.len());
+        // The part that differs, itself cut when long.
+        let mut middle: String = chars[start..end].iter().collect();
+        let mut cut_end = end < chars.len();
+        if end - start > CHANGE_WIDTH + 2 * CHANGE_CONTEXT {
+            middle = chars[start..start + CHANGE_WIDTH + CHANGE_CONTEXT]
+                .iter()
+                .collect();
+            cut_end = true;
+        }
+        let mut shown = String::new();
+        if start > 0 {
+            shown.push('…');
+            middle = middle.trim_start().to_string();
+        }
+        if cut_end {
+            middle = middle.trim_end().to_string();
+        }
+        shown.push_str(&middle);
+        if cut_end {
+            shown.push('…');
+        }
+        shown
+    };
+    (cut(&a), cut(&b))
 }
 
 /// `offersync runs show RUN_ID`: one run and every offer it skipped.
@@ -1164,6 +1219,54 @@ mod tests {
         };
         assert_eq!(progress_line("acme", p), "acme: page 3 · 999 offers");
         assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn changes_show_what_differs_in_long_values() {
+        let d = |a: &str, b: &str| differing(a, b);
+        assert_eq!(
+            d("Offer 1", "Offer 2"),
+            ("Offer 1".into(), "Offer 2".into())
+        );
+        assert_eq!(
+            d(
+                "FitTrack Pro - iOS - US - CPI - Tier 1 traffic only",
+                "FitTrack Pro - iOS - US - CPA - Tier 1 traffic only"
+            ),
+            (
+                "…- US - CPI - Tier 1…".into(),
+                "…- US - CPA - Tier 1…".into()
+            )
+        );
+        // A change at the start keeps it, one at the end has no trailing `…`.
+        assert_eq!(
+            d(
+                "Alpha campaign for the US market",
+                "Beta campaign for the US market"
+            )
+            .0,
+            "Alpha campaign…"
+        );
+        assert_eq!(
+            d(
+                "A campaign for the US market, v1",
+                "A campaign for the US market, v2"
+            )
+            .1,
+            "…market, v2"
+        );
+        // One a prefix of the other.
+        assert_eq!(
+            d(
+                "A campaign for the US market",
+                "A campaign for the US market and CA"
+            ),
+            ("…US market".into(), "…US market and CA".into())
+        );
+        // A value replaced whole is cut after some characters.
+        let long = "x".repeat(100);
+        let (_, new) = d("short", &long);
+        assert_eq!(new.chars().count(), CHANGE_WIDTH + CHANGE_CONTEXT + 1);
     }
 
     #[test]
