@@ -49,6 +49,30 @@ impl PayoutKind {
             Self::Percent => "percent",
         }
     }
+
+    /// The kind a stored `payout_kind` column names (`amount` otherwise).
+    pub fn from_stored(text: &str) -> Self {
+        if text == Self::Percent.as_str() {
+            Self::Percent
+        } else {
+            Self::Amount
+        }
+    }
+
+    /// A revenue or payout as every command and page prints it: two
+    /// decimals at least (`2.60`, as people write amounts), more when the
+    /// value has them (`0.125`), no zeros past two places that only a
+    /// column's scale added (a NUMERIC(12,4) `2.6000` is `2.60`); a
+    /// percentage ends in `%` (`12.00%`). Machine output (JSON) keeps the
+    /// decimal as stored.
+    pub fn shown(self, value: Decimal) -> String {
+        let value = value.normalize();
+        let unit = match self {
+            Self::Amount => "",
+            Self::Percent => "%",
+        };
+        format!("{value:.*}{unit}", value.scale().max(2) as usize)
+    }
 }
 
 /// Who can see a campaign.
@@ -326,4 +350,23 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
         out.push(DIGITS[usize::from(b & 0x0f)]);
     }
     String::from_utf8(out).expect("hex digits are ASCII")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_has_two_decimals_at_least_and_no_scale_padding() {
+        let shown = |text: &str, kind: PayoutKind| kind.shown(text.parse().unwrap());
+        assert_eq!(shown("2.6", PayoutKind::Amount), "2.60");
+        assert_eq!(shown("2.6000", PayoutKind::Amount), "2.60");
+        assert_eq!(shown("22", PayoutKind::Amount), "22.00");
+        assert_eq!(shown("0.125", PayoutKind::Amount), "0.125");
+        assert_eq!(shown("0", PayoutKind::Amount), "0.00");
+        assert_eq!(shown("-1.5", PayoutKind::Amount), "-1.50");
+        assert_eq!(shown("12", PayoutKind::Percent), "12.00%");
+        assert_eq!(PayoutKind::from_stored("percent"), PayoutKind::Percent);
+        assert_eq!(PayoutKind::from_stored("amount"), PayoutKind::Amount);
+    }
 }

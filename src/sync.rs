@@ -65,8 +65,9 @@ impl RunReport {
     }
 }
 
-/// What a run would do, by external id.
-#[derive(Debug, Default, Serialize)]
+/// What a run would do, by external id. Serialized (`plan --format json`)
+/// as named objects, see [`PlanReport::serialize`].
+#[derive(Debug, Default)]
 pub struct PlanReport {
     pub create: Vec<(String, String)>,
     pub update: Vec<(String, String)>,
@@ -89,6 +90,70 @@ pub struct PlanReport {
     /// removal still leaves it whole). When false, the run's error says
     /// why it stopped and the lists hold only what was read before.
     pub complete: bool,
+}
+
+/// The JSON of a plan is named objects a tool reads by key, as `terraform
+/// show -json` does: `{external_id, name}` per creation; per update also
+/// `cause`, `restore` and its `changes` (`{column, old, new,
+/// held_back_by_policy}`); per removal and filtered campaign the `action`
+/// it gets (`pause`, `mark_removed`, `mark_filtered`); `{external_id,
+/// message}` per warning. No tuples, and no flag that qualifies another list.
+impl Serialize for PlanReport {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde_json::json;
+        use std::collections::{HashMap, HashSet};
+        // By id, so a plan of many updates is not quadratic.
+        let causes: HashMap<&str, &str> = self
+            .causes
+            .iter()
+            .map(|(id, why)| (id.as_str(), why.as_str()))
+            .collect();
+        let changes: HashMap<&str, &[crate::reconcile::ColumnChange]> = self
+            .changes
+            .iter()
+            .map(|(id, list)| (id.as_str(), list.as_slice()))
+            .collect();
+        let restore: HashSet<&str> = self.restore.iter().map(String::as_str).collect();
+        let update: Vec<Value> = self
+            .update
+            .iter()
+            .map(|(id, name)| {
+                json!({
+                    "external_id": id,
+                    "name": name,
+                    "cause": causes.get(id.as_str()),
+                    "restore": restore.contains(id.as_str()),
+                    "changes": changes.get(id.as_str()).copied().unwrap_or_default(),
+                })
+            })
+            .collect();
+        let with_action = |ids: &[String], action: &str| -> Vec<Value> {
+            ids.iter()
+                .map(|id| json!({"external_id": id, "action": action}))
+                .collect()
+        };
+        json!({
+            "complete": self.complete,
+            "create": self
+                .create
+                .iter()
+                .map(|(id, name)| json!({"external_id": id, "name": name}))
+                .collect::<Vec<_>>(),
+            "update": update,
+            "remove": with_action(&self.remove, if self.pause { "pause" } else { "mark_removed" }),
+            "filter": with_action(
+                &self.filter,
+                if self.pause_filtered { "pause" } else { "mark_filtered" },
+            ),
+            "warnings": self
+                .warnings
+                .iter()
+                .map(|(id, message)| json!({"external_id": id, "message": message}))
+                .collect::<Vec<_>>(),
+            "skips": self.skips,
+        })
+        .serialize(s)
+    }
 }
 
 /// What the fetching side tells the writing side.

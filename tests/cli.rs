@@ -979,7 +979,7 @@ fn explain_traces_one_offer_through_mapping_filters_payout_and_plan() {
         stdout.contains("  filters.countries              passes"),
         "{stdout}"
     );
-    assert!(stdout.contains("payout: 12 × 0.8 = 9.6"), "{stdout}");
+    assert!(stdout.contains("payout: 12.00% × 0.8 = 9.60%"), "{stdout}");
     // Only a column the policy leaves to the operator differs: nothing to write.
     assert!(stdout.contains("plan: unchanged"), "{stdout}");
     assert!(

@@ -317,3 +317,221 @@ async fn fetch_and_networks_speak_json() {
     assert!(everflow["auth"].is_string() && everflow["paging"].is_string());
     assert!(lines.len() > 10);
 }
+
+/// Issue 27.9: `plan --format json` is named objects a tool can read by
+/// key, not tuples and bare flags: each created campaign is `{external_id,
+/// name}`, each update also carries its `changes` as `{column, old, new}`,
+/// each removal says what it does to the campaign.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_json_is_named_objects() {
+    let (mock, m, db) = synced(Backend::Sqlite).await;
+    let mut now = offers(1..=4);
+    now[2]["name"] = "Renamed upstream".into();
+    now.push(offer(6));
+    mock.set_offers(now);
+    let out = offersync(&m, &db.url, &["plan", "acme", "--format", "json"]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let value: serde_json::Value =
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(value["integration"], "acme");
+    let plan = &value["plan"];
+    assert_eq!(
+        plan["create"],
+        serde_json::json!([{"external_id": "6", "name": "Offer 6"}])
+    );
+    let update = &plan["update"][0];
+    assert_eq!(plan["update"].as_array().map(Vec::len), Some(1), "{plan}");
+    assert_eq!(update["external_id"], "3");
+    assert_eq!(update["name"], "Renamed upstream");
+    assert_eq!(update["restore"], false);
+    assert!(update["cause"].as_str().is_some(), "{update}");
+    let name_change = update["changes"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["column"] == "name"))
+        .unwrap_or_else(|| panic!("{update}"));
+    assert_eq!(name_change["old"], "Offer 3");
+    assert_eq!(name_change["new"], "Renamed upstream");
+    assert_eq!(
+        plan["remove"],
+        serde_json::json!([{"external_id": "5", "action": "pause"}])
+    );
+    // No tuples anywhere (an array of arrays), and no flag standing for a
+    // list it is not in.
+    fn no_tuples(v: &serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::Array(items) => items.iter().all(|i| !i.is_array() && no_tuples(i)),
+            serde_json::Value::Object(map) => map.values().all(no_tuples),
+            _ => true,
+        }
+    }
+    assert!(no_tuples(&value), "{value}");
+    for flag in ["pause", "pause_filtered", "restore", "changes", "causes"] {
+        assert!(plan.get(flag).is_none(), "{flag}: {plan}");
+    }
+}
+
+/// Issue 27.9: `status` prints a manifest error (a diagnostic with its
+/// source line and caret) on real lines, indented under the integration,
+/// not as one line of `\n`; other control characters stay escaped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_prints_a_manifest_error_on_real_lines() {
+    let (_mock, m, db) = synced(Backend::Sqlite).await;
+    db.execute(
+        "UPDATE integrations SET last_error = 'manifest invalid, running the last good spec: integration.yaml:7:12: error: spec.enabled: \"yes\" is not true or false
+   |
+ 7 |   enabled: yes
+   |            ^^^
+  hint: write true' || char(27) || '[31m' WHERE name = 'acme'",
+    );
+    let out = offersync(&m, &db.url, &["status"]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(!stdout.contains("\\n"), "{stdout}");
+    assert!(!stdout.contains('\x1b'), "{stdout}");
+    assert!(
+        stdout.contains(
+            "  last error: manifest invalid, running the last good spec: integration.yaml:7:12: error: spec.enabled: \"yes\" is not true or false\n"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("\n     7 |   enabled: yes\n       |            ^^^\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("\n      hint: write true\\u{1b}[31m"),
+        "{stdout}"
+    );
+}
+
+/// Issue 27.9: money is printed one way by every command: two decimals at
+/// least (2.60, not 2.6 in one command and 2.60 in the next), more when the
+/// amount has them, and a revenue share as a percentage.
+#[test]
+fn money_is_formatted_one_way_in_every_command() {
+    let cwd = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let demo = repo.join("demo");
+    let manifests = demo.join("integrations.d");
+    let (manifests, sample) = (
+        manifests.to_str().unwrap(),
+        demo.join("api/everflow/page1.json"),
+    );
+    let run = |args: &[&str]| {
+        let out = offersync_in(cwd.path(), args);
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{args:?}: {stdout}{stderr}");
+        stdout
+    };
+    let store = ["--database-url", "sqlite://offersync.db"];
+    let shown = run(&[&["demo", "--dir", demo.to_str().unwrap()][..], &store].concat());
+    let campaigns = run(&[
+        &["campaigns", "demo-everflow", "--dir", manifests][..],
+        &store,
+    ]
+    .concat());
+    for out in [&shown, &campaigns] {
+        // 214: revenue 3.25, payout 2.6; 318: a 12 % revenue share, 9.6 % paid.
+        assert!(out.contains("3.25") && out.contains("2.60"), "{out}");
+        assert!(out.contains("12.00%") && out.contains("9.60%"), "{out}");
+        assert!(!out.contains("2.6 ") && !out.contains(" 12 "), "{out}");
+    }
+    let mapped = run(&[
+        "map",
+        "--network",
+        "everflow",
+        "--sample",
+        sample.to_str().unwrap(),
+        "--dir",
+        manifests,
+    ]);
+    assert!(
+        mapped.contains("3.25") && mapped.contains("22.00") && mapped.contains("12.00%"),
+        "{mapped}"
+    );
+    let explained = run(&[
+        "explain",
+        "demo-everflow",
+        "--offer",
+        "214",
+        "--sample",
+        sample.to_str().unwrap(),
+        "--dir",
+        manifests,
+    ]);
+    assert!(
+        explained.contains("payout: 3.25 × 0.8 = 2.60"),
+        "{explained}"
+    );
+}
+
+/// Issue 27.9: amounts in `plan` and `changes` read as in every other
+/// command (`2.50 → 7.00`, not `2.5 → 7`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_and_changes_print_amounts_like_every_command() {
+    let (mock, m, db) = synced(Backend::Sqlite).await;
+    let mut now = offers(1..=5);
+    now[0]["payout"] = "7".into();
+    mock.set_offers(now);
+    let out = offersync(&m, &db.url, &["plan", "acme"]).await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("payout: 2.50 → 7.00"), "{stdout}");
+    let out = offersync(&m, &db.url, &["sync", "acme"]).await;
+    assert!(out.status.success(), "{:?}", text(&out));
+    let out = offersync(&m, &db.url, &["changes", "--since", "5"]).await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("payout 2.50 → 7.00"), "{stdout}");
+}
+
+/// Issue 27.1: `changes` in text cut old and new to the same prefix
+/// (`name FitTrack Pro - iOS - US  → FitTrack Pro - iOS - US`); it shows
+/// the part that differs, with a little context, and elides the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_show_the_part_of_a_long_value_that_differs() {
+    let mock = MockNetwork::start(offers(1..=3), 10).await;
+    let m = Manifests::new(
+        &network_yaml(PAGE_PAGINATION, HEADER_AUTH),
+        &integration_yaml("acme", &mock.base_url(), ""),
+    );
+    let db = TestDb::new(Backend::Sqlite);
+    let named = |first: &str, second: &str| {
+        let mut list = offers(1..=3);
+        list[0]["name"] = first.into();
+        list[1]["name"] = second.into();
+        list
+    };
+    mock.set_offers(named(
+        "FitTrack Pro - iOS - US - CPI - Tier 1 traffic only",
+        "GlowSkin Shop - RevShare 12% - EU (exclude FR) - new customers",
+    ));
+    assert!(
+        offersync(&m, &db.url, &["sync", "acme"])
+            .await
+            .status
+            .success()
+    );
+    mock.set_offers(named(
+        "FitTrack Pro - iOS - US - CPA - Tier 1 traffic only",
+        "GlowSkin Shop - RevShare 15% - EU (exclude FR) - new customers",
+    ));
+    assert!(
+        offersync(&m, &db.url, &["sync", "acme"])
+            .await
+            .status
+            .success()
+    );
+    let out = offersync(&m, &db.url, &["changes", "--since", "3"]).await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("name …- US - CPI - Tier 1… → …- US - CPA - Tier 1…"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("name …RevShare 12% - EU (ex… → …RevShare 15% - EU (ex…"),
+        "{stdout}"
+    );
+}

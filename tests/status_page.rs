@@ -221,7 +221,7 @@ async fn the_status_page_shows_integrations_runs_skips_and_campaigns_safely() {
         "3 created",
         "9 skipped",
         "page 1 of 1 · 9 offers",
-        "12 payout_above_max payout 13.50 > max 5",
+        "12 payout_above_max payout 13.50 > max 5.00",
     ] {
         assert!(text.contains(expected), "{expected:?} not in: {text}");
     }

@@ -491,7 +491,7 @@ async fn filters_skip_with_reasons_that_the_run_log_keeps(backend: Backend) {
         skips.contains(&(
             "1".into(),
             "payout_below_min".into(),
-            "payout 1.00 < min 2".into()
+            "payout 1.00 < min 2.00".into()
         )),
         "{skips:?}"
     );

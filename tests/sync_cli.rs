@@ -70,7 +70,7 @@ async fn plan_sync_runs_and_status_tell_the_story() {
     assert!(stdout.contains("+ create  1   Offer 1\n"), "{stdout}");
     assert!(stdout.contains("+ create  10  Offer 10\n"), "{stdout}");
     assert!(
-        stdout.contains("  skip    25  payout_above_max: payout 26.50 > max 20"),
+        stdout.contains("  skip    25  payout_above_max: payout 26.50 > max 20.00"),
         "{stdout}"
     );
     assert!(
@@ -108,7 +108,7 @@ async fn plan_sync_runs_and_status_tell_the_story() {
         stdout.contains("  name: Offer 1 → Offer 1 v2\n"),
         "{stdout}"
     );
-    assert!(stdout.contains("  revenue: 2.5 → 3\n"), "{stdout}");
+    assert!(stdout.contains("  revenue: 2.50 → 3.00\n"), "{stdout}");
     mock.set_offers(offers(1..=25));
 
     let out = offersync_async(&m, &db.url, &["sync", "acme", "--format", "json"]).await;
@@ -138,7 +138,7 @@ async fn plan_sync_runs_and_status_tell_the_story() {
     );
     let line = format!(
         "  skipped {:<12} {:<24} {}",
-        "25", "payout_above_max", "payout 26.50 > max 20"
+        "25", "payout_above_max", "payout 26.50 > max 20.00"
     );
     assert!(stdout.contains(&line), "{stdout}");
 

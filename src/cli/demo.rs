@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use crate::campaign::PayoutKind;
 use crate::demo;
 use crate::manifest;
 use crate::store::{RunId, Trigger};
@@ -71,11 +72,8 @@ pub fn demo(dir: &Path, url: &str) -> ExitCode {
             "PAYOUT"
         );
         for c in &campaigns {
-            // Amounts as people write them (2.60, not 2.6); more places when
-            // the value has them. A revenue share is a percentage.
             let money = |d: Option<rust_decimal::Decimal>, kind: &str| {
-                let unit = if kind == "percent" { "%" } else { "" };
-                d.map(|d| format!("{d:.*}{unit}", d.scale().max(2) as usize))
+                d.map(|d| PayoutKind::from_stored(kind).shown(d))
                     .unwrap_or_default()
             };
             let countries = c

@@ -84,7 +84,10 @@ fn explain_json(
         "payout": campaign.payout.map(|d| d.to_string()),
         "kind": campaign.payout_kind.as_str(),
         "arithmetic": match (campaign.revenue, campaign.payout) {
-            (Some(r), Some(p)) => format!("{r} × {} = {p} (rounded {:?} to {} decimals)", def.payout.ratio, def.payout.rounding, def.payout.decimals).to_lowercase(),
+            (Some(r), Some(p)) => {
+                let kind = campaign.payout_kind;
+                format!("{} × {} = {} (rounded {:?} to {} decimals)", kind.shown(r), def.payout.ratio, kind.shown(p), def.payout.rounding, def.payout.decimals).to_lowercase()
+            }
             _ => "no revenue: no payout".to_string(),
         },
     });

@@ -1114,7 +1114,7 @@ fn write_table(out: &mut dyn Write, offers: &[&Offer]) -> std::io::Result<()> {
                 o.status.to_string(),
                 o.model.map(|m| m.to_string()).unwrap_or_default(),
                 o.payout
-                    .map(|p| p.normalize().to_string())
+                    .map(|p| payout_kind(o).shown(p))
                     .unwrap_or_default(),
                 escape_controls(o.currency.as_deref().unwrap_or("")).into_owned(),
                 escape_controls(&countries_cell(o)).into_owned(),
@@ -1153,6 +1153,15 @@ pub(crate) fn aligned<const N: usize>(headers: &[&str; N], rows: &[[String; N]])
             .map(|row| line(&mut row.iter().map(String::as_str))),
     );
     lines
+}
+
+/// A revenue-share offer's payout is a percentage (as `rules` reads it).
+fn payout_kind(o: &Offer) -> crate::campaign::PayoutKind {
+    if o.model == Some(crate::offer::PayoutModel::RevShare) {
+        crate::campaign::PayoutKind::Percent
+    } else {
+        crate::campaign::PayoutKind::Amount
+    }
 }
 
 fn countries_cell(o: &Offer) -> String {

@@ -4,6 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use crate::campaign::PayoutKind;
 use crate::manifest::{self, IntegrationDef};
 use crate::mapping::program::did_you_mean;
 use crate::store::{self, RunId, RunRecord, SkipRecord, Store, Trigger};
@@ -404,8 +405,8 @@ pub fn plan(
                         format!(
                             "  {}: {} → {}{held}",
                             change.column,
-                            shown(&change.old),
-                            shown(&change.new)
+                            column_value(change.column, &change.old),
+                            column_value(change.column, &change.new)
                         ),
                     ));
                 }
@@ -661,6 +662,7 @@ pub fn campaigns(
             }
         }
         OutputFormat::Text => {
+            let kind = |c: &store::CampaignRecord| PayoutKind::from_stored(&c.payout_kind);
             let rows: Vec<[String; 7]> = list
                 .iter()
                 .map(|c| {
@@ -676,12 +678,8 @@ pub fn campaigns(
                         } else {
                             c.status.clone()
                         },
-                        c.revenue
-                            .map(|d| d.normalize().to_string())
-                            .unwrap_or_default(),
-                        c.payout
-                            .map(|d| d.normalize().to_string())
-                            .unwrap_or_default(),
+                        c.revenue.map(|d| kind(c).shown(d)).unwrap_or_default(),
+                        c.payout.map(|d| kind(c).shown(d)).unwrap_or_default(),
                         c.currency.clone().unwrap_or_default(),
                         c.changed_at.format("%Y-%m-%d %H:%M UTC").to_string(),
                     ]
@@ -735,12 +733,17 @@ pub fn changes(
                         .columns
                         .iter()
                         .map(|f| {
-                            let value = |v: &serde_json::Value| match v {
-                                serde_json::Value::String(s) => shown(s).chars().take(24).collect(),
-                                serde_json::Value::Null => "-".to_string(),
-                                other => other.to_string().chars().take(24).collect(),
+                            let value = |v: &serde_json::Value| -> String {
+                                match v {
+                                    serde_json::Value::String(s) => {
+                                        column_value(&f.column, s).into_owned()
+                                    }
+                                    serde_json::Value::Null => "-".into(),
+                                    other => shown(&other.to_string()).into_owned(),
+                                }
                             };
-                            format!("{} {} → {}", f.column, value(&f.old), value(&f.new))
+                            let (old, new) = differing(&value(&f.old), &value(&f.new));
+                            format!("{} {old} → {new}", f.column)
                         })
                         .collect();
                     [
@@ -776,6 +779,58 @@ pub fn changes(
         }
     }
     ExitCode::SUCCESS
+}
+
+/// The longest value `changes` shows whole, and the context kept on either
+/// side of the part of a longer one that changed.
+const CHANGE_WIDTH: usize = 24;
+const CHANGE_CONTEXT: usize = 10;
+
+/// Old and new as `changes` prints them: whole when short; else the part
+/// that differs with some context, the common rest elided with `…`
+/// (`…- US - CPI - Tier 1…` → `…- US - CPA - Tier 1…`), so that two long
+/// values that differ at the end do not read the same.
+fn differing(old: &str, new: &str) -> (String, String) {
+    let (a, b): (Vec<char>, Vec<char>) = (old.chars().collect(), new.chars().collect());
+    if a.len() <= CHANGE_WIDTH && b.len() <= CHANGE_WIDTH {
+        return (old.to_string(), new.to_string());
+    }
+    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let room = a.len().min(b.len()) - prefix;
+    let suffix = a
+        .iter()
+        .rev()
+        .zip(b.iter().rev())
+        .take(room)
+        .take_while(|(x, y)| x == y)
+        .count();
+    let cut = |chars: &[char]| {
+        let start = prefix.saturating_sub(CHANGE_CONTEXT);
+        let end = (chars.len() - suffix + CHANGE_CONTEXT).min(chars.len());
+        // The part that differs, itself cut when long.
+        let mut middle: String = chars[start..end].iter().collect();
+        let mut cut_end = end < chars.len();
+        if end - start > CHANGE_WIDTH + 2 * CHANGE_CONTEXT {
+            middle = chars[start..start + CHANGE_WIDTH + CHANGE_CONTEXT]
+                .iter()
+                .collect();
+            cut_end = true;
+        }
+        let mut shown = String::new();
+        if start > 0 {
+            shown.push('…');
+            middle = middle.trim_start().to_string();
+        }
+        if cut_end {
+            middle = middle.trim_end().to_string();
+        }
+        shown.push_str(&middle);
+        if cut_end {
+            shown.push('…');
+        }
+        shown
+    };
+    (cut(&a), cut(&b))
 }
 
 /// `offersync runs show RUN_ID`: one run and every offer it skipped.
@@ -837,7 +892,7 @@ pub fn show_run(id: i64, url: &str, format: OutputFormat) -> ExitCode {
                 run.warnings
             );
             if let Some(e) = &run.error {
-                outln!("  error: {}", shown(e));
+                outln!("  error: {}", shown_lines(e, "    "));
             }
             print_skips(&skips);
             for (id, message) in &warnings {
@@ -910,7 +965,7 @@ pub fn status(url: &str, format: OutputFormat) -> ExitCode {
                     );
                 }
                 if let Some(e) = &r.last_error {
-                    outln!("  last error: {}", shown(e));
+                    outln!("  last error: {}", shown_lines(e, "    "));
                 }
             }
         }
@@ -1137,6 +1192,27 @@ fn shown(text: &str) -> std::borrow::Cow<'_, str> {
     crate::fetch::escape_controls(text)
 }
 
+/// A message of several lines (a manifest diagnostic with its source line
+/// and caret) on real lines, each after the first indented by `indent`;
+/// every other control character is escaped as [`shown`] does.
+fn shown_lines(text: &str, indent: &str) -> String {
+    text.trim_end_matches('\n')
+        .split('\n')
+        .map(|line| shown(line.strip_suffix('\r').unwrap_or(line)))
+        .collect::<Vec<_>>()
+        .join(&format!("\n{indent}"))
+}
+
+/// A column's value in text output: amounts as every command prints them
+/// (`2.60`), anything else as [`shown`].
+fn column_value<'a>(column: &str, value: &'a str) -> std::borrow::Cow<'a, str> {
+    const MONEY: [&str; 4] = ["revenue", "payout", "revenue_max", "payout_max"];
+    match value.parse::<rust_decimal::Decimal>() {
+        Ok(d) if MONEY.contains(&column) => PayoutKind::Amount.shown(d).into(),
+        _ => shown(value),
+    }
+}
+
 fn short_hash(hash: &str) -> &str {
     hash.get(..12).unwrap_or(hash)
 }
@@ -1165,5 +1241,62 @@ mod tests {
         };
         assert_eq!(progress_line("acme", p), "acme: page 3 · 999 offers");
         assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn changes_show_what_differs_in_long_values() {
+        let d = |a: &str, b: &str| differing(a, b);
+        assert_eq!(
+            d("Offer 1", "Offer 2"),
+            ("Offer 1".into(), "Offer 2".into())
+        );
+        assert_eq!(
+            d(
+                "FitTrack Pro - iOS - US - CPI - Tier 1 traffic only",
+                "FitTrack Pro - iOS - US - CPA - Tier 1 traffic only"
+            ),
+            (
+                "…- US - CPI - Tier 1…".into(),
+                "…- US - CPA - Tier 1…".into()
+            )
+        );
+        // A change at the start keeps it, one at the end has no trailing `…`.
+        assert_eq!(
+            d(
+                "Alpha campaign for the US market",
+                "Beta campaign for the US market"
+            )
+            .0,
+            "Alpha campaign…"
+        );
+        assert_eq!(
+            d(
+                "A campaign for the US market, v1",
+                "A campaign for the US market, v2"
+            )
+            .1,
+            "…market, v2"
+        );
+        // One a prefix of the other.
+        assert_eq!(
+            d(
+                "A campaign for the US market",
+                "A campaign for the US market and CA"
+            ),
+            ("…US market".into(), "…US market and CA".into())
+        );
+        // A value replaced whole is cut after some characters.
+        let long = "x".repeat(100);
+        let (_, new) = d("short", &long);
+        assert_eq!(new.chars().count(), CHANGE_WIDTH + CHANGE_CONTEXT + 1);
+    }
+
+    #[test]
+    fn several_lines_are_indented_and_controls_escaped() {
+        assert_eq!(shown_lines("one", "  "), "one");
+        assert_eq!(
+            shown_lines("a: b\r\n 7 | x\t\x1b\n", "  "),
+            "a: b\n   7 | x\\t\\u{1b}"
+        );
     }
 }

@@ -118,6 +118,16 @@ impl fmt::Display for SkipReason {
     }
 }
 
+/// An amount in a skip's detail, as every command prints one.
+fn money(d: Decimal) -> String {
+    PayoutKind::Amount.shown(d)
+}
+
+/// A revenue share's percentage in a skip's detail.
+fn percent(d: Decimal) -> String {
+    PayoutKind::Percent.shown(d)
+}
+
 /// One offer not imported, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Skip {
@@ -384,14 +394,14 @@ impl<'a> Rules<'a> {
                     return Err(Skip::new(
                         offer,
                         SkipReason::PayoutBelowMin,
-                        format!("payout {p} < min {min}"),
+                        format!("payout {} < min {}", money(p), money(min)),
                     ));
                 }
                 None => {
                     return Err(Skip::new(
                         offer,
                         SkipReason::PayoutBelowMin,
-                        format!("no payout; min is {min}"),
+                        format!("no payout; min is {}", money(min)),
                     ));
                 }
             }
@@ -402,7 +412,7 @@ impl<'a> Rules<'a> {
             return Err(Skip::new(
                 offer,
                 SkipReason::PayoutAboveMax,
-                format!("payout {p} > max {max}"),
+                format!("payout {} > max {}", money(p), money(max)),
             ));
         }
         Ok(())
@@ -447,12 +457,13 @@ impl<'a> Rules<'a> {
             let low = geo.min.is_some_and(|min| payout < min);
             let high = geo.max.is_some_and(|max| payout > max);
             if low || high {
-                let bound = |b: Option<Decimal>| b.map(|d| d.to_string()).unwrap_or("-".into());
+                let bound = |b: Option<Decimal>| b.map(money).unwrap_or("-".into());
                 out.push((
                     &geo.country,
                     format!(
-                        "{} payout {payout} outside {}..{}",
+                        "{} payout {} outside {}..{}",
                         geo.country,
+                        money(payout),
                         bound(geo.min),
                         bound(geo.max)
                     ),
@@ -636,7 +647,7 @@ fn check_percent(offer: &Offer, f: &FiltersDef) -> Result<(), Skip> {
             Some(min) => Err(Skip::new(
                 offer,
                 SkipReason::PayoutBelowMin,
-                format!("no payout percentage; min is {min}%"),
+                format!("no payout percentage; min is {}", percent(min)),
             )),
             None => Ok(()),
         };
@@ -647,7 +658,7 @@ fn check_percent(offer: &Offer, f: &FiltersDef) -> Result<(), Skip> {
         return Err(Skip::new(
             offer,
             SkipReason::PayoutBelowMin,
-            format!("payout {p}% < min {min}%"),
+            format!("payout {} < min {}", percent(p), percent(min)),
         ));
     }
     if let Some(max) = f.percent_max
@@ -656,7 +667,7 @@ fn check_percent(offer: &Offer, f: &FiltersDef) -> Result<(), Skip> {
         return Err(Skip::new(
             offer,
             SkipReason::PayoutAboveMax,
-            format!("payout {p}% > max {max}%"),
+            format!("payout {} > max {}", percent(p), percent(max)),
         ));
     }
     Ok(())

@@ -118,7 +118,7 @@ fn every_filter_names_its_reason() {
     }];
     let skip = Rules::new(&def).apply(o).unwrap_err();
     assert_eq!(skip.reason, SkipReason::GeoPayoutOutOfRange);
-    assert_eq!(skip.detail, "US payout 1.50 outside 2..50");
+    assert_eq!(skip.detail, "US payout 1.50 outside 2.00..50.00");
 }
 
 #[test]
@@ -356,7 +356,7 @@ fn a_revenue_share_percentage_is_no_money() {
     let def = integration("  filters:\n    payout_percent: {min: 35}\n");
     let skip = Rules::new(&def).apply(o).unwrap_err();
     assert_eq!(skip.reason, SkipReason::PayoutBelowMin);
-    assert_eq!(skip.detail, "payout 30% < min 35%");
+    assert_eq!(skip.detail, "payout 30.00% < min 35.00%");
     // An amount offer is still judged by money and labelled.
     let def = integration("  defaults: {currency: GBP}\n  filters:\n    payout: {max: 20}\n");
     let mut o = offer("2");
@@ -525,7 +525,7 @@ fn the_geo_filter_drops_the_out_of_range_country_and_skips_only_when_none_is_lef
     o.payouts = vec![country_entry("DE", "1.50")];
     let skip = Rules::new(&def).apply(o).unwrap_err();
     assert_eq!(skip.reason, SkipReason::GeoPayoutOutOfRange);
-    assert_eq!(skip.detail, "DE payout 1.50 outside 2..-");
+    assert_eq!(skip.detail, "DE payout 1.50 outside 2.00..-");
 
     // A worldwide offer keeps running everywhere else.
     let mut o = offer("3");

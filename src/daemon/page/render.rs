@@ -616,11 +616,9 @@ pub fn campaigns(
                                     @if let Some(t) = c.removed_at { " " span.badge.warn title=(utc(t)) { "gone upstream" } }
                                 }
                                 td { (c.visibility) }
-                                td.num { (c.revenue.map(|d| d.normalize().to_string()).unwrap_or_default()) }
-                                td.num {
-                                    (c.payout.map(|d| d.normalize().to_string()).unwrap_or_default())
-                                    @if c.payout_kind == "percent" { "%" }
-                                }
+                                @let kind = crate::campaign::PayoutKind::from_stored(&c.payout_kind);
+                                td.num { (c.revenue.map(|d| kind.shown(d)).unwrap_or_default()) }
+                                td.num { (c.payout.map(|d| kind.shown(d)).unwrap_or_default()) }
                                 td { (c.currency.as_deref().unwrap_or_default()) }
                                 td { (json_list(&c.countries)) }
                                 td { (c.category.as_deref().unwrap_or_default()) }
