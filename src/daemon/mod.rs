@@ -673,7 +673,7 @@ impl Daemon {
                     }
                 }
             };
-            if outcome.is_err() {
+            if matches!(outcome, RunEnd::NotStarted(_)) {
                 // It could not start: a failed run all the same, for alerts.
                 metrics.record_run(&name, false, None, started.elapsed().as_secs_f64());
             }
