@@ -405,6 +405,29 @@ fn impact_reads_squashed_region_names_and_pages_by_link() {
 }
 
 #[test]
+fn tapfiliate_pages_by_the_link_header_and_maps_every_fixture_program() {
+    let offers = map_pages(
+        "tapfiliate",
+        &["tapfiliate/page1.json", "tapfiliate/page2.json"],
+    );
+    assert_matches_expected("tapfiliate", &offers);
+    assert_eq!(find(&offers, "bloom-eu").name, "Bloom & Co (EU)");
+    assert_eq!(
+        find(&offers, "beta-program").preview_url,
+        None,
+        "an empty landing page is none"
+    );
+    assert_eq!(find(&offers, "42117").currency.as_deref(), Some("GBP"));
+    assert!(
+        matches!(
+            network("tapfiliate").pagination,
+            manifest::model::PaginationDef::LinkHeader
+        ),
+        "the next page is only in the Link header"
+    );
+}
+
+#[test]
 fn awin_cj_partnerize_farly_and_convertiser_map_every_fixture_offer() {
     let awin = map_pages("awin", &["awin/page1.json"]);
     assert_matches_expected("awin", &awin);

@@ -80,6 +80,7 @@ pub const BUILT_IN_NETWORKS: &[(&str, &str)] = built_in_networks![
     "rewardful",
     "scaleo",
     "sovrn",
+    "tapfiliate",
     "trackier",
     "webgains",
     "yieldkit",
