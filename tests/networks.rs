@@ -428,6 +428,30 @@ fn tapfiliate_pages_by_the_link_header_and_maps_every_fixture_program() {
 }
 
 #[test]
+fn cpalead_reads_a_payout_per_country_from_the_keys() {
+    let offers = map_pages("cpalead", &["cpalead/page1.json"]);
+    assert_matches_expected("cpalead", &offers);
+    let course = find(&offers, "30002");
+    let rates: Vec<(&[String], Decimal)> = course
+        .payouts
+        .iter()
+        .map(|p| (p.countries.as_slice(), p.payout))
+        .collect();
+    assert_eq!(
+        rates,
+        [
+            (&["DE".to_string()][..], dec("3.1")),
+            (&["FR".to_string()][..], dec("2.75")),
+            (&["GB".to_string()][..], dec("3.5")),
+        ],
+        "each rate carries its key as its country, never worldwide"
+    );
+    assert!(find(&offers, "30877").payouts.is_empty(), "an empty object is no rate");
+    assert_eq!(find(&offers, "31547").caps[0].value, dec("250"));
+    assert!(find(&offers, "29811").caps.is_empty(), "false is no cap");
+}
+
+#[test]
 fn awin_cj_partnerize_farly_and_convertiser_map_every_fixture_offer() {
     let awin = map_pages("awin", &["awin/page1.json"]);
     assert_matches_expected("awin", &awin);

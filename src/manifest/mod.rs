@@ -59,6 +59,7 @@ pub const BUILT_IN_NETWORKS: &[(&str, &str)] = built_in_networks![
     "commissionfactory",
     "convertiser",
     "cpagrip",
+    "cpalead",
     "daisycon",
     "digistore24",
     "effinity",
