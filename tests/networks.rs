@@ -357,6 +357,16 @@ fn scaleo_reads_the_default_goal_and_geo_strings() {
     assert_eq!(uk.thumbnail_url, None, "a bare file name is left out");
     assert_eq!(uk.model, Some(PayoutModel::RevShare));
     assert_eq!(find(&offers, "1410").blocked_countries, ["IR", "US"]);
+    assert!(
+        matches!(
+            &network("scaleo").pagination,
+            manifest::model::PaginationDef::Page {
+                total_count: Some(manifest::model::Total::Header(h)),
+                ..
+            } if h == "X-Pagination-Total-Count"
+        ),
+        "the total is only in a header"
+    );
 }
 
 #[test]
@@ -446,7 +456,10 @@ fn cpalead_reads_a_payout_per_country_from_the_keys() {
         ],
         "each rate carries its key as its country, never worldwide"
     );
-    assert!(find(&offers, "30877").payouts.is_empty(), "an empty object is no rate");
+    assert!(
+        find(&offers, "30877").payouts.is_empty(),
+        "an empty object is no rate"
+    );
     assert_eq!(find(&offers, "31547").caps[0].value, dec("250"));
     assert!(find(&offers, "29811").caps.is_empty(), "false is no cap");
 }
