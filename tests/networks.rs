@@ -357,6 +357,16 @@ fn scaleo_reads_the_default_goal_and_geo_strings() {
     assert_eq!(uk.thumbnail_url, None, "a bare file name is left out");
     assert_eq!(uk.model, Some(PayoutModel::RevShare));
     assert_eq!(find(&offers, "1410").blocked_countries, ["IR", "US"]);
+    assert!(
+        matches!(
+            &network("scaleo").pagination,
+            manifest::model::PaginationDef::Page {
+                total_count: Some(manifest::model::Total::Header(h)),
+                ..
+            } if h == "X-Pagination-Total-Count"
+        ),
+        "the total is only in a header"
+    );
 }
 
 #[test]
@@ -402,6 +412,56 @@ fn impact_reads_squashed_region_names_and_pages_by_link() {
         1,
         "payouts come per program"
     );
+}
+
+#[test]
+fn tapfiliate_pages_by_the_link_header_and_maps_every_fixture_program() {
+    let offers = map_pages(
+        "tapfiliate",
+        &["tapfiliate/page1.json", "tapfiliate/page2.json"],
+    );
+    assert_matches_expected("tapfiliate", &offers);
+    assert_eq!(find(&offers, "bloom-eu").name, "Bloom & Co (EU)");
+    assert_eq!(
+        find(&offers, "beta-program").preview_url,
+        None,
+        "an empty landing page is none"
+    );
+    assert_eq!(find(&offers, "42117").currency.as_deref(), Some("GBP"));
+    assert!(
+        matches!(
+            network("tapfiliate").pagination,
+            manifest::model::PaginationDef::LinkHeader
+        ),
+        "the next page is only in the Link header"
+    );
+}
+
+#[test]
+fn cpalead_reads_a_payout_per_country_from_the_keys() {
+    let offers = map_pages("cpalead", &["cpalead/page1.json"]);
+    assert_matches_expected("cpalead", &offers);
+    let course = find(&offers, "30002");
+    let rates: Vec<(&[String], Decimal)> = course
+        .payouts
+        .iter()
+        .map(|p| (p.countries.as_slice(), p.payout))
+        .collect();
+    assert_eq!(
+        rates,
+        [
+            (&["DE".to_string()][..], dec("3.1")),
+            (&["FR".to_string()][..], dec("2.75")),
+            (&["GB".to_string()][..], dec("3.5")),
+        ],
+        "each rate carries its key as its country, never worldwide"
+    );
+    assert!(
+        find(&offers, "30877").payouts.is_empty(),
+        "an empty object is no rate"
+    );
+    assert_eq!(find(&offers, "31547").caps[0].value, dec("250"));
+    assert!(find(&offers, "29811").caps.is_empty(), "false is no cap");
 }
 
 #[test]
