@@ -179,6 +179,102 @@ async fn an_oauth2_token_revoked_mid_run_is_renewed_once(backend: Backend) {
     assert!(!error.contains("tok-"), "{error}");
 }
 
+/// `offersync sync` at debug level, with a revoked token on the way and a
+/// failed run: neither the secret, nor the login body, nor any token issued
+/// is in stdout, stderr, `runs` or the SQLite file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_secrets_and_tokens_are_never_in_any_output() {
+    let (mock, m) = start(FORM_LOGIN, 7200).await;
+    let db = TestDb::new(Backend::Sqlite);
+    let sync = |args: &'static [&'static str]| {
+        let dir = m.path().to_path_buf();
+        let url = db.url.clone();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(binary())
+                .args(args)
+                .arg("--dir")
+                .arg(dir)
+                .env("DATABASE_URL", url)
+                .env("RUST_LOG", "offersync=trace")
+                .output()
+                .unwrap()
+        })
+    };
+    let mut output = String::new();
+    let mut keep = |o: std::process::Output| {
+        output.push_str(&String::from_utf8_lossy(&o.stdout));
+        output.push_str(&String::from_utf8_lossy(&o.stderr));
+        o.status.code()
+    };
+    mock.with_state(|s| s.revoke_after_pages = Some(1));
+    assert_eq!(keep(sync(&["sync", "acme"]).await.unwrap()), Some(0));
+    mock.with_state(|s| s.refuse_every_token = true);
+    assert_eq!(keep(sync(&["sync", "acme"]).await.unwrap()), Some(1));
+    keep(sync(&["runs", "acme"]).await.unwrap());
+    assert!(output.contains("again with a new token"), "{output}");
+    let tokens = mock.with_state(|s| s.issued.clone());
+    assert_eq!(
+        tokens.len(),
+        4,
+        "first, after the revocation, and twice in the failed run"
+    );
+    let stored = std::fs::read(db.url.trim_start_matches("sqlite://")).unwrap();
+    let stored = String::from_utf8_lossy(&stored);
+    for secret in tokens.iter().map(String::as_str).chain([API_KEY]) {
+        assert!(
+            !output.contains(secret),
+            "{secret} in the output:\n{output}"
+        );
+        assert!(!stored.contains(secret), "{secret} in the store");
+    }
+}
+
+/// A login auth that cannot work is refused when the manifests load, with
+/// the field and what to write.
+#[test]
+fn a_login_that_cannot_work_is_a_load_error_with_a_hint() {
+    for (auth, expected) in [
+        (
+            "{kind: login, url: \"{{ params.base_url }}/login\", token: $.token}",
+            "says where the token is sent",
+        ),
+        (
+            "{kind: login, url: \"{{ params.base_url }}/login\", token: $.token, header: {name: X-Token, value: \"Bearer\"}}",
+            "does not say where the token goes",
+        ),
+        (
+            "{kind: login, url: \"{{ params.base_url }}/login\", token: $.token, query: {param: t}, header: {name: X-Token}}",
+            "header and query are both given",
+        ),
+        (
+            "{kind: login, url: \"{{ params.base_url }}/login\", form: {a: b}, json: {c: d}, token: $.token, query: {param: t}}",
+            "form and json are given",
+        ),
+        (
+            "{kind: login, method: GET, url: \"{{ params.base_url }}/login\", form: {a: b}, token: $.token, query: {param: t}}",
+            "a GET request carries no body",
+        ),
+        (
+            "{kind: login, url: \"{{ params.base_url }}/login\", token: $.token, lifetime_seconds: 0, query: {param: t}}",
+            "lifetime of 0 seconds",
+        ),
+        (
+            "{kind: login, url: \"{{ params.nope }}/login\", token: $.token, query: {param: t}}",
+            "nope",
+        ),
+    ] {
+        let m = Manifests::new(
+            &network_yaml(PAGE_PAGINATION, auth),
+            &integration_yaml("acme", "http://127.0.0.1:9", ""),
+        );
+        let loaded = offersync::manifest::load_dir(m.path(), &|_| None);
+        assert!(loaded.has_errors(), "{auth}");
+        let shown = format!("{:?}", loaded.diagnostics);
+        assert!(shown.contains(expected), "{auth}: {shown}");
+        assert!(shown.contains("spec.auth"), "{auth}: {shown}");
+    }
+}
+
 on_both_backends!(
     a_login_token_is_sent_in_a_header_and_kept_across_pages_and_runs,
     a_login_token_goes_in_a_query_parameter,

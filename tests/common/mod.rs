@@ -216,6 +216,8 @@ pub struct MockState {
     pub tokens_required: bool,
     /// The token now valid, and until when.
     pub valid_token: Option<(String, std::time::Instant)>,
+    /// Every token issued (by /login and, when tokens are required, /token).
+    pub issued: Vec<String>,
     /// Lifetime of the tokens issued (seconds); `expires_in` of /login.
     pub token_lifetime: u64,
     /// Every token refused, as if the network had revoked the client.
@@ -303,6 +305,7 @@ impl MockNetwork {
 /// Makes `token` the one valid token, for the lifetime the mock is set to.
 fn issue(s: &mut MockState, token: &str) {
     let lifetime = Duration::from_secs(s.token_lifetime.max(1));
+    s.issued.push(token.to_string());
     s.valid_token = Some((token.to_string(), std::time::Instant::now() + lifetime));
 }
 
