@@ -140,6 +140,22 @@ mod tests {
     use super::{Redactor, escape_controls, escape_controls_json, escape_controls_keep_lines};
 
     #[test]
+    fn a_secret_learnt_later_is_hidden_by_every_clone() {
+        let r = Redactor::new(["key-1"]);
+        let clone = r.clone();
+        r.add("tok en/2");
+        for text in ["key-1 tok en/2", "t=tok+en%2F2", "t=tok%20en%2F2"] {
+            let shown = clone.redact(text);
+            assert!(
+                !shown.contains("tok") && !shown.contains("key-1"),
+                "{shown}"
+            );
+        }
+        r.add("");
+        assert_eq!(clone.redact("plain"), "plain");
+    }
+
+    #[test]
     fn control_characters_from_upstream_are_escaped() {
         let hostile = "\u{1b}[2J\u{1b}[31mFAKE: all offers synced OK\r\nnext";
         let shown = escape_controls(hostile);
