@@ -179,6 +179,40 @@ async fn an_oauth2_token_revoked_mid_run_is_renewed_once(backend: Backend) {
     assert!(!error.contains("tok-"), "{error}");
 }
 
+async fn per_offer_requests_share_the_token_and_its_renewal(backend: Backend) {
+    let mock = MockNetwork::start(offers(1..=25), 10).await;
+    mock.require_tokens(7200);
+    let network = network_yaml(PAGE_PAGINATION, FORM_LOGIN)
+        .replace("    tracking_url: $.tracking_url\n", "")
+        + "  enrich:
+    - name: tracking link
+      url: '{{ params.base_url }}/links'
+      method: POST
+      json: {campaign_id: '{{ record.$.id }}'}
+      fields:
+        tracking_url: $.data.url
+";
+    let m = Manifests::new(&network, &integration_yaml("acme", &mock.base_url(), ""));
+    let db = TestDb::new(backend);
+    let report = sync_once(&m, &db, "acme").await;
+    assert!(report.succeeded(), "{:?}", report.error);
+    assert_eq!(logins(&mock), 1, "one login for 3 pages and 25 links");
+    assert_eq!(mock.with_state(|s| s.posted.len()), 25);
+    assert_eq!(mock.with_state(|s| s.unauthorized), 0);
+
+    // Revoked among the per-offer requests (some run at once): one login,
+    // and every link is fetched all the same.
+    mock.with_state(|s| {
+        s.posted.clear();
+        s.revoke_after_pages = Some(10);
+    });
+    let report = sync_once(&m, &db, "acme").await;
+    assert!(report.succeeded(), "{:?}", report.error);
+    assert_eq!(logins(&mock), 2);
+    assert!(mock.with_state(|s| s.unauthorized) >= 1);
+    assert_eq!(mock.with_state(|s| s.posted.len()), 25, "no offer skipped");
+}
+
 /// `offersync sync` at debug level, with a revoked token on the way and a
 /// failed run: neither the secret, nor the login body, nor any token issued
 /// is in stdout, stderr, `runs` or the SQLite file.
@@ -283,4 +317,5 @@ on_both_backends!(
     a_second_401_fails_the_run_and_never_loops,
     a_failed_login_names_the_url_and_shows_no_secret,
     an_oauth2_token_revoked_mid_run_is_renewed_once,
+    per_offer_requests_share_the_token_and_its_renewal,
 );

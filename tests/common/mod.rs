@@ -492,6 +492,9 @@ async fn tracking_link(
     headers: HeaderMap,
     body: String,
 ) -> Response {
+    if let Some(refusal) = token_refusal(&state, &query, &headers) {
+        return refusal;
+    }
     record_post(&state, &headers, &body, &query);
     let fields: HashMap<String, String> = body_fields(&headers, &body).into_iter().collect();
     match fields.get("campaign_id") {
