@@ -157,6 +157,7 @@ fn auth_kind(auth: &AuthDef) -> &'static str {
         AuthDef::Basic { .. } => "HTTP Basic",
         AuthDef::Bearer { .. } => "bearer token",
         AuthDef::OAuth2 { .. } => "OAuth2 client credentials",
+        AuthDef::Login(_) => "login for a token",
     }
 }
 

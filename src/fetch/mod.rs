@@ -1,7 +1,8 @@
 //! Talking to a network's API.
 //!
 //! This module owns HTTP: building requests from a Network's templates,
-//! authentication (OAuth2 tokens cached until they expire), retries with
+//! authentication (OAuth2 and login tokens cached until they expire, and
+//! renewed once on a 401), retries with
 //! backoff, the response size limit, pagination ([`Pager`]) and the
 //! redaction of secrets from anything it reports. It returns response
 //! bodies; it does not map them (mapping) or decide anything about offers.
@@ -24,7 +25,8 @@ pub use guard::{RestrictedAddress, check_literal_host};
 pub use pager::Pager;
 pub use redact::{Redactor, escape_controls, escape_controls_json, escape_controls_keep_lines};
 
-use crate::manifest::model::{AuthDef, BodyDef, IntegrationDef, LimitsDef, Method};
+use crate::manifest::model::{AuthDef, BodyDef, IntegrationDef, LimitsDef, Method, TokenPlace};
+use crate::mapping::path::JsonPath;
 use crate::mapping::program::Template;
 
 /// Why a fetch failed. URLs in it are redacted.
@@ -59,6 +61,12 @@ pub enum FetchError {
     TooManyPages(u64),
     #[error("OAuth2 token request to {url} failed: {message}")]
     OAuth { url: String, message: String },
+    #[error("login to {url} failed: {message}")]
+    Login { url: String, message: String },
+    #[error(
+        "{url}: HTTP 401 Unauthorized again with a new token{detail}; the network refuses the token it just issued: check the credentials and where the Network sends the token (spec.auth)"
+    )]
+    Unauthorized { url: String, detail: String },
     #[error("{url}: redirected to {to}: {reason}")]
     Redirect {
         url: String,
@@ -209,7 +217,29 @@ enum ResolvedAuth {
         scope: Option<String>,
         client_auth: crate::manifest::raw::ClientAuth,
     },
+    Login(Box<ResolvedLogin>),
 }
+
+/// A login request with the integration's params filled in.
+#[derive(Debug)]
+struct ResolvedLogin {
+    method: Method,
+    url: String,
+    headers: Vec<(String, String)>,
+    body: Option<Body>,
+    token: JsonPath,
+    expires_in: Option<JsonPath>,
+    lifetime_seconds: Option<u64>,
+    send: TokenPlace,
+    /// Where its token is kept across runs: a hash of the integration, the
+    /// login request and its credentials (a change of key logs in anew).
+    cache_key: u64,
+}
+
+/// Login tokens across the runs of the process (the daemon makes a Fetcher
+/// per run), by [`ResolvedLogin::cache_key`].
+static LOGIN_TOKENS: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<u64, Token>>> =
+    std::sync::LazyLock::new(Default::default);
 
 /// Fills a template with the integration's params (no record), for a
 /// request made at `now` (one time per request, so that a signature and the
@@ -301,6 +331,35 @@ impl Fetcher {
                 scope: scope.clone(),
                 client_auth: *client_auth,
             },
+            AuthDef::Login(login) => {
+                let url = r(&login.url);
+                let headers: Vec<(String, String)> = login
+                    .headers
+                    .iter()
+                    .map(|(name, value)| (name.clone(), r(value)))
+                    .collect();
+                let body = login.body.as_ref().map(|body| Body::render(body, r));
+                let cache_key = {
+                    use std::hash::{Hash, Hasher};
+                    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                    def.name.hash(&mut hasher);
+                    url.hash(&mut hasher);
+                    headers.hash(&mut hasher);
+                    body.as_ref().map(|b| b.encode()).hash(&mut hasher);
+                    hasher.finish()
+                };
+                ResolvedAuth::Login(Box::new(ResolvedLogin {
+                    method: login.method,
+                    url,
+                    headers,
+                    body,
+                    token: login.token.clone(),
+                    expires_in: login.expires_in.clone(),
+                    lifetime_seconds: login.lifetime_seconds,
+                    send: login.send.clone(),
+                    cache_key,
+                }))
+            }
         };
         let timeout = Duration::from_secs(network.limits.timeout_seconds);
         let allow_link_local = def.safety.allow_link_local_addresses;
@@ -348,10 +407,25 @@ impl Fetcher {
     pub async fn fetch_page(&self, request: &Request) -> Result<Fetched, FetchError> {
         let shown = self.redactor.redact(request.url.as_str());
         let mut attempt = 0u32;
+        let mut renewed = false;
         loop {
             let wait = match self.attempt(request, &shown).await {
                 Ok(fetched) => return Ok(fetched),
                 Err(Attempt::Fatal(e)) => return Err(e),
+                // A token revoked or expired early: forget it and ask for a
+                // new one, once. A second 401 fails (never a login loop).
+                Err(Attempt::Unauthorized { error, token }) => {
+                    if renewed {
+                        let FetchError::Status { url, detail, .. } = error else {
+                            return Err(error);
+                        };
+                        return Err(FetchError::Unauthorized { url, detail });
+                    }
+                    renewed = true;
+                    tracing::warn!(url = %shown, "HTTP 401 with a token: asking for a new one, once");
+                    self.forget_token(&token).await;
+                    continue;
+                }
                 Err(Attempt::Retry { error, retry_after }) => {
                     if attempt >= self.limits.retries {
                         return Err(error);
@@ -412,6 +486,7 @@ impl Fetcher {
         }
         let oauth = match &self.auth {
             ResolvedAuth::OAuth2 { .. } => Some(self.oauth_token().await?),
+            ResolvedAuth::Login(login) => Some(self.login_token(login).await?),
             _ => None,
         };
         let response = loop {
@@ -488,6 +563,12 @@ impl Fetcher {
             let retryable = status.is_server_error()
                 || status == StatusCode::TOO_MANY_REQUESTS
                 || status == StatusCode::REQUEST_TIMEOUT;
+            if status == StatusCode::UNAUTHORIZED
+                && credentials
+                && let Some(token) = oauth
+            {
+                return Err(Attempt::Unauthorized { error, token });
+            }
             return Err(if retryable {
                 Attempt::Retry { error, retry_after }
             } else {
@@ -521,6 +602,19 @@ impl Fetcher {
         {
             url.query_pairs_mut().append_pair(param, value);
         }
+        if let ResolvedAuth::Login(login) = &self.auth
+            && let (TokenPlace::Query(param), Some(token)) = (&login.send, oauth)
+        {
+            let others: Vec<(String, String)> = url
+                .query_pairs()
+                .filter(|(k, _)| k != param.as_str())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            url.query_pairs_mut()
+                .clear()
+                .extend_pairs(others)
+                .append_pair(param, token);
+        }
         let mut builder = self.client.request(method.clone(), url);
         let mut headers = HeaderMap::new();
         for (name, value) in &request.headers {
@@ -541,6 +635,27 @@ impl Fetcher {
             ResolvedAuth::OAuth2 { .. } => match oauth {
                 Some(token) => builder.bearer_auth(token),
                 None => builder,
+            },
+            ResolvedAuth::Login(login) => match (&login.send, oauth) {
+                (
+                    TokenPlace::Header {
+                        name,
+                        prefix,
+                        suffix,
+                    },
+                    Some(token),
+                ) => {
+                    let value = HeaderValue::from_str(&format!("{prefix}{token}{suffix}"));
+                    match value {
+                        Ok(mut value) => {
+                            value.set_sensitive(true);
+                            builder.header(name.as_str(), value)
+                        }
+                        // Checked when the token was read.
+                        Err(_) => builder,
+                    }
+                }
+                _ => builder,
             },
             ResolvedAuth::None | ResolvedAuth::Query(..) => builder,
         };
@@ -728,6 +843,7 @@ impl Fetcher {
         };
         let parsed: TokenResponse = serde_json::from_slice(&body)
             .map_err(|e| Attempt::Fatal(fail(format!("unexpected response: {e}"))))?;
+        self.redactor.add(&parsed.access_token);
         // Renew a little early so a token never expires mid-request.
         let lifetime = parsed.expires_in.unwrap_or(3600).saturating_sub(30).max(1);
         *cached = Some(Token {
@@ -735,6 +851,169 @@ impl Fetcher {
             expires: Instant::now() + Duration::from_secs(lifetime),
         });
         Ok(parsed.access_token)
+    }
+}
+
+impl Fetcher {
+    /// Forgets a token the network refused, unless another request has
+    /// already replaced it (then that one is used, with no new login).
+    async fn forget_token(&self, refused: &str) {
+        let mut cached = self.token.lock().await;
+        if cached.as_ref().is_some_and(|t| t.value == refused) {
+            *cached = None;
+        }
+        if let ResolvedAuth::Login(login) = &self.auth {
+            let mut shared = LOGIN_TOKENS.lock().unwrap_or_else(|e| e.into_inner());
+            if shared
+                .get(&login.cache_key)
+                .is_some_and(|t| t.value == refused)
+            {
+                shared.remove(&login.cache_key);
+            }
+        }
+    }
+
+    /// The login token: cached for its lifetime (in this run, and across the
+    /// runs of the process), else asked for with the Network's request.
+    async fn login_token(&self, login: &ResolvedLogin) -> Result<String, Attempt> {
+        let mut cached = self.token.lock().await;
+        let now = Instant::now();
+        if let Some(token) = cached.as_ref()
+            && token.expires > now
+        {
+            return Ok(token.value.clone());
+        }
+        if let Some(token) = LOGIN_TOKENS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&login.cache_key)
+            .filter(|t| t.expires > now)
+            .cloned()
+        {
+            let value = token.value.clone();
+            self.redactor.add(&value);
+            *cached = Some(token);
+            return Ok(value);
+        }
+        let shown = self.redactor.redact(&login.url);
+        let fail = |message: String| FetchError::Login {
+            url: shown.clone(),
+            message,
+        };
+        let url = checked_url(&login.url, &self.redactor).map_err(Attempt::Fatal)?;
+        if !self.allow_link_local {
+            check_literal_host(&url).map_err(|address| {
+                Attempt::Fatal(FetchError::Restricted {
+                    url: shown.clone(),
+                    address,
+                })
+            })?;
+        }
+        let method = match login.method {
+            Method::GET => HttpMethod::GET,
+            Method::POST => HttpMethod::POST,
+        };
+        let mut builder = self.client.request(method, url);
+        for (name, value) in &login.headers {
+            let (Ok(name), Ok(mut value)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) else {
+                return Err(Attempt::Fatal(fail(format!(
+                    "header {name} is not a valid header"
+                ))));
+            };
+            value.set_sensitive(true);
+            builder = builder.header(name, value);
+        }
+        if let Some(body) = &login.body {
+            let (text, content_type) = body.encode();
+            builder = builder
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .body(text);
+        }
+        // Never logged: the request carries the credentials.
+        let response = builder
+            .send()
+            .await
+            .map_err(|e| self.transport(&shown, e))?;
+        let status = response.status();
+        if !status.is_success() {
+            let start = body_start(response, ERROR_BODY_BYTES).await;
+            let error = fail(format!(
+                "HTTP {}{}; check the credentials in the Integration's params",
+                status.as_u16(),
+                self.body_excerpt(&start)
+            ));
+            return Err(
+                if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+                    Attempt::Retry {
+                        error,
+                        retry_after: None,
+                    }
+                } else {
+                    Attempt::Fatal(error)
+                },
+            );
+        }
+        let body = match self
+            .read_limited(response, &shown, MAX_TOKEN_RESPONSE_BYTES)
+            .await
+        {
+            Err(Attempt::Fatal(FetchError::TooLarge { .. })) => {
+                return Err(Attempt::Fatal(fail(format!(
+                    "the login response is larger than {} MiB, a fixed limit; check spec.auth.url",
+                    MAX_TOKEN_RESPONSE_BYTES >> 20
+                ))));
+            }
+            other => other?,
+        };
+        // The response holds the token: it is never quoted in an error.
+        let json: serde_json::Value = serde_json::from_slice(&body).map_err(|_| {
+            Attempt::Fatal(fail(
+                "the response is not JSON (the token is read from a JSON response)".into(),
+            ))
+        })?;
+        let token = match login.token.first(&json) {
+            Some(serde_json::Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            _ => {
+                return Err(Attempt::Fatal(fail(format!(
+                    "no token at {} in the response; check spec.auth.token",
+                    login.token.as_str()
+                ))));
+            }
+        };
+        self.redactor.add(&token);
+        if let TokenPlace::Header { prefix, suffix, .. } = &login.send
+            && HeaderValue::from_str(&format!("{prefix}{token}{suffix}")).is_err()
+        {
+            return Err(Attempt::Fatal(fail(
+                "the token is not a valid header value".into(),
+            )));
+        }
+        let stated = login
+            .expires_in
+            .as_ref()
+            .and_then(|path| match path.first(&json) {
+                Some(serde_json::Value::Number(n)) => n.as_f64().map(|f| f.max(0.0) as u64),
+                Some(serde_json::Value::String(s)) => s.trim().parse::<u64>().ok(),
+                _ => None,
+            });
+        let lifetime = stated.or(login.lifetime_seconds).unwrap_or(3600);
+        // Renew a little early so a token never expires mid-request.
+        let margin = (lifetime / 10).min(30);
+        let token_entry = Token {
+            value: token.clone(),
+            expires: Instant::now() + Duration::from_secs(lifetime.saturating_sub(margin).max(1)),
+        };
+        LOGIN_TOKENS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(login.cache_key, token_entry.clone());
+        *cached = Some(token_entry);
+        tracing::debug!(url = %shown, lifetime, "logged in for a token");
+        Ok(token)
     }
 }
 
@@ -776,6 +1055,11 @@ enum Attempt {
         retry_after: Option<u64>,
     },
     Fatal(FetchError),
+    /// HTTP 401 to a request that carried this OAuth2 or login token.
+    Unauthorized {
+        error: FetchError,
+        token: String,
+    },
 }
 
 /// `Retry-After` in seconds: a number, or an HTTP date.

@@ -9,6 +9,9 @@ use std::fmt::Write as _;
 pub struct Redactor {
     /// Longest first, so a secret containing another is replaced whole.
     needles: Vec<String>,
+    /// Secrets learnt while running (login and OAuth2 tokens), shared by
+    /// every clone, so that what reports a run's errors hides them too.
+    learnt: std::sync::Arc<std::sync::RwLock<Vec<String>>>,
 }
 
 const MASK: &str = "[redacted]";
@@ -34,12 +37,31 @@ impl Redactor {
         }
         needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
         needles.dedup();
-        Self { needles }
+        Self {
+            needles,
+            learnt: Default::default(),
+        }
+    }
+
+    /// Adds a secret learnt at run time (a token), in every clone.
+    pub fn add(&self, secret: &str) {
+        if secret.is_empty() {
+            return;
+        }
+        let added = Redactor::new([secret]).needles;
+        let mut learnt = self.learnt.write().unwrap_or_else(|e| e.into_inner());
+        for needle in added {
+            if !learnt.contains(&needle) {
+                learnt.push(needle);
+            }
+        }
+        learnt.sort_by_key(|n| std::cmp::Reverse(n.len()));
     }
 
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.to_string();
-        for needle in &self.needles {
+        let learnt = self.learnt.read().unwrap_or_else(|e| e.into_inner());
+        for needle in learnt.iter().chain(&self.needles) {
             if out.contains(needle.as_str()) {
                 out = out.replace(needle.as_str(), MASK);
             }
@@ -116,6 +138,22 @@ mod tests {
     use std::borrow::Cow;
 
     use super::{Redactor, escape_controls, escape_controls_json, escape_controls_keep_lines};
+
+    #[test]
+    fn a_secret_learnt_later_is_hidden_by_every_clone() {
+        let r = Redactor::new(["key-1"]);
+        let clone = r.clone();
+        r.add("tok en/2");
+        for text in ["key-1 tok en/2", "t=tok+en%2F2", "t=tok%20en%2F2"] {
+            let shown = clone.redact(text);
+            assert!(
+                !shown.contains("tok") && !shown.contains("key-1"),
+                "{shown}"
+            );
+        }
+        r.add("");
+        assert_eq!(clone.redact("plain"), "plain");
+    }
 
     #[test]
     fn control_characters_from_upstream_are_escaped() {

@@ -557,7 +557,165 @@ fn compile_auth(c: &mut Checker, at: &Located<Auth>, scope: TemplateScope<'_>) -
                 client_auth: *client_auth,
             }
         }
+        Auth::Login {
+            url,
+            method,
+            headers,
+            form,
+            json,
+            token,
+            expires_in,
+            lifetime_seconds,
+            header,
+            query,
+        } => {
+            return compile_login(
+                c,
+                at,
+                scope,
+                LoginSpec {
+                    url,
+                    method: *method,
+                    headers,
+                    form,
+                    json,
+                    token,
+                    expires_in,
+                    lifetime_seconds: *lifetime_seconds,
+                    header,
+                    query,
+                },
+            );
+        }
     })
+}
+
+struct LoginSpec<'s> {
+    url: &'s str,
+    method: raw::Method,
+    headers: &'s BTreeMap<String, String>,
+    form: &'s BTreeMap<String, String>,
+    json: &'s BTreeMap<String, String>,
+    token: &'s str,
+    expires_in: &'s Option<String>,
+    lifetime_seconds: Option<u64>,
+    header: &'s Option<raw::LoginHeader>,
+    query: &'s Option<raw::LoginQuery>,
+}
+
+fn compile_login(
+    c: &mut Checker,
+    at: &Located<Auth>,
+    scope: TemplateScope<'_>,
+    spec: LoginSpec<'_>,
+) -> Option<AuthDef> {
+    let field = "spec.auth";
+    let mut ok = true;
+    let mut fields = |c: &mut Checker, map: &BTreeMap<String, String>, name: &str| {
+        let mut out = Vec::new();
+        for (key, value) in map {
+            match c.template(at, &format!("{field}.{name}.{key}"), value, scope) {
+                Some(t) => out.push((key.clone(), t)),
+                None => ok = false,
+            }
+        }
+        out
+    };
+    let headers = fields(c, spec.headers, "headers");
+    let form = fields(c, spec.form, "form");
+    let json = fields(c, spec.json, "json");
+    let url = c.template(at, &format!("{field}.url"), spec.url, scope);
+    let body = match (form.is_empty(), json.is_empty()) {
+        (true, true) => None,
+        (false, true) => Some(BodyDef::Form(form)),
+        (true, false) => Some(BodyDef::Json(json)),
+        (false, false) => {
+            c.error_hint(
+                at,
+                field,
+                "a login request has one body, but form and json are given",
+                "keep one: `form` for form fields, `json` for a JSON object",
+            );
+            return None;
+        }
+    };
+    if body.is_some() && spec.method == raw::Method::GET {
+        c.error_hint(
+            at,
+            &format!("{field}.method"),
+            "a GET request carries no body",
+            "use `method: POST` (the default), or drop the form/json",
+        );
+        return None;
+    }
+    let token = c.path(at, &format!("{field}.token"), spec.token);
+    let expires_in = match spec.expires_in {
+        Some(path) => Some(c.path(at, &format!("{field}.expires_in"), path)?),
+        None => None,
+    };
+    if spec.lifetime_seconds == Some(0) {
+        c.error_hint(
+            at,
+            &format!("{field}.lifetime_seconds"),
+            "a token lifetime of 0 seconds would log in before every request",
+            "give the lifetime the network documents, in seconds (e.g. 7200 for 2 hours)",
+        );
+        return None;
+    }
+    let send = match (spec.header, spec.query) {
+        (Some(header), None) => {
+            const TOKEN: &str = "{{ token }}";
+            let Some((prefix, suffix)) = header.value.split_once(TOKEN) else {
+                c.error_hint(
+                    at,
+                    &format!("{field}.header.value"),
+                    format!("{:?} does not say where the token goes", header.value),
+                    "write `{{ token }}` where the token goes, e.g. \"Bearer {{ token }}\"",
+                );
+                return None;
+            };
+            if reqwest::header::HeaderName::from_bytes(header.name.as_bytes()).is_err() {
+                c.error(
+                    at,
+                    &format!("{field}.header.name"),
+                    format!("{:?} is not a valid header name", header.name),
+                );
+                return None;
+            }
+            TokenPlace::Header {
+                name: header.name.clone(),
+                prefix: prefix.to_string(),
+                suffix: suffix.to_string(),
+            }
+        }
+        (None, Some(query)) => TokenPlace::Query(query.param.clone()),
+        (given_header, _) => {
+            c.error_hint(
+                at,
+                field,
+                if given_header.is_some() {
+                    "the token is sent in one place, but header and query are both given"
+                } else {
+                    "a login auth says where the token is sent"
+                },
+                "add `header: {name: Authorization, value: \"Bearer {{ token }}\"}` or `query: {param: token}`",
+            );
+            return None;
+        }
+    };
+    if !ok {
+        return None;
+    }
+    Some(AuthDef::Login(Box::new(LoginDef {
+        method: spec.method,
+        url: url?,
+        headers,
+        body,
+        token: token?,
+        expires_in,
+        lifetime_seconds: spec.lifetime_seconds,
+        send,
+    })))
 }
 
 fn compile_pagination(c: &mut Checker, at: &Located<Pagination>) -> Option<PaginationDef> {
@@ -893,6 +1051,10 @@ fn check_urls(
     if let AuthDef::OAuth2 { token_url, .. } = &network.auth {
         let (text, unknown_url) = render(token_url);
         urls.push(("OAuth2 token URL", text, true, unknown_url));
+    }
+    if let AuthDef::Login(login) = &network.auth {
+        let (text, unknown_url) = render(&login.url);
+        urls.push(("login URL", text, true, unknown_url));
     }
     for enrich in &network.enrich {
         let (text, unknown_url) = render(&enrich.url);

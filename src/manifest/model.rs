@@ -127,6 +127,34 @@ pub enum AuthDef {
         scope: Option<String>,
         client_auth: crate::manifest::raw::ClientAuth,
     },
+    /// Log in for a token (see `raw::Auth::Login`).
+    Login(Box<LoginDef>),
+}
+
+/// A login request and where its token goes.
+#[derive(Debug)]
+pub struct LoginDef {
+    pub method: Method,
+    pub url: Template,
+    pub headers: Vec<(String, Template)>,
+    pub body: Option<BodyDef>,
+    pub token: JsonPath,
+    pub expires_in: Option<JsonPath>,
+    pub lifetime_seconds: Option<u64>,
+    pub send: TokenPlace,
+}
+
+/// Where a login token is sent.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TokenPlace {
+    /// A header; its value is `prefix` + token + `suffix`.
+    Header {
+        name: String,
+        prefix: String,
+        suffix: String,
+    },
+    /// A query parameter.
+    Query(String),
 }
 
 /// Pagination.

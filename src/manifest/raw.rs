@@ -322,6 +322,73 @@ pub enum Auth {
         #[serde(default)]
         client_auth: ClientAuth,
     },
+    /// Log in for a token: a request the Network describes (method, URL,
+    /// form or JSON body, headers), the token read from its response by
+    /// JSONPath, cached for its lifetime and sent in a header or a query
+    /// parameter. A 401 is answered by one new login, never more.
+    Login {
+        /// Where to log in (may use params).
+        url: String,
+        /// `POST` (default) or `GET`.
+        #[serde(default = "post")]
+        method: Method,
+        /// Extra headers of the login request: each a template.
+        #[serde(default)]
+        headers: BTreeMap<String, String>,
+        /// A form body (`application/x-www-form-urlencoded`): each field a
+        /// template, e.g. `{key: "{{ params.key }}"}`.
+        #[serde(default)]
+        form: BTreeMap<String, String>,
+        /// A JSON object body: each member a template, sent as a string.
+        #[serde(default)]
+        json: BTreeMap<String, String>,
+        /// Where the token is in the login response (a JSONPath), e.g.
+        /// `$.data.token`.
+        token: String,
+        /// Where the token's lifetime in seconds is in the response (a
+        /// JSONPath), e.g. `$.expires_in`.
+        #[serde(default)]
+        expires_in: Option<String>,
+        /// The token's lifetime in seconds when the response does not say.
+        /// Without either, one hour.
+        #[serde(default)]
+        lifetime_seconds: Option<u64>,
+        /// Send the token in this header; `value` holds `{{ token }}`,
+        /// e.g. `{name: Authorization, value: "Bearer {{ token }}"}`.
+        #[serde(default)]
+        header: Option<LoginHeader>,
+        /// Send the token in this query parameter, e.g. `{param: token}`.
+        #[serde(default)]
+        query: Option<LoginQuery>,
+    },
+}
+
+fn post() -> Method {
+    Method::POST
+}
+
+/// The header a login token is sent in.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginHeader {
+    /// The header's name, e.g. `Authorization`.
+    pub name: String,
+    /// Its value, with `{{ token }}` where the token goes. Default
+    /// `{{ token }}`.
+    #[serde(default = "bare_token")]
+    pub value: String,
+}
+
+fn bare_token() -> String {
+    "{{ token }}".into()
+}
+
+/// The query parameter a login token is sent in.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginQuery {
+    /// The parameter's name, e.g. `token`.
+    pub param: String,
 }
 
 /// How an OAuth2 client sends its id and secret to the token endpoint.

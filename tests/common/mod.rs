@@ -210,6 +210,25 @@ pub struct MockState {
     pub max_in_flight: usize,
     /// Each POST (pages and links).
     pub posted: Vec<Posted>,
+    /// Tokens: when set, pages answer 401 unless they carry the token now
+    /// valid (a login's or the OAuth2 endpoint's), in `Authorization:
+    /// Bearer`, `x-access-token` or the `token` query parameter.
+    pub tokens_required: bool,
+    /// The token now valid, and until when.
+    pub valid_token: Option<(String, std::time::Instant)>,
+    /// Every token issued (by /login and, when tokens are required, /token).
+    pub issued: Vec<String>,
+    /// Lifetime of the tokens issued (seconds); `expires_in` of /login.
+    pub token_lifetime: u64,
+    /// Every token refused, as if the network had revoked the client.
+    pub refuse_every_token: bool,
+    /// After this many more pages with the valid token, it is revoked
+    /// (mid-run, as a password change or a key rotation does).
+    pub revoke_after_pages: Option<usize>,
+    /// Logins (POSTs to /login), with their content type and body.
+    pub logins: Vec<Posted>,
+    /// Pages answered 401 for want of a valid token.
+    pub unauthorized: usize,
 }
 
 /// A network API on 127.0.0.1 serving `offers` in pages, by page number
@@ -231,6 +250,7 @@ impl MockNetwork {
             .route("/offers", get(offers_page).post(offers_page_posted))
             .route("/links", post(tracking_link))
             .route("/token", post(token))
+            .route("/login", post(login))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -267,6 +287,117 @@ impl MockNetwork {
     pub fn with_state<T>(&self, f: impl FnOnce(&mut MockState) -> T) -> T {
         f(&mut self.state.lock().unwrap())
     }
+
+    /// Pages then need the token now valid (see `MockState::tokens_required`).
+    pub fn require_tokens(&self, lifetime_seconds: u64) {
+        self.with_state(|s| {
+            s.tokens_required = true;
+            s.token_lifetime = lifetime_seconds;
+        });
+    }
+
+    /// Revokes the token now valid (as a network does on a password change).
+    pub fn revoke_token(&self) {
+        self.with_state(|s| s.valid_token = None);
+    }
+}
+
+/// Makes `token` the one valid token, for the lifetime the mock is set to.
+fn issue(s: &mut MockState, token: &str) {
+    let lifetime = Duration::from_secs(s.token_lifetime.max(1));
+    s.issued.push(token.to_string());
+    s.valid_token = Some((token.to_string(), std::time::Instant::now() + lifetime));
+}
+
+/// The login endpoint: key `acme` and secret [`API_KEY`], as a form
+/// (`key`, `secret`) or JSON (`email`, `password`). Each login issues a new
+/// token (with the mock's port in it, so that it is new at every start of
+/// the mock) and makes it the only valid one.
+async fn login(
+    State(state): State<Arc<Mutex<MockState>>>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let fields: HashMap<String, String> = body_fields(&headers, &body).into_iter().collect();
+    let mut s = state.lock().unwrap();
+    s.logins.push(Posted {
+        content_type: headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string(),
+        body: body.clone(),
+        url_query: HashMap::new(),
+    });
+    let user = fields.get("key").or(fields.get("email"));
+    let secret = fields.get("secret").or(fields.get("password"));
+    if user.map(String::as_str) != Some("acme") || secret.map(String::as_str) != Some(API_KEY) {
+        // Echoes what it was sent, as careless APIs do.
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(
+                json!({"status": "error", "message": format!("Invalid Credentials: {body}")}),
+            ),
+        )
+            .into_response();
+    }
+    let token = format!(
+        "lt-{}-{}",
+        headers
+            .get("host")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("")
+            .replace(':', "-"),
+        s.logins.len()
+    );
+    issue(&mut s, &token);
+    axum::Json(
+        json!({"status": "success", "data": {"token": token}, "expires_in": s.token_lifetime}),
+    )
+    .into_response()
+}
+
+/// When tokens are required, the 401 a page gets without the valid one.
+fn token_refusal(
+    state: &Mutex<MockState>,
+    query: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> Option<Response> {
+    let mut s = state.lock().unwrap();
+    if !s.tokens_required {
+        return None;
+    }
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let sent = header("authorization")
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .or(header("x-access-token"))
+        .or(query.get("token").map(String::as_str));
+    let valid = match (&s.valid_token, sent) {
+        (Some((token, until)), Some(sent)) => {
+            token == sent && *until > std::time::Instant::now() && !s.refuse_every_token
+        }
+        _ => false,
+    };
+    match s.revoke_after_pages {
+        Some(0) if valid => {
+            s.revoke_after_pages = None;
+            s.valid_token = None;
+        }
+        Some(n) if valid => {
+            s.revoke_after_pages = Some(n - 1);
+            return None;
+        }
+        _ if valid => return None,
+        _ => {}
+    }
+    s.unauthorized += 1;
+    Some(
+        (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"message": "invalid or expired token"})),
+        )
+            .into_response(),
+    )
 }
 
 /// The OAuth2 token endpoint: the client `acme` with secret `cs-secret-3`,
@@ -289,8 +420,11 @@ async fn token(
     }
     s.token_client_auth
         .push(if basic { "basic" } else { "post" });
-    axum::Json(json!({"access_token": format!("tok-{}", s.token_requests), "expires_in": 3600}))
-        .into_response()
+    let token = format!("tok-{}", s.token_requests);
+    if s.tokens_required {
+        issue(&mut s, &token);
+    }
+    axum::Json(json!({"access_token": token, "expires_in": 3600})).into_response()
 }
 
 /// The fields of a form or JSON object body (numbers as their text).
@@ -358,6 +492,9 @@ async fn tracking_link(
     headers: HeaderMap,
     body: String,
 ) -> Response {
+    if let Some(refusal) = token_refusal(&state, &query, &headers) {
+        return refusal;
+    }
     record_post(&state, &headers, &body, &query);
     let fields: HashMap<String, String> = body_fields(&headers, &body).into_iter().collect();
     match fields.get("campaign_id") {
@@ -374,6 +511,9 @@ async fn offers_page(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
+    if let Some(refusal) = token_refusal(&state, &query, &headers) {
+        return refusal;
+    }
     let delay = {
         let mut s = state.lock().unwrap();
         s.in_flight += 1;
