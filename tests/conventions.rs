@@ -535,3 +535,52 @@ async fn changes_show_the_part_of_a_long_value_that_differs() {
         "{stdout}"
     );
 }
+
+/// `offersync man --out DIR` into a fresh directory: (file name, text).
+fn man_pages() -> (
+    tempfile::TempDir,
+    std::collections::BTreeMap<String, String>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = offersync_in(dir.path(), &["man", "--out", "pages"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let pages = std::fs::read_dir(dir.path().join("pages"))
+        .unwrap()
+        .map(|e| {
+            let path = e.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(&path).unwrap())
+        })
+        .collect();
+    (dir, pages)
+}
+
+/// Issue 27.10: an operator reading `daemon --help` or the man pages learns
+/// that the daemon serves a status page, and under which option (`--listen`,
+/// the old `--metrics-addr` kept).
+#[test]
+fn daemon_help_and_man_say_the_status_page_is_served() {
+    let cwd = tempfile::tempdir().unwrap();
+    let help = offersync_in(cwd.path(), &["daemon", "--help"]);
+    let (stdout, _) = text(&help);
+    assert!(stdout.contains("--listen"), "{stdout}");
+    assert!(stdout.contains("status page"), "{stdout}");
+    let short = offersync_in(cwd.path(), &["--help"]);
+    assert!(text(&short).0.contains("status page"), "{:?}", text(&short));
+    let (_dir, pages) = man_pages();
+    for page in ["offersync.1", "offersync-daemon.1"] {
+        assert!(
+            pages[page].contains("status page"),
+            "{page}: {}",
+            pages[page]
+        );
+    }
+    assert!(pages["offersync-daemon.1"].contains("listen"));
+    // The old name still starts a daemon's listener (parsed, not refused).
+    let old = offersync_in(cwd.path(), &["daemon", "--metrics-addr", "nonsense"]);
+    assert!(
+        text(&old).1.contains("[ADDR:]PORT") || text(&old).1.contains("nonsense"),
+        "{:?}",
+        text(&old)
+    );
+}

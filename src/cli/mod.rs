@@ -147,7 +147,7 @@ enum Command {
         #[arg(long, default_value = "sqlite://offersync-demo.db")]
         database_url: String,
     },
-    /// Run every integration of the directory on its schedule, as a service.
+    /// Run every integration of the directory on its schedule, as a service, with a status page, metrics and health checks (--listen).
     ///
     /// Watches the directory (a changed file is applied within a second; a
     /// file that stops validating keeps its last good spec), runs new and
@@ -197,8 +197,10 @@ enum Command {
         log_format: LogFormat,
         /// Serve Prometheus metrics at /metrics, liveness at /healthz,
         /// readiness at /readyz and the status page at /: a port (bound to
-        /// 127.0.0.1) or ADDRESS:PORT.
-        #[arg(long, value_name = "[ADDR:]PORT", value_parser = parse_metrics_addr)]
+        /// 127.0.0.1) or ADDRESS:PORT. `--metrics-addr` is its former name.
+        // Named for what it serves (the page first); the old name stays
+        // for units and scripts written against it.
+        #[arg(long = "listen", visible_alias = "metrics-addr", value_name = "[ADDR:]PORT", value_parser = parse_metrics_addr)]
         metrics_addr: Option<std::net::SocketAddr>,
     },
     /// Ask the daemon to run an integration now (from any host that reaches the store).
