@@ -584,3 +584,27 @@ fn daemon_help_and_man_say_the_status_page_is_served() {
         text(&old)
     );
 }
+
+/// Issue 27.10: the main man page has the sections man readers look for:
+/// EXIT STATUS, ENVIRONMENT (every variable offersync reads) and EXAMPLES.
+#[test]
+fn man_pages_have_exit_status_environment_and_examples() {
+    let (_dir, pages) = man_pages();
+    let main = &pages["offersync.1"];
+    for section in [".SH \"EXIT STATUS\"", ".SH ENVIRONMENT", ".SH EXAMPLES"] {
+        assert!(main.contains(section), "{section} missing:\n{main}");
+    }
+    for var in [
+        "DATABASE_URL",
+        "RUST_LOG",
+        "CREDENTIALS_DIRECTORY",
+        "OFFERSYNC_SECRET_ROOTS",
+        "OFFERSYNC_FIXED_NOW",
+    ] {
+        assert!(main.contains(var), "{var} missing:\n{main}");
+    }
+    assert!(main.contains("offersync validate"), "{main}");
+    // Each command's page carries the environment and exit status too.
+    let daemon = &pages["offersync-daemon.1"];
+    assert!(daemon.contains(".SH \"EXIT STATUS\"") && daemon.contains("DATABASE_URL"));
+}

@@ -1229,7 +1229,73 @@ fn schema(out: Option<&Path>, kind: Option<SchemaKind>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// The manual pages, from the same clap definitions as `--help`.
+/// The sections clap does not generate, shared by every page (roff):
+/// what man readers look for after OPTIONS.
+const MAN_EXTRA_SECTIONS: &str = r#".SH "EXIT STATUS"
+.TP
+\fB0\fR
+The command did what it was asked (a run succeeded, the manifests are valid, ...).
+.TP
+\fB1\fR
+It ran and the result is a failure: a run failed, a manifest is invalid, no such integration (with the name meant), no daemon took a refresh.
+.TP
+\fB2\fR
+It could not start: bad arguments, an unreadable directory or manifest, an unreachable or unusable store.
+With \fBplan \-\-detailed\-exitcode\fR, 2 means changes are pending.
+Each command's description gives its own codes.
+.SH ENVIRONMENT
+.TP
+\fBDATABASE_URL\fR
+The store, when \fB\-\-database\-url\fR is not given: postgres://USER@HOST:PORT/DB or sqlite://PATH.
+Without either, commands use sqlite://offersync.db in the working directory.
+.TP
+\fBRUST_LOG\fR
+Which log lines to write, as a tracing filter (e.g. \fBoffersync=debug\fR); the default is info for the daemon, warn for other commands.
+.TP
+\fBCREDENTIALS_DIRECTORY\fR
+Set by systemd (\fBLoadCredential=\fR): where \fB${credential:NAME}\fR reads API keys from; also a folder \fB${file:PATH}\fR may read.
+.TP
+\fBOFFERSYNC_SECRET_ROOTS\fR
+More folders (\fB:\fR\-separated) secret files (\fB${file:PATH}\fR) may be read from, as \fB\-\-secret\-root\fR.
+.TP
+\fBOFFERSYNC_FIXED_NOW\fR
+An RFC 3339 time that date placeholders of a Network use instead of the clock (for tests and reproducible requests).
+.SH EXAMPLES
+Check the manifests, as in CI:
+.PP
+.nf
+    offersync validate \-\-dir integrations.d
+.fi
+.PP
+See what a run would change, then run it:
+.PP
+.nf
+    offersync plan acme \-\-dir integrations.d
+    offersync sync acme \-\-dir integrations.d
+.fi
+.PP
+Run every integration as a service, with the status page at http://127.0.0.1:9187/:
+.PP
+.nf
+    DATABASE_URL=postgres://offersync@db/offersync \\
+        offersync daemon \-\-dir /etc/offersync/integrations.d \-\-listen 9187
+.fi
+.PP
+Ask the running daemon for a run now and wait for its outcome:
+.PP
+.nf
+    offersync refresh acme \-\-wait
+.fi
+.PP
+Try it without an account:
+.PP
+.nf
+    offersync demo
+.fi
+"#;
+
+/// The manual pages, from the same clap definitions as `--help`, with
+/// EXIT STATUS, ENVIRONMENT and EXAMPLES added before VERSION.
 fn man(out: Option<&Path>) -> ExitCode {
     let command = <Cli as clap::CommandFactory>::command();
     let render = |cmd: clap::Command| -> Vec<u8> {
@@ -1237,7 +1303,14 @@ fn man(out: Option<&Path>) -> ExitCode {
         clap_mangen::Man::new(cmd)
             .render(&mut page)
             .expect("rendering into memory cannot fail");
-        page
+        // clap_mangen renders only its own sections; ours go before VERSION
+        // (and AUTHORS), where man readers expect them.
+        let text = String::from_utf8_lossy(&page).into_owned();
+        let at = text.find(".SH VERSION").unwrap_or(text.len());
+        let mut page = text[..at].to_string();
+        page.push_str(MAN_EXTRA_SECTIONS);
+        page.push_str(&text[at..]);
+        page.into_bytes()
     };
     let Some(dir) = out else {
         let _ = std::io::stdout().write_all(&render(command));
