@@ -608,3 +608,48 @@ fn man_pages_have_exit_status_environment_and_examples() {
     let daemon = &pages["offersync-daemon.1"];
     assert!(daemon.contains(".SH \"EXIT STATUS\"") && daemon.contains("DATABASE_URL"));
 }
+
+/// `offersync validate` of the one integration with this schedule.
+fn validate_schedule(schedule: &str) -> (Option<i32>, String) {
+    let yaml = integration_yaml("acme", "http://127.0.0.1:9", "").replace(
+        &format!("schedule: \"{QUIET_SCHEDULE}\""),
+        &format!("schedule: \"{schedule}\""),
+    );
+    assert!(yaml.contains(schedule), "{yaml}");
+    let m = Manifests::new(&network_yaml(PAGE_PAGINATION, HEADER_AUTH), &yaml);
+    let cwd = tempfile::tempdir().unwrap();
+    let dir = m.path().to_str().unwrap().to_string();
+    let out = offersync_in(cwd.path(), &["validate", "--dir", &dir]);
+    let (stdout, stderr) = text(&out);
+    (out.status.code(), stdout + &stderr)
+}
+
+/// Issue 27.10: `@every 5m` (Go cron) gets offersync's own message, saying
+/// what to write instead, not croner's field count.
+#[test]
+fn every_duration_schedule_says_what_to_write_instead() {
+    let (code, output) = validate_schedule("@every 5m");
+    assert_eq!(code, Some(1), "{output}");
+    assert!(output.contains("`@every` is not crontab"), "{output}");
+    assert!(output.contains("write \"*/5 * * * *\""), "{output}");
+    assert!(!output.contains("between 5 and 7 fields"), "{output}");
+}
+
+/// Issue 27.10: a schedule that never fires and a step out of range are
+/// refused; one that fires only in leap years stays accepted.
+#[test]
+fn schedules_that_never_fire_or_step_out_of_range_are_refused() {
+    let (code, output) = validate_schedule("0 0 31 2 *");
+    assert_eq!(code, Some(1), "{output}");
+    assert!(output.contains("never fires"), "{output}");
+    let (code, output) = validate_schedule("*/61 * * * *");
+    assert_eq!(code, Some(1), "{output}");
+    assert!(
+        output.contains("minute step /61 is out of range"),
+        "{output}"
+    );
+    for fine in ["0 0 29 2 *", "*/59 * * * *", "0 */6 * * 1-5"] {
+        let (code, output) = validate_schedule(fine);
+        assert_eq!(code, Some(0), "{fine}: {output}");
+    }
+}
