@@ -653,3 +653,29 @@ fn schedules_that_never_fire_or_step_out_of_range_are_refused() {
         assert_eq!(code, Some(0), "{fine}: {output}");
     }
 }
+
+/// Issue 27.10: a wrong `apiVersion` and a wrong `kind` are reported
+/// together, each at its line with the value meant, not one per try.
+#[test]
+fn wrong_api_version_and_kind_are_reported_together() {
+    let yaml = integration_yaml("acme", "http://127.0.0.1:9", "")
+        .replace("apiVersion: offersync/v1", "apiVersion: offersync/v2")
+        .replace("kind: Integration", "kind: Integraton");
+    let m = Manifests::new(&network_yaml(PAGE_PAGINATION, HEADER_AUTH), &yaml);
+    let cwd = tempfile::tempdir().unwrap();
+    let dir = m.path().to_str().unwrap().to_string();
+    let out = offersync_in(cwd.path(), &["validate", "--dir", &dir]);
+    let (stdout, stderr) = text(&out);
+    let output = stdout + &stderr;
+    assert_eq!(out.status.code(), Some(1), "{output}");
+    assert!(output.contains("apiVersion: \"offersync/v2\""), "{output}");
+    assert!(output.contains("did you mean `offersync/v1`?"), "{output}");
+    assert!(output.contains("kind: \"Integraton\""), "{output}");
+    assert!(output.contains("did you mean `Integration`?"), "{output}");
+    // Each once.
+    assert_eq!(
+        output.matches("offersync/v2\" is not").count(),
+        1,
+        "{output}"
+    );
+}
