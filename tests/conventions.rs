@@ -679,3 +679,78 @@ fn wrong_api_version_and_kind_are_reported_together() {
         "{output}"
     );
 }
+
+/// Issue 27.10: bash completion offers the integration names the directory
+/// (`--dir`) defines after a command that takes NAME, and clap's own
+/// completion elsewhere. Driven by sourcing the script in bash with
+/// COMP_WORDS set, `offersync` on PATH being the binary under test.
+#[test]
+fn bash_completion_offers_integration_names_from_the_directory() {
+    let m = Manifests::new(
+        &network_yaml(PAGE_PAGINATION, HEADER_AUTH),
+        &integration_yaml("acme", "http://127.0.0.1:9", ""),
+    );
+    m.set_other_integration(&integration_yaml("acorn", "http://127.0.0.1:9", ""));
+    let cwd = tempfile::tempdir().unwrap();
+    let script = offersync_in(cwd.path(), &["completions", "bash"]);
+    assert_eq!(script.status.code(), Some(0));
+    std::fs::write(cwd.path().join("offersync.bash"), &script.stdout).unwrap();
+    let bin_dir = binary().parent().unwrap().to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let complete = |words: &[&str]| -> Vec<String> {
+        let words: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+        let program = format!(
+            "source ./offersync.bash\nCOMP_WORDS=({})\nCOMP_CWORD={}\nCOMP_LINE=\"${{COMP_WORDS[*]}}\"\nCOMP_POINT=${{#COMP_LINE}}\n_offersync_names offersync \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+            words.join(" "),
+            words.len() - 1
+        );
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(program)
+            .current_dir(cwd.path())
+            .env("PATH", &path)
+            .output()
+            .expect("run bash");
+        assert!(out.status.success(), "{:?}", text(&out));
+        let mut found: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect();
+        found.sort();
+        found
+    };
+    let dir = m.path().to_str().unwrap();
+    assert_eq!(
+        complete(&["offersync", "sync", "--dir", dir, "ac"]),
+        ["acme", "acorn"]
+    );
+    assert_eq!(
+        complete(&[
+            "offersync",
+            "plan",
+            "--database-url",
+            "sqlite://x.db",
+            "--dir",
+            dir,
+            "aco"
+        ]),
+        ["acorn"]
+    );
+    assert_eq!(
+        complete(&["offersync", "runs", "--dir", dir, ""]),
+        ["acme", "acorn"]
+    );
+    // A NAME given already: no second one.
+    assert!(
+        !complete(&["offersync", "sync", "--dir", dir, "acme", "ac"])
+            .contains(&"acorn".to_string())
+    );
+    // Elsewhere, clap's completion: subcommands.
+    let commands = complete(&["offersync", "sy"]);
+    assert!(commands.contains(&"sync".to_string()), "{commands:?}");
+}

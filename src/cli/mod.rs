@@ -433,6 +433,13 @@ enum Command {
     /// e.g. `offersync completions bash > /etc/bash_completion.d/offersync`.
     /// The Debian package installs them.
     Completions { shell: clap_complete::Shell },
+    /// The integration names a directory defines, one a line: what the
+    /// bash completion offers after a command that takes NAME.
+    #[command(name = "__complete-integrations", hide = true)]
+    CompleteIntegrations {
+        #[arg(long, default_value = "integrations.d")]
+        dir: PathBuf,
+    },
     /// Print the manual page (roff), or write one per command into a directory.
     Man {
         /// Write `offersync.1` and `offersync-COMMAND.1` into this directory.
@@ -562,6 +569,17 @@ pub fn main() -> ExitCode {
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut command, "offersync", &mut std::io::stdout());
+            if shell == clap_complete::Shell::Bash {
+                outln!("{}", bash_complete_names(&command).trim_end());
+            }
+            ExitCode::SUCCESS
+        }
+        Command::CompleteIntegrations { dir } => {
+            // Invalid documents are skipped: completion offers what would run.
+            let loaded = manifest::load_dir(&dir, &manifest::process_env);
+            for name in loaded.catalog.integrations.keys() {
+                outln!("{name}");
+            }
             ExitCode::SUCCESS
         }
         Command::Man { out } => man(out.as_deref()),
@@ -1227,6 +1245,64 @@ fn schema(out: Option<&Path>, kind: Option<SchemaKind>) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// Appended to clap's bash completion: after a command that takes an
+/// integration NAME, offer the names the directory (`--dir`, else
+/// integrations.d) defines; everything else is clap's.
+const BASH_COMPLETE_NAMES: &str = r#"
+_offersync_names() {
+    local cur="${COMP_WORDS[COMP_CWORD]}" command="" dir="integrations.d" named="" i word
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        word="${COMP_WORDS[i]}"
+        case "$word" in
+            --dir) dir="${COMP_WORDS[i+1]}"; ((i++)); continue ;;
+            --dir=*) dir="${word#--dir=}"; continue ;;
+        esac
+        if [[ -z "$command" ]]; then
+            case " __NAMED__ " in *" $word "*) command="$word" ;; esac
+        elif [[ " __VALUED__ " == *" $word "* ]]; then
+            ((i++))
+        elif [[ "$word" != -* ]]; then
+            named=1
+        fi
+    done
+    # The command's NAME: what the directory defines (else clap's completion).
+    if [[ -n "$command" && -z "$named" && "$cur" != -* && " __VALUED__ " != *" ${COMP_WORDS[COMP_CWORD-1]} "* ]]; then
+        COMPREPLY=($(compgen -W "$(offersync __complete-integrations --dir "$dir" 2>/dev/null)" -- "$cur"))
+        return 0
+    fi
+    _offersync "$@"
+}
+complete -F _offersync_names -o nosort -o bashdefault -o default offersync
+"#;
+
+/// [`BASH_COMPLETE_NAMES`] filled in from the clap definitions: the
+/// commands whose first positional is NAME, and the options that take a
+/// value (whose value is not a NAME).
+fn bash_complete_names(command: &clap::Command) -> String {
+    let mut named = Vec::new();
+    let mut valued = std::collections::BTreeSet::new();
+    for sub in command.get_subcommands() {
+        let first = sub.get_positionals().next();
+        if first.is_some_and(|a| a.get_id() == "name") {
+            named.push(sub.get_name().to_string());
+        }
+        for arg in sub.get_arguments() {
+            if arg.get_action().takes_values() {
+                for long in arg.get_long_and_visible_aliases().into_iter().flatten() {
+                    valued.insert(format!("--{long}"));
+                }
+                if let Some(short) = arg.get_short() {
+                    valued.insert(format!("-{short}"));
+                }
+            }
+        }
+    }
+    let valued: Vec<String> = valued.into_iter().collect();
+    BASH_COMPLETE_NAMES
+        .replace("__NAMED__", &named.join(" "))
+        .replace("__VALUED__", &valued.join(" "))
 }
 
 /// The sections clap does not generate, shared by every page (roff):
