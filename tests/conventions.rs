@@ -535,3 +535,222 @@ async fn changes_show_the_part_of_a_long_value_that_differs() {
         "{stdout}"
     );
 }
+
+/// `offersync man --out DIR` into a fresh directory: (file name, text).
+fn man_pages() -> (
+    tempfile::TempDir,
+    std::collections::BTreeMap<String, String>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = offersync_in(dir.path(), &["man", "--out", "pages"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let pages = std::fs::read_dir(dir.path().join("pages"))
+        .unwrap()
+        .map(|e| {
+            let path = e.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(&path).unwrap())
+        })
+        .collect();
+    (dir, pages)
+}
+
+/// Issue 27.10: an operator reading `daemon --help` or the man pages learns
+/// that the daemon serves a status page, and under which option (`--listen`,
+/// the old `--metrics-addr` kept).
+#[test]
+fn daemon_help_and_man_say_the_status_page_is_served() {
+    let cwd = tempfile::tempdir().unwrap();
+    let help = offersync_in(cwd.path(), &["daemon", "--help"]);
+    let (stdout, _) = text(&help);
+    assert!(stdout.contains("--listen"), "{stdout}");
+    assert!(stdout.contains("status page"), "{stdout}");
+    let short = offersync_in(cwd.path(), &["--help"]);
+    assert!(text(&short).0.contains("status page"), "{:?}", text(&short));
+    let (_dir, pages) = man_pages();
+    for page in ["offersync.1", "offersync-daemon.1"] {
+        assert!(
+            pages[page].contains("status page"),
+            "{page}: {}",
+            pages[page]
+        );
+    }
+    assert!(pages["offersync-daemon.1"].contains("listen"));
+    // The old name still starts a daemon's listener (parsed, not refused).
+    let old = offersync_in(cwd.path(), &["daemon", "--metrics-addr", "nonsense"]);
+    assert!(
+        text(&old).1.contains("[ADDR:]PORT") || text(&old).1.contains("nonsense"),
+        "{:?}",
+        text(&old)
+    );
+}
+
+/// Issue 27.10: the main man page has the sections man readers look for:
+/// EXIT STATUS, ENVIRONMENT (every variable offersync reads) and EXAMPLES.
+#[test]
+fn man_pages_have_exit_status_environment_and_examples() {
+    let (_dir, pages) = man_pages();
+    let main = &pages["offersync.1"];
+    for section in [".SH \"EXIT STATUS\"", ".SH ENVIRONMENT", ".SH EXAMPLES"] {
+        assert!(main.contains(section), "{section} missing:\n{main}");
+    }
+    for var in [
+        "DATABASE_URL",
+        "RUST_LOG",
+        "CREDENTIALS_DIRECTORY",
+        "OFFERSYNC_SECRET_ROOTS",
+        "OFFERSYNC_FIXED_NOW",
+    ] {
+        assert!(main.contains(var), "{var} missing:\n{main}");
+    }
+    assert!(main.contains("offersync validate"), "{main}");
+    // Each command's page carries the environment and exit status too.
+    let daemon = &pages["offersync-daemon.1"];
+    assert!(daemon.contains(".SH \"EXIT STATUS\"") && daemon.contains("DATABASE_URL"));
+}
+
+/// `offersync validate` of the one integration with this schedule.
+fn validate_schedule(schedule: &str) -> (Option<i32>, String) {
+    let yaml = integration_yaml("acme", "http://127.0.0.1:9", "").replace(
+        &format!("schedule: \"{QUIET_SCHEDULE}\""),
+        &format!("schedule: \"{schedule}\""),
+    );
+    assert!(yaml.contains(schedule), "{yaml}");
+    let m = Manifests::new(&network_yaml(PAGE_PAGINATION, HEADER_AUTH), &yaml);
+    let cwd = tempfile::tempdir().unwrap();
+    let dir = m.path().to_str().unwrap().to_string();
+    let out = offersync_in(cwd.path(), &["validate", "--dir", &dir]);
+    let (stdout, stderr) = text(&out);
+    (out.status.code(), stdout + &stderr)
+}
+
+/// Issue 27.10: `@every 5m` (Go cron) gets offersync's own message, saying
+/// what to write instead, not croner's field count.
+#[test]
+fn every_duration_schedule_says_what_to_write_instead() {
+    let (code, output) = validate_schedule("@every 5m");
+    assert_eq!(code, Some(1), "{output}");
+    assert!(output.contains("`@every` is not crontab"), "{output}");
+    assert!(output.contains("write \"*/5 * * * *\""), "{output}");
+    assert!(!output.contains("between 5 and 7 fields"), "{output}");
+}
+
+/// Issue 27.10: a schedule that never fires and a step out of range are
+/// refused; one that fires only in leap years stays accepted.
+#[test]
+fn schedules_that_never_fire_or_step_out_of_range_are_refused() {
+    let (code, output) = validate_schedule("0 0 31 2 *");
+    assert_eq!(code, Some(1), "{output}");
+    assert!(output.contains("never fires"), "{output}");
+    let (code, output) = validate_schedule("*/61 * * * *");
+    assert_eq!(code, Some(1), "{output}");
+    assert!(
+        output.contains("minute step /61 is out of range"),
+        "{output}"
+    );
+    for fine in ["0 0 29 2 *", "*/59 * * * *", "0 */6 * * 1-5"] {
+        let (code, output) = validate_schedule(fine);
+        assert_eq!(code, Some(0), "{fine}: {output}");
+    }
+}
+
+/// Issue 27.10: a wrong `apiVersion` and a wrong `kind` are reported
+/// together, each at its line with the value meant, not one per try.
+#[test]
+fn wrong_api_version_and_kind_are_reported_together() {
+    let yaml = integration_yaml("acme", "http://127.0.0.1:9", "")
+        .replace("apiVersion: offersync/v1", "apiVersion: offersync/v2")
+        .replace("kind: Integration", "kind: Integraton");
+    let m = Manifests::new(&network_yaml(PAGE_PAGINATION, HEADER_AUTH), &yaml);
+    let cwd = tempfile::tempdir().unwrap();
+    let dir = m.path().to_str().unwrap().to_string();
+    let out = offersync_in(cwd.path(), &["validate", "--dir", &dir]);
+    let (stdout, stderr) = text(&out);
+    let output = stdout + &stderr;
+    assert_eq!(out.status.code(), Some(1), "{output}");
+    assert!(output.contains("apiVersion: \"offersync/v2\""), "{output}");
+    assert!(output.contains("did you mean `offersync/v1`?"), "{output}");
+    assert!(output.contains("kind: \"Integraton\""), "{output}");
+    assert!(output.contains("did you mean `Integration`?"), "{output}");
+    // Each once.
+    assert_eq!(
+        output.matches("offersync/v2\" is not").count(),
+        1,
+        "{output}"
+    );
+}
+
+/// Issue 27.10: bash completion offers the integration names the directory
+/// (`--dir`) defines after a command that takes NAME, and clap's own
+/// completion elsewhere. Driven by sourcing the script in bash with
+/// COMP_WORDS set, `offersync` on PATH being the binary under test.
+#[test]
+fn bash_completion_offers_integration_names_from_the_directory() {
+    let m = Manifests::new(
+        &network_yaml(PAGE_PAGINATION, HEADER_AUTH),
+        &integration_yaml("acme", "http://127.0.0.1:9", ""),
+    );
+    m.set_other_integration(&integration_yaml("acorn", "http://127.0.0.1:9", ""));
+    let cwd = tempfile::tempdir().unwrap();
+    let script = offersync_in(cwd.path(), &["completions", "bash"]);
+    assert_eq!(script.status.code(), Some(0));
+    std::fs::write(cwd.path().join("offersync.bash"), &script.stdout).unwrap();
+    let bin_dir = binary().parent().unwrap().to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let complete = |words: &[&str]| -> Vec<String> {
+        let words: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+        let program = format!(
+            "source ./offersync.bash\nCOMP_WORDS=({})\nCOMP_CWORD={}\nCOMP_LINE=\"${{COMP_WORDS[*]}}\"\nCOMP_POINT=${{#COMP_LINE}}\n_offersync_names offersync \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+            words.join(" "),
+            words.len() - 1
+        );
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(program)
+            .current_dir(cwd.path())
+            .env("PATH", &path)
+            .output()
+            .expect("run bash");
+        assert!(out.status.success(), "{:?}", text(&out));
+        let mut found: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect();
+        found.sort();
+        found
+    };
+    let dir = m.path().to_str().unwrap();
+    assert_eq!(
+        complete(&["offersync", "sync", "--dir", dir, "ac"]),
+        ["acme", "acorn"]
+    );
+    assert_eq!(
+        complete(&[
+            "offersync",
+            "plan",
+            "--database-url",
+            "sqlite://x.db",
+            "--dir",
+            dir,
+            "aco"
+        ]),
+        ["acorn"]
+    );
+    assert_eq!(
+        complete(&["offersync", "runs", "--dir", dir, ""]),
+        ["acme", "acorn"]
+    );
+    // A NAME given already: no second one.
+    assert!(
+        !complete(&["offersync", "sync", "--dir", dir, "acme", "ac"])
+            .contains(&"acorn".to_string())
+    );
+    // Elsewhere, clap's completion: subcommands.
+    let commands = complete(&["offersync", "sy"]);
+    assert!(commands.contains(&"sync".to_string()), "{commands:?}");
+}

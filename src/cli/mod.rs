@@ -147,7 +147,7 @@ enum Command {
         #[arg(long, default_value = "sqlite://offersync-demo.db")]
         database_url: String,
     },
-    /// Run every integration of the directory on its schedule, as a service.
+    /// Run every integration of the directory on its schedule, as a service, with a status page, metrics and health checks (--listen).
     ///
     /// Watches the directory (a changed file is applied within a second; a
     /// file that stops validating keeps its last good spec), runs new and
@@ -197,8 +197,10 @@ enum Command {
         log_format: LogFormat,
         /// Serve Prometheus metrics at /metrics, liveness at /healthz,
         /// readiness at /readyz and the status page at /: a port (bound to
-        /// 127.0.0.1) or ADDRESS:PORT.
-        #[arg(long, value_name = "[ADDR:]PORT", value_parser = parse_metrics_addr)]
+        /// 127.0.0.1) or ADDRESS:PORT. `--metrics-addr` is its former name.
+        // Named for what it serves (the page first); the old name stays
+        // for units and scripts written against it.
+        #[arg(long = "listen", visible_alias = "metrics-addr", value_name = "[ADDR:]PORT", value_parser = parse_metrics_addr)]
         metrics_addr: Option<std::net::SocketAddr>,
     },
     /// Ask the daemon to run an integration now (from any host that reaches the store).
@@ -431,6 +433,13 @@ enum Command {
     /// e.g. `offersync completions bash > /etc/bash_completion.d/offersync`.
     /// The Debian package installs them.
     Completions { shell: clap_complete::Shell },
+    /// The integration names a directory defines, one a line: what the
+    /// bash completion offers after a command that takes NAME.
+    #[command(name = "__complete-integrations", hide = true)]
+    CompleteIntegrations {
+        #[arg(long, default_value = "integrations.d")]
+        dir: PathBuf,
+    },
     /// Print the manual page (roff), or write one per command into a directory.
     Man {
         /// Write `offersync.1` and `offersync-COMMAND.1` into this directory.
@@ -560,6 +569,17 @@ pub fn main() -> ExitCode {
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut command, "offersync", &mut std::io::stdout());
+            if shell == clap_complete::Shell::Bash {
+                outln!("{}", bash_complete_names(&command).trim_end());
+            }
+            ExitCode::SUCCESS
+        }
+        Command::CompleteIntegrations { dir } => {
+            // Invalid documents are skipped: completion offers what would run.
+            let loaded = manifest::load_dir(&dir, &manifest::process_env);
+            for name in loaded.catalog.integrations.keys() {
+                outln!("{name}");
+            }
             ExitCode::SUCCESS
         }
         Command::Man { out } => man(out.as_deref()),
@@ -1227,7 +1247,131 @@ fn schema(out: Option<&Path>, kind: Option<SchemaKind>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// The manual pages, from the same clap definitions as `--help`.
+/// Appended to clap's bash completion: after a command that takes an
+/// integration NAME, offer the names the directory (`--dir`, else
+/// integrations.d) defines; everything else is clap's.
+const BASH_COMPLETE_NAMES: &str = r#"
+_offersync_names() {
+    local cur="${COMP_WORDS[COMP_CWORD]}" command="" dir="integrations.d" named="" i word
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        word="${COMP_WORDS[i]}"
+        case "$word" in
+            --dir) dir="${COMP_WORDS[i+1]}"; ((i++)); continue ;;
+            --dir=*) dir="${word#--dir=}"; continue ;;
+        esac
+        if [[ -z "$command" ]]; then
+            case " __NAMED__ " in *" $word "*) command="$word" ;; esac
+        elif [[ " __VALUED__ " == *" $word "* ]]; then
+            ((i++))
+        elif [[ "$word" != -* ]]; then
+            named=1
+        fi
+    done
+    # The command's NAME: what the directory defines (else clap's completion).
+    if [[ -n "$command" && -z "$named" && "$cur" != -* && " __VALUED__ " != *" ${COMP_WORDS[COMP_CWORD-1]} "* ]]; then
+        COMPREPLY=($(compgen -W "$(offersync __complete-integrations --dir "$dir" 2>/dev/null)" -- "$cur"))
+        return 0
+    fi
+    _offersync "$@"
+}
+complete -F _offersync_names -o nosort -o bashdefault -o default offersync
+"#;
+
+/// [`BASH_COMPLETE_NAMES`] filled in from the clap definitions: the
+/// commands whose first positional is NAME, and the options that take a
+/// value (whose value is not a NAME).
+fn bash_complete_names(command: &clap::Command) -> String {
+    let mut named = Vec::new();
+    let mut valued = std::collections::BTreeSet::new();
+    for sub in command.get_subcommands() {
+        let first = sub.get_positionals().next();
+        if first.is_some_and(|a| a.get_id() == "name") {
+            named.push(sub.get_name().to_string());
+        }
+        for arg in sub.get_arguments() {
+            if arg.get_action().takes_values() {
+                for long in arg.get_long_and_visible_aliases().into_iter().flatten() {
+                    valued.insert(format!("--{long}"));
+                }
+                if let Some(short) = arg.get_short() {
+                    valued.insert(format!("-{short}"));
+                }
+            }
+        }
+    }
+    let valued: Vec<String> = valued.into_iter().collect();
+    BASH_COMPLETE_NAMES
+        .replace("__NAMED__", &named.join(" "))
+        .replace("__VALUED__", &valued.join(" "))
+}
+
+/// The sections clap does not generate, shared by every page (roff):
+/// what man readers look for after OPTIONS.
+const MAN_EXTRA_SECTIONS: &str = r#".SH "EXIT STATUS"
+.TP
+\fB0\fR
+The command did what it was asked (a run succeeded, the manifests are valid, ...).
+.TP
+\fB1\fR
+It ran and the result is a failure: a run failed, a manifest is invalid, no such integration (with the name meant), no daemon took a refresh.
+.TP
+\fB2\fR
+It could not start: bad arguments, an unreadable directory or manifest, an unreachable or unusable store.
+With \fBplan \-\-detailed\-exitcode\fR, 2 means changes are pending.
+Each command's description gives its own codes.
+.SH ENVIRONMENT
+.TP
+\fBDATABASE_URL\fR
+The store, when \fB\-\-database\-url\fR is not given: postgres://USER@HOST:PORT/DB or sqlite://PATH.
+Without either, commands use sqlite://offersync.db in the working directory.
+.TP
+\fBRUST_LOG\fR
+Which log lines to write, as a tracing filter (e.g. \fBoffersync=debug\fR); the default is info for the daemon, warn for other commands.
+.TP
+\fBCREDENTIALS_DIRECTORY\fR
+Set by systemd (\fBLoadCredential=\fR): where \fB${credential:NAME}\fR reads API keys from; also a folder \fB${file:PATH}\fR may read.
+.TP
+\fBOFFERSYNC_SECRET_ROOTS\fR
+More folders (\fB:\fR\-separated) secret files (\fB${file:PATH}\fR) may be read from, as \fB\-\-secret\-root\fR.
+.TP
+\fBOFFERSYNC_FIXED_NOW\fR
+An RFC 3339 time that date placeholders of a Network use instead of the clock (for tests and reproducible requests).
+.SH EXAMPLES
+Check the manifests, as in CI:
+.PP
+.nf
+    offersync validate \-\-dir integrations.d
+.fi
+.PP
+See what a run would change, then run it:
+.PP
+.nf
+    offersync plan acme \-\-dir integrations.d
+    offersync sync acme \-\-dir integrations.d
+.fi
+.PP
+Run every integration as a service, with the status page at http://127.0.0.1:9187/:
+.PP
+.nf
+    DATABASE_URL=postgres://offersync@db/offersync \\
+        offersync daemon \-\-dir /etc/offersync/integrations.d \-\-listen 9187
+.fi
+.PP
+Ask the running daemon for a run now and wait for its outcome:
+.PP
+.nf
+    offersync refresh acme \-\-wait
+.fi
+.PP
+Try it without an account:
+.PP
+.nf
+    offersync demo
+.fi
+"#;
+
+/// The manual pages, from the same clap definitions as `--help`, with
+/// EXIT STATUS, ENVIRONMENT and EXAMPLES added before VERSION.
 fn man(out: Option<&Path>) -> ExitCode {
     let command = <Cli as clap::CommandFactory>::command();
     let render = |cmd: clap::Command| -> Vec<u8> {
@@ -1235,7 +1379,14 @@ fn man(out: Option<&Path>) -> ExitCode {
         clap_mangen::Man::new(cmd)
             .render(&mut page)
             .expect("rendering into memory cannot fail");
-        page
+        // clap_mangen renders only its own sections; ours go before VERSION
+        // (and AUTHORS), where man readers expect them.
+        let text = String::from_utf8_lossy(&page).into_owned();
+        let at = text.find(".SH VERSION").unwrap_or(text.len());
+        let mut page = text[..at].to_string();
+        page.push_str(MAN_EXTRA_SECTIONS);
+        page.push_str(&text[at..]);
+        page.into_bytes()
     };
     let Some(dir) = out else {
         let _ = std::io::stdout().write_all(&render(command));

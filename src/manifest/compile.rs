@@ -1121,7 +1121,19 @@ fn compile_schedule(
 ) -> Option<Schedule> {
     let text = expr.value().trim();
     let fields = text.split_whitespace().count();
-    let cron = if !text.starts_with('@') && fields != 5 {
+    let cron = if let Some(every) = text.strip_prefix("@every") {
+        // Go's cron and Kubernetes-adjacent tools accept `@every 5m`;
+        // croner would call it a wrong field count, which misleads.
+        c.error_hint(
+            expr,
+            "spec.schedule",
+            format!(
+                "{text:?}: `@every` is not crontab; offersync takes a 5-field crontab schedule"
+            ),
+            every_hint(every.trim()),
+        );
+        None
+    } else if !text.starts_with('@') && fields != 5 {
         c.error_hint(
             expr,
             "spec.schedule",
@@ -1131,7 +1143,27 @@ fn compile_schedule(
         None
     } else {
         match croner::Cron::from_str(text) {
-            Ok(cron) => Some(cron),
+            Ok(cron) => match step_out_of_range(text) {
+                Some(problem) => {
+                    c.error_hint(
+                        expr,
+                        "spec.schedule",
+                        format!("{text:?}: {problem}"),
+                        "a step is at most the field's range: minute */1-*/59, hour */1-*/23, e.g. \"0 * * * *\" for hourly",
+                    );
+                    None
+                }
+                None if never_fires(&cron) => {
+                    c.error_hint(
+                        expr,
+                        "spec.schedule",
+                        format!("{text:?} never fires: no month has that day"),
+                        "choose a day every chosen month has, e.g. \"0 0 28 2 *\" or \"0 0 L 2 *\" (the last day)",
+                    );
+                    None
+                }
+                None => Some(cron),
+            },
             Err(e) => {
                 c.error_hint(
                     expr,
@@ -1152,6 +1184,61 @@ fn compile_schedule(
         expression: text.to_string(),
         timezone: timezone?,
     })
+}
+
+/// What to write instead of `@every DURATION`, for the durations crontab
+/// can say.
+fn every_hint(every: &str) -> String {
+    let (number, unit) = every.split_at(
+        every
+            .find(|ch: char| !ch.is_ascii_digit())
+            .unwrap_or(every.len()),
+    );
+    let instead = match (number.parse::<u32>().ok(), unit) {
+        (Some(n @ 1..=59), "m") => Some(format!("\"*/{n} * * * *\"")),
+        (Some(n @ 1..=23), "h") => Some(format!("\"0 */{n} * * *\"")),
+        (Some(24), "h") => Some("\"0 0 * * *\"".to_string()),
+        _ => None,
+    };
+    match instead {
+        Some(cron) => format!("write {cron} (minute hour day-of-month month day-of-week)"),
+        None => "write minute hour day-of-month month day-of-week, e.g. \"*/5 * * * *\" for every 5 minutes".to_string(),
+    }
+}
+
+/// A step larger than its field's range (`*/61` in minutes) fires once per
+/// period, at the start: croner accepts it, a crontab reader expects
+/// something else.
+fn step_out_of_range(text: &str) -> Option<String> {
+    const FIELDS: [(&str, u32); 5] = [
+        ("minute", 59),
+        ("hour", 23),
+        ("day of month", 31),
+        ("month", 12),
+        ("day of week", 7),
+    ];
+    for (field, (name, max)) in text.split_whitespace().zip(FIELDS) {
+        for part in field.split(',') {
+            if let Some((_, step)) = part.split_once('/')
+                && let Ok(step) = step.parse::<u32>()
+                && step > max
+            {
+                return Some(format!(
+                    "the {name} step /{step} is out of range (at most {max})"
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// True if the schedule has no next time (`0 0 31 2 *`: February has no
+/// 31st). Looked for from a fixed leap year, so `0 0 29 2 *` (leap years
+/// only) fires; croner gives up at its own year limit.
+fn never_fires(cron: &croner::Cron) -> bool {
+    use chrono::TimeZone;
+    let start = chrono::Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap();
+    cron.find_next_occurrence(&start, true).is_err()
 }
 
 fn compile_params(

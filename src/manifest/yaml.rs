@@ -38,7 +38,7 @@ pub fn parse_file(file: &Path, text: &str, diagnostics: &mut Vec<Diagnostic>) ->
         let header: Document<IgnoredAny> = match deserialize(chunk, &source) {
             Ok(h) => h,
             Err(d) => {
-                diagnostics.push(d);
+                diagnostics.extend(envelope_problems(chunk, &source, d));
                 continue;
             }
         };
@@ -67,6 +67,35 @@ pub fn parse_file(file: &Path, text: &str, diagnostics: &mut Vec<Diagnostic>) ->
         docs.extend(parsed);
     }
     docs
+}
+
+/// The envelope's problems when it does not deserialize: a wrong
+/// `apiVersion` and a wrong `kind` are reported together (serde stops at
+/// the first), beside serde's first problem (`first`) when it is another.
+fn envelope_problems(chunk: &str, source: &DocSource, first: Diagnostic) -> Vec<Diagnostic> {
+    use super::raw::ApiVersion;
+    #[derive(serde::Deserialize)]
+    struct VersionOnly {
+        #[serde(rename = "apiVersion")]
+        _api_version: ApiVersion,
+    }
+    #[derive(serde::Deserialize)]
+    struct KindOnly {
+        #[serde(rename = "kind")]
+        _kind: Kind,
+    }
+    let mut problems: Vec<Diagnostic> = [
+        deserialize::<VersionOnly>(chunk, source).err(),
+        deserialize::<KindOnly>(chunk, source).err(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    // serde's own first problem may be another (an unknown key): keep it.
+    if !problems.contains(&first) {
+        problems.insert(0, first);
+    }
+    problems
 }
 
 /// Reads a document from its tree without the `faulted` nodes; what serde
