@@ -443,12 +443,22 @@ impl Store for PgStore {
         &mut self,
         work: &mut dyn FnMut(&mut dyn Writes) -> Result<(), TxError>,
     ) -> Result<(), TxError> {
-        self.conn.transaction::<(), TxError, _>(|conn| {
+        // The first cause, not a rollback's failure after it (see
+        // `first_cause`). A connection whose rollback failed is left as it
+        // is: reconnecting would drop the run lock, and marking the run
+        // failed reconnects when it must.
+        let mut work_error = None;
+        let result = self.conn.transaction(|conn| {
             work(&mut PgWrites {
                 conn,
                 feed: Default::default(),
             })
-        })
+            .map_err(|e| {
+                work_error = Some(e);
+                diesel::result::Error::RollbackTransaction
+            })
+        });
+        super::first_cause(result, work_error).map_err(|failure| failure.error)
     }
 
     shared_store_methods!();
