@@ -14,7 +14,6 @@ mod rows;
 mod schema;
 mod shared;
 pub mod sqlite;
-mod tls;
 
 pub use feed::{ChangeKind, ChangeRecord, FieldChange};
 pub use rows::{INTERRUPTED, db_columns};
@@ -788,6 +787,21 @@ pub fn open(url: &str) -> Result<Box<dyn Store>, StoreError> {
         Backend::Postgres(url) => Box::new(postgres::PgStore::connect(&url)?),
         Backend::Sqlite(path) => Box::new(sqlite::SqliteStore::open(&path)?),
     })
+}
+
+/// Shows the bundled libpq's OpenSSL where this system keeps its
+/// certificate authorities, which `sslrootcert=system` trusts: OpenSSL built
+/// from source looks in /usr/local/ssl, where Debian keeps none. Sets
+/// `SSL_CERT_FILE` and `SSL_CERT_DIR` unless the operator set either.
+///
+/// # Safety
+/// It sets environment variables: call it before any other thread starts.
+pub unsafe fn find_system_authorities() {
+    #[cfg(feature = "bundled-libpq")]
+    if !openssl_probe::has_ssl_cert_env_vars() {
+        // SAFETY: the caller runs this before any other thread exists.
+        unsafe { openssl_probe::try_init_openssl_env_vars() };
+    }
 }
 
 /// A database URL with its password hidden.

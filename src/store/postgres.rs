@@ -91,8 +91,6 @@ const FEED_LOCK: i32 = 0x0ff5_0003;
 /// A connection to the Postgres store.
 pub struct PgStore {
     conn: PgConnection,
-    /// Carries `conn` over TLS when the URL asks for it; dropped after it.
-    _tls: Option<super::tls::Tunnel>,
     url: String,
     /// The integration whose run lock this connection holds.
     run_lock: Option<String>,
@@ -108,15 +106,11 @@ impl PgStore {
     /// Connects and applies pending migrations (serialized between processes
     /// by an advisory lock, so replicas can start together).
     pub fn connect(url: &str) -> Result<Self, StoreError> {
-        let prepared = super::tls::prepare(url).map_err(|e| StoreError::Connect {
+        // TLS (sslmode, sslrootcert, sslcert/sslkey) is libpq's own.
+        let mut conn = PgConnection::establish(url).map_err(|e| StoreError::Connect {
             url: redact_url(url),
-            message: e.to_string(),
+            message: e.to_string().trim().to_string(),
         })?;
-        let mut conn =
-            PgConnection::establish(&prepared.conninfo).map_err(|e| StoreError::Connect {
-                url: redact_url(url),
-                message: e.to_string().trim().to_string(),
-            })?;
         sql_query("SELECT pg_advisory_lock($1, 0)")
             .bind::<Int4, _>(MIGRATION_LOCK)
             .execute(&mut conn)?;
@@ -130,7 +124,6 @@ impl PgStore {
         migrated?;
         Ok(Self {
             conn,
-            _tls: prepared.tunnel,
             url: url.to_string(),
             run_lock: None,
         })
