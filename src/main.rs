@@ -4,6 +4,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     allocator::tune();
+    // SAFETY: no other thread has started yet.
+    unsafe { offersync::store::find_system_authorities() };
     offersync::cli::main()
 }
 

@@ -1057,3 +1057,123 @@ async fn a_database_lost_mid_run_fails_the_run_exit_1_and_marks_it_failed() {
     assert_eq!(runs[0].status, "failed", "{:?}", runs[0].error);
     assert_eq!(live_campaigns(&db), 0);
 }
+
+/// A small tmpfs on a temporary directory, unmounted when dropped: a real
+/// file system that fills up (mounting needs root, as the test suite runs).
+struct SmallFs {
+    dir: tempfile::TempDir,
+}
+
+impl SmallFs {
+    fn mount(bytes: u64) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let status = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={bytes}"),
+                "offersync-test",
+            ])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "mounting a tmpfs needs root");
+        Self { dir }
+    }
+
+    /// Fills the file system up to `headroom` bytes.
+    fn fill_leaving(&self, headroom: u64) {
+        let path = std::ffi::CString::new(self.dir.path().as_os_str().as_encoded_bytes()).unwrap();
+        let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+        assert_eq!(unsafe { libc::statvfs(path.as_ptr(), &mut stat) }, 0);
+        let free = stat.f_bavail * stat.f_frsize;
+        let filler = free.saturating_sub(headroom) / 4096 * 4096;
+        std::fs::write(self.dir.path().join("filler"), vec![1u8; filler as usize]).unwrap();
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// A run of `big` offers of 8 KB each onto a SQLite file on a file system
+/// with 512 KiB left, after a run of 20 plain offers: the run must fail
+/// (exit 1) as disk full, be marked failed, and change no campaign.
+async fn a_run_onto_a_full_disk(big: u32) {
+    let serve_big = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let big_now = serve_big.clone();
+    let network = Hostile::start(move |hit| {
+        if big_now.load(Ordering::SeqCst) {
+            let all: Vec<Value> = (1..=big)
+                .map(|id| {
+                    let mut o = offer(id);
+                    o["description"] = json!(format!("{id} {}", "x".repeat(8_000)));
+                    o
+                })
+                .collect();
+            honest_page(&all, hit)
+        } else {
+            honest_page(&offers(1..=20), hit)
+        }
+    })
+    .await;
+    let m = manifests(&network.url(), HEADER_AUTH, "", "");
+    let fs = SmallFs::mount(8 << 20);
+    let path = fs.dir.path().join("offersync.db");
+    let url = format!("sqlite://{}", path.display());
+    let first = offersync(&m, &url, &["sync", "acme"]).await;
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    fs.fill_leaving(512 << 10);
+    serve_big.store(true, Ordering::SeqCst);
+
+    let out = offersync(&m, &url, &["sync", "acme"]).await;
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    assert!(shown.contains("disk is full"), "{shown}");
+    assert!(
+        shown.contains(&format!(
+            "free space on the file system of {}",
+            path.display()
+        )),
+        "{shown}"
+    );
+    assert!(!shown.contains("rollback"), "{shown}");
+    let mut conn = {
+        use diesel::Connection;
+        diesel::SqliteConnection::establish(&path.display().to_string()).unwrap()
+    };
+    use diesel::RunQueryDsl;
+    let runs: Vec<RunRow> = diesel::sql_query("SELECT status, error FROM sync_runs ORDER BY id")
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[1].status, "failed");
+    let error = runs[1].error.as_deref().unwrap_or_default();
+    assert!(error.contains("disk is full"), "{error}");
+    assert!(!error.contains("rollback"), "{error}");
+    let live: Vec<Count> =
+        diesel::sql_query("SELECT COUNT(*) AS n FROM campaigns WHERE removed_at IS NULL")
+            .load(&mut conn)
+            .unwrap();
+    assert_eq!(live[0].n, 20, "the failed run changed no campaign");
+}
+
+/// 3 MB of offers: SQLite's page cache (2 MB) spills into the WAL before
+/// the commit, so a write inside the run's transaction hits the full disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_fails_the_run_as_disk_full_not_as_the_rollback_after_it() {
+    a_run_onto_a_full_disk(400).await;
+}
+
+/// 0.8 MB of offers: they stay in SQLite's page cache until the commit,
+/// which is what hits the full disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_at_commit_fails_the_run_as_disk_full() {
+    a_run_onto_a_full_disk(100).await;
+}

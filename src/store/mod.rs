@@ -14,7 +14,6 @@ mod rows;
 mod schema;
 mod shared;
 pub mod sqlite;
-mod tls;
 
 pub use feed::{ChangeKind, ChangeRecord, FieldChange};
 pub use rows::{INTERRUPTED, db_columns};
@@ -91,6 +90,53 @@ impl From<diesel::result::Error> for TxError {
     fn from(e: diesel::result::Error) -> Self {
         Self::Store(StoreError::Query(e))
     }
+}
+
+/// Why a transaction failed, by its first cause, and whether the connection
+/// is still fit for use.
+pub(crate) struct TxFailure {
+    pub error: TxError,
+    /// The rollback after the failure failed too: diesel then counts the
+    /// connection's transaction state as broken, and the store reconnects.
+    pub rollback_failed: bool,
+}
+
+/// Brings what diesel's `transaction` returned back to the first cause.
+/// The work's own error waits in `work_error` (the work hands diesel
+/// [`diesel::result::Error::RollbackTransaction`] instead): when the
+/// rollback after a failure fails as well, diesel returns the rollback's
+/// error, and on a full disk, where SQLite has already rolled back by
+/// itself, that is "cannot rollback - no transaction is active" in place of
+/// "database or disk is full". A failed commit whose rollback failed is
+/// reported by the commit's error for the same reason.
+pub(crate) fn first_cause(
+    result: Result<(), diesel::result::Error>,
+    work_error: Option<TxError>,
+) -> Result<(), TxFailure> {
+    use diesel::result::Error;
+    let (error, rollback_failed) = match (result, work_error) {
+        (Ok(()), _) => return Ok(()),
+        (Err(Error::RollbackTransaction), Some(error)) => (error, false),
+        (Err(rollback), Some(error)) => {
+            tracing::debug!(error = %rollback, "the rollback after a failed transaction failed too");
+            (error, true)
+        }
+        (
+            Err(Error::RollbackErrorOnCommit {
+                rollback_error,
+                commit_error,
+            }),
+            None,
+        ) => {
+            tracing::debug!(error = %rollback_error, "the rollback after a failed commit failed too");
+            (TxError::from(*commit_error), true)
+        }
+        (Err(e), None) => (TxError::from(e), false),
+    };
+    Err(TxFailure {
+        error,
+        rollback_failed,
+    })
 }
 
 /// What started a run.
@@ -758,6 +804,21 @@ pub fn open(url: &str) -> Result<Box<dyn Store>, StoreError> {
     })
 }
 
+/// Shows the bundled libpq's OpenSSL where this system keeps its
+/// certificate authorities, which `sslrootcert=system` trusts: OpenSSL built
+/// from source looks in /usr/local/ssl, where Debian keeps none. Sets
+/// `SSL_CERT_FILE` and `SSL_CERT_DIR` unless the operator set either.
+///
+/// # Safety
+/// It sets environment variables: call it before any other thread starts.
+pub unsafe fn find_system_authorities() {
+    #[cfg(feature = "bundled-libpq")]
+    if !openssl_probe::has_ssl_cert_env_vars() {
+        // SAFETY: the caller runs this before any other thread exists.
+        unsafe { openssl_probe::try_init_openssl_env_vars() };
+    }
+}
+
 /// A database URL with its password hidden.
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
@@ -771,7 +832,45 @@ pub fn redact_url(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::StoredHash;
+    use super::{StoredHash, TxError, first_cause};
+    use diesel::result::Error;
+
+    fn full() -> Error {
+        Error::QueryBuilderError("database or disk is full".into())
+    }
+
+    fn no_transaction() -> Error {
+        Error::QueryBuilderError("cannot rollback - no transaction is active".into())
+    }
+
+    #[test]
+    fn a_failed_transaction_reports_its_first_cause_not_the_rollback_after_it() {
+        let work = TxError::from(full());
+        let failure = first_cause(Err(no_transaction()), Some(work)).unwrap_err();
+        assert_eq!(
+            failure.error.to_string(),
+            "database error: database or disk is full"
+        );
+        assert!(failure.rollback_failed);
+
+        let commit = Error::RollbackErrorOnCommit {
+            rollback_error: Box::new(no_transaction()),
+            commit_error: Box::new(full()),
+        };
+        let failure = first_cause(Err(commit), None).unwrap_err();
+        assert_eq!(
+            failure.error.to_string(),
+            "database error: database or disk is full"
+        );
+        assert!(failure.rollback_failed);
+
+        let aborted = TxError::Aborted("page 3 failed".into());
+        let failure = first_cause(Err(Error::RollbackTransaction), Some(aborted)).unwrap_err();
+        assert_eq!(failure.error.to_string(), "page 3 failed");
+        assert!(!failure.rollback_failed);
+
+        assert!(first_cause(Ok(()), None).is_ok());
+    }
 
     #[test]
     fn a_stored_sha256_is_held_as_bytes_and_matches_its_hex() {

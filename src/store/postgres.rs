@@ -91,8 +91,6 @@ const FEED_LOCK: i32 = 0x0ff5_0003;
 /// A connection to the Postgres store.
 pub struct PgStore {
     conn: PgConnection,
-    /// Carries `conn` over TLS when the URL asks for it; dropped after it.
-    _tls: Option<super::tls::Tunnel>,
     url: String,
     /// The integration whose run lock this connection holds.
     run_lock: Option<String>,
@@ -108,15 +106,11 @@ impl PgStore {
     /// Connects and applies pending migrations (serialized between processes
     /// by an advisory lock, so replicas can start together).
     pub fn connect(url: &str) -> Result<Self, StoreError> {
-        let prepared = super::tls::prepare(url).map_err(|e| StoreError::Connect {
+        // TLS (sslmode, sslrootcert, sslcert/sslkey) is libpq's own.
+        let mut conn = PgConnection::establish(url).map_err(|e| StoreError::Connect {
             url: redact_url(url),
-            message: e.to_string(),
+            message: e.to_string().trim().to_string(),
         })?;
-        let mut conn =
-            PgConnection::establish(&prepared.conninfo).map_err(|e| StoreError::Connect {
-                url: redact_url(url),
-                message: e.to_string().trim().to_string(),
-            })?;
         sql_query("SELECT pg_advisory_lock($1, 0)")
             .bind::<Int4, _>(MIGRATION_LOCK)
             .execute(&mut conn)?;
@@ -130,7 +124,6 @@ impl PgStore {
         migrated?;
         Ok(Self {
             conn,
-            _tls: prepared.tunnel,
             url: url.to_string(),
             run_lock: None,
         })
@@ -443,12 +436,22 @@ impl Store for PgStore {
         &mut self,
         work: &mut dyn FnMut(&mut dyn Writes) -> Result<(), TxError>,
     ) -> Result<(), TxError> {
-        self.conn.transaction::<(), TxError, _>(|conn| {
+        // The first cause, not a rollback's failure after it (see
+        // `first_cause`). A connection whose rollback failed is left as it
+        // is: reconnecting would drop the run lock, and marking the run
+        // failed reconnects when it must.
+        let mut work_error = None;
+        let result = self.conn.transaction(|conn| {
             work(&mut PgWrites {
                 conn,
                 feed: Default::default(),
             })
-        })
+            .map_err(|e| {
+                work_error = Some(e);
+                diesel::result::Error::RollbackTransaction
+            })
+        });
+        super::first_cause(result, work_error).map_err(|failure| failure.error)
     }
 
     shared_store_methods!();

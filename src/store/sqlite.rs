@@ -29,7 +29,7 @@ use super::shared::{shared_queries, shared_store_methods, shared_writes_methods}
 use super::{
     CampaignRecord, IntegrationRecord, IntegrationStatus, LiveIntegration, RefreshOutcome,
     RunCounts, RunId, RunRecord, SkipRecord, Store, StoreError, StoredCampaign, StoredHash,
-    StoredIndex, Trigger, TxError, Update, UpdateColumns, Writes,
+    StoredIndex, Trigger, TxError, Update, UpdateColumns, Writes, first_cause,
 };
 use crate::campaign::Campaign;
 use crate::rules::Skip;
@@ -305,6 +305,35 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file, switches it to WAL and
     /// applies pending migrations.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut conn = Self::connect(path)?;
+        let migration_error =
+            |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
+        // Checked first so that readers never wait for a writer; applied in
+        // one write transaction so that processes opening a new file together
+        // (a daemon and `offersync refresh`) apply them once.
+        if conn
+            .has_pending_migration(MIGRATIONS)
+            .map_err(migration_error)?
+        {
+            conn.immediate_transaction(|conn| {
+                conn.run_pending_migrations(MIGRATIONS)
+                    .map(|_| ())
+                    .map_err(migration_error)
+            })?;
+        }
+        let mut locks = path.as_os_str().to_owned();
+        locks.push(".locks");
+        Ok(Self {
+            conn,
+            path: path.to_path_buf(),
+            locks: PathBuf::from(locks),
+            run_lock: None,
+        })
+    }
+
+    /// A connection to the file, in WAL, with the settings every connection
+    /// needs.
+    fn connect(path: &Path) -> Result<SqliteConnection, StoreError> {
         let shown = path.display().to_string();
         let connect_error = |message: String| StoreError::Connect {
             url: format!("sqlite://{shown}"),
@@ -344,29 +373,7 @@ impl SqliteStore {
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        let migration_error =
-            |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
-        // Checked first so that readers never wait for a writer; applied in
-        // one write transaction so that processes opening a new file together
-        // (a daemon and `offersync refresh`) apply them once.
-        if conn
-            .has_pending_migration(MIGRATIONS)
-            .map_err(migration_error)?
-        {
-            conn.immediate_transaction(|conn| {
-                conn.run_pending_migrations(MIGRATIONS)
-                    .map(|_| ())
-                    .map_err(migration_error)
-            })?;
-        }
-        let mut locks = path.as_os_str().to_owned();
-        locks.push(".locks");
-        Ok(Self {
-            conn,
-            path: path.to_path_buf(),
-            locks: PathBuf::from(locks),
-            run_lock: None,
-        })
+        Ok(conn)
     }
 }
 
@@ -741,12 +748,44 @@ impl Store for SqliteStore {
     ) -> Result<(), TxError> {
         // IMMEDIATE takes the write lock up front, so a concurrent writer
         // waits at the start instead of failing at the first write.
-        self.conn.immediate_transaction::<(), TxError, _>(|conn| {
+        let mut work_error = None;
+        let result = self.conn.immediate_transaction(|conn| {
             work(&mut SqliteWrites {
                 conn,
                 feed: Default::default(),
             })
-        })
+            .map_err(|e| {
+                work_error = Some(e);
+                diesel::result::Error::RollbackTransaction
+            })
+        });
+        let failure = match first_cause(result, work_error) {
+            Ok(()) => return Ok(()),
+            Err(failure) => failure,
+        };
+        if failure.rollback_failed {
+            // SQLite rolled back by itself (a full disk, an I/O error) and
+            // diesel will run nothing more on this connection: marking the
+            // run failed needs a fresh one. If that fails too, the caller's
+            // retries reconnect.
+            match Self::connect(&self.path) {
+                Ok(fresh) => self.conn = fresh,
+                Err(e) => tracing::debug!(error = %e, "cannot reconnect after a failed rollback"),
+            }
+        }
+        // SQLite's text for SQLITE_FULL names neither the file nor the way out.
+        if failure
+            .error
+            .to_string()
+            .contains("database or disk is full")
+        {
+            return Err(TxError::Aborted(format!(
+                "{}: free space on the file system of {} and run again",
+                failure.error,
+                self.path.display()
+            )));
+        }
+        Err(failure.error)
     }
 
     shared_store_methods!();
