@@ -736,6 +736,31 @@ impl Fetcher {
         }
     }
 
+    /// An OAuth2 token or login endpoint that answered with an error: worth
+    /// retrying when the server is in trouble, else the run's error.
+    async fn token_endpoint_failure(
+        &self,
+        response: reqwest::Response,
+        fail: impl FnOnce(String) -> FetchError,
+        hint: &str,
+    ) -> Attempt {
+        let status = response.status();
+        let start = body_start(response, ERROR_BODY_BYTES).await;
+        let error = fail(format!(
+            "HTTP {}{}{hint}",
+            status.as_u16(),
+            self.body_excerpt(&start)
+        ));
+        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+            Attempt::Retry {
+                error,
+                retry_after: None,
+            }
+        } else {
+            Attempt::Fatal(error)
+        }
+    }
+
     /// A short, redacted excerpt of an error body with its control
     /// characters escaped: fit for the run log and a terminal.
     fn body_excerpt(&self, body: &[u8]) -> String {
@@ -802,24 +827,8 @@ impl Fetcher {
             .send()
             .await
             .map_err(|e| self.transport(&shown, e))?;
-        let status = response.status();
-        if !status.is_success() {
-            let start = body_start(response, ERROR_BODY_BYTES).await;
-            let error = fail(format!(
-                "HTTP {}{}",
-                status.as_u16(),
-                self.body_excerpt(&start)
-            ));
-            return Err(
-                if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-                    Attempt::Retry {
-                        error,
-                        retry_after: None,
-                    }
-                } else {
-                    Attempt::Fatal(error)
-                },
-            );
+        if !response.status().is_success() {
+            return Err(self.token_endpoint_failure(response, fail, "").await);
         }
         #[derive(serde::Deserialize)]
         struct TokenResponse {
@@ -937,24 +946,9 @@ impl Fetcher {
             .send()
             .await
             .map_err(|e| self.transport(&shown, e))?;
-        let status = response.status();
-        if !status.is_success() {
-            let start = body_start(response, ERROR_BODY_BYTES).await;
-            let error = fail(format!(
-                "HTTP {}{}; check the credentials in the Integration's params",
-                status.as_u16(),
-                self.body_excerpt(&start)
-            ));
-            return Err(
-                if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-                    Attempt::Retry {
-                        error,
-                        retry_after: None,
-                    }
-                } else {
-                    Attempt::Fatal(error)
-                },
-            );
+        if !response.status().is_success() {
+            let hint = "; check the credentials in the Integration's params";
+            return Err(self.token_endpoint_failure(response, fail, hint).await);
         }
         let body = match self
             .read_limited(response, &shown, MAX_TOKEN_RESPONSE_BYTES)
