@@ -415,6 +415,48 @@ fn impact_reads_squashed_region_names_and_pages_by_link() {
 }
 
 #[test]
+fn involveasia_logs_in_posts_its_paging_form_and_maps_every_fixture_offer() {
+    let offers = map_pages(
+        "involveasia",
+        &["involveasia/page1.json", "involveasia/page2.json"],
+    );
+    assert_matches_expected("involveasia", &offers);
+    assert_eq!(find(&offers, "5126").name, "Agoda & Partners (APAC)");
+    assert_eq!(
+        find(&offers, "25").tracking_url,
+        None,
+        "an empty tracking link is none"
+    );
+    let net = network("involveasia");
+    assert!(
+        matches!(net.request.method, manifest::raw::Method::POST),
+        "the offer list is a POST"
+    );
+    assert!(
+        matches!(net.request.body, Some(manifest::model::BodyDef::Form(_))),
+        "its paging fields go in a form body"
+    );
+    match &net.auth {
+        manifest::model::AuthDef::Login(login) => {
+            assert!(matches!(
+                login.body,
+                Some(manifest::model::BodyDef::Form(_))
+            ));
+            assert_eq!(login.lifetime_seconds, Some(7200));
+            assert_eq!(
+                login.send,
+                manifest::model::TokenPlace::Header {
+                    name: "Authorization".into(),
+                    prefix: "Bearer ".into(),
+                    suffix: String::new(),
+                }
+            );
+        }
+        other => panic!("involveasia logs in for a token, not {other:?}"),
+    }
+}
+
+#[test]
 fn tapfiliate_pages_by_the_link_header_and_maps_every_fixture_program() {
     let offers = map_pages(
         "tapfiliate",

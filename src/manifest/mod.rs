@@ -70,6 +70,7 @@ pub const BUILT_IN_NETWORKS: &[(&str, &str)] = built_in_networks![
     "flexoffers",
     "hasoffers",
     "impact",
+    "involveasia",
     "kwanko",
     "linktrust",
     "lomadee",
