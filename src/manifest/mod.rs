@@ -74,6 +74,7 @@ pub const BUILT_IN_NETWORKS: &[(&str, &str)] = built_in_networks![
     "kwanko",
     "linktrust",
     "lomadee",
+    "maxbounty",
     "offer18",
     "ogads",
     "partnerize",
