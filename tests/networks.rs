@@ -415,6 +415,105 @@ fn impact_reads_squashed_region_names_and_pages_by_link() {
 }
 
 #[test]
+fn involveasia_logs_in_posts_its_paging_form_and_maps_every_fixture_offer() {
+    let offers = map_pages(
+        "involveasia",
+        &["involveasia/page1.json", "involveasia/page2.json"],
+    );
+    assert_matches_expected("involveasia", &offers);
+    assert_eq!(find(&offers, "5126").name, "Agoda & Partners (APAC)");
+    assert_eq!(
+        find(&offers, "25").tracking_url,
+        None,
+        "an empty tracking link is none"
+    );
+    let net = network("involveasia");
+    assert!(
+        matches!(net.request.method, manifest::raw::Method::POST),
+        "the offer list is a POST"
+    );
+    assert!(
+        matches!(net.request.body, Some(manifest::model::BodyDef::Form(_))),
+        "its paging fields go in a form body"
+    );
+    match &net.auth {
+        manifest::model::AuthDef::Login(login) => {
+            assert!(matches!(
+                login.body,
+                Some(manifest::model::BodyDef::Form(_))
+            ));
+            assert_eq!(login.lifetime_seconds, Some(7200));
+            assert_eq!(
+                login.send,
+                manifest::model::TokenPlace::Header {
+                    name: "Authorization".into(),
+                    prefix: "Bearer ".into(),
+                    suffix: String::new(),
+                }
+            );
+        }
+        other => panic!("involveasia logs in for a token, not {other:?}"),
+    }
+}
+
+#[test]
+fn maxbounty_maps_every_fixture_campaign_and_posts_json_for_its_tracking_link() {
+    let offers = map_pages(
+        "maxbounty",
+        &["maxbounty/page1.json", "maxbounty/page2.json"],
+    );
+    assert_matches_expected("maxbounty", &offers);
+    assert_eq!(
+        find(&offers, "18877").payout,
+        Some(dec("30")),
+        "default_rate"
+    );
+    assert_eq!(find(&offers, "18877").model, Some(PayoutModel::RevShare));
+    assert_eq!(find(&offers, "9931").status, OfferStatus::Paused);
+    let network = network("maxbounty");
+    match &network.auth {
+        manifest::model::AuthDef::Login(login) => {
+            assert!(matches!(
+                login.body,
+                Some(manifest::model::BodyDef::Json(_))
+            ));
+            assert_eq!(login.lifetime_seconds, Some(7200));
+            assert_eq!(
+                login.send,
+                manifest::model::TokenPlace::Header {
+                    name: "x-access-token".into(),
+                    prefix: String::new(),
+                    suffix: String::new(),
+                }
+            );
+        }
+        other => panic!("maxbounty logs in for a token, not {other:?}"),
+    }
+    // The tracking link: one POST per campaign, its id in a JSON body.
+    let enrich = &network.enrich[0];
+    assert!(matches!(enrich.method, manifest::raw::Method::POST));
+    let mut offer = map_pages("maxbounty", &["maxbounty/page1.json"]).remove(0);
+    assert_eq!(offer.tracking_url, None);
+    let record: Value = serde_json::from_str(offer.raw.get()).unwrap();
+    let url = enrich
+        .url
+        .render(Some(&record), &|name| Some(format!("<{name}>")));
+    assert_eq!(url, "<base_url>/trackinglink");
+    let Some(manifest::model::BodyDef::Json(body)) = &enrich.body else {
+        panic!("a JSON body, not {:?}", enrich.body);
+    };
+    let (key, value) = &body[0];
+    assert_eq!(key, "campaign_id");
+    assert_eq!(value.render(Some(&record), &|_| None), "20145");
+    let response: Value = serde_json::from_slice(&fixture("maxbounty/trackinglink.json")).unwrap();
+    Mapping::enrich(&enrich.fields, &network.null_values, &mut offer, &response).unwrap();
+    assert_eq!(
+        offer.tracking_url.as_deref(),
+        Some("https://www.mb103.example/lnk.asp?o=20145&c=918277&a=123456")
+    );
+}
+
+#[test]
 fn tapfiliate_pages_by_the_link_header_and_maps_every_fixture_program() {
     let offers = map_pages(
         "tapfiliate",
