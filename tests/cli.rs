@@ -932,6 +932,59 @@ fn scaffold_proposes_a_network_that_maps_its_sample() {
     assert_eq!(again.status.code(), Some(2));
 }
 
+/// Issue 26.7: the sample's path in `tests:` is written relative to the
+/// file, whatever the working directory and however the paths were given.
+#[test]
+fn scaffold_writes_the_sample_path_relative_to_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(work.join("networks")).unwrap();
+    std::fs::create_dir_all(dir.path().join("samples")).unwrap();
+    std::fs::copy(
+        "tests/fixtures/networks/admitad/page1.json",
+        dir.path().join("samples/page1.json"),
+    )
+    .unwrap();
+    let scaffold = |out: &str, name: &str| {
+        Command::new(env!("CARGO_BIN_EXE_offersync"))
+            .args([
+                "scaffold",
+                "--sample",
+                "../samples/page1.json",
+                "--name",
+                name,
+                "--out",
+                out,
+            ])
+            .current_dir(&work)
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    };
+    // A file in the working directory, and one reached through `..`.
+    for (out, name, expected) in [
+        ("acme.yaml", "acme", "[../samples/page1.json]"),
+        (
+            "networks/../networks/beta.yaml",
+            "beta",
+            "[../../samples/page1.json]",
+        ),
+    ] {
+        let done = scaffold(out, name);
+        let (stdout, stderr) = text(&done);
+        assert!(done.status.success(), "{stdout}{stderr}");
+        let yaml = std::fs::read_to_string(work.join(out)).unwrap();
+        assert!(yaml.contains(&format!("samples: {expected}")), "{yaml}");
+        assert!(
+            !yaml.contains("//tmp") && !yaml.contains("from /"),
+            "{yaml}"
+        );
+    }
+    let out = offersync(&["test", "beta", "--dir", work.to_str().unwrap()], &[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+}
+
 /// Issue 17: one offer through the whole pipeline, from saved responses,
 /// with each field's rule, each filter's verdict, the payout arithmetic and,
 /// against a store, the planned change and what the update policy holds back.

@@ -523,12 +523,30 @@ pub fn command(
     ExitCode::SUCCESS
 }
 
-/// `target` as seen from the directory `from` (both taken from the working directory).
+/// `target` as seen from the directory `from` (both taken from the working
+/// directory; `from` may be empty, the parent of a bare file name).
 fn relative(target: &std::path::Path, from: &std::path::Path) -> String {
-    let absolute = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-    let (target, from) = (absolute(target), absolute(from));
-    let t: Vec<_> = target.components().collect();
-    let f: Vec<_> = from.components().collect();
+    use std::path::{Component, Path, PathBuf};
+    // Both exist (the sample was read, the file's directory is written
+    // to), so they resolve to real paths without `.`, `..` or symlinks; a
+    // `..` compared as a name would make the path wrong.
+    let resolve = |p: &Path| -> PathBuf {
+        let p = if p.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            p
+        };
+        p.canonicalize()
+            .or_else(|_| std::path::absolute(p))
+            .unwrap_or_else(|_| p.to_path_buf())
+    };
+    let (target, from) = (resolve(target), resolve(from));
+    fn named(p: &Path) -> Vec<Component<'_>> {
+        p.components()
+            .filter(|c| !matches!(c, Component::RootDir | Component::CurDir))
+            .collect()
+    }
+    let (t, f) = (named(&target), named(&from));
     let common = t.iter().zip(&f).take_while(|(a, b)| a == b).count();
     let mut parts: Vec<String> = vec!["..".to_string(); f.len() - common];
     parts.extend(
