@@ -277,3 +277,31 @@ async fn pages_follow_the_link_header_and_totals_are_read_from_headers() {
         "{text}"
     );
 }
+
+/// Issue 26.4: `from: record` inside a per-offer request read the response
+/// (where the list record's path finds nothing), silently empty.
+#[test]
+fn from_record_in_a_per_offer_request_is_refused_with_a_hint() {
+    let network = network_yaml(PAGE_PAGINATION, HEADER_AUTH)
+        + "  enrich:
+    - name: details
+      url: '{{ params.base_url }}/offers/{{ record.$.id }}'
+      fields:
+        currency: {path: $.currency, from: record}
+";
+    let m = Manifests::new(
+        &network,
+        &integration_yaml("acme", "http://127.0.0.1:9", ""),
+    );
+    let out = Command::new(binary())
+        .args(["validate", "--offline", "--dir"])
+        .arg(m.path())
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("spec.enrich[0].fields.currency"), "{text}");
+    assert!(text.contains("reads that request's response"), "{text}");
+    assert!(text.contains("{{ record.$.path }}"), "{text}");
+}

@@ -305,6 +305,15 @@ pub fn compile_network(
                 continue;
             };
             match FieldMapping::compile(target, field_spec.value()) {
+                // The rules of a per-offer request read its response: there,
+                // `record` is that response, never the list's record, so a
+                // path of the list record would silently find nothing.
+                Ok(f) if f.reads_from_record() => c.error_hint(
+                    field_spec,
+                    &format!("{at}.fields.{name}"),
+                    "`from: record` in a per-offer request's fields reads that request's response, not the offer's record in the list",
+                    "map a field of the list record in spec.fields, or send it in this request (`{{ record.$.path }}` in its url, query or body)",
+                ),
                 Ok(f) => enrich_fields.push(f),
                 Err(err) => c.compile_error(field_spec, &format!("{at}.fields.{name}"), err),
             }

@@ -127,6 +127,11 @@ pub struct FieldMapping {
 }
 
 impl FieldMapping {
+    /// Whether the rule says `from: record` anywhere.
+    pub fn reads_from_record(&self) -> bool {
+        self.program.reads_from_record()
+    }
+
     /// Compiles a rule for a target, checking `each` sub-fields against the target.
     pub fn compile(target: Target, spec: &FieldSpec) -> Result<Self, CompileError> {
         Self::compile_in(target, spec, FieldEnv::default())

@@ -571,6 +571,18 @@ impl Program {
             }
     }
 
+    /// Whether the rule (or one inside it) says `from: record`.
+    pub fn reads_from_record(&self) -> bool {
+        matches!(self.from, Some(Scope::Named(ScopeName::Record)))
+            || match &self.source {
+                Source::FirstOf(programs) | Source::AllOf(programs) => {
+                    programs.iter().any(Program::reads_from_record)
+                }
+                Source::Each { fields, .. } => fields.iter().any(|(_, p)| p.reads_from_record()),
+                _ => false,
+            }
+    }
+
     /// Whether the rule reads `@key` at its own level (not inside an `each`
     /// of its own, whose entries have their own keys).
     fn reads_key(&self) -> bool {
