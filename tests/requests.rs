@@ -20,6 +20,37 @@ fn sync_at_fixed_time(m: &Manifests) -> Output {
         .expect("run offersync")
 }
 
+/// `offersync validate --offline` on the mock network with `network` as its
+/// Network file: the exit code and everything printed.
+fn validate_offline(network: &str) -> (Option<i32>, String) {
+    let m = Manifests::new(network, &integration_yaml("acme", "http://127.0.0.1:9", ""));
+    let out = Command::new(binary())
+        .args(["validate", "--offline", "--dir"])
+        .arg(m.path())
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code(), text)
+}
+
+/// `offersync campaigns acme --format json` on the store `sync` wrote.
+fn campaigns_json(m: &Manifests) -> String {
+    let store = format!("sqlite://{}", m.path().join("store.db").display());
+    let out = Command::new(binary())
+        .args([
+            "campaigns",
+            "acme",
+            "--format",
+            "json",
+            "--database-url",
+            &store,
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_query_is_reproduced_under_a_fixed_clock() {
     let mock = MockNetwork::start(offers(1..=25), 10).await;
@@ -68,18 +99,8 @@ fn the_time_in_an_offer_field_is_refused_with_the_reason() {
         "    description: $.description\n",
         "    description: {template: '{{ now.unix }} {{ $.description }}'}\n",
     );
-    let m = Manifests::new(
-        &network,
-        &integration_yaml("acme", "http://127.0.0.1:9", ""),
-    );
-    let out = Command::new(binary())
-        .args(["validate", "--offline", "--dir"])
-        .arg(m.path())
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    let (code, text) = validate_offline(&network);
+    assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("networks/mocknet.yaml"), "{text}");
     assert!(text.contains("only a request"), "{text}");
 }
@@ -169,19 +190,8 @@ async fn pages_and_per_offer_requests_post_form_and_json_bodies() {
         let value: serde_json::Value = serde_json::from_str(&link.body).unwrap();
         assert_eq!(value["note"], "say \"hi\" & bye");
     }
-    let store = format!("sqlite://{}", m.path().join("store.db").display());
-    let campaigns = Command::new(binary())
-        .args([
-            "campaigns",
-            "acme",
-            "--format",
-            "json",
-            "--database-url",
-            &store,
-        ])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&campaigns.stdout);
+    let campaigns = campaigns_json(&m);
+    let text = campaigns;
     assert!(text.contains("https://track.example.com/c/7"), "{text}");
     assert!(!text.contains("placeholder.example.com"), "{text}");
 }
@@ -194,15 +204,7 @@ fn a_body_needs_post_and_a_request_has_one_body() {
             &format!("    url: \"{{{{ params.base_url }}}}/offers\"\n{lines}"),
         )
     };
-    let validate = |network: &str| {
-        let m = Manifests::new(network, &integration_yaml("acme", "http://127.0.0.1:9", ""));
-        let out = Command::new(binary())
-            .args(["validate", "--offline", "--dir"])
-            .arg(m.path())
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
-    };
+    let validate = |network: &str| validate_offline(network).1;
     let text = validate(&with_request("    form: {page: '1'}\n"));
     assert!(text.contains("a GET request carries no body"), "{text}");
     assert!(text.contains("add `method: POST`"), "{text}");
@@ -242,36 +244,16 @@ async fn pages_follow_the_link_header_and_totals_are_read_from_headers() {
     let out = sync(&m);
     assert_success(&out);
     assert_eq!(mock.requests().len(), 3);
-    let store = format!("sqlite://{}", m.path().join("store.db").display());
-    let listed = Command::new(binary())
-        .args([
-            "campaigns",
-            "acme",
-            "--format",
-            "json",
-            "--database-url",
-            &store,
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&listed.stdout).lines().count(), 25);
+    let campaigns = campaigns_json(&m);
+    assert_eq!(campaigns.lines().count(), 25);
 
     // A total is read from the body or from a header, never both.
     let network = network_yaml(
         "{kind: page, param: page, start: 1, size: 10, total_count_header: X-Total-Count, total_count: $.paging.total_count}",
         HEADER_AUTH,
     );
-    let m = Manifests::new(
-        &network,
-        &integration_yaml("acme", "http://127.0.0.1:9", ""),
-    );
-    let out = Command::new(binary())
-        .args(["validate", "--offline", "--dir"])
-        .arg(m.path())
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let (code, text) = validate_offline(&network);
+    assert_eq!(code, Some(1), "{text}");
     assert!(
         text.contains("`total_count` and `total_count_header` are both given"),
         "{text}"
@@ -289,18 +271,8 @@ fn from_record_in_a_per_offer_request_is_refused_with_a_hint() {
       fields:
         currency: {path: $.currency, from: record}
 ";
-    let m = Manifests::new(
-        &network,
-        &integration_yaml("acme", "http://127.0.0.1:9", ""),
-    );
-    let out = Command::new(binary())
-        .args(["validate", "--offline", "--dir"])
-        .arg(m.path())
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    let (code, text) = validate_offline(&network);
+    assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("spec.enrich[0].fields.currency"), "{text}");
     assert!(text.contains("reads that request's response"), "{text}");
     assert!(text.contains("{{ record.$.path }}"), "{text}");
