@@ -123,10 +123,10 @@ spec:
     // Idle: nothing due until 03:00; one periodic rescan falls in the window.
     std::thread::sleep(Duration::from_secs(2));
     let pid = daemon.id();
-    let (cpu_before, _) = proc_usage(pid);
+    let (cpu_before, _) = common::proc_usage(pid);
     let window = Duration::from_secs(65);
     std::thread::sleep(window);
-    let (cpu_after, rss_mb) = proc_usage(pid);
+    let (cpu_after, rss_mb) = common::proc_usage(pid);
     let ticks_per_second = 100.0; // USER_HZ on Linux
     let idle_cpu = (cpu_after - cpu_before) as f64 / ticks_per_second / window.as_secs_f64();
     println!(
@@ -140,20 +140,4 @@ spec:
     let _ = daemon.wait();
     drop(conn);
     let _ = sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin);
-}
-
-/// (utime + stime in clock ticks, VmRSS in MB) of a process.
-fn proc_usage(pid: u32) -> (u64, f64) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("reads stat");
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let rest = &stat[stat.rfind(')').expect("a command name") + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let cpu = fields[11].parse::<u64>().unwrap_or(0) + fields[12].parse::<u64>().unwrap_or(0);
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("reads status");
-    let rss_kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0.0);
-    (cpu, rss_kb / 1024.0)
 }

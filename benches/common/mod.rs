@@ -181,3 +181,19 @@ pub fn realistic_offers(count: usize, revised: bool) -> Vec<Value> {
         })
         .collect()
 }
+
+/// (utime + stime in clock ticks, VmRSS in MB) of a process.
+pub fn proc_usage(pid: u32) -> (u64, f64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("reads stat");
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')').expect("a command name") + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let cpu = fields[11].parse::<u64>().unwrap_or(0) + fields[12].parse::<u64>().unwrap_or(0);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("reads status");
+    let rss_kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0.0);
+    (cpu, rss_kb / 1024.0)
+}
