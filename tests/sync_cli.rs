@@ -565,8 +565,8 @@ async fn the_change_feed_is_read_from_a_position_and_announced_on_commit() {
     assert_eq!(
         payloads,
         [
-            serde_json::json!({"position": last_created}),
-            serde_json::json!({"position": end})
+            serde_json::json!({"position": last_created, "schema": "public"}),
+            serde_json::json!({"position": end, "schema": "public"})
         ]
     );
 }

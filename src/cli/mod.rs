@@ -1349,6 +1349,7 @@ Each command's description gives its own codes.
 \fBDATABASE_URL\fR
 The store, when \fB\-\-database\-url\fR is not given: postgres://USER@HOST:PORT/DB or sqlite://PATH.
 Without either, commands use sqlite://offersync.db in the working directory.
+A Postgres store's tables go into the URL's schema: \fB?options=\-csearch_path%3DNAME\fR (libpq's) or \fB?schema=NAME\fR, else \fBpublic\fR; the schema must exist.
 .TP
 \fBRUST_LOG\fR
 Which log lines to write, as a tracing filter (e.g. \fBoffersync=debug\fR); the default is info for the daemon, warn for other commands.
