@@ -115,8 +115,12 @@ fn steps_2_to_4_a_copied_integration_validates_for_every_built_in_network() {
     let home = tempfile::tempdir().unwrap();
     let manifests = home.path().join("offersync-manifests");
     std::fs::create_dir_all(manifests.join("integrations.d")).unwrap();
-    let demo =
-        std::fs::read_to_string(repo().join("demo/integrations.d/demo-everflow.yaml")).unwrap();
+    // Step 2 as written: the demo integration, from the binary.
+    let step = "offersync demo --manifest > integrations.d/acme.yaml";
+    assert!(README.contains(step));
+    let printed = offersync(&manifests, &["demo", "--manifest"], &[]);
+    assert!(printed.status.success(), "{}", all(&printed));
+    let demo = stdout(&printed);
     let copy = manifests.join("integrations.d/acme.yaml");
     std::fs::write(&copy, &demo).unwrap();
     let out = offersync(

@@ -430,7 +430,7 @@ fn the_demo_syncs_the_bundled_integration_and_a_second_run_changes_nothing() {
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     assert!(
-        stdout.contains("fetched 5, created 3, updated 0, unchanged 0, skipped 2, removed 0"),
+        stdout.contains("fetched 7, created 3, updated 0, unchanged 0, skipped 4, removed 0"),
         "{stdout}"
     );
     assert!(
@@ -446,7 +446,7 @@ fn the_demo_syncs_the_bundled_integration_and_a_second_run_changes_nothing() {
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     assert!(
-        stdout.contains("fetched 5, created 0, updated 0, unchanged 3, skipped 2, removed 0"),
+        stdout.contains("fetched 7, created 0, updated 0, unchanged 3, skipped 4, removed 0"),
         "{stdout}"
     );
     assert!(!stdout.contains(demo_key()), "the API key is never printed");
@@ -565,8 +565,8 @@ async fn the_change_feed_is_read_from_a_position_and_announced_on_commit() {
     assert_eq!(
         payloads,
         [
-            serde_json::json!({"position": last_created}),
-            serde_json::json!({"position": end})
+            serde_json::json!({"position": last_created, "schema": "public"}),
+            serde_json::json!({"position": end, "schema": "public"})
         ]
     );
 }

@@ -134,18 +134,31 @@ enum Command {
         params: Vec<String>,
     },
     /// Run the bundled demo: a real sync, over HTTP on 127.0.0.1, of the demo
-    /// integration from saved Everflow responses into an SQLite file.
+    /// integration from saved Everflow responses into an SQLite file; or,
+    /// with --serve, keep the demo network API running for your own commands.
     ///
-    /// Needs no database server and no network. Writes only the store file
-    /// (default `offersync-demo.db` in the working directory). Run it twice:
-    /// the second run finds everything unchanged.
+    /// Needs no database server and no network, and runs from any directory
+    /// (the responses and the integration are built into the binary). Writes
+    /// only the store file (default `offersync-demo.db` in the working
+    /// directory). Run it twice: the second run finds everything unchanged.
     Demo {
-        /// The demo directory: `integrations.d/` and `api/everflow/page*.json`.
-        #[arg(long, default_value = "demo")]
-        dir: PathBuf,
+        /// A demo directory to read instead of the built-in copy:
+        /// `integrations.d/demo-everflow.yaml` and `api/everflow/page*.json`.
+        #[arg(long)]
+        dir: Option<PathBuf>,
         /// The store to sync into.
         #[arg(long, default_value = "sqlite://offersync-demo.db")]
         database_url: String,
+        /// Keep serving the demo Everflow API on loopback (until Ctrl-C), for
+        /// the Quick start's fetch, plan, sync and daemon steps without an account.
+        #[arg(long, conflicts_with = "manifest")]
+        serve: bool,
+        /// Where --serve listens: a port or 127.0.0.1:PORT (loopback only).
+        #[arg(long, value_name = "[ADDR:]PORT", value_parser = parse_metrics_addr, requires = "serve")]
+        listen: Option<std::net::SocketAddr>,
+        /// Print the demo Integration manifest (to copy it) and stop.
+        #[arg(long)]
+        manifest: bool,
     },
     /// Run every integration of the directory on its schedule, as a service, with a status page, metrics and health checks (--listen).
     ///
@@ -632,7 +645,19 @@ pub fn main() -> ExitCode {
             ExitCode::from(2)
         }
         Command::Fetch { name, dir, format } => runs::fetch(&name, &dir, format),
-        Command::Demo { dir, database_url } => demo::demo(&dir, &database_url),
+        Command::Demo {
+            dir,
+            database_url,
+            serve,
+            listen,
+            manifest,
+        } => demo::demo(demo::DemoArgs {
+            dir: dir.as_deref(),
+            database_url: &database_url,
+            serve,
+            listen,
+            manifest,
+        }),
         Command::Daemon {
             dir,
             database_url,
@@ -1324,6 +1349,7 @@ Each command's description gives its own codes.
 \fBDATABASE_URL\fR
 The store, when \fB\-\-database\-url\fR is not given: postgres://USER@HOST:PORT/DB or sqlite://PATH.
 Without either, commands use sqlite://offersync.db in the working directory.
+A Postgres store's tables go into the URL's schema: \fB?options=\-csearch_path%3DNAME\fR (libpq's) or \fB?schema=NAME\fR, else \fBpublic\fR; the schema must exist.
 .TP
 \fBRUST_LOG\fR
 Which log lines to write, as a tracing filter (e.g. \fBoffersync=debug\fR); the default is info for the daemon, warn for other commands.

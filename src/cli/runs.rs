@@ -232,6 +232,13 @@ fn thousands(n: u64) -> String {
 }
 
 pub(super) fn print_report(report: &RunReport) {
+    print_report_with(report, "")
+}
+
+/// [`print_report`], with `store_arg` (` --database-url URL`, or empty)
+/// added to the command it suggests, for a store other than the one
+/// commands use by default.
+pub(super) fn print_report_with(report: &RunReport, store_arg: &str) {
     let run = report.run.map(|r| format!(" run {r}")).unwrap_or_default();
     let secs = report.elapsed.as_secs_f64();
     match &report.error {
@@ -249,7 +256,7 @@ pub(super) fn print_report(report: &RunReport) {
     if let Some(run) = report.run
         && report.counts.skipped > 0
     {
-        outln!("  (offersync runs show {run} lists every skipped offer and why)");
+        outln!("  (offersync runs show {run}{store_arg} lists every skipped offer and why)");
     }
 }
 

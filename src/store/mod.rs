@@ -35,6 +35,9 @@ pub enum StoreError {
     Connect { url: String, message: String },
     #[error("database migrations failed: {0}")]
     Migration(String),
+    /// The schema a Postgres URL chooses is unusable (missing, or badly named).
+    #[error("{0}")]
+    Schema(String),
     #[error("database error: {0}")]
     Query(#[from] diesel::result::Error),
     #[error(

@@ -1,5 +1,13 @@
 //! The Postgres store: diesel, migrations embedded from `migrations/postgres`.
 //!
+//! Its tables, functions and migration table live in the connection's
+//! current schema: the first schema of libpq's `search_path` (`public`
+//! unless the operator chose one with `options=-csearch_path%3DNAME` in the
+//! URL, offersync's `schema=NAME` shortcut for it, or a role's setting).
+//! Every statement names tables unqualified, so that two stores in two
+//! schemas of one database never see each other; the advisory locks and the
+//! change notifications are keyed by schema for the same reason.
+//!
 //! New campaigns are written with COPY (the fastest way into Postgres);
 //! updates rewrite only the columns the integration lets them.
 
@@ -62,18 +70,23 @@ const PENDING_CHANGES_TABLE: &str = "CREATE TEMP TABLE IF NOT EXISTS pending_cha
      changed_columns JSONB NOT NULL, changed_at TIMESTAMPTZ NOT NULL, cause TEXT)";
 
 fn lock_feed(conn: &mut PgConnection) -> Result<(), StoreError> {
-    sql_query("SELECT pg_advisory_xact_lock($1, 0)")
-        .bind::<Int4, _>(FEED_LOCK)
-        .execute(conn)?;
+    // Keyed by schema (0 in `public`, as before schemas could be chosen).
+    sql_query(
+        "SELECT pg_advisory_xact_lock($1, CASE WHEN current_schema() = 'public' THEN 0 \
+         ELSE hashtext(current_schema()) END)",
+    )
+    .bind::<Int4, _>(FEED_LOCK)
+    .execute(conn)?;
     Ok(())
 }
 
-/// Tells listeners (`LISTEN offersync_changes`) the feed's new end; sent
-/// when the transaction commits, never for one that rolls back.
+/// Tells listeners (`LISTEN offersync_changes`) the feed's new end and the
+/// schema whose feed it is (the channel is the database's); sent when the
+/// transaction commits, never for one that rolls back.
 fn notify_feed(conn: &mut PgConnection) -> Result<(), StoreError> {
     sql_query(
-        "SELECT pg_notify($1, json_build_object('position', max(position))::text) \
-         FROM campaign_changes",
+        "SELECT pg_notify($1, json_build_object('position', max(position), \
+         'schema', current_schema())::text) FROM campaign_changes",
     )
     .bind::<Text, _>(super::feed::NOTIFY_CHANNEL)
     .execute(conn)?;
@@ -87,6 +100,118 @@ const MIGRATION_LOCK: i32 = 0x0ff5_0001;
 const RUN_LOCK: i32 = 0x0ff5_0002;
 /// The advisory lock (transaction-scoped) change feed positions are taken under.
 const FEED_LOCK: i32 = 0x0ff5_0003;
+
+/// The second key of an integration's run lock: its name, qualified by the
+/// schema outside `public` (where it is the name alone, as before schemas
+/// could be chosen), so that two stores' integrations of one name never
+/// wait for each other.
+const RUN_LOCK_KEY: &str = "hashtext(CASE WHEN current_schema() = 'public' THEN $2 \
+     ELSE current_schema() || '.' || $2 END)";
+
+/// The URL given to libpq: offersync's `schema=NAME` shortcut (libpq itself
+/// refuses unknown parameters) becomes libpq's own
+/// `options=-csearch_path%3DNAME`, added to any `options` already there.
+/// Everything else is passed as written.
+pub(super) fn libpq_url(url: &str) -> Result<String, StoreError> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok(url.to_string());
+    };
+    let mut schema = None;
+    let mut kept = Vec::new();
+    for pair in query.split('&') {
+        match pair.split_once('=') {
+            Some(("schema", name)) => {
+                if schema.is_some() {
+                    return Err(StoreError::Schema("the URL names `schema=` twice".into()));
+                }
+                schema = Some(name.to_string());
+            }
+            _ => kept.push(pair.to_string()),
+        }
+    }
+    let Some(schema) = schema else {
+        return Ok(url.to_string());
+    };
+    let simple = !schema.is_empty()
+        && schema.len() <= 63
+        && schema.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && schema
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !simple {
+        return Err(StoreError::Schema(format!(
+            "`schema={schema}` is not a plain schema name (lower-case letters, digits and _, \
+             at most 63)\n  hint: for any other name use libpq's own parameter, \
+             options=-csearch_path%3D%22Name%22"
+        )));
+    }
+    let option = format!("-csearch_path%3D{schema}");
+    match kept.iter_mut().find(|p| p.starts_with("options=")) {
+        Some(options) if options.contains("search_path") => {
+            return Err(StoreError::Schema(format!(
+                "the URL chooses a schema twice: `schema={schema}` and a search_path in `options`\n  \
+                 hint: keep one of them"
+            )));
+        }
+        Some(options) => options.push_str(&format!("%20{option}")),
+        None => kept.push(format!("options={option}")),
+    }
+    Ok(format!("{base}?{}", kept.join("&")))
+}
+
+#[derive(QueryableByName)]
+struct SchemaFacts {
+    #[diesel(sql_type = Text)]
+    search_path: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    current: Option<String>,
+}
+
+#[derive(QueryableByName)]
+struct Exists {
+    #[diesel(sql_type = Bool)]
+    exists: bool,
+}
+
+/// Refuses a `search_path` whose first schema does not exist, before
+/// anything is created: Postgres would put the tables in the next schema of
+/// the path (or nowhere), and a typo in the name would become a new, empty
+/// store beside the real one. offersync creates no schema: the operator
+/// does (`CREATE SCHEMA`), once, as for the database.
+fn check_schema(conn: &mut PgConnection, url: &str) -> Result<(), StoreError> {
+    let facts: SchemaFacts = sql_query(
+        "SELECT current_setting('search_path') AS search_path, current_schema() AS current",
+    )
+    .get_result(conn)?;
+    // "$user" is a schema only where one of the role's name exists, and
+    // then it is the current one.
+    let first = facts
+        .search_path
+        .split(',')
+        .map(|s| s.trim().trim_matches('"').to_string())
+        .find(|s| !s.is_empty() && s != "$user");
+    let missing = match &first {
+        Some(name) => {
+            let found: Exists = sql_query(
+                "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1) AS exists",
+            )
+            .bind::<Text, _>(name)
+            .get_result(conn)?;
+            (!found.exists).then(|| name.clone())
+        }
+        None => facts.current.is_none().then(|| facts.search_path.clone()),
+    };
+    match missing {
+        None => Ok(()),
+        Some(name) => Err(StoreError::Schema(format!(
+            "the schema `{name}` (first in search_path `{path}`) does not exist in the database at {url}\n  \
+             hint: offersync creates tables in a schema, never the schema: create it once \
+             (psql -c 'CREATE SCHEMA {name}'), or fix its name",
+            path = facts.search_path,
+            url = redact_url(url),
+        ))),
+    }
+}
 
 /// A connection to the Postgres store.
 pub struct PgStore {
@@ -107,10 +232,12 @@ impl PgStore {
     /// by an advisory lock, so replicas can start together).
     pub fn connect(url: &str) -> Result<Self, StoreError> {
         // TLS (sslmode, sslrootcert, sslcert/sslkey) is libpq's own.
-        let mut conn = PgConnection::establish(url).map_err(|e| StoreError::Connect {
-            url: redact_url(url),
-            message: e.to_string().trim().to_string(),
-        })?;
+        let mut conn =
+            PgConnection::establish(&libpq_url(url)?).map_err(|e| StoreError::Connect {
+                url: redact_url(url),
+                message: e.to_string().trim().to_string(),
+            })?;
+        check_schema(&mut conn, url)?;
         sql_query("SELECT pg_advisory_lock($1, 0)")
             .bind::<Int4, _>(MIGRATION_LOCK)
             .execute(&mut conn)?;
@@ -398,10 +525,12 @@ impl Store for PgStore {
     }
 
     fn lock_run(&mut self, integration: &str) -> Result<(), StoreError> {
-        let locked: Locked = sql_query("SELECT pg_try_advisory_lock($1, hashtext($2)) AS locked")
-            .bind::<Int4, _>(RUN_LOCK)
-            .bind::<Text, _>(integration)
-            .get_result(&mut self.conn)?;
+        let locked: Locked = sql_query(format!(
+            "SELECT pg_try_advisory_lock($1, {RUN_LOCK_KEY}) AS locked"
+        ))
+        .bind::<Int4, _>(RUN_LOCK)
+        .bind::<Text, _>(integration)
+        .get_result(&mut self.conn)?;
         if !locked.locked {
             return Err(StoreError::RunInProgress(integration.to_string()));
         }
@@ -420,7 +549,7 @@ impl Store for PgStore {
 
     fn end_run(&mut self) -> Result<(), StoreError> {
         if let Some(name) = self.run_lock.take() {
-            sql_query("SELECT pg_advisory_unlock($1, hashtext($2))")
+            sql_query(format!("SELECT pg_advisory_unlock($1, {RUN_LOCK_KEY})"))
                 .bind::<Int4, _>(RUN_LOCK)
                 .bind::<Text, _>(name)
                 .execute(&mut self.conn)?;
@@ -455,4 +584,41 @@ impl Store for PgStore {
     }
 
     shared_store_methods!();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::libpq_url;
+
+    #[test]
+    fn the_schema_shortcut_becomes_libpqs_search_path_option() {
+        let url = "postgres://u@h/db?schema=shop_a&sslmode=disable";
+        assert_eq!(
+            libpq_url(url).unwrap(),
+            "postgres://u@h/db?sslmode=disable&options=-csearch_path%3Dshop_a"
+        );
+        // Added to the options already there, with libpq's own escape for
+        // the space (libpq decodes %XX only, never `+`).
+        assert_eq!(
+            libpq_url("postgres://h/db?options=-cstatement_timeout%3D5000&schema=b").unwrap(),
+            "postgres://h/db?options=-cstatement_timeout%3D5000%20-csearch_path%3Db"
+        );
+        // Without the shortcut the URL is libpq's, untouched.
+        for plain in [
+            "postgres://h/db",
+            "postgres://h/db?options=-csearch_path%3Dx",
+            "postgresql://h1,h2/db?target_session_attrs=read-write",
+        ] {
+            assert_eq!(libpq_url(plain).unwrap(), plain);
+        }
+        for refused in [
+            "postgres://h/db?schema=Shop",
+            "postgres://h/db?schema=a;drop",
+            "postgres://h/db?schema=",
+            "postgres://h/db?schema=a&schema=b",
+            "postgres://h/db?schema=a&options=-csearch_path%3Db",
+        ] {
+            assert!(libpq_url(refused).is_err(), "{refused}");
+        }
+    }
 }
