@@ -75,6 +75,13 @@ fn options() -> Options {
     options
 }
 
+/// The daemon killed mid-window, when, and the ticks it held open then.
+struct Killed {
+    pid: u32,
+    at: DateTime<Utc>,
+    open: Vec<(String, DateTime<Utc>)>,
+}
+
 #[derive(QueryableByName)]
 struct Count {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
@@ -230,7 +237,7 @@ spec:
 
     // Kill the last daemon 2 s into a minute past the middle: it then holds
     // claims on ticks that are running or waiting for a run slot.
-    let mut killed: Option<(u32, DateTime<Utc>, Vec<(String, DateTime<Utc>)>)> = None;
+    let mut killed: Option<Killed> = None;
     if options.kill && options.daemons > 1 {
         let kill_at = window_start
             + TimeDelta::minutes(i64::from(options.minutes / 2))
@@ -251,7 +258,11 @@ spec:
             killed_at.format("%H:%M:%S"),
             open.len()
         );
-        killed = Some((pid, killed_at, open));
+        killed = Some(Killed {
+            pid,
+            at: killed_at,
+            open,
+        });
     }
 
     // The window, then time for its last ticks to finish.
@@ -370,7 +381,12 @@ spec:
         );
     }
 
-    if let Some((pid, killed_at, open)) = &killed {
+    if let Some(Killed {
+        pid,
+        at: killed_at,
+        open,
+    }) = &killed
+    {
         let taken_over: Vec<f64> = open
             .iter()
             .filter_map(|key| {
