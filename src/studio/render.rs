@@ -320,7 +320,8 @@ pub fn live(pages: &[LivePage]) -> String {
         ol #live-pages {
             @for (i, p) in pages.iter().enumerate() {
                 li {
-                    code { (p.request) } " → " strong { (p.status) } " in " (p.millis) " ms"
+                    strong { (p.status) } " in " (p.millis) " ms"
+                    @if !p.request.is_empty() { pre.request { (p.request) } }
                     @if let Some(body) = &p.body {
                         @let pretty = pretty(body);
                         details {

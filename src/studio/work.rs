@@ -704,7 +704,7 @@ pub async fn live_pages(def: &Arc<IntegrationDef>, pages: usize) -> Vec<LivePage
         let Some(request) = pager.next_request().cloned() else {
             break;
         };
-        let shown = redactor.redact(&format!("{:?} {}", request.method, request.url));
+        let shown = fetcher.describe(&request);
         let started = std::time::Instant::now();
         let fetched = fetcher.fetch_page(&request).await;
         let millis = started.elapsed().as_millis();
