@@ -855,3 +855,51 @@ fn keystroke_to_refreshed_table_on_the_demo_samples() {
         times.len()
     );
 }
+
+/// "New network" from a URL: the studio reads one response (no redirect,
+/// bounded), saves it as a sample and opens scaffold's proposal unsaved; a
+/// metadata address or another scheme is refused with what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_network_starts_from_a_url() {
+    let mock = MockNetwork::start(offers(1..=3), 10).await;
+    let dir = tempfile::tempdir().unwrap();
+    let studio = Studio::start(dir.path(), "127.0.0.1:0", &[]);
+    let base = studio.base();
+    let http = client();
+    let new = |body: Value| {
+        http.post(format!("{base}/api/new"))
+            .header("x-studio", "1")
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+    let url = format!("{}/offers?page=1&page_size=10", mock.base_url());
+    let r = new(json!({"name": "From URL", "url": url})).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let made: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+    assert_eq!(made["file"], json!("networks/from-url.yaml"));
+    let saved = std::fs::read_to_string(dir.path().join("samples/from-url.json")).unwrap();
+    assert!(saved.contains("Offer 3"), "{saved}");
+    assert!(!dir.path().join("networks/from-url.yaml").exists());
+    let page = http
+        .get(format!("{base}/edit?file=networks/from-url.yaml"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("records: &#39;$.offers[*]&#39;") || page.contains("records: '$.offers[*]'"),
+        "{page}"
+    );
+    for (url, said) in [
+        ("http://169.254.169.254/latest/meta-data", "169.254.169.254"),
+        ("file:///etc/passwd", "only http and https"),
+    ] {
+        let r = new(json!({"name": "bad", "url": url})).await.unwrap();
+        assert_eq!(r.status(), 422, "{url}");
+        let body = r.text().await.unwrap();
+        assert!(body.contains(said), "{url}: {body}");
+    }
+}

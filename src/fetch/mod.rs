@@ -21,7 +21,7 @@ use reqwest::{Method as HttpMethod, StatusCode};
 use tokio::sync::Mutex;
 use url::Url;
 
-pub use guard::{RestrictedAddress, check_literal_host};
+pub use guard::{GuardedResolver, RestrictedAddress, check_literal_host};
 pub use pager::Pager;
 pub use redact::{Redactor, escape_controls, escape_controls_json, escape_controls_keep_lines};
 

@@ -354,10 +354,14 @@ async fn editor(State(s): State<Studio>, Query(q): Query<FileQuery>) -> Response
 struct NewNetwork {
     name: String,
     /// A pasted sample response.
+    #[serde(default)]
     sample: String,
+    /// Or where to read one (when no sample is pasted).
+    #[serde(default)]
+    url: String,
 }
 
-/// "New network": the pasted sample is saved under `samples/`, `scaffold`
+/// "New network": the pasted sample (or one read from a URL) is saved under `samples/`, `scaffold`
 /// proposes the file, which opens unsaved (a draft) in the editor.
 async fn new_network(State(s): State<Studio>, axum::Json(n): axum::Json<NewNetwork>) -> Response {
     let name: String = n
@@ -374,6 +378,14 @@ async fn new_network(State(s): State<Studio>, axum::Json(n): axum::Json<NewNetwo
         ));
     }
     let rel = format!("networks/{name}.yaml");
+    let sample = if n.sample.trim().is_empty() && !n.url.trim().is_empty() {
+        match work::fetch_sample(&n.url).await {
+            Ok(body) => body,
+            Err(e) => return failed(&e),
+        }
+    } else {
+        n.sample.into_bytes()
+    };
     let dir = s.dir.clone();
     let made = blocking(move || {
         let file = work::resolve_file(&dir, &rel)?;
@@ -382,7 +394,7 @@ async fn new_network(State(s): State<Studio>, axum::Json(n): axum::Json<NewNetwo
                 "{rel} exists; choose another name"
             )));
         }
-        let sample = work::save_sample(&dir, &name, n.sample.as_bytes())?;
+        let sample = work::save_sample(&dir, &name, &sample)?;
         let text = work::scaffold(&name, &file, &sample)?;
         Ok((rel, file, text))
     })

@@ -84,6 +84,7 @@ pub fn index(dir: &Path, listing: &Listing) -> String {
                 label { "Name " input #new-name type="text" placeholder="acme" autocomplete="off"; }
                 label { "Sample " textarea #new-sample rows="8" placeholder="{\"offers\": [...]}" {} }
                 label { "…or upload a file " input #new-file type="file" accept=".json,.xml"; }
+                label { "…or read it from a URL " input #new-url type="url" placeholder="https://api.example.com/offers?page=1" autocomplete="off"; }
                 button #new-go type="button" { "Propose a Network" }
                 div #new-result {}
             }

@@ -600,6 +600,50 @@ pub fn save_sample(dir: &Path, name: &str, body: &[u8]) -> Result<PathBuf, Studi
     Ok(path)
 }
 
+/// A sample read from a URL ("new network from a URL"): one GET, no
+/// redirect, no link-local or metadata address (the fetcher's resolver),
+/// at most [`MAX_SAMPLE_BYTES`], 20 s. A URL that needs a key belongs in an
+/// Integration: read it live once the Network exists.
+pub async fn fetch_sample(address: &str) -> Result<Vec<u8>, StudioError> {
+    let refused = |why: String| {
+        StudioError::Sample(format!("{}: {why}", crate::fetch::escape_controls(address)))
+    };
+    let url = url::Url::parse(address.trim())
+        .map_err(|e| refused(format!("not a URL ({e}); write it as https://host/path")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(refused("only http and https URLs are read".into()));
+    }
+    crate::fetch::check_literal_host(&url).map_err(|e| refused(e.to_string()))?;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(Arc::new(crate::fetch::GuardedResolver))
+        .timeout(std::time::Duration::from_secs(20))
+        .build()
+        .map_err(|e| refused(e.to_string()))?;
+    let mut response = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| refused(e.to_string()))?;
+    if !response.status().is_success() {
+        return Err(refused(format!(
+            "the server answered {}; save a response by hand and paste it instead",
+            response.status()
+        )));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| refused(e.to_string()))? {
+        body.extend_from_slice(&chunk);
+        if body.len() as u64 > MAX_SAMPLE_BYTES {
+            return Err(refused(format!(
+                "the response is larger than {MAX_SAMPLE_BYTES} bytes, the most the studio reads; ask for one page"
+            )));
+        }
+    }
+    Ok(body)
+}
+
 pub fn sniff_xml(body: &[u8]) -> bool {
     body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<')
 }

@@ -26,7 +26,9 @@ function startIndex() {
   });
   go.addEventListener("click", async () => {
     try {
-      const made = await post("/api/new", { name: $("new-name").value, sample: $("new-sample").value });
+      const made = await post("/api/new", {
+        name: $("new-name").value, sample: $("new-sample").value, url: $("new-url").value,
+      });
       location.href = "/edit?file=" + encodeURIComponent(made.file);
     } catch (e) { shown($("new-result"), e.html || String(e)); }
   });
