@@ -77,7 +77,7 @@ struct Studio {
     drafts: Arc<Mutex<HashMap<PathBuf, String>>>,
     /// The pages of the last live read (the server keeps the bodies, so that
     /// an offer of them can be explained).
-    live: Arc<Mutex<Vec<Vec<u8>>>>,
+    live: Arc<Mutex<Arc<Vec<Vec<u8>>>>>,
     last_live: Arc<Mutex<Option<Instant>>>,
 }
 
@@ -690,10 +690,12 @@ async fn live(State(s): State<Studio>, axum::Json(e): axum::Json<Edit>) -> Respo
         Err(e) => return failed(&e),
     };
     let pages = work::live_pages(&def, e.page.clamp(1, MAX_LIVE_PAGES)).await;
-    let bodies: Vec<Vec<u8>> = pages.iter().filter_map(|p| p.body.clone()).collect();
-    *s.live.lock().unwrap_or_else(|p| p.into_inner()) = bodies.clone();
     let html = render::live(&pages);
-    json_response(StatusCode::OK, json!({"html": html, "pages": bodies.len()}))
+    let bodies: Vec<Vec<u8>> = pages.into_iter().filter_map(|p| p.body).collect();
+    let count = bodies.len();
+    // Shared, not copied, by each keystroke's refresh that reads them.
+    *s.live.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(bodies);
+    json_response(StatusCode::OK, json!({"html": html, "pages": count}))
 }
 
 /// `offersync studio`: starts, prints the URL, serves until interrupted.
