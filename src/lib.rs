@@ -26,4 +26,5 @@ pub mod offer;
 pub mod reconcile;
 pub mod rules;
 pub mod store;
+pub mod studio;
 pub mod sync;

@@ -14,17 +14,17 @@ use crate::manifest::{self, IntegrationDef};
 use crate::mapping::FieldTrace;
 use crate::rules::Rules;
 
-/// What `explain` found, as `--format json` prints it.
-fn explain_json(
-    def: &IntegrationDef,
+/// The mapping half of `explain`: the raw record and each mapped field with
+/// its rule and alternatives, and the offer (or why the record is a
+/// problem). The studio shows this for a Network with no Integration chosen.
+pub fn mapping_report(
+    mapping: &crate::mapping::Mapping,
+    params: &std::collections::BTreeMap<String, String>,
     record: &Value,
     key: Option<&str>,
-    store: Option<&mut Box<dyn crate::store::Store>>,
-) -> Value {
-    let mapping = &def.network.mapping;
-    let params = crate::sync::field_params(def);
-    let traces: Vec<FieldTrace> = mapping.trace(record, key, &params);
-    let mapped = mapping.map_record_using(0, key, record, &params);
+) -> (Value, Option<crate::offer::Offer>) {
+    let traces: Vec<FieldTrace> = mapping.trace(record, key, params);
+    let mapped = mapping.map_record_using(0, key, record, params);
     let offer_json = mapped.as_ref().ok().map(|o| {
         let mut v = serde_json::to_value(o).expect("offers serialize");
         if let Some(m) = v.as_object_mut() {
@@ -45,20 +45,43 @@ fn explain_json(
         })
         .collect();
     let mut out = json!({
-        "integration": def.name,
-        "network": def.network.name,
         "raw": record,
         "fields": fields,
     });
-    let offer = match mapped {
-        Ok(offer) => offer,
+    match mapped {
+        Ok(offer) => {
+            out["warnings"] = json!(offer.warnings);
+            (out, Some(offer))
+        }
         Err(problem) => {
             out["mapping_problem"] = json!(problem.to_string());
             out["verdict"] = json!(format!("skipped: mapping_problem ({problem})"));
-            return out;
+            (out, None)
         }
+    }
+}
+
+/// What `explain` found, as `--format json` prints it: the mapping half,
+/// then each filter's verdict, the payout arithmetic and, with a store, the
+/// plan. The studio renders the same report.
+pub fn report(
+    def: &IntegrationDef,
+    record: &Value,
+    key: Option<&str>,
+    store: Option<&mut Box<dyn crate::store::Store>>,
+) -> Value {
+    let params = crate::sync::field_params(def);
+    let (mapped, offer) = mapping_report(&def.network.mapping, &params, record, key);
+    let mut out = json!({
+        "integration": def.name,
+        "network": def.network.name,
+    });
+    if let (Some(out), Some(mapped)) = (out.as_object_mut(), mapped.as_object()) {
+        out.extend(mapped.clone());
+    }
+    let Some(offer) = offer else {
+        return out;
     };
-    out["warnings"] = json!(offer.warnings);
     let rules = Rules::new(def);
     let verdicts: Vec<Value> = rules
         .filter_verdicts(&offer)
@@ -232,7 +255,7 @@ pub fn command(
             return ExitCode::from(2);
         }
     };
-    let report = explain_json(&def, &record, key.as_deref(), store.as_mut());
+    let report = report(&def, &record, key.as_deref(), store.as_mut());
     if json_format {
         outln!("{report}");
     } else {

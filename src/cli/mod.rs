@@ -28,7 +28,7 @@ macro_rules! errln {
 
 pub mod catalogue;
 mod demo;
-mod explain;
+pub mod explain;
 mod json_log;
 mod runs;
 pub mod scaffold;
@@ -159,6 +159,25 @@ enum Command {
         /// Print the demo Integration manifest (to copy it) and stop.
         #[arg(long)]
         manifest: bool,
+    },
+    /// Open the mapping studio: a local web app to write a Network file while
+    /// seeing what its samples map to.
+    ///
+    /// Lists the directory's Networks and Integrations; "new network" starts
+    /// from a pasted sample. The editor shows problems at their lines (the
+    /// words of `validate`), the offers of a sample as a table, an offer's
+    /// `explain` trace, the file's `tests:`; locks the current offers as a
+    /// test, reads the live API through an Integration (secrets stay on the
+    /// server), and saves the file into the directory after showing the
+    /// diff. It prints the URL to open. A --listen address beyond loopback
+    /// gets a token, printed in the URL; requests without it are refused.
+    Studio {
+        /// The manifest directory.
+        #[arg(long, default_value = "integrations.d")]
+        dir: PathBuf,
+        /// Where to listen; port 0 picks a free one.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: std::net::SocketAddr,
     },
     /// Run every integration of the directory on its schedule, as a service, with a status page, metrics and health checks (--listen).
     ///
@@ -658,6 +677,7 @@ pub fn main() -> ExitCode {
             listen,
             manifest,
         }),
+        Command::Studio { dir, listen } => crate::studio::command(&dir, listen),
         Command::Daemon {
             dir,
             database_url,

@@ -525,7 +525,7 @@ pub fn command(
 
 /// `target` as seen from the directory `from` (both taken from the working
 /// directory; `from` may be empty, the parent of a bare file name).
-fn relative(target: &std::path::Path, from: &std::path::Path) -> String {
+pub fn relative(target: &std::path::Path, from: &std::path::Path) -> String {
     use std::path::{Component, Path, PathBuf};
     // Both exist (the sample was read, the file's directory is written
     // to), so they resolve to real paths without `.`, `..` or symlinks; a

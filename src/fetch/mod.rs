@@ -21,7 +21,7 @@ use reqwest::{Method as HttpMethod, StatusCode};
 use tokio::sync::Mutex;
 use url::Url;
 
-pub use guard::{RestrictedAddress, check_literal_host};
+pub use guard::{GuardedResolver, RestrictedAddress, check_literal_host};
 pub use pager::Pager;
 pub use redact::{Redactor, escape_controls, escape_controls_json, escape_controls_keep_lines};
 
@@ -398,6 +398,48 @@ impl Fetcher {
     }
 
     /// Sends a request, retrying what is worth retrying, and returns the body.
+    /// The request as it is sent, for a person to read (the studio's live
+    /// read): method and URL with a query key added, then each header, auth
+    /// included, one per line; every secret replaced by `[redacted]`
+    /// (the values auth adds, and whatever the redactor knows).
+    pub fn describe(&self, request: &Request) -> String {
+        use redact::MASK;
+        let url = &request.url;
+        // Appended as text: the URL would percent-encode the mask.
+        let with = |param: &str| {
+            let sep = if url.query().is_some() { '&' } else { '?' };
+            format!("{url}{sep}{param}={MASK}")
+        };
+        let mut shown_url = url.to_string();
+        let mut lines = Vec::new();
+        match &self.auth {
+            ResolvedAuth::Query(param, _) => shown_url = with(param),
+            ResolvedAuth::Header(name, _) => lines.push(format!("{name}: {MASK}")),
+            ResolvedAuth::Basic(..) => lines.push(format!("Authorization: Basic {MASK}")),
+            ResolvedAuth::Bearer(_) | ResolvedAuth::OAuth2 { .. } => {
+                lines.push(format!("Authorization: Bearer {MASK}"))
+            }
+            ResolvedAuth::Login(login) => match &login.send {
+                TokenPlace::Query(param) => shown_url = with(param),
+                TokenPlace::Header { name, .. } => lines.push(format!("{name}: {MASK}")),
+            },
+            ResolvedAuth::None => {}
+        }
+        let mut shown = vec![format!("{:?} {shown_url}", request.method)];
+        shown.extend(
+            request
+                .headers
+                .iter()
+                .map(|(name, value)| format!("{name}: {value}")),
+        );
+        shown.extend(lines);
+        if let Some(body) = &request.body {
+            shown.push(String::new());
+            shown.push(body.encode().0);
+        }
+        self.redactor.redact(&shown.join("\n"))
+    }
+
     pub async fn fetch(&self, request: &Request) -> Result<Vec<u8>, FetchError> {
         self.fetch_page(request).await.map(|page| page.body)
     }

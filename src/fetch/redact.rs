@@ -14,7 +14,7 @@ pub struct Redactor {
     learnt: std::sync::Arc<std::sync::RwLock<Vec<String>>>,
 }
 
-const MASK: &str = "[redacted]";
+pub(crate) const MASK: &str = "[redacted]";
 
 impl Redactor {
     pub fn new<'a>(secrets: impl IntoIterator<Item = &'a str>) -> Self {

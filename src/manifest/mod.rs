@@ -157,6 +157,21 @@ pub fn load_dir_with(dir: &Path, secrets: Secrets<'_>) -> Loaded {
     with_read_diagnostics(load_texts_with(&sources, secrets), diagnostics)
 }
 
+/// Loads a manifest directory with one file's text given instead of what is
+/// on disk (or added, when the file does not exist yet): what an editor
+/// shows for unsaved text, with the same checks and words as `validate`.
+pub fn load_dir_editing(dir: &Path, file: &Path, text: &str, secrets: Secrets<'_>) -> Loaded {
+    let (mut sources, diagnostics) = match read_dir_files(dir, None) {
+        Ok(read) => (read.sources, read.diagnostics),
+        Err(d) => (Vec::new(), vec![d]),
+    };
+    let diagnostics = diagnostics.into_iter().filter(|d| d.file != file).collect();
+    sources.retain(|(f, _)| f != file);
+    sources.push((file.to_path_buf(), text.to_string()));
+    sources.sort_by(|a, b| a.0.cmp(&b.0));
+    with_read_diagnostics(load_texts_with(&sources, secrets), diagnostics)
+}
+
 /// How the daemon waits for files being written (see [`load_dir_settled`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Settle {
