@@ -277,3 +277,38 @@ fn from_record_in_a_per_offer_request_is_refused_with_a_hint() {
     assert!(text.contains("reads that request's response"), "{text}");
     assert!(text.contains("{{ record.$.path }}"), "{text}");
 }
+
+/// A record's key exists only for records held in an object; under a
+/// records path ending in a name or an index, and in a per-offer request's
+/// response, `@key` outside `each` would be empty in every offer.
+#[test]
+fn a_key_where_no_record_has_one_is_refused_with_a_hint() {
+    let base = network_yaml(PAGE_PAGINATION, HEADER_AUTH);
+    let network = base.replace("    category: $.category\n", "    category: '@key'\n");
+    assert_ne!(network, base, "the mock network maps a category");
+    let records = "  records: $.offers[*]\n";
+    assert!(network.contains(records), "{network}");
+    let (code, text) = validate_offline(&network.replace(records, "  records: $.offers[0]\n"));
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("spec.fields.category"), "{text}");
+    assert!(text.contains("selects no entry of an object"), "{text}");
+    assert!(text.contains("end `records` in `.*`"), "{text}");
+    // Records in an object keyed by id have keys: that stays valid.
+    let (code, text) = validate_offline(&network);
+    assert_eq!(code, Some(0), "{text}");
+
+    let network = base
+        + "  enrich:
+    - name: details
+      url: '{{ params.base_url }}/offers/{{ record.$.id }}'
+      fields:
+        category: '@key'
+";
+    let (code, text) = validate_offline(&network);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("spec.enrich[0].fields.category"), "{text}");
+    assert!(
+        text.contains("a per-offer request's response is held in none"),
+        "{text}"
+    );
+}

@@ -261,6 +261,19 @@ pub fn compile_network(
     for (name, field_spec) in spec.fields.entries() {
         let target = Target::from_name(name).expect("OfferFields names are targets");
         match FieldMapping::compile_in(target, field_spec.value(), field_env) {
+            // A record has a key only as an entry of an object (`records:
+            // $.offers.*` over `{"1042": {...}}`); under a records path that
+            // ends in a name or an index `@key` would be empty in every offer.
+            Ok(f) if f.reads_key() && !records.iter().any(|r| r.may_select_members()) => c
+                .error_hint(
+                    field_spec,
+                    &format!("spec.fields.{name}"),
+                    format!(
+                        "`@key` reads the key of a record held in an object, but `records: {}` selects no entry of an object, so it would never have a value",
+                        records.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                    "inside `each`, `@key` reads the key of each entry (e.g. `each: $.payouts_per_country.*` with `countries: '@key'`); for a record's own key, end `records` in `.*` (e.g. `$.offers.*`)",
+                ),
             Ok(f) => fields.push(f),
             Err(e) => c.compile_error(field_spec, &format!("spec.fields.{name}"), e),
         }
@@ -305,6 +318,13 @@ pub fn compile_network(
                 continue;
             };
             match FieldMapping::compile(target, field_spec.value()) {
+                // A response has no key in an object that holds it.
+                Ok(f) if f.reads_key() => c.error_hint(
+                    field_spec,
+                    &format!("{at}.fields.{name}"),
+                    "`@key` outside `each` reads the key of a record held in an object, but a per-offer request's response is held in none, so it would never have a value",
+                    "read the key inside `each` (e.g. `each: $.payouts.*` with `countries: '@key'`), or map the list record's key in spec.fields",
+                ),
                 // The rules of a per-offer request read its response: there,
                 // `record` is that response, never the list's record, so a
                 // path of the list record would silently find nothing.

@@ -132,6 +132,12 @@ impl FieldMapping {
         self.program.reads_from_record()
     }
 
+    /// Whether the rule reads `@key` outside an `each` of its own: the key
+    /// the record has in the object that holds it.
+    pub fn reads_key(&self) -> bool {
+        self.program.reads_key()
+    }
+
     /// Compiles a rule for a target, checking `each` sub-fields against the target.
     pub fn compile(target: Target, spec: &FieldSpec) -> Result<Self, CompileError> {
         Self::compile_in(target, spec, FieldEnv::default())
