@@ -991,7 +991,7 @@ async fn enrich_offer(
         body: enrich
             .body
             .as_ref()
-            .map(|b| crate::fetch::Body::render(b, render)),
+            .map(|b| crate::fetch::Body::render_for(b, render, Some(&record))),
     };
     let body = fetcher.fetch(&request).await.map_err(|e| e.to_string())?;
     let response = match enrich.format {

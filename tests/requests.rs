@@ -126,7 +126,8 @@ fn assert_success(out: &Output) {
 }
 
 /// Involve Asia's shape: the pages are POSTs whose paging parameters are form
-/// fields; MaxBounty's: each campaign's tracking link is a POST with a JSON body.
+/// fields; MaxBounty's: each campaign's tracking link is a POST with a JSON
+/// body whose `campaign_id` is a number.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_and_per_offer_requests_post_form_and_json_bodies() {
     let mock = MockNetwork::start(offers(1..=25), 10).await;
@@ -151,6 +152,8 @@ async fn pages_and_per_offer_requests_post_form_and_json_bodies() {
       method: POST
       json:
         campaign_id: '{{ record.$.id }}'
+        ref: 'o{{ record.$.id }}'
+        as_text: \"{{ record.$.id }}{{ '' }}\"
         note: 'say \"hi\" & bye'
       fields:
         tracking_url: $.data.url
@@ -189,6 +192,14 @@ async fn pages_and_per_offer_requests_post_form_and_json_bodies() {
         assert_eq!(link.content_type, "application/json");
         let value: serde_json::Value = serde_json::from_str(&link.body).unwrap();
         assert_eq!(value["note"], "say \"hi\" & bye");
+        // MaxBounty reads `campaign_id` as a number: a member that is one
+        // record placeholder keeps the record's number; text around it
+        // makes it text.
+        let id = value["campaign_id"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{value}"));
+        assert_eq!(value["ref"], format!("o{id}"));
+        assert_eq!(value["as_text"], id.to_string());
     }
     let campaigns = campaigns_json(&m);
     let text = campaigns;

@@ -748,7 +748,9 @@ pub struct Enrichment {
     #[serde(default)]
     pub form: BTreeMap<String, Located<String>>,
     /// A JSON object body (`application/json`): each member a template as in
-    /// `url`, sent as a string.
+    /// `url`, sent as a string; a member that is one record placeholder and
+    /// nothing else (`"{{ record.$.id }}"`) sends the record's value as is
+    /// when it is a number or a boolean.
     #[serde(default)]
     pub json: BTreeMap<String, Located<String>>,
     /// Response format.
