@@ -2,7 +2,9 @@
 //! pipeline, from the live API or a saved response: the raw record, each
 //! mapped field with its rule and the alternatives that gave nothing, each
 //! filter's verdict, the payout arithmetic, and, with a store, what a sync
-//! would do to its campaign. It writes nothing.
+//! would do to its campaign. It writes nothing. With saved responses
+//! (`--sample`) the per-offer requests read the responses the Network's
+//! `tests:` save for them (`per_offer`); live, they are not made.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -10,21 +12,35 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use super::testing::PerOffer;
 use crate::manifest::{self, IntegrationDef};
 use crate::mapping::FieldTrace;
+use crate::mapping::expect::SavedResponses;
 use crate::rules::Rules;
 
-/// What `explain` found, as `--format json` prints it.
+/// What `explain` found, as `--format json` prints it. `saved` are the
+/// per-offer responses the Network's tests save (with `--sample`): the
+/// offer reads them as a sync reads the live ones. The error is a saved
+/// response that cannot be read.
 fn explain_json(
     def: &IntegrationDef,
     record: &Value,
     key: Option<&str>,
+    saved: Option<&SavedResponses>,
     store: Option<&mut Box<dyn crate::store::Store>>,
-) -> Value {
+) -> Result<Value, String> {
     let mapping = &def.network.mapping;
     let params = crate::sync::field_params(def);
     let traces: Vec<FieldTrace> = mapping.trace(record, key, &params);
-    let mapped = mapping.map_record_using(0, key, record, &params);
+    let mut mapped = mapping.map_record_using(0, key, record, &params);
+    let mut read = PerOffer::default();
+    let mut dropped = None;
+    if let (Some(saved), Ok(offer)) = (saved, &mapped) {
+        match super::testing::per_offer(&def.network, saved, offer.clone(), &mut read)? {
+            Ok(offer) => mapped = Ok(offer),
+            Err(reason) => dropped = Some(reason),
+        }
+    }
     let offer_json = mapped.as_ref().ok().map(|o| {
         let mut v = serde_json::to_value(o).expect("offers serialize");
         if let Some(m) = v.as_object_mut() {
@@ -44,20 +60,53 @@ fn explain_json(
             })
         })
         .collect();
+    let per_offer: Vec<Value> = def
+        .network
+        .enrich
+        .iter()
+        .map(|e| {
+            let file = read.files.iter().find(|(name, _, _)| *name == e.name);
+            match (saved, file) {
+                (_, Some((_, _, file))) => {
+                    // What the request gives, as the offer now holds it.
+                    let values: serde_json::Map<String, Value> = e
+                        .fields
+                        .iter()
+                        .map(|f| {
+                            let name = f.target.name();
+                            let value = offer_json.as_ref().and_then(|o| o.get(name)).cloned();
+                            (name.to_string(), value.unwrap_or(Value::Null))
+                        })
+                        .collect();
+                    json!({"request": e.name, "saved": file.display().to_string(), "fields": values})
+                }
+                (Some(_), None) if read.missing.contains_key(&e.name) => json!({"request": e.name, "saved": null, "note": "no saved response for this offer in the tests' per_offer: its fields are absent"}),
+                (Some(_), None) => json!({"request": e.name, "saved": null, "note": "not made for this offer (its `when`)"}),
+                (None, _) => json!({"request": e.name, "saved": null, "note": "not made by explain: its fields are absent"}),
+            }
+        })
+        .collect();
     let mut out = json!({
         "integration": def.name,
         "network": def.network.name,
         "raw": record,
         "fields": fields,
     });
+    if !per_offer.is_empty() {
+        out["per_offer"] = json!(per_offer);
+    }
     let offer = match mapped {
         Ok(offer) => offer,
         Err(problem) => {
             out["mapping_problem"] = json!(problem.to_string());
             out["verdict"] = json!(format!("skipped: mapping_problem ({problem})"));
-            return out;
+            return Ok(out);
         }
     };
+    if let Some(reason) = dropped {
+        out["verdict"] = json!(format!("skipped: enrich_failed ({reason})"));
+        return Ok(out);
+    }
     out["warnings"] = json!(offer.warnings);
     let rules = Rules::new(def);
     let verdicts: Vec<Value> = rules
@@ -73,7 +122,7 @@ fn explain_json(
         Ok(c) => c,
         Err(skip) => {
             out["verdict"] = json!(format!("skipped: {} ({})", skip.reason, skip.detail));
-            return out;
+            return Ok(out);
         }
     };
     out["payout"] = json!({
@@ -95,7 +144,7 @@ fn explain_json(
     if let Some(store) = store {
         out["plan"] = plan(def, &campaign, store);
     }
-    out
+    Ok(out)
 }
 
 /// What a sync would do to the offer's campaign and why, as the run decides
@@ -232,7 +281,20 @@ pub fn command(
             return ExitCode::from(2);
         }
     };
-    let report = explain_json(&def, &record, key.as_deref(), store.as_mut());
+    let saved = (!samples.is_empty()).then(|| super::testing::all_per_offer(&def.network));
+    let report = match explain_json(
+        &def,
+        &record,
+        key.as_deref(),
+        saved.as_ref(),
+        store.as_mut(),
+    ) {
+        Ok(report) => report,
+        Err(e) => {
+            errln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     if json_format {
         outln!("{report}");
     } else {
@@ -301,6 +363,24 @@ fn text_lines(report: &Value) -> Vec<String> {
                     alt["rule"].as_str().unwrap_or_default()
                 ));
             }
+        }
+    }
+    for p in report["per_offer"].as_array().into_iter().flatten() {
+        let request = p["request"].as_str().unwrap_or_default();
+        match (p["saved"].as_str(), p["note"].as_str()) {
+            (Some(file), _) => {
+                lines.push(format!(
+                    "per-offer request {request}: saved response {file}"
+                ));
+                for (field, value) in p["fields"].as_object().into_iter().flatten() {
+                    let value = crate::fetch::escape_controls(&value.to_string()).into_owned();
+                    lines.push(format!("  {field:<16} {value}"));
+                }
+            }
+            (None, note) => lines.push(format!(
+                "per-offer request {request}: {}",
+                note.unwrap_or_default()
+            )),
         }
     }
     for w in report["warnings"].as_array().into_iter().flatten() {

@@ -404,8 +404,49 @@ pub fn compile_network(
             offers: t.count.and_then(|c| c.offers),
             problems: t.count.and_then(|c| c.problems),
             expected: t.offers.clone(),
+            per_offer: t
+                .per_offer
+                .iter()
+                .map(|(request, files)| {
+                    let files = files.iter().map(|(id, f)| (id.clone(), base.join(f)));
+                    (request.clone(), files.collect())
+                })
+                .collect(),
         })
         .collect();
+    for (i, t) in spec.tests.iter().enumerate() {
+        for request in t.per_offer.keys() {
+            if spec.enrich.iter().any(|e| e.name == *request) {
+                continue;
+            }
+            let field = format!("spec.tests[{i}].per_offer.{request}");
+            let names = spec.enrich.iter().map(|e| e.name.as_str());
+            let message = format!("no per-offer request (`enrich`) is named `{request}`");
+            match did_you_mean(request, names.clone()) {
+                Some(near) => c.error_hint(
+                    &doc.metadata.name,
+                    &field,
+                    message,
+                    format!("did you mean `{near}`?"),
+                ),
+                None if spec.enrich.is_empty() => c.error_hint(
+                    &doc.metadata.name,
+                    &field,
+                    message,
+                    "per_offer holds saved responses of the requests under spec.enrich; this Network has none",
+                ),
+                None => c.error_hint(
+                    &doc.metadata.name,
+                    &field,
+                    message,
+                    format!(
+                        "the requests are: {}",
+                        names.collect::<Vec<_>>().join(", ")
+                    ),
+                ),
+            }
+        }
+    }
     let rate_limit = spec.rate_limit.map(|r| RateLimitDef {
         requests: r.requests.max(1),
         period: std::time::Duration::from_secs(u64::from(r.per_seconds.max(1))),
