@@ -1548,3 +1548,72 @@ spec:
         "{verdict}"
     );
 }
+
+/// Issue 26.7: a mistyped required path gave only `field name: no value
+/// (the field is required)` in the record's problem, wherever it is shown
+/// (`map`, `test`, `explain`, a run's log); it names the nearest existing
+/// path like the other paths' warnings do.
+#[test]
+fn a_mistyped_required_path_names_the_nearest_in_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "networks/page.json",
+        r#"{"offers": [{"id": 1, "title": "A"}, {"id": 2, "title": null}]}"#,
+    );
+    write(
+        dir.path(),
+        "networks/typo.yaml",
+        r#"apiVersion: offersync/v1
+kind: Network
+metadata: {name: typo}
+spec:
+  request: {url: "https://api.example.com/offers"}
+  records: $.offers[*]
+  fields:
+    external_id: $.id
+    name: $.titel
+"#,
+    );
+    write(
+        dir.path(),
+        "acme.yaml",
+        "apiVersion: offersync/v1\nkind: Integration\nmetadata: {name: acme}\nspec:\n  network: typo\n  schedule: \"*/15 * * * *\"\n  advertiser: Acme\n",
+    );
+    let sample = dir.path().join("networks/page.json");
+    let dir_arg = dir.path().to_str().unwrap();
+    let out = offersync(
+        &[
+            "map",
+            "--network",
+            "typo",
+            "--dir",
+            dir_arg,
+            "--sample",
+            sample.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("record 0 (id 1): field name: no value (the field is required): `$.titel` selects nothing in the record; did you mean `$.title`?"),
+        "{stderr}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_offersync"))
+        .args([
+            "explain", "acme", "--offer", "1", "--dir", dir_arg, "--sample",
+        ])
+        .arg(&sample)
+        .current_dir(dir.path())
+        .env_remove("RUST_LOG")
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("mapping problem: record 0 (id 1): field name: no value (the field is required): `$.titel` selects nothing in the record; did you mean `$.title`?"),
+        "{stdout}"
+    );
+}

@@ -62,17 +62,7 @@ impl Outcome {
 /// `field X: `$.path` selects nothing...; did you mean ...?`, escaped as
 /// one line (the suggestions are paths of the samples' keys).
 pub fn unmatched_line(u: &Unmatched) -> String {
-    let hint = match u.suggestions.as_slice() {
-        [] => String::new(),
-        [one] => format!("; did you mean `{one}`?"),
-        many => format!(
-            "; did you mean one of: {}?",
-            many.iter()
-                .map(|s| format!("`{s}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
+    let hint = suggest::did_you_mean(&u.suggestions);
     let line = format!(
         "field {}: `{}` selects nothing in any record of the samples{hint}",
         u.field, u.path
