@@ -21,8 +21,8 @@ use tokio::sync::mpsc;
 
 use crate::campaign::Campaign;
 use crate::fetch::{FetchError, Fetcher, Pager, Request, checked_url, escape_controls};
-use crate::manifest::model::{EnrichDef, EnrichFailure, Format, IntegrationDef};
-use crate::mapping::{Mapping, PageError};
+use crate::manifest::model::{EnrichDef, EnrichFailure, IntegrationDef};
+use crate::mapping::PageError;
 use crate::offer::Offer;
 use crate::reconcile::{PagePlan, Reconciler, Refusal, RemovalGuard};
 use crate::rules::{Rules, Skip, SkipReason};
@@ -964,12 +964,8 @@ async fn enrich_offer(
     offer: &mut Offer,
 ) -> Result<(), String> {
     let record: Value = serde_json::from_str(offer.raw.get()).map_err(|e| e.to_string())?;
-    if let Some(when) = &enrich.when {
-        let nulls = crate::mapping::program::NullSet::new(&def.network.null_values);
-        let ctx = crate::mapping::program::Ctx::new(&record, None, &nulls);
-        if !when.holds(&ctx) {
-            return Ok(());
-        }
+    if !enrich.applies_to(&record, &def.network.null_values) {
+        return Ok(());
     }
     let params = |name: &str| def.params.get(name).map(|p| p.expose().to_string());
     // One time for the whole request: a signature and its timestamp agree.
@@ -991,12 +987,8 @@ async fn enrich_offer(
         body: enrich
             .body
             .as_ref()
-            .map(|b| crate::fetch::Body::render(b, render)),
+            .map(|b| crate::fetch::Body::render_for(b, render, Some(&record))),
     };
     let body = fetcher.fetch(&request).await.map_err(|e| e.to_string())?;
-    let response = match enrich.format {
-        Format::Json => serde_json::from_slice(&body).map_err(|e| e.to_string())?,
-        Format::Xml => crate::mapping::xml::xml_to_value(&body, &[]).map_err(|e| e.to_string())?,
-    };
-    Mapping::enrich(&enrich.fields, &def.network.null_values, offer, &response)
+    enrich.apply(&body, &def.network.null_values, offer)
 }

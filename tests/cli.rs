@@ -281,7 +281,7 @@ fn map_prints_offers_and_a_summary() {
         "{stdout}"
     );
     assert!(
-        stderr.contains("note: per-offer requests (campaign link) are not made by `map`"),
+        stderr.contains("note: per-offer request \"campaign link\" is not made by `map`: 0 offers read its saved response (tests: per_offer)"),
         "{stderr}"
     );
 }
@@ -1326,4 +1326,294 @@ spec:
     // Under the default limit (64 MiB) it is read.
     let out = scaffold(&[], "b.yaml");
     assert!(out.status.success(), "{:?}", text(&out));
+}
+
+/// Issue 26.6: what a per-offer request (`enrich`) reads is checked offline:
+/// `tests:` name saved responses by request and offer id, and `test`, `map`
+/// and `explain --sample` apply them as a sync applies the live ones.
+#[test]
+fn saved_per_offer_responses_feed_test_map_and_explain() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir_arg = dir.path().to_str().unwrap();
+    write(
+        dir.path(),
+        "networks/samples/page1.json",
+        r#"{"campaigns": [
+            {"campaign_id": 1, "name": "One", "rate": "2.5"},
+            {"campaign_id": 2, "name": "Two", "rate": "3"},
+            {"campaign_id": 3, "name": "Three", "rate": "4"}
+        ]}"#,
+    );
+    write(
+        dir.path(),
+        "networks/samples/link-1.json",
+        r#"{"success": true, "tracking-link": "https://trk.example.com/c/1?a=9"}"#,
+    );
+    write(
+        dir.path(),
+        "networks/samples/link-2.json",
+        r#"{"success": true, "tracking-link": "https://trk.example.com/c/2?a=9"}"#,
+    );
+    write(
+        dir.path(),
+        "networks/samples/details-1.json",
+        r#"{"campaign": {"countries": ["US", "CA"]}}"#,
+    );
+    // A details answer the mapping cannot use: `on_error: skip` drops it.
+    write(
+        dir.path(),
+        "networks/samples/details-2.json",
+        r#"{"campaign": {"countries": [{"weird": true}]}}"#,
+    );
+    let network = |per_offer: &str, expected_link: &str| {
+        format!(
+            r#"apiVersion: offersync/v1
+kind: Network
+metadata: {{name: pernet}}
+spec:
+  request: {{url: "https://api.example.com/campaigns"}}
+  records: $.campaigns[*]
+  fields:
+    external_id: $.campaign_id
+    name: $.name
+    payout: $.rate
+  enrich:
+    - name: tracking link
+      url: "https://api.example.com/trackinglink"
+      method: POST
+      json: {{campaign_id: "{{{{ record.$.campaign_id }}}}"}}
+      on_error: keep
+      fields:
+        tracking_url: "$['tracking-link']"
+    - name: details
+      url: "https://api.example.com/campaign/{{{{ record.$.campaign_id }}}}"
+      fields:
+        countries: $.campaign.countries[*]
+  tests:
+    - name: with links
+      samples: [samples/page1.json]
+{per_offer}      count: {{offers: 2, problems: 1}}
+      offers:
+        "1": {{tracking_url: "{expected_link}", countries: [US, CA], payout: "2.5"}}
+        "2": {{problem: enrich}}
+        "3": {{tracking_url: null, countries: []}}
+"#
+        )
+    };
+    let saved = "      per_offer:
+        tracking link:
+          \"1\": samples/link-1.json
+          \"2\": samples/link-2.json
+        details:
+          \"1\": samples/details-1.json
+          \"2\": samples/details-2.json
+";
+    write(
+        dir.path(),
+        "networks/pernet.yaml",
+        &network(saved, "https://trk.example.com/c/1?a=9"),
+    );
+    let out = offersync(&["test", "pernet", "--dir", dir_arg], &[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("1 passed, 0 failed"), "{stdout}");
+
+    // A wrong expectation on what the request gives fails like any other.
+    write(
+        dir.path(),
+        "networks/pernet.yaml",
+        &network(saved, "https://trk.example.com/c/1"),
+    );
+    let out = offersync(&["test", "pernet", "--dir", dir_arg], &[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("offer 1: tracking_url: expected \"https://trk.example.com/c/1\", got \"https://trk.example.com/c/1?a=9\""),
+        "{stderr}"
+    );
+
+    // A request name that is not the Network's: an error with the nearest.
+    write(
+        dir.path(),
+        "networks/pernet.yaml",
+        &network(
+            &saved.replace("tracking link:", "tracking-link:"),
+            "https://trk.example.com/c/1?a=9",
+        ),
+    );
+    let out = offersync(&["validate", "--offline", "--dir", dir_arg], &[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    let all = stdout + &stderr;
+    assert!(
+        all.contains("spec.tests[0].per_offer.tracking-link"),
+        "{all}"
+    );
+    assert!(all.contains("did you mean `tracking link`?"), "{all}");
+    // A saved file that is not there: the test cannot run.
+    write(
+        dir.path(),
+        "networks/pernet.yaml",
+        &network(
+            &saved.replace("link-2.json", "link-9.json"),
+            "https://trk.example.com/c/1?a=9",
+        ),
+    );
+    let out = offersync(&["test", "pernet", "--dir", dir_arg], &[]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("per-offer sample") && stderr.contains("link-9.json: cannot read"),
+        "{stderr}"
+    );
+
+    write(
+        dir.path(),
+        "networks/pernet.yaml",
+        &network(saved, "https://trk.example.com/c/1?a=9"),
+    );
+    let sample = dir.path().join("networks/samples/page1.json");
+    let out = offersync(
+        &[
+            "map",
+            "--network",
+            "pernet",
+            "--dir",
+            dir_arg,
+            "--sample",
+            sample.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    let offers: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(offers.len(), 2, "{stdout}");
+    assert_eq!(offers[0]["tracking_url"], "https://trk.example.com/c/1?a=9");
+    assert_eq!(offers[0]["countries"], serde_json::json!(["CA", "US"]));
+    assert_eq!(offers[1]["external_id"], "3");
+    assert!(
+        stderr.contains("(id 2): field enrich: per-offer request details"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("note: per-offer request \"tracking link\" is not made by `map`: 2 offers read its saved response (tests: per_offer), 1 have none"),
+        "{stderr}"
+    );
+
+    write(
+        dir.path(),
+        "acme.yaml",
+        "apiVersion: offersync/v1\nkind: Integration\nmetadata: {name: acme}\nspec:\n  network: pernet\n  schedule: \"*/15 * * * *\"\n  advertiser: Acme\n",
+    );
+    let explain = |offer: &str| {
+        Command::new(env!("CARGO_BIN_EXE_offersync"))
+            .args(["explain", "acme", "--offer", offer, "--dir", dir_arg])
+            .args(["--format", "json", "--sample"])
+            .arg(&sample)
+            .current_dir(dir.path())
+            .env_remove("RUST_LOG")
+            .env_remove("DATABASE_URL")
+            .output()
+            .unwrap()
+    };
+    let out = explain("1");
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["verdict"], "imported", "{report}");
+    assert_eq!(report["per_offer"][0]["request"], "tracking link");
+    assert_eq!(
+        report["per_offer"][0]["fields"]["tracking_url"],
+        "https://trk.example.com/c/1?a=9"
+    );
+    assert!(
+        report["per_offer"][1]["saved"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("details-1.json")),
+        "{report}"
+    );
+    let out = explain("2");
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let verdict = report["verdict"].as_str().unwrap();
+    assert!(
+        verdict.starts_with("skipped: enrich_failed (per-offer request details"),
+        "{verdict}"
+    );
+}
+
+/// Issue 26.7: a mistyped required path gave only `field name: no value
+/// (the field is required)` in the record's problem, wherever it is shown
+/// (`map`, `test`, `explain`, a run's log); it names the nearest existing
+/// path like the other paths' warnings do.
+#[test]
+fn a_mistyped_required_path_names_the_nearest_in_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "networks/page.json",
+        r#"{"offers": [{"id": 1, "title": "A"}, {"id": 2, "title": null}]}"#,
+    );
+    write(
+        dir.path(),
+        "networks/typo.yaml",
+        r#"apiVersion: offersync/v1
+kind: Network
+metadata: {name: typo}
+spec:
+  request: {url: "https://api.example.com/offers"}
+  records: $.offers[*]
+  fields:
+    external_id: $.id
+    name: $.titel
+"#,
+    );
+    write(
+        dir.path(),
+        "acme.yaml",
+        "apiVersion: offersync/v1\nkind: Integration\nmetadata: {name: acme}\nspec:\n  network: typo\n  schedule: \"*/15 * * * *\"\n  advertiser: Acme\n",
+    );
+    let sample = dir.path().join("networks/page.json");
+    let dir_arg = dir.path().to_str().unwrap();
+    let out = offersync(
+        &[
+            "map",
+            "--network",
+            "typo",
+            "--dir",
+            dir_arg,
+            "--sample",
+            sample.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("record 0 (id 1): field name: no value (the field is required): `$.titel` selects nothing in the record; did you mean `$.title`?"),
+        "{stderr}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_offersync"))
+        .args([
+            "explain", "acme", "--offer", "1", "--dir", dir_arg, "--sample",
+        ])
+        .arg(&sample)
+        .current_dir(dir.path())
+        .env_remove("RUST_LOG")
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("mapping problem: record 0 (id 1): field name: no value (the field is required): `$.titel` selects nothing in the record; did you mean `$.title`?"),
+        "{stdout}"
+    );
 }

@@ -126,7 +126,8 @@ fn assert_success(out: &Output) {
 }
 
 /// Involve Asia's shape: the pages are POSTs whose paging parameters are form
-/// fields; MaxBounty's: each campaign's tracking link is a POST with a JSON body.
+/// fields; MaxBounty's: each campaign's tracking link is a POST with a JSON
+/// body whose `campaign_id` is a number.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_and_per_offer_requests_post_form_and_json_bodies() {
     let mock = MockNetwork::start(offers(1..=25), 10).await;
@@ -151,6 +152,8 @@ async fn pages_and_per_offer_requests_post_form_and_json_bodies() {
       method: POST
       json:
         campaign_id: '{{ record.$.id }}'
+        ref: 'o{{ record.$.id }}'
+        as_text: \"{{ record.$.id }}{{ '' }}\"
         note: 'say \"hi\" & bye'
       fields:
         tracking_url: $.data.url
@@ -189,6 +192,14 @@ async fn pages_and_per_offer_requests_post_form_and_json_bodies() {
         assert_eq!(link.content_type, "application/json");
         let value: serde_json::Value = serde_json::from_str(&link.body).unwrap();
         assert_eq!(value["note"], "say \"hi\" & bye");
+        // MaxBounty reads `campaign_id` as a number: a member that is one
+        // record placeholder keeps the record's number; text around it
+        // makes it text.
+        let id = value["campaign_id"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{value}"));
+        assert_eq!(value["ref"], format!("o{id}"));
+        assert_eq!(value["as_text"], id.to_string());
     }
     let campaigns = campaigns_json(&m);
     let text = campaigns;
@@ -276,4 +287,39 @@ fn from_record_in_a_per_offer_request_is_refused_with_a_hint() {
     assert!(text.contains("spec.enrich[0].fields.currency"), "{text}");
     assert!(text.contains("reads that request's response"), "{text}");
     assert!(text.contains("{{ record.$.path }}"), "{text}");
+}
+
+/// A record's key exists only for records held in an object; under a
+/// records path ending in a name or an index, and in a per-offer request's
+/// response, `@key` outside `each` would be empty in every offer.
+#[test]
+fn a_key_where_no_record_has_one_is_refused_with_a_hint() {
+    let base = network_yaml(PAGE_PAGINATION, HEADER_AUTH);
+    let network = base.replace("    category: $.category\n", "    category: '@key'\n");
+    assert_ne!(network, base, "the mock network maps a category");
+    let records = "  records: $.offers[*]\n";
+    assert!(network.contains(records), "{network}");
+    let (code, text) = validate_offline(&network.replace(records, "  records: $.offers[0]\n"));
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("spec.fields.category"), "{text}");
+    assert!(text.contains("selects no entry of an object"), "{text}");
+    assert!(text.contains("end `records` in `.*`"), "{text}");
+    // Records in an object keyed by id have keys: that stays valid.
+    let (code, text) = validate_offline(&network);
+    assert_eq!(code, Some(0), "{text}");
+
+    let network = base
+        + "  enrich:
+    - name: details
+      url: '{{ params.base_url }}/offers/{{ record.$.id }}'
+      fields:
+        category: '@key'
+";
+    let (code, text) = validate_offline(&network);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("spec.enrich[0].fields.category"), "{text}");
+    assert!(
+        text.contains("a per-offer request's response is held in none"),
+        "{text}"
+    );
 }

@@ -2,7 +2,9 @@
 //! pipeline, from the live API or a saved response: the raw record, each
 //! mapped field with its rule and the alternatives that gave nothing, each
 //! filter's verdict, the payout arithmetic, and, with a store, what a sync
-//! would do to its campaign. It writes nothing.
+//! would do to its campaign. It writes nothing. With saved responses
+//! (`--sample`) the per-offer requests read the responses the Network's
+//! `tests:` save for them (`per_offer`); live, they are not made.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -10,8 +12,10 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use super::testing::PerOffer;
 use crate::manifest::{self, IntegrationDef};
 use crate::mapping::FieldTrace;
+use crate::mapping::expect::SavedResponses;
 use crate::rules::Rules;
 
 /// The mapping half of `explain`: the raw record and each mapped field with
@@ -25,13 +29,7 @@ pub fn mapping_report(
 ) -> (Value, Option<crate::offer::Offer>) {
     let traces: Vec<FieldTrace> = mapping.trace(record, key, params);
     let mapped = mapping.map_record_using(0, key, record, params);
-    let offer_json = mapped.as_ref().ok().map(|o| {
-        let mut v = serde_json::to_value(o).expect("offers serialize");
-        if let Some(m) = v.as_object_mut() {
-            m.remove("raw");
-        }
-        v
-    });
+    let offer_json = mapped.as_ref().ok().map(shown_offer);
     let fields: Vec<Value> = traces
         .iter()
         .map(|t| {
@@ -61,15 +59,29 @@ pub fn mapping_report(
     }
 }
 
+/// An offer as the report shows it: its fields without the raw record,
+/// which the report holds once.
+fn shown_offer(offer: &crate::offer::Offer) -> Value {
+    let mut v = serde_json::to_value(offer).expect("offers serialize");
+    if let Some(m) = v.as_object_mut() {
+        m.remove("raw");
+    }
+    v
+}
+
 /// What `explain` found, as `--format json` prints it: the mapping half,
-/// then each filter's verdict, the payout arithmetic and, with a store, the
-/// plan. The studio renders the same report.
+/// then the per-offer requests, each filter's verdict, the payout arithmetic
+/// and, with a store, the plan. `saved` are the per-offer responses the
+/// Network's tests save (with `--sample`): the offer reads them as a sync
+/// reads the live ones. The error is a saved response that cannot be read.
+/// The studio renders the same report.
 pub fn report(
     def: &IntegrationDef,
     record: &Value,
     key: Option<&str>,
+    saved: Option<&SavedResponses>,
     store: Option<&mut Box<dyn crate::store::Store>>,
-) -> Value {
+) -> Result<Value, String> {
     let params = crate::sync::field_params(def);
     let (mapped, offer) = mapping_report(&def.network.mapping, &params, record, key);
     let mut out = json!({
@@ -79,9 +91,38 @@ pub fn report(
     if let (Some(out), Some(mapped)) = (out.as_object_mut(), mapped.as_object()) {
         out.extend(mapped.clone());
     }
-    let Some(offer) = offer else {
-        return out;
+    let Some(mut offer) = offer else {
+        return Ok(out);
     };
+    let mut read = PerOffer::default();
+    let mut dropped = None;
+    if let Some(saved) = saved {
+        match super::testing::per_offer(&def.network, saved, offer.clone(), &mut read)? {
+            Ok(enriched) => offer = enriched,
+            Err(reason) => dropped = Some(reason),
+        }
+        // The fields as the offer holds them once its requests answered.
+        let enriched = shown_offer(&offer);
+        if let Some(fields) = out["fields"].as_array_mut() {
+            for field in fields {
+                let value = field["field"]
+                    .as_str()
+                    .and_then(|name| enriched.get(name))
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                field["value"] = value;
+            }
+        }
+    }
+    let per_offer = per_offer_report(def, saved, &read, &shown_offer(&offer));
+    if !per_offer.is_empty() {
+        out["per_offer"] = json!(per_offer);
+    }
+    if let Some(reason) = dropped {
+        out["verdict"] = json!(format!("skipped: enrich_failed ({reason})"));
+        return Ok(out);
+    }
+    out["warnings"] = json!(offer.warnings);
     let rules = Rules::new(def);
     let verdicts: Vec<Value> = rules
         .filter_verdicts(&offer)
@@ -96,7 +137,7 @@ pub fn report(
         Ok(c) => c,
         Err(skip) => {
             out["verdict"] = json!(format!("skipped: {} ({})", skip.reason, skip.detail));
-            return out;
+            return Ok(out);
         }
     };
     out["payout"] = json!({
@@ -118,7 +159,42 @@ pub fn report(
     if let Some(store) = store {
         out["plan"] = plan(def, &campaign, store);
     }
-    out
+    Ok(out)
+}
+
+/// Each per-offer request of the Network and what it gave this offer: the
+/// saved response it read and the fields it set, or why it was not made.
+fn per_offer_report(
+    def: &IntegrationDef,
+    saved: Option<&SavedResponses>,
+    read: &PerOffer,
+    offer: &Value,
+) -> Vec<Value> {
+    def.network
+        .enrich
+        .iter()
+        .map(|e| {
+            let file = read.files.iter().find(|(name, _, _)| *name == e.name);
+            match (saved, file) {
+                (_, Some((_, _, file))) => {
+                    // What the request gives, as the offer now holds it.
+                    let values: serde_json::Map<String, Value> = e
+                        .fields
+                        .iter()
+                        .map(|f| {
+                            let name = f.target.name();
+                            let value = offer.get(name).cloned().unwrap_or(Value::Null);
+                            (name.to_string(), value)
+                        })
+                        .collect();
+                    json!({"request": e.name, "saved": file.display().to_string(), "fields": values})
+                }
+                (Some(_), None) if read.missing.contains_key(&e.name) => json!({"request": e.name, "saved": null, "note": "no saved response for this offer in the tests' per_offer: its fields are absent"}),
+                (Some(_), None) => json!({"request": e.name, "saved": null, "note": "not made for this offer (its `when`)"}),
+                (None, _) => json!({"request": e.name, "saved": null, "note": "not made by explain: its fields are absent"}),
+            }
+        })
+        .collect()
 }
 
 /// What a sync would do to the offer's campaign and why, as the run decides
@@ -255,7 +331,20 @@ pub fn command(
             return ExitCode::from(2);
         }
     };
-    let report = report(&def, &record, key.as_deref(), store.as_mut());
+    let saved = (!samples.is_empty()).then(|| super::testing::all_per_offer(&def.network));
+    let report = match report(
+        &def,
+        &record,
+        key.as_deref(),
+        saved.as_ref(),
+        store.as_mut(),
+    ) {
+        Ok(report) => report,
+        Err(e) => {
+            errln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     if json_format {
         outln!("{report}");
     } else {
@@ -324,6 +413,24 @@ fn text_lines(report: &Value) -> Vec<String> {
                     alt["rule"].as_str().unwrap_or_default()
                 ));
             }
+        }
+    }
+    for p in report["per_offer"].as_array().into_iter().flatten() {
+        let request = p["request"].as_str().unwrap_or_default();
+        match (p["saved"].as_str(), p["note"].as_str()) {
+            (Some(file), _) => {
+                lines.push(format!(
+                    "per-offer request {request}: saved response {file}"
+                ));
+                for (field, value) in p["fields"].as_object().into_iter().flatten() {
+                    let value = crate::fetch::escape_controls(&value.to_string()).into_owned();
+                    lines.push(format!("  {field:<16} {value}"));
+                }
+            }
+            (None, note) => lines.push(format!(
+                "per-offer request {request}: {}",
+                note.unwrap_or_default()
+            )),
         }
     }
     for w in report["warnings"].as_array().into_iter().flatten() {

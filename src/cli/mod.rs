@@ -112,7 +112,9 @@ enum Command {
     ///
     /// The mapping author's loop: offers go to stdout, every record that could
     /// not be mapped goes to stderr with its reason, then a summary line.
-    /// Per-offer requests (`enrich`) are not made. Exit status: 0 every record
+    /// Per-offer requests (`enrich`) are not made: the responses the
+    /// Network's `tests:` save for them (`per_offer`) are read instead, by
+    /// offer id. Exit status: 0 every record
     /// mapped, 1 some records had problems, 2 the network or a sample could
     /// not be read.
     Map {
@@ -1051,6 +1053,8 @@ fn map(
     let mut api_errors = Vec::new();
     let mut pages = Vec::new();
     let mut trees = Vec::new();
+    let saved = testing::all_per_offer(&network);
+    let mut per_offer = testing::PerOffer::default();
     for sample in samples {
         let limit = network.limits.max_response_bytes;
         let body =
@@ -1065,7 +1069,21 @@ fn map(
             trees.push(tree);
         }
         match network.mapping.map_page_using(&body, 1, &field_params) {
-            Ok(page) => {
+            Ok(mut page) => {
+                match testing::apply_per_offer(&network, &saved, std::slice::from_mut(&mut page)) {
+                    Ok(report) => {
+                        for (request, n) in report.applied {
+                            *per_offer.applied.entry(request).or_default() += n;
+                        }
+                        for (request, n) in report.missing {
+                            *per_offer.missing.entry(request).or_default() += n;
+                        }
+                    }
+                    Err(e) => {
+                        errln!("error: {e}");
+                        return ExitCode::from(2);
+                    }
+                }
                 if let Some(message) = network.mapping.response_error(&page.page) {
                     api_errors.push((sample.clone(), message));
                 }
@@ -1128,12 +1146,20 @@ fn map(
             escape_controls(message)
         );
     }
-    if !network.enrich.is_empty() {
-        let names: Vec<&str> = network.enrich.iter().map(|e| e.name.as_str()).collect();
-        errln!(
-            "note: per-offer requests ({}) are not made by `map`; their fields are absent",
-            names.join(", ")
-        );
+    for enrich in &network.enrich {
+        let applied = per_offer.applied.get(&enrich.name).copied().unwrap_or(0);
+        let missing = per_offer.missing.get(&enrich.name).copied().unwrap_or(0);
+        if missing > 0 {
+            errln!(
+                "note: per-offer request {:?} is not made by `map`: {applied} offers read its saved response (tests: per_offer), {missing} have none and lack its fields",
+                enrich.name
+            );
+        } else if applied > 0 {
+            errln!(
+                "note: per-offer request {:?}: {applied} offers read its saved response (tests: per_offer)",
+                enrich.name
+            );
+        }
     }
     errln!(
         "{} offers, {} problems",

@@ -199,6 +199,28 @@ pub fn propose(name: &str, sample: &Value, sample_path: &str, xml: bool) -> Opti
     let mut lines = Vec::new();
     for (field, names, shape) in FIELDS {
         match best(&leaves, records.len(), names, *shape) {
+            Some((path, sure)) if *shape == Shape::Countries && !path.contains("[0]") => {
+                found.push(*field);
+                let texts: Vec<&str> = leaves
+                    .iter()
+                    .filter(|(p, _, _)| *p == path)
+                    .filter_map(|(_, _, v)| v.as_str())
+                    .collect();
+                if texts.is_empty() {
+                    let path = yaml_path(&path, *shape, true);
+                    if sure {
+                        lines.push(format!("    {field}: {path}"));
+                    } else {
+                        unsure.push(*field);
+                        lines.push(format!(
+                            "    {field}: {path}  # TODO: a guess; check it in `offersync map`"
+                        ));
+                    }
+                } else {
+                    unsure.push(*field);
+                    lines.push(format!("    {field}: {}", countries_rule(&path, &texts)));
+                }
+            }
             Some((path, sure)) => {
                 found.push(*field);
                 let is_list = leaves.iter().any(|(p, _, v)| *p == path && v.is_array());
@@ -246,10 +268,13 @@ pub fn propose(name: &str, sample: &Value, sample_path: &str, xml: bool) -> Opti
         yaml,
         "  request:\n    url: \"{{{{ params.base_url }}}}/TODO/offers\""
     );
+    // A response never shows how its request was authenticated: the auth
+    // is a placeholder, said to be one where it stands and in the summary.
     let _ = writeln!(
         yaml,
-        "  # TODO: how the key is sent (query, header, basic, bearer, oauth2).\n  auth: {{kind: header, name: X-Api-Key, value: \"{{{{ params.api_key }}}}\"}}"
+        "  # TODO: how the key is sent, from the API's docs (query, header, basic, bearer,\n  # oauth2, login). The line below is a guess: a response cannot show it.\n  auth: {{kind: header, name: X-Api-Key, value: \"{{{{ params.api_key }}}}\"}}  # TODO: a guess"
     );
+    unsure.push("auth (a guess)");
     let _ = writeln!(
         yaml,
         "  # TODO: how pages are walked (page, offset, cursor, next_url); one request until then.\n  pagination: {{kind: none}}"
@@ -413,12 +438,78 @@ fn fits(value: &Value, shape: Shape) -> bool {
                         .iter()
                         .all(|i| i.as_str().is_some_and(|s| s.len() <= 3))
             }
-            Value::String(s) => s.split(',').all(|p| p.trim().len() <= 3),
+            Value::String(s) => countries_text(s).is_some(),
             _ => false,
         },
         Shape::Url => text.is_some_and(|t| {
             t.starts_with("http://") || t.starts_with("https://") || t.starts_with("//")
         }),
+    }
+}
+
+/// Where a text of countries is split (`"US,CA"`, `"US | CA"`,
+/// `"United States; Canada"`): `Some(None)` for one country, `Some(Some(sep))`
+/// for several between `sep`; `None` when a part is no country.
+fn countries_text(text: &str) -> Option<Option<char>> {
+    // A short code the table does not know (admitad's "01") still looks
+    // like a code: the mapping then names it, rather than scaffold hiding it.
+    let is_country = |part: &str| {
+        crate::offer::normalize_country(part).is_ok()
+            || (part.len() <= 3 && part.chars().all(|c| c.is_ascii_alphanumeric()))
+    };
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    for sep in [',', ';', '|', '/'] {
+        if text.contains(sep) {
+            let parts: Vec<&str> = text
+                .split(sep)
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .collect();
+            return (!parts.is_empty() && parts.iter().all(|p| is_country(p))).then_some(Some(sep));
+        }
+    }
+    if is_country(text) {
+        return Some(None);
+    }
+    // Codes between spaces ("US CA GB"); a name with a space is one country.
+    let parts: Vec<&str> = text.split_whitespace().collect();
+    (parts.iter().all(|p| p.len() <= 3 && is_country(p))).then_some(Some(' '))
+}
+
+/// The rule for countries sent as one text: split at the separator the
+/// sample shows, with a TODO that says so (or, when every record in the
+/// sample names one country, which separator to set when one names more).
+fn countries_rule(path: &str, texts: &[&str]) -> String {
+    let mut seps: Vec<(char, usize)> = Vec::new();
+    let mut example = None;
+    for text in texts {
+        if let Some(Some(sep)) = countries_text(text) {
+            match seps.iter_mut().find(|(s, _)| *s == sep) {
+                Some((_, n)) => *n += 1,
+                None => seps.push((sep, 1)),
+            }
+            example.get_or_insert(*text);
+        }
+    }
+    seps.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    match (seps.first(), example) {
+        (Some((sep, _)), Some(example)) => {
+            // The example is the sample's text: one line, quotes escaped,
+            // kept short, inside a YAML comment.
+            let shown: String = crate::fetch::escape_controls(example)
+                .chars()
+                .take(40)
+                .collect();
+            format!(
+                "{{path: '{path}', split: '{sep}'}}  # TODO: countries come as one text ({shown:?}): split at '{sep}' into one country each; check in `offersync map`"
+            )
+        }
+        _ => format!(
+            "{{path: '{path}', split: ','}}  # TODO: countries come as text, one per record in the sample; if a record can name several, set split to the character between them"
+        ),
     }
 }
 
@@ -589,6 +680,53 @@ mod tests {
             "{}",
             p.yaml
         );
-        assert!(p.unsure.is_empty(), "{:?}", p.unsure);
+        // A response cannot show the auth: only it is a guess here.
+        assert_eq!(p.unsure, ["auth (a guess)"]);
+        assert!(
+            p.yaml.contains("auth: {kind: header, name: X-Api-Key, value: \"{{ params.api_key }}\"}  # TODO: a guess\n"),
+            "{}",
+            p.yaml
+        );
+    }
+
+    /// Issue 26.7: countries as one text were not proposed at all, so every
+    /// offer mapped worldwide with no TODO.
+    #[test]
+    fn countries_as_one_text_are_split_with_a_todo() {
+        let sample = json!({"offers": [
+            {"id": 1, "name": "A", "geo": "US|CA|GB"},
+            {"id": 2, "name": "B", "geo": "DE | AT"},
+            {"id": 3, "name": "C", "geo": "FR"}
+        ]});
+        let p = propose("acme", &sample, "sample.json", false).unwrap();
+        assert!(
+            p.yaml.contains("    countries: {path: '$.geo', split: '|'}  # TODO: countries come as one text (\"US|CA|GB\"): split at '|'"),
+            "{}",
+            p.yaml
+        );
+        assert!(p.unsure.contains(&"countries"), "{:?}", p.unsure);
+        // Names between commas; one name with a space is one country.
+        let sample = json!({"offers": [
+            {"id": 1, "name": "A", "countries": "United States, Canada"},
+            {"id": 2, "name": "B", "countries": "United Kingdom"}
+        ]});
+        let p = propose("acme", &sample, "sample.json", false).unwrap();
+        assert!(
+            p.yaml.contains("    countries: {path: '$.countries', split: ','}  # TODO: countries come as one text"),
+            "{}",
+            p.yaml
+        );
+        // One code per record: still a TODO, saying which separator to set.
+        let sample = json!({"offers": [{"id": 1, "name": "A", "country": "US"}, {"id": 2, "name": "B", "country": "CA"}]});
+        let p = propose("acme", &sample, "sample.json", false).unwrap();
+        assert!(
+            p.yaml.contains("    countries: {path: '$.country', split: ','}  # TODO: countries come as text, one per record in the sample; if a record can name several, set split"),
+            "{}",
+            p.yaml
+        );
+        // A text that is no country list is not proposed as countries.
+        let sample = json!({"offers": [{"id": 1, "name": "A", "geo": "see terms"}]});
+        let p = propose("acme", &sample, "sample.json", false).unwrap();
+        assert!(!p.yaml.contains("countries:"), "{}", p.yaml);
     }
 }

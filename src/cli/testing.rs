@@ -62,17 +62,7 @@ impl Outcome {
 /// `field X: `$.path` selects nothing...; did you mean ...?`, escaped as
 /// one line (the suggestions are paths of the samples' keys).
 pub fn unmatched_line(u: &Unmatched) -> String {
-    let hint = match u.suggestions.as_slice() {
-        [] => String::new(),
-        [one] => format!("; did you mean `{one}`?"),
-        many => format!(
-            "; did you mean one of: {}?",
-            many.iter()
-                .map(|s| format!("`{s}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
+    let hint = suggest::did_you_mean(&u.suggestions);
     let line = format!(
         "field {}: `{}` selects nothing in any record of the samples{hint}",
         u.field, u.path
@@ -115,6 +105,120 @@ pub(crate) fn over_response_limit(network: &NetworkDef) -> String {
     )
 }
 
+/// What saved per-offer responses did to a set of pages.
+#[derive(Debug, Default)]
+pub struct PerOffer {
+    /// Offers that got a saved response, per request name.
+    pub applied: std::collections::BTreeMap<String, usize>,
+    /// Offers the request is made for that have no saved response, per
+    /// request name: their fields from it are absent.
+    pub missing: std::collections::BTreeMap<String, usize>,
+    /// The saved files read: request name, offer id, file.
+    pub files: Vec<(String, String, std::path::PathBuf)>,
+}
+
+/// Applies saved per-offer responses (`tests: per_offer`) to mapped pages as
+/// a sync applies the live ones: a request's `when` decides whether it is
+/// made, its `on_error` whether a response that cannot be used drops the
+/// offer (a record problem in field `enrich`) or leaves a warning. An offer
+/// without a saved response keeps what its list record gives. The error is
+/// a saved file that cannot be read: the caller names it.
+pub fn apply_per_offer(
+    network: &NetworkDef,
+    saved: &expect::SavedResponses,
+    pages: &mut [crate::mapping::MappedPage],
+) -> Result<PerOffer, String> {
+    let mut report = PerOffer::default();
+    if network.enrich.is_empty() {
+        return Ok(report);
+    }
+    for page in pages {
+        let mut kept = Vec::with_capacity(page.offers.len());
+        // Offers and problems are in record order: an offer's record is the
+        // next position no problem holds.
+        let taken: std::collections::BTreeSet<usize> =
+            page.problems.iter().map(|p| p.index).collect();
+        let mut positions = (0..).filter(|i| !taken.contains(i));
+        for offer in std::mem::take(&mut page.offers) {
+            let index = positions.next().expect("an unbounded range");
+            let external_id = offer.external_id.clone();
+            match per_offer(network, saved, offer, &mut report)? {
+                Ok(offer) => kept.push(offer),
+                Err(reason) => page.problems.push(crate::mapping::RecordProblem {
+                    index,
+                    external_id: Some(external_id),
+                    field: "enrich",
+                    reason,
+                }),
+            }
+        }
+        page.problems.sort_by_key(|p| p.index);
+        page.offers = kept;
+    }
+    Ok(report)
+}
+
+/// One offer through the saved responses of its per-offer requests: the
+/// offer, or why a request with `on_error: skip` drops it.
+pub fn per_offer(
+    network: &NetworkDef,
+    saved: &expect::SavedResponses,
+    mut offer: crate::offer::Offer,
+    report: &mut PerOffer,
+) -> Result<Result<crate::offer::Offer, String>, String> {
+    let Ok(record) = serde_json::from_str::<serde_json::Value>(offer.raw.get()) else {
+        return Ok(Ok(offer));
+    };
+    for enrich in &network.enrich {
+        if !enrich.applies_to(&record, &network.null_values) {
+            continue;
+        }
+        let Some(file) = saved
+            .get(&enrich.name)
+            .and_then(|by_id| by_id.get(&offer.external_id))
+        else {
+            *report.missing.entry(enrich.name.clone()).or_default() += 1;
+            continue;
+        };
+        let limit = network.limits.max_response_bytes;
+        let body = read_sample(file, limit, || over_response_limit(network))
+            .map_err(|e| format!("per-offer sample {}: {e}", file.display()))?;
+        *report.applied.entry(enrich.name.clone()).or_default() += 1;
+        report
+            .files
+            .push((enrich.name.clone(), offer.external_id.clone(), file.clone()));
+        if let Err(reason) = enrich.apply(&body, &network.null_values, &mut offer) {
+            let reason = format!(
+                "per-offer request {} (saved in {}): {reason}",
+                enrich.name,
+                file.display()
+            );
+            match enrich.on_error {
+                crate::manifest::model::EnrichFailure::Skip => return Ok(Err(reason)),
+                crate::manifest::model::EnrichFailure::Keep => {
+                    offer.warnings.push(format!("{reason}; offer kept"))
+                }
+            }
+        }
+    }
+    Ok(Ok(offer))
+}
+
+/// Every saved per-offer response the Network's tests name, for `map` and
+/// `explain --sample` (which run over any sample, not one test's).
+pub fn all_per_offer(network: &NetworkDef) -> expect::SavedResponses {
+    let mut all = expect::SavedResponses::new();
+    for test in &network.tests {
+        for (request, files) in &test.per_offer {
+            let by_id = all.entry(request.clone()).or_default();
+            for (id, file) in files {
+                by_id.entry(id.clone()).or_insert_with(|| file.clone());
+            }
+        }
+    }
+    all
+}
+
 /// Runs every test of `network`.
 pub fn run(network: &NetworkDef) -> Vec<Outcome> {
     network
@@ -149,6 +253,10 @@ pub fn run(network: &NetworkDef) -> Vec<Outcome> {
                 if let Ok(tree) = network.mapping.parse(&body) {
                     trees.push(tree);
                 }
+            }
+            if let Err(e) = apply_per_offer(network, &test.per_offer, &mut pages) {
+                outcome.file_problem = Some(e);
+                return outcome;
             }
             outcome.failures = expect::check(&network.mapping, test, &pages);
             let records: Vec<&serde_json::Value> = trees

@@ -125,6 +125,17 @@ pub enum Body {
 impl Body {
     /// Fills a Network's body for one request.
     pub fn render(def: &BodyDef, render: impl Fn(&Template) -> String) -> Self {
+        Self::render_for(def, render, None)
+    }
+
+    /// Fills the body of a per-offer request: a JSON member that is one
+    /// record placeholder keeps the record value's type when it is a number
+    /// or a boolean ([`Template::whole_value`]).
+    pub fn render_for(
+        def: &BodyDef,
+        render: impl Fn(&Template) -> String,
+        record: Option<&serde_json::Value>,
+    ) -> Self {
         let fields = |fields: &[(String, Template)]| {
             fields
                 .iter()
@@ -135,9 +146,14 @@ impl Body {
             BodyDef::Raw(text) => Body::Raw(render(text)),
             BodyDef::Form(form) => Body::Form(fields(form)),
             BodyDef::Json(json) => Body::Json(
-                fields(json)
-                    .into_iter()
-                    .map(|(name, value)| (name, serde_json::Value::String(value)))
+                json.iter()
+                    .map(|(name, template)| {
+                        let value = match template.whole_value(record) {
+                            Some(typed) => typed.clone(),
+                            None => serde_json::Value::String(render(template)),
+                        };
+                        (name.clone(), value)
+                    })
                     .collect(),
             ),
         }

@@ -261,6 +261,19 @@ pub fn compile_network(
     for (name, field_spec) in spec.fields.entries() {
         let target = Target::from_name(name).expect("OfferFields names are targets");
         match FieldMapping::compile_in(target, field_spec.value(), field_env) {
+            // A record has a key only as an entry of an object (`records:
+            // $.offers.*` over `{"1042": {...}}`); under a records path that
+            // ends in a name or an index `@key` would be empty in every offer.
+            Ok(f) if f.reads_key() && !records.iter().any(|r| r.may_select_members()) => c
+                .error_hint(
+                    field_spec,
+                    &format!("spec.fields.{name}"),
+                    format!(
+                        "`@key` reads the key of a record held in an object, but `records: {}` selects no entry of an object, so it would never have a value",
+                        records.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                    "inside `each`, `@key` reads the key of each entry (e.g. `each: $.payouts_per_country.*` with `countries: '@key'`); for a record's own key, end `records` in `.*` (e.g. `$.offers.*`)",
+                ),
             Ok(f) => fields.push(f),
             Err(e) => c.compile_error(field_spec, &format!("spec.fields.{name}"), e),
         }
@@ -305,6 +318,13 @@ pub fn compile_network(
                 continue;
             };
             match FieldMapping::compile(target, field_spec.value()) {
+                // A response has no key in an object that holds it.
+                Ok(f) if f.reads_key() => c.error_hint(
+                    field_spec,
+                    &format!("{at}.fields.{name}"),
+                    "`@key` outside `each` reads the key of a record held in an object, but a per-offer request's response is held in none, so it would never have a value",
+                    "read the key inside `each` (e.g. `each: $.payouts.*` with `countries: '@key'`), or map the list record's key in spec.fields",
+                ),
                 // The rules of a per-offer request read its response: there,
                 // `record` is that response, never the list's record, so a
                 // path of the list record would silently find nothing.
@@ -384,8 +404,49 @@ pub fn compile_network(
             offers: t.count.and_then(|c| c.offers),
             problems: t.count.and_then(|c| c.problems),
             expected: t.offers.clone(),
+            per_offer: t
+                .per_offer
+                .iter()
+                .map(|(request, files)| {
+                    let files = files.iter().map(|(id, f)| (id.clone(), base.join(f)));
+                    (request.clone(), files.collect())
+                })
+                .collect(),
         })
         .collect();
+    for (i, t) in spec.tests.iter().enumerate() {
+        for request in t.per_offer.keys() {
+            if spec.enrich.iter().any(|e| e.name == *request) {
+                continue;
+            }
+            let field = format!("spec.tests[{i}].per_offer.{request}");
+            let names = spec.enrich.iter().map(|e| e.name.as_str());
+            let message = format!("no per-offer request (`enrich`) is named `{request}`");
+            match did_you_mean(request, names.clone()) {
+                Some(near) => c.error_hint(
+                    &doc.metadata.name,
+                    &field,
+                    message,
+                    format!("did you mean `{near}`?"),
+                ),
+                None if spec.enrich.is_empty() => c.error_hint(
+                    &doc.metadata.name,
+                    &field,
+                    message,
+                    "per_offer holds saved responses of the requests under spec.enrich; this Network has none",
+                ),
+                None => c.error_hint(
+                    &doc.metadata.name,
+                    &field,
+                    message,
+                    format!(
+                        "the requests are: {}",
+                        names.collect::<Vec<_>>().join(", ")
+                    ),
+                ),
+            }
+        }
+    }
     let rate_limit = spec.rate_limit.map(|r| RateLimitDef {
         requests: r.requests.max(1),
         period: std::time::Duration::from_secs(u64::from(r.per_seconds.max(1))),

@@ -221,6 +221,33 @@ pub struct EnrichDef {
     pub on_error: EnrichFailure,
 }
 
+impl EnrichDef {
+    /// Whether the request is made for this list record (its `when`).
+    pub fn applies_to(&self, record: &serde_json::Value, null_values: &[String]) -> bool {
+        self.when.as_ref().is_none_or(|when| {
+            let nulls = crate::mapping::program::NullSet::new(null_values);
+            when.holds(&crate::mapping::program::Ctx::new(record, None, &nulls))
+        })
+    }
+
+    /// Applies the request's response, as received or as saved, to an
+    /// offer: the one step a sync and the author tools share.
+    pub fn apply(
+        &self,
+        body: &[u8],
+        null_values: &[String],
+        offer: &mut crate::offer::Offer,
+    ) -> Result<(), String> {
+        let response = match self.format {
+            Format::Json => serde_json::from_slice(body).map_err(|e| e.to_string())?,
+            Format::Xml => {
+                crate::mapping::xml::xml_to_value(body, &[]).map_err(|e| e.to_string())?
+            }
+        };
+        Mapping::enrich(&self.fields, null_values, offer, &response)
+    }
+}
+
 /// A checked Integration.
 #[derive(Debug)]
 pub struct IntegrationDef {

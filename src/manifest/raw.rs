@@ -154,6 +154,13 @@ pub struct MappingTest {
     /// of that field.
     #[serde(default)]
     pub offers: BTreeMap<String, BTreeMap<String, serde_json::Value>>,
+    /// Saved responses of the per-offer requests (`enrich`): request name →
+    /// offer id → a path relative to this file, e.g. `{tracking link:
+    /// {"20145": link-20145.json}}`. `test`, `map` and `explain --sample`
+    /// apply each to its offer as a sync applies the live response; an
+    /// offer with none keeps only what its list record gives.
+    #[serde(default)]
+    pub per_offer: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// Expected counts of a mapping test.
@@ -748,7 +755,9 @@ pub struct Enrichment {
     #[serde(default)]
     pub form: BTreeMap<String, Located<String>>,
     /// A JSON object body (`application/json`): each member a template as in
-    /// `url`, sent as a string.
+    /// `url`, sent as a string; a member that is one record placeholder and
+    /// nothing else (`"{{ record.$.id }}"`) sends the record's value as is
+    /// when it is a number or a boolean.
     #[serde(default)]
     pub json: BTreeMap<String, Located<String>>,
     /// Response format.

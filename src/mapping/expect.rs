@@ -19,7 +19,13 @@ pub struct MappingTest {
     pub offers: Option<usize>,
     pub problems: Option<usize>,
     pub expected: BTreeMap<String, BTreeMap<String, Value>>,
+    /// Saved per-offer responses: request name → offer id → file, resolved
+    /// against the Network file's directory.
+    pub per_offer: SavedResponses,
 }
+
+/// Saved responses of per-offer requests: request name → offer id → file.
+pub type SavedResponses = BTreeMap<String, BTreeMap<String, std::path::PathBuf>>;
 
 /// One expectation that did not hold.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

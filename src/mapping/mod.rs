@@ -132,6 +132,12 @@ impl FieldMapping {
         self.program.reads_from_record()
     }
 
+    /// Whether the rule reads `@key` outside an `each` of its own: the key
+    /// the record has in the object that holds it.
+    pub fn reads_key(&self) -> bool {
+        self.program.reads_key()
+    }
+
     /// Compiles a rule for a target, checking `each` sub-fields against the target.
     pub fn compile(target: Target, spec: &FieldSpec) -> Result<Self, CompileError> {
         Self::compile_in(target, spec, FieldEnv::default())
@@ -275,6 +281,9 @@ impl fmt::Display for RecordProblem {
         write!(f, "field {}: {}", self.field, self.reason)
     }
 }
+
+/// The reason of a record whose required field has no value.
+const MISSING: &str = "no value (the field is required)";
 
 /// The deepest nesting of a record's JSON that is stored: as deep as
 /// serde_json parses, far below what Postgres's jsonb parser accepts.
@@ -641,6 +650,20 @@ impl Mapping {
         out
     }
 
+    /// Why a required field has no value in `record`: a mistyped path is
+    /// the usual cause, so a path that selects nothing there is named with
+    /// the record's nearest existing paths.
+    fn missing_reason(&self, target: Target, record: &Value) -> String {
+        let hint = self
+            .fields
+            .iter()
+            .find(|f| f.target == target)
+            .and_then(|f| suggest::nothing_selected(&f.program.source_paths(), record))
+            .map(|h| format!(": {h}"))
+            .unwrap_or_default();
+        format!("{MISSING}{hint}")
+    }
+
     /// Maps one record read as text; the offer keeps that text as its raw record.
     fn map_selected(
         &self,
@@ -651,7 +674,21 @@ impl Mapping {
         text: &Arc<str>,
         params: &BTreeMap<String, String>,
     ) -> Result<Offer, RecordProblem> {
-        let mut offer = self.map_record_using(index, key, record, params)?;
+        let mut offer = match self.map_record_using(index, key, record, params) {
+            Ok(offer) => offer,
+            // The record was parsed only in the shape the mapping reads:
+            // the keys a mistyped path meant are in its whole text.
+            Err(mut problem) if problem.reason.starts_with(MISSING) => {
+                if let (Some(target), Ok(whole)) = (
+                    Target::from_name(problem.field),
+                    serde_json::from_str::<Value>(raw.get()),
+                ) {
+                    problem.reason = self.missing_reason(target, &whole);
+                }
+                return Err(problem);
+            }
+            Err(problem) => return Err(problem),
+        };
         let depth = split::nesting_depth(raw.get());
         if depth > MAX_RECORD_DEPTH {
             return Err(RecordProblem {
@@ -730,7 +767,7 @@ impl Mapping {
                 index,
                 external_id: have_id.then(|| offer.external_id.clone()),
                 field: target.name(),
-                reason: "no value (the field is required)".into(),
+                reason: self.missing_reason(target, record),
             });
         }
         Ok(offer)

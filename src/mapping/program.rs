@@ -585,7 +585,7 @@ impl Program {
 
     /// Whether the rule reads `@key` at its own level (not inside an `each`
     /// of its own, whose entries have their own keys).
-    fn reads_key(&self) -> bool {
+    pub(crate) fn reads_key(&self) -> bool {
         matches!(self.source, Source::Key)
             || self
                 .when

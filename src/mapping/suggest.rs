@@ -5,6 +5,7 @@
 use serde_json::Value;
 
 use super::Mapping;
+use super::path::JsonPath;
 
 /// A field whose paths select nothing in any record, with the nearest
 /// existing paths.
@@ -53,6 +54,42 @@ pub fn unmatched(mapping: &Mapping, records: &[&Value]) -> Vec<Unmatched> {
         });
     }
     out
+}
+
+/// Why a required field found nothing in one record, when its paths select
+/// nothing there: the path as written and the record's nearest existing
+/// paths (`\`$.titel\` selects nothing in the record; did you mean
+/// \`$.title\`?`). `None` when a path selects something (a null or an empty
+/// value: the network sent no value, the path is right).
+pub fn nothing_selected(paths: &[&JsonPath], record: &Value) -> Option<String> {
+    let first = paths.first()?;
+    if paths.iter().any(|p| p.first(record).is_some()) {
+        return None;
+    }
+    let mut known = Vec::new();
+    walk(record, "$".to_string(), &mut known);
+    known.sort();
+    known.dedup();
+    Some(format!(
+        "`{}` selects nothing in the record{}",
+        first.as_str(),
+        did_you_mean(&nearest(first.as_str(), &known))
+    ))
+}
+
+/// `; did you mean `a`?` or `; did you mean one of: `a`, `b`?`, or nothing.
+pub fn did_you_mean(suggestions: &[String]) -> String {
+    match suggestions {
+        [] => String::new(),
+        [one] => format!("; did you mean `{one}`?"),
+        many => format!(
+            "; did you mean one of: {}?",
+            many.iter()
+                .map(|s| format!("`{s}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
 }
 
 /// Every path to a value in `value`, arrays written with `[0]`.
@@ -122,5 +159,22 @@ mod tests {
         let near = nearest("$.relationship.payout.entries[0].payout_amout", &known);
         assert_eq!(near[0], "$.relationship.payouts.entries[0].payout_amount");
         assert!(nearest("$.zzzz_qqqq", &known).is_empty());
+    }
+
+    /// Issue 26.7: a mistyped required path said only "no value".
+    #[test]
+    fn a_path_that_selects_nothing_in_a_record_names_the_nearest() {
+        let record = json!({"offer_id": 1, "title": "A", "empty": null});
+        let path = |p: &str| JsonPath::parse(p).unwrap();
+        assert_eq!(
+            nothing_selected(&[&path("$.titel")], &record).as_deref(),
+            Some("`$.titel` selects nothing in the record; did you mean `$.title`?")
+        );
+        // A path that finds the key (with no value) is right: no hint.
+        assert_eq!(nothing_selected(&[&path("$.empty")], &record), None);
+        assert_eq!(
+            nothing_selected(&[&path("$.zzzz_qqqq")], &record).as_deref(),
+            Some("`$.zzzz_qqqq` selects nothing in the record")
+        );
     }
 }

@@ -167,6 +167,21 @@ impl Template {
         out
     }
 
+    /// The record's own value when the template is one record placeholder
+    /// and nothing else (`{{ record.$.campaign_id }}`) and that value is a
+    /// number or a boolean: a JSON body sends it as such, not as text, as
+    /// an API that reads `campaign_id` as a number expects. Anything else
+    /// (text around it, a function, a param, a string value) is `None`:
+    /// the rendered text is sent.
+    pub fn whole_value<'r>(&self, record: Option<&'r Value>) -> Option<&'r Value> {
+        match self.parts.as_slice() {
+            [Part::Path(path)] => record
+                .and_then(|r| path.first(r))
+                .filter(|v| v.is_number() || v.is_boolean()),
+            _ => None,
+        }
+    }
+
     /// How many pieces of text and placeholders the template has.
     pub fn part_count(&self) -> usize {
         self.parts.len()

@@ -364,7 +364,13 @@ pub fn explain(
         .find_record(body, &mapped, offer)
         .ok_or_else(|| StudioError::NoOffer(offer.to_string()))?;
     Ok(match integration {
-        Some(def) => crate::cli::explain::report(def, &record, key.as_deref(), None),
+        Some(def) => {
+            // The per-offer requests read the responses the file's tests
+            // save, as `explain --sample` does.
+            let saved = crate::cli::testing::all_per_offer(network);
+            crate::cli::explain::report(def, &record, key.as_deref(), Some(&saved), None)
+                .map_err(StudioError::Sample)?
+        }
         None => {
             crate::cli::explain::mapping_report(&network.mapping, &params, &record, key.as_deref())
                 .0
