@@ -6,8 +6,11 @@
 //! async side, page by page; the store is driven from one blocking thread
 //! that plans and writes each page as it arrives, so fetching the next page
 //! overlaps writing this one and no more than a couple of pages are held in
-//! memory. It makes no decisions of its own: those are rules' and
-//! reconcile's.
+//! memory. A record whose bytes, integration revision and row are
+//! unchanged since a run kept its outcome is not parsed again: the fast
+//! path hands reconcile the kept outcome instead (which records may reuse
+//! theirs is reconcile's call). It makes no decisions of its own: those
+//! are rules' and reconcile's.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -591,7 +594,7 @@ fn keep_outcomes(
     let mut last: std::collections::HashMap<&str, Option<usize>, foldhash::fast::RandomState> =
         Default::default();
     for (i, kept) in plan.keep.iter().enumerate() {
-        last.insert(&kept.outcome.external_id, Some(i));
+        last.insert(&*kept.outcome.external_id, Some(i));
     }
     for id in &plan.forget {
         last.insert(id, None);
@@ -607,8 +610,8 @@ fn keep_outcomes(
         match which {
             Some(i) => {
                 let kept = &plan.keep[i];
-                let (skip_reason, detail) = match &kept.outcome.skip {
-                    Some((reason, detail)) => (Some(reason.as_str()), detail.as_str()),
+                let (skip_reason, detail) = match kept.outcome.skip.as_deref() {
+                    Some((reason, detail)) => (Some(reason.as_str()), &**detail),
                     None => (None, ""),
                 };
                 keep.push(NewOutcome {
@@ -980,7 +983,7 @@ async fn fetch_side(
                 .collect(),
             _ => Vec::new(),
         };
-        let reused_ids = reused.iter().map(|(_, r)| r.external_id.as_str());
+        let reused_ids = reused.iter().map(|(_, r)| &*r.external_id);
         pager
             .advance(
                 &mapped.page,

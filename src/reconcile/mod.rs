@@ -16,6 +16,10 @@
 //! unchanged without being read; any other is read ([`StoredRow`]) and
 //! compared column by column ([`Reconciler::resolve`]).
 //!
+//! The fast path of a run is decided here too ([`fast_entry`]): which kept
+//! outcomes stand for what a full parse of their record would plan, so
+//! that reusing one never skips convergence.
+//!
 //! It is pure: it reads a [`StoredIndex`] and stored rows handed to it and
 //! returns plans; the sync run reads and writes the store, inside one
 //! transaction.
@@ -136,11 +140,12 @@ pub enum Outcome {
 
 /// What a record became, kept for the fast path: imported (its row holds
 /// the desired state) or skipped by a filter.
+/// Compact (24 bytes): a run holds one per reusable record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reused {
-    pub external_id: String,
+    pub external_id: Box<str>,
     /// The filter that skipped it and the skip's detail; `None`: imported.
-    pub skip: Option<(SkipReason, String)>,
+    pub skip: Option<Box<(SkipReason, Box<str>)>>,
 }
 
 /// The kept outcomes a run may reuse, by [`crate::mapping::record_hash`].
@@ -171,7 +176,7 @@ pub fn fast_entry(
     let skip = match kept.skip_reason.as_deref() {
         Some(name) => {
             let reason = SkipReason::from_name(name).filter(|r| r.is_filter())?;
-            Some((reason, kept.detail))
+            Some(Box::new((reason, kept.detail.into_boxed_str())))
         }
         None => {
             let stored = index.get(&kept.external_id)?;
@@ -188,7 +193,7 @@ pub fn fast_entry(
     Some((
         hash,
         Reused {
-            external_id: kept.external_id,
+            external_id: kept.external_id.into_boxed_str(),
             skip,
         },
     ))
@@ -429,8 +434,11 @@ impl<'a> Reconciler<'a> {
                             plan.keep.push(KeptOutcome {
                                 record_hash: hash,
                                 outcome: Reused {
-                                    external_id: id.clone(),
-                                    skip: Some((skip.reason, skip.detail.clone())),
+                                    external_id: id.as_str().into(),
+                                    skip: Some(Box::new((
+                                        skip.reason,
+                                        skip.detail.as_str().into(),
+                                    ))),
                                 },
                                 applied_hash: String::new(),
                             });
@@ -482,7 +490,7 @@ impl<'a> Reconciler<'a> {
                     plan.keep.push(KeptOutcome {
                         record_hash: hash,
                         outcome: Reused {
-                            external_id: campaign.external_id.clone(),
+                            external_id: campaign.external_id.as_str().into(),
                             skip: None,
                         },
                         applied_hash: hex(),
@@ -524,14 +532,16 @@ impl<'a> Reconciler<'a> {
     /// outcome it stands for: a skip, a duplicate, or an unchanged row.
     fn plan_reused(&mut self, reused: Reused, plan: &mut PagePlan) {
         let Reused { external_id, skip } = reused;
-        if let Some((reason, detail)) = skip {
+        let external_id = String::from(external_id);
+        if let Some(skip) = skip {
+            let (reason, detail) = *skip;
             // Only a filter's skips are reused.
             self.filtered.insert(external_id.clone());
             self.counts.skip(reason);
             plan.skips.push(Skip {
                 external_id: Some(external_id),
                 reason,
-                detail,
+                detail: detail.into(),
             });
             return;
         }
