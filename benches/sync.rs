@@ -8,7 +8,9 @@
 //! - write floor: a plain binary COPY of the final campaign rows into an
 //!   identical table (indexes included), by psql's `\copy`;
 //! - re-sync with no upstream change (and a check that no campaign row was
-//!   written: the rows' `xmin` are the same before and after);
+//!   written: the rows' `xmin` are the same before and after), with the fast
+//!   path (kept outcomes reused) and, right after, with a full parse
+//!   (`OFFERSYNC_FULL_PARSE=1`), which must count the same;
 //! - re-sync with 10% of the offers changed upstream.
 //!
 //! `OFFERSYNC_BENCH_STORE=sqlite` puts offersync's store in an SQLite file
@@ -89,7 +91,7 @@ fn main() {
     for _ in 0..runs() {
         let db = BenchDb::create(&admin_url);
         let store = OffersyncStore::new(&db);
-        let offersync = |args: &[&str]| {
+        let offersync_with = |args: &[&str], full_parse: bool| {
             let mut command = Command::new(env!("CARGO_BIN_EXE_offersync"));
             command
                 .args(args)
@@ -97,8 +99,12 @@ fn main() {
                 .arg(dir.path())
                 .env("DATABASE_URL", store.url())
                 .env("RUST_LOG", "warn");
+            if full_parse {
+                command.env("OFFERSYNC_FULL_PARSE", "1");
+            }
             run_measured(command)
         };
+        let offersync = |args: &[&str]| offersync_with(args, false);
         let peer = || {
             let mut command = Command::new(&python);
             command.arg(peer::SCRIPT).args([
@@ -134,6 +140,15 @@ fn main() {
             "{}",
             unchanged.stdout
         );
+        let (unchanged_full, zero_writes_full) = store
+            .campaign_writes_none(|| offersync_with(&["sync", "bench", "--format", "json"], true));
+        assert_eq!(
+            unchanged_full.counts(),
+            unchanged.counts(),
+            "a full parse counts as the fast path"
+        );
+        let reused: Value = serde_json::from_str(&unchanged.stdout).expect("JSON");
+        assert_eq!(reused["reused"], json!(count), "{}", unchanged.stdout);
 
         let (peer_first, report) = peer();
         assert_eq!(report["created"], json!(count), "{report}");
@@ -158,11 +173,12 @@ fn main() {
             first,
             write_floor,
             unchanged,
+            unchanged_full,
             changed,
             peer_first,
             peer_unchanged,
             peer_changed,
-            zero_writes,
+            zero_writes: zero_writes && zero_writes_full,
         });
         drop(store);
         drop(db);
@@ -192,6 +208,9 @@ fn main() {
         &|f| &f.write_floor,
     );
     line("re-sync, nothing changed", &|f| &f.unchanged);
+    line("re-sync, nothing changed, full parse", &|f| {
+        &f.unchanged_full
+    });
     line("re-sync, 10% changed", &|f| &f.changed);
     line("python peer: first sync", &|f| &f.peer_first);
     line("python peer: re-sync, nothing changed", &|f| {
@@ -225,6 +244,29 @@ fn main() {
         2.5,
         "x",
     );
+    verdict_at_least(
+        "no-change re-sync vs the python peer >= 15 x",
+        ratio(&|f| f.peer_unchanged.seconds / f.unchanged.seconds),
+        15.0,
+    );
+    println!(
+        "  {:<48} {:>6.2} x",
+        "no-change re-sync: full parse / fast path",
+        ratio(&|f| f.unchanged_full.seconds / f.unchanged.seconds)
+    );
+    // The write floor of the changed rows: a tenth of the rows' COPY.
+    verdict(
+        "10% changed <= no-change + 1.5 x their write floor",
+        ratio(&|f| f.changed.seconds / (f.unchanged.seconds + 0.15 * f.write_floor.seconds)),
+        1.0,
+        "x",
+    );
+    verdict(
+        "first sync <= 1.2 x the write floor",
+        ratio(&|f| f.first.seconds / f.write_floor.seconds),
+        1.2,
+        "x",
+    );
     verdict(
         "first sync <= 1.5 x (write floor + fetch)",
         ratio(&|f| f.first.seconds / (f.write_floor.seconds + f.fetch.seconds)),
@@ -242,7 +284,7 @@ fn main() {
     );
     let peak = figures
         .iter()
-        .flat_map(|f| [&f.first, &f.unchanged, &f.changed])
+        .flat_map(|f| [&f.first, &f.unchanged, &f.unchanged_full, &f.changed])
         .map(|m| m.peak_rss_kb)
         .max()
         .unwrap_or(0) as f64
@@ -270,6 +312,7 @@ struct Figures {
     first: Measured,
     write_floor: Measured,
     unchanged: Measured,
+    unchanged_full: Measured,
     changed: Measured,
     peer_first: Measured,
     peer_unchanged: Measured,

@@ -6,8 +6,11 @@
 //! async side, page by page; the store is driven from one blocking thread
 //! that plans and writes each page as it arrives, so fetching the next page
 //! overlaps writing this one and no more than a couple of pages are held in
-//! memory. It makes no decisions of its own: those are rules' and
-//! reconcile's.
+//! memory. A record whose bytes, integration revision and row are
+//! unchanged since a run kept its outcome is not parsed again: the fast
+//! path hands reconcile the kept outcome instead (which records may reuse
+//! theirs is reconcile's call). It makes no decisions of its own: those
+//! are rules' and reconcile's.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -24,11 +27,11 @@ use crate::fetch::{FetchError, Fetcher, Pager, Request, checked_url, escape_cont
 use crate::manifest::model::{EnrichDef, EnrichFailure, IntegrationDef};
 use crate::mapping::PageError;
 use crate::offer::Offer;
-use crate::reconcile::{PagePlan, Reconciler, Refusal, RemovalGuard};
+use crate::reconcile::{FastIndex, Outcome, PagePlan, Reconciler, Refusal, RemovalGuard, Reused};
 use crate::rules::{Rules, Skip, SkipReason};
 use crate::store::{
-    IntegrationRecord, RunCounts, RunId, Store, StoreError, StoredIndex, Trigger, TxError, Update,
-    Writes,
+    IntegrationRecord, NewOutcome, RunCounts, RunId, Store, StoreError, StoredIndex, Trigger,
+    TxError, Update, Writes,
 };
 
 /// Why a run could not even start.
@@ -53,6 +56,9 @@ pub struct RunReport {
     pub elapsed: Duration,
     /// What a plan found (only for plans).
     pub plan: Option<PlanReport>,
+    /// Records whose kept outcome was reused rather than parsed, mapped
+    /// and filtered again (the fast path; counted among the others too).
+    pub reused: u64,
 }
 
 fn as_seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -159,7 +165,8 @@ impl Serialize for PlanReport {
 /// What the fetching side tells the writing side.
 enum Message {
     Page {
-        outcomes: Vec<Result<Campaign, Skip>>,
+        /// In the page's order, offers before mapping problems.
+        outcomes: Vec<Outcome>,
         records: u32,
     },
     /// Every page was fetched.
@@ -183,7 +190,16 @@ pub struct RunOptions {
     /// the removal-share guards do not apply, and later runs measure
     /// shrinkage from this one on.
     pub accept_removals: bool,
+    /// Reuse the kept outcome of a record whose bytes, integration
+    /// revision and row are unchanged instead of parsing it again (on
+    /// unless [`FULL_PARSE_ENV`] is set). Off, a run neither reads nor keeps
+    /// outcomes: tests and the bench compare the two.
+    pub fast_path: bool,
 }
+
+/// Set (to anything), every record is parsed, mapped and filtered on every
+/// run: the full parse the fast path is measured and tested against.
+pub const FULL_PARSE_ENV: &str = "OFFERSYNC_FULL_PARSE";
 
 impl RunOptions {
     pub fn new(trigger: Trigger) -> Self {
@@ -191,8 +207,36 @@ impl RunOptions {
             trigger,
             tick: None,
             accept_removals: false,
+            fast_path: std::env::var_os(FULL_PARSE_ENV).is_none(),
         }
     }
+}
+
+/// Whether a run of `def` may reuse kept outcomes: not when a record's
+/// outcome also depends on other responses (per-offer requests).
+fn fast_path_for(def: &IntegrationDef, asked: bool) -> bool {
+    asked && def.network.enrich.is_empty()
+}
+
+/// What a kept outcome was computed under: the integration's revision (its
+/// document and its Network's file), the values of the params a mapping
+/// reads, and the build of offersync (whose mapping and rules made it).
+/// Any change means every record is parsed again once.
+pub fn outcome_revision(def: &IntegrationDef) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(def.revision.as_bytes());
+    for (name, value) in field_params(def) {
+        hasher.update(b"\0");
+        hasher.update(name.as_bytes());
+        hasher.update(b"=");
+        hasher.update(value.as_bytes());
+    }
+    hasher.update(b"\0");
+    hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
+    hasher.update(b"\0");
+    hasher.update(env!("OFFERSYNC_COMMIT").as_bytes());
+    crate::campaign::hex(&hasher.finalize())
 }
 
 /// Runs one sync: fetch every page, map, apply the rules, and reconcile into
@@ -264,7 +308,7 @@ async fn drive(
     // and, once the run is registered, its id.
     let span = tracing::info_span!("run", integration = %def.name, run_id = tracing::field::Empty);
     let (tx, rx) = mpsc::channel(PIPELINE_DEPTH);
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Option<Arc<FastIndex>>>();
     let writer_def = def.clone();
     let writer_span = span.clone();
     let writer = tokio::task::spawn_blocking(move || {
@@ -275,13 +319,18 @@ async fn drive(
     });
     // Fetch only once the run is registered and its lock taken.
     let fetch_result = match ready_rx.await {
-        Ok(()) => Some(
-            tracing::Instrument::instrument(fetch_side(&def, &tx, on_progress), span.clone()).await,
+        Ok(fast) => Some(
+            tracing::Instrument::instrument(fetch_side(&def, &tx, on_progress, fast), span.clone())
+                .await,
         ),
         Err(_) => None,
     };
+    let mut reused = 0;
     let message = match fetch_result {
-        Some(Ok(())) => Message::Done,
+        Some(Ok(n)) => {
+            reused = n;
+            Message::Done
+        }
         Some(Err(e)) => Message::Failed(e),
         None => Message::Done,
     };
@@ -296,6 +345,7 @@ async fn drive(
             error,
             elapsed: started.elapsed(),
             plan,
+            reused,
         };
         // The one line a finished run logs; JSON logs carry `counts` as an object.
         let counts = serde_json::to_string(&report.counts).expect("counts serialize");
@@ -333,20 +383,22 @@ pub async fn fetch_only(def: Arc<IntegrationDef>) -> Result<FetchSummary, String
                 summary.records += records;
                 for outcome in outcomes {
                     match outcome {
-                        Ok(_) => summary.offers += 1,
-                        Err(skip) => {
-                            *summary.skipped_by_reason.entry(skip.reason).or_default() += 1
-                        }
+                        Outcome::Fresh { outcome: Ok(_), .. } => summary.offers += 1,
+                        Outcome::Fresh {
+                            outcome: Err(skip), ..
+                        } => *summary.skipped_by_reason.entry(skip.reason).or_default() += 1,
+                        // No store, nothing kept to reuse.
+                        Outcome::Reused(_) => {}
                     }
                 }
             }
         }
         summary
     });
-    let fetched = fetch_side(&def, &tx, &|_| {}).await;
+    let fetched = fetch_side(&def, &tx, &|_| {}, None).await;
     drop(tx);
     let summary = counter.await.expect("counting never panics");
-    fetched.map(|()| summary)
+    fetched.map(|_| summary)
 }
 
 type WriteResult = (Option<RunId>, RunCounts, Option<String>, Option<PlanReport>);
@@ -356,7 +408,7 @@ fn write_side(
     def: &IntegrationDef,
     mode: Mode,
     mut rx: mpsc::Receiver<Message>,
-    ready: tokio::sync::oneshot::Sender<()>,
+    ready: tokio::sync::oneshot::Sender<Option<Arc<FastIndex>>>,
 ) -> Result<WriteResult, SyncError> {
     let record = IntegrationRecord {
         name: &def.name,
@@ -367,19 +419,29 @@ fn write_side(
         enabled: def.enabled,
     };
     let Mode::Apply(options) = mode else {
-        let (index, high_water, policy) = match store.integration_id(def.name.as_str())? {
-            Some(id) => (
-                store.stored_index(id)?,
-                high_water(store, def, id)?,
-                store.applied_policy(id)?,
-            ),
-            None => (StoredIndex::default(), None, None),
+        let fast_path = fast_path_for(def, std::env::var_os(FULL_PARSE_ENV).is_none());
+        let (index, high_water, policy, fast) = match store.integration_id(def.name.as_str())? {
+            Some(id) => {
+                let index = store.stored_index(id)?;
+                let fast = if fast_path {
+                    Some(fast_index(store, def, id, &index)?.0)
+                } else {
+                    None
+                };
+                (
+                    index,
+                    high_water(store, def, id)?,
+                    store.applied_policy(id)?,
+                    fast,
+                )
+            }
+            None => (StoredIndex::default(), None, None, None),
         };
         let guard = RemovalGuard {
             high_water,
             accept_removals: false,
         };
-        let _ = ready.send(());
+        let _ = ready.send(fast.map(Arc::new));
         let mut reconciler = reconciler_for(def, index, policy.as_deref());
         let mut report = PlanReport::default();
         let error = consume(&mut rx, &mut reconciler, |reconciler, mut plan| {
@@ -496,6 +558,78 @@ fn record_failure(
     tracing::error!(integration = %def.name, run = run.0, error = %last, "cannot record the failed run; the next run will mark it failed");
 }
 
+/// The kept outcomes of an integration that this run may reuse (see
+/// [`crate::reconcile::fast_entry`]), and whether outcomes of other
+/// revisions are stored (to prune). Read slice by slice into the index.
+fn fast_index(
+    store: &mut dyn Store,
+    def: &IntegrationDef,
+    integration_id: i64,
+    index: &StoredIndex,
+) -> Result<(FastIndex, bool), StoreError> {
+    let revision = outcome_revision(def);
+    let mut fast = FastIndex::with_capacity_and_hasher(index.len(), Default::default());
+    let stale = store.stored_outcomes(integration_id, &revision, &mut |kept| {
+        if let Some((hash, reused)) = crate::reconcile::fast_entry(index, kept) {
+            fast.insert(hash, reused);
+        }
+    })?;
+    fast.shrink_to_fit();
+    Ok((fast, stale))
+}
+
+/// Keeps the fresh outcomes of a page (the last per offer, when a feed
+/// lists an id twice) for the next run.
+fn keep_outcomes(
+    writes: &mut dyn Writes,
+    integration_id: i64,
+    revision: &str,
+    plan: &PagePlan,
+) -> Result<(), StoreError> {
+    if plan.keep.is_empty() && plan.forget.is_empty() {
+        return Ok(());
+    }
+    // The last word per offer, whether kept or forgotten: one statement
+    // may not upsert a row twice.
+    let mut last: std::collections::HashMap<&str, Option<usize>, foldhash::fast::RandomState> =
+        Default::default();
+    for (i, kept) in plan.keep.iter().enumerate() {
+        last.insert(&*kept.outcome.external_id, Some(i));
+    }
+    for id in &plan.forget {
+        last.insert(id, None);
+    }
+    let hashes: Vec<String> = plan
+        .keep
+        .iter()
+        .map(|k| crate::campaign::hex(&k.record_hash))
+        .collect();
+    let mut keep = Vec::with_capacity(plan.keep.len());
+    let mut forget = Vec::new();
+    for (id, which) in last {
+        match which {
+            Some(i) => {
+                let kept = &plan.keep[i];
+                let (skip_reason, detail) = match kept.outcome.skip.as_deref() {
+                    Some((reason, detail)) => (Some(reason.as_str()), &**detail),
+                    None => (None, ""),
+                };
+                keep.push(NewOutcome {
+                    external_id: id,
+                    record_hash: &hashes[i],
+                    skip_reason,
+                    detail,
+                    applied_hash: &kept.applied_hash,
+                });
+            }
+            None => forget.push(id),
+        }
+    }
+    // Forgotten first: an id both forgotten and kept on one page is kept
+    // only when keeping was its last word, which `last` already decided.
+    writes.record_outcomes(integration_id, revision, &keep, &forget)
+}
+
 /// The removal guard's high-water mark for an integration.
 fn high_water(
     store: &mut dyn Store,
@@ -517,15 +651,24 @@ fn apply(
     run: RunId,
     options: RunOptions,
     rx: &mut mpsc::Receiver<Message>,
-    ready: tokio::sync::oneshot::Sender<()>,
+    ready: tokio::sync::oneshot::Sender<Option<Arc<FastIndex>>>,
 ) -> Result<RunCounts, (RunCounts, String)> {
-    let (index, high_water, policy) = match store.stored_index(integration_id).and_then(|index| {
+    let fast_path = fast_path_for(def, options.fast_path);
+    let revision = outcome_revision(def);
+    let read = store.stored_index(integration_id).and_then(|index| {
+        let fast = if fast_path {
+            Some(fast_index(store, def, integration_id, &index)?)
+        } else {
+            None
+        };
         Ok((
             index,
             high_water(store, def, integration_id)?,
             store.applied_policy(integration_id)?,
+            fast,
         ))
-    }) {
+    });
+    let (index, high_water, policy, fast) = match read {
         Ok(read) => read,
         Err(e) => return Err((RunCounts::default(), e.to_string())),
     };
@@ -533,7 +676,8 @@ fn apply(
         high_water,
         accept_removals: options.accept_removals,
     };
-    let _ = ready.send(());
+    let stale_outcomes = fast.as_ref().is_some_and(|(_, stale)| *stale);
+    let _ = ready.send(fast.map(|(fast, _)| Arc::new(fast)));
     let mut reconciler = reconciler_for(def, index, policy.as_deref());
     let result = store.in_transaction(&mut |writes: &mut dyn Writes| {
         let now = Utc::now();
@@ -542,6 +686,10 @@ fn apply(
             reconciler
                 .resolve_reading(&mut plan, |ids| writes.stored_rows(ids))
                 .map_err(|e| e.to_string())?;
+            if fast_path {
+                keep_outcomes(writes, integration_id, &revision, &plan)
+                    .map_err(|e| e.to_string())?;
+            }
             let columns = reconciler.columns();
             write_page(
                 writes,
@@ -577,6 +725,9 @@ fn apply(
             writes.finish_tick(&def.name, tick)?;
         }
         writes.record_applied_policy(integration_id, &reconciler.columns().fingerprint())?;
+        if stale_outcomes {
+            writes.prune_outcomes(integration_id, &revision)?;
+        }
         writes.finish_run(
             run,
             integration_id,
@@ -672,7 +823,7 @@ fn consume<'d>(
             Some(Message::Page { outcomes, records }) => {
                 reconciler.counts.pages += 1;
                 reconciler.counts.fetched += records;
-                let mut plan = reconciler.plan_page(outcomes);
+                let mut plan = reconciler.plan_records(outcomes);
                 // The run log keeps upstream text only with its control
                 // characters escaped.
                 for skip in &mut plan.skips {
@@ -784,12 +935,14 @@ async fn fetch_side(
     def: &Arc<IntegrationDef>,
     tx: &mpsc::Sender<Message>,
     on_progress: &(dyn Fn(Progress) + Sync),
-) -> Result<(), String> {
+    fast: Option<Arc<FastIndex>>,
+) -> Result<u64, String> {
     let fetcher = Arc::new(Fetcher::new(def).map_err(|e| e.to_string())?);
     let mut pager = Pager::new(def, fetcher.redactor().clone()).map_err(|e| e.to_string())?;
     let mut ahead = PagesAhead::default();
     let field_params = Arc::new(field_params(def));
     let mut records_so_far = 0u64;
+    let mut reused_so_far = 0u64;
     while let Some(request) = pager.next_request().cloned() {
         let page_number = pager.pages() + 1;
         let crate::fetch::Fetched { body, headers } = ahead
@@ -799,12 +952,17 @@ async fn fetch_side(
         let shown = fetcher.redactor().redact(request.url.as_str());
         let mapping_def = def.clone();
         let params = field_params.clone();
+        let page_fast = fast.clone();
         let (mapped, body) = tokio::task::spawn_blocking(move || {
-            let mapped =
-                mapping_def
-                    .network
-                    .mapping
-                    .map_page_using(&body, mapping_threads(), &params);
+            let known = page_fast
+                .as_ref()
+                .map(|fast| move |hash: &[u8; 32]| fast.contains_key(hash));
+            let mapped = mapping_def.network.mapping.map_page_reusing(
+                &body,
+                mapping_threads(),
+                &params,
+                known.as_ref().map(|k| k as crate::mapping::KnownRecord<'_>),
+            );
             (mapped, body)
         })
         .await
@@ -817,8 +975,23 @@ async fn fetch_side(
             ));
         }
         let records = mapped.listed();
+        let reused: Vec<(usize, Reused)> = match (&fast, &mapped.hashed) {
+            (Some(fast), Some(hashed)) => hashed
+                .reused
+                .iter()
+                .filter_map(|(place, hash)| fast.get(hash).map(|r| (*place, r.clone())))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let reused_ids = reused.iter().map(|(_, r)| &*r.external_id);
         pager
-            .advance(&mapped.page, &headers, records, &body, mapped.ids())
+            .advance(
+                &mapped.page,
+                &headers,
+                records,
+                &body,
+                mapped.ids().chain(reused_ids),
+            )
             .map_err(|e| e.to_string())?;
         drop(body);
         ahead.schedule(pager.ahead(PAGES_AHEAD), &fetcher);
@@ -830,6 +1003,7 @@ async fn fetch_side(
             total_pages,
             total_records,
         });
+        let hashes: Option<Vec<(usize, [u8; 32])>> = mapped.hashed.map(|h| h.offers);
         let mut outcomes: Vec<Result<Offer, Skip>> = mapped.offers.into_iter().map(Ok).collect();
         outcomes.extend(mapped.problems.into_iter().map(|p| {
             Err(Skip {
@@ -856,7 +1030,9 @@ async fn fetch_side(
                 tracing::warn!(integration = %def.name, offer = %escape_controls(&campaign.external_id), "{warning}");
             }
         }
-        tracing::debug!(integration = %def.name, page = page_number, records, "page fetched");
+        tracing::debug!(integration = %def.name, page = page_number, records, reused = reused.len(), "page fetched");
+        reused_so_far += reused.len() as u64;
+        let outcomes = in_page_order(outcomes, hashes, reused);
         if tx
             .send(Message::Page {
                 outcomes,
@@ -866,10 +1042,51 @@ async fn fetch_side(
             .is_err()
         {
             // The writer stopped (its transaction failed); it reports why.
-            return Ok(());
+            return Ok(reused_so_far);
         }
     }
-    Ok(())
+    Ok(reused_so_far)
+}
+
+/// A page's outcomes for the plan: the fresh ones (offers, then mapping
+/// problems, as mapped) with their hashes, and the reused ones put back at
+/// their places among the offers, so that the first record of an id listed
+/// twice is the one imported, as in a full parse. Without hashes (no fast
+/// path, or a page not read record by record) all are fresh, unhashed.
+fn in_page_order(
+    outcomes: Vec<Result<Campaign, Skip>>,
+    hashes: Option<Vec<(usize, [u8; 32])>>,
+    reused: Vec<(usize, Reused)>,
+) -> Vec<Outcome> {
+    let Some(hashes) = hashes else {
+        return outcomes
+            .into_iter()
+            .map(|outcome| Outcome::Fresh {
+                hash: None,
+                outcome,
+            })
+            .collect();
+    };
+    let mut out = Vec::with_capacity(outcomes.len() + reused.len());
+    let mut reused = reused.into_iter().peekable();
+    let mut outcomes = outcomes.into_iter();
+    // The first `hashes.len()` outcomes are the offers, in page order.
+    for (place, hash) in hashes {
+        while let Some((_, r)) = reused.next_if(|(p, _)| *p < place) {
+            out.push(Outcome::Reused(r));
+        }
+        let outcome = outcomes.next().expect("one outcome per offer");
+        out.push(Outcome::Fresh {
+            hash: Some(hash),
+            outcome,
+        });
+    }
+    out.extend(reused.map(|(_, r)| Outcome::Reused(r)));
+    out.extend(outcomes.map(|outcome| Outcome::Fresh {
+        hash: None,
+        outcome,
+    }));
+    out
 }
 
 /// The params an offer field's template may read: the Integration's values

@@ -300,6 +300,43 @@ pub struct MappedPage {
     /// Entries of the records container, selected by the records path's
     /// filter or not, when records were read one at a time.
     pub container_entries: Option<usize>,
+    /// With [`Mapping::map_page_reusing`], where the page's records were
+    /// read one at a time: each record's hash and place.
+    pub hashed: Option<HashedRecords>,
+}
+
+/// The records of a page mapped with [`Mapping::map_page_reusing`], by
+/// [`record_hash`] and their place among the records the records path
+/// selects (the numbering of [`RecordProblem::index`]).
+#[derive(Debug, Default)]
+pub struct HashedRecords {
+    /// (place, hash) of each of [`MappedPage::offers`], in the same order.
+    pub offers: Vec<(usize, [u8; 32])>,
+    /// (place, hash) of the records left unparsed because the caller knows
+    /// their hash (they are neither offers nor problems of the page).
+    pub reused: Vec<(usize, [u8; 32])>,
+}
+
+/// Whether the caller knows a record by its [`record_hash`] (and so needs
+/// it neither parsed nor mapped).
+pub type KnownRecord<'a> = &'a (dyn Fn(&[u8; 32]) -> bool + Sync);
+
+/// The hash a record's outcome is kept under: SHA-256 of its bytes exactly
+/// as the page lists them, and of its key in an object container (the key
+/// can be its id).
+pub fn record_hash(key: Option<&str>, raw: &str) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    match key {
+        None => hasher.update([0u8]),
+        Some(key) => {
+            hasher.update([1u8]);
+            hasher.update((key.len() as u64).to_le_bytes());
+            hasher.update(key.as_bytes());
+        }
+    }
+    hasher.update(raw.as_bytes());
+    hasher.finalize().into()
 }
 
 impl MappedPage {
@@ -531,6 +568,20 @@ impl Mapping {
         threads: usize,
         params: &BTreeMap<String, String>,
     ) -> Result<MappedPage, PageError> {
+        self.map_page_reusing(body, threads, params, None)
+    }
+
+    /// [`Mapping::map_page_using`] that hashes each record as the page is
+    /// split and leaves unparsed those whose hash `known` accepts (their
+    /// outcome is the caller's: [`MappedPage::hashed`]). Only JSON records
+    /// read one at a time are hashed; otherwise every record is mapped.
+    pub fn map_page_reusing(
+        &self,
+        body: &[u8],
+        threads: usize,
+        params: &BTreeMap<String, String>,
+        known: Option<KnownRecord<'_>>,
+    ) -> Result<MappedPage, PageError> {
         if self.format == ResponseFormat::Xml {
             return Ok(self.map_tree(xml::xml_to_value(body, &self.xml_lists)?, params));
         }
@@ -546,9 +597,15 @@ impl Mapping {
             .into();
         let page = split::split(&text, &container)?;
         match page.records {
-            Some(records) if !records.is_empty() || self.records.len() == 1 => {
-                Ok(self.map_raw(page.skeleton, &text, &records, filter, threads, params))
-            }
+            Some(records) if !records.is_empty() || self.records.len() == 1 => Ok(self.map_raw(
+                page.skeleton,
+                &text,
+                &records,
+                filter,
+                threads,
+                params,
+                known,
+            )),
             // Not there (or empty): the other `first_of` paths may find them.
             _ => Ok(self.map_tree(page.skeleton, params)),
         }
@@ -581,6 +638,7 @@ impl Mapping {
 
     /// Records are stored whole (`Offer.raw`); one nested deeper than this is
     /// a problem of its own rather than a database error failing the run.
+    #[allow(clippy::too_many_arguments)]
     fn map_raw(
         &self,
         skeleton: Value,
@@ -589,36 +647,58 @@ impl Mapping {
         filter: Option<path::RecordFilter<'_>>,
         threads: usize,
         params: &BTreeMap<String, String>,
+        known: Option<KnownRecord<'_>>,
     ) -> MappedPage {
+        /// One selected record: mapped (with its hash when hashing), or
+        /// known by its hash and left unparsed.
+        // As large as the `Result` it wraps was: boxing would cost an
+        // allocation per record.
+        #[allow(clippy::large_enum_variant)]
+        enum Read {
+            Mapped(Option<[u8; 32]>, Result<Offer, RecordProblem>),
+            Known([u8; 32]),
+        }
         // `None`: the records path's filter does not select the record.
         let map_chunk = |first: usize, chunk: &[(Option<String>, &serde_json::value::RawValue)]| {
             chunk
                 .iter()
                 .enumerate()
                 .filter_map(|(i, (key, raw))| {
+                    let hash = known.map(|_| record_hash(key.as_deref(), raw.get()));
+                    if let (Some(known), Some(hash)) = (known, hash)
+                        && known(&hash)
+                    {
+                        return Some(Read::Known(hash));
+                    }
                     // The text was checked when the page was split; parsing it again cannot fail
                     // but a failure would still be a problem for this record, not a panic.
                     let record: Value = match self.parse_record(raw.get()) {
                         Ok(record) => record,
                         Err(e) => {
-                            return Some(Err(RecordProblem {
-                                index: first + i,
-                                external_id: None,
-                                field: "record",
-                                reason: e.to_string(),
-                            }));
+                            return Some(Read::Mapped(
+                                hash,
+                                Err(RecordProblem {
+                                    index: first + i,
+                                    external_id: None,
+                                    field: "record",
+                                    reason: e.to_string(),
+                                }),
+                            ));
                         }
                     };
                     if filter.is_some_and(|f| !f.selects(&record)) {
                         return None;
                     }
-                    Some(self.map_selected(first + i, key.as_deref(), &record, raw, text, params))
+                    Some(Read::Mapped(
+                        hash,
+                        self.map_selected(first + i, key.as_deref(), &record, raw, text, params),
+                    ))
                 })
-                .collect::<Vec<Result<Offer, RecordProblem>>>()
+                .collect::<Vec<Read>>()
         };
 
         let threads = threads.clamp(1, 16).min(records.len().div_ceil(256).max(1));
-        let results: Vec<Result<Offer, RecordProblem>> = if threads == 1 {
+        let results: Vec<Read> = if threads == 1 {
             map_chunk(0, records)
         } else {
             let size = records.len().div_ceil(threads);
@@ -637,14 +717,28 @@ impl Mapping {
         let mut out = MappedPage {
             page: skeleton,
             container_entries: Some(records.len()),
+            hashed: known.map(|_| HashedRecords::default()),
             ..MappedPage::default()
         };
         // Records are numbered among those the records path selects, as
-        // when the page is read as one tree.
+        // when the page is read as one tree (a known record was selected
+        // when its outcome was kept: the filter is part of the revision).
         for (index, result) in results.into_iter().enumerate() {
             match result {
-                Ok(offer) => out.offers.push(offer),
-                Err(problem) => out.problems.push(RecordProblem { index, ..problem }),
+                Read::Known(hash) => {
+                    if let Some(hashed) = &mut out.hashed {
+                        hashed.reused.push((index, hash));
+                    }
+                }
+                Read::Mapped(hash, Ok(offer)) => {
+                    if let (Some(hashed), Some(hash)) = (&mut out.hashed, hash) {
+                        hashed.offers.push((index, hash));
+                    }
+                    out.offers.push(offer);
+                }
+                Read::Mapped(_, Err(problem)) => {
+                    out.problems.push(RecordProblem { index, ..problem })
+                }
             }
         }
         out

@@ -16,6 +16,10 @@
 //! unchanged without being read; any other is read ([`StoredRow`]) and
 //! compared column by column ([`Reconciler::resolve`]).
 //!
+//! The fast path of a run is decided here too ([`fast_entry`]): which kept
+//! outcomes stand for what a full parse of their record would plan, so
+//! that reusing one never skips convergence.
+//!
 //! It is pure: it reads a [`StoredIndex`] and stored rows handed to it and
 //! returns plans; the sync run reads and writes the store, inside one
 //! transaction.
@@ -109,6 +113,90 @@ pub struct PagePlan {
     pub skips: Vec<Skip>,
     /// (external id, warning) of every offer of the page that became a campaign.
     pub warnings: Vec<(String, String)>,
+    /// The outcomes of the page's hashed records computed in this run, to
+    /// keep for the next run's fast path.
+    pub keep: Vec<KeptOutcome>,
+    /// Offers of hashed records whose outcome cannot be reused (a warning,
+    /// a mapping problem, a failed enrichment): their kept one is dropped.
+    pub forget: Vec<String>,
+}
+
+/// One record's outcome as a page hands it to the plan.
+// As large as the `Result<Campaign, Skip>` a page's outcomes were: boxing
+// would cost an allocation per record.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Outcome {
+    /// Computed in this run (mapped, enriched, through the rules), with the
+    /// record's hash when the run keeps outcomes.
+    Fresh {
+        hash: Option<[u8; 32]>,
+        outcome: Result<Campaign, Skip>,
+    },
+    /// A record whose bytes and revision are those of a kept outcome, and
+    /// whose row is as that outcome left it: not parsed again.
+    Reused(Reused),
+}
+
+/// What a record became, kept for the fast path: imported (its row holds
+/// the desired state) or skipped by a filter.
+/// Compact (24 bytes): a run holds one per reusable record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reused {
+    pub external_id: Box<str>,
+    /// The filter that skipped it and the skip's detail; `None`: imported.
+    pub skip: Option<Box<(SkipReason, Box<str>)>>,
+}
+
+/// The kept outcomes a run may reuse, by [`crate::mapping::record_hash`].
+pub type FastIndex = std::collections::HashMap<[u8; 32], Reused, foldhash::fast::RandomState>;
+
+/// A record's outcome to keep (see [`PagePlan::keep`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptOutcome {
+    pub record_hash: [u8; 32],
+    pub outcome: Reused,
+    /// For an imported offer, the applied hash its row now holds.
+    pub applied_hash: String,
+}
+
+/// The entry of the fast path's index for a kept outcome, when it may be
+/// reused: a filter's skip (the same bytes under the same revision are
+/// skipped the same way), or an import whose row is still live, not
+/// drifted and converged to the applied hash the outcome recorded: a full
+/// parse would find it unchanged, with nothing to refresh.
+pub fn fast_entry(
+    index: &StoredIndex,
+    kept: crate::store::StoredOutcome,
+) -> Option<([u8; 32], Reused)> {
+    let crate::store::StoredHash::Sha256(hash) = crate::store::StoredHash::new(&kept.record_hash)
+    else {
+        return None;
+    };
+    let skip = match kept.skip_reason.as_deref() {
+        Some(name) => {
+            let reason = SkipReason::from_name(name).filter(|r| r.is_filter())?;
+            Some(Box::new((reason, kept.detail.into_boxed_str())))
+        }
+        None => {
+            let stored = index.get(&kept.external_id)?;
+            let converged = !stored.removed
+                && !stored.drifted
+                && !kept.applied_hash.is_empty()
+                && stored.applied_hash.matches(&kept.applied_hash);
+            if !converged {
+                return None;
+            }
+            None
+        }
+    };
+    Some((
+        hash,
+        Reused {
+            external_id: kept.external_id.into_boxed_str(),
+            skip,
+        },
+    ))
 }
 
 impl PagePlan {
@@ -313,11 +401,51 @@ impl<'a> Reconciler<'a> {
     /// mapping). Stored campaigns that may differ from their desired row are
     /// left in `compare`, for [`Reconciler::resolve`] with their rows.
     pub fn plan_page(&mut self, outcomes: Vec<Result<Campaign, Skip>>) -> PagePlan {
+        self.plan_records(
+            outcomes
+                .into_iter()
+                .map(|outcome| Outcome::Fresh {
+                    hash: None,
+                    outcome,
+                })
+                .collect(),
+        )
+    }
+
+    /// [`Reconciler::plan_page`] of records computed in this run or reused
+    /// (counted, logged and planned exactly as the outcome they reuse), in
+    /// the page's order; the hashed fresh ones' outcomes go to
+    /// [`PagePlan::keep`] or [`PagePlan::forget`].
+    pub fn plan_records(&mut self, records: Vec<Outcome>) -> PagePlan {
         let mut plan = PagePlan::default();
-        for outcome in outcomes {
+        for record in records {
+            let (hash, outcome) = match record {
+                Outcome::Fresh { hash, outcome } => (hash, outcome),
+                Outcome::Reused(reused) => {
+                    self.plan_reused(reused, &mut plan);
+                    continue;
+                }
+            };
             let mut campaign = match outcome {
                 Ok(c) => c,
                 Err(skip) => {
+                    if let (Some(hash), Some(id)) = (hash, &skip.external_id) {
+                        if skip.reason.is_filter() {
+                            plan.keep.push(KeptOutcome {
+                                record_hash: hash,
+                                outcome: Reused {
+                                    external_id: id.as_str().into(),
+                                    skip: Some(Box::new((
+                                        skip.reason,
+                                        skip.detail.as_str().into(),
+                                    ))),
+                                },
+                                applied_hash: String::new(),
+                            });
+                        } else if skip.reason != SkipReason::DuplicateId {
+                            plan.forget.push(id.clone());
+                        }
+                    }
                     if let Some(id) = &skip.external_id
                         && matches!(
                             skip.reason,
@@ -357,6 +485,22 @@ impl<'a> Reconciler<'a> {
             }
             let digest = self.applied_digest(&campaign);
             let hex = || crate::campaign::hex(&digest);
+            if let Some(hash) = hash {
+                if campaign.warnings.is_empty() {
+                    plan.keep.push(KeptOutcome {
+                        record_hash: hash,
+                        outcome: Reused {
+                            external_id: campaign.external_id.as_str().into(),
+                            skip: None,
+                        },
+                        applied_hash: hex(),
+                    });
+                } else {
+                    // A warning's text depends on the stored row (kept or
+                    // left empty): such a record is always mapped again.
+                    plan.forget.push(campaign.external_id.clone());
+                }
+            }
             match self.index.get(&campaign.external_id) {
                 None => {
                     self.counts.created += 1;
@@ -382,6 +526,36 @@ impl<'a> Reconciler<'a> {
             }
         }
         plan
+    }
+
+    /// A reused outcome, planned as [`Reconciler::plan_records`] plans the
+    /// outcome it stands for: a skip, a duplicate, or an unchanged row.
+    fn plan_reused(&mut self, reused: Reused, plan: &mut PagePlan) {
+        let Reused { external_id, skip } = reused;
+        let external_id = String::from(external_id);
+        if let Some(skip) = skip {
+            let (reason, detail) = *skip;
+            // Only a filter's skips are reused.
+            self.filtered.insert(external_id.clone());
+            self.counts.skip(reason);
+            plan.skips.push(Skip {
+                external_id: Some(external_id),
+                reason,
+                detail: detail.into(),
+            });
+            return;
+        }
+        if self.seen.contains(&external_id) {
+            self.counts.skip(SkipReason::DuplicateId);
+            plan.skips.push(Skip {
+                external_id: Some(external_id),
+                reason: SkipReason::DuplicateId,
+                detail: "an earlier record of this run had the same id".into(),
+            });
+            return;
+        }
+        self.seen.insert(external_id);
+        self.counts.unchanged += 1;
     }
 
     /// Compares each campaign of `plan.compare` with its stored row (`rows`,

@@ -198,6 +198,31 @@ pub struct StoredCampaign {
     pub drifted: bool,
 }
 
+/// An offer's last outcome, as the fast path of a run reads it back
+/// (migration `record_outcomes`): what the record with these bytes became
+/// under the same revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredOutcome {
+    pub external_id: String,
+    /// SHA-256 (hex) of the record's bytes, as `sync` hashes them.
+    pub record_hash: String,
+    /// `None`: imported; else the filter's [`SkipReason`] name.
+    pub skip_reason: Option<String>,
+    pub detail: String,
+    /// For an imported offer, the applied hash its row was converged to.
+    pub applied_hash: String,
+}
+
+/// An offer's outcome to keep for the next run's fast path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOutcome<'a> {
+    pub external_id: &'a str,
+    pub record_hash: &'a str,
+    pub skip_reason: Option<&'static str>,
+    pub detail: &'a str,
+    pub applied_hash: &'a str,
+}
+
 /// A stored campaign's columns as read for comparison with its desired row
 /// (only for rows whose applied hash or drift says they may differ).
 #[derive(Debug, Clone, PartialEq)]
@@ -474,6 +499,18 @@ pub trait Writes {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
     fn record_skips(&mut self, run: RunId, skips: &[Skip]) -> Result<(), StoreError>;
+    /// Keeps the outcomes of records computed in this run under `revision`
+    /// (replacing an offer's earlier one) and drops those of `forget`,
+    /// whose outcome cannot be reused.
+    fn record_outcomes(
+        &mut self,
+        integration_id: i64,
+        revision: &str,
+        outcomes: &[NewOutcome<'_>],
+        forget: &[&str],
+    ) -> Result<(), StoreError>;
+    /// Drops the outcomes computed under any revision but `revision`.
+    fn prune_outcomes(&mut self, integration_id: i64, revision: &str) -> Result<(), StoreError>;
     /// Appends what the transaction changed to the change feed, then marks
     /// the run succeeded with its counts (and whether an operator accepted
     /// its removals), and the integration's last success. Called last.
@@ -517,6 +554,15 @@ pub trait Store: Send {
     /// Releases the run lock.
     fn end_run(&mut self) -> Result<(), StoreError>;
     fn stored_index(&mut self, integration_id: i64) -> Result<StoredIndex, StoreError>;
+    /// Hands each outcome stored under `revision` to `each` (read in slices,
+    /// never all at once); returns whether outcomes of other revisions are
+    /// stored too (to be pruned by the next applied run).
+    fn stored_outcomes(
+        &mut self,
+        integration_id: i64,
+        revision: &str,
+        each: &mut dyn FnMut(StoredOutcome),
+    ) -> Result<bool, StoreError>;
     /// The update policy the integration's last applied run converged rows to.
     fn applied_policy(&mut self, integration_id: i64) -> Result<Option<String>, StoreError>;
     /// Stored rows for comparison with their desired state (a plan's read).

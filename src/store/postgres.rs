@@ -28,7 +28,7 @@ use super::rows::{
     update_set, upstream_pause_sql,
 };
 use super::schema::{
-    campaign_changes, campaigns, integrations, pending_changes, publisher_payouts,
+    campaign_changes, campaigns, integrations, pending_changes, publisher_payouts, record_outcomes,
     refresh_requests, schedule_claims, sync_runs, sync_skips, sync_warnings,
 };
 use super::shared::{shared_queries, shared_store_methods, shared_writes_methods};

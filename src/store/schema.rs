@@ -125,6 +125,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    record_outcomes (integration_id, external_id) {
+        integration_id -> Int8,
+        external_id -> Text,
+        record_hash -> Text,
+        revision -> Text,
+        skip_reason -> Nullable<Text>,
+        detail -> Text,
+        applied_hash -> Text,
+    }
+}
+
+diesel::table! {
     refresh_requests (id) {
         id -> Int8,
         integration_id -> Int8,

@@ -109,6 +109,130 @@ macro_rules! shared_queries {
             }
         }
 
+        /// Read in slices by external id, like [`stored_index`].
+        fn stored_outcomes(
+            conn: &mut $Conn,
+            integration_id: i64,
+            revision: &str,
+            each: &mut dyn FnMut(super::StoredOutcome),
+        ) -> Result<bool, StoreError> {
+            use record_outcomes::dsl as o;
+            let mut after: Option<String> = None;
+            loop {
+                type Row = (String, String, Option<String>, String, String);
+                let mut query = o::record_outcomes
+                    .filter(o::integration_id.eq(integration_id))
+                    .filter(o::revision.eq(revision))
+                    .order(o::external_id)
+                    .limit(super::INDEX_SLICE)
+                    .select((
+                        o::external_id,
+                        o::record_hash,
+                        o::skip_reason,
+                        o::detail,
+                        o::applied_hash,
+                    ))
+                    .into_boxed();
+                if let Some(after) = &after {
+                    query = query.filter(o::external_id.gt(after.clone()));
+                }
+                let rows: Vec<Row> = query.load(conn)?;
+                let Some(last) = rows.last().map(|row| row.0.clone()) else {
+                    break;
+                };
+                after = Some(last);
+                for (external_id, record_hash, skip_reason, detail, applied_hash) in rows {
+                    each(super::StoredOutcome {
+                        external_id,
+                        record_hash,
+                        skip_reason,
+                        detail,
+                        applied_hash,
+                    });
+                }
+            }
+            Ok(diesel::select(diesel::dsl::exists(
+                o::record_outcomes
+                    .filter(o::integration_id.eq(integration_id))
+                    .filter(o::revision.ne(revision)),
+            ))
+            .get_result(conn)?)
+        }
+
+        #[derive(diesel::Insertable)]
+        #[diesel(table_name = record_outcomes, treat_none_as_default_value = false)]
+        struct OutcomeRow<'a> {
+            integration_id: i64,
+            external_id: &'a str,
+            record_hash: &'a str,
+            revision: &'a str,
+            skip_reason: Option<&'static str>,
+            detail: &'a str,
+            applied_hash: &'a str,
+        }
+
+        fn record_outcomes(
+            conn: &mut $Conn,
+            integration_id: i64,
+            revision: &str,
+            outcomes: &[super::NewOutcome<'_>],
+            forget: &[&str],
+        ) -> Result<(), StoreError> {
+            use diesel::upsert::excluded;
+            use record_outcomes::dsl as o;
+            for chunk in forget.chunks(5_000) {
+                diesel::delete(
+                    o::record_outcomes
+                        .filter(o::integration_id.eq(integration_id))
+                        .filter(o::external_id.eq_any(chunk)),
+                )
+                .execute(conn)?;
+            }
+            // 7 parameters a row: well under either backend's limit per statement.
+            for chunk in outcomes.chunks(4_000) {
+                let rows: Vec<OutcomeRow<'_>> = chunk
+                    .iter()
+                    .map(|n| OutcomeRow {
+                        integration_id,
+                        external_id: n.external_id,
+                        record_hash: n.record_hash,
+                        revision,
+                        skip_reason: n.skip_reason,
+                        detail: n.detail,
+                        applied_hash: n.applied_hash,
+                    })
+                    .collect();
+                diesel::insert_into(record_outcomes::table)
+                    .values(&rows)
+                    .on_conflict((o::integration_id, o::external_id))
+                    .do_update()
+                    .set((
+                        o::record_hash.eq(excluded(o::record_hash)),
+                        o::revision.eq(excluded(o::revision)),
+                        o::skip_reason.eq(excluded(o::skip_reason)),
+                        o::detail.eq(excluded(o::detail)),
+                        o::applied_hash.eq(excluded(o::applied_hash)),
+                    ))
+                    .execute(conn)?;
+            }
+            Ok(())
+        }
+
+        fn prune_outcomes(
+            conn: &mut $Conn,
+            integration_id: i64,
+            revision: &str,
+        ) -> Result<(), StoreError> {
+            use record_outcomes::dsl as o;
+            diesel::delete(
+                o::record_outcomes
+                    .filter(o::integration_id.eq(integration_id))
+                    .filter(o::revision.ne(revision)),
+            )
+            .execute(conn)?;
+            Ok(())
+        }
+
         fn remove_campaigns(
             conn: &mut $Conn,
             ids: &[i64],
@@ -1435,6 +1559,24 @@ macro_rules! shared_writes_methods {
             record_skips(self.conn, run, skips)
         }
 
+        fn record_outcomes(
+            &mut self,
+            integration_id: i64,
+            revision: &str,
+            outcomes: &[super::NewOutcome<'_>],
+            forget: &[&str],
+        ) -> Result<(), StoreError> {
+            record_outcomes(self.conn, integration_id, revision, outcomes, forget)
+        }
+
+        fn prune_outcomes(
+            &mut self,
+            integration_id: i64,
+            revision: &str,
+        ) -> Result<(), StoreError> {
+            prune_outcomes(self.conn, integration_id, revision)
+        }
+
         fn finish_run(
             &mut self,
             run: RunId,
@@ -1466,6 +1608,15 @@ macro_rules! shared_writes_methods {
 
 macro_rules! shared_store_methods {
     () => {
+        fn stored_outcomes(
+            &mut self,
+            integration_id: i64,
+            revision: &str,
+            each: &mut dyn FnMut(super::StoredOutcome),
+        ) -> Result<bool, StoreError> {
+            stored_outcomes(&mut self.conn, integration_id, revision, each)
+        }
+
         fn campaigns(&mut self, integration: &str) -> Result<Vec<CampaignRecord>, StoreError> {
             Ok(
                 campaign_records(&mut self.conn, Some(integration), None, None)?

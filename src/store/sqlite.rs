@@ -172,6 +172,19 @@ mod schema {
 
     diesel::table! {
         use diesel::sql_types::*;
+        record_outcomes (integration_id, external_id) {
+            integration_id -> BigInt,
+            external_id -> Text,
+            record_hash -> Text,
+            revision -> Text,
+            skip_reason -> Nullable<Text>,
+            detail -> Text,
+            applied_hash -> Text,
+        }
+    }
+
+    diesel::table! {
+        use diesel::sql_types::*;
         refresh_requests (id) {
             id -> BigInt,
             integration_id -> BigInt,
@@ -249,7 +262,7 @@ mod schema {
 }
 
 use schema::{
-    campaign_changes, campaigns, integrations, pending_changes, publisher_payouts,
+    campaign_changes, campaigns, integrations, pending_changes, publisher_payouts, record_outcomes,
     refresh_requests, schedule_claims, sync_runs, sync_skips, sync_warnings,
 };
 
