@@ -110,6 +110,8 @@ struct Run {
     started_at: DateTime<Utc>,
     #[diesel(sql_type = diesel::sql_types::Text)]
     status: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    error: Option<String>,
 }
 
 fn main() {
@@ -307,7 +309,7 @@ spec:
         .count();
     let extra_claims = window_claims.len() - (due.len() - missed).min(window_claims.len());
     let runs: Vec<Run> = sql_query(
-        "SELECT i.name, r.started_at, r.status FROM sync_runs r \
+        "SELECT i.name, r.started_at, r.status, r.error FROM sync_runs r \
          JOIN integrations i ON i.id = r.integration_id \
          WHERE r.trigger IN ('schedule', 'retry') ORDER BY r.started_at",
     )
@@ -320,14 +322,21 @@ spec:
             .or_default()
             .push(run);
     }
+    // A tick ran twice if its integration succeeded more than once in the
+    // window (a failed run is retried: that is not a duplicate).
     let duplicated: usize = runs_by_integration
         .values()
-        .map(|r| r.len().saturating_sub(1))
+        .map(|r| {
+            r.iter()
+                .filter(|r| r.status == "succeeded")
+                .count()
+                .saturating_sub(1)
+        })
         .sum();
-    let failed = runs
+    let failed: Vec<&Run> = runs
         .iter()
         .filter(|r| r.started_at >= window_start && r.status != "succeeded")
-        .count();
+        .collect();
     let mut latencies: Vec<f64> = due
         .iter()
         .filter_map(|(integration, tick)| {
@@ -344,15 +353,24 @@ spec:
     };
 
     println!(
-        "  ticks due in the window           {:>8}   claimed {}, missed {missed}, duplicated {duplicated}, failed runs {failed}{}",
+        "  ticks due in the window           {:>8}   claimed {}, missed {missed}, duplicated {duplicated}, failed runs {}{}",
         due.len(),
         window_claims.len(),
+        failed.len(),
         if extra_claims > 0 {
             format!(", {extra_claims} claims for ticks not due")
         } else {
             String::new()
         }
     );
+    let mut errors: HashMap<String, usize> = HashMap::new();
+    for run in &failed {
+        let error = run.error.as_deref().unwrap_or(&run.status);
+        *errors.entry(error.chars().take(160).collect()).or_default() += 1;
+    }
+    for (error, n) in &errors {
+        println!("    {n} × {error}");
+    }
     println!(
         "  due → start latency               p50 {:.2} s, p99 {:.2} s, max {:.2} s",
         percentile(0.5),

@@ -971,7 +971,8 @@ struct Count {
 }
 
 /// A daemon that renews its claims every second and gives them up after 4 s.
-const FAST_CLAIMS: &[&str] = &["--rescan-seconds", "1", "--claim-timeout-seconds", "4"];
+// Claims renewed every 1.5 s and taken over after 5 s unrenewed.
+const FAST_CLAIMS: &[&str] = &["--rescan-seconds", "1", "--claim-timeout-seconds", "6"];
 
 /// `offersync refresh acme --wait 30`: the request, and its outcome.
 fn refresh_and_wait(db: &TestDb) -> std::process::Output {
@@ -1018,7 +1019,7 @@ async fn a_refresh_held_by_a_live_daemon_stays_and_one_held_by_a_dead_daemon_is_
     // fetch timeout; pages 2 and 3 overlap, one fetched ahead): its daemon
     // renews the claim, so the other never runs the request too.
     for page in 0..3 {
-        mock.fail(page, Failure::Hang(Duration::from_millis(3500)));
+        mock.fail(page, Failure::Hang(Duration::from_millis(4500)));
     }
     request_refresh(&db);
     eventually(&first, "the slow refresh run succeeds", || {

@@ -209,8 +209,8 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         rescan_seconds: u64,
         /// Daemons sharing a database renew their claims on ticks and refresh
-        /// requests; one not renewed for this long (its daemon died) is taken
-        /// over by another.
+        /// requests four times in this time; the claims of a daemon that died
+        /// are taken over by another within this time of its last renewal.
         #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(4..))]
         claim_timeout_seconds: u64,
         /// An integration whose manifest is deleted stops at once, and is

@@ -47,14 +47,24 @@ pub struct Options {
     pub removal_delay: Duration,
     /// This daemon's name in claims (`host:pid`).
     pub identity: String,
-    /// A claim (tick or refresh request) its daemon has not renewed for this
-    /// long is taken over by another: that daemon died.
+    /// A claim (tick or refresh request) of a daemon that died is taken
+    /// over by another within this time of its last renewal.
     pub claim_timeout: Duration,
     /// How long the change feed keeps an entry.
     pub changes_retention: chrono::TimeDelta,
     /// Where to serve `/metrics`, `/healthz`, `/readyz` and the status
     /// page, if anywhere.
     pub metrics_addr: Option<std::net::SocketAddr>,
+}
+
+impl Options {
+    /// How often the daemon looks for claims of dead daemons to take over.
+    /// Claims are renewed four times per timeout; a claim is taken once it
+    /// has gone unrenewed for the timeout less this interval, which leaves
+    /// a live daemon two renewals to miss in a row before it loses one.
+    pub fn reclaim_every(&self) -> Duration {
+        (self.claim_timeout / 8).max(Duration::from_secs(1))
+    }
 }
 
 /// Why the daemon could not start.
@@ -278,6 +288,11 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
         daemon.options.identity.clone(),
         renew_every,
     ));
+    // Dead daemons' claims are looked for this often, and taken once they
+    // have gone unrenewed for the timeout less this interval: a claim is
+    // taken over within the timeout of its daemon's death, after at least
+    // two renewals missed in a row.
+    let reclaim_every = daemon.options.reclaim_every();
     let mut last_reclaim = tokio::time::Instant::now();
     let mut last_prune: Option<tokio::time::Instant> = None;
     let mut rescan_at: Option<tokio::time::Instant> = None;
@@ -302,7 +317,7 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
                 daemon.start_due().await;
                 daemon.take_refreshes().await;
                 daemon.settle_waiting().await;
-                if last_reclaim.elapsed() >= renew_every {
+                if last_reclaim.elapsed() >= reclaim_every {
                     daemon.reclaim_ticks().await;
                     last_reclaim = tokio::time::Instant::now();
                 }
@@ -592,10 +607,15 @@ impl Daemon {
         }
     }
 
-    /// The instant before which an unrenewed claim belongs to a dead daemon.
+    /// The instant before which an unrenewed claim belongs to a dead daemon:
+    /// the claim timeout less the interval of the look for such claims, so
+    /// that a claim is taken over within the timeout.
     fn stale_before(&self) -> DateTime<Utc> {
-        let timeout = chrono::TimeDelta::from_std(self.options.claim_timeout)
-            .unwrap_or(chrono::TimeDelta::MAX);
+        let unrenewed = self
+            .options
+            .claim_timeout
+            .saturating_sub(self.options.reclaim_every());
+        let timeout = chrono::TimeDelta::from_std(unrenewed).unwrap_or(chrono::TimeDelta::MAX);
         Utc::now()
             .checked_sub_signed(timeout)
             .unwrap_or(DateTime::<Utc>::MIN_UTC)

@@ -1078,7 +1078,6 @@ macro_rules! shared_queries {
                 .filter(stale())
                 .select((s::integration, s::tick))
                 .order(s::tick)
-                .limit(100)
                 .load(conn)?;
             let mut taken = Vec::new();
             for (integration, tick) in candidates {
