@@ -178,16 +178,24 @@ async fn the_status_page_shows_integrations_runs_skips_and_campaigns_safely() {
 
     // The overview: the integration, its state and schedule, the last run's
     // result, its error, and the campaign counts.
+    // Issue 27.2: health (enabled) apart from the sync state (failing,
+    // since when, how many in a row), the error's kind and what to check.
     let overview = dom(&format!("{base}/"));
     let text = visible_text(&overview);
     for expected in [
         "Integrations",
-        "acme mocknet",
-        "active",
+        "1 integrations (1 enabled, 0 disabled, 0 deleted) · 1 scheduled by this daemon · 1 failing",
+        "acme mocknet enabled failing failing since",
+        "(1 failed run)",
         "0 0 29 2 * (UTC) next in",
         "failed #2",
         "3 / 3 active / all",
+        "network's server",
         "HTTP 500",
+        "→ the network's API is failing (HTTP 5xx or 429)",
+        // Issue 27.3: not a git work tree: the spec's hash, shortened.
+        "spec hash (not in git)",
+        "page 1 of 1 · 1 integrations",
     ] {
         assert!(text.contains(expected), "{expected:?} not in: {text}");
     }
@@ -203,7 +211,10 @@ async fn the_status_page_shows_integrations_runs_skips_and_campaigns_safely() {
     );
     assert_eq!(page.matches("<rect class=\"failed\"").count(), 6, "{page}");
     for expected in [
-        "Last error",
+        "Health enabled",
+        "Sync failing failing since",
+        "Last error network's server",
+        "→ the network's API is failing",
         "Why offers were skipped (run #1)",
         "payout_above_max 9 100%",
         "#1 succeeded manifest",
@@ -224,6 +235,62 @@ async fn the_status_page_shows_integrations_runs_skips_and_campaigns_safely() {
         "12 payout_above_max payout 13.50 > max 5.00",
     ] {
         assert!(text.contains(expected), "{expected:?} not in: {text}");
+    }
+
+    // Issue 27.1: the run's page names what it changed: each campaign
+    // (linked), the column, old → new; a run that created lists them.
+    let page = visible_text(&dom(&format!("{base}/runs/1")));
+    assert!(
+        page.contains("Changes Campaign Change Columns: old → new"),
+        "{page}"
+    );
+    assert!(
+        page.contains("1 created new campaign, status active"),
+        "{page}"
+    );
+    assert!(page.contains("page 1 of 1 · 3 changes"), "{page}");
+    let mut renamed = offers(1..=12);
+    renamed[1]["name"] = HOSTILE_NAME.into();
+    renamed[2]["name"] = "Offer 3 - FitTrack Pro - iOS - US - CPA".into();
+    mock.set_offers(renamed);
+    assert_eq!(refresh().status.code(), Some(0), "{}", daemon.log());
+    let run = runs()[0].clone();
+    assert_eq!(
+        (run.status.as_str(), run.updated),
+        ("succeeded", 1),
+        "{run:?}"
+    );
+    let html = dom(&format!("{base}/runs/{}", run.id));
+    let page = visible_text(&html);
+    for expected in [
+        "1 updated",
+        "Changes",
+        "3 updated upstream changed name Offer 3 → Offer 3 - FitTrack Pro - iOS - US - CPA",
+        "page 1 of 1 · 1 changes",
+    ] {
+        assert!(page.contains(expected), "{expected:?} not in: {page}");
+    }
+    assert!(
+        html.contains(r#"href="/campaigns?q=3&amp;integration=acme""#),
+        "{html}"
+    );
+    // Back in sync: the sync state says so, and no error is shown.
+    let text = visible_text(&dom(&format!("{base}/")));
+    assert!(text.contains("acme mocknet enabled in sync"), "{text}");
+    assert!(text.contains("none failing"), "{text}");
+
+    // Issue 27.13: an integration's campaigns, listed without a search
+    // term, a page at a time.
+    let page = visible_text(&dom(&format!("{base}/campaigns?integration=acme")));
+    for expected in [
+        "Integrations / acme / campaigns",
+        "Campaigns of acme",
+        "acme 1 Offer 1 active",
+        "page 1 of 1 · 3 campaigns",
+        // Caps in words, not JSON.
+        "100 conversions a day",
+    ] {
+        assert!(page.contains(expected), "{expected:?} not in: {page}");
     }
 
     // The hostile name, found by search, is text; with scripts allowed,
@@ -256,7 +323,10 @@ async fn the_status_page_shows_integrations_runs_skips_and_campaigns_safely() {
         assert!(!policy.contains("script-src"), "{policy}");
     }
     let by_id = visible_text(&dom(&format!("{base}/campaigns?q=3&integration=acme")));
-    assert!(by_id.contains("acme 3 Offer 3 active"), "{by_id}");
+    assert!(
+        by_id.contains("acme 3 Offer 3 - FitTrack Pro - iOS - US - CPA active"),
+        "{by_id}"
+    );
 
     // Unknown things are a page that says so.
     let missing = visible_text(&dom(&format!("{base}/runs/999")));
@@ -333,7 +403,7 @@ async fn with_the_store_down_the_page_keeps_its_navigation_and_shows_what_the_da
         "/readyz says what fails.",
         "refused",
         // The schedule, from the scheduler; the counts, from the last answer.
-        "acme mocknet active",
+        "acme mocknet enabled in sync",
         "0 0 29 2 * (UTC) next in",
         "succeeded #1",
         "3 / 3 active / all",
