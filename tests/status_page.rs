@@ -448,3 +448,231 @@ async fn with_the_store_down_the_page_keeps_its_navigation_and_shows_what_the_da
     .await;
     assert!(daemon.stop().await.success());
 }
+
+/// Runs git in `dir` as an operator would commit manifests.
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args([
+            "-c",
+            "user.name=Ops",
+            "-c",
+            "user.email=ops@example.invalid",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `offersync status` against the test's store.
+fn status_text(db: &TestDb) -> String {
+    let out = Command::new(binary())
+        .arg("status")
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Issue 27.2, 27.3 and 27.4, and issue 29's overview: every integration is
+/// listed (disabled and deleted ones too), a page of 100 at a time; each
+/// with its health apart from its sync state (in sync; never succeeded,
+/// since when, how many runs), its last error's kind with what to check,
+/// and the git commit its applied spec came from; a deleted manifest's
+/// integration is not failing. `offersync status` says the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_integration_is_listed_with_health_sync_state_and_revision_a_page_at_a_time() {
+    let mock = MockNetwork::start(offers(1..=3), 5).await;
+    let refusing = MockNetwork::start(offers(1..=3), 5).await;
+    refusing.fail(
+        0,
+        Failure::Status {
+            status: 401,
+            times: 1_000,
+        },
+    );
+    let m = Manifests::new(
+        &network_yaml(PAGE_PAGINATION, HEADER_AUTH),
+        &integration_yaml("acme", &mock.base_url(), ""),
+    );
+    m.set_other_integration(&integration_yaml("globex", &refusing.base_url(), ""));
+    // A host name no resolver knows: a 64-character label is refused by
+    // the C library before any query leaves the machine.
+    let nowhere = format!("http://{}.invalid:9", "a".repeat(64));
+    std::fs::write(
+        m.path().join("initech.yaml"),
+        integration_yaml("initech", &nowhere, ""),
+    )
+    .unwrap();
+    git(m.path(), &["init", "-q"]);
+    git(m.path(), &["add", "-A"]);
+    git(
+        m.path(),
+        &["commit", "-q", "-m", "Add acme, globex and initech"],
+    );
+    let db = TestDb::postgres();
+    let (daemon, addr) = Daemon::serving(m.path(), &db).await;
+    let base = format!("http://{addr}");
+    eventually(&daemon, "the three have run", || {
+        let status = offersync::store::open(&db.url).unwrap().status().unwrap();
+        (status.len() == 3
+            && status
+                .iter()
+                .all(|s| s.last_run.as_ref().is_some_and(|r| r.finished_at.is_some())))
+        .then_some(())
+    })
+    .await;
+    // 120 more in the store, registered from elsewhere: some disabled,
+    // some deleted, one deleted after failing runs.
+    for i in 0..120 {
+        let state = match i {
+            _ if i % 7 == 0 => "deleted",
+            _ if i % 10 == 0 => "disabled",
+            _ => "active",
+        };
+        db.execute(&format!(
+            "INSERT INTO integrations (name, network, spec, spec_hash, source_file, state) \
+             VALUES ('zz-bulk-{i:03}', 'mocknet', 'spec', '{:064}', '/elsewhere/zz.yaml', '{state}')",
+            i
+        ));
+    }
+    db.execute(
+        "INSERT INTO sync_runs (integration_id, trigger, spec_hash, started_at, finished_at, status, error) \
+         SELECT id, 'schedule', spec_hash, now(), now(), 'failed', 'https://x.example/: HTTP 503 Service Unavailable' \
+         FROM integrations WHERE name = 'zz-bulk-007'",
+    );
+
+    let html = dom(&format!("{base}/"));
+    let text = visible_text(&html);
+    for expected in [
+        "123 integrations (95 enabled, 10 disabled, 18 deleted) · 3 scheduled by this daemon · 2 failing",
+        "acme mocknet enabled in sync",
+        "globex mocknet enabled never succeeded never succeeded (1 failed run since",
+        "credentials",
+        "HTTP 401",
+        "→ the network refuses the credentials",
+        "initech mocknet enabled never succeeded",
+        "cannot resolve the host name",
+        "→ the API's host name does not resolve",
+        "zz-bulk-007 mocknet deleted not synced: its manifest was deleted",
+        "zz-bulk-010 mocknet disabled not scheduled here never run",
+        "page 1 of 2 · 123 integrations next →",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not in: {text}");
+    }
+    assert!(text.contains("Add acme, globex and initech"), "{text}");
+    // The deleted one's error is not shown as a current failure.
+    assert!(!text.contains("x.example"), "{text}");
+    assert_eq!(html.matches("href=\"/integrations/").count(), 100, "{html}");
+    let second = visible_text(&dom(&format!("{base}/?page=2")));
+    assert!(
+        second.contains("← previous page 2 of 2 · 123 integrations"),
+        "{second}"
+    );
+    assert!(
+        second.contains("zz-bulk-119") && !second.contains("zz-bulk-096"),
+        "{second}"
+    );
+    // An integration's page: the same, and the commit.
+    let page = visible_text(&dom(&format!("{base}/integrations/globex")));
+    for expected in [
+        "Health enabled",
+        "Sync never succeeded never succeeded (1 failed run since",
+        "Last error credentials",
+        "→ the network refuses the credentials",
+        "Add acme, globex and initech",
+    ] {
+        assert!(page.contains(expected), "{expected:?} not in: {page}");
+    }
+
+    // A credentials error waits for a person; a name that does not
+    // resolve is retried later, never at once like a 503.
+    let log = daemon.log();
+    assert!(
+        log.contains("not retried before the next tick") && log.contains("kind=\"credentials\""),
+        "{log}"
+    );
+    let dns_retry = log
+        .lines()
+        .find(|l| l.contains("will retry") && l.contains("kind=\"DNS\""))
+        .unwrap_or_else(|| panic!("no retry of the DNS failure: {log}"));
+    let wait: i64 = dns_retry
+        .split("retry_in_seconds=")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!((290..=300).contains(&wait), "{dns_retry}");
+    assert!(dns_retry.contains("cause="), "{dns_retry}");
+    assert!(
+        !log.lines()
+            .any(|l| l.contains("retrying") && l.contains(".invalid")),
+        "a DNS failure is not retried within the run: {log}"
+    );
+
+    // `offersync status`: every integration, in the same words.
+    let status = status_text(&db);
+    for expected in [
+        "acme (mocknet): enabled · in sync · 3 campaigns, 3 active",
+        "globex (mocknet): enabled · never succeeded (1 failed run since",
+        "  last error (credentials): ",
+        "    hint: the network refuses the credentials",
+        "  last error (DNS): ",
+        "zz-bulk-007 (mocknet): deleted · not synced (its manifest was deleted)",
+        "zz-bulk-010 (mocknet): disabled · never run",
+        "  revision: spec 000000000000",
+    ] {
+        assert!(status.contains(expected), "{expected:?} not in: {status}");
+    }
+    assert_eq!(
+        status.lines().filter(|l| !l.starts_with(' ')).count(),
+        123,
+        "{status}"
+    );
+    let acme_revision = status
+        .lines()
+        .skip_while(|l| !l.starts_with("acme "))
+        .nth(1)
+        .unwrap();
+    assert!(
+        acme_revision.starts_with("  revision: ")
+            && acme_revision.contains(" \"Add acme, globex and initech\" ("),
+        "{status}"
+    );
+
+    // An edit applied before it is committed is said so; once committed,
+    // its commit is the revision.
+    m.set_integration(&integration_yaml(
+        "acme",
+        &mock.base_url(),
+        "  filters: {payout: {max: 3}}\n",
+    ));
+    eventually(&daemon, "the edit runs", || {
+        offersync::store::open(&db.url)
+            .unwrap()
+            .recent_runs("acme", 1)
+            .unwrap()
+            .first()
+            .is_some_and(|r| r.id > 1 && r.finished_at.is_some() && r.skipped == 2)
+            .then_some(())
+    })
+    .await;
+    let page = visible_text(&dom(&format!("{base}/integrations/acme")));
+    assert!(
+        page.contains("uncommitted: in no commit of its file"),
+        "{page}"
+    );
+    git(m.path(), &["commit", "-q", "-am", "acme: payout at most 3"]);
+    let status = status_text(&db);
+    assert!(status.contains(" \"acme: payout at most 3\" ("), "{status}");
+    assert!(daemon.stop().await.success());
+}
