@@ -168,9 +168,12 @@ fn sync_state(
                 @match state {
                     SyncState::InSync => { (badge("in sync", "ok")) }
                     SyncState::NeverRun => { (badge("never run", "muted")) }
-                    SyncState::Failing { .. } => {
-                        (badge(if matches!(state, SyncState::Failing { ever_succeeded: false, .. }) { "never succeeded" } else { "failing" }, "bad"))
-                        div.sub.bad-text { (state.describe(relative)) }
+                    SyncState::Failing { since, in_a_row, ever_succeeded } => {
+                        (badge(if *ever_succeeded { "failing" } else { "never succeeded" }, "bad"))
+                        div.sub.bad-text {
+                            "since " (relative(*since)) " · "
+                            @if *in_a_row == 1 { "1 failed run" } @else { (in_a_row) " failed runs in a row" }
+                        }
                     }
                 }
             }
@@ -874,7 +877,7 @@ pub fn campaigns(
                             tr {
                                 td { a href=(format!("/integrations/{integration}")) { (integration) } }
                                 td { code { (c.external_id) } }
-                                td { (c.name) }
+                                td.campaign-name { (c.name) }
                                 td {
                                     (badge(&c.status, if c.status == "active" { "ok" } else { "muted" }))
                                     @if let Some(t) = c.removed_at { " " span.badge.warn title=(utc(t)) { "gone upstream" } }
