@@ -594,26 +594,24 @@ pub fn integration(
 
 fn runs_table(runs: &[RunRecord]) -> Markup {
     html! {
-        div.scroll {
-            table.grid {
-                thead { tr {
-                    th { "Run" } th { "Result" } th { "Trigger" } th { "Started" } th { "Duration" }
-                    th.num { "Pages" } th.num { "Fetched" } th.num { "Created" } th.num { "Updated" }
-                    th.num { "Unchanged" } th.num { "Skipped" } th.num { "Removed" } th { "Error" }
-                } }
-                tbody {
-                    @for r in runs {
-                        tr {
-                            td { a href=(format!("/runs/{}", r.id)) { "#" (r.id) } }
-                            td { (run_badge(r)) }
-                            td { (r.trigger) }
-                            td.nowrap { (utc(r.started_at)) }
-                            td { (duration(r).unwrap_or_default()) }
-                            td.num { (r.pages) } td.num { (r.fetched) } td.num { (r.created) }
-                            td.num { (r.updated) } td.num { (r.unchanged) } td.num { (r.skipped) }
-                            td.num { (r.removed) }
-                            td.error { @if let Some(e) = &r.error { span title=(e) { (truncated(e, 100)) } } }
-                        }
+        table.grid {
+            thead { tr {
+                th { "Run" } th { "Result" } th { "Trigger" } th { "Started" } th { "Duration" }
+                th.num { "Pages" } th.num { "Fetched" } th.num { "Created" } th.num { "Updated" }
+                th.num { "Unchanged" } th.num { "Skipped" } th.num { "Removed" } th { "Error" }
+            } }
+            tbody {
+                @for r in runs {
+                    tr {
+                        td { a href=(format!("/runs/{}", r.id)) { "#" (r.id) } }
+                        td { (run_badge(r)) }
+                        td { (r.trigger) }
+                        td.nowrap { (utc(r.started_at)) }
+                        td { (duration(r).unwrap_or_default()) }
+                        td.num { (r.pages) } td.num { (r.fetched) } td.num { (r.created) }
+                        td.num { (r.updated) } td.num { (r.unchanged) } td.num { (r.skipped) }
+                        td.num { (r.removed) }
+                        td.error { @if let Some(e) = &r.error { span title=(e) { (truncated(e, 100)) } } }
                     }
                 }
             }
@@ -680,36 +678,34 @@ fn change_value(column: &str, value: &serde_json::Value) -> String {
 /// and each column's old → new (long values cut to the part that differs).
 fn changes_table(run: &RunRecord, changes: &[ChangeRecord]) -> Markup {
     html! {
-        div.scroll {
-            table.grid.changes {
-                thead { tr { th { "Campaign" } th { "Change" } th { "Columns: old → new" } } }
-                tbody {
-                    @for c in changes {
-                        tr {
-                            td {
-                                a href=(format!("/campaigns?q={}&integration={}", query_value(&c.external_id), query_value(&run.integration))) {
-                                    code { (c.external_id) }
-                                }
+        table.grid.changes {
+            thead { tr { th { "Campaign" } th { "Change" } th { "Columns: old → new" } } }
+            tbody {
+                @for c in changes {
+                    tr {
+                        td {
+                            a href=(format!("/campaigns?q={}&integration={}", query_value(&c.external_id), query_value(&run.integration))) {
+                                code { (c.external_id) }
                             }
-                            td {
-                                (badge(c.kind.as_str(), match c.kind {
-                                    crate::store::ChangeKind::Created | crate::store::ChangeKind::Restored => "ok",
-                                    crate::store::ChangeKind::Updated => "busy",
-                                    crate::store::ChangeKind::Removed => "warn",
-                                }))
-                                @if let Some(cause) = &c.cause { div.sub { (cause) } }
-                            }
-                            td {
-                                @if c.columns.is_empty() {
-                                    span.muted-text { "new campaign, status " (c.status) }
-                                } @else {
-                                    ul.columns {
-                                        @for f in &c.columns {
-                                            @let (old, new) = crate::store::feed::differing(&change_value(&f.column, &f.old), &change_value(&f.column, &f.new), 120, 40);
-                                            li {
-                                                code.column { (f.column) } " "
-                                                del { (old) } " → " ins { (new) }
-                                            }
+                        }
+                        td {
+                            (badge(c.kind.as_str(), match c.kind {
+                                crate::store::ChangeKind::Created | crate::store::ChangeKind::Restored => "ok",
+                                crate::store::ChangeKind::Updated => "busy",
+                                crate::store::ChangeKind::Removed => "warn",
+                            }))
+                            @if let Some(cause) = &c.cause { div.sub { (cause) } }
+                        }
+                        td {
+                            @if c.columns.is_empty() {
+                                span.muted-text { "new campaign, status " (c.status) }
+                            } @else {
+                                ul.columns {
+                                    @for f in &c.columns {
+                                        @let (old, new) = crate::store::feed::differing(&change_value(&f.column, &f.old), &change_value(&f.column, &f.new), 120, 40);
+                                        li {
+                                            code.column { (f.column) } " "
+                                            del { (old) } " → " ins { (new) }
                                         }
                                     }
                                 }
@@ -865,34 +861,32 @@ pub fn campaigns(
                     @if found.len() > limit { "The first " (limit) " matches" } @else { (found.len()) " matches" }
                 }
             }
-            div.scroll {
-                table.grid.campaigns {
-                    thead { tr {
-                        th { "Integration" } th { "Id" } th { "Name" } th { "Status" } th { "Visibility" }
-                        th.num { "Revenue" } th.num { "Payout" } th { "Currency" } th { "Countries" }
-                        th { "Category" } th { "Tracking URL" } th { "Caps" } th { "Changed" }
-                    } }
-                    tbody {
-                        @for (integration, c) in found.iter().take(limit) {
-                            tr {
-                                td { a href=(format!("/integrations/{integration}")) { (integration) } }
-                                td { code { (c.external_id) } }
-                                td.campaign-name { (c.name) }
-                                td {
-                                    (badge(&c.status, if c.status == "active" { "ok" } else { "muted" }))
-                                    @if let Some(t) = c.removed_at { " " span.badge.warn title=(utc(t)) { "gone upstream" } }
-                                }
-                                td { (c.visibility) }
-                                @let kind = crate::campaign::PayoutKind::from_stored(&c.payout_kind);
-                                td.num { (c.revenue.map(|d| kind.shown(d)).unwrap_or_default()) }
-                                td.num { (c.payout.map(|d| kind.shown(d)).unwrap_or_default()) }
-                                td { (c.currency.as_deref().unwrap_or_default()) }
-                                td { (json_list(&c.countries)) }
-                                td { (c.category.as_deref().unwrap_or_default()) }
-                                td.url { @if let Some(u) = &c.tracking_url { code { (u) } } }
-                                td { (caps_in_words(&c.caps)) }
-                                td.nowrap { (utc(c.changed_at)) }
+            table.grid.campaigns {
+                thead { tr {
+                    th { "Integration" } th { "Id" } th { "Name" } th { "Status" } th { "Visibility" }
+                    th.num { "Revenue" } th.num { "Payout" } th { "Currency" } th { "Countries" }
+                    th { "Category" } th { "Tracking URL" } th { "Caps" } th { "Changed" }
+                } }
+                tbody {
+                    @for (integration, c) in found.iter().take(limit) {
+                        tr {
+                            td { a href=(format!("/integrations/{integration}")) { (integration) } }
+                            td { code { (c.external_id) } }
+                            td.campaign-name { (c.name) }
+                            td {
+                                (badge(&c.status, if c.status == "active" { "ok" } else { "muted" }))
+                                @if let Some(t) = c.removed_at { " " span.badge.warn title=(utc(t)) { "gone upstream" } }
                             }
+                            td { (c.visibility) }
+                            @let kind = crate::campaign::PayoutKind::from_stored(&c.payout_kind);
+                            td.num { (c.revenue.map(|d| kind.shown(d)).unwrap_or_default()) }
+                            td.num { (c.payout.map(|d| kind.shown(d)).unwrap_or_default()) }
+                            td { (c.currency.as_deref().unwrap_or_default()) }
+                            td { (json_list(&c.countries)) }
+                            td { (c.category.as_deref().unwrap_or_default()) }
+                            td.url { @if let Some(u) = &c.tracking_url { code { (u) } } }
+                            td { (caps_in_words(&c.caps)) }
+                            td.nowrap { (utc(c.changed_at)) }
                         }
                     }
                 }
