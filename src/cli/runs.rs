@@ -982,7 +982,7 @@ pub fn status(url: &str, format: OutputFormat) -> ExitCode {
                 );
                 let revision =
                     provenance::revision(Path::new(&r.source_file), &r.spec, &r.spec_hash);
-                outln!("  revision: {}", revision.describe());
+                outln!("  revision: {}", shown(&revision.describe()));
                 outln!("  {last}");
                 if let Some(attempted) = &r.attempted_spec_hash {
                     outln!(
