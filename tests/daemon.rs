@@ -780,6 +780,8 @@ async fn a_run_lost_to_a_restart_runs_again_at_start_and_reports_nothing_kept() 
     })
     .await;
     let runs = runs(&db);
+    // Issue 27.2: a retry is listed as one.
+    assert_eq!(runs[0].trigger, "retry", "{runs:?}");
     let lost = runs.last().expect("the lost run is logged");
     assert_eq!(lost.status, "failed", "{lost:?}");
     assert_eq!(
@@ -1186,6 +1188,8 @@ async fn json_logs_give_one_line_per_run_and_a_broken_manifest_once() {
         .expect("the 503 was retried");
     assert_eq!(retry["integration"], "acme", "{retry}");
     assert!(retry["run_id"].is_u64(), "{retry}");
+    // Issue 27.2: and why.
+    assert_eq!(retry["cause"], "HTTP 503 Service Unavailable", "{retry}");
 
     // Broken: one error line for it, however many rescans follow.
     write_integration(&m, &mock, "  filterz: {}\n");

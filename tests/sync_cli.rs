@@ -144,10 +144,12 @@ async fn plan_sync_runs_and_status_tell_the_story() {
 
     let out = offersync_async(&m, &db.url, &["status"]).await;
     let (stdout, _) = text(&out);
+    // Issue 27.2: health (enabled) apart from the sync state.
     assert!(
-        stdout.starts_with("acme (mocknet, active): 18 campaigns, 18 active; last run 2 succeeded"),
+        stdout.starts_with("acme (mocknet): enabled · in sync · 18 campaigns, 18 active\n"),
         "{stdout}"
     );
+    assert!(stdout.contains("\n  last run 2 succeeded"), "{stdout}");
 
     // What is stored, by status.
     let out = offersync_async(&m, &db.url, &["campaigns", "acme", "--status", "active"]).await;

@@ -370,7 +370,12 @@ enum Command {
         #[command(flatten)]
         common: StoreArgs,
     },
-    /// Every integration in the store: state, last run, result and counts.
+    /// Every integration in the store (disabled and deleted ones too): its
+    /// health (enabled, disabled, deleted) apart from its sync state (in
+    /// sync; failing since when, how many runs in a row; never succeeded),
+    /// the revision that runs (the git commit its applied spec came from,
+    /// or the spec's hash), the last run and its counts, and the last
+    /// error with its kind and what to check.
     Status {
         #[command(flatten)]
         common: StoreArgs,

@@ -5,8 +5,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use crate::campaign::PayoutKind;
+use crate::diagnosis::{self, ErrorKind, SyncState};
 use crate::manifest::{self, IntegrationDef};
 use crate::mapping::program::did_you_mean;
+use crate::provenance;
 use crate::store::{self, RunId, RunRecord, SkipRecord, Store, Trigger};
 use crate::sync::{self, RunReport};
 
@@ -798,46 +800,7 @@ const CHANGE_CONTEXT: usize = 10;
 /// (`…- US - CPI - Tier 1…` → `…- US - CPA - Tier 1…`), so that two long
 /// values that differ at the end do not read the same.
 fn differing(old: &str, new: &str) -> (String, String) {
-    let (a, b): (Vec<char>, Vec<char>) = (old.chars().collect(), new.chars().collect());
-    if a.len() <= CHANGE_WIDTH && b.len() <= CHANGE_WIDTH {
-        return (old.to_string(), new.to_string());
-    }
-    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
-    let room = a.len().min(b.len()) - prefix;
-    let suffix = a
-        .iter()
-        .rev()
-        .zip(b.iter().rev())
-        .take(room)
-        .take_while(|(x, y)| x == y)
-        .count();
-    let cut = |chars: &[char]| {
-        let start = prefix.saturating_sub(CHANGE_CONTEXT);
-        let end = (chars.len() - suffix + CHANGE_CONTEXT).min(chars.len());
-        // The part that differs, itself cut when long.
-        let mut middle: String = chars[start..end].iter().collect();
-        let mut cut_end = end < chars.len();
-        if end - start > CHANGE_WIDTH + 2 * CHANGE_CONTEXT {
-            middle = chars[start..start + CHANGE_WIDTH + CHANGE_CONTEXT]
-                .iter()
-                .collect();
-            cut_end = true;
-        }
-        let mut shown = String::new();
-        if start > 0 {
-            shown.push('…');
-            middle = middle.trim_start().to_string();
-        }
-        if cut_end {
-            middle = middle.trim_end().to_string();
-        }
-        shown.push_str(&middle);
-        if cut_end {
-            shown.push('…');
-        }
-        shown
-    };
-    (cut(&a), cut(&b))
+    crate::store::feed::differing(old, new, CHANGE_WIDTH, CHANGE_CONTEXT)
 }
 
 /// `offersync runs show RUN_ID`: one run and every offer it skipped.
@@ -930,10 +893,57 @@ pub fn status(url: &str, format: OutputFormat) -> ExitCode {
             return ExitCode::from(CANNOT_START);
         }
     };
+    let utc = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M:%S UTC").to_string();
     match format {
         OutputFormat::Json => {
             for r in &rows {
-                outln!("{}", serde_json::to_string(r).unwrap_or_default());
+                let mut row = serde_json::to_value(r).unwrap_or_default();
+                let sync = SyncState::of(r);
+                let revision =
+                    provenance::revision(Path::new(&r.source_file), &r.spec, &r.spec_hash);
+                let kind = r.last_error.as_deref().map(ErrorKind::of);
+                if let Some(object) = row.as_object_mut() {
+                    object.insert("health".into(), diagnosis::health(&r.state).into());
+                    object.insert(
+                        "sync".into(),
+                        match sync {
+                            SyncState::NeverRun => serde_json::json!({"state": "never_run"}),
+                            SyncState::InSync => serde_json::json!({"state": "in_sync"}),
+                            SyncState::Failing {
+                                since,
+                                in_a_row,
+                                ever_succeeded,
+                            } => serde_json::json!({
+                                "state": if ever_succeeded { "failing" } else { "never_succeeded" },
+                                "since": since,
+                                "failures_in_a_row": in_a_row,
+                            }),
+                        },
+                    );
+                    object.insert(
+                        "revision".into(),
+                        match &revision {
+                            provenance::Revision::Commit {
+                                short_sha,
+                                subject,
+                                time,
+                            } => serde_json::json!({
+                                "commit": short_sha, "subject": subject, "time": time,
+                            }),
+                            provenance::Revision::Uncommitted { hash } => {
+                                serde_json::json!({"uncommitted": true, "spec_hash": hash})
+                            }
+                            provenance::Revision::Hash(hash) => {
+                                serde_json::json!({"spec_hash": hash})
+                            }
+                        },
+                    );
+                    if let Some(kind) = kind {
+                        object.insert("error_kind".into(), kind.label().into());
+                        object.insert("hint".into(), kind.hint().into());
+                    }
+                }
+                outln!("{}", serde_json::to_string(&row).unwrap_or_default());
             }
         }
         OutputFormat::Text => {
@@ -956,14 +966,24 @@ pub fn status(url: &str, format: OutputFormat) -> ExitCode {
                     ),
                     None => "never run".into(),
                 };
+                // A deleted integration runs no more: it is not failing.
+                let sync = if r.state == "deleted" {
+                    "not synced (its manifest was deleted)".to_string()
+                } else {
+                    SyncState::of(r).describe(utc)
+                };
                 outln!(
-                    "{} ({}, {}): {} campaigns, {} active; {last}",
+                    "{} ({}): {} · {sync} · {} campaigns, {} active",
                     r.name,
                     r.network,
-                    r.state,
+                    diagnosis::health(&r.state),
                     r.campaigns,
                     r.active_campaigns
                 );
+                let revision =
+                    provenance::revision(Path::new(&r.source_file), &r.spec, &r.spec_hash);
+                outln!("  revision: {}", shown(&revision.describe()));
+                outln!("  {last}");
                 if let Some(attempted) = &r.attempted_spec_hash {
                     outln!(
                         "  last applied spec {}, last attempted {} (does not validate)",
@@ -971,8 +991,19 @@ pub fn status(url: &str, format: OutputFormat) -> ExitCode {
                         short_hash(attempted)
                     );
                 }
-                if let Some(e) = &r.last_error {
-                    outln!("  last error: {}", shown_lines(e, "    "));
+                if let Some(e) = r.last_error.as_deref().filter(|_| r.state != "deleted") {
+                    let kind = ErrorKind::of(e);
+                    match kind {
+                        ErrorKind::Other => outln!("  last error: {}", shown_lines(e, "    ")),
+                        _ => outln!(
+                            "  last error ({}): {}",
+                            kind.label(),
+                            shown_lines(e, "    ")
+                        ),
+                    }
+                    if let Some(hint) = kind.hint() {
+                        outln!("    hint: {hint}");
+                    }
                 }
             }
         }

@@ -22,6 +22,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
+use crate::diagnosis::{self, ErrorKind};
 use crate::manifest::IntegrationDef;
 use crate::store::{self, RunId, Store, StoreError, Trigger};
 use crate::sync::{self, SyncError};
@@ -88,11 +89,8 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// File events are gathered this long before a rescan (editors and `git pull`
 /// write in bursts).
 const DEBOUNCE: Duration = Duration::from_millis(300);
-/// At start, failed runs in a row are counted among this many recent runs.
-const FAILURES_COUNTED: i64 = 100;
-/// The first retry of a failed run; doubled per failure, up to `MAX_RETRY`.
+/// At start, a run that failed is retried this long after it ended.
 const FIRST_RETRY: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
-const MAX_RETRY: chrono::TimeDelta = chrono::TimeDelta::minutes(30);
 
 struct Entry {
     def: Arc<IntegrationDef>,
@@ -100,8 +98,11 @@ struct Entry {
     running: bool,
     /// A run is due now: a new or changed spec, a retry, a queued refresh.
     due_now: Option<Trigger>,
-    /// Failed runs in a row and when to retry.
-    retry: Option<(u32, DateTime<Utc>)>,
+    /// Failed runs in a row, scheduled ones included: the backoff grows
+    /// with them, and only a success clears them.
+    failures: u32,
+    /// When to run again after a failure, before the next tick.
+    retry: Option<DateTime<Utc>>,
     /// Refresh requests the next run answers.
     refreshes: Vec<i64>,
     /// Refresh requests whose run found another process running the
@@ -129,8 +130,11 @@ struct Orphan {
 
 /// How a run the daemon started ended.
 enum RunEnd {
-    /// It ran (succeeded or failed), as this run.
-    Ran { run: Option<RunId>, succeeded: bool },
+    /// It ran (succeeded or failed: `error`), as this run.
+    Ran {
+        run: Option<RunId>,
+        error: Option<String>,
+    },
     /// Another process holds the integration's run lock: nothing ran.
     Busy,
     /// It could not start (the store is unreachable, …).
@@ -407,12 +411,6 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
     Ok(())
 }
 
-/// The failed runs at the head of `runs` (newest first): how many times in
-/// a row the integration has failed.
-fn failures_in_a_row(runs: &[store::RunRecord]) -> u32 {
-    runs.iter().take_while(|r| r.status == "failed").count() as u32
-}
-
 /// Tells the other daemons, every `every`, that this one is alive and still
 /// holds its claims; until the daemon stops (runs draining included).
 async fn keep_claims(control: Control, identity: String, every: Duration) {
@@ -444,6 +442,7 @@ impl Daemon {
                         next_run: if e.def.enabled { e.next_tick } else { None },
                         running: e.running,
                         manifest_broken: e.broken,
+                        failures: e.failures,
                         retry: e.retry,
                         source_file: e.def.source_file.display().to_string(),
                     },
@@ -472,19 +471,12 @@ impl Daemon {
             // The metrics start from what the store says, not from nothing:
             // a restart neither clears a failing integration nor makes one
             // that succeeded yesterday look as if it never had.
-            let failures = match &status.last_run {
-                Some(run) if run.status == "failed" => {
-                    let name = status.name.clone();
-                    self.control
-                        .call(move |s| s.recent_runs(&name, FAILURES_COUNTED))
-                        .await
-                        .map(|runs| failures_in_a_row(&runs))
-                        .unwrap_or(1)
-                }
-                _ => 0,
-            };
+            let failures = status.failures_in_a_row;
             self.metrics
                 .seed(&status.name, status.last_success_at, failures);
+            if let Some(entry) = self.entries.get_mut(&status.name) {
+                entry.failures = failures;
+            }
             let (Some(entry), Some(run)) = (self.entries.get(&status.name), status.last_run) else {
                 continue;
             };
@@ -524,7 +516,7 @@ impl Daemon {
                 _ => now,
             };
             tracing::info!(integration = %status.name, run_id = run.id, last = %run.status, retry_in_seconds = (at - now).num_seconds(), "the last run did not succeed: retrying");
-            entry.retry = Some((1, at));
+            entry.retry = Some(at);
         }
     }
 
@@ -544,7 +536,7 @@ impl Daemon {
             if tick.is_some() {
                 entry.next_tick = entry.def.schedule.next_after(now);
             }
-            let retry_due = entry.retry.is_some_and(|(_, at)| at <= now);
+            let retry_due = entry.retry.is_some_and(|at| at <= now);
             if entry.due_now.is_none() && tick.is_none() && !retry_due {
                 continue;
             }
@@ -585,7 +577,8 @@ impl Daemon {
             let trigger = match due_now {
                 Some(Trigger::Manifest) if spec => Trigger::Manifest,
                 Some(Trigger::Refresh) => Trigger::Refresh,
-                _ if tick.is_some() || retry_due => Trigger::Schedule,
+                _ if tick.is_some() => Trigger::Schedule,
+                _ if retry_due => Trigger::Retry,
                 _ => continue,
             };
             self.start(&name, trigger, tick);
@@ -685,7 +678,7 @@ impl Daemon {
                             // sync logs the run's one line (with its counts).
                             RunEnd::Ran {
                                 run: report.run,
-                                succeeded: report.succeeded(),
+                                error: report.error,
                             }
                         }
                         Err(SyncError::Store(StoreError::RunInProgress(_))) => RunEnd::Busy,
@@ -714,15 +707,12 @@ impl Daemon {
         mut refreshes: Vec<i64>,
         tick: Option<DateTime<Utc>>,
     ) {
-        let (run, succeeded, text) = match outcome {
+        let (run, failure, text) = match outcome {
+            RunEnd::Ran { run, error: None } => (run, None, store::REFRESH_SUCCEEDED.to_string()),
             RunEnd::Ran {
                 run,
-                succeeded: true,
-            } => (run, true, store::REFRESH_SUCCEEDED.to_string()),
-            RunEnd::Ran {
-                run,
-                succeeded: false,
-            } => (run, false, store::REFRESH_FAILED.to_string()),
+                error: Some(error),
+            } => (run, Some(error), store::REFRESH_FAILED.to_string()),
             RunEnd::Busy => {
                 // No run of ours: a refresh is answered by the run that
                 // comes after it, never by this non-run (`settle_waiting`).
@@ -736,11 +726,11 @@ impl Daemon {
                 if let Some(entry) = self.entries.get_mut(name) {
                     entry.waiting.extend(waiting);
                 }
-                (None, true, String::new())
+                (None, None, String::new())
             }
             RunEnd::NotStarted(e) => {
                 tracing::error!(integration = %name, error = %e, "run could not start");
-                (None, false, format!("run could not start: {e}"))
+                (None, Some(e.clone()), format!("run could not start: {e}"))
             }
         };
         for request in refreshes {
@@ -766,21 +756,35 @@ impl Daemon {
         if !entry.refreshes.is_empty() {
             entry.due_now.get_or_insert(Trigger::Refresh);
         }
-        entry.retry = if succeeded {
-            None
-        } else {
-            let failures = entry.retry.map_or(1, |(n, _)| n + 1);
-            let delay = (FIRST_RETRY * 2i32.saturating_pow(failures.min(16) - 1)).min(MAX_RETRY);
-            let at = Utc::now() + delay;
-            // A retry only when it comes before the next scheduled tick.
-            match entry.next_tick {
-                Some(tick) if tick <= at => None,
-                _ => {
-                    tracing::info!(integration = %name, failures, retry_in_seconds = delay.num_seconds(), "will retry");
-                    Some((failures, at))
-                }
-            }
+        let Some(error) = failure else {
+            entry.failures = 0;
+            entry.retry = None;
+            return;
         };
+        // Counted across scheduled ticks too: a tick that fails again is
+        // one more failure, and the backoff goes on growing.
+        entry.failures = entry.failures.saturating_add(1);
+        let kind = ErrorKind::of(&error);
+        let failures = entry.failures;
+        entry.retry = diagnosis::next_retry(kind, failures, Utc::now(), entry.next_tick);
+        match entry.retry {
+            Some(at) => tracing::info!(
+                integration = %name,
+                failures,
+                retry_in_seconds = (at - Utc::now()).num_seconds().max(0),
+                kind = kind.label(),
+                cause = %error,
+                "will retry"
+            ),
+            None => tracing::info!(
+                integration = %name,
+                failures,
+                kind = kind.label(),
+                cause = %error,
+                hint = kind.hint().unwrap_or_default(),
+                "not retried before the next tick"
+            ),
+        }
     }
 
     /// Answers the refresh requests that found another process running

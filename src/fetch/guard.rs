@@ -25,8 +25,15 @@ impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let host = name.as_str().to_string();
         Box::pin(async move {
-            let resolved: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await
+                .map_err(|error| {
+                    Box::new(Unresolved {
+                        host: host.clone(),
+                        message: error.to_string(),
+                    }) as Box<dyn std::error::Error + Send + Sync>
+                })?
+                .collect();
             let allowed: Vec<SocketAddr> = resolved
                 .iter()
                 .copied()
@@ -41,6 +48,16 @@ impl Resolve for GuardedResolver {
             }
         })
     }
+}
+
+/// A host name the system resolver could not resolve: told apart from
+/// other transport errors because retrying it at once does not help (the
+/// name is wrong, or the resolver is down for longer than a retry's wait).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot resolve the host name {host:?}: {message}")]
+pub struct Unresolved {
+    pub host: String,
+    pub message: String,
 }
 
 /// Why a redirect is not followed.

@@ -80,6 +80,13 @@ pub enum FetchError {
     },
     #[error("{0}")]
     ShortFeed(String),
+    /// The host name does not resolve: not retried within the run (a 503
+    /// is), see [`guard::Unresolved`].
+    #[error("{url}: {unresolved}; check the host in the Network's base_url and this machine's DNS")]
+    Unresolved {
+        url: String,
+        unresolved: guard::Unresolved,
+    },
 }
 
 /// Redirects followed for one request, at most (as browsers and curl allow).
@@ -467,7 +474,7 @@ impl Fetcher {
         let mut attempt = 0u32;
         let mut renewed = false;
         loop {
-            let wait = match self.attempt(request, &shown).await {
+            let (wait, cause) = match self.attempt(request, &shown).await {
                 Ok(fetched) => return Ok(fetched),
                 Err(Attempt::Fatal(e)) => return Err(e),
                 // A token revoked or expired early: forget it and ask for a
@@ -488,7 +495,7 @@ impl Fetcher {
                     if attempt >= self.limits.retries {
                         return Err(error);
                     }
-                    match retry_after {
+                    let wait = match retry_after {
                         Some(s) if s > self.limits.max_retry_after_seconds => {
                             return Err(FetchError::RetryAfterTooLong {
                                 url: shown,
@@ -497,11 +504,13 @@ impl Fetcher {
                         }
                         Some(s) => Duration::from_secs(s),
                         None => self.backoff(attempt),
-                    }
+                    };
+                    // What failed, without the URL the line already names.
+                    (wait, retry_cause(&error))
                 }
             };
             attempt += 1;
-            tracing::warn!(url = %shown, attempt, wait_ms = wait.as_millis() as u64, "retrying");
+            tracing::warn!(url = %shown, attempt, wait_ms = wait.as_millis() as u64, cause = %cause, "retrying");
             tokio::time::sleep(wait).await;
         }
     }
@@ -766,6 +775,15 @@ impl Fetcher {
                 return Attempt::Fatal(FetchError::Restricted {
                     url: shown.to_string(),
                     address: address.clone(),
+                });
+            }
+            if let Some(unresolved) = s.downcast_ref::<guard::Unresolved>() {
+                return Attempt::Fatal(FetchError::Unresolved {
+                    url: shown.to_string(),
+                    unresolved: guard::Unresolved {
+                        host: unresolved.host.clone(),
+                        message: escape_controls(&unresolved.message).into_owned(),
+                    },
                 });
             }
             source = s.source();
@@ -1112,6 +1130,16 @@ enum Attempt {
         error: FetchError,
         token: String,
     },
+}
+
+/// Why a request is retried, for the `retrying` log line: the status and
+/// its reason (`HTTP 503 Service Unavailable`) or the transport's error.
+fn retry_cause(error: &FetchError) -> String {
+    match error {
+        FetchError::Status { status, reason, .. } => format!("HTTP {status} {reason}"),
+        FetchError::Transport { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// `Retry-After` in seconds: a number, or an HTTP date.

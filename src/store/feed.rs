@@ -79,6 +79,52 @@ pub struct ChangeRecord {
     pub cause: Option<String>,
 }
 
+/// Old and new as people read a change: whole when both are at most
+/// `width` characters; else the part that differs with `context`
+/// characters either side, the common rest elided with `…`, so that two
+/// long values that differ at the end do not read the same (the CLI's
+/// `changes` and the status page show changes this way).
+pub fn differing(old: &str, new: &str, width: usize, context: usize) -> (String, String) {
+    let (a, b): (Vec<char>, Vec<char>) = (old.chars().collect(), new.chars().collect());
+    if a.len() <= width && b.len() <= width {
+        return (old.to_string(), new.to_string());
+    }
+    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let room = a.len().min(b.len()) - prefix;
+    let suffix = a
+        .iter()
+        .rev()
+        .zip(b.iter().rev())
+        .take(room)
+        .take_while(|(x, y)| x == y)
+        .count();
+    let cut = |chars: &[char]| {
+        let start = prefix.saturating_sub(context);
+        let end = (chars.len() - suffix + context).min(chars.len());
+        // The part that differs, itself cut when long.
+        let mut middle: String = chars[start..end].iter().collect();
+        let mut cut_end = end < chars.len();
+        if end - start > width + 2 * context {
+            middle = chars[start..start + width + context].iter().collect();
+            cut_end = true;
+        }
+        let mut shown = String::new();
+        if start > 0 {
+            shown.push('…');
+            middle = middle.trim_start().to_string();
+        }
+        if cut_end {
+            middle = middle.trim_end().to_string();
+        }
+        shown.push_str(&middle);
+        if cut_end {
+            shown.push('…');
+        }
+        shown
+    };
+    (cut(&a), cut(&b))
+}
+
 /// How a watched column's stored text reads as a JSON value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ValueKind {

@@ -149,6 +149,8 @@ pub enum Trigger {
     Schedule,
     Refresh,
     Manifest,
+    /// The daemon runs again an integration whose last run failed.
+    Retry,
 }
 
 impl Trigger {
@@ -158,6 +160,7 @@ impl Trigger {
             Self::Schedule => "schedule",
             Self::Refresh => "refresh",
             Self::Manifest => "manifest",
+            Self::Retry => "retry",
         }
     }
 }
@@ -598,6 +601,14 @@ pub trait Store: Send {
         integration: Option<&str>,
         limit: i64,
     ) -> Result<Vec<ChangeRecord>, StoreError>;
+    /// A page of the changes one run made (oldest first), and how many it
+    /// made in all (while the feed keeps them: see its retention).
+    fn run_changes(
+        &mut self,
+        run: RunId,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<ChangeRecord>, i64), StoreError>;
     /// Deletes feed entries older than `before` (retention); returns how many.
     fn prune_changes(&mut self, before: DateTime<Utc>) -> Result<usize, StoreError>;
     fn run(&mut self, run: RunId) -> Result<Option<RunRecord>, StoreError>;
@@ -620,10 +631,24 @@ pub trait Store: Send {
     /// How many offers a run skipped for each reason, most first.
     fn skip_reasons(&mut self, run: RunId) -> Result<Vec<(String, i64)>, StoreError>;
     fn status(&mut self) -> Result<Vec<IntegrationStatus>, StoreError>;
+    /// [`Store::status`] of these integrations only (names the store does
+    /// not know are left out), by name.
+    fn status_of(&mut self, names: &[String]) -> Result<Vec<IntegrationStatus>, StoreError>;
+    /// Every integration, light: its name, state and failed runs in a
+    /// row, by name, in one query.
+    fn integration_health(&mut self) -> Result<Vec<IntegrationHealth>, StoreError>;
     /// Every integration not retired, with the file and document it was last
     /// registered from.
     fn live_integrations(&mut self) -> Result<Vec<LiveIntegration>, StoreError>;
     fn campaigns(&mut self, integration: &str) -> Result<Vec<CampaignRecord>, StoreError>;
+    /// A page of an integration's campaigns by external id, and how many
+    /// it has.
+    fn campaigns_page(
+        &mut self,
+        integration: &str,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<CampaignRecord>, i64), StoreError>;
     /// Campaigns (with their integration's name) whose id is `needle` or
     /// whose name contains it, in any case; of one integration or all.
     fn search_campaigns(
@@ -771,6 +796,26 @@ pub struct IntegrationStatus {
     pub last_run: Option<RunRecord>,
     pub campaigns: i64,
     pub active_campaigns: i64,
+    /// The manifest file it was last registered from.
+    pub source_file: String,
+    /// The applied spec's document, as written (secrets are references):
+    /// where it came from is looked up by its text (`provenance`).
+    #[serde(skip)]
+    pub spec: String,
+    /// Failed runs since its last success (all its runs if it never
+    /// succeeded); 0 when its last finished run succeeded.
+    pub failures_in_a_row: u32,
+    /// When the first of those failed runs started.
+    pub failing_since: Option<DateTime<Utc>>,
+}
+
+/// An integration as the overview counts it (see [`Store::integration_health`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IntegrationHealth {
+    pub name: String,
+    /// `active`, `disabled` or `deleted`.
+    pub state: String,
+    pub failures_in_a_row: u32,
 }
 
 /// An integration the store holds as active or disabled.

@@ -275,7 +275,7 @@ macro_rules! shared_queries {
             conn: &mut $Conn,
             integration: Option<&str>,
             needle: Option<&str>,
-            limit: Option<i64>,
+            page: Option<(i64, i64)>,
         ) -> Result<Vec<(String, CampaignRecord)>, StoreError> {
             use campaigns::dsl as c;
             type Row = (
@@ -337,8 +337,8 @@ macro_rules! shared_queries {
                             .escape('\\')),
                 );
             }
-            if let Some(limit) = limit {
-                query = query.limit(limit);
+            if let Some((offset, limit)) = page {
+                query = query.offset(offset).limit(limit);
             }
             let rows: Vec<Row> = query.load(conn)?;
             let json = |t: StoredJson| {
@@ -735,12 +735,53 @@ macro_rules! shared_queries {
             integration: Option<&str>,
             limit: i64,
         ) -> Result<Vec<super::ChangeRecord>, StoreError> {
+            read_feed(conn, since, integration, None, 0, limit)
+        }
+
+        /// A page of the changes one run made, oldest first, and how many
+        /// it made in all. Read through the integration's index (the run's
+        /// integration is known), so a run's page never scans the feed.
+        fn run_changes(
+            conn: &mut $Conn,
+            run: RunId,
+            offset: i64,
+            limit: i64,
+        ) -> Result<(Vec<super::ChangeRecord>, i64), StoreError> {
+            use campaign_changes::dsl as f;
+            let integration: Option<i64> = sync_runs::table
+                .filter(sync_runs::id.eq(run.0))
+                .select(sync_runs::integration_id)
+                .first(conn)
+                .optional()?;
+            let Some(integration) = integration else {
+                return Ok((Vec::new(), 0));
+            };
+            let total: i64 = f::campaign_changes
+                .filter(f::integration_id.eq(integration))
+                .filter(f::run_id.eq(run.0))
+                .count()
+                .get_result(conn)?;
+            let page = read_feed(conn, 0, None, Some((integration, run.0)), offset, limit)?;
+            Ok((page, total))
+        }
+
+        /// The feed after `since`: of one integration (by name) or all, or
+        /// of one run (its integration's id and the run's).
+        fn read_feed(
+            conn: &mut $Conn,
+            since: i64,
+            integration: Option<&str>,
+            run: Option<(i64, i64)>,
+            offset: i64,
+            limit: i64,
+        ) -> Result<Vec<super::ChangeRecord>, StoreError> {
             use campaign_changes::dsl as f;
             use integrations::dsl as i;
             let mut query = f::campaign_changes
                 .inner_join(i::integrations)
                 .filter(f::position.gt(since))
                 .order(f::position)
+                .offset(offset)
                 .limit(limit)
                 .select((
                     (
@@ -761,6 +802,11 @@ macro_rules! shared_queries {
                 .into_boxed();
             if let Some(name) = integration {
                 query = query.filter(i::name.eq(name.to_string()));
+            }
+            if let Some((integration, run)) = run {
+                query = query
+                    .filter(f::integration_id.eq(integration))
+                    .filter(f::run_id.eq(run));
             }
             type Row = (
                 (i64, String, Option<i64>, i64, String),
@@ -1427,9 +1473,49 @@ macro_rules! shared_queries {
             })
         }
 
+        /// Every integration's name, state and failed runs since its last
+        /// success, by name, in one query (the overview's summary and its
+        /// pages, however many integrations there are).
+        fn integration_health(conn: &mut $Conn) -> Result<Vec<super::IntegrationHealth>, StoreError> {
+            #[derive(diesel::QueryableByName)]
+            struct Row {
+                #[diesel(sql_type = diesel::sql_types::Text)]
+                name: String,
+                #[diesel(sql_type = diesel::sql_types::Text)]
+                state: String,
+                #[diesel(sql_type = diesel::sql_types::BigInt)]
+                failures: i64,
+            }
+            let rows: Vec<Row> = diesel::sql_query(
+                "SELECT i.name, i.state, \
+                   (SELECT COUNT(*) FROM sync_runs r WHERE r.integration_id = i.id AND r.status = 'failed' \
+                      AND r.id > COALESCE((SELECT MAX(s.id) FROM sync_runs s \
+                        WHERE s.integration_id = i.id AND s.status = 'succeeded'), 0)) AS failures \
+                 FROM integrations i ORDER BY i.name",
+            )
+            .load(conn)?;
+            Ok(rows
+                .into_iter()
+                .map(|r| super::IntegrationHealth {
+                    name: r.name,
+                    state: r.state,
+                    failures_in_a_row: u32::try_from(r.failures).unwrap_or(u32::MAX),
+                })
+                .collect())
+        }
+
         fn status(conn: &mut $Conn) -> Result<Vec<IntegrationStatus>, StoreError> {
+            status_rows(conn, None)
+        }
+
+        /// `status`, of every integration or of these (by name).
+        fn status_rows(
+            conn: &mut $Conn,
+            names: Option<&[String]>,
+        ) -> Result<Vec<IntegrationStatus>, StoreError> {
             use campaigns::dsl as c;
             use integrations::dsl as i;
+            use sync_runs::dsl as r;
             type Row = (
                 i64,
                 String,
@@ -1439,8 +1525,10 @@ macro_rules! shared_queries {
                 Option<String>,
                 Option<DateTime<Utc>>,
                 Option<String>,
+                String,
+                String,
             );
-            let rows: Vec<Row> = i::integrations
+            let mut query = i::integrations
                 .select((
                     i::id,
                     i::name,
@@ -1450,14 +1538,51 @@ macro_rules! shared_queries {
                     i::last_error,
                     i::last_success_at,
                     i::attempted_spec_hash,
+                    i::source_file,
+                    i::spec,
                 ))
                 .order(i::name)
-                .load(conn)?;
+                .into_boxed();
+            if let Some(names) = names {
+                query = query.filter(i::name.eq_any(names.to_vec()));
+            }
+            let rows: Vec<Row> = query.load(conn)?;
             let mut out = Vec::with_capacity(rows.len());
             for row in rows {
-                let (id, name, network, state, spec_hash, last_error, last_success_at, attempted) =
-                    row;
+                let (
+                    id,
+                    name,
+                    network,
+                    state,
+                    spec_hash,
+                    last_error,
+                    last_success_at,
+                    attempted,
+                    source_file,
+                    spec,
+                ) = row;
                 let last_run = recent_runs(conn, &name, 1)?.into_iter().next();
+                // The failed runs since the last success: how long and how
+                // many times in a row it has been failing.
+                let last_ok: Option<i64> = r::sync_runs
+                    .filter(r::integration_id.eq(id))
+                    .filter(r::status.eq("succeeded"))
+                    .select(diesel::dsl::max(r::id))
+                    .first(conn)?;
+                let (failures, first_failed): (i64, Option<i64>) = r::sync_runs
+                    .filter(r::integration_id.eq(id))
+                    .filter(r::status.eq("failed"))
+                    .filter(r::id.gt(last_ok.unwrap_or(0)))
+                    .select((diesel::dsl::count_star(), diesel::dsl::min(r::id)))
+                    .first(conn)?;
+                let failing_since: Option<DateTime<Utc>> = match first_failed {
+                    Some(run) => r::sync_runs
+                        .filter(r::id.eq(run))
+                        .select(r::started_at)
+                        .first(conn)
+                        .optional()?,
+                    None => None,
+                };
                 let campaigns: i64 = c::campaigns
                     .filter(c::integration_id.eq(id))
                     .count()
@@ -1479,6 +1604,10 @@ macro_rules! shared_queries {
                     last_run,
                     campaigns,
                     active_campaigns,
+                    source_file,
+                    spec,
+                    failures_in_a_row: u32::try_from(failures).unwrap_or(u32::MAX),
+                    failing_since,
                 });
             }
             Ok(out)
@@ -1631,7 +1760,27 @@ macro_rules! shared_store_methods {
             needle: &str,
             limit: i64,
         ) -> Result<Vec<(String, CampaignRecord)>, StoreError> {
-            campaign_records(&mut self.conn, integration, Some(needle), Some(limit))
+            campaign_records(&mut self.conn, integration, Some(needle), Some((0, limit)))
+        }
+
+        fn campaigns_page(
+            &mut self,
+            integration: &str,
+            offset: i64,
+            limit: i64,
+        ) -> Result<(Vec<CampaignRecord>, i64), StoreError> {
+            let total: i64 = campaigns::table
+                .inner_join(integrations::table)
+                .filter(integrations::name.eq(integration))
+                .count()
+                .get_result(&mut self.conn)?;
+            let page = campaign_records(
+                &mut self.conn,
+                Some(integration),
+                None,
+                Some((offset, limit)),
+            )?;
+            Ok((page.into_iter().map(|(_, c)| c).collect(), total))
         }
 
         fn listed_high_water(
@@ -1671,6 +1820,23 @@ macro_rules! shared_store_methods {
 
         fn prune_changes(&mut self, before: DateTime<Utc>) -> Result<usize, StoreError> {
             prune_changes(&mut self.conn, before)
+        }
+
+        fn run_changes(
+            &mut self,
+            run: RunId,
+            offset: i64,
+            limit: i64,
+        ) -> Result<(Vec<super::ChangeRecord>, i64), StoreError> {
+            run_changes(&mut self.conn, run, offset, limit)
+        }
+
+        fn integration_health(&mut self) -> Result<Vec<super::IntegrationHealth>, StoreError> {
+            integration_health(&mut self.conn)
+        }
+
+        fn status_of(&mut self, names: &[String]) -> Result<Vec<IntegrationStatus>, StoreError> {
+            status_rows(&mut self.conn, Some(names))
         }
 
         fn run(&mut self, run: RunId) -> Result<Option<RunRecord>, StoreError> {

@@ -13,8 +13,9 @@
 
 mod render;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -22,7 +23,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 
-use crate::store::{IntegrationStatus, RunId, Store, StoreError};
+use crate::provenance::{self, Revision};
+use crate::store::{IntegrationHealth, IntegrationStatus, RunId, Store, StoreError};
 
 /// What the scheduler knows of an integration and the store does not.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,8 +36,10 @@ pub struct LiveState {
     pub running: bool,
     /// The manifest's current text does not validate (the last good spec runs).
     pub manifest_broken: bool,
-    /// Failed runs in a row and when the next retry is.
-    pub retry: Option<(u32, DateTime<Utc>)>,
+    /// Failed runs in a row (scheduled ones too).
+    pub failures: u32,
+    /// When the next retry is, before the next tick.
+    pub retry: Option<DateTime<Utc>>,
     pub source_file: String,
 }
 
@@ -69,8 +73,14 @@ impl Board {
 const WARNINGS_SHOWN: i64 = 100;
 
 const SKIPS_PER_PAGE: i64 = 100;
+/// Changes shown on one page of a run.
+const CHANGES_PER_PAGE: i64 = 100;
 /// Runs the integration page charts.
 const CHARTED_RUNS: i64 = 50;
+/// Integrations on one page of the overview (2,000 on one page made 1.6 MB).
+const INTEGRATIONS_PER_PAGE: i64 = 100;
+/// Campaigns on one page of an integration's list.
+const CAMPAIGNS_PER_PAGE: i64 = 100;
 /// Campaigns a search shows.
 const SEARCH_LIMIT: i64 = 100;
 
@@ -81,12 +91,25 @@ struct PageState {
     store: super::Control,
     /// The integrations as the store last listed them, and when: shown,
     /// marked as such, while the store cannot be read.
-    remembered: Arc<Mutex<Option<Remembered>>>,
+    remembered: Arc<Mutex<Remembered>>,
+    /// Revisions looked up in git, by manifest file and spec hash, and when.
+    revisions: Arc<Mutex<RevisionCache>>,
 }
 
+/// Revisions by manifest file and spec hash, with when they were looked up.
+type RevisionCache = HashMap<(String, String), (Instant, Revision)>;
+
+/// How long a revision looked up in git is shown before it is looked up
+/// again (a commit of an applied edit shows within this).
+const REVISION_FRESH: Duration = Duration::from_secs(30);
+
+/// What the store answered last: every integration's health, and the
+/// status of those a page showed.
+#[derive(Default)]
 struct Remembered {
-    at: DateTime<Utc>,
-    status: Vec<IntegrationStatus>,
+    at: Option<DateTime<Utc>>,
+    health: Vec<IntegrationHealth>,
+    status: BTreeMap<String, IntegrationStatus>,
 }
 
 impl PageState {
@@ -102,17 +125,75 @@ impl PageState {
         })
     }
 
-    /// What the store listed last, if it has been read.
-    fn remembered(&self) -> Option<(DateTime<Utc>, Vec<IntegrationStatus>)> {
+    /// When the store was last read, its list of integrations' health, and
+    /// the status of these (those it has).
+    fn remembered(
+        &self,
+        names: &[String],
+    ) -> (
+        Option<DateTime<Utc>>,
+        Vec<IntegrationHealth>,
+        Vec<IntegrationStatus>,
+    ) {
         let slot = self.remembered.lock().unwrap_or_else(|p| p.into_inner());
-        slot.as_ref().map(|r| (r.at, r.status.clone()))
+        let status = names
+            .iter()
+            .filter_map(|n| slot.status.get(n).cloned())
+            .collect();
+        (slot.at, slot.health.clone(), status)
     }
 
-    fn remember(&self, status: &[IntegrationStatus]) {
-        *self.remembered.lock().unwrap_or_else(|p| p.into_inner()) = Some(Remembered {
-            at: Utc::now(),
-            status: status.to_vec(),
-        });
+    fn remember(&self, health: Option<&[IntegrationHealth]>, status: &[IntegrationStatus]) {
+        let mut slot = self.remembered.lock().unwrap_or_else(|p| p.into_inner());
+        slot.at = Some(Utc::now());
+        if let Some(health) = health {
+            slot.health = health.to_vec();
+        }
+        for s in status {
+            slot.status.insert(s.name.clone(), s.clone());
+        }
+    }
+
+    /// Where each integration's applied spec came from (git, or its hash),
+    /// looked up on a blocking thread, cached for [`REVISION_FRESH`].
+    async fn revisions(&self, status: &[IntegrationStatus]) -> BTreeMap<String, Revision> {
+        let wanted: Vec<(String, String, String, String)> = status
+            .iter()
+            .map(|s| {
+                (
+                    s.name.clone(),
+                    s.source_file.clone(),
+                    s.spec.clone(),
+                    s.spec_hash.clone(),
+                )
+            })
+            .collect();
+        let cache = self.revisions.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut found = BTreeMap::new();
+            for (name, file, spec, hash) in wanted {
+                let key = (file, hash);
+                let cached = {
+                    let cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+                    cache
+                        .get(&key)
+                        .filter(|(at, _)| at.elapsed() < REVISION_FRESH)
+                        .map(|(_, r)| r.clone())
+                };
+                let revision = cached.unwrap_or_else(|| {
+                    let revision =
+                        provenance::revision(std::path::Path::new(&key.0), &spec, &key.1);
+                    let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+                    cache.retain(|_, (at, _)| at.elapsed() < REVISION_FRESH);
+                    cache.insert(key.clone(), (Instant::now(), revision.clone()));
+                    revision
+                });
+                found.insert(name, revision);
+            }
+            found
+        })
+        .await
+        .unwrap_or_default()
     }
 
     /// A page of the layout, with the navigation, saying that the store
@@ -151,26 +232,90 @@ struct Refresh {
     refresh: Option<u32>,
 }
 
-async fn overview(State(s): State<PageState>, Query(q): Query<Refresh>) -> Response {
+#[derive(serde::Deserialize, Default)]
+struct OverviewQuery {
+    refresh: Option<u32>,
+    page: Option<i64>,
+}
+
+/// The names on page `number` of the overview: the store's integrations
+/// and those this daemon schedules, by name.
+fn overview_names(
+    health: &[IntegrationHealth],
+    live: &BTreeMap<String, LiveState>,
+    number: i64,
+) -> (Vec<String>, i64) {
+    let names: std::collections::BTreeSet<&str> = health
+        .iter()
+        .map(|h| h.name.as_str())
+        .chain(live.keys().map(String::as_str))
+        .collect();
+    let total = names.len() as i64;
+    let start = usize::try_from((number - 1).saturating_mul(INTEGRATIONS_PER_PAGE)).unwrap_or(0);
+    let page = names
+        .into_iter()
+        .skip(start)
+        .take(INTEGRATIONS_PER_PAGE as usize)
+        .map(str::to_string)
+        .collect();
+    (page, total)
+}
+
+async fn overview(State(s): State<PageState>, Query(q): Query<OverviewQuery>) -> Response {
     let live = s.board.snapshot();
     let ctx = render::Context::new(&s.board, q.refresh);
-    match s.read(|store| store.status()).await {
-        Ok(status) => {
-            s.remember(&status);
-            page(StatusCode::OK, render::overview(&ctx, &status, &live, None))
+    let number = q.page.unwrap_or(1).max(1);
+    let known = live.clone();
+    let read = s
+        .read(move |store| {
+            let health = store.integration_health()?;
+            let (names, total) = overview_names(&health, &known, number);
+            let status = store.status_of(&names)?;
+            Ok((health, names, total, status))
+        })
+        .await;
+    match read {
+        Ok((health, names, total, status)) => {
+            s.remember(Some(&health), &status);
+            let revisions = s.revisions(&status).await;
+            let view = render::OverviewPage {
+                health: &health,
+                names: &names,
+                status: &status,
+                revisions: &revisions,
+                paging: render::Paging {
+                    number,
+                    per_page: INTEGRATIONS_PER_PAGE,
+                    total,
+                },
+            };
+            page(StatusCode::OK, render::overview(&ctx, &view, &live, None))
         }
         // What this daemon knows from memory: its schedule, and the store's
-        // last list, marked with its age.
+        // last answers, marked with their age.
         Err(error) => {
-            let remembered = s.remembered();
+            let (at, health, _) = s.remembered(&[]);
+            let (names, total) = overview_names(&health, &live, number);
+            let (_, _, status) = s.remembered(&names);
+            let revisions = s.revisions(&status).await;
             let outage = render::Outage {
                 error: &error,
-                as_of: remembered.as_ref().map(|(at, _)| *at),
+                as_of: at,
             };
-            let status = remembered.as_ref().map_or(&[][..], |(_, s)| s.as_slice());
+            let view = render::OverviewPage {
+                health: &health,
+                names: &names,
+                status: &status,
+                revisions: &revisions,
+                paging: render::Paging {
+                    number,
+                    per_page: INTEGRATIONS_PER_PAGE,
+                    total,
+                },
+            };
             page(
                 StatusCode::SERVICE_UNAVAILABLE,
-                render::overview(&ctx, status, &live, Some(&outage)),
+                render::overview(&ctx, &view, &live, Some(&outage)),
             )
         }
     }
@@ -186,7 +331,7 @@ async fn integration(
     let ctx = render::Context::new(&s.board, q.refresh);
     let read = s
         .read(move |store| {
-            let Some(status) = store.status()?.into_iter().find(|i| i.name == wanted) else {
+            let Some(status) = store.status_of(std::slice::from_ref(&wanted))?.pop() else {
                 return Ok(None);
             };
             let runs = store.recent_runs(&wanted, CHARTED_RUNS)?;
@@ -200,34 +345,50 @@ async fn integration(
         })
         .await;
     match read {
-        Ok(Some((status, runs, reasons))) => page(
-            StatusCode::OK,
-            render::integration(
-                &ctx,
-                &name,
-                Some(&status),
-                live.as_ref(),
-                &runs,
-                reasons.as_ref().map(|(id, r)| (*id, r.as_slice())),
-                None,
-            ),
-        ),
+        Ok(Some((status, runs, reasons))) => {
+            s.remember(None, std::slice::from_ref(&status));
+            let revision = s.revisions(std::slice::from_ref(&status)).await.pop_first();
+            page(
+                StatusCode::OK,
+                render::integration(
+                    &ctx,
+                    &name,
+                    Some((&status, revision.as_ref().map(|(_, r)| r))),
+                    live.as_ref(),
+                    &runs,
+                    reasons.as_ref().map(|(id, r)| (*id, r.as_slice())),
+                    None,
+                ),
+            )
+        }
         Ok(None) => not_found(&s, &format!("No integration named {name:?} in the store.")),
         Err(error) => {
-            let remembered = s.remembered();
-            let status = remembered
-                .as_ref()
-                .and_then(|(_, list)| list.iter().find(|i| i.name == name));
+            let (at, _, mut status) = s.remembered(std::slice::from_ref(&name));
+            let status = status.pop();
             if status.is_none() && live.is_none() {
                 return s.unavailable(&error, &format!("the integration {name:?}"));
             }
+            let revision = match &status {
+                Some(status) => s.revisions(std::slice::from_ref(status)).await.pop_first(),
+                None => None,
+            };
             let outage = render::Outage {
                 error: &error,
-                as_of: remembered.as_ref().map(|(at, _)| *at),
+                as_of: at,
             };
             page(
                 StatusCode::SERVICE_UNAVAILABLE,
-                render::integration(&ctx, &name, status, live.as_ref(), &[], None, Some(&outage)),
+                render::integration(
+                    &ctx,
+                    &name,
+                    status
+                        .as_ref()
+                        .map(|s| (s, revision.as_ref().map(|(_, r)| r))),
+                    live.as_ref(),
+                    &[],
+                    None,
+                    Some(&outage),
+                ),
             )
         }
     }
@@ -235,8 +396,11 @@ async fn integration(
 
 #[derive(serde::Deserialize)]
 struct RunQuery {
+    /// The page of skipped offers.
     page: Option<i64>,
     reason: Option<String>,
+    /// The page of changes.
+    changes: Option<i64>,
 }
 
 async fn run(
@@ -245,6 +409,7 @@ async fn run(
     Query(q): Query<RunQuery>,
 ) -> Response {
     let page_number = q.page.unwrap_or(1).max(1);
+    let changes_page = q.changes.unwrap_or(1).max(1);
     let reason = q.reason.filter(|r| !r.is_empty());
     let wanted_reason = reason.clone();
     let read = s
@@ -260,22 +425,35 @@ async fn run(
                 SKIPS_PER_PAGE,
             )?;
             let warnings = store.run_warnings(RunId(id), 0, WARNINGS_SHOWN)?;
-            Ok(Some((run, reasons, skips, warnings)))
+            let changes = store.run_changes(
+                RunId(id),
+                (changes_page - 1).saturating_mul(CHANGES_PER_PAGE),
+                CHANGES_PER_PAGE,
+            )?;
+            Ok(Some((run, reasons, skips, warnings, changes)))
         })
         .await;
     match read {
-        Ok(Some((run, reasons, skips, warnings))) => page(
+        Ok(Some((run, reasons, skips, warnings, (changes, changes_total)))) => page(
             StatusCode::OK,
             render::run(
                 &render::Context::new(&s.board, None),
                 &run,
-                &reasons,
-                &skips,
-                &warnings,
+                &render::RunDetails {
+                    reasons: &reasons,
+                    skips: &skips,
+                    warnings: &warnings,
+                    changes: &changes,
+                },
                 render::SkipPage {
                     number: page_number,
                     per_page: SKIPS_PER_PAGE,
                     reason: reason.as_deref(),
+                },
+                render::Paging {
+                    number: changes_page,
+                    per_page: CHANGES_PER_PAGE,
+                    total: changes_total,
                 },
             ),
         ),
@@ -288,23 +466,63 @@ async fn run(
 struct SearchQuery {
     q: Option<String>,
     integration: Option<String>,
+    page: Option<i64>,
 }
 
+/// `/campaigns?q=`: a search; `/campaigns?integration=NAME`: that
+/// integration's campaigns, a page at a time.
 async fn campaigns(State(s): State<PageState>, Query(q): Query<SearchQuery>) -> Response {
     let needle = q.q.unwrap_or_default().trim().to_string();
     let integration = q.integration.filter(|i| !i.is_empty());
-    let found = if needle.is_empty() {
-        Vec::new()
-    } else {
-        let (needle, integration) = (needle.clone(), integration.clone());
-        match s
-            .read(move |store| {
-                store.search_campaigns(integration.as_deref(), &needle, SEARCH_LIMIT + 1)
-            })
-            .await
-        {
-            Ok(found) => found,
-            Err(error) => return s.unavailable(&error, "the campaigns"),
+    let number = q.page.unwrap_or(1).max(1);
+    let (found, listing) = match (needle.is_empty(), integration.clone()) {
+        (true, None) => (
+            Vec::new(),
+            render::Listing::Search {
+                limit: SEARCH_LIMIT as usize,
+            },
+        ),
+        (true, Some(name)) => {
+            let read = s
+                .read(move |store| {
+                    store.campaigns_page(
+                        &name,
+                        (number - 1).saturating_mul(CAMPAIGNS_PER_PAGE),
+                        CAMPAIGNS_PER_PAGE,
+                    )
+                })
+                .await;
+            match read {
+                Ok((page, total)) => {
+                    let name = integration.clone().unwrap_or_default();
+                    (
+                        page.into_iter().map(|c| (name.clone(), c)).collect(),
+                        render::Listing::Page(render::Paging {
+                            number,
+                            per_page: CAMPAIGNS_PER_PAGE,
+                            total,
+                        }),
+                    )
+                }
+                Err(error) => return s.unavailable(&error, "the campaigns"),
+            }
+        }
+        (false, _) => {
+            let (needle, integration) = (needle.clone(), integration.clone());
+            match s
+                .read(move |store| {
+                    store.search_campaigns(integration.as_deref(), &needle, SEARCH_LIMIT + 1)
+                })
+                .await
+            {
+                Ok(found) => (
+                    found,
+                    render::Listing::Search {
+                        limit: SEARCH_LIMIT as usize,
+                    },
+                ),
+                Err(error) => return s.unavailable(&error, "the campaigns"),
+            }
         }
     };
     page(
@@ -314,7 +532,7 @@ async fn campaigns(State(s): State<PageState>, Query(q): Query<SearchQuery>) -> 
             &needle,
             integration.as_deref(),
             &found,
-            SEARCH_LIMIT as usize,
+            listing,
         ),
     )
 }
@@ -345,6 +563,7 @@ pub fn router(board: Arc<Board>, database_url: &str) -> Router {
             store: Arc::default(),
         },
         remembered: Arc::default(),
+        revisions: Arc::default(),
     };
     Router::new()
         .route("/", axum::routing::get(overview))

@@ -9,7 +9,11 @@ use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, html};
 
 use super::{Board, LiveState};
-use crate::store::{CampaignRecord, IntegrationStatus, RunRecord, SkipRecord};
+use crate::diagnosis::{self, ErrorKind, SyncState};
+use crate::provenance::Revision;
+use crate::store::{
+    CampaignRecord, ChangeRecord, IntegrationHealth, IntegrationStatus, RunRecord, SkipRecord,
+};
 
 /// What every page shows around its content.
 pub struct Context<'a> {
@@ -124,28 +128,72 @@ fn run_badge(run: &RunRecord) -> Markup {
     badge(&run.status, kind)
 }
 
-/// The badges of an integration's state: stored state, then what the
-/// scheduler knows (running, retrying, a manifest that does not validate).
-fn state_badges(status: Option<&IntegrationStatus>, live: Option<&LiveState>) -> Markup {
+/// An integration's health (apart from its sync state): enabled,
+/// disabled or deleted, and a manifest that does not validate; then
+/// whether this daemon schedules it.
+fn health_badges(status: Option<&IntegrationStatus>, live: Option<&LiveState>) -> Markup {
     let stored = status.map(|s| {
         let kind = match s.state.as_str() {
             "active" => "ok",
             "disabled" => "muted",
+            "deleted" => "muted",
             _ => "bad",
         };
-        (s.state.as_str(), kind)
+        (diagnosis::health(&s.state), kind)
     });
     html! {
-        @if let Some((state, kind)) = stored { (badge(state, kind)) }
+        @if let Some((health, kind)) = stored { (badge(health, kind)) }
         @if let Some(live) = live {
-            @if live.running { " " (badge("running", "busy")) }
             @if live.manifest_broken { " " (badge("manifest invalid", "bad")) }
-            @if let Some((failures, _)) = live.retry {
-                " " (badge(&format!("retrying ({failures} failed)"), "warn"))
-            }
-        } @else if stored.is_some_and(|(state, _)| state != "deleted") {
+        } @else if stored.is_some_and(|(health, _)| health != "deleted") {
             " " (badge("not scheduled here", "muted"))
         }
+    }
+}
+
+/// Where an integration's runs stand: in sync, failing since when and how
+/// many times in a row, never succeeded; running now and the next retry.
+fn sync_state(
+    ctx: &Context<'_>,
+    status: Option<&IntegrationStatus>,
+    live: Option<&LiveState>,
+) -> Markup {
+    let state = status.map(|s| (s, SyncState::of(s)));
+    let relative = |t| relative(t, ctx.now);
+    html! {
+        @if let Some((s, state)) = &state {
+            @if s.state == "deleted" {
+                span.muted-text { "not synced: its manifest was deleted" }
+            } @else {
+                @match state {
+                    SyncState::InSync => { (badge("in sync", "ok")) }
+                    SyncState::NeverRun => { (badge("never run", "muted")) }
+                    SyncState::Failing { since, in_a_row, ever_succeeded } => {
+                        (badge(if *ever_succeeded { "failing" } else { "never succeeded" }, "bad"))
+                        div.sub.bad-text {
+                            "since " (relative(*since)) " · "
+                            @if *in_a_row == 1 { "1 failed run" } @else { (in_a_row) " failed runs in a row" }
+                        }
+                    }
+                }
+            }
+        }
+        @if let Some(live) = live {
+            @if live.running { " " (badge("running", "busy")) }
+            @if let Some(at) = live.retry {
+                div.sub { "retry " (when(at, ctx.now)) }
+            }
+        }
+    }
+}
+
+/// The last error with its kind and what to check.
+fn error_detail(error: &str, max: usize) -> Markup {
+    let kind = ErrorKind::of(error);
+    html! {
+        @if kind != ErrorKind::Other { (badge(kind.label(), "bad")) " " }
+        span.error-text title=(error) { (truncated(error, max)) }
+        @if let Some(hint) = kind.hint() { div.hint { "→ " (hint) } }
     }
 }
 
@@ -175,140 +223,174 @@ fn short(hash: &str) -> &str {
     hash.get(..12).unwrap_or(hash)
 }
 
+/// At most `max` characters, cut after a whole word (never `HTTP 40…`).
 fn truncated(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
-        text.to_string()
-    } else {
-        let mut cut: String = text.chars().take(max).collect();
-        cut.push('…');
-        cut
+        return text.to_string();
     }
+    let cut: String = text.chars().take(max).collect();
+    // Back to the last space, unless that drops most of it (one long word).
+    let kept = match cut.rfind(char::is_whitespace) {
+        Some(at) if at >= cut.len() / 2 => cut[..at].trim_end(),
+        _ => cut.as_str(),
+    };
+    format!("{kept}…")
 }
 
-/// `/`: every integration, its state, schedule, last run and counts; the
-/// ones the store holds and the ones this daemon schedules. With `outage`,
-/// `integrations` is the store's last answer (or nothing).
+/// What the overview shows: every integration's health (for its summary)
+/// and a page of them in full.
+pub struct OverviewPage<'a> {
+    pub health: &'a [IntegrationHealth],
+    /// The page's names: the store's integrations and this daemon's.
+    pub names: &'a [String],
+    /// The status of those the store holds.
+    pub status: &'a [IntegrationStatus],
+    /// Where their applied specs came from.
+    pub revisions: &'a BTreeMap<String, Revision>,
+    pub paging: Paging,
+}
+
+/// `/`: every integration, a page at a time: its health, sync state,
+/// schedule, last run, campaigns, revision and last error; the ones the
+/// store holds (deleted ones too) and the ones this daemon schedules. With
+/// `outage`, what the store answered last (or nothing).
 pub fn overview(
     ctx: &Context<'_>,
-    integrations: &[IntegrationStatus],
+    view: &OverviewPage<'_>,
     live: &BTreeMap<String, LiveState>,
     outage: Option<&Outage<'_>>,
 ) -> String {
     let stored: BTreeMap<&str, &IntegrationStatus> =
-        integrations.iter().map(|i| (i.name.as_str(), i)).collect();
-    let names: std::collections::BTreeSet<&str> = stored
-        .keys()
-        .copied()
-        .chain(live.keys().map(String::as_str))
-        .collect();
-    let failing = integrations
+        view.status.iter().map(|i| (i.name.as_str(), i)).collect();
+    let count = |state: &str| view.health.iter().filter(|h| h.state == state).count();
+    let failing = view
+        .health
         .iter()
-        .filter(|i| i.last_run.as_ref().is_some_and(|r| r.status == "failed"))
+        .filter(|h| diagnosis::counts_as_failing(&h.state, h.failures_in_a_row))
         .count();
     let content = html! {
         h1 { "Integrations" }
         @if let Some(outage) = outage { (outage_banner(ctx, outage)) }
         p.summary {
-            (names.len()) " integrations · "
-            (live.len()) " scheduled by this daemon · "
+            (view.paging.total) " integrations"
+            @if !view.health.is_empty() {
+                " (" (count("active")) " enabled, " (count("disabled")) " disabled, " (count("deleted")) " deleted)"
+            }
+            " · " (live.len()) " scheduled by this daemon · "
             @if failing > 0 { span.bad-text { (failing) " failing" } } @else { "none failing" }
         }
-        @if names.is_empty() {
+        @if view.names.is_empty() {
             p.empty { "No integration in the store yet: add a manifest to the directory the daemon watches." }
         } @else {
-            div.scroll {
-                table.grid {
-                    thead { tr {
-                        th { "Integration" } th { "State" } th { "Schedule" } th { "Last run" }
-                        th.num { "Fetched" } th.num { "Created" } th.num { "Updated" }
-                        th.num { "Skipped" } th.num { "Removed" } th.num { "Campaigns" }
-                        th { "Spec" } th { "Last error" }
-                    } }
-                    tbody {
-                        @for name in &names {
-                            @let i = stored.get(name).copied();
-                            @let l = live.get(*name);
-                            tr {
-                                td {
-                                    a href=(format!("/integrations/{name}")) { (name) }
-                                    @if let Some(i) = i { div.sub { (i.network) } }
+            table.grid.overview {
+                thead { tr {
+                    th.name { "Integration" } th { "Health" } th { "Sync" } th { "Schedule" }
+                    th { "Last run" } th.num { "Campaigns" } th { "Revision" } th.wide { "Last error" }
+                } }
+                tbody {
+                    @for name in view.names {
+                        @let i = stored.get(name.as_str()).copied();
+                        @let l = live.get(name);
+                        tr {
+                            td.name {
+                                a href=(format!("/integrations/{name}")) { (name) }
+                                @if let Some(i) = i { div.sub { (i.network) } }
+                            }
+                            td {
+                                (health_badges(i, l))
+                                @if i.is_none() {
+                                    @if outage.is_some() { div.sub { "not in the store's last answer" } }
+                                    @else { div.sub { "not in the store yet" } }
                                 }
-                                td {
-                                    (state_badges(i, l))
-                                    @if i.is_none() {
-                                        @if outage.is_some() { span.muted-text { "not in the store's last answer" } }
-                                        @else { span.muted-text { "not in the store yet" } }
+                            }
+                            td { (sync_state(ctx, i, l)) }
+                            td {
+                                @if let Some(l) = l {
+                                    code { (l.schedule) }
+                                    @if let Some(next) = l.next_run {
+                                        div.sub { "next " (when(next, ctx.now)) }
                                     }
-                                }
-                                td {
-                                    @if let Some(l) = l {
-                                        code { (l.schedule) }
-                                        @if let Some(next) = l.next_run {
-                                            div.sub { "next " (when(next, ctx.now)) }
-                                        }
-                                    } @else { "—" }
-                                }
+                                } @else { "—" }
+                            }
+                            td {
                                 @if let Some(r) = i.and_then(|i| i.last_run.as_ref()) {
-                                    td {
-                                        (run_badge(r)) " "
-                                        a href=(format!("/runs/{}", r.id)) { "#" (r.id) }
-                                        div.sub {
-                                            (when(r.started_at, ctx.now))
-                                            @if let Some(d) = duration(r) { " · " (d) }
-                                        }
+                                    (run_badge(r)) " "
+                                    a href=(format!("/runs/{}", r.id)) { "#" (r.id) }
+                                    " " span.sub { (when(r.started_at, ctx.now)) @if let Some(d) = duration(r) { " · " (d) } }
+                                    div.sub {
+                                        (r.fetched) " fetched · " (r.created) " created · " (r.updated) " updated · "
+                                        (r.skipped) " skipped · " (r.removed) " removed"
                                     }
-                                    td.num { (r.fetched) } td.num { (r.created) } td.num { (r.updated) }
-                                    td.num { (r.skipped) } td.num { (r.removed) }
-                                } @else {
-                                    td {
-                                        @if i.is_some() { span.muted-text { "never run" } } @else { "—" }
+                                } @else if i.is_some() {
+                                    span.muted-text { "never run" }
+                                } @else { "—" }
+                            }
+                            @if let Some(i) = i {
+                                td.num { (i.active_campaigns) " / " (i.campaigns) div.sub { "active / all" } }
+                                td.revision { (spec_cell(i, view.revisions.get(name))) }
+                                td.error {
+                                    @if let Some(e) = i.last_error.as_deref().filter(|_| i.state != "deleted") {
+                                        (error_detail(e, 300))
                                     }
-                                    td.num { "—" } td.num { "—" } td.num { "—" } td.num { "—" } td.num { "—" }
                                 }
-                                @if let Some(i) = i {
-                                    td.num { (i.active_campaigns) " / " (i.campaigns) div.sub { "active / all" } }
-                                    td { (spec_cell(i)) }
-                                    td.error {
-                                        @if let Some(e) = &i.last_error { span title=(e) { (truncated(e, 120)) } }
-                                    }
-                                } @else {
-                                    td.num { "—" } td { "—" } td.error {}
-                                }
+                            } @else {
+                                td.num { "—" } td { "—" } td.error {}
                             }
                         }
                     }
                 }
             }
+            (pager("Pages of integrations", view.paging, "integrations", |n| format!("/?page={n}")))
         }
     };
     layout(ctx, "Integrations", content)
 }
 
-/// The spec runs use, and the one that did not validate when they differ.
-fn spec_cell(i: &IntegrationStatus) -> Markup {
+/// Which revision runs (the commit its applied spec came from, or its
+/// hash), and the spec that did not validate when there is one.
+fn spec_cell(i: &IntegrationStatus, revision: Option<&Revision>) -> Markup {
     html! {
-        code title=(i.spec_hash) { (short(&i.spec_hash)) }
+        @match revision {
+            Some(Revision::Commit { short_sha, subject, time }) => {
+                code title=(format!("commit {short_sha}, spec {}", i.spec_hash)) { (short_sha) }
+                " " span.subject { (truncated(subject, 60)) }
+                div.sub { (utc(*time)) }
+            }
+            Some(Revision::Uncommitted { hash }) => {
+                code title=(hash) { (short(hash)) }
+                div.sub.warn-text { "uncommitted: in no commit of its file" }
+            }
+            _ => { code title=(i.spec_hash) { (short(&i.spec_hash)) } div.sub { "spec hash (not in git)" } }
+        }
         @if let Some(attempted) = i.attempted_spec_hash.as_deref().filter(|a| *a != i.spec_hash) {
             div.sub.bad-text title=(attempted) { "attempted " (short(attempted)) " (invalid)" }
         }
     }
 }
 
-/// A small bar chart of one count over recent runs (oldest left); each bar
-/// links to its run and names it on hover; failed runs are marked.
+/// A small bar chart of one count over recent runs (oldest left): a value
+/// axis (0, half and the largest), a time axis (the first and last runs'
+/// start); each bar links to its run and names it on hover; failed runs
+/// are marked.
 fn chart(
     label: &str,
     runs: &[&RunRecord],
     value: impl Fn(&RunRecord) -> f64,
     unit: &str,
 ) -> Markup {
-    const WIDTH: f64 = 300.0;
-    const HEIGHT: f64 = 56.0;
+    const WIDTH: f64 = 320.0;
+    const HEIGHT: f64 = 96.0;
+    // The plot inside its axes' labels.
+    const LEFT: f64 = 40.0;
+    const TOP: f64 = 6.0;
+    const BOTTOM: f64 = 76.0;
+    let plot_width = WIDTH - LEFT - 4.0;
+    let plot_height = BOTTOM - TOP;
     let max = runs.iter().map(|r| value(r)).fold(0.0_f64, f64::max);
     // Room for at least 30 runs, newest at the right: a few runs are
     // narrow bars, not blocks.
-    let slot = WIDTH / runs.len().max(30) as f64;
-    let left = WIDTH - slot * runs.len() as f64;
+    let slot = plot_width / runs.len().max(30) as f64;
+    let left = LEFT + plot_width - slot * runs.len() as f64;
     let shown = |v: f64| {
         if unit == "s" {
             format!("{v:.1} s")
@@ -316,26 +398,72 @@ fn chart(
             format!("{v:.0}")
         }
     };
+    let y_of = |v: f64| {
+        if max > 0.0 {
+            BOTTOM - v / max * plot_height
+        } else {
+            BOTTOM
+        }
+    };
+    let stamp = |t: DateTime<Utc>| t.format("%m-%d %H:%M").to_string();
     html! {
         figure.chart {
-            figcaption { (label) span.sub { " · max " (shown(max)) } }
+            figcaption { (label) span.sub { " · last " (runs.len()) " runs" } }
             svg viewBox=(format!("0 0 {WIDTH} {HEIGHT}")) width=(WIDTH) height=(HEIGHT) role="img" aria-label=(format!("{label} per run")) {
-                line.axis x1="0" y1=(HEIGHT - 0.5) x2=(WIDTH) y2=(HEIGHT - 0.5) {}
+                // The value axis: 0, the largest and a value between.
+                @for v in value_ticks(max, unit) {
+                    line.grid x1=(LEFT) y1=(format!("{:.1}", y_of(v))) x2=(WIDTH - 4.0) y2=(format!("{:.1}", y_of(v))) {}
+                    text x=(LEFT - 4.0) y=(format!("{:.1}", y_of(v) + 3.0)) text-anchor="end" { (shown(v)) }
+                }
+                line.axis x1=(LEFT) y1=(BOTTOM + 0.5) x2=(WIDTH - 4.0) y2=(BOTTOM + 0.5) {}
+                line.axis x1=(LEFT - 0.5) y1=(TOP) x2=(LEFT - 0.5) y2=(BOTTOM) {}
+                // The time axis: when the first and the last run shown
+                // started, under their bars; as one range at the right
+                // when the bars are too close for two labels.
+                @if let (Some(first), Some(last)) = (runs.first(), runs.last()) {
+                    @if runs.len() == 1 {
+                        text x=(WIDTH - 4.0) y=(BOTTOM + 14.0) text-anchor="end" { (stamp(last.started_at)) }
+                    } @else if WIDTH - 4.0 - left >= 150.0 {
+                        text x=(format!("{left:.1}")) y=(BOTTOM + 14.0) text-anchor="start" { (stamp(first.started_at)) }
+                        text x=(WIDTH - 4.0) y=(BOTTOM + 14.0) text-anchor="end" { (stamp(last.started_at)) }
+                    } @else {
+                        text x=(WIDTH - 4.0) y=(BOTTOM + 14.0) text-anchor="end" { (stamp(first.started_at)) " → " (stamp(last.started_at)) }
+                    }
+                }
                 @for (n, r) in runs.iter().enumerate() {
                     @let v = value(r);
-                    @let h = if max > 0.0 { (v / max * (HEIGHT - 4.0)).max(if v > 0.0 { 1.5 } else { 0.0 }) } else { 0.0 };
+                    @let h = if max > 0.0 { (v / max * plot_height).max(if v > 0.0 { 1.5 } else { 0.0 }) } else { 0.0 };
                     @let x = left + n as f64 * slot;
                     @let tip = format!("run #{} · {} · {label}: {}{}", r.id, utc(r.started_at), shown(v), if r.status == "failed" { " · failed" } else { "" });
                     a href=(format!("/runs/{}", r.id)) {
                         @if r.status == "failed" {
-                            rect.failed x=(format!("{x:.1}")) y="0" width=(format!("{:.1}", (slot - 1.0).max(1.0))) height=(HEIGHT) { title { (tip) } }
+                            rect.failed x=(format!("{x:.1}")) y=(TOP) width=(format!("{:.1}", (slot - 1.0).max(1.0))) height=(plot_height) { title { (tip) } }
                         }
-                        rect.bar x=(format!("{x:.1}")) y=(format!("{:.1}", HEIGHT - h)) width=(format!("{:.1}", (slot - 1.0).max(1.0))) height=(format!("{h:.1}")) { title { (tip) } }
+                        rect.bar x=(format!("{x:.1}")) y=(format!("{:.1}", BOTTOM - h)) width=(format!("{:.1}", (slot - 1.0).max(1.0))) height=(format!("{h:.1}")) { title { (tip) } }
                     }
                 }
             }
         }
     }
+}
+
+/// The values a chart's axis labels: 0, the largest, and a round value
+/// between when there is one (counts are whole: no `0.5 runs`).
+fn value_ticks(max: f64, unit: &str) -> Vec<f64> {
+    let mut ticks = vec![0.0];
+    if max <= 0.0 {
+        return ticks;
+    }
+    let middle = if unit == "s" {
+        max / 2.0
+    } else {
+        (max / 2.0).floor()
+    };
+    if middle > 0.0 && middle < max {
+        ticks.push(middle);
+    }
+    ticks.push(max);
+    ticks
 }
 
 fn seconds(r: &RunRecord) -> f64 {
@@ -384,24 +512,28 @@ fn query_value(text: &str) -> String {
 pub fn integration(
     ctx: &Context<'_>,
     name: &str,
-    status: Option<&IntegrationStatus>,
+    status: Option<(&IntegrationStatus, Option<&Revision>)>,
     live: Option<&LiveState>,
     runs: &[RunRecord],
     reasons: Option<(i64, &[(String, i64)])>,
     outage: Option<&Outage<'_>>,
 ) -> String {
+    let revision = status.and_then(|(_, r)| r);
+    let status = status.map(|(s, _)| s);
     let oldest_first: Vec<&RunRecord> = runs.iter().rev().collect();
     let content = html! {
         p.crumbs { a href="/" { "Integrations" } " / " (name) }
         h1 {
             (name) " "
             @if let Some(title) = live.and_then(|l| l.title.as_deref()) { span.sub { (title) } " " }
-            (state_badges(status, live))
+            (health_badges(status, live))
         }
         @if let Some(outage) = outage { (outage_banner(ctx, outage)) }
         dl.facts {
             @if let Some(status) = status {
                 dt { "Network" } dd { (status.network) }
+                dt { "Health" } dd { (health_badges(Some(status), live)) }
+                dt { "Sync" } dd.sync { (sync_state(ctx, Some(status), live)) }
             }
             @if let Some(l) = live {
                 dt { "Manifest" } dd { code { (l.source_file) } }
@@ -409,24 +541,32 @@ pub fn integration(
                     code { (l.schedule) }
                     @if let Some(next) = l.next_run { " · next run " (when(next, ctx.now)) " (" (utc(next)) ")" }
                 }
-                @if let Some((failures, at)) = l.retry {
-                    dt { "Retry" } dd { (failures) " failed in a row; next try " (when(at, ctx.now)) }
+                @if let Some(at) = l.retry {
+                    dt { "Retry" } dd { "after " (l.failures) " failed in a row; next try " (when(at, ctx.now)) " (" (utc(at)) ")" }
                 }
+            } @else if let Some(status) = status {
+                dt { "Manifest" } dd { code { (status.source_file) } }
             }
             @if let Some(status) = status {
                 dt { "Last success" } dd {
                     @if let Some(t) = status.last_success_at { (when(t, ctx.now)) " (" (utc(t)) ")" } @else { "never" }
                 }
-                dt { "Campaigns" } dd { (status.active_campaigns) " active of " (status.campaigns) }
+                dt { "Campaigns" } dd {
+                    (status.active_campaigns) " active of " (status.campaigns) " · "
+                    a href=(format!("/campaigns?integration={}", query_value(name))) { "list them" }
+                }
+                dt { "Revision" } dd { (spec_cell(status, revision)) }
                 dt { "Spec applied" } dd { code { (status.spec_hash) } }
                 @if let Some(attempted) = status.attempted_spec_hash.as_deref().filter(|a| *a != status.spec_hash) {
                     dt { "Spec attempted" } dd { code { (attempted) } " " (badge("does not validate", "bad")) }
                 }
             }
         }
-        @if let Some(error) = status.and_then(|s| s.last_error.as_ref()) {
-            h2 { "Last error" }
+        @if let Some(error) = status.and_then(|s| s.last_error.as_deref()) {
+            @let kind = ErrorKind::of(error);
+            h2 { "Last error" @if kind != ErrorKind::Other { " " (badge(kind.label(), "bad")) } }
             pre.error { (error) }
+            @if let Some(hint) = kind.hint() { p.hint { "→ " (hint) } }
         }
         @if outage.is_none() {
             h2 { "Recent runs" }
@@ -454,26 +594,24 @@ pub fn integration(
 
 fn runs_table(runs: &[RunRecord]) -> Markup {
     html! {
-        div.scroll {
-            table.grid {
-                thead { tr {
-                    th { "Run" } th { "Result" } th { "Trigger" } th { "Started" } th { "Duration" }
-                    th.num { "Pages" } th.num { "Fetched" } th.num { "Created" } th.num { "Updated" }
-                    th.num { "Unchanged" } th.num { "Skipped" } th.num { "Removed" } th { "Error" }
-                } }
-                tbody {
-                    @for r in runs {
-                        tr {
-                            td { a href=(format!("/runs/{}", r.id)) { "#" (r.id) } }
-                            td { (run_badge(r)) }
-                            td { (r.trigger) }
-                            td.nowrap { (utc(r.started_at)) }
-                            td { (duration(r).unwrap_or_default()) }
-                            td.num { (r.pages) } td.num { (r.fetched) } td.num { (r.created) }
-                            td.num { (r.updated) } td.num { (r.unchanged) } td.num { (r.skipped) }
-                            td.num { (r.removed) }
-                            td.error { @if let Some(e) = &r.error { span title=(e) { (truncated(e, 100)) } } }
-                        }
+        table.grid {
+            thead { tr {
+                th { "Run" } th { "Result" } th { "Trigger" } th { "Started" } th { "Duration" }
+                th.num { "Pages" } th.num { "Fetched" } th.num { "Created" } th.num { "Updated" }
+                th.num { "Unchanged" } th.num { "Skipped" } th.num { "Removed" } th { "Error" }
+            } }
+            tbody {
+                @for r in runs {
+                    tr {
+                        td { a href=(format!("/runs/{}", r.id)) { "#" (r.id) } }
+                        td { (run_badge(r)) }
+                        td { (r.trigger) }
+                        td.nowrap { (utc(r.started_at)) }
+                        td { (duration(r).unwrap_or_default()) }
+                        td.num { (r.pages) } td.num { (r.fetched) } td.num { (r.created) }
+                        td.num { (r.updated) } td.num { (r.unchanged) } td.num { (r.skipped) }
+                        td.num { (r.removed) }
+                        td.error { @if let Some(e) = &r.error { span title=(e) { (truncated(e, 100)) } } }
                     }
                 }
             }
@@ -488,15 +626,113 @@ pub struct SkipPage<'a> {
     pub reason: Option<&'a str>,
 }
 
-/// `/runs/ID`: a run's counts, error, skip reasons and skipped offers.
+/// A page of a list of `total` items.
+#[derive(Debug, Clone, Copy)]
+pub struct Paging {
+    pub number: i64,
+    pub per_page: i64,
+    pub total: i64,
+}
+
+impl Paging {
+    fn pages(&self) -> i64 {
+        ((self.total + self.per_page - 1) / self.per_page.max(1)).max(1)
+    }
+}
+
+/// Links to the previous and next pages of a list, and where this one is.
+fn pager(label: &str, paging: Paging, noun: &str, href: impl Fn(i64) -> String) -> Markup {
+    let pages = paging.pages();
+    html! {
+        nav.pages aria-label=(label) {
+            @if paging.number > 1 { a rel="prev" href=(href(paging.number - 1)) { "← previous" } " " }
+            span { "page " (paging.number) " of " (pages) " · " (paging.total) " " (noun) }
+            @if paging.number < pages { " " a rel="next" href=(href(paging.number + 1)) { "next →" } }
+        }
+    }
+}
+
+/// What a run's page lists besides its counts.
+pub struct RunDetails<'a> {
+    pub reasons: &'a [(String, i64)],
+    pub skips: &'a [SkipRecord],
+    pub warnings: &'a [(String, String)],
+    /// A page of the changes it made.
+    pub changes: &'a [ChangeRecord],
+}
+
+/// A stored value of a changed column as people read it: text as is,
+/// lists joined, caps in words, nothing as `—`.
+fn change_value(column: &str, value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Null => "—".into(),
+        serde_json::Value::String(s) => s.clone(),
+        _ if column == "caps" => caps_in_words(value),
+        serde_json::Value::Array(items) if items.is_empty() => "none".into(),
+        serde_json::Value::Array(_) => json_list(value),
+        other => other.to_string(),
+    }
+}
+
+/// The changes of a run: each campaign (linked to it), what happened, why,
+/// and each column's old → new (long values cut to the part that differs).
+fn changes_table(run: &RunRecord, changes: &[ChangeRecord]) -> Markup {
+    html! {
+        table.grid.changes {
+            thead { tr { th { "Campaign" } th { "Change" } th { "Columns: old → new" } } }
+            tbody {
+                @for c in changes {
+                    tr {
+                        td {
+                            a href=(format!("/campaigns?q={}&integration={}", query_value(&c.external_id), query_value(&run.integration))) {
+                                code { (c.external_id) }
+                            }
+                        }
+                        td {
+                            (badge(c.kind.as_str(), match c.kind {
+                                crate::store::ChangeKind::Created | crate::store::ChangeKind::Restored => "ok",
+                                crate::store::ChangeKind::Updated => "busy",
+                                crate::store::ChangeKind::Removed => "warn",
+                            }))
+                            @if let Some(cause) = &c.cause { div.sub { (cause) } }
+                        }
+                        td {
+                            @if c.columns.is_empty() {
+                                span.muted-text { "new campaign, status " (c.status) }
+                            } @else {
+                                ul.columns {
+                                    @for f in &c.columns {
+                                        @let (old, new) = crate::store::feed::differing(&change_value(&f.column, &f.old), &change_value(&f.column, &f.new), 120, 40);
+                                        li {
+                                            code.column { (f.column) } " "
+                                            del { (old) } " → " ins { (new) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `/runs/ID`: a run's counts, error, changes, warnings, skip reasons and
+/// skipped offers.
 pub fn run(
     ctx: &Context<'_>,
     run: &RunRecord,
-    reasons: &[(String, i64)],
-    skips: &[SkipRecord],
-    warnings: &[(String, String)],
+    details: &RunDetails<'_>,
     page: SkipPage<'_>,
+    changes: Paging,
 ) -> String {
+    let RunDetails {
+        reasons,
+        skips,
+        warnings,
+        changes: changed,
+    } = *details;
     let total: i64 = match page.reason {
         Some(reason) => reasons
             .iter()
@@ -504,7 +740,6 @@ pub fn run(
             .map_or(0, |(_, n)| *n),
         None => reasons.iter().map(|(_, n)| n).sum(),
     };
-    let pages = ((total + page.per_page - 1) / page.per_page).max(1);
     let href = |n: i64| match page.reason {
         Some(reason) => format!("/runs/{}?reason={}&page={n}", run.id, query_value(reason)),
         None => format!("/runs/{}?page={n}", run.id),
@@ -528,6 +763,17 @@ pub fn run(
         @if let Some(error) = &run.error {
             h2 { "Error" }
             pre.error { (error) }
+        }
+        h2 #changes { "Changes" }
+        @if changes.total == 0 {
+            p.empty {
+                @if run.created + run.updated + run.removed + run.restored > 0 {
+                    "The change feed no longer holds this run's changes (past its retention)."
+                } @else { "This run changed no campaign." }
+            }
+        } @else {
+            (changes_table(run, changed))
+            (pager("Pages of changes", changes, "changes", |n| format!("/runs/{}?changes={n}#changes", run.id)))
         }
         h2 { "Warnings" }
         @if warnings.is_empty() {
@@ -565,74 +811,129 @@ pub fn run(
                     }
                 }
             }
-            nav.pages aria-label="Pages of skipped offers" {
-                @if page.number > 1 { a rel="prev" href=(href(page.number - 1)) { "← previous" } " " }
-                span { "page " (page.number) " of " (pages) " · " (total) " offers" }
-                @if page.number < pages { " " a rel="next" href=(href(page.number + 1)) { "next →" } }
-            }
+            (pager("Pages of skipped offers", Paging { number: page.number, per_page: page.per_page, total }, "offers", href))
         }
     };
     layout(ctx, &format!("Run #{}", run.id), content)
 }
 
-/// `/campaigns?q=`: campaigns whose id is the text or whose name holds it.
+/// What the campaigns page lists: a search's matches (at most `limit`
+/// shown), or a page of one integration's campaigns.
+#[derive(Debug, Clone, Copy)]
+pub enum Listing {
+    Search { limit: usize },
+    Page(Paging),
+}
+
+/// `/campaigns?q=`: campaigns whose id is the text or whose name holds it;
+/// `/campaigns?integration=NAME`: that integration's campaigns, paged.
 pub fn campaigns(
     ctx: &Context<'_>,
     needle: &str,
     integration: Option<&str>,
     found: &[(String, CampaignRecord)],
-    limit: usize,
+    listing: Listing,
 ) -> String {
+    let limit = match listing {
+        Listing::Search { limit } => limit,
+        Listing::Page(paging) => paging.per_page as usize,
+    };
     let content = html! {
-        h1 { "Campaigns" }
+        @if let (Listing::Page(_), Some(name)) = (listing, integration) {
+            p.crumbs { a href="/" { "Integrations" } " / " a href=(format!("/integrations/{name}")) { (name) } " / campaigns" }
+            h1 { "Campaigns of " (name) }
+        } @else {
+            h1 { "Campaigns" }
+        }
         form.search.wide method="get" action="/campaigns" role="search" {
             input type="search" name="q" value=(needle) placeholder="Campaign id or name" aria-label="Campaign id or name";
             input type="text" name="integration" value=(integration.unwrap_or_default()) placeholder="any integration" aria-label="Integration";
             button type="submit" { "Search" }
         }
-        @if needle.is_empty() {
-            p.empty { "Search by the network's offer id or by a part of the name." }
+        @if needle.is_empty() && integration.is_none() {
+            p.empty { "Search by the network's offer id or by a part of the name, or give an integration to list its campaigns." }
         } @else if found.is_empty() {
-            p.empty { "No campaign matches " q { (needle) } "." }
+            @if needle.is_empty() { p.empty { "No campaign in this integration." } }
+            @else { p.empty { "No campaign matches " q { (needle) } "." } }
         } @else {
-            p.summary {
-                @if found.len() > limit { "The first " (limit) " matches" } @else { (found.len()) " matches" }
+            @if let Listing::Search { .. } = listing {
+                p.summary {
+                    @if found.len() > limit { "The first " (limit) " matches" } @else { (found.len()) " matches" }
+                }
             }
-            div.scroll {
-                table.grid {
-                    thead { tr {
-                        th { "Integration" } th { "Id" } th { "Name" } th { "Status" } th { "Visibility" }
-                        th.num { "Revenue" } th.num { "Payout" } th { "Currency" } th { "Countries" }
-                        th { "Category" } th { "Tracking URL" } th { "Caps" } th { "Changed" }
-                    } }
-                    tbody {
-                        @for (integration, c) in found.iter().take(limit) {
-                            tr {
-                                td { a href=(format!("/integrations/{integration}")) { (integration) } }
-                                td { code { (c.external_id) } }
-                                td { (c.name) }
-                                td {
-                                    (badge(&c.status, if c.status == "active" { "ok" } else { "muted" }))
-                                    @if let Some(t) = c.removed_at { " " span.badge.warn title=(utc(t)) { "gone upstream" } }
-                                }
-                                td { (c.visibility) }
-                                @let kind = crate::campaign::PayoutKind::from_stored(&c.payout_kind);
-                                td.num { (c.revenue.map(|d| kind.shown(d)).unwrap_or_default()) }
-                                td.num { (c.payout.map(|d| kind.shown(d)).unwrap_or_default()) }
-                                td { (c.currency.as_deref().unwrap_or_default()) }
-                                td { (json_list(&c.countries)) }
-                                td { (c.category.as_deref().unwrap_or_default()) }
-                                td.url { @if let Some(u) = &c.tracking_url { code { (u) } } }
-                                td { code { (c.caps.to_string()) } }
-                                td { (utc(c.changed_at)) }
+            table.grid.campaigns {
+                thead { tr {
+                    th { "Integration" } th { "Id" } th { "Name" } th { "Status" } th { "Visibility" }
+                    th.num { "Revenue" } th.num { "Payout" } th { "Currency" } th { "Countries" }
+                    th { "Category" } th { "Tracking URL" } th { "Caps" } th { "Changed" }
+                } }
+                tbody {
+                    @for (integration, c) in found.iter().take(limit) {
+                        tr {
+                            td { a href=(format!("/integrations/{integration}")) { (integration) } }
+                            td { code { (c.external_id) } }
+                            td.campaign-name { (c.name) }
+                            td {
+                                (badge(&c.status, if c.status == "active" { "ok" } else { "muted" }))
+                                @if let Some(t) = c.removed_at { " " span.badge.warn title=(utc(t)) { "gone upstream" } }
                             }
+                            td { (c.visibility) }
+                            @let kind = crate::campaign::PayoutKind::from_stored(&c.payout_kind);
+                            td.num { (c.revenue.map(|d| kind.shown(d)).unwrap_or_default()) }
+                            td.num { (c.payout.map(|d| kind.shown(d)).unwrap_or_default()) }
+                            td { (c.currency.as_deref().unwrap_or_default()) }
+                            td { (json_list(&c.countries)) }
+                            td { (c.category.as_deref().unwrap_or_default()) }
+                            td.url { @if let Some(u) = &c.tracking_url { code { (u) } } }
+                            td { (caps_in_words(&c.caps)) }
+                            td.nowrap { (utc(c.changed_at)) }
                         }
                     }
                 }
             }
+            @if let (Listing::Page(paging), Some(name)) = (listing, integration) {
+                (pager("Pages of campaigns", paging, "campaigns", |n| format!("/campaigns?integration={}&page={n}", query_value(name))))
+            }
         }
     };
     layout(ctx, "Campaigns", content)
+}
+
+/// Caps as a sentence: `100 conversions a day; 5000 clicks in total`;
+/// `none` for no cap. Anything that is not a list of caps shows as JSON.
+fn caps_in_words(value: &serde_json::Value) -> String {
+    use crate::offer::{Cap, CapEvent, CapPeriod};
+    let Ok(caps) = serde_json::from_value::<Vec<Cap>>(value.clone()) else {
+        return value.to_string();
+    };
+    if caps.is_empty() {
+        return "none".into();
+    }
+    caps.iter()
+        .map(|cap| {
+            let event = match cap.event {
+                CapEvent::Conversions => "conversions",
+                CapEvent::Clicks => "clicks",
+                CapEvent::Impressions => "impressions",
+                CapEvent::Payout => "in payout",
+            };
+            let period = match cap.period {
+                CapPeriod::Daily => "a day",
+                CapPeriod::Weekly => "a week",
+                CapPeriod::Monthly => "a month",
+                CapPeriod::Total => "in total",
+            };
+            let mut words = format!("{} {event} {period}", cap.value.normalize());
+            if let Some(zone) = &cap.timezone {
+                words.push_str(&format!(" ({zone})"));
+            }
+            if let Some(then) = &cap.over_delivery {
+                words.push_str(&format!(", then {then}"));
+            }
+            words
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn json_list(value: &serde_json::Value) -> String {
@@ -677,6 +978,12 @@ pub fn unavailable(ctx: &Context<'_>, error: &str, what: &str) -> String {
 mod tests {
     use super::*;
 
+    const NO_CHANGES: Paging = Paging {
+        number: 1,
+        per_page: 100,
+        total: 0,
+    };
+
     fn board() -> Board {
         Board::new("host:1".into())
     }
@@ -717,14 +1024,18 @@ mod tests {
         let html = run(
             &ctx,
             &run_record(7, "failed"),
-            &[("payout_above_max".into(), 1)],
-            &skips,
-            &[("7".into(), "payout <b>abc</b> is not a decimal".into())],
+            &RunDetails {
+                reasons: &[("payout_above_max".into(), 1)],
+                skips: &skips,
+                warnings: &[("7".into(), "payout <b>abc</b> is not a decimal".into())],
+                changes: &[],
+            },
             SkipPage {
                 number: 1,
                 per_page: 100,
                 reason: None,
             },
+            NO_CHANGES,
         );
         assert!(!html.contains("<script>alert"), "{html}");
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
@@ -743,14 +1054,18 @@ mod tests {
         let html = run(
             &ctx,
             &run_record(7, "succeeded"),
-            &[("status_excluded".into(), 250), ("no_payout".into(), 5)],
-            &[],
-            &[],
+            &RunDetails {
+                reasons: &[("status_excluded".into(), 250), ("no_payout".into(), 5)],
+                skips: &[],
+                warnings: &[],
+                changes: &[],
+            },
             SkipPage {
                 number: 2,
                 per_page: 100,
                 reason: Some("status_excluded"),
             },
+            NO_CHANGES,
         );
         assert!(html.contains("page 2 of 3 · 250 offers"), "{html}");
         assert!(html.contains(r#"href="/runs/7?reason=status_excluded&amp;page=1""#));
@@ -766,6 +1081,68 @@ mod tests {
         );
         assert_eq!(relative(now + chrono::TimeDelta::hours(2), now), "in 2 h");
         assert_eq!(relative(now, now), "now");
+    }
+
+    /// Issue 27.13: charts have a value axis and a time axis.
+    #[test]
+    fn a_chart_has_a_value_axis_and_a_time_axis() {
+        let mut runs: Vec<RunRecord> = (1..=40).map(|id| run_record(id, "succeeded")).collect();
+        let start = Utc::now() - chrono::TimeDelta::hours(40);
+        for (n, r) in runs.iter_mut().enumerate() {
+            r.started_at = start + chrono::TimeDelta::hours(n as i64);
+            r.created = n as i32;
+        }
+        let refs: Vec<&RunRecord> = runs.iter().collect();
+        let svg = chart("created", &refs, |r| f64::from(r.created), "").into_string();
+        let labels: Vec<&str> = svg
+            .split("<text")
+            .skip(1)
+            .filter_map(|t| t.split_once('>').and_then(|(_, r)| r.split_once("</text>")))
+            .map(|(text, _)| text)
+            .collect();
+        let first = runs[0].started_at.format("%m-%d %H:%M").to_string();
+        let last = runs[39].started_at.format("%m-%d %H:%M").to_string();
+        assert_eq!(
+            labels,
+            ["0", "19", "39", first.as_str(), last.as_str()],
+            "{svg}"
+        );
+        // Whole counts: no half a run on the axis; nothing twice at 0.
+        assert_eq!(value_ticks(1.0, ""), [0.0, 1.0]);
+        assert_eq!(value_ticks(0.0, ""), [0.0]);
+        assert_eq!(value_ticks(3.0, "s"), [0.0, 1.5, 3.0]);
+        // Two runs side by side: one range, not two labels on each other.
+        let svg = chart("created", &refs[38..], |r| f64::from(r.created), "").into_string();
+        assert!(
+            svg.contains(&format!(
+                "{} → {last}",
+                runs[38].started_at.format("%m-%d %H:%M")
+            )),
+            "{svg}"
+        );
+    }
+
+    #[test]
+    fn long_text_is_cut_after_a_word_and_caps_read_in_words() {
+        let error =
+            "https://api.example/offers?page=1: HTTP 401 Unauthorized: the key is not valid";
+        assert_eq!(
+            truncated(error, 42),
+            "https://api.example/offers?page=1: HTTP…"
+        );
+        assert_eq!(
+            truncated("x".repeat(50).as_str(), 10),
+            format!("{}…", "x".repeat(10))
+        );
+        let caps = serde_json::json!([
+            {"event": "conversions", "period": "daily", "value": "100"},
+            {"event": "payout", "period": "monthly", "value": "2500.00", "timezone": "Europe/Paris"}
+        ]);
+        assert_eq!(
+            caps_in_words(&caps),
+            "100 conversions a day; 2500 in payout a month (Europe/Paris)"
+        );
+        assert_eq!(caps_in_words(&serde_json::json!([])), "none");
     }
 
     #[test]
