@@ -32,7 +32,6 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Timelike, Utc};
 use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl, sql_query};
-use serde_json::json;
 
 /// Short, so that the kill's takeover falls inside a 10-minute window; the
 /// daemon's default is 120 s.
@@ -116,43 +115,10 @@ struct Run {
 
 fn main() {
     let options = options();
-    let admin_url = std::env::var("OFFERSYNC_BENCH_PG")
-        .or_else(|_| std::env::var("OFFERSYNC_TEST_PG"))
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
-
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let page =
-        json!({"offers": common::offers(3, false), "paging": {"total_count": 3}}).to_string();
-    let base_url = runtime.block_on(async move {
-        let app = axum::Router::new().route(
-            "/v1/affiliates/offersrunnable",
-            axum::routing::get(move || {
-                let page = page.clone();
-                async move { ([("content-type", "application/json")], page) }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("binds");
-        let addr = listener.local_addr().expect("address");
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        format!("http://{addr}")
-    });
-
-    let name = format!("offersync_bench_fleet_{}", std::process::id());
-    let mut admin = PgConnection::establish(&admin_url)
-        .unwrap_or_else(|e| panic!("PostgreSQL at {admin_url}: {e}"));
-    sql_query(format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .expect("creates the bench database");
-    let url = format!(
-        "{}/{name}",
-        admin_url.rsplit_once('/').expect("a database").0
-    );
+    let feed = common::SmallFeed::start();
+    let base_url = feed.base_url.clone();
+    let db = common::BenchDatabase::create("fleet");
+    let (name, url, mut admin) = (db.name, db.url, db.admin);
 
     // The window starts at the first whole minute after the first runs of
     // every integration are expected to be done; until then nothing ticks.

@@ -197,3 +197,70 @@ pub fn proc_usage(pid: u32) -> (u64, f64) {
         .unwrap_or(0.0);
     (cpu, rss_kb / 1024.0)
 }
+
+/// A mock network on 127.0.0.1 serving one 3-offer Everflow page at
+/// `/v1/affiliates/offersrunnable`, for the daemon benchmarks' many
+/// integrations; it serves while this value lives.
+pub struct SmallFeed {
+    pub base_url: String,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl SmallFeed {
+    pub fn start() -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let page = json!({"offers": offers(3, false), "paging": {"total_count": 3}}).to_string();
+        let base_url = runtime.block_on(async move {
+            let app = axum::Router::new().route(
+                "/v1/affiliates/offersrunnable",
+                axum::routing::get(move || {
+                    let page = page.clone();
+                    async move { ([("content-type", "application/json")], page) }
+                }),
+            );
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("binds");
+            let addr = listener.local_addr().expect("address");
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            format!("http://{addr}")
+        });
+        SmallFeed {
+            base_url,
+            _runtime: runtime,
+        }
+    }
+}
+
+/// A fresh database on the benchmarks' PostgreSQL (`OFFERSYNC_BENCH_PG`,
+/// else `OFFERSYNC_TEST_PG`, else the local one), with the admin connection
+/// that drops it at the end.
+pub struct BenchDatabase {
+    pub name: String,
+    pub url: String,
+    pub admin: diesel::PgConnection,
+}
+
+impl BenchDatabase {
+    pub fn create(purpose: &str) -> Self {
+        use diesel::{Connection, RunQueryDsl};
+        let admin_url = std::env::var("OFFERSYNC_BENCH_PG")
+            .or_else(|_| std::env::var("OFFERSYNC_TEST_PG"))
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
+        let name = format!("offersync_bench_{purpose}_{}", std::process::id());
+        let mut admin = diesel::PgConnection::establish(&admin_url)
+            .unwrap_or_else(|e| panic!("PostgreSQL at {admin_url}: {e}"));
+        diesel::sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .expect("creates the bench database");
+        let url = format!(
+            "{}/{name}",
+            admin_url.rsplit_once('/').expect("a database").0
+        );
+        BenchDatabase { name, url, admin }
+    }
+}
