@@ -59,6 +59,10 @@ pub struct RunReport {
     /// Records whose kept outcome was reused rather than parsed, mapped
     /// and filtered again (the fast path; counted among the others too).
     pub reused: u64,
+    /// When a succeeded run ended, as the store recorded it (the
+    /// integration's last success).
+    #[serde(skip)]
+    pub succeeded_at: Option<chrono::DateTime<Utc>>,
 }
 
 fn as_seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -337,7 +341,7 @@ async fn drive(
     let _ = tx.send(message).await;
     drop(tx);
     let (store, result) = writer.await.expect("the writer thread never panics");
-    let report = result.map(|(run, counts, error, plan)| {
+    let report = result.map(|(run, counts, error, plan, succeeded_at)| {
         let report = RunReport {
             integration: def.name.clone(),
             run,
@@ -346,6 +350,7 @@ async fn drive(
             elapsed: started.elapsed(),
             plan,
             reused,
+            succeeded_at,
         };
         // The one line a finished run logs; JSON logs carry `counts` as an object.
         let counts = serde_json::to_string(&report.counts).expect("counts serialize");
@@ -401,7 +406,15 @@ pub async fn fetch_only(def: Arc<IntegrationDef>) -> Result<FetchSummary, String
     fetched.map(|_| summary)
 }
 
-type WriteResult = (Option<RunId>, RunCounts, Option<String>, Option<PlanReport>);
+/// The run's id, counts, error, plan (for plans) and, when it succeeded,
+/// the time it ended as the store recorded it.
+type WriteResult = (
+    Option<RunId>,
+    RunCounts,
+    Option<String>,
+    Option<PlanReport>,
+    Option<chrono::DateTime<Utc>>,
+);
 
 fn write_side(
     store: &mut dyn Store,
@@ -485,7 +498,7 @@ fn write_side(
                 Err(refusal) => Some(refusal.to_string()),
             }
         });
-        return Ok((None, reconciler.counts, error, Some(report)));
+        return Ok((None, reconciler.counts, error, Some(report), None));
     };
 
     // The lock comes first: on SQLite, registering the integration is a
@@ -506,8 +519,8 @@ fn write_side(
     };
     tracing::Span::current().record("run_id", run.0);
     let outcome = apply(store, def, integration_id, run, options, &mut rx, ready);
-    let (counts, error) = match outcome {
-        Ok(counts) => (counts, None),
+    let (counts, error, succeeded_at) = match outcome {
+        Ok((counts, succeeded_at)) => (counts, None, Some(succeeded_at)),
         Err((counts, error)) => {
             // Nothing of a failed run was kept: it reports what it read,
             // never creates or removals that were rolled back.
@@ -519,14 +532,14 @@ fn write_side(
                 ..RunCounts::default()
             };
             record_failure(store, def, run, integration_id, &counts, &error);
-            (counts, Some(error))
+            (counts, Some(error), None)
         }
     };
     if let Err(e) = store.end_run() {
         // The lock goes with the connection; the run's outcome is what matters.
         tracing::warn!(integration = %def.name, run = run.0, error = %e, "cannot release the run lock");
     }
-    Ok((Some(run), counts, error, None))
+    Ok((Some(run), counts, error, None, succeeded_at))
 }
 
 /// Marks a run failed. When the store itself is what failed (the database
@@ -652,7 +665,7 @@ fn apply(
     options: RunOptions,
     rx: &mut mpsc::Receiver<Message>,
     ready: tokio::sync::oneshot::Sender<Option<Arc<FastIndex>>>,
-) -> Result<RunCounts, (RunCounts, String)> {
+) -> Result<(RunCounts, chrono::DateTime<Utc>), (RunCounts, String)> {
     let fast_path = fast_path_for(def, options.fast_path);
     let revision = outcome_revision(def);
     let read = store.stored_index(integration_id).and_then(|index| {
@@ -679,6 +692,7 @@ fn apply(
     let stale_outcomes = fast.as_ref().is_some_and(|(_, stale)| *stale);
     let _ = ready.send(fast.map(|(fast, _)| Arc::new(fast)));
     let mut reconciler = reconciler_for(def, index, policy.as_deref());
+    let mut finished_at = Utc::now();
     let result = store.in_transaction(&mut |writes: &mut dyn Writes| {
         let now = Utc::now();
         let mut warnings_kept = 0;
@@ -728,18 +742,19 @@ fn apply(
         if stale_outcomes {
             writes.prune_outcomes(integration_id, &revision)?;
         }
+        finished_at = Utc::now();
         writes.finish_run(
             run,
             integration_id,
             &reconciler.counts,
             options.accept_removals,
-            Utc::now(),
+            finished_at,
         )?;
         Ok(())
     });
     let counts = std::mem::take(&mut reconciler.counts);
     match result {
-        Ok(()) => Ok(counts),
+        Ok(()) => Ok((counts, finished_at)),
         Err(e) => Err((counts, e.to_string())),
     }
 }

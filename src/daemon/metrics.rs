@@ -135,10 +135,11 @@ impl Metrics {
     pub fn record_run(
         &self,
         integration: &str,
-        succeeded: bool,
+        succeeded_at: Option<chrono::DateTime<chrono::Utc>>,
         counts: Option<&RunCounts>,
         seconds: f64,
     ) {
+        let succeeded = succeeded_at.is_some();
         let mut c = self.counters.lock().unwrap_or_else(|p| p.into_inner());
         c.durations.observe(seconds);
         let i = c.integrations.entry(integration.to_string()).or_default();
@@ -146,7 +147,8 @@ impl Metrics {
         if succeeded {
             i.succeeded += 1;
             i.failures_in_a_row = 0;
-            i.last_success = Some(chrono::Utc::now().timestamp());
+            // The time the store recorded: a restart seeds the same value.
+            i.last_success = succeeded_at.map(|t| t.timestamp());
         } else {
             i.failed += 1;
             i.failures_in_a_row = i.failures_in_a_row.saturating_add(1);
@@ -518,9 +520,9 @@ mod tests {
             ..RunCounts::default()
         };
         counts.skip(SkipReason::PayoutBelowMin);
-        m.record_run("acme \"eu\"", true, Some(&counts), 1.5);
+        m.record_run("acme \"eu\"", Some(chrono::Utc::now()), Some(&counts), 1.5);
         m.run_finished();
-        m.record_run("acme \"eu\"", false, None, 0.5);
+        m.record_run("acme \"eu\"", None, None, 0.5);
         let text = m.render();
         assert!(text.contains("offersync_runs_in_flight 1\n"), "{text}");
         m.run_finished();
@@ -578,8 +580,8 @@ mod tests {
         let yesterday = chrono::Utc::now() - chrono::TimeDelta::days(1);
         m.seed("old", Some(yesterday), 4);
         for _ in 0..3 {
-            m.record_run("acme", false, None, 0.1);
-            m.record_run("gone", false, None, 0.1);
+            m.record_run("acme", None, None, 0.1);
+            m.record_run("gone", None, None, 0.1);
         }
         let text = m.render();
         for line in [
@@ -596,7 +598,12 @@ mod tests {
             "offersync_last_success_timestamp_seconds{{integration=\"old\"}} {}",
             yesterday.timestamp()
         )));
-        m.record_run("acme", true, Some(&RunCounts::default()), 0.1);
+        m.record_run(
+            "acme",
+            Some(chrono::Utc::now()),
+            Some(&RunCounts::default()),
+            0.1,
+        );
         m.heartbeat(names[..1].iter().chain(&names[2..]));
         let text = m.render();
         assert!(text.contains("offersync_integration_failing{integration=\"acme\"} 0"));
@@ -624,8 +631,8 @@ mod tests {
                 counts.skip(reason);
             }
             for name in &names {
-                m.record_run(name, true, Some(&counts), 0.3);
-                m.record_run(name, false, None, 0.3);
+                m.record_run(name, Some(chrono::Utc::now()), Some(&counts), 0.3);
+                m.record_run(name, None, None, 0.3);
             }
             let text = m.render();
             let samples = text.lines().filter(|l| !l.starts_with('#')).count();

@@ -671,7 +671,7 @@ impl Daemon {
                         Ok(report) => {
                             metrics.record_run(
                                 &name,
-                                report.succeeded(),
+                                report.succeeded_at.filter(|_| report.succeeded()),
                                 Some(&report.counts),
                                 report.elapsed.as_secs_f64(),
                             );
@@ -688,7 +688,7 @@ impl Daemon {
             };
             if matches!(outcome, RunEnd::NotStarted(_)) {
                 // It could not start: a failed run all the same, for alerts.
-                metrics.record_run(&name, false, None, started.elapsed().as_secs_f64());
+                metrics.record_run(&name, None, None, started.elapsed().as_secs_f64());
             }
             metrics.run_finished();
             let _ = events.send(Event::RunDone {
