@@ -11,7 +11,7 @@ mod common;
 
 use common::*;
 use diesel::QueryableByName;
-use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel::sql_types::{Nullable, Text};
 use offersync::store::{self, Trigger};
 use offersync::sync::{self, RunReport};
 use serde_json::Value;
@@ -74,45 +74,6 @@ fn skips(db: &TestDb, report: &RunReport) -> Vec<(Option<String>, String, String
         .collect();
     skips.sort();
     skips
-}
-
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
-/// Counts every row written to `campaigns` from now on.
-fn count_writes(db: &TestDb) {
-    db.execute("CREATE TABLE campaign_writes (n INTEGER)");
-    match db.backend {
-        Backend::Postgres => {
-            db.execute(
-                "CREATE FUNCTION count_campaign_write() RETURNS trigger LANGUAGE plpgsql AS \
-                 $$ BEGIN INSERT INTO campaign_writes VALUES (1); RETURN NEW; END $$",
-            );
-            db.execute(
-                "CREATE TRIGGER count_campaign_writes AFTER INSERT OR UPDATE ON campaigns \
-                 FOR EACH ROW EXECUTE FUNCTION count_campaign_write()",
-            );
-        }
-        Backend::Sqlite => {
-            db.execute(
-                "CREATE TRIGGER count_campaign_updates AFTER UPDATE ON campaigns \
-                 BEGIN INSERT INTO campaign_writes VALUES (1); END",
-            );
-            db.execute(
-                "CREATE TRIGGER count_campaign_inserts AFTER INSERT ON campaigns \
-                 BEGIN INSERT INTO campaign_writes VALUES (1); END",
-            );
-        }
-    }
-}
-
-fn writes_since_last_look(db: &TestDb) -> i64 {
-    let n = db.query::<Count>("SELECT COUNT(*) AS n FROM campaign_writes")[0].n;
-    db.execute("DELETE FROM campaign_writes");
-    n
 }
 
 /// A feed with every kind of outcome: offers imported, offers the payout
@@ -193,12 +154,12 @@ async fn a_run_with_nothing_changed_writes_no_campaign_and_parses_nothing(backen
     let first = sync_with(&m, &db, true).await;
     // Payouts are `id % 40 + 1`.50: ids 19 to 25 are over the max of 20.
     assert_eq!((first.counts.created, first.reused), (18, 0));
-    count_writes(&db);
+    db.count_campaign_writes();
     let again = sync_with(&m, &db, true).await;
     assert_eq!(again.reused, 25, "{:?}", again.counts);
     assert_eq!(again.counts.unchanged, 18);
     assert_eq!(again.counts.skipped_by_reason.values().sum::<u32>(), 7);
-    assert_eq!(writes_since_last_look(&db), 0);
+    assert_eq!(db.campaign_writes_since_last_look(), 0);
 }
 
 /// A changed setting reaches every row although no record changed: the
@@ -224,10 +185,10 @@ async fn a_changed_setting_converges_with_the_fast_path_on(backend: Backend) {
     sync_with(&m, &full_db, false).await;
     let expected: Vec<Option<String>> = rows(&full_db).into_iter().map(|r| r.payout).collect();
     assert_eq!(payouts, expected);
-    count_writes(&db);
+    db.count_campaign_writes();
     let again = sync_with(&m, &db, true).await;
     assert_eq!((again.counts.unchanged, again.reused), (12, 12));
-    assert_eq!(writes_since_last_look(&db), 0);
+    assert_eq!(db.campaign_writes_since_last_look(), 0);
 }
 
 /// A hand-edited row is drift: its record is parsed again and the row put

@@ -9,7 +9,7 @@ mod common;
 
 use common::*;
 use diesel::QueryableByName;
-use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel::sql_types::{Nullable, Text};
 use offersync::store::{self, CampaignRecord, RunId, Trigger};
 use offersync::sync::{self, RunReport};
 
@@ -39,46 +39,6 @@ fn campaign(db: &TestDb, external_id: &str) -> CampaignRecord {
 
 fn set_spec(m: &Manifests, mock: &MockNetwork, extra: &str) {
     m.set_integration(&integration_yaml("acme", &mock.base_url(), extra));
-}
-
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
-/// Counts every row written to `campaigns` from now on (by anyone): a test
-/// trigger beside offersync's own.
-fn count_writes(db: &TestDb) {
-    db.execute("CREATE TABLE campaign_writes (n INTEGER)");
-    match db.backend {
-        Backend::Postgres => {
-            db.execute(
-                "CREATE FUNCTION count_campaign_write() RETURNS trigger LANGUAGE plpgsql AS \
-                 $$ BEGIN INSERT INTO campaign_writes VALUES (1); RETURN NEW; END $$",
-            );
-            db.execute(
-                "CREATE TRIGGER count_campaign_writes AFTER INSERT OR UPDATE ON campaigns \
-                 FOR EACH ROW EXECUTE FUNCTION count_campaign_write()",
-            );
-        }
-        Backend::Sqlite => {
-            db.execute(
-                "CREATE TRIGGER count_campaign_updates AFTER UPDATE ON campaigns \
-                 BEGIN INSERT INTO campaign_writes VALUES (1); END",
-            );
-            db.execute(
-                "CREATE TRIGGER count_campaign_inserts AFTER INSERT ON campaigns \
-                 BEGIN INSERT INTO campaign_writes VALUES (1); END",
-            );
-        }
-    }
-}
-
-fn writes_since_last_look(db: &TestDb) -> i64 {
-    let n = db.query::<Count>("SELECT COUNT(*) AS n FROM campaign_writes")[0].n;
-    db.execute("DELETE FROM campaign_writes");
-    n
 }
 
 #[derive(QueryableByName, Debug)]
@@ -150,10 +110,10 @@ async fn a_changed_setting_reaches_rows_nothing_upstream_changed(backend: Backen
     );
 
     // Converged: the next run reads no row and writes none.
-    count_writes(&db);
+    db.count_campaign_writes();
     let report = sync_once(&m, &db).await;
     assert_eq!((report.counts.updated, report.counts.unchanged), (0, 3));
-    assert_eq!(writes_since_last_look(&db), 0);
+    assert_eq!(db.campaign_writes_since_last_look(), 0);
     assert!(plan_once(&m, &db).await.update.is_empty());
 }
 
@@ -240,7 +200,7 @@ async fn manual_edits_of_always_columns_are_drift_corrected_and_counted(backend:
         plan.causes
     );
 
-    count_writes(&db);
+    db.count_campaign_writes();
     let report = sync_once(&m, &db).await;
     assert_eq!(
         (
@@ -256,7 +216,7 @@ async fn manual_edits_of_always_columns_are_drift_corrected_and_counted(backend:
     assert_eq!(campaign(&db, "2").status, "active");
     assert_eq!(campaign(&db, "3").category.as_deref(), Some("Hand-picked"));
     // Two corrections and the drift mark of row 3 cleared: three rows.
-    assert_eq!(writes_since_last_look(&db), 3);
+    assert_eq!(db.campaign_writes_since_last_look(), 3);
     let feed = feed_of_run(&db, report.run.unwrap());
     let drift: Vec<(&str, Option<&str>)> = feed
         .iter()
@@ -276,7 +236,7 @@ async fn manual_edits_of_always_columns_are_drift_corrected_and_counted(backend:
         (report.counts.updated, report.counts.drift_corrected),
         (0, 0)
     );
-    assert_eq!(writes_since_last_look(&db), 0);
+    assert_eq!(db.campaign_writes_since_last_look(), 0);
 }
 
 /// 25.5: narrowing `filters.offers` on a network that fetches by id filters
@@ -371,10 +331,10 @@ async fn an_unreadable_value_keeps_the_stored_one_and_only_null_empties_it(backe
     assert_eq!(warnings.len(), 2, "{warnings:?}");
     // Plan agrees: nothing pending; a repeated run writes no row.
     assert!(plan_once(&m, &db).await.update.is_empty());
-    count_writes(&db);
+    db.count_campaign_writes();
     let report = sync_once(&m, &db).await;
     assert_eq!(report.counts.updated, 0, "{:?}", report.counts);
-    assert_eq!(writes_since_last_look(&db), 0);
+    assert_eq!(db.campaign_writes_since_last_look(), 0);
     assert_eq!(campaign(&db, "1").revenue, one.revenue);
 
     // The network's own null empties it; a readable value is taken.

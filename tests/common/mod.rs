@@ -43,6 +43,47 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// Counts every row written to `campaigns` from now on (by anyone): a
+    /// test trigger beside offersync's own.
+    pub fn count_campaign_writes(&self) {
+        self.execute("CREATE TABLE campaign_writes (n INTEGER)");
+        match self.backend {
+            Backend::Postgres => {
+                self.execute(
+                    "CREATE FUNCTION count_campaign_write() RETURNS trigger LANGUAGE plpgsql AS \
+                     $$ BEGIN INSERT INTO campaign_writes VALUES (1); RETURN NEW; END $$",
+                );
+                self.execute(
+                    "CREATE TRIGGER count_campaign_writes AFTER INSERT OR UPDATE ON campaigns \
+                     FOR EACH ROW EXECUTE FUNCTION count_campaign_write()",
+                );
+            }
+            Backend::Sqlite => {
+                self.execute(
+                    "CREATE TRIGGER count_campaign_updates AFTER UPDATE ON campaigns \
+                     BEGIN INSERT INTO campaign_writes VALUES (1); END",
+                );
+                self.execute(
+                    "CREATE TRIGGER count_campaign_inserts AFTER INSERT ON campaigns \
+                     BEGIN INSERT INTO campaign_writes VALUES (1); END",
+                );
+            }
+        }
+    }
+
+    /// Rows written to `campaigns` since the last look (after
+    /// [`TestDb::count_campaign_writes`]).
+    pub fn campaign_writes_since_last_look(&self) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let n = self.query::<Count>("SELECT COUNT(*) AS n FROM campaign_writes")[0].n;
+        self.execute("DELETE FROM campaign_writes");
+        n
+    }
+
     pub fn new(backend: Backend) -> Self {
         match backend {
             Backend::Postgres => Self::postgres(),
