@@ -488,11 +488,23 @@ impl Daemon {
                 // lock), or for a tick another daemon will take over; else
                 // by a process that died, and it is resumed here.
                 let name = status.name.clone();
+                let run_id = store::RunId(run.id);
                 let orphaned = self
                     .control
                     .call(move |s| {
                         match s.lock_run(&name) {
-                            Ok(()) => s.end_run()?,
+                            Ok(()) => {
+                                // The status was read before the lock: the
+                                // run may have ended in between (its process
+                                // then let the lock go). Lost only if it is
+                                // still running under our lock.
+                                let still_running =
+                                    s.run(run_id)?.is_some_and(|r| r.status == "running");
+                                s.end_run()?;
+                                if !still_running {
+                                    return Ok(false);
+                                }
+                            }
                             Err(StoreError::RunInProgress(_)) => return Ok(false),
                             Err(e) => return Err(e),
                         }
